@@ -1,0 +1,195 @@
+"""Settings: one TOML file, overridden by environment variables, with embedded defaults.
+
+Resolution order (later wins): built-in defaults -> the TOML file -> environment.
+The file is ``--config PATH``, else ``$ASTERISK_CUBE_CONFIG``, else
+``/etc/asterisk-cube/cube.toml`` if it exists. With no file at all the defaults
+work: SQLite under the data directory and an Asterisk on localhost.
+
+Every setting has an environment variable named ``ASTERISK_CUBE_<SECTION>_<KEY>``,
+e.g. ``ASTERISK_CUBE_DATABASE_URL`` or ``ASTERISK_CUBE_ARI_PASSWORD``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DEFAULT_CONFIG_PATH = Path("/etc/asterisk-cube/cube.toml")
+ENV_PREFIX = "ASTERISK_CUBE_"
+
+
+class ConfigError(ValueError):
+    """The configuration is unusable; the message names the setting."""
+
+
+def default_data_dir() -> Path:
+    env = os.environ.get(ENV_PREFIX + "DATA_DIR")
+    if env:
+        return Path(env)
+    if os.geteuid() == 0:
+        return Path("/var/lib/asterisk-cube")
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "asterisk-cube"
+
+
+@dataclass
+class DatabaseSettings:
+    url: str = ""  # empty: sqlite file under the data dir
+
+
+@dataclass
+class AriSettings:
+    url: str = "http://127.0.0.1:8088"
+    username: str = "asterisk-cube"
+    password: str = "asterisk-cube"
+    app: str = "asterisk-cube"
+
+
+@dataclass
+class AmiSettings:
+    host: str = "127.0.0.1"
+    port: int = 5038
+    username: str = "asterisk-cube"
+    secret: str = "asterisk-cube"
+
+
+@dataclass
+class AgiSettings:
+    host: str = "127.0.0.1"
+    port: int = 4573
+
+
+@dataclass
+class WebSettings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    secret_key: str = ""  # empty: generated once and kept under the data dir
+
+
+@dataclass
+class SmtpSettings:
+    host: str = "127.0.0.1"
+    port: int = 25
+    username: str = ""
+    password: str = ""
+    sender: str = "asterisk-cube@localhost"
+    starttls: bool = False
+
+
+@dataclass
+class DialplanSettings:
+    # The file that extensions.conf includes with
+    # ``#include /etc/asterisk/asterisk-cube.conf``.
+    path: str = "/etc/asterisk/asterisk-cube.conf"
+    # Context the dialplan continues in when the Stasis app cannot handle a call.
+    fallback_context: str = "cube-fallback"
+
+
+@dataclass
+class Settings:
+    data_dir: Path = field(default_factory=default_data_dir)
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    ari: AriSettings = field(default_factory=AriSettings)
+    ami: AmiSettings = field(default_factory=AmiSettings)
+    agi: AgiSettings = field(default_factory=AgiSettings)
+    web: WebSettings = field(default_factory=WebSettings)
+    smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    dialplan: DialplanSettings = field(default_factory=DialplanSettings)
+    source: str = "defaults"  # where the settings came from, for `config show`
+
+    @property
+    def database_url(self) -> str:
+        return self.database.url or f"sqlite:///{self.data_dir / 'cube.db'}"
+
+    def as_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["data_dir"] = str(self.data_dir)
+        out["database"]["url"] = self.database_url
+        return out
+
+
+_SECTIONS = ("database", "ari", "ami", "agi", "web", "smtp", "dialplan")
+
+
+def _coerce(section: str, key: str, raw: Any, current: Any) -> Any:
+    name = f"{section}.{key}"
+    if isinstance(current, bool):
+        if isinstance(raw, bool):
+            return raw
+        if isinstance(raw, str) and raw.lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+            return raw.lower() in ("1", "true", "yes", "on")
+        raise ConfigError(f"{name} must be true or false, got {raw!r}")
+    if isinstance(current, int):
+        try:
+            value = int(raw)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+        if key == "port" and not 0 < value < 65536:
+            raise ConfigError(f"{name} must be a port number 1-65535, got {value}")
+        return value
+    if not isinstance(raw, str):
+        raise ConfigError(f"{name} must be a string, got {raw!r}")
+    return raw
+
+
+def _apply(settings: Settings, section: str, values: dict[str, Any], origin: str) -> None:
+    target = getattr(settings, section)
+    known = {f.name for f in dataclasses.fields(target)}
+    for key, raw in values.items():
+        if key not in known:
+            raise ConfigError(f"{origin}: unknown setting {section}.{key}")
+        setattr(target, key, _coerce(section, key, raw, getattr(target, key)))
+
+
+def load_settings(path: str | os.PathLike | None = None, env: dict[str, str] | None = None) -> Settings:
+    """Build the settings. Raises ConfigError with a message naming the bad setting."""
+    env = dict(os.environ if env is None else env)
+    settings = Settings()
+    explicit = path or env.get(ENV_PREFIX + "CONFIG")
+    file = Path(explicit) if explicit else DEFAULT_CONFIG_PATH
+    if explicit and not file.is_file():
+        raise ConfigError(f"config file not found: {file}")
+    if file.is_file():
+        try:
+            data = tomllib.loads(file.read_text())
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{file}: not valid TOML: {exc}") from None
+        for section, values in data.items():
+            if section == "data_dir":
+                settings.data_dir = Path(values)
+                continue
+            if section not in _SECTIONS or not isinstance(values, dict):
+                raise ConfigError(f"{file}: unknown section [{section}]")
+            _apply(settings, section, values, str(file))
+        settings.source = str(file)
+    if env.get(ENV_PREFIX + "DATA_DIR"):
+        settings.data_dir = Path(env[ENV_PREFIX + "DATA_DIR"])
+    for section in _SECTIONS:
+        prefix = f"{ENV_PREFIX}{section.upper()}_"
+        values = {
+            k[len(prefix) :].lower(): v for k, v in env.items() if k.startswith(prefix)
+        }
+        if values:
+            _apply(settings, section, values, "environment")
+    return settings
+
+
+def render_toml(settings: Settings) -> str:
+    """The settings as a TOML file an admin can start from (``config show --toml``)."""
+    lines = [f'data_dir = "{settings.data_dir}"', ""]
+    for section in _SECTIONS:
+        lines.append(f"[{section}]")
+        for key, value in dataclasses.asdict(getattr(settings, section)).items():
+            if isinstance(value, bool):
+                lines.append(f"{key} = {'true' if value else 'false'}")
+            elif isinstance(value, int):
+                lines.append(f"{key} = {value}")
+            else:
+                escaped = str(value).replace("\\", "\\\\").replace('"', '\\"')
+                lines.append(f'{key} = "{escaped}"')
+        lines.append("")
+    return "\n".join(lines)
