@@ -1,0 +1,756 @@
+"""The data model: everything that must survive a restart.
+
+Asterisk owns channels and bridges; this schema owns configuration (lines,
+agents, campaigns, clients, enquiry categories) and history (calls, legs,
+offers, agent states, attempts, notes). Columns hold plain values so the same
+code and migrations run on SQLite (embedded default) and PostgreSQL.
+
+Times are stored in UTC (see ``UTCDateTime``); wall-clock rules such as
+opening hours and calling windows keep their own IANA time zone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    Time,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy import Enum as SAEnum
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware datetimes in, aware UTC datetimes out, on every backend."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+
+def _enum(cls: type[enum.Enum]) -> SAEnum:
+    # Stored as VARCHAR + CHECK (not a native PG enum), so adding a value is a
+    # plain migration on both backends.
+    return SAEnum(
+        cls,
+        native_enum=False,
+        create_constraint=True,
+        length=24,
+        values_callable=lambda e: [m.value for m in e],
+        name=cls.__name__.lower(),
+    )
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {dt.datetime: UTCDateTime()}
+
+
+# --------------------------------------------------------------------------- enums
+
+
+class Role(enum.StrEnum):
+    AGENT = "agent"
+    SUPERVISOR = "supervisor"
+    ADMIN = "admin"
+
+
+class AgentState(enum.StrEnum):
+    LOGGED_OUT = "logged_out"
+    READY = "ready"
+    OFFERED = "offered"
+    BUSY = "busy"
+    WRAP_UP = "wrap_up"
+    PAUSED = "paused"
+
+
+class Direction(enum.StrEnum):
+    INBOUND = "inbound"
+    OUTBOUND = "outbound"
+
+
+class DialMode(enum.StrEnum):
+    PREVIEW = "preview"
+    POWER = "power"
+    PREDICTIVE = "predictive"
+
+
+class CampaignStatus(enum.StrEnum):
+    STOPPED = "stopped"
+    RUNNING = "running"
+    PAUSED = "paused"
+
+
+class ContactStatus(enum.StrEnum):
+    NEW = "new"  # never dialed
+    DIALING = "dialing"  # claimed by a dialer right now
+    NOT_ANSWERED = "not_answered"  # to be retried while attempts remain (F-E5)
+    CALLBACK = "callback"  # a scheduled callback is pending (F-E6)
+    DONE = "done"  # reached and closed with a final outcome
+    EXHAUSTED = "exhausted"  # max attempts used without a final outcome
+    INVALID = "invalid"  # number unusable
+
+
+class CallKind(enum.StrEnum):
+    CUSTOMER_CALLBACK = "customer_callback"  # F-I3 1
+    NEW_CUSTOMER = "new_customer"  # F-I3 2
+    SERVICE = "service"  # F-I3 3
+    ANSWERING = "answering"  # answering-service client call (F-S*)
+    PREVIEW = "preview"
+    POWER = "power"
+    PREDICTIVE = "predictive"
+    MANUAL = "manual"  # agent-initiated, e.g. calling back a missed call
+
+
+class CallState(enum.StrEnum):
+    WAITING = "waiting"
+    OFFERED = "offered"
+    DIALING = "dialing"
+    CONNECTED = "connected"
+    ENDED = "ended"  # talked to an agent and hung up
+    MISSED = "missed"  # caller hung up while waiting (F-I7)
+    ABANDONED = "abandoned"  # outbound: answered, no agent within 2 s (F-D4)
+    NO_ANSWER = "no_answer"
+    MACHINE = "machine"
+    FAILED = "failed"
+    BLOCKED = "blocked"  # rejected by ad-blocking (F-S6)
+    CLOSED = "closed"  # answering service outside hours, handled without an agent
+
+
+class LegRole(enum.StrEnum):
+    CALLER = "caller"
+    AGENT = "agent"
+    CONTACT = "contact"
+    CONSULT = "consult"  # answering-service forward: announcement leg
+
+
+class OfferResult(enum.StrEnum):
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    TIMEOUT = "timeout"
+    DECLINED = "declined"
+    WITHDRAWN = "withdrawn"  # the caller hung up or another agent took it
+
+
+class Tone(enum.StrEnum):
+    FORMAL = "formal"
+    INFORMAL = "informal"
+
+
+class Handling(enum.StrEnum):
+    NOTE = "note"
+    FORWARD = "forward"
+
+
+class ClosedHandling(enum.StrEnum):
+    NOTE = "note"  # agent answers, tells the hours and takes a note
+    ANNOUNCE = "announce"  # play the hours and hang up, no agent
+
+
+class SpecialDayKind(enum.StrEnum):
+    HOLIDAY = "holiday"  # closed all day
+    SPECIAL = "special"  # other hours that day
+
+
+class MatchKind(enum.StrEnum):
+    EXACT = "exact"
+    PREFIX = "prefix"
+
+
+class TopicOutcome(enum.StrEnum):
+    NONE = "none"  # statistics only
+    FINAL = "final"  # closes the contact (Sale, Not interested…)
+    RETRY = "retry"  # answering machine / not answered (F-E5)
+    CALLBACK = "callback"  # schedule a callback (F-E6)
+
+
+class CallbackStatus(enum.StrEnum):
+    PENDING = "pending"
+    QUEUED = "queued"
+    DELIVERED = "delivered"
+    CANCELLED = "cancelled"
+
+
+class MailStatus(enum.StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"  # retries exhausted; visible to admins, resendable
+
+
+# ------------------------------------------------------------------- association
+
+
+class AgentSkill(Base):
+    __tablename__ = "agent_skills"
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True)
+    skill_id: Mapped[int] = mapped_column(ForeignKey("skills.id", ondelete="CASCADE"), primary_key=True)
+
+
+class AgentLine(Base):
+    """A line the agent is permitted to serve (F-I1), and whether it staffs it now (F-I2)."""
+
+    __tablename__ = "agent_lines"
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True)
+    line_id: Mapped[int] = mapped_column(ForeignKey("lines.id", ondelete="CASCADE"), primary_key=True)
+    chosen: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+# ------------------------------------------------------------------ configuration
+
+
+class Skill(Base):
+    __tablename__ = "skills"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(80), unique=True)
+
+
+class Line(Base):
+    """An inbound number (DID). Exactly one of campaign (hotline) or client (answering
+    service) may be set; neither means a service line (F-I3)."""
+
+    __tablename__ = "lines"
+    __table_args__ = (
+        CheckConstraint(
+            "campaign_id IS NULL OR client_id IS NULL", name="one_owner"
+        ),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    did: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+    priority: Mapped[int] = mapped_column(Integer, default=0)  # higher is served first
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id", ondelete="SET NULL"))
+    client_id: Mapped[int | None] = mapped_column(ForeignKey("clients.id", ondelete="SET NULL"))
+    offer_timeout_seconds: Mapped[int] = mapped_column(Integer, default=20)
+    announcement: Mapped[str | None] = mapped_column(String(200))  # sound played while waiting
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    campaign: Mapped[Campaign | None] = relationship(back_populates="lines")
+    client: Mapped[Client | None] = relationship(back_populates="lines")
+
+
+class Agent(Base):
+    """A user: agents take calls; supervisors and admins also see the panel and reports."""
+
+    __tablename__ = "agents"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+    role: Mapped[Role] = mapped_column(_enum(Role), default=Role.AGENT)
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    endpoint: Mapped[str | None] = mapped_column(String(80))  # e.g. PJSIP/agent01
+    language: Mapped[str] = mapped_column(String(10), default="en")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    skills: Mapped[list[Skill]] = relationship(secondary="agent_skills", order_by="Skill.name")
+    line_links: Mapped[list[AgentLine]] = relationship(cascade="all, delete-orphan")
+    status: Mapped[AgentStatus | None] = relationship(
+        back_populates="agent", cascade="all, delete-orphan", uselist=False
+    )
+
+
+class PauseReason(Base):
+    __tablename__ = "pause_reasons"
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    label: Mapped[str] = mapped_column(String(80))
+    system: Mapped[bool] = mapped_column(Boolean, default=False)  # e.g. no_answer after an offer
+
+
+class Campaign(Base):
+    __tablename__ = "campaigns"
+    __table_args__ = (
+        CheckConstraint("max_attempts >= 1", name="max_attempts_positive"),
+        CheckConstraint("abandon_cap >= 0 AND abandon_cap <= 1", name="abandon_cap_range"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    direction: Mapped[Direction] = mapped_column(_enum(Direction))
+    mode: Mapped[DialMode | None] = mapped_column(_enum(DialMode))  # outbound only
+    status: Mapped[CampaignStatus] = mapped_column(_enum(CampaignStatus), default=CampaignStatus.STOPPED)
+    skill_id: Mapped[int | None] = mapped_column(ForeignKey("skills.id", ondelete="SET NULL"))
+    caller_id: Mapped[str | None] = mapped_column(String(32))
+    timezone: Mapped[str] = mapped_column(String(64), default="Europe/Oslo")
+    phone_region: Mapped[str] = mapped_column(String(2), default="NO")
+    max_attempts: Mapped[int] = mapped_column(Integer, default=3)
+    retry_interval_minutes: Mapped[int] = mapped_column(Integer, default=60)
+    abandon_cap: Mapped[float] = mapped_column(Float, default=0.03)
+    max_dial_ratio: Mapped[float] = mapped_column(Float, default=3.0)
+    wrap_up_seconds: Mapped[int] = mapped_column(Integer, default=15)
+    callback_reservation_minutes: Mapped[int] = mapped_column(Integer, default=15)
+    forced_registration: Mapped[bool] = mapped_column(Boolean, default=False)
+    amd_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    skill: Mapped[Skill | None] = relationship()
+    lines: Mapped[list[Line]] = relationship(back_populates="campaign")
+    windows: Mapped[list[CallingWindow]] = relationship(
+        cascade="all, delete-orphan", order_by="(CallingWindow.weekday, CallingWindow.starts)"
+    )
+
+
+class CallingWindow(Base):
+    """When a campaign may dial, in the campaign's time zone (weekday 0 = Monday)."""
+
+    __tablename__ = "calling_windows"
+    __table_args__ = (CheckConstraint("weekday BETWEEN 0 AND 6", name="weekday_range"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    weekday: Mapped[int] = mapped_column(Integer)
+    starts: Mapped[dt.time] = mapped_column(Time)
+    ends: Mapped[dt.time] = mapped_column(Time)
+
+
+# ------------------------------------------------------------------------ contacts
+
+
+class ContactList(Base):
+    __tablename__ = "contact_lists"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    source: Mapped[str | None] = mapped_column(String(500))
+    rows_imported: Mapped[int] = mapped_column(Integer, default=0)
+    rows_rejected: Mapped[int] = mapped_column(Integer, default=0)
+    imported_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Contact(Base):
+    __tablename__ = "contacts"
+    __table_args__ = (
+        Index("ix_contacts_next", "campaign_id", "status", "next_attempt_at"),
+        Index("ix_contacts_phone", "phone"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    list_id: Mapped[int | None] = mapped_column(ForeignKey("contact_lists.id", ondelete="CASCADE"))
+    phone: Mapped[str] = mapped_column(String(32))  # E.164
+    name: Mapped[str | None] = mapped_column(String(200))
+    company: Mapped[str | None] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(200))
+    extra: Mapped[dict] = mapped_column(JSON, default=dict)
+    status: Mapped[ContactStatus] = mapped_column(_enum(ContactStatus), default=ContactStatus.NEW)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime | None] = mapped_column()
+    last_attempt_at: Mapped[dt.datetime | None] = mapped_column()
+    last_agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
+    outcome_topic_id: Mapped[int | None] = mapped_column(
+        ForeignKey("enquiry_topics.id", ondelete="SET NULL")
+    )
+    claimed_by: Mapped[str | None] = mapped_column(String(80))  # serve node holding the dial
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class ContactAttempt(Base):
+    """One dial of a contact, for attempt limits, retry intervals and outbound reports."""
+
+    __tablename__ = "contact_attempts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), index=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)
+    call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id", ondelete="SET NULL"))
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
+    started_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[dt.datetime | None] = mapped_column()
+    result: Mapped[CallState | None] = mapped_column(_enum(CallState))
+
+
+class ScheduledCallback(Base):
+    """F-E6: a callback for one agent (``agent_id``) or for all (NULL)."""
+
+    __tablename__ = "scheduled_callbacks"
+    __table_args__ = (Index("ix_callbacks_due", "status", "due_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
+    due_at: Mapped[dt.datetime] = mapped_column()
+    comment: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[CallbackStatus] = mapped_column(_enum(CallbackStatus), default=CallbackStatus.PENDING)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    delivered_at: Mapped[dt.datetime | None] = mapped_column()
+
+
+# ---------------------------------------------------------- answering service (F-S)
+
+
+class Client(Base):
+    """A company whose calls our agents answer in its name (tabuni)."""
+
+    __tablename__ = "clients"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    customer_number: Mapped[str | None] = mapped_column(String(40))
+    greeting: Mapped[str] = mapped_column(Text, default="")  # formal wording
+    greeting_informal: Mapped[str] = mapped_column(Text, default="")
+    work_instruction: Mapped[str] = mapped_column(Text, default="")
+    tone: Mapped[Tone] = mapped_column(_enum(Tone), default=Tone.FORMAL)
+    language: Mapped[str] = mapped_column(String(10), default="nb")
+    timezone: Mapped[str] = mapped_column(String(64), default="Europe/Oslo")
+    phone_region: Mapped[str] = mapped_column(String(2), default="NO")
+    holiday_country: Mapped[str | None] = mapped_column(String(2))  # national holidays, e.g. NO
+    standard_handling: Mapped[Handling] = mapped_column(_enum(Handling), default=Handling.NOTE)
+    forward_target1: Mapped[str | None] = mapped_column(String(80))
+    forward_target2: Mapped[str | None] = mapped_column(String(80))
+    forward_timeout_seconds: Mapped[int] = mapped_column(Integer, default=20)
+    closed_handling: Mapped[ClosedHandling] = mapped_column(
+        _enum(ClosedHandling), default=ClosedHandling.NOTE
+    )
+    adblock_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    block_anonymous: Mapped[bool] = mapped_column(Boolean, default=True)
+    own_numbers: Mapped[list] = mapped_column(JSON, default=list)  # never a callback number (F-S9)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    lines: Mapped[list[Line]] = relationship(back_populates="client")
+    hours: Mapped[list[OpeningHours]] = relationship(
+        cascade="all, delete-orphan", order_by="(OpeningHours.weekday, OpeningHours.opens)"
+    )
+    special_days: Mapped[list[SpecialDay]] = relationship(
+        cascade="all, delete-orphan", order_by="SpecialDay.day"
+    )
+    exceptions: Mapped[list[ClientException]] = relationship(
+        cascade="all, delete-orphan", order_by="ClientException.starts_at"
+    )
+    employees: Mapped[list[Employee]] = relationship(
+        cascade="all, delete-orphan", order_by="(Employee.department, Employee.name)"
+    )
+    faq: Mapped[list[FaqEntry]] = relationship(cascade="all, delete-orphan", order_by="FaqEntry.position")
+    recipients: Mapped[list[NoteRecipient]] = relationship(cascade="all, delete-orphan")
+
+
+class OpeningHours(Base):
+    __tablename__ = "opening_hours"
+    __table_args__ = (CheckConstraint("weekday BETWEEN 0 AND 6", name="weekday_range"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
+    weekday: Mapped[int] = mapped_column(Integer)
+    opens: Mapped[dt.time] = mapped_column(Time)
+    closes: Mapped[dt.time] = mapped_column(Time)
+
+
+class SpecialDay(Base):
+    """A dated holiday (closed) or a day with other hours."""
+
+    __tablename__ = "special_days"
+    __table_args__ = (UniqueConstraint("client_id", "day", "opens", name="day_opens"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
+    day: Mapped[dt.date] = mapped_column(Date)
+    kind: Mapped[SpecialDayKind] = mapped_column(_enum(SpecialDayKind))
+    name: Mapped[str] = mapped_column(String(120), default="")
+    opens: Mapped[dt.time | None] = mapped_column(Time)
+    closes: Mapped[dt.time | None] = mapped_column(Time)
+
+
+class ClientException(Base):
+    """F-S3: a temporary instruction that overrides standard handling for a period."""
+
+    __tablename__ = "client_exceptions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
+    starts_at: Mapped[dt.datetime] = mapped_column()
+    ends_at: Mapped[dt.datetime] = mapped_column()
+    instruction: Mapped[str] = mapped_column(Text)
+    handling: Mapped[Handling | None] = mapped_column(_enum(Handling))
+    forward_target1: Mapped[str | None] = mapped_column(String(80))
+    forward_target2: Mapped[str | None] = mapped_column(String(80))
+
+
+class Employee(Base):
+    """F-S4: an employee or department of a client, with its own handling."""
+
+    __tablename__ = "employees"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    department: Mapped[str] = mapped_column(String(200), default="")
+    title: Mapped[str] = mapped_column(String(200), default="")
+    email: Mapped[str | None] = mapped_column(String(200))
+    handling: Mapped[Handling] = mapped_column(_enum(Handling), default=Handling.NOTE)
+    forward_target1: Mapped[str | None] = mapped_column(String(80))
+    forward_target2: Mapped[str | None] = mapped_column(String(80))
+    info: Mapped[str] = mapped_column(Text, default="")
+
+
+class FaqEntry(Base):
+    __tablename__ = "faq_entries"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    question: Mapped[str] = mapped_column(Text)
+    answer: Mapped[str] = mapped_column(Text)
+    handling: Mapped[Handling | None] = mapped_column(_enum(Handling))
+    employee_id: Mapped[int | None] = mapped_column(ForeignKey("employees.id", ondelete="SET NULL"))
+
+
+class NoteRecipient(Base):
+    __tablename__ = "note_recipients"
+    __table_args__ = (UniqueConstraint("client_id", "email", name="client_email"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
+    email: Mapped[str] = mapped_column(String(200))
+
+
+class BlocklistEntry(Base):
+    """F-S6: a number or prefix judged as advertising. ``client_id`` NULL = global."""
+
+    __tablename__ = "blocklist"
+    __table_args__ = (UniqueConstraint("client_id", "number", "kind", name="entry"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int | None] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
+    number: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[MatchKind] = mapped_column(_enum(MatchKind), default=MatchKind.EXACT)
+    known_advertiser: Mapped[bool] = mapped_column(Boolean, default=False)
+    reason: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class AdblockVerdict(Base):
+    """Every ad-block decision with its reason (blocked calls never reach an agent)."""
+
+    __tablename__ = "adblock_verdicts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    client_id: Mapped[int | None] = mapped_column(ForeignKey("clients.id", ondelete="SET NULL"))
+    caller: Mapped[str] = mapped_column(String(64))
+    blocked: Mapped[bool] = mapped_column(Boolean)
+    reason: Mapped[str] = mapped_column(String(120))
+
+
+# ---------------------------------------------------------- enquiry registration (F-E)
+
+
+class EnquiryCategory(Base):
+    """F-E1/F-E4: global categories, or campaign categories shown only on its calls."""
+
+    __tablename__ = "enquiry_categories"
+    __table_args__ = (UniqueConstraint("campaign_id", "name", name="campaign_name"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    multi_choice: Mapped[bool] = mapped_column(Boolean, default=False)
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    topics: Mapped[list[EnquiryTopic]] = relationship(
+        cascade="all, delete-orphan", order_by="EnquiryTopic.position"
+    )
+
+
+class EnquiryTopic(Base):
+    __tablename__ = "enquiry_topics"
+    __table_args__ = (UniqueConstraint("category_id", "name", name="category_name"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    category_id: Mapped[int] = mapped_column(ForeignKey("enquiry_categories.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(120))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    outcome: Mapped[TopicOutcome] = mapped_column(_enum(TopicOutcome), default=TopicOutcome.NONE)
+
+
+class Enquiry(Base):
+    """One registration on a call; line/campaign/agent copied in for statistics (F-E3)."""
+
+    __tablename__ = "enquiries"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id", ondelete="SET NULL"), index=True)
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
+    line_id: Mapped[int | None] = mapped_column(ForeignKey("lines.id", ondelete="SET NULL"))
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id", ondelete="SET NULL"))
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))
+    comment: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+
+    topics: Mapped[list[EnquiryTopic]] = relationship(secondary="enquiry_selections")
+
+
+class EnquirySelection(Base):
+    __tablename__ = "enquiry_selections"
+    enquiry_id: Mapped[int] = mapped_column(ForeignKey("enquiries.id", ondelete="CASCADE"), primary_key=True)
+    topic_id: Mapped[int] = mapped_column(ForeignKey("enquiry_topics.id", ondelete="CASCADE"), primary_key=True)
+
+
+# ------------------------------------------------------------------------ calls
+
+
+class Call(Base):
+    """One customer interaction, inbound or outbound, from entry to hang-up.
+
+    ``queued_at`` is the waiting order: it survives a restart of ``serve``.
+    """
+
+    __tablename__ = "calls"
+    __table_args__ = (
+        Index("ix_calls_state", "state", "queued_at"),
+        Index("ix_calls_started", "started_at"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    direction: Mapped[Direction] = mapped_column(_enum(Direction))
+    kind: Mapped[CallKind] = mapped_column(_enum(CallKind))
+    state: Mapped[CallState] = mapped_column(_enum(CallState))
+    line_id: Mapped[int | None] = mapped_column(ForeignKey("lines.id", ondelete="SET NULL"))
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id", ondelete="SET NULL"))
+    client_id: Mapped[int | None] = mapped_column(ForeignKey("clients.id", ondelete="SET NULL"))
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
+    caller_number: Mapped[str] = mapped_column(String(64), default="")
+    dialed_number: Mapped[str] = mapped_column(String(64), default="")
+    channel_id: Mapped[str | None] = mapped_column(String(128), index=True)  # ARI channel of the customer
+    node: Mapped[str | None] = mapped_column(String(80))  # which serve process owns it
+    line_priority: Mapped[int] = mapped_column(Integer, default=0)  # at entry, for reports
+    started_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    queued_at: Mapped[dt.datetime | None] = mapped_column()
+    answered_at: Mapped[dt.datetime | None] = mapped_column()  # connected to an agent
+    ended_at: Mapped[dt.datetime | None] = mapped_column()
+    end_reason: Mapped[str | None] = mapped_column(String(80))
+    registration_done: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    legs: Mapped[list[CallLeg]] = relationship(cascade="all, delete-orphan", order_by="CallLeg.id")
+
+
+class CallLeg(Base):
+    __tablename__ = "call_legs"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_id: Mapped[int] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), index=True)
+    role: Mapped[LegRole] = mapped_column(_enum(LegRole))
+    channel_id: Mapped[str | None] = mapped_column(String(128), index=True)
+    endpoint: Mapped[str] = mapped_column(String(120), default="")
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
+    started_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    answered_at: Mapped[dt.datetime | None] = mapped_column()
+    ended_at: Mapped[dt.datetime | None] = mapped_column()
+    cause: Mapped[str | None] = mapped_column(String(80))
+
+
+class CallOffer(Base):
+    """F-I4: each offer of a call to an agent and how it ended."""
+
+    __tablename__ = "call_offers"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_id: Mapped[int] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), index=True)
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"))
+    offered_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    decided_at: Mapped[dt.datetime | None] = mapped_column()
+    result: Mapped[OfferResult] = mapped_column(_enum(OfferResult), default=OfferResult.PENDING)
+
+
+class MissedCall(Base):
+    """F-I7: a caller who hung up while waiting; processed after the callback."""
+
+    __tablename__ = "missed_calls"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_id: Mapped[int] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), unique=True)
+    line_id: Mapped[int | None] = mapped_column(ForeignKey("lines.id", ondelete="SET NULL"))
+    caller_number: Mapped[str] = mapped_column(String(64))
+    missed_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    processed_at: Mapped[dt.datetime | None] = mapped_column()
+    processed_by: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
+    callback_call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id", ondelete="SET NULL"))
+
+
+class CallNote(Base):
+    """F-S9: a note for the client, stored and e-mailed (retried until sent or failed)."""
+
+    __tablename__ = "call_notes"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id", ondelete="SET NULL"))
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"), index=True)
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
+    employee_id: Mapped[int | None] = mapped_column(ForeignKey("employees.id", ondelete="SET NULL"))
+    caller_name: Mapped[str] = mapped_column(String(200), default="")
+    callback_number: Mapped[str] = mapped_column(String(64), default="")
+    message: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    mail_status: Mapped[MailStatus] = mapped_column(_enum(MailStatus), default=MailStatus.PENDING)
+    mail_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    mail_next_try_at: Mapped[dt.datetime | None] = mapped_column()
+    mail_error: Mapped[str | None] = mapped_column(Text)
+    mailed_at: Mapped[dt.datetime | None] = mapped_column()
+
+
+# ----------------------------------------------------------------- agent states
+
+
+class AgentStatus(Base):
+    """The agent's current state, so a restart of ``serve`` resumes it."""
+
+    __tablename__ = "agent_status"
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True)
+    state: Mapped[AgentState] = mapped_column(_enum(AgentState), default=AgentState.LOGGED_OUT)
+    since: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    pause_reason: Mapped[str | None] = mapped_column(String(32))
+    pause_requested: Mapped[str | None] = mapped_column(String(32))  # pause after wrap-up
+    wrap_up_until: Mapped[dt.datetime | None] = mapped_column()
+    call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id", ondelete="SET NULL"))
+    idle_since: Mapped[dt.datetime | None] = mapped_column()  # for "idle longest"
+
+    agent: Mapped[Agent] = relationship(back_populates="status")
+
+
+class AgentStateLog(Base):
+    """Every transition, for the state-time report (F-D5, F-M2)."""
+
+    __tablename__ = "agent_state_log"
+    __table_args__ = (Index("ix_state_log_agent_at", "agent_id", "at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"))
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    from_state: Mapped[AgentState] = mapped_column(_enum(AgentState))
+    to_state: Mapped[AgentState] = mapped_column(_enum(AgentState))
+    reason: Mapped[str | None] = mapped_column(String(80))
+
+
+class AuditLog(Base):
+    """Supervisor and admin actions, with who did them (F-M1)."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
+    actor: Mapped[str] = mapped_column(String(64))  # username, or "cli"
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(String(120), default="")
+    details: Mapped[dict] = mapped_column(JSON, default=dict)
