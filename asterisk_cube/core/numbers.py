@@ -1,0 +1,182 @@
+"""Phone number normalisation, shared by ad-blocking, contact matching and the call script.
+
+Caller IDs arrive in every shape (``+47 912 34 567``, ``004791234567``,
+``4791234567``, ``sip:91234567@carrier``); blocklists, contact lists and a
+client's own numbers are typed by people in yet other shapes. Comparing them
+only works after all of them are brought to one form: E.164 (``+4791234567``),
+using ``phonenumbers`` with a default region per client or campaign (``NO``,
+``SE``, ``RS`` ...) for numbers written nationally.
+
+Withheld callers (empty, ``anonymous``, ``restricted``, ``unknown``, ``0``...)
+have no number: :func:`normalize` returns ``None`` and :func:`is_withheld`
+says so, so no rule can accidentally match them as a number.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import phonenumbers
+
+DEFAULT_REGION = "NO"
+
+_E164 = phonenumbers.PhoneNumberFormat.E164
+_NON_DIGITS = re.compile(r"\D")
+
+
+class InvalidNumber(ValueError):
+    """A number or prefix that cannot be understood; ``str()`` names the input."""
+
+
+def _user_part(raw: str) -> str:
+    """Strip a SIP URI or display name down to its user part (``sip:123@host`` -> ``123``)."""
+    text = raw.strip()
+    if "<" in text and ">" in text:
+        text = text[text.index("<") + 1 : text.index(">")]
+    for scheme in ("sips:", "sip:", "tel:"):
+        if text.lower().startswith(scheme):
+            text = text[len(scheme) :]
+    if "@" in text:
+        text = text.split("@", 1)[0]
+    return text.split(";", 1)[0].strip()
+
+
+def is_withheld(raw: str | None) -> bool:
+    """True when the caller sent no usable number.
+
+    That is: nothing, a word such as ``anonymous``/``restricted``/``unknown``/
+    ``withheld``/``private`` (any text without a digit), or only zeros, which
+    some carriers send for a withheld number.
+    """
+    if raw is None:
+        return True
+    digits = _NON_DIGITS.sub("", _user_part(raw))
+    return not digits or set(digits) == {"0"}
+
+
+def _country_code(region: str) -> int:
+    code = phonenumbers.country_code_for_region(region.upper())
+    if not code:
+        raise InvalidNumber(f"unknown region {region!r}")
+    return code
+
+
+def _mechanical(text: str, region: str) -> str:
+    """Bring digits to a ``+``-form without validating them (for prefixes and odd numbers).
+
+    ``+47 82`` -> ``+4782``; ``0047 82`` -> ``+4782``; national ``082`` in ``RS`` -> ``+38182``
+    (the national trunk prefix is dropped and the region's country code added).
+    """
+    stripped = text.strip()
+    digits = _NON_DIGITS.sub("", stripped)
+    if not digits:
+        raise InvalidNumber(f"no digits in {text!r}")
+    if stripped.startswith("+"):
+        return "+" + digits
+    if digits.startswith("00"):
+        return "+" + digits[2:]
+    meta = phonenumbers.PhoneMetadata.metadata_for_region(region.upper())
+    trunk = meta.national_prefix if meta is not None else None
+    if trunk and digits.startswith(trunk):
+        digits = digits[len(trunk) :]
+    return f"+{_country_code(region)}{digits}"
+
+
+def normalize(raw: str | None, region: str = DEFAULT_REGION) -> str | None:
+    """E.164 form of ``raw`` (``+4791234567``), or ``None`` for a withheld caller.
+
+    National numbers are read in ``region``. A number ``phonenumbers`` cannot
+    parse (short service codes and the like) still gets a stable ``+``-form so
+    that the same input always compares equal.
+    """
+    if is_withheld(raw):
+        return None
+    assert raw is not None
+    text = _user_part(raw)
+    try:
+        parsed = phonenumbers.parse(text, region.upper())
+    except phonenumbers.NumberParseException:
+        return _mechanical(text, region)
+    return phonenumbers.format_number(parsed, _E164)
+
+
+def normalize_prefix(raw: str, region: str = DEFAULT_REGION) -> str:
+    """``+``-form of a number prefix such as ``+47 82`` or ``082`` (never validated).
+
+    Raises :class:`InvalidNumber` when there are no digits.
+    """
+    return _mechanical(raw.rstrip("*").strip(), region)
+
+
+def same_number(a: str | None, b: str | None, region: str = DEFAULT_REGION) -> bool:
+    """True when both are real numbers and equal after normalisation."""
+    na, nb = normalize(a, region), normalize(b, region)
+    return na is not None and na == nb
+
+
+@dataclass(frozen=True)
+class NumberPattern:
+    """One list entry: an exact number or, when ``prefix`` is set, every number starting so."""
+
+    value: str
+    prefix: bool = False
+
+    def specificity(self) -> int:
+        """Higher wins: exact beats any prefix, a longer prefix beats a shorter one."""
+        return 1000 if not self.prefix else len(self.value)
+
+
+def parse_pattern(raw: str, region: str = DEFAULT_REGION) -> NumberPattern:
+    """Read a list entry: ``+4791234567`` (exact) or ``+4782*`` (prefix, trailing ``*``).
+
+    Raises :class:`InvalidNumber` for an entry without digits.
+    """
+    text = raw.strip()
+    if text.endswith("*"):
+        return NumberPattern(normalize_prefix(text, region), prefix=True)
+    number = normalize(text, region)
+    if number is None:
+        raise InvalidNumber(f"not a number: {raw!r}")
+    return NumberPattern(number)
+
+
+@dataclass(frozen=True)
+class NumberList:
+    """A compiled list of exact numbers and prefixes; matching costs at most ~16 set lookups.
+
+    Build it once per configuration change with :meth:`from_entries` and keep it
+    (the FastAGI entry runs per call and must stay cheap).
+    """
+
+    exact: frozenset[str] = frozenset()
+    prefixes: frozenset[str] = frozenset()
+
+    @classmethod
+    def from_entries(cls, entries: Iterable[str], region: str = DEFAULT_REGION) -> NumberList:
+        """Compile raw entries (``*`` suffix for prefixes); raises :class:`InvalidNumber`."""
+        exact: set[str] = set()
+        prefixes: set[str] = set()
+        for raw in entries:
+            pattern = parse_pattern(str(raw), region)
+            (prefixes if pattern.prefix else exact).add(pattern.value)
+        return cls(frozenset(exact), frozenset(prefixes))
+
+    def __bool__(self) -> bool:
+        return bool(self.exact or self.prefixes)
+
+    def match(self, number: str | None) -> NumberPattern | None:
+        """Most specific entry matching an already normalised ``number``, or ``None``."""
+        if not number:
+            return None
+        if number in self.exact:
+            return NumberPattern(number)
+        for end in range(len(number), 0, -1):
+            head = number[:end]
+            if head in self.prefixes:
+                return NumberPattern(head, prefix=True)
+        return None
+
+
+EMPTY_LIST = NumberList()

@@ -1,0 +1,138 @@
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from asterisk_cube.core.numbers import (
+    InvalidNumber,
+    NumberList,
+    NumberPattern,
+    is_withheld,
+    normalize,
+    normalize_prefix,
+    parse_pattern,
+    same_number,
+)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "+4791234567",
+        "+47 912 34 567",
+        "004791234567",
+        "4791234567",
+        "91234567",
+        "912 34 567",
+        "sip:91234567@carrier.example",
+        "sip:+4791234567@carrier.example;user=phone",
+        '"Bob" <sip:91234567@10.0.0.1>',
+        "tel:+47-912-34-567",
+    ],
+)
+def test_norwegian_shapes_normalise_to_e164(raw):
+    assert normalize(raw, "NO") == "+4791234567"
+
+
+@pytest.mark.parametrize(
+    ("raw", "region", "expected"),
+    [
+        ("011 1234567", "RS", "+381111234567"),
+        ("070-123 45 67", "SE", "+46701234567"),
+        ("0046701234567", "NO", "+46701234567"),
+        ("+381111234567", "NO", "+381111234567"),
+    ],
+)
+def test_other_regions(raw, region, expected):
+    assert normalize(raw, region) == expected
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        None,
+        "",
+        "  ",
+        "anonymous",
+        "Anonymous",
+        "unknown",
+        "restricted",
+        "withheld",
+        "private",
+        "unavailable",
+        "0",
+        "000",
+        "Anonymous <sip:anonymous@anonymous.invalid>",
+        "+",
+    ],
+)
+def test_withheld_callers_have_no_number(raw):
+    assert is_withheld(raw)
+    assert normalize(raw) is None
+
+
+def test_short_numbers_get_a_stable_form():
+    assert normalize("1881", "NO") == normalize("1881", "NO") == "+471881"
+
+
+def test_prefixes():
+    assert normalize_prefix("+47 82*") == "+4782"
+    assert normalize_prefix("0047 82") == "+4782"
+    assert normalize_prefix("82", "NO") == "+4782"
+    assert normalize_prefix("082", "RS") == "+38182"
+    assert normalize_prefix("08", "SE") == "+468"
+    with pytest.raises(InvalidNumber):
+        normalize_prefix("*")
+
+
+def test_unknown_region_is_refused():
+    with pytest.raises(InvalidNumber):
+        normalize_prefix("12", "XX")
+
+
+def test_same_number():
+    assert same_number("91234567", "+47 912 34 567")
+    assert not same_number("91234567", "91234568")
+    assert not same_number(None, None)
+    assert not same_number("anonymous", "anonymous")
+
+
+def test_parse_pattern():
+    assert parse_pattern("912 34 567") == NumberPattern("+4791234567")
+    assert parse_pattern("+4782*") == NumberPattern("+4782", prefix=True)
+    with pytest.raises(InvalidNumber):
+        parse_pattern("anonymous")
+
+
+def test_number_list_match_prefers_exact_then_longest_prefix():
+    lst = NumberList.from_entries(["+4791234567", "+479*", "+47912*"])
+    assert lst.match("+4791234567") == NumberPattern("+4791234567")
+    assert lst.match("+4791299999") == NumberPattern("+47912", prefix=True)
+    assert lst.match("+4798888888") == NumberPattern("+479", prefix=True)
+    assert lst.match("+4722222222") is None
+    assert lst.match(None) is None
+    assert not NumberList()
+    assert lst
+
+
+def test_specificity_order():
+    assert (
+        NumberPattern("+47", prefix=True).specificity()
+        < NumberPattern("+4791", prefix=True).specificity()
+    )
+    assert NumberPattern("+4791", prefix=True).specificity() < NumberPattern("+47").specificity()
+
+
+@given(st.text(alphabet="0123456789 +-()", max_size=20))
+def test_normalize_never_crashes_and_is_idempotent(raw):
+    first = normalize(raw, "NO")
+    if first is None:
+        assert is_withheld(raw)
+    else:
+        assert first.startswith("+")
+        assert normalize(first, "NO") == first
+
+
+@given(st.from_regex(r"[49][0-9]{7}", fullmatch=True))
+def test_national_and_international_forms_agree(national):
+    assert same_number(national, "+47" + national)
+    assert same_number(national, "0047" + national)
