@@ -85,8 +85,14 @@ class DialplanSettings:
     # The file that extensions.conf includes with
     # ``#include /etc/asterisk/asterisk-cube.conf``.
     path: str = "/etc/asterisk/asterisk-cube.conf"
-    # Context the dialplan continues in when the Stasis app cannot handle a call.
-    fallback_context: str = "cube-fallback"
+    # Dial string for outbound calls (dialer, forwards, missed-call callbacks);
+    # {number} is replaced by the E.164 number without "+" unless kept.
+    outbound_dial: str = "PJSIP/{number}@carrier"
+    # What a caller hears when the Stasis app cannot take the call (an
+    # application run before hanging up, e.g. "Queue(support)" or
+    # "VoiceMail(100@default,u)"; empty = an announcement only).
+    fallback_application: str = ""
+    fallback_announcement: str = "all-circuits-busy-now"
 
 
 @dataclass
@@ -120,7 +126,16 @@ def _coerce(section: str, key: str, raw: Any, current: Any) -> Any:
     if isinstance(current, bool):
         if isinstance(raw, bool):
             return raw
-        if isinstance(raw, str) and raw.lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+        if isinstance(raw, str) and raw.lower() in (
+            "1",
+            "true",
+            "yes",
+            "on",
+            "0",
+            "false",
+            "no",
+            "off",
+        ):
             return raw.lower() in ("1", "true", "yes", "on")
         raise ConfigError(f"{name} must be true or false, got {raw!r}")
     if isinstance(current, int):
@@ -145,7 +160,9 @@ def _apply(settings: Settings, section: str, values: dict[str, Any], origin: str
         setattr(target, key, _coerce(section, key, raw, getattr(target, key)))
 
 
-def load_settings(path: str | os.PathLike | None = None, env: dict[str, str] | None = None) -> Settings:
+def load_settings(
+    path: str | os.PathLike | None = None, env: dict[str, str] | None = None
+) -> Settings:
     """Build the settings. Raises ConfigError with a message naming the bad setting."""
     env = dict(os.environ if env is None else env)
     settings = Settings()
@@ -170,9 +187,7 @@ def load_settings(path: str | os.PathLike | None = None, env: dict[str, str] | N
         settings.data_dir = Path(env[ENV_PREFIX + "DATA_DIR"])
     for section in _SECTIONS:
         prefix = f"{ENV_PREFIX}{section.upper()}_"
-        values = {
-            k[len(prefix) :].lower(): v for k, v in env.items() if k.startswith(prefix)
-        }
+        values = {k[len(prefix) :].lower(): v for k, v in env.items() if k.startswith(prefix)}
         if values:
             _apply(settings, section, values, "environment")
     return settings

@@ -224,16 +224,24 @@ class MailStatus(enum.StrEnum):
 
 class AgentSkill(Base):
     __tablename__ = "agent_skills"
-    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True)
-    skill_id: Mapped[int] = mapped_column(ForeignKey("skills.id", ondelete="CASCADE"), primary_key=True)
+    agent_id: Mapped[int] = mapped_column(
+        ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True
+    )
+    skill_id: Mapped[int] = mapped_column(
+        ForeignKey("skills.id", ondelete="CASCADE"), primary_key=True
+    )
 
 
 class AgentLine(Base):
     """A line the agent is permitted to serve (F-I1), and whether it staffs it now (F-I2)."""
 
     __tablename__ = "agent_lines"
-    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True)
-    line_id: Mapped[int] = mapped_column(ForeignKey("lines.id", ondelete="CASCADE"), primary_key=True)
+    agent_id: Mapped[int] = mapped_column(
+        ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True
+    )
+    line_id: Mapped[int] = mapped_column(
+        ForeignKey("lines.id", ondelete="CASCADE"), primary_key=True
+    )
     chosen: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
@@ -252,9 +260,7 @@ class Line(Base):
 
     __tablename__ = "lines"
     __table_args__ = (
-        CheckConstraint(
-            "campaign_id IS NULL OR client_id IS NULL", name="one_owner"
-        ),
+        CheckConstraint("campaign_id IS NULL OR client_id IS NULL", name="one_owner"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     did: Mapped[str] = mapped_column(String(32), unique=True)
@@ -309,7 +315,9 @@ class Campaign(Base):
     name: Mapped[str] = mapped_column(String(120), unique=True)
     direction: Mapped[Direction] = mapped_column(_enum(Direction))
     mode: Mapped[DialMode | None] = mapped_column(_enum(DialMode))  # outbound only
-    status: Mapped[CampaignStatus] = mapped_column(_enum(CampaignStatus), default=CampaignStatus.STOPPED)
+    status: Mapped[CampaignStatus] = mapped_column(
+        _enum(CampaignStatus), default=CampaignStatus.STOPPED
+    )
     skill_id: Mapped[int | None] = mapped_column(ForeignKey("skills.id", ondelete="SET NULL"))
     caller_id: Mapped[str | None] = mapped_column(String(32))
     timezone: Mapped[str] = mapped_column(String(64), default="Europe/Oslo")
@@ -388,8 +396,12 @@ class ContactAttempt(Base):
 
     __tablename__ = "contact_attempts"
     id: Mapped[int] = mapped_column(primary_key=True)
-    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), index=True)
-    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)
+    contact_id: Mapped[int] = mapped_column(
+        ForeignKey("contacts.id", ondelete="CASCADE"), index=True
+    )
+    campaign_id: Mapped[int] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="CASCADE"), index=True
+    )
     call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id", ondelete="SET NULL"))
     agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
     started_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
@@ -408,7 +420,9 @@ class ScheduledCallback(Base):
     agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
     due_at: Mapped[dt.datetime] = mapped_column()
     comment: Mapped[str] = mapped_column(Text, default="")
-    status: Mapped[CallbackStatus] = mapped_column(_enum(CallbackStatus), default=CallbackStatus.PENDING)
+    status: Mapped[CallbackStatus] = mapped_column(
+        _enum(CallbackStatus), default=CallbackStatus.PENDING
+    )
     created_by: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     delivered_at: Mapped[dt.datetime | None] = mapped_column()
@@ -458,7 +472,9 @@ class Client(Base):
     employees: Mapped[list[Employee]] = relationship(
         cascade="all, delete-orphan", order_by="(Employee.department, Employee.name)"
     )
-    faq: Mapped[list[FaqEntry]] = relationship(cascade="all, delete-orphan", order_by="FaqEntry.position")
+    faq: Mapped[list[FaqEntry]] = relationship(
+        cascade="all, delete-orphan", order_by="FaqEntry.position"
+    )
     recipients: Mapped[list[NoteRecipient]] = relationship(cascade="all, delete-orphan")
 
 
@@ -585,7 +601,9 @@ class EnquiryTopic(Base):
     __tablename__ = "enquiry_topics"
     __table_args__ = (UniqueConstraint("category_id", "name", name="category_name"),)
     id: Mapped[int] = mapped_column(primary_key=True)
-    category_id: Mapped[int] = mapped_column(ForeignKey("enquiry_categories.id", ondelete="CASCADE"))
+    category_id: Mapped[int] = mapped_column(
+        ForeignKey("enquiry_categories.id", ondelete="CASCADE")
+    )
     name: Mapped[str] = mapped_column(String(120))
     position: Mapped[int] = mapped_column(Integer, default=0)
     outcome: Mapped[TopicOutcome] = mapped_column(_enum(TopicOutcome), default=TopicOutcome.NONE)
@@ -596,7 +614,9 @@ class Enquiry(Base):
 
     __tablename__ = "enquiries"
     id: Mapped[int] = mapped_column(primary_key=True)
-    call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id", ondelete="SET NULL"), index=True)
+    call_id: Mapped[int | None] = mapped_column(
+        ForeignKey("calls.id", ondelete="SET NULL"), index=True
+    )
     agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
     line_id: Mapped[int | None] = mapped_column(ForeignKey("lines.id", ondelete="SET NULL"))
     campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id", ondelete="SET NULL"))
@@ -609,8 +629,12 @@ class Enquiry(Base):
 
 class EnquirySelection(Base):
     __tablename__ = "enquiry_selections"
-    enquiry_id: Mapped[int] = mapped_column(ForeignKey("enquiries.id", ondelete="CASCADE"), primary_key=True)
-    topic_id: Mapped[int] = mapped_column(ForeignKey("enquiry_topics.id", ondelete="CASCADE"), primary_key=True)
+    enquiry_id: Mapped[int] = mapped_column(
+        ForeignKey("enquiries.id", ondelete="CASCADE"), primary_key=True
+    )
+    topic_id: Mapped[int] = mapped_column(
+        ForeignKey("enquiry_topics.id", ondelete="CASCADE"), primary_key=True
+    )
 
 
 # ------------------------------------------------------------------------ calls
@@ -638,7 +662,9 @@ class Call(Base):
     agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
     caller_number: Mapped[str] = mapped_column(String(64), default="")
     dialed_number: Mapped[str] = mapped_column(String(64), default="")
-    channel_id: Mapped[str | None] = mapped_column(String(128), index=True)  # ARI channel of the customer
+    channel_id: Mapped[str | None] = mapped_column(
+        String(128), index=True
+    )  # ARI channel of the customer
     node: Mapped[str | None] = mapped_column(String(80))  # which serve process owns it
     line_priority: Mapped[int] = mapped_column(Integer, default=0)  # at entry, for reports
     started_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
@@ -688,7 +714,9 @@ class MissedCall(Base):
     missed_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
     processed_at: Mapped[dt.datetime | None] = mapped_column()
     processed_by: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
-    callback_call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id", ondelete="SET NULL"))
+    callback_call_id: Mapped[int | None] = mapped_column(
+        ForeignKey("calls.id", ondelete="SET NULL")
+    )
 
 
 class CallNote(Base):
@@ -718,7 +746,9 @@ class AgentStatus(Base):
     """The agent's current state, so a restart of ``serve`` resumes it."""
 
     __tablename__ = "agent_status"
-    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True)
+    agent_id: Mapped[int] = mapped_column(
+        ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True
+    )
     state: Mapped[AgentState] = mapped_column(_enum(AgentState), default=AgentState.LOGGED_OUT)
     since: Mapped[dt.datetime] = mapped_column(default=utcnow)
     pause_reason: Mapped[str | None] = mapped_column(String(32))

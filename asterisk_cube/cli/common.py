@@ -1,0 +1,121 @@
+"""What every CLI command shares: settings, database sessions, output, errors."""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import click
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from asterisk_cube.config import ConfigError, Settings, load_settings
+from asterisk_cube.db.session import make_engine, make_sessionmaker, schema_status, transaction
+from asterisk_cube.services.provisioning import ProvisioningError
+
+
+@dataclass
+class CliContext:
+    config_path: str | None = None
+    _settings: Settings | None = None
+    _sessions: sessionmaker[Session] | None = field(default=None, repr=False)
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            try:
+                self._settings = load_settings(self.config_path)
+            except ConfigError as exc:
+                raise click.ClickException(f"configuration: {exc}") from None
+        return self._settings
+
+    def sessions(self, check_schema: bool = True) -> sessionmaker[Session]:
+        if self._sessions is None:
+            engine = make_engine(self.settings.database_url)
+            if check_schema:
+                try:
+                    current, head = schema_status(engine)
+                except OperationalError as exc:
+                    raise click.ClickException(f"cannot open the database: {exc.orig}") from None
+                if current != head:
+                    raise click.ClickException(
+                        "the database schema is not up to date "
+                        f"(at {current or 'nothing'}, need {head}): run `asterisk-cube db upgrade`"
+                    )
+            self._sessions = make_sessionmaker(engine)
+        return self._sessions
+
+    def transaction(self):
+        return transaction(self.sessions())
+
+
+pass_ctx = click.make_pass_decorator(CliContext, ensure=True)
+
+
+def friendly_errors(fn: Callable) -> Callable:
+    """Turn the errors users can cause into one-line messages and exit status 1."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (ProvisioningError, ConfigError) as exc:
+            raise click.ClickException(str(exc)) from None
+        except IntegrityError as exc:
+            raise click.ClickException(f"conflicts with stored data: {exc.orig}") from None
+        except SQLAlchemyError as exc:
+            raise click.ClickException(f"database error: {exc}") from None
+
+    return wrapper
+
+
+FORMAT_OPTION = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "csv"]),
+    default="table",
+    show_default=True,
+    help="Output format.",
+)
+
+
+def emit(
+    rows: Sequence[dict[str, Any]], fmt: str = "table", columns: Sequence[str] | None = None
+) -> None:
+    """Print rows as an aligned table, JSON or CSV."""
+    columns = list(columns or (rows[0].keys() if rows else []))
+    if fmt == "json":
+        click.echo(
+            json.dumps([{c: r.get(c) for c in columns} for r in rows], indent=2, default=str)
+        )
+        return
+    if fmt == "csv":
+        import csv
+        import io
+
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+        click.echo(buf.getvalue(), nl=False)
+        return
+    if not rows:
+        click.echo("(none)")
+        return
+
+    def cell(v: Any) -> str:
+        if isinstance(v, bool):
+            return "yes" if v else "no"
+        return "" if v is None else str(v)
+
+    widths = [max(len(c), *(len(cell(r.get(c))) for r in rows)) for c in columns]
+    click.echo("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
+    for r in rows:
+        click.echo(
+            "  ".join(
+                cell(r.get(c)).ljust(w) for c, w in zip(columns, widths, strict=True)
+            ).rstrip()
+        )

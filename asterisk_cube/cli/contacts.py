@@ -1,0 +1,85 @@
+"""``asterisk-cube contacts``: contact lists from CSV (F-D1)."""
+
+import json
+
+import click
+from sqlalchemy import select
+
+from asterisk_cube.cli.common import FORMAT_OPTION, emit, friendly_errors, pass_ctx
+from asterisk_cube.db import models as m
+from asterisk_cube.services.contact_import import import_contacts
+from asterisk_cube.services.provisioning import get_campaign
+
+
+@click.group()
+def contacts() -> None:
+    """Campaign contacts."""
+
+
+@contacts.command("import")
+@click.argument("campaign")
+@click.argument("csv_file", type=click.Path(dir_okay=False))
+@click.option(
+    "--valid-only",
+    is_flag=True,
+    help="Store the valid rows and report the rest (default: store nothing if any row is bad).",
+)
+@click.option("--list-name", help="Name of the list (default: the file name).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@pass_ctx
+@friendly_errors
+def import_(ctx, campaign, csv_file, valid_only, list_name, as_json):
+    """Import contacts from a CSV file with a header row and a phone column."""
+    with ctx.transaction() as s:
+        report = import_contacts(s, campaign, csv_file, valid_only=valid_only, list_name=list_name)
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), indent=2))
+    else:
+        for err in report.rejected:
+            click.echo(f"row {err.row}: {err.reason}", err=True)
+        if report.stored:
+            click.echo(
+                f"imported {report.imported} of {report.rows_read} rows into {report.campaign}"
+                + (f"; {len(report.rejected)} rejected" if report.rejected else "")
+            )
+    if not report.stored:
+        raise click.ClickException(
+            f"nothing imported: {len(report.rejected)} of {report.rows_read} rows rejected "
+            "(fix them, or use --valid-only to import the rest)"
+        )
+
+
+@contacts.command("list")
+@click.argument("campaign")
+@click.option("--status", type=click.Choice([s.value for s in m.ContactStatus]))
+@click.option("--limit", type=int, default=50, show_default=True)
+@FORMAT_OPTION
+@pass_ctx
+@friendly_errors
+def list_(ctx, campaign, status, limit, fmt):
+    """List a campaign's contacts."""
+    with ctx.transaction() as s:
+        c = get_campaign(s, campaign)
+        q = (
+            select(m.Contact)
+            .where(m.Contact.campaign_id == c.id)
+            .order_by(m.Contact.id)
+            .limit(limit)
+        )
+        if status:
+            q = q.where(m.Contact.status == m.ContactStatus(status))
+        rows = [
+            {
+                "id": ct.id,
+                "phone": ct.phone,
+                "name": ct.name or "",
+                "company": ct.company or "",
+                "status": ct.status.value,
+                "attempts": ct.attempts,
+                "next_attempt": ct.next_attempt_at.isoformat(timespec="minutes")
+                if ct.next_attempt_at
+                else "",
+            }
+            for ct in s.scalars(q)
+        ]
+    emit(rows, fmt)

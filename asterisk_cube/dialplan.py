@@ -1,0 +1,93 @@
+"""Render the dialplan from the database configuration (jinja2 templates in ``dialplan/``).
+
+The output is one file the admin includes from extensions.conf. It is written
+atomically, then Asterisk reloads it over AMI; a bad template never leaves a
+half-written file behind.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import tempfile
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from asterisk_cube import __version__
+from asterisk_cube.config import Settings
+from asterisk_cube.db import models as m
+
+_UNSAFE = re.compile(r"[^\w .:@/+-]", re.UNICODE)
+
+
+def template_dir() -> Path:
+    """``dialplan/`` next to the package (source checkout), else the installed data dir."""
+    here = Path(__file__).resolve().parent.parent / "dialplan"
+    if here.is_dir():
+        return here
+    return Path(sys.prefix) / "share" / "asterisk-cube" / "dialplan"
+
+
+def dp_comment(text: str) -> str:
+    """Make free text safe inside a dialplan comment or NoOp (no ; , ( ) newlines)."""
+    return _UNSAFE.sub("_", text or "")[:80]
+
+
+def _environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(template_dir()),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,  # dialplan, not HTML; values are validated or dp_comment-ed
+    )
+    env.filters["dp_comment"] = dp_comment
+    return env
+
+
+def render(session: Session, settings: Settings) -> str:
+    lines = session.scalars(
+        select(m.Line)
+        .options(selectinload(m.Line.client), selectinload(m.Line.campaign))
+        .order_by(m.Line.did)
+    ).all()
+    agents = session.scalars(
+        select(m.Agent).where(m.Agent.endpoint.is_not(None)).order_by(m.Agent.username)
+    ).all()
+    return (
+        _environment()
+        .get_template("asterisk-cube.conf.j2")
+        .render(
+            version=__version__,
+            path=settings.dialplan.path,
+            lines=lines,
+            agents=agents,
+            app=settings.ari.app,
+            agi_host=settings.agi.host
+            if settings.agi.host not in ("0.0.0.0", "::")
+            else "127.0.0.1",
+            agi_port=settings.agi.port,
+            outbound_dial=settings.dialplan.outbound_dial,
+            fallback_application=settings.dialplan.fallback_application,
+            fallback_announcement=settings.dialplan.fallback_announcement,
+        )
+    )
+
+
+def write_atomically(path: str | os.PathLike, text: str) -> None:
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,25 @@
+"""Password hashing for web logins (argon2id via argon2-cffi)."""
+
+from __future__ import annotations
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+_hasher = PasswordHasher()
+
+MIN_LENGTH = 8
+
+
+def hash_password(password: str) -> str:
+    if len(password) < MIN_LENGTH:
+        raise ValueError(f"password must be at least {MIN_LENGTH} characters")
+    return _hasher.hash(password)
+
+
+def verify_password(stored_hash: str | None, password: str) -> bool:
+    if not stored_hash:
+        return False
+    try:
+        return _hasher.verify(stored_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
