@@ -1,0 +1,250 @@
+"""The provisioning CLI, including bad input: one-line errors, nothing half-written."""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from asterisk_cube.cli import cli
+
+
+@pytest.fixture
+def run(tmp_path, monkeypatch):
+    monkeypatch.setenv("ASTERISK_CUBE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("ASTERISK_CUBE_CONFIG", raising=False)
+    monkeypatch.setenv("ASTERISK_CUBE_CONFIG", str(tmp_path / "cube.toml"))
+    (tmp_path / "cube.toml").write_text("")
+    runner = CliRunner()
+
+    def invoke(*args, ok=True, input=None):
+        result = runner.invoke(cli, list(args), input=input, catch_exceptions=False)
+        if ok:
+            assert result.exit_code == 0, result.output
+        return result
+
+    invoke("db", "upgrade")
+    return invoke
+
+
+def rows(run, *args):
+    return json.loads(run(*args, "--format", "json").output)
+
+
+def test_every_command_has_help():
+    runner = CliRunner()
+
+    def walk(command, path):
+        result = runner.invoke(cli, [*path, "--help"])
+        assert result.exit_code == 0, path
+        assert "Usage:" in result.output
+        for name, sub in getattr(command, "commands", {}).items():
+            walk(sub, [*path, name])
+
+    walk(cli, [])
+
+
+def test_provision_lines_agents_campaigns(run):
+    run("campaign", "add", "Hotline", "--direction", "inbound")
+    run("line", "add", "4721000001", "--name", "Support", "--priority", "5")
+    run("line", "add", "4721000002", "--priority", "9", "--campaign", "Hotline")
+    run(
+        "agent",
+        "add",
+        "kari",
+        "--endpoint",
+        "PJSIP/agent01",
+        "--skill",
+        "sales",
+        "--line",
+        "4721000001",
+        "--password-stdin",
+        input="long-enough-pw\n",
+    )
+    run("agent", "grant", "kari", "4721000002")
+    lines = rows(run, "line", "list")
+    assert [line["did"] for line in lines] == ["4721000002", "4721000001"]  # priority order
+    assert lines[0]["kind"] == "hotline" and lines[1]["kind"] == "service"
+    (agent,) = rows(run, "agent", "list")
+    assert agent["lines"] == "4721000001,4721000002"
+    assert agent["skills"] == "sales"
+    run("line", "set", "4721000001", "--priority", "20")
+    assert rows(run, "line", "list")[0]["did"] == "4721000001"
+    run("agent", "revoke", "kari", "4721000001")
+    assert rows(run, "agent", "list")[0]["lines"] == "4721000002"
+
+
+def test_outbound_campaign_options(run):
+    run(
+        "campaign",
+        "add",
+        "Winter",
+        "--mode",
+        "predictive",
+        "--skill",
+        "sales",
+        "--caller-id",
+        "4721000009",
+        "--windows",
+        "mon-fri 09:00-20:00",
+        "--abandon-cap",
+        "2.5%",
+        "--max-attempts",
+        "4",
+        "--retry-interval",
+        "30",
+    )
+    (c,) = rows(run, "campaign", "list")
+    assert c["mode"] == "predictive" and c["abandon_cap"] == "2.5%"
+    assert c["windows"] == "mon-fri 09:00-20:00" and c["max_attempts"] == 4
+    run("campaign", "start", "Winter")
+    assert rows(run, "campaign", "list")[0]["status"] == "running"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["line", "add", "12ab"], "DID '12ab' must be 2-20 digits"),
+        (["line", "set", "999", "--priority", "1"], "no line with DID '999'"),
+        (["line", "add", "4721", "--campaign", "nope"], "no campaign named 'nope'"),
+        (["agent", "add", "x!"], "username 'x!'"),
+        (["agent", "add", "ola", "--password", "short"], "at least 8 characters"),
+        (["agent", "add", "ola", "--endpoint", "agent01"], "must look like PJSIP/agent01"),
+        (
+            ["campaign", "add", "C", "--mode", "power", "--windows", "mon 9-17"],
+            "cannot read 'mon 9-17'",
+        ),
+        (["campaign", "add", "C"], "needs --mode"),
+        (
+            ["campaign", "add", "C", "--mode", "power", "--abandon-cap", "300%"],
+            "between 0 and 100%",
+        ),
+        (
+            ["campaign", "add", "C", "--mode", "power", "--timezone", "Mars/Base"],
+            "unknown time zone",
+        ),
+        (["campaign", "add", "C", "--mode", "power", "--max-attempts", "0"], "at least 1"),
+        (["client", "add", "Co", "--handling", "forward"], "needs a first forward target"),
+        (["client", "add", "Co", "--recipient", "nobody"], "not an e-mail address"),
+        (["client", "add", "Co", "--holiday-country", "XX"], "no national holidays"),
+        (["enquiry", "add-topic", "Nope", "A"], "no category named 'Nope'"),
+    ],
+)
+def test_bad_input_is_one_line_error(run, args, message):
+    result = run(*args, ok=False)
+    assert result.exit_code == 1
+    assert message in result.output
+    assert "Traceback" not in result.output
+    assert result.output.count("\n") == 1
+
+
+def test_failed_command_writes_nothing(run):
+    run("line", "add", "4721000001")
+    # The agent references one good and one unknown line: no agent, no grant.
+    run("agent", "add", "ola", "--line", "4721000001", "--line", "999", ok=False)
+    assert rows(run, "agent", "list") == []
+
+
+def test_schema_must_be_migrated(tmp_path, monkeypatch):
+    monkeypatch.setenv("ASTERISK_CUBE_DATA_DIR", str(tmp_path / "fresh"))
+    monkeypatch.setenv("ASTERISK_CUBE_CONFIG", str(tmp_path / "c.toml"))
+    (tmp_path / "c.toml").write_text("")
+    result = CliRunner().invoke(cli, ["line", "list"])
+    assert result.exit_code == 1
+    assert "run `asterisk-cube db upgrade`" in result.output
+
+
+def test_bad_config_file_is_reported(tmp_path, monkeypatch):
+    (tmp_path / "c.toml").write_text("[ami]\nport = 0\n")
+    monkeypatch.setenv("ASTERISK_CUBE_CONFIG", str(tmp_path / "c.toml"))
+    result = CliRunner().invoke(cli, ["line", "list"])
+    assert result.exit_code == 1
+    assert "configuration: " in result.output and "ami.port" in result.output
+
+
+CSV = "phone,name,company,city\n+47 912 34 567,Kari,Acme,Oslo\n91234568,Ola,,Bergen\n"
+
+
+def test_contacts_import_valid_file(run, tmp_path):
+    run("campaign", "add", "W", "--mode", "power")
+    path = tmp_path / "list.csv"
+    path.write_text(CSV)
+    out = run("contacts", "import", "W", str(path), "--json").output
+    report = json.loads(out)
+    assert report["imported"] == 2 and report["rejected"] == []
+    contacts = rows(run, "contacts", "list", "W")
+    assert [c["phone"] for c in contacts] == ["+4791234567", "+4791234568"]
+    assert contacts[0]["company"] == "Acme"
+
+
+def test_contacts_import_all_or_nothing_then_valid_only(run, tmp_path):
+    run("campaign", "add", "W", "--mode", "power")
+    path = tmp_path / "bad.csv"
+    path.write_text(CSV + "not-a-number,X,,\n91234567,Dup,,\n,Empty,,\n1,2\n")
+    result = run("contacts", "import", "W", str(path), ok=False)
+    assert result.exit_code == 1
+    assert "row 4: phone 'not-a-number' is not a valid number" in result.output
+    assert "row 5: phone +4791234567 repeats row 2" in result.output
+    assert "row 6: phone is empty" in result.output
+    assert "row 7: has 2 fields, the header has 4" in result.output
+    assert "nothing imported: 4 of 6 rows rejected" in result.output
+    assert rows(run, "contacts", "list", "W") == []
+    result = run("contacts", "import", "W", str(path), "--valid-only")
+    assert "imported 2 of 6 rows" in result.output
+    assert len(rows(run, "contacts", "list", "W")) == 2
+    # Importing the same numbers again: they are already open contacts.
+    again = run("contacts", "import", "W", str(path), ok=False)
+    assert "already an open contact" in again.output
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("", "the CSV file is empty"),
+        ("name,city\nKari,Oslo\n", "no phone column"),
+        ("phone\n", "has a header but no rows"),
+    ],
+)
+def test_contacts_import_bad_files(run, tmp_path, content, message):
+    run("campaign", "add", "W", "--mode", "power")
+    path = tmp_path / "f.csv"
+    path.write_text(content)
+    result = run("contacts", "import", "W", str(path), ok=False)
+    assert message in result.output
+
+
+def test_contacts_import_missing_file(run, tmp_path):
+    run("campaign", "add", "W", "--mode", "power")
+    result = run("contacts", "import", "W", str(tmp_path / "absent.csv"), ok=False)
+    assert "file not found" in result.output
+
+
+def test_client_and_enquiry(run):
+    run(
+        "client",
+        "add",
+        "Fjord AS",
+        "--hours",
+        "mon-fri 08:00-16:00",
+        "--tone",
+        "informal",
+        "--recipient",
+        "a@b.example",
+        "--own-number",
+        "4721000100",
+    )
+    run("client", "special-day", "Fjord AS", "2026-12-24", "--hours", "09:00-12:00")
+    run("client", "special-day", "Fjord AS", "2026-12-25")
+    (c,) = rows(run, "client", "list")
+    assert c["tone"] == "informal" and c["hours"] == "mon-fri 08:00-16:00"
+    run("client", "special-day", "Fjord AS", "2026-13-01", ok=False)
+    run("enquiry", "add-category", "Mood")
+    run("enquiry", "add-topic", "Mood", "Positive", "Negative")
+    run("enquiry", "add-topic", "Mood", "Positive", ok=False)
+    (cat,) = rows(run, "enquiry", "list")
+    assert cat["topics"] == "Positive, Negative"
+
+
+def test_demo_load_is_idempotent(run):
+    assert "demo data loaded" in run("demo", "load").output
+    assert "already loaded" in run("demo", "load").output
+    assert len(rows(run, "line", "list")) == 3
