@@ -91,3 +91,33 @@ def write_atomically(path: str | os.PathLike, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+class DialplanInstallError(RuntimeError):
+    pass
+
+
+def install(text: str, settings: Settings, path: str | None = None, reload: bool = True) -> str:
+    """Write the rendered dialplan and have Asterisk reload it; returns what was done."""
+    from asterisk_cube.ami.commands import AmiError, run_command
+
+    target = path or settings.dialplan.path
+    try:
+        write_atomically(target, text)
+    except OSError as exc:
+        raise DialplanInstallError(f"cannot write {target}: {exc.strerror}") from None
+    if not reload:
+        return f"wrote {target}"
+    try:
+        run_command(settings.ami, "dialplan reload")
+        shown = run_command(settings.ami, "dialplan show cube-inbound")
+    except AmiError as exc:
+        raise DialplanInstallError(
+            f"{exc} (the file is written; reload Asterisk's dialplan yourself)"
+        ) from None
+    if "cube-inbound" not in shown:
+        raise DialplanInstallError(
+            "Asterisk did not load context cube-inbound: "
+            f"is `#include {target}` in extensions.conf?"
+        )
+    return f"wrote {target}; dialplan reloaded in Asterisk"
