@@ -38,7 +38,9 @@ class EntryDecision:
     adblock: AdblockVerdict
 
     def channel_variables(self) -> dict[str, str]:
-        """``CUBE_*`` variables for the dialplan (plain strings; times in UTC ISO 8601)."""
+        """``CUBE_*`` variables for the dialplan. ``CUBE_NEXT_OPEN`` is UTC ISO 8601 and
+        ``CUBE_NEXT_OPEN_EPOCH`` Unix seconds (for ``SayUnixTime`` with ``CUBE_TZ``); both empty
+        when open or never opening."""
         next_open = self.hours.next_open
         return {
             "CUBE_ACTION": self.action.value,
@@ -47,6 +49,8 @@ class EntryDecision:
             "CUBE_ADBLOCK": "block" if self.adblock.blocked else "allow",
             "CUBE_ADBLOCK_REASON": self.adblock.reason.value,
             "CUBE_NEXT_OPEN": next_open.astimezone(UTC).isoformat() if next_open else "",
+            "CUBE_NEXT_OPEN_EPOCH": str(int(next_open.timestamp())) if next_open else "",
+            "CUBE_TZ": getattr(self.hours.local_time.tzinfo, "key", ""),
         }
 
 

@@ -359,7 +359,7 @@ def scenario(draw):
     return calls, agents, prio
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=250, deadline=None)
 @given(scenario())
 def test_assignment_properties(data):
     calls, agents, prio = data

@@ -279,6 +279,8 @@ def test_entry_queues_inside_hours():
         "CUBE_ADBLOCK": "allow",
         "CUBE_ADBLOCK_REASON": "no_match",
         "CUBE_NEXT_OPEN": "",
+        "CUBE_NEXT_OPEN_EPOCH": "",
+        "CUBE_TZ": "Europe/Oslo",
     }
 
 
@@ -300,6 +302,7 @@ def test_entry_closed_handling():
     v = d.channel_variables()
     assert v["CUBE_HOURS"] == "closed" and v["CUBE_TONE"] == "informal"
     assert v["CUBE_NEXT_OPEN"] == "2025-06-03T06:00:00+00:00"
+    assert v["CUBE_NEXT_OPEN_EPOCH"] == str(int(datetime(2025, 6, 3, 6, tzinfo=UTC).timestamp()))
     d = entry("91234567", night, closed_handling=ClosedHandling.ANNOUNCE)
     assert d.action is EntryAction.ANNOUNCE
     d = entry("91234567", oslo(2025, 5, 29, 10, 0), closed_handling=ClosedHandling.ANNOUNCE)
