@@ -1,0 +1,1 @@
+"""FastAGI adapter: ``server.AgiServer`` (guarded panoramisk application) and its routes."""

@@ -1,0 +1,427 @@
+"""FastAGI server: panoramisk's ``fast_agi.Application`` with a guarded connection handler.
+
+panoramisk's own handler reads the AGI environment with ``while b"\\n\\n" not in buffer:
+buffer += await reader.read(...)``: a peer that connects and closes before the blank line
+(a port scan, a TCP health check) makes that loop spin on empty reads forever and freezes
+the whole event loop at 100% CPU (also on upstream master). :class:`AgiServer` keeps
+panoramisk's route table but replaces the handler: the environment is read with
+``readuntil(b"\\n\\n")`` under a timeout and a size limit, and every read of a command
+reply treats EOF, Asterisk's asynchronous ``HANGUP`` line and ``511`` (dead channel) as the
+end of the session.
+
+Routes are ``async def handler(agi: AgiSession) -> None`` registered by name; the name is
+the path of the AGI URL, any query string becomes ``agi.params``::
+
+    # dialplan: same => n,AGI(agi://127.0.0.1:4573/entry?client=7)
+    async def entry(agi: AgiSession) -> None:
+        client_id = agi.params.get("client")
+        await agi.set_variable("CUBE_OPEN", "1")
+
+    server.add_route("entry", entry)
+
+A route that raises :class:`AgiHangup` (the caller hung up) ends quietly; any other exception
+is logged and the connection closed, after which the dialplan continues with the next
+priority (``AGISTATUS`` is ``SUCCESS`` unless the channel is gone).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import re
+import time
+import urllib.parse
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from panoramisk import fast_agi
+
+from ..events import AgiSessionEnded, EventHub
+from ..logs import get_logger
+
+log = get_logger(__name__)
+
+ENV_TIMEOUT = 5.0  # seconds a peer gets to send the whole AGI environment
+ENV_LIMIT = 64 * 1024  # bytes; Asterisk sends ~1 KB
+
+AgiRoute = Callable[["AgiSession"], Awaitable[None]]
+
+# "200 result=1 (some value) endpos=1234". panoramisk's parse_agi_result loses "(timeout)"
+# after an empty result and reads a variable whose value is "hangup" as a hang-up.
+_RESULT_RE = re.compile(
+    r"^200 result=(?P<result>\S*)(?:\s+\((?P<data>.*)\))?(?P<extra>(?:\s+\w+=\S*)*)\s*$"
+)
+
+
+class AgiError(Exception):
+    """Asterisk answered a command with an error code (510 invalid, 520 usage, ...)."""
+
+    def __init__(self, code: int, line: str):
+        super().__init__(f"{code} {line}")
+        self.code = code
+        self.line = line
+
+
+class AgiHangup(Exception):
+    """The channel hung up (``HANGUP``, ``511``, ``result=-1``) or the connection closed."""
+
+
+@dataclass(frozen=True)
+class AgiResult:
+    code: int  # 200 on success
+    result: str  # the value after ``result=``
+    data: str  # the text in parentheses, e.g. "timeout", or "" if none
+    extra: dict[str, str]  # trailing key=value pairs, e.g. {"endpos": "1234"}
+    line: str  # the raw reply line
+
+    @property
+    def value(self) -> int | None:
+        try:
+            return int(self.result)
+        except ValueError:
+            return None
+
+
+def parse_agi_env(raw: bytes, encoding: str = "utf-8") -> dict[str, str]:
+    """The ``agi_*: value`` lines of an AGI environment block as a dict."""
+    headers: dict[str, str] = {}
+    for line in raw.decode(encoding, errors="replace").splitlines():
+        key, sep, value = line.partition(": ")
+        if sep and key.startswith("agi_"):
+            headers[key] = value
+        elif line.endswith(":") and line.startswith("agi_"):
+            headers[line[:-1]] = ""  # "agi_arg_1:" with an empty value
+    return headers
+
+
+def quote_arg(value: object) -> str:
+    """Quote one AGI command argument (Asterisk splits on blanks, honours "..." and \\)."""
+    text = str(value)
+    if "\n" in text or "\r" in text:
+        raise ValueError("AGI arguments cannot contain line breaks")
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def split_script(script: str) -> tuple[str, dict[str, str]]:
+    """``"entry?client=7"`` -> ``("entry", {"client": "7"})``; leading slashes dropped."""
+    path, _, query = script.partition("?")
+    params = dict(urllib.parse.parse_qsl(query, keep_blank_values=True))
+    return path.strip("/"), params
+
+
+class AgiSession:
+    """One FastAGI connection: the environment plus command helpers."""
+
+    def __init__(
+        self,
+        headers: dict[str, str],
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        encoding: str = "utf-8",
+    ):
+        self.headers = headers
+        self.reader = reader
+        self.writer = writer
+        self.encoding = encoding
+        self.route, self.params = split_script(headers.get("agi_network_script", ""))
+        self.hung_up = False
+
+    # --- environment -------------------------------------------------------------------
+
+    @property
+    def channel(self) -> str:
+        return self.headers.get("agi_channel", "")
+
+    @property
+    def unique_id(self) -> str:
+        return self.headers.get("agi_uniqueid", "")
+
+    @property
+    def caller_number(self) -> str:
+        return self.headers.get("agi_callerid", "")
+
+    @property
+    def caller_name(self) -> str:
+        return self.headers.get("agi_calleridname", "")
+
+    @property
+    def dnid(self) -> str:
+        return self.headers.get("agi_dnid", "")
+
+    @property
+    def extension(self) -> str:
+        return self.headers.get("agi_extension", "")
+
+    @property
+    def context(self) -> str:
+        return self.headers.get("agi_context", "")
+
+    @property
+    def args(self) -> list[str]:
+        """``agi_arg_1``, ``agi_arg_2``, ... (the AGI() application's extra arguments)."""
+        out = []
+        n = 1
+        while f"agi_arg_{n}" in self.headers:
+            out.append(self.headers[f"agi_arg_{n}"])
+            n += 1
+        return out
+
+    # --- commands ----------------------------------------------------------------------
+
+    async def _readline(self, timeout: float | None) -> str:
+        try:
+            async with asyncio.timeout(timeout):
+                raw = await self.reader.readline()
+        except (ConnectionError, asyncio.LimitOverrunError, ValueError) as exc:
+            self.hung_up = True
+            raise AgiHangup(f"connection error: {exc}") from exc
+        if not raw:
+            self.hung_up = True
+            raise AgiHangup("connection closed")
+        return raw.decode(self.encoding, errors="replace").rstrip("\r\n")
+
+    async def command(self, line: str, timeout: float | None = None) -> AgiResult:
+        """Send one AGI command and return its ``200`` reply.
+
+        Raises :class:`AgiHangup` when the channel is gone, :class:`AgiError` for other
+        error replies, ``TimeoutError`` if ``timeout`` (seconds) passes without a reply.
+        """
+        if self.hung_up:
+            raise AgiHangup("channel already hung up")
+        if "\n" in line or "\r" in line:
+            raise ValueError("an AGI command is a single line")
+        try:
+            self.writer.write(line.encode(self.encoding) + b"\n")
+            await self.writer.drain()
+        except ConnectionError as exc:
+            self.hung_up = True
+            raise AgiHangup(f"connection error: {exc}") from exc
+        while True:
+            reply = await self._readline(timeout)
+            if reply == "HANGUP":
+                # Asynchronous notice that the channel hung up; it can arrive in place of
+                # (before) the reply to the pending command. Nothing useful follows.
+                self.hung_up = True
+                raise AgiHangup("HANGUP")
+            if reply.startswith("100"):
+                continue  # "100 result=0 Trying...": the real reply follows
+            if reply.startswith("520-"):
+                # Multi-line usage error, ends with "520 End of proper usage."
+                lines = [reply]
+                while not lines[-1].startswith("520 "):
+                    lines.append(await self._readline(timeout))
+                raise AgiError(520, "\n".join(lines))
+            break
+        code = reply[:3]
+        if code == "511":
+            self.hung_up = True
+            raise AgiHangup(reply)
+        if code != "200":
+            raise AgiError(int(code) if code.isdigit() else 0, reply)
+        match = _RESULT_RE.match(reply)
+        if match is None:  # unusual shape: keep the value, the rest as data
+            result, _, rest = reply[len("200 result=") :].partition(" ")
+            return AgiResult(200, result, rest.strip(), {}, reply)
+        return AgiResult(
+            code=200,
+            result=match["result"],
+            data=match["data"] or "",
+            extra=dict(kv.split("=", 1) for kv in match["extra"].split()),
+            line=reply,
+        )
+
+    async def set_variable(self, name: str, value: object) -> None:
+        await self.command(f"SET VARIABLE {quote_arg(name)} {quote_arg(value)}")
+
+    async def get_variable(self, name: str) -> str | None:
+        """The channel variable's value, or None if it is not set."""
+        res = await self.command(f"GET VARIABLE {quote_arg(name)}")
+        return res.data if res.result == "1" else None
+
+    async def verbose(self, message: str, level: int = 1) -> None:
+        await self.command(f"VERBOSE {quote_arg(message)} {int(level)}")
+
+    async def exec(self, application: str, *args: object) -> AgiResult:
+        """Run a dialplan application, e.g. ``exec("Playback", "hello-world")``."""
+        joined = ",".join(str(a) for a in args)
+        return await self.command(f"EXEC {application} {quote_arg(joined)}")
+
+    async def answer(self) -> None:
+        await self.command("ANSWER")
+
+    async def hangup(self) -> None:
+        with contextlib.suppress(AgiHangup):
+            await self.command("HANGUP")
+        self.hung_up = True
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.writer.close()
+            async with asyncio.timeout(1):
+                await self.writer.wait_closed()
+
+
+async def ping(agi: AgiSession) -> None:
+    """Route ``ping``: proves the dialplan reaches us; sets CUBE_AGI=ok on the channel."""
+    await agi.set_variable("CUBE_AGI", "ok")
+
+
+class AgiServer(fast_agi.Application):
+    """FastAGI server: panoramisk's route table, our guarded handler. Create inside a loop."""
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 4573,
+        *,
+        hub: EventHub | None = None,
+        env_timeout: float = ENV_TIMEOUT,
+        env_limit: int = ENV_LIMIT,
+        encoding: str = "utf-8",
+    ):
+        super().__init__(default_encoding=encoding, loop=asyncio.get_running_loop())
+        self.host = host
+        self.port = port
+        self.hub = hub
+        self.env_timeout = env_timeout
+        self.env_limit = env_limit
+        self._server: asyncio.Server | None = None
+        self._sessions: set[asyncio.Task] = set()
+        self.sessions_total = 0
+        self.rejected_total = 0
+
+    # --- routes ------------------------------------------------------------------------
+
+    def add_route(self, path: str, endpoint: AgiRoute) -> None:
+        """Register ``async def endpoint(agi: AgiSession)`` for ``agi://host:port/<path>``."""
+        if not inspect.iscoroutinefunction(endpoint) and not inspect.iscoroutinefunction(
+            getattr(endpoint, "__call__", None)  # noqa: B004 - async callable objects too
+        ):
+            raise TypeError(f"AGI route {path!r} must be an async function")
+        super().add_route(path.strip("/"), endpoint)
+
+    @property
+    def routes(self) -> dict[str, AgiRoute]:
+        return dict(self._route)
+
+    # --- listening ---------------------------------------------------------------------
+
+    @property
+    def listening(self) -> bool:
+        return self._server is not None and self._server.is_serving()
+
+    @property
+    def bound_port(self) -> int | None:
+        if self._server is None or not self._server.sockets:
+            return None
+        return self._server.sockets[0].getsockname()[1]
+
+    async def start(self, sock=None) -> None:
+        """Listen on ``host:port`` (or on an already bound socket ``sock``)."""
+        if sock is not None:
+            self._server = await asyncio.start_server(self.handler, sock=sock, limit=self.env_limit)
+        else:
+            self._server = await asyncio.start_server(
+                self.handler, self.host, self.port, limit=self.env_limit, reuse_address=True
+            )
+        log.info("agi_listening", host=self.host, port=self.bound_port, routes=sorted(self._route))
+
+    async def close(self, grace: float = 2.0) -> None:
+        """Stop listening, give running sessions ``grace`` seconds, then cancel them."""
+        if self._server is not None:
+            self._server.close()
+        if self._sessions:
+            _done, pending = await asyncio.wait(set(self._sessions), timeout=grace)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=1)
+        if self._server is not None:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(1):
+                    await self._server.wait_closed()
+        log.info("agi_stopped", sessions=self.sessions_total, rejected=self.rejected_total)
+
+    # --- the guarded connection handler ------------------------------------------------
+
+    async def _read_env(self, reader: asyncio.StreamReader, peer: object) -> dict[str, str] | None:
+        try:
+            async with asyncio.timeout(self.env_timeout):
+                raw = await reader.readuntil(b"\n\n")
+        except asyncio.IncompleteReadError as exc:
+            if exc.partial:
+                log.warning("agi_bad_request", peer=peer, reason="closed mid-environment")
+            else:
+                log.debug("agi_peer_closed", peer=peer)  # connect+close: scan, health check
+            return None
+        except TimeoutError:
+            log.warning("agi_bad_request", peer=peer, reason="environment timeout")
+            return None
+        except asyncio.LimitOverrunError:
+            log.warning("agi_bad_request", peer=peer, reason="environment too large")
+            return None
+        except ConnectionError as exc:
+            log.debug("agi_peer_closed", peer=peer, reason=str(exc))
+            return None
+        headers = parse_agi_env(raw, self.default_encoding)
+        if "agi_network_script" not in headers:
+            log.warning("agi_bad_request", peer=peer, reason="no agi_network_script")
+            return None
+        return headers
+
+    async def handler(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._sessions.add(task)
+        peer = writer.get_extra_info("peername")
+        started = time.monotonic()
+        session: AgiSession | None = None
+        outcome = "error"
+        try:
+            headers = await self._read_env(reader, peer)
+            if headers is None:
+                self.rejected_total += 1
+                return
+            self.sessions_total += 1
+            session = AgiSession(headers, reader, writer, self.default_encoding)
+            route = self._route.get(session.route)
+            if route is None:
+                outcome = "no_route"
+                log.error("agi_no_route", route=session.route, channel=session.channel)
+                return
+            try:
+                await route(session)
+                outcome = "ok"
+            except AgiHangup as exc:
+                outcome = "hangup"
+                log.info("agi_hangup", route=session.route, channel=session.channel, how=str(exc))
+            except Exception:
+                log.exception("agi_route_failed", route=session.route, channel=session.channel)
+        except asyncio.CancelledError:
+            outcome = "cancelled"
+            raise
+        finally:
+            with contextlib.suppress(Exception):
+                writer.close()
+            if task is not None:
+                self._sessions.discard(task)
+            if session is not None:
+                duration = time.monotonic() - started
+                log.info(
+                    "agi_session",
+                    route=session.route,
+                    channel=session.channel,
+                    outcome=outcome,
+                    ms=round(duration * 1000, 1),
+                )
+                if self.hub is not None:
+                    self.hub.publish(
+                        AgiSessionEnded(
+                            route=session.route,
+                            channel=session.channel,
+                            unique_id=session.unique_id,
+                            outcome=outcome,
+                            duration=duration,
+                        )
+                    )
