@@ -1,0 +1,1236 @@
+"""The live call distributor: waiting calls, offers and agents (F-I2..F-I7, F-D5).
+
+It owns the in-flight state of inbound work and keeps the database in step:
+every call, offer and agent transition is written when it happens, so a
+restart of ``serve`` can rebuild the view (``recover``) from the database and
+the channels Asterisk still holds.
+
+Decisions come from the pure core: ``core.routing.assignments`` says which
+call to offer to whom, ``core.agents.transition`` moves agents between states.
+Telephony (holding bridges, ringing the agent, bridging) is behind the small
+``Telephony`` protocol that the ARI adapter implements, so this module is
+tested without Asterisk.
+
+Everything runs on the asyncio loop; no method awaits in the middle of a
+state change, so state is never seen half-updated. Slow work (ringing an
+agent) runs in tasks that report back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from asterisk_cube.acd import contract as c
+from asterisk_cube.core import agents as ag
+from asterisk_cube.core import routing as rt
+from asterisk_cube.core.numbers import normalize
+from asterisk_cube.db import models as m
+from asterisk_cube.db.session import transaction
+from asterisk_cube.events import EventHub
+from asterisk_cube.logs import get_logger
+
+log = get_logger(__name__)
+
+OPEN_CONTACT = (
+    m.ContactStatus.NEW,
+    m.ContactStatus.NOT_ANSWERED,
+    m.ContactStatus.CALLBACK,
+    m.ContactStatus.DIALING,
+)
+LOGIN_PAUSE = "login"
+DEFAULT_REGION = "NO"
+
+
+class Telephony(Protocol):
+    """What the distributor needs from Asterisk (implemented by ``ari.inbound``)."""
+
+    async def connect_agent(self, call_id: int, channel_id: str, endpoint: str, tone: bool) -> bool:
+        """Ring the agent's phone; on answer bridge it with the caller (after a
+        connection tone for customer callbacks). False if the agent did not answer."""
+
+    async def hangup(self, channel_id: str) -> None: ...
+
+    async def callback(self, call_id: int, endpoint: str, number: str) -> bool:
+        """F-I7: ring the agent first, then the customer, and bridge them."""
+
+
+# ------------------------------------------------------------------ live state
+
+
+@dataclass
+class LiveAgent:
+    agent_id: int
+    username: str
+    name: str
+    role: str
+    endpoint: str | None
+    skills: frozenset[str]
+    permitted: frozenset[int]
+    chosen: frozenset[int]
+    status: ag.AgentStatus
+    on_outbound_call: bool = False
+    dialer_dialing: bool = False
+    card_call_id: int | None = None  # the call card shown (open until closed)
+    wrap_timer: asyncio.TimerHandle | None = None
+
+    def routing_view(self) -> rt.AgentView:
+        return rt.AgentView(
+            agent_id=self.agent_id,
+            state=self.status.state,
+            lines=self.chosen,
+            skills=self.skills,
+            since=self.status.since,
+            idle_since=self.status.idle_since,
+            on_outbound_call=self.on_outbound_call,
+            dialer_dialing=self.dialer_dialing,
+        )
+
+
+@dataclass
+class LiveCall:
+    call_id: int
+    channel_id: str
+    kind: rt.CallType
+    line_id: int | None
+    caller: str
+    did: str
+    queued_at: dt.datetime
+    campaign_id: int | None = None
+    client_id: int | None = None
+    contact_id: int | None = None
+    skill: str | None = None
+    last_agent_id: int | None = None
+    comment: str = ""
+    phase: str = "waiting"  # waiting | offered | connecting | connected | ended
+    agent_id: int | None = None
+    declined: tuple[tuple[int, dt.datetime], ...] = ()
+    offer_id: int | None = None
+    offered_at: dt.datetime | None = None
+    offer_expires: dt.datetime | None = None
+    offer_timer: asyncio.TimerHandle | None = None
+    answered_at: dt.datetime | None = None
+    forced_registration: bool = False
+    registered: bool = False
+
+    def routing_view(self) -> rt.WaitingCall:
+        return rt.WaitingCall(
+            call_id=self.call_id,
+            call_type=self.kind,
+            queued_at=self.queued_at,
+            line_id=self.line_id,
+            skill=self.skill,
+            campaign_id=self.campaign_id,
+            last_agent_id=self.last_agent_id,
+            declined=self.declined,
+            offered_to=self.agent_id if self.phase == "offered" else None,
+        )
+
+
+@dataclass
+class Clock:
+    now: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
+
+
+_KIND_TO_DB = {
+    rt.CallType.CUSTOMER_CALLBACK: m.CallKind.CUSTOMER_CALLBACK,
+    rt.CallType.NEW_CUSTOMER: m.CallKind.NEW_CUSTOMER,
+    rt.CallType.SERVICE: m.CallKind.SERVICE,
+    rt.CallType.ANSWERING: m.CallKind.ANSWERING,
+}
+_DB_TO_KIND = {v: k for k, v in _KIND_TO_DB.items()}
+
+
+class Distributor:
+    """Implements ``contract.AgentDesk`` and takes call events from the ARI adapter."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        hub: EventHub,
+        telephony: Telephony | None = None,
+        clock: Clock | None = None,
+        node: str = "local",
+        ring_timeout: float = 30.0,
+    ) -> None:
+        self.sessions = sessions
+        self.hub = hub
+        self.telephony = telephony
+        self.clock = clock or Clock()
+        self.node = node
+        self.ring_timeout = ring_timeout
+        self.agents: dict[int, LiveAgent] = {}
+        self.calls: dict[int, LiveCall] = {}
+        self.by_channel: dict[str, int] = {}
+        self.line_priorities: dict[int, int] = {}
+        self.line_info: dict[int, tuple[str, str, int]] = {}  # id -> (did, name, offer timeout)
+        self._tasks: set[asyncio.Task] = set()
+        self._loaded = False
+
+    # ------------------------------------------------------------- plumbing
+
+    def now(self) -> dt.datetime:
+        return self.clock.now()
+
+    def _tx(self):
+        return transaction(self.sessions)
+
+    def _spawn(self, coro, name: str) -> None:
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("acd_task_failed", task=task.get_name(), error=repr(task.exception()))
+
+    def _notify(self, *agent_ids: int) -> None:
+        for agent_id in dict.fromkeys(agent_ids):
+            self.hub.publish(c.AgentViewChanged(agent_id=agent_id))
+
+    def _notify_all(self) -> None:
+        self._notify(
+            *(
+                a.agent_id
+                for a in self.agents.values()
+                if a.status.state != ag.AgentState.LOGGED_OUT
+            )
+        )
+
+    async def close(self) -> None:
+        for call in self.calls.values():
+            if call.offer_timer:
+                call.offer_timer.cancel()
+        for agent in self.agents.values():
+            if agent.wrap_timer:
+                agent.wrap_timer.cancel()
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    # ------------------------------------------------------------- loading
+
+    def load(self) -> None:
+        """Read agents, their status and line choices, and line priorities."""
+        with self._tx() as s:
+            self._load_lines(s)
+            for agent in s.scalars(select(m.Agent).where(m.Agent.active.is_(True))):
+                self._load_agent(s, agent)
+        self._loaded = True
+
+    def _load_lines(self, s: Session) -> None:
+        self.line_priorities = {}
+        self.line_info = {}
+        for line in s.scalars(select(m.Line)):
+            self.line_priorities[line.id] = line.priority
+            self.line_info[line.id] = (line.did, line.name, line.offer_timeout_seconds)
+
+    def _load_agent(self, s: Session, agent: m.Agent) -> LiveAgent:
+        row = agent.status
+        if row is None:
+            row = m.AgentStatus(agent_id=agent.id)
+            s.add(row)
+            s.flush()
+        links = agent.line_links
+        live = LiveAgent(
+            agent_id=agent.id,
+            username=agent.username,
+            name=agent.name,
+            role=agent.role.value,
+            endpoint=agent.endpoint,
+            skills=frozenset(sk.name for sk in agent.skills),
+            permitted=frozenset(link.line_id for link in links),
+            chosen=frozenset(link.line_id for link in links if link.chosen),
+            status=ag.AgentStatus(
+                agent_id=agent.id,
+                state=ag.AgentState(row.state.value),
+                since=row.since,
+                pause_reason=row.pause_reason,
+                pause_requested=row.pause_requested,
+                wrap_up_until=row.wrap_up_until,
+                call_id=row.call_id,
+                idle_since=row.idle_since,
+            ),
+            card_call_id=row.call_id,
+        )
+        self.agents[agent.id] = live
+        return live
+
+    def refresh_lines(self) -> None:
+        """Line priorities may change from the panel or CLI: the next decision follows."""
+        with self._tx() as s:
+            self._load_lines(s)
+
+    def _agent(self, agent_id: int) -> LiveAgent:
+        agent = self.agents.get(agent_id)
+        if agent is None:
+            with self._tx() as s:
+                row = s.get(m.Agent, agent_id)
+                if row is None or not row.active:
+                    raise c.Refused(c.NOT_FOUND, "no such agent")
+                agent = self._load_agent(s, row)
+        return agent
+
+    # ------------------------------------------------------ agent transitions
+
+    def _apply(self, agent: LiveAgent, event: ag.Event, s: Session | None = None) -> None:
+        """Run the state machine; persist the new status and the log record."""
+        now = self.now()
+        try:
+            result = ag.transition(agent.status, event, now)
+        except ag.IllegalTransition as exc:
+            raise c.Refused(
+                c.ILLEGAL_STATE, f"cannot {ag.event_name(event)} now: {exc.reason}"
+            ) from None
+        agent.status = result.status
+        if s is None:
+            with self._tx() as s2:
+                self._persist_agent(s2, agent, result.record)
+        else:
+            self._persist_agent(s, agent, result.record)
+        self._arm_wrap_timer(agent)
+        log.info(
+            "agent_state",
+            agent=agent.username,
+            event=ag.event_name(event),
+            state=agent.status.state.value,
+            reason=result.record.reason,
+        )
+
+    def _persist_agent(
+        self, s: Session, agent: LiveAgent, record: ag.StateLogRecord | None
+    ) -> None:
+        st = agent.status
+        row = s.get(m.AgentStatus, agent.agent_id) or m.AgentStatus(agent_id=agent.agent_id)
+        row.state = m.AgentState(st.state.value)
+        row.since = st.since or self.now()
+        row.pause_reason = st.pause_reason
+        row.pause_requested = st.pause_requested
+        row.wrap_up_until = st.wrap_up_until
+        row.call_id = agent.card_call_id
+        row.idle_since = st.idle_since
+        s.add(row)
+        if record is not None and record.from_state != record.to_state:
+            s.add(
+                m.AgentStateLog(
+                    agent_id=agent.agent_id,
+                    at=record.at,
+                    from_state=m.AgentState(record.from_state.value),
+                    to_state=m.AgentState(record.to_state.value),
+                    reason=record.reason,
+                )
+            )
+
+    def _arm_wrap_timer(self, agent: LiveAgent) -> None:
+        if agent.wrap_timer:
+            agent.wrap_timer.cancel()
+            agent.wrap_timer = None
+        st = agent.status
+        if st.state != ag.AgentState.WRAP_UP or st.wrap_up_until is None:
+            return
+        delay = max(0.0, (st.wrap_up_until - self.now()).total_seconds())
+        loop = asyncio.get_running_loop()
+        agent.wrap_timer = loop.call_later(delay, self._wrap_up_expired, agent.agent_id)
+
+    def _wrap_up_expired(self, agent_id: int) -> None:
+        agent = self.agents.get(agent_id)
+        if agent is None or agent.status.state != ag.AgentState.WRAP_UP:
+            return
+        if self._registration_missing(agent):
+            # Forced registration (F-E2): the agent stays in wrap-up until it registers.
+            return
+        with contextlib.suppress(c.Refused):
+            self._apply(agent, ag.WrapUpExpired())
+            self._after_agent_change(agent)
+
+    def _registration_missing(self, agent: LiveAgent) -> bool:
+        call = self.calls.get(agent.card_call_id) if agent.card_call_id else None
+        return bool(call and call.forced_registration and not call.registered)
+
+    def _after_agent_change(self, agent: LiveAgent) -> None:
+        self._notify(agent.agent_id)
+        self.dispatch()
+
+    # ----------------------------------------------------------- dispatching
+
+    def _waiting(self) -> list[rt.WaitingCall]:
+        return [
+            call.routing_view()
+            for call in self.calls.values()
+            if call.phase in ("waiting", "offered")
+        ]
+
+    def dispatch(self) -> None:
+        """Offer every call that can be offered now (core.routing decides)."""
+        waiting = [w for w in self._waiting() if w.offered_to is None]
+        if not waiting:
+            return
+        views = [a.routing_view() for a in self.agents.values()]
+        now = self.now()
+        for choice in rt.assignments(self._waiting(), views, now, self.line_priorities):
+            call = self.calls[int(choice.call_id)]
+            agent = self.agents[choice.agent_id]
+            self._offer(call, agent, now, choice.reason.value)
+
+    def _offer(self, call: LiveCall, agent: LiveAgent, now: dt.datetime, why: str) -> None:
+        timeout = self.line_info.get(call.line_id or -1, ("", "", 20))[2]
+        with self._tx() as s:
+            self._apply(agent, ag.Offer(call_id=call.call_id), s)
+            offer = m.CallOffer(call_id=call.call_id, agent_id=agent.agent_id, offered_at=now)
+            s.add(offer)
+            row = s.get(m.Call, call.call_id)
+            row.state = m.CallState.OFFERED
+            s.flush()
+            call.offer_id = offer.id
+        call.phase = "offered"
+        call.agent_id = agent.agent_id
+        call.offered_at = now
+        call.offer_expires = now + dt.timedelta(seconds=timeout)
+        loop = asyncio.get_running_loop()
+        call.offer_timer = loop.call_later(
+            timeout, self._offer_timed_out, call.call_id, agent.agent_id
+        )
+        log.info("offer", call=call.call_id, agent=agent.username, reason=why, timeout=timeout)
+        self._notify(agent.agent_id)
+
+    def _end_offer(self, call: LiveCall, result: m.OfferResult, s: Session) -> None:
+        if call.offer_timer:
+            call.offer_timer.cancel()
+            call.offer_timer = None
+        if call.offer_id is not None:
+            offer = s.get(m.CallOffer, call.offer_id)
+            if offer is not None:
+                offer.result = result
+                offer.decided_at = self.now()
+        call.offer_id = None
+
+    def _offer_timed_out(self, call_id: int, agent_id: int) -> None:
+        call = self.calls.get(call_id)
+        agent = self.agents.get(agent_id)
+        if call is None or agent is None or call.phase != "offered" or call.agent_id != agent_id:
+            return
+        now = self.now()
+        with self._tx() as s:
+            self._end_offer(call, m.OfferResult.TIMEOUT, s)
+            self._back_to_queue(call, s, lapsed_by=agent_id, now=now)
+            # The unresponsive agent goes to a pause (F-I4).
+            self._apply(agent, ag.OfferTimeout(), s)
+        log.info("offer_timeout", call=call_id, agent=agent.username)
+        self._notify_all()
+        self.dispatch()
+
+    def _back_to_queue(
+        self,
+        call: LiveCall,
+        s: Session,
+        lapsed_by: int | None = None,
+        now: dt.datetime | None = None,
+    ) -> None:
+        if lapsed_by is not None:
+            call.declined = (*call.declined, (lapsed_by, now or self.now()))
+        call.phase = "waiting"
+        call.agent_id = None
+        call.offer_expires = None
+        row = s.get(m.Call, call.call_id)
+        row.state = m.CallState.WAITING
+        row.agent_id = None
+
+    # ------------------------------------------------------ events from ARI
+
+    def classify(
+        self, s: Session, caller: str, line: m.Line | None
+    ) -> tuple[rt.CallType, m.Contact | None, m.Campaign | None]:
+        """F-I3: customer callback > new customer (hotline) > service call."""
+        region = (line.campaign.phone_region if line and line.campaign else None) or DEFAULT_REGION
+        number = normalize(caller, region)
+        if number:
+            contact = s.scalar(
+                select(m.Contact)
+                .join(m.Campaign, m.Contact.campaign_id == m.Campaign.id)
+                .where(
+                    m.Contact.phone == number,
+                    m.Contact.status.in_(OPEN_CONTACT),
+                    m.Contact.attempts > 0,
+                    m.Campaign.direction == m.Direction.OUTBOUND,
+                    m.Campaign.status != m.CampaignStatus.STOPPED,
+                )
+                .order_by(m.Contact.last_attempt_at.desc())
+                .limit(1)
+            )
+            if contact is not None:
+                return (
+                    rt.CallType.CUSTOMER_CALLBACK,
+                    contact,
+                    s.get(m.Campaign, contact.campaign_id),
+                )
+        if line is not None and line.client_id is not None:
+            return rt.CallType.ANSWERING, None, None
+        if line is not None and line.campaign is not None:
+            contact = None
+            if number:
+                contact = m.Contact(
+                    campaign_id=line.campaign.id, phone=number, status=m.ContactStatus.NEW
+                )
+                s.add(contact)
+                s.flush()
+            return rt.CallType.NEW_CUSTOMER, contact, line.campaign
+        return rt.CallType.SERVICE, None, None
+
+    def call_arrived(
+        self, channel_id: str, line_id: int | None, caller: str, dialed: str = ""
+    ) -> int:
+        """A caller entered the Stasis app on a line: record it, queue it, offer it."""
+        if channel_id in self.by_channel:
+            return self.by_channel[channel_id]
+        now = self.now()
+        with self._tx() as s:
+            line = s.get(m.Line, line_id) if line_id is not None else None
+            kind, contact, campaign = self.classify(s, caller, line)
+            row = m.Call(
+                direction=m.Direction.INBOUND,
+                kind=_KIND_TO_DB[kind],
+                state=m.CallState.WAITING,
+                line_id=line.id if line else None,
+                campaign_id=campaign.id if campaign else None,
+                client_id=line.client_id if line else None,
+                contact_id=contact.id if contact else None,
+                caller_number=caller or "",
+                dialed_number=dialed or (line.did if line else ""),
+                channel_id=channel_id,
+                node=self.node,
+                line_priority=line.priority if line else 0,
+                started_at=now,
+                queued_at=now,
+            )
+            s.add(row)
+            s.flush()
+            s.add(
+                m.CallLeg(
+                    call_id=row.id, role=m.LegRole.CALLER, channel_id=channel_id, started_at=now
+                )
+            )
+            call = LiveCall(
+                call_id=row.id,
+                channel_id=channel_id,
+                kind=kind,
+                line_id=row.line_id,
+                caller=row.caller_number,
+                did=row.dialed_number,
+                queued_at=now,
+                campaign_id=row.campaign_id,
+                client_id=row.client_id,
+                contact_id=row.contact_id,
+                skill=campaign.skill.name if campaign and campaign.skill else None,
+                last_agent_id=contact.last_agent_id
+                if kind == rt.CallType.CUSTOMER_CALLBACK
+                else None,
+                forced_registration=bool(campaign and campaign.forced_registration),
+            )
+            if line is not None:
+                self.line_priorities[line.id] = line.priority
+                self.line_info[line.id] = (line.did, line.name, line.offer_timeout_seconds)
+        self.calls[call.call_id] = call
+        self.by_channel[channel_id] = call.call_id
+        log.info("call_waiting", call=call.call_id, kind=kind.value, line=line_id, caller=caller)
+        self._notify_all()
+        self.dispatch()
+        return call.call_id
+
+    def caller_left(self, channel_id: str, cause: str = "hangup") -> None:
+        """The caller's channel left the app (hung up). Waiting → missed call (F-I7)."""
+        call_id = self.by_channel.pop(channel_id, None)
+        call = self.calls.get(call_id) if call_id is not None else None
+        if call is None or call.phase == "ended":
+            return
+        now = self.now()
+        notify = []
+        with self._tx() as s:
+            row = s.get(m.Call, call.call_id)
+            leg = s.scalar(select(m.CallLeg).where(m.CallLeg.channel_id == channel_id))
+            if leg is not None and leg.ended_at is None:
+                leg.ended_at = now
+                leg.cause = cause
+            if call.phase in ("waiting", "offered", "connecting"):
+                if call.phase == "offered":
+                    self._end_offer(call, m.OfferResult.WITHDRAWN, s)
+                    agent = self.agents[call.agent_id]
+                    self._apply(agent, ag.OfferWithdrawn(), s)
+                    notify.append(agent.agent_id)
+                elif call.phase == "connecting":
+                    agent = self.agents[call.agent_id]
+                    self._apply(agent, ag.CallEnded(wrap_up=dt.timedelta(0)), s)
+                    agent.card_call_id = None
+                    notify.append(agent.agent_id)
+                row.state = m.CallState.MISSED
+                row.ended_at = now
+                row.end_reason = "caller_hangup_waiting"
+                s.add(
+                    m.MissedCall(
+                        call_id=call.call_id,
+                        line_id=call.line_id,
+                        caller_number=call.caller,
+                        missed_at=now,
+                    )
+                )
+                self.calls.pop(call.call_id, None)
+                log.info("call_missed", call=call.call_id, caller=call.caller)
+            elif call.phase == "connected":
+                row.state = m.CallState.ENDED
+                row.ended_at = now
+                row.end_reason = "caller_hangup"
+                self._call_finished(call, s)
+                notify.append(call.agent_id)
+        self._notify_all()
+        self.dispatch()
+
+    def agent_leg_left(self, call_id: int) -> None:
+        """The agent hung up: end the call (the adapter hangs up the caller)."""
+        call = self.calls.get(call_id)
+        if call is None or call.phase != "connected":
+            return
+        with self._tx() as s:
+            row = s.get(m.Call, call_id)
+            row.state = m.CallState.ENDED
+            row.ended_at = self.now()
+            row.end_reason = "agent_hangup"
+            self._call_finished(call, s)
+        self.by_channel.pop(call.channel_id, None)
+        if self.telephony is not None:
+            self._spawn(self.telephony.hangup(call.channel_id), f"hangup-{call_id}")
+        self._notify_all()
+        self.dispatch()
+
+    def _call_finished(self, call: LiveCall, s: Session) -> None:
+        """Talk is over: the agent goes to wrap-up; the card stays for registration."""
+        call.phase = "ended"
+        agent = self.agents.get(call.agent_id) if call.agent_id else None
+        if agent is None:
+            self.calls.pop(call.call_id, None)
+            return
+        wrap = self._wrap_up_seconds(s, call)
+        self._apply(agent, ag.CallEnded(wrap_up=dt.timedelta(seconds=wrap)), s)
+        if call.contact_id:
+            contact = s.get(m.Contact, call.contact_id)
+            if contact is not None:
+                contact.last_agent_id = agent.agent_id
+
+    def _wrap_up_seconds(self, s: Session, call: LiveCall) -> int:
+        if call.campaign_id:
+            campaign = s.get(m.Campaign, call.campaign_id)
+            if campaign is not None:
+                return campaign.wrap_up_seconds
+        return 0 if not call.forced_registration else 5
+
+    # ----------------------------------------------------------- connecting
+
+    async def _connect(self, call: LiveCall, agent: LiveAgent) -> None:
+        ok = False
+        if self.telephony is not None and agent.endpoint:
+            try:
+                ok = await self.telephony.connect_agent(
+                    call.call_id,
+                    call.channel_id,
+                    agent.endpoint,
+                    tone=call.kind == rt.CallType.CUSTOMER_CALLBACK,
+                )
+            except Exception as exc:
+                log.error(
+                    "connect_failed", call=call.call_id, agent=agent.username, error=repr(exc)
+                )
+        if call.phase != "connecting" or call.agent_id != agent.agent_id:
+            return  # the caller hung up meanwhile
+        now = self.now()
+        with self._tx() as s:
+            row = s.get(m.Call, call.call_id)
+            if ok:
+                call.phase = "connected"
+                call.answered_at = now
+                row.state = m.CallState.CONNECTED
+                row.answered_at = now
+                row.agent_id = agent.agent_id
+                s.add(
+                    m.CallLeg(
+                        call_id=call.call_id,
+                        role=m.LegRole.AGENT,
+                        endpoint=agent.endpoint or "",
+                        agent_id=agent.agent_id,
+                        started_at=now,
+                        answered_at=now,
+                    )
+                )
+                log.info("call_connected", call=call.call_id, agent=agent.username)
+            else:
+                # The agent did not pick up its phone: the caller keeps its place.
+                self._apply(agent, ag.CallEnded(wrap_up=dt.timedelta(0)), s)
+                self._apply(agent, ag.Pause(reason=ag.PauseReason.NO_ANSWER), s)
+                agent.card_call_id = None
+                self._back_to_queue(call, s, lapsed_by=agent.agent_id, now=now)
+                log.info("agent_no_answer", call=call.call_id, agent=agent.username)
+        self._notify_all()
+        self.dispatch()
+
+    # -------------------------------------------------------- AgentDesk API
+
+    async def login(self, agent_id: int) -> None:
+        agent = self._agent(agent_id)
+        if agent.status.state == ag.AgentState.LOGGED_OUT:
+            self._apply(agent, ag.Login(paused=LOGIN_PAUSE))
+            self._after_agent_change(agent)
+
+    async def logout(self, agent_id: int) -> None:
+        agent = self._agent(agent_id)
+        if agent.status.state == ag.AgentState.LOGGED_OUT:
+            return
+        self._apply(agent, ag.Logout())
+        agent.card_call_id = None
+        self._after_agent_change(agent)
+
+    async def choose_lines(self, agent_id: int, line_ids: list[int]) -> None:
+        agent = self._agent(agent_id)
+        wanted = frozenset(int(i) for i in line_ids)
+        extra = wanted - agent.permitted
+        if extra:
+            raise c.Refused(c.NOT_PERMITTED, f"not permitted to serve line {min(extra)}")
+        with self._tx() as s:
+            for link in s.scalars(select(m.AgentLine).where(m.AgentLine.agent_id == agent_id)):
+                link.chosen = link.line_id in wanted
+        agent.chosen = wanted
+        self._after_agent_change(agent)
+
+    async def ready(self, agent_id: int) -> None:
+        agent = self._agent(agent_id)
+        if agent.status.state == ag.AgentState.LOGGED_OUT:
+            self._apply(agent, ag.Login())
+        elif agent.status.state == ag.AgentState.WRAP_UP and self._registration_missing(agent):
+            raise c.Refused(
+                c.REGISTRATION_REQUIRED, "register the enquiry before taking the next call"
+            )
+        else:
+            self._apply(agent, ag.MakeReady())
+        self._after_agent_change(agent)
+
+    async def pause(self, agent_id: int, reason: str) -> None:
+        agent = self._agent(agent_id)
+        if not reason or len(reason) > 32:
+            raise c.Refused(c.INVALID, "reason: choose a pause reason")
+        self._apply(agent, ag.Pause(reason=reason))
+        self._after_agent_change(agent)
+
+    def _my_call(self, agent: LiveAgent, call_id: int, phases: Iterable[str]) -> LiveCall:
+        call = self.calls.get(call_id)
+        if call is None or call.agent_id != agent.agent_id or call.phase not in phases:
+            raise c.Refused(c.NOT_FOUND, f"call {call_id} is not yours")
+        return call
+
+    async def accept(self, agent_id: int, call_id: int) -> None:
+        agent = self._agent(agent_id)
+        call = self._my_call(agent, call_id, ("offered",))
+        with self._tx() as s:
+            self._end_offer(call, m.OfferResult.ACCEPTED, s)
+            self._apply(agent, ag.Accept(), s)
+            row = s.get(m.Call, call_id)
+            row.agent_id = agent_id
+        call.phase = "connecting"
+        call.registered = False
+        agent.card_call_id = call_id
+        log.info("offer_accepted", call=call_id, agent=agent.username)
+        self._notify(agent_id)
+        self._spawn(self._connect(call, agent), f"connect-{call_id}")
+
+    async def decline(self, agent_id: int, call_id: int) -> None:
+        agent = self._agent(agent_id)
+        call = self._my_call(agent, call_id, ("offered",))
+        with self._tx() as s:
+            self._end_offer(call, m.OfferResult.DECLINED, s)
+            self._back_to_queue(call, s, lapsed_by=agent_id, now=self.now())
+            self._apply(agent, ag.Decline(), s)
+        self._after_agent_change(agent)
+
+    async def hangup(self, agent_id: int, call_id: int) -> None:
+        agent = self._agent(agent_id)
+        call = self._my_call(agent, call_id, ("connected",))
+        self.agent_leg_left(call.call_id)
+
+    async def finish_wrap_up(self, agent_id: int) -> None:
+        agent = self._agent(agent_id)
+        if self._registration_missing(agent):
+            raise c.Refused(
+                c.REGISTRATION_REQUIRED, "register the enquiry before taking the next call"
+            )
+        self._apply(agent, ag.MakeReady())
+        self._after_agent_change(agent)
+
+    async def extend_wrap_up(self, agent_id: int, seconds: int) -> None:
+        agent = self._agent(agent_id)
+        if not isinstance(seconds, int) or not 1 <= seconds <= 3600:
+            raise c.Refused(c.INVALID, "seconds: a whole number from 1 to 3600")
+        self._apply(agent, ag.ExtendWrapUp(by=dt.timedelta(seconds=seconds)))
+        self._notify(agent_id)
+
+    def _card_call(self, agent: LiveAgent, call_id: int) -> LiveCall:
+        call = self.calls.get(call_id)
+        if call is None or agent.card_call_id != call_id or call.agent_id != agent.agent_id:
+            raise c.Refused(c.NOT_FOUND, f"call {call_id} is not yours")
+        return call
+
+    def _categories(self, s: Session, call: LiveCall) -> list[m.EnquiryCategory]:
+        query = select(m.EnquiryCategory).where(m.EnquiryCategory.active.is_(True))
+        if call.campaign_id:
+            query = query.where(
+                or_(
+                    m.EnquiryCategory.campaign_id.is_(None),
+                    m.EnquiryCategory.campaign_id == call.campaign_id,
+                )
+            )
+        else:
+            query = query.where(m.EnquiryCategory.campaign_id.is_(None))
+        return list(s.scalars(query.order_by(m.EnquiryCategory.position, m.EnquiryCategory.name)))
+
+    async def register_enquiry(
+        self, agent_id: int, call_id: int, topic_ids: list[int], comment: str
+    ) -> None:
+        agent = self._agent(agent_id)
+        call = self._card_call(agent, call_id)
+        if not topic_ids:
+            raise c.Refused(c.INVALID, "topic_ids: choose at least one topic")
+        if len(comment) > 4000:
+            raise c.Refused(c.INVALID, "comment: at most 4000 characters")
+        with self._tx() as s:
+            categories = self._categories(s, call)
+            topic_owner = {t.id: cat for cat in categories for t in cat.topics}
+            unknown = [t for t in topic_ids if t not in topic_owner]
+            if unknown:
+                raise c.Refused(
+                    c.INVALID, f"topic_ids: topic {unknown[0]} is not offered on this call"
+                )
+            per_cat: dict[int, int] = {}
+            for t in topic_ids:
+                per_cat[topic_owner[t].id] = per_cat.get(topic_owner[t].id, 0) + 1
+            for cat in categories:
+                if not cat.multi_choice and per_cat.get(cat.id, 0) > 1:
+                    raise c.Refused(c.INVALID, f"topic_ids: {cat.name} takes one choice")
+            enquiry = m.Enquiry(
+                call_id=call_id,
+                agent_id=agent_id,
+                line_id=call.line_id,
+                campaign_id=call.campaign_id,
+                contact_id=call.contact_id,
+                comment=comment,
+                created_at=self.now(),
+            )
+            s.add(enquiry)
+            s.flush()
+            for t in dict.fromkeys(topic_ids):
+                s.add(m.EnquirySelection(enquiry_id=enquiry.id, topic_id=t))
+            s.get(m.Call, call_id).registration_done = True
+        call.registered = True
+        self._notify(agent_id)
+        if agent.status.state == ag.AgentState.WRAP_UP and agent.status.wrap_up_until <= self.now():
+            self._wrap_up_expired(agent_id)
+
+    async def close_call(self, agent_id: int, call_id: int) -> None:
+        agent = self._agent(agent_id)
+        call = self._card_call(agent, call_id)
+        if call.phase != "ended":
+            raise c.Refused(c.ILLEGAL_STATE, "the call is still going on")
+        if call.forced_registration and not call.registered:
+            raise c.Refused(c.REGISTRATION_REQUIRED, "register the enquiry before closing the call")
+        agent.card_call_id = None
+        self.calls.pop(call_id, None)
+        self._notify(agent_id)
+
+    def _contact_view(self, s: Session, contact: m.Contact) -> c.ContactView:
+        campaign = s.get(m.Campaign, contact.campaign_id) if contact.campaign_id else None
+        return c.ContactView(
+            contact_id=contact.id,
+            phone=contact.phone,
+            name=contact.name,
+            company=contact.company,
+            email=contact.email,
+            campaign=campaign.name if campaign else None,
+            status=contact.status.value,
+            extra=dict(contact.extra or {}),
+        )
+
+    async def search_contacts(self, agent_id: int, query: str) -> list[c.ContactView]:
+        self._agent(agent_id)
+        text = query.strip()
+        if len(text) < 2:
+            raise c.Refused(c.INVALID, "q: type at least 2 characters")
+        number = normalize(text, DEFAULT_REGION) if any(ch.isdigit() for ch in text) else None
+        like = f"%{text}%"
+        with self._tx() as s:
+            conditions = [m.Contact.name.ilike(like), m.Contact.company.ilike(like)]
+            if number:
+                conditions.append(m.Contact.phone.like(f"%{number.lstrip('+')}%"))
+            rows = s.scalars(
+                select(m.Contact).where(or_(*conditions)).order_by(m.Contact.id).limit(25)
+            )
+            return [self._contact_view(s, ct) for ct in rows]
+
+    async def attach_contact(self, agent_id: int, call_id: int, contact_id: int) -> None:
+        agent = self._agent(agent_id)
+        call = self._card_call(agent, call_id)
+        with self._tx() as s:
+            if s.get(m.Contact, contact_id) is None:
+                raise c.Refused(c.NOT_FOUND, f"no contact {contact_id}")
+            s.get(m.Call, call_id).contact_id = contact_id
+        call.contact_id = contact_id
+        self._notify(agent_id)
+
+    async def create_contact(
+        self, agent_id: int, call_id: int, name: str, phone: str, company: str, email: str
+    ) -> c.ContactView:
+        agent = self._agent(agent_id)
+        call = self._card_call(agent, call_id)
+        number = normalize(phone or call.caller, DEFAULT_REGION)
+        if not number:
+            raise c.Refused(c.INVALID, "phone: not a phone number")
+        if not name.strip():
+            raise c.Refused(c.INVALID, "name: required")
+        if email and "@" not in email:
+            raise c.Refused(c.INVALID, "email: not an e-mail address")
+        with self._tx() as s:
+            contact = m.Contact(
+                campaign_id=call.campaign_id,
+                phone=number,
+                name=name.strip(),
+                company=company.strip() or None,
+                email=email.strip() or None,
+                status=m.ContactStatus.DONE,
+                last_agent_id=agent_id,
+            )
+            s.add(contact)
+            s.flush()
+            s.get(m.Call, call_id).contact_id = contact.id
+            call.contact_id = contact.id
+            view = self._contact_view(s, contact)
+        self._notify(agent_id)
+        return view
+
+    def _my_missed(self, s: Session, agent: LiveAgent, missed_id: int) -> m.MissedCall:
+        missed = s.get(m.MissedCall, missed_id)
+        if (
+            missed is None
+            or missed.line_id not in agent.permitted
+            or missed.processed_at is not None
+        ):
+            raise c.Refused(c.NOT_FOUND, f"missed call {missed_id} is not on your lines")
+        return missed
+
+    async def callback_missed(self, agent_id: int, missed_id: int) -> None:
+        agent = self._agent(agent_id)
+        with self._tx() as s:
+            missed = self._my_missed(s, agent, missed_id)
+            number = missed.caller_number
+        if not agent.endpoint or self.telephony is None:
+            raise c.Refused(c.ILLEGAL_STATE, "no phone to call from")
+        if agent.status.state not in (
+            ag.AgentState.READY,
+            ag.AgentState.PAUSED,
+            ag.AgentState.WRAP_UP,
+        ):
+            raise c.Refused(c.ILLEGAL_STATE, "finish the current call first")
+        now = self.now()
+        with self._tx() as s:
+            row = m.Call(
+                direction=m.Direction.OUTBOUND,
+                kind=m.CallKind.MANUAL,
+                state=m.CallState.DIALING,
+                line_id=s.get(m.MissedCall, missed_id).line_id,
+                agent_id=agent_id,
+                caller_number=number,
+                dialed_number=number,
+                node=self.node,
+                started_at=now,
+            )
+            s.add(row)
+            s.flush()
+            s.get(m.MissedCall, missed_id).callback_call_id = row.id
+            self._apply(agent, ag.CallStarted(call_id=row.id), s)
+            call_id = row.id
+        agent.on_outbound_call = True
+        self._notify(agent_id)
+        self._spawn(self._run_callback(agent, call_id, number), f"callback-{call_id}")
+
+    async def _run_callback(self, agent: LiveAgent, call_id: int, number: str) -> None:
+        ok = False
+        try:
+            ok = await self.telephony.callback(call_id, agent.endpoint, number)
+        except Exception as exc:
+            log.error("callback_failed", call=call_id, error=repr(exc))
+        with self._tx() as s:
+            row = s.get(m.Call, call_id)
+            row.state = m.CallState.ENDED if ok else m.CallState.FAILED
+            row.ended_at = self.now()
+            agent.on_outbound_call = False
+            self._apply(agent, ag.CallEnded(wrap_up=dt.timedelta(0)), s)
+        self._after_agent_change(agent)
+
+    async def mark_missed_processed(self, agent_id: int, missed_id: int) -> None:
+        agent = self._agent(agent_id)
+        with self._tx() as s:
+            missed = self._my_missed(s, agent, missed_id)
+            missed.processed_at = self.now()
+            missed.processed_by = agent_id
+        self._notify(agent_id)
+
+    # ------------------------------------------------------------ the view
+
+    async def view(self, agent_id: int) -> c.AgentView:
+        agent = self._agent(agent_id)
+        now = self.now()
+        views = [a.routing_view() for a in self.agents.values()]
+        counts = {
+            lw.line_id: lw for lw in rt.waiting_for_agent(self._waiting(), views, agent_id, now)
+        }
+        with self._tx() as s:
+            lines = []
+            for line in s.scalars(
+                select(m.Line)
+                .where(m.Line.id.in_(agent.permitted))
+                .order_by(m.Line.priority.desc(), m.Line.did)
+            ):
+                lw = counts.get(line.id)
+                lines.append(
+                    c.LineView(
+                        line_id=line.id,
+                        did=line.did,
+                        name=line.name,
+                        priority=line.priority,
+                        chosen=line.id in agent.chosen,
+                        waiting=lw.count if lw else 0,
+                        longest_wait_s=(now - lw.oldest_queued_at).total_seconds()
+                        if lw and lw.oldest_queued_at
+                        else 0.0,
+                    )
+                )
+            offer = None
+            card = None
+            for call in self.calls.values():
+                if call.phase == "offered" and call.agent_id == agent_id:
+                    did, name, _ = self.line_info.get(call.line_id or -1, (call.did, call.did, 20))
+                    offer = c.OfferView(
+                        call_id=call.call_id,
+                        line=name,
+                        did=did,
+                        caller=call.caller,
+                        kind=call.kind.value,
+                        offered_at=call.offered_at,
+                        expires_at=call.offer_expires,
+                        comment=call.comment,
+                    )
+            call = self.calls.get(agent.card_call_id) if agent.card_call_id else None
+            if call is not None and call.agent_id == agent_id:
+                card = self._call_view(s, call)
+            missed = [
+                c.MissedCallView(
+                    missed_id=mc.id,
+                    line=self.line_info.get(mc.line_id or -1, ("", "", 0))[1],
+                    caller=mc.caller_number,
+                    missed_at=mc.missed_at,
+                )
+                for mc in s.scalars(
+                    select(m.MissedCall)
+                    .where(
+                        m.MissedCall.processed_at.is_(None),
+                        m.MissedCall.line_id.in_(agent.permitted),
+                    )
+                    .order_by(m.MissedCall.missed_at)
+                    .limit(50)
+                )
+            ]
+            reasons = [
+                (r.code, r.label)
+                for r in s.scalars(
+                    select(m.PauseReason)
+                    .where(m.PauseReason.system.is_(False))
+                    .order_by(m.PauseReason.label)
+                )
+            ]
+        st = agent.status
+        return c.AgentView(
+            agent_id=agent.agent_id,
+            username=agent.username,
+            name=agent.name,
+            role=agent.role,
+            state=st.state.value,
+            since=st.since or now,
+            pause_reason=st.pause_reason,
+            wrap_up_until=st.wrap_up_until,
+            blocked=agent.on_outbound_call or agent.dialer_dialing,
+            lines=lines,
+            offer=offer,
+            call=card,
+            missed=missed,
+            pause_reasons=reasons,
+        )
+
+    def _call_view(self, s: Session, call: LiveCall) -> c.CallView:
+        did, name, _ = self.line_info.get(call.line_id or -1, (call.did, call.did, 20))
+        number = normalize(call.caller, DEFAULT_REGION)
+        contacts = []
+        if number:
+            contacts = [
+                self._contact_view(s, ct)
+                for ct in s.scalars(
+                    select(m.Contact)
+                    .where(m.Contact.phone == number)
+                    .order_by(m.Contact.id)
+                    .limit(10)
+                )
+            ]
+        campaign = s.get(m.Campaign, call.campaign_id) if call.campaign_id else None
+        categories = [
+            c.CategoryView(
+                category_id=cat.id,
+                name=cat.name,
+                multi=cat.multi_choice,
+                campaign=campaign.name if cat.campaign_id and campaign else None,
+                topics=[c.TopicView(t.id, t.name) for t in cat.topics],
+            )
+            for cat in self._categories(s, call)
+        ]
+        state = {"connecting": "connecting", "connected": "connected"}.get(call.phase, "ended")
+        return c.CallView(
+            call_id=call.call_id,
+            state=state,
+            line=name,
+            did=did,
+            caller=call.caller,
+            kind=call.kind.value,
+            campaign=campaign.name if campaign else None,
+            client_id=call.client_id,
+            contacts=contacts,
+            contact_id=call.contact_id,
+            categories=categories,
+            registration_required=call.forced_registration,
+            registered=call.registered,
+            answered_at=call.answered_at,
+            comment=call.comment,
+        )
+
+    # ------------------------------------------------------------- recovery
+
+    def recover(self, live_channels: set[str]) -> dict[str, int]:
+        """Rebuild in-flight state after a restart from the DB and the channels
+        Asterisk still holds in the app. Waiting calls keep their order
+        (``queued_at``); calls whose caller is gone become missed / ended."""
+        if not self._loaded:
+            self.load()
+        now = self.now()
+        stats = {"waiting": 0, "connected": 0, "missed": 0, "ended": 0}
+        with self._tx() as s:
+            rows = s.scalars(
+                select(m.Call)
+                .where(
+                    m.Call.direction == m.Direction.INBOUND,
+                    m.Call.state.in_(
+                        (m.CallState.WAITING, m.CallState.OFFERED, m.CallState.CONNECTED)
+                    ),
+                    or_(m.Call.node == self.node, m.Call.node.is_(None)),
+                )
+                .order_by(m.Call.queued_at)
+            ).all()
+            for row in rows:
+                alive = row.channel_id in live_channels
+                if row.id in self.calls:
+                    continue
+                if row.state in (m.CallState.WAITING, m.CallState.OFFERED):
+                    for offer in s.scalars(
+                        select(m.CallOffer).where(
+                            m.CallOffer.call_id == row.id,
+                            m.CallOffer.result == m.OfferResult.PENDING,
+                        )
+                    ):
+                        offer.result = m.OfferResult.WITHDRAWN
+                        offer.decided_at = now
+                    if alive:
+                        row.state = m.CallState.WAITING
+                        self._restore_call(s, row, "waiting")
+                        stats["waiting"] += 1
+                    else:
+                        row.state = m.CallState.MISSED
+                        row.ended_at = now
+                        row.end_reason = "lost_during_restart"
+                        s.add(
+                            m.MissedCall(
+                                call_id=row.id,
+                                line_id=row.line_id,
+                                caller_number=row.caller_number,
+                                missed_at=now,
+                            )
+                        )
+                        stats["missed"] += 1
+                elif alive and row.agent_id in self.agents:
+                    call = self._restore_call(s, row, "connected")
+                    call.agent_id = row.agent_id
+                    call.answered_at = row.answered_at
+                    self.agents[row.agent_id].card_call_id = row.id
+                    stats["connected"] += 1
+                else:
+                    row.state = m.CallState.ENDED
+                    row.ended_at = now
+                    row.end_reason = "ended_during_restart"
+                    stats["ended"] += 1
+            # Agents: an offer or a connection in flight did not survive the restart.
+            for agent in self.agents.values():
+                st = agent.status.state
+                has_live_call = any(
+                    call.agent_id == agent.agent_id and call.phase == "connected"
+                    for call in self.calls.values()
+                )
+                if st == ag.AgentState.OFFERED:
+                    self._apply(agent, ag.OfferWithdrawn(), s)
+                elif st == ag.AgentState.BUSY and not has_live_call and not agent.on_outbound_call:
+                    agent.card_call_id = None
+                    self._apply(agent, ag.CallEnded(wrap_up=dt.timedelta(0)), s)
+                elif st == ag.AgentState.WRAP_UP:
+                    agent.card_call_id = None
+                    self._arm_wrap_timer(agent)
+        log.info("acd_recovered", **stats)
+        self._notify_all()
+        self.dispatch()
+        return stats
+
+    def _restore_call(self, s: Session, row: m.Call, phase: str) -> LiveCall:
+        campaign = s.get(m.Campaign, row.campaign_id) if row.campaign_id else None
+        contact = s.get(m.Contact, row.contact_id) if row.contact_id else None
+        kind = _DB_TO_KIND.get(row.kind, rt.CallType.SERVICE)
+        call = LiveCall(
+            call_id=row.id,
+            channel_id=row.channel_id,
+            kind=kind,
+            line_id=row.line_id,
+            caller=row.caller_number,
+            did=row.dialed_number,
+            queued_at=row.queued_at or row.started_at,
+            campaign_id=row.campaign_id,
+            client_id=row.client_id,
+            contact_id=row.contact_id,
+            skill=campaign.skill.name if campaign and campaign.skill else None,
+            last_agent_id=contact.last_agent_id
+            if contact and kind == rt.CallType.CUSTOMER_CALLBACK
+            else None,
+            forced_registration=bool(campaign and campaign.forced_registration),
+            registered=row.registration_done,
+            phase=phase,
+        )
+        self.calls[call.call_id] = call
+        self.by_channel[call.channel_id] = call.call_id
+        return call
+
+    def waiting_channels(self) -> list[str]:
+        """Channels of calls waiting or offered, in queue order (for the adapter)."""
+        ordered = rt.ordered(self._waiting(), self.line_priorities)
+        return [self.calls[int(w.call_id)].channel_id for w in ordered]

@@ -1,0 +1,248 @@
+"""The distributor against a real (SQLite) database and a fake telephony."""
+
+import asyncio
+import datetime as dt
+
+import pytest
+from sqlalchemy import select
+
+from asterisk_cube.acd import contract as c
+from asterisk_cube.acd.distributor import Clock, Distributor
+from asterisk_cube.db import models as m
+from asterisk_cube.db.session import make_engine, make_sessionmaker, transaction, upgrade
+from asterisk_cube.events import EventHub
+from asterisk_cube.services import provisioning as p
+
+
+class FakeTelephony:
+    def __init__(self):
+        self.answer = True
+        self.connected: list[tuple[int, str, bool]] = []
+        self.hung_up: list[str] = []
+
+    async def connect_agent(self, call_id, channel_id, endpoint, tone):
+        await asyncio.sleep(0)
+        if self.answer:
+            self.connected.append((call_id, endpoint, tone))
+        return self.answer
+
+    async def hangup(self, channel_id):
+        self.hung_up.append(channel_id)
+
+    async def callback(self, call_id, endpoint, number):
+        return True
+
+
+class StepClock(Clock):
+    def __init__(self):
+        self.t = dt.datetime(2026, 11, 23, 10, 0, tzinfo=dt.UTC)
+        super().__init__(now=lambda: self.t)
+
+    def tick(self, seconds=1.0):
+        self.t += dt.timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def world(tmp_path):
+    url = f"sqlite:///{tmp_path / 'cube.db'}"
+    upgrade(url)
+    sessions = make_sessionmaker(make_engine(url))
+    with transaction(sessions) as s:
+        p.add_campaign(s, "Hot", direction="inbound", forced_registration=True)
+        p.add_line(s, "100", "Low", priority=1)
+        p.add_line(s, "200", "High", priority=9)
+        p.add_line(s, "300", "Hotline", priority=5, campaign="Hot")
+        for name in ("ann", "bob", "cid"):
+            p.add_agent(s, name, endpoint=f"PJSIP/{name}", lines=["100", "200", "300"])
+        p.add_category(s, "Mood")
+        p.add_topics(s, "Mood", ["Happy", "Sad"])
+        p.add_category(s, "Product", multi=True)
+        p.add_topics(s, "Product", ["A", "B"])
+        ids = {a.username: a.id for a in s.scalars(select(m.Agent))}
+        lines = {ln.did: ln.id for ln in s.scalars(select(m.Line))}
+    return sessions, ids, lines
+
+
+def make(world, telephony=None, clock=None):
+    sessions = world[0]
+    d = Distributor(sessions, EventHub(), telephony or FakeTelephony(), clock or StepClock())
+    d.load()
+    return d
+
+
+async def start_work(d, agent_id, line_ids):
+    await d.login(agent_id)
+    await d.choose_lines(agent_id, line_ids)
+    await d.ready(agent_id)
+
+
+async def settle():
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+async def test_higher_priority_line_first_then_longest_wait(world):
+    _, ids, lines = world
+    clock = StepClock()
+    d = make(world, clock=clock)
+    low = d.call_arrived("ch-low", lines["100"], "+4791000001")
+    clock.tick()
+    high = d.call_arrived("ch-high", lines["200"], "+4791000002")
+    await start_work(d, ids["ann"], [lines["100"], lines["200"]])
+    view = await d.view(ids["ann"])
+    assert view.offer.call_id == high  # younger but on the higher-priority line
+    await start_work(d, ids["bob"], [lines["100"], lines["200"]])
+    assert (await d.view(ids["bob"])).offer.call_id == low
+
+
+async def test_accept_connects_and_hangup_ends_in_wrap_up(world):
+    _, ids, lines = world
+    tel = FakeTelephony()
+    d = make(world, tel)
+    await start_work(d, ids["ann"], [lines["100"]])
+    call_id = d.call_arrived("ch1", lines["100"], "91000001")
+    await d.accept(ids["ann"], call_id)
+    await settle()
+    assert tel.connected == [(call_id, "PJSIP/ann", False)]
+    view = await d.view(ids["ann"])
+    assert view.state == "busy" and view.call.state == "connected"
+    d.caller_left("ch1")
+    view = await d.view(ids["ann"])
+    assert view.call.state == "ended"
+    with transaction(world[0]) as s:
+        call = s.get(m.Call, call_id)
+        assert call.state == m.CallState.ENDED and call.answered_at is not None
+        states = [
+            r.to_state.value
+            for r in s.scalars(select(m.AgentStateLog).order_by(m.AgentStateLog.id))
+        ]
+        assert states[-3:] == ["offered", "busy", "ready"]  # service line: no wrap-up time
+
+
+async def test_unaccepted_offer_moves_on_and_pauses_the_agent(world):
+    _, ids, lines = world
+    clock = StepClock()
+    d = make(world, clock=clock)
+    await start_work(d, ids["ann"], [lines["100"]])
+    clock.tick()
+    await start_work(d, ids["bob"], [lines["100"]])
+    call_id = d.call_arrived("ch1", lines["100"], "91000001")
+    assert (await d.view(ids["ann"])).offer.call_id == call_id  # idle longest
+    clock.tick(20)
+    d._offer_timed_out(call_id, ids["ann"])
+    ann, bob = await d.view(ids["ann"]), await d.view(ids["bob"])
+    assert ann.state == "paused" and ann.pause_reason == "no_answer" and ann.offer is None
+    assert bob.offer.call_id == call_id
+    with transaction(world[0]) as s:
+        results = [o.result for o in s.scalars(select(m.CallOffer).order_by(m.CallOffer.id))]
+        assert results == [m.OfferResult.TIMEOUT, m.OfferResult.PENDING]
+
+
+async def test_caller_hanging_up_while_waiting_is_a_missed_call(world):
+    _, ids, lines = world
+    d = make(world)
+    await start_work(d, ids["ann"], [lines["200"]])
+    call_id = d.call_arrived("ch1", lines["200"], "+4791000009")
+    assert (await d.view(ids["ann"])).offer.call_id == call_id
+    d.caller_left("ch1")
+    view = await d.view(ids["ann"])
+    assert view.state == "ready" and view.offer is None
+    assert [mc.caller for mc in view.missed] == ["+4791000009"]
+    await d.mark_missed_processed(ids["ann"], view.missed[0].missed_id)
+    assert (await d.view(ids["ann"])).missed == []
+    with transaction(world[0]) as s:
+        assert s.get(m.Call, call_id).state == m.CallState.MISSED
+        assert s.scalar(select(m.CallOffer)).result == m.OfferResult.WITHDRAWN
+
+
+async def test_agent_not_answering_phone_keeps_caller_in_place(world):
+    _, ids, lines = world
+    tel = FakeTelephony()
+    tel.answer = False
+    d = make(world, tel)
+    await start_work(d, ids["ann"], [lines["100"]])
+    call_id = d.call_arrived("ch1", lines["100"], "91000001")
+    await d.accept(ids["ann"], call_id)
+    await settle()
+    ann = await d.view(ids["ann"])
+    assert ann.state == "paused" and ann.pause_reason == "no_answer"
+    await start_work(d, ids["bob"], [lines["100"]])
+    assert (await d.view(ids["bob"])).offer.call_id == call_id
+
+
+async def test_forged_requests_are_refused_and_change_nothing(world):
+    _, ids, lines = world
+    d = make(world)
+    await start_work(d, ids["ann"], [lines["100"]])
+    call_id = d.call_arrived("ch1", lines["100"], "91000001")
+    before = await d.view(ids["ann"])
+    with pytest.raises(c.Refused) as exc:
+        await d.accept(ids["bob"], call_id)
+    assert exc.value.reason == c.NOT_FOUND
+    with pytest.raises(c.Refused):
+        await d.register_enquiry(ids["bob"], call_id, [1], "")
+    with pytest.raises(c.Refused) as exc:
+        await d.choose_lines(ids["bob"], [lines["100"], 9999])
+    assert exc.value.reason == c.NOT_PERMITTED
+    after = await d.view(ids["ann"])
+    assert after.offer == before.offer and after.state == "offered"
+
+
+async def test_hotline_creates_contact_and_forced_registration_holds_the_card(world):
+    sessions, ids, lines = world
+    tel = FakeTelephony()
+    d = make(world, tel)
+    await start_work(d, ids["ann"], [lines["300"]])
+    call_id = d.call_arrived("ch1", lines["300"], "91234567")
+    await d.accept(ids["ann"], call_id)
+    await settle()
+    view = await d.view(ids["ann"])
+    assert view.call.kind == "new_customer" and view.call.registration_required
+    assert [ct.phone for ct in view.call.contacts] == ["+4791234567"]
+    d.caller_left("ch1")
+    with pytest.raises(c.Refused) as exc:
+        await d.close_call(ids["ann"], call_id)
+    assert exc.value.reason == c.REGISTRATION_REQUIRED
+    topics = {t.name: t.topic_id for cat in view.call.categories for t in cat.topics}
+    with pytest.raises(c.Refused, match="Mood takes one choice"):
+        await d.register_enquiry(ids["ann"], call_id, [topics["Happy"], topics["Sad"]], "")
+    await d.register_enquiry(ids["ann"], call_id, [topics["Happy"], topics["A"], topics["B"]], "ok")
+    await d.close_call(ids["ann"], call_id)
+    assert (await d.view(ids["ann"])).call is None
+    with transaction(sessions) as s:
+        enquiry = s.scalar(select(m.Enquiry))
+        assert sorted(t.name for t in enquiry.topics) == ["A", "B", "Happy"]
+        assert enquiry.line_id == lines["300"] and enquiry.agent_id == ids["ann"]
+
+
+async def test_restart_keeps_waiting_order_and_loses_no_call(world):
+    _, ids, lines = world
+    clock = StepClock()
+    first = make(world, clock=clock)
+    order = []
+    for i in range(4):
+        order.append(first.call_arrived(f"ch{i}", lines["100"], f"9100000{i}"))
+        clock.tick()
+    await start_work(first, ids["ann"], [lines["100"]])  # ann gets ch0 offered
+    await first.close()
+    # serve restarts; Asterisk still holds ch0, ch1, ch3 (ch2 hung up meanwhile)
+    second = make(world, clock=clock)
+    stats = second.recover({"ch0", "ch1", "ch3"})
+    assert stats == {"waiting": 3, "connected": 0, "missed": 1, "ended": 0}
+    assert second.waiting_channels()[1:] == ["ch1", "ch3"]
+    ann = await second.view(ids["ann"])
+    assert ann.offer.call_id == order[0]  # offered again, oldest first
+    with transaction(world[0]) as s:
+        assert s.get(m.Call, order[2]).state == m.CallState.MISSED
+
+
+async def test_waiting_counter_shown_while_paused(world):
+    _, ids, lines = world
+    d = make(world)
+    await start_work(d, ids["ann"], [lines["100"]])
+    await d.pause(ids["ann"], "break")
+    d.call_arrived("ch1", lines["100"], "91000001")
+    view = await d.view(ids["ann"])
+    counts = {ln.did: ln.waiting for ln in view.lines}
+    assert counts == {"100": 1, "200": 0, "300": 0}
+    assert view.offer is None
