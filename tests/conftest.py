@@ -1,0 +1,120 @@
+"""Fixtures shared by unit and integration tests.
+
+``postgres_url``: a throwaway real PostgreSQL server (Debian's postgresql package) for the whole
+session, on its own port, data in a temp dir; tests that use it get the ``postgres`` marker.
+Tests under tests/integration/ get the ``integration`` marker.
+
+This directory is on sys.path (pytest's rootdir conftest), so tests can ``import sippkit``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+PG_PORT = int(os.environ.get("ASTERISK_CUBE_TEST_PG_PORT", "25432"))
+PG_VERSIONS = ("15", "16", "17")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    integration_dir = Path(__file__).parent / "integration"
+    for item in items:
+        if "postgres_url" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.postgres)
+        if integration_dir in item.path.parents:
+            item.add_marker(pytest.mark.integration)
+
+
+def _pg_bin() -> Path | None:
+    for version in PG_VERSIONS:
+        path = Path(f"/usr/lib/postgresql/{version}/bin")
+        if (path / "initdb").exists() and (path / "pg_ctl").exists():
+            return path
+    return None
+
+
+def _free_port(preferred: int) -> int:
+    for port in (preferred, 0):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return s.getsockname()[1]
+    raise RuntimeError("no free TCP port")
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """SQLAlchemy URL (postgresql+psycopg://...) of a fresh database on a private server."""
+    pytest.importorskip("psycopg", reason="psycopg[binary] is a test dependency: pip install it")
+    bin_dir = _pg_bin()
+    if bin_dir is None:
+        pytest.fail("PostgreSQL server not found under /usr/lib/postgresql: run scripts/setup")
+    as_user: list[str] = []
+    owner = None
+    if os.geteuid() == 0:  # initdb refuses to run as root
+        try:
+            owner = pwd.getpwnam("postgres")
+        except KeyError:
+            pytest.fail("running as root but there is no `postgres` user to run PostgreSQL as")
+        as_user = ["runuser", "-u", "postgres", "--"]
+    tmp = Path(tempfile.mkdtemp(prefix="cube-pg-"))
+    if owner:
+        os.chown(tmp, owner.pw_uid, owner.pw_gid)
+    data, log = tmp / "data", tmp / "server.log"
+    port = _free_port(PG_PORT)
+
+    def run(*cmd: str, timeout: float = 60) -> None:
+        proc = subprocess.run([*as_user, *cmd], capture_output=True, text=True, timeout=timeout)
+        if proc.returncode != 0:
+            tail = (proc.stderr or proc.stdout)[-800:]
+            extra = log.read_text()[-800:] if log.exists() else ""
+            pytest.fail(f"{Path(cmd[0]).name} failed: {tail}\n{extra}")
+
+    started = time.monotonic()
+    run(
+        str(bin_dir / "initdb"),
+        "-D",
+        str(data),
+        "-U",
+        "cube",
+        "-A",
+        "trust",
+        "-E",
+        "UTF8",
+        "--no-locale",
+        "--no-sync",
+    )
+    options = (
+        f"-p {port} -k {tmp} -c listen_addresses=127.0.0.1 -c fsync=off "
+        "-c synchronous_commit=off -c full_page_writes=off"
+    )
+    run(str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", options, "-w", "start")
+    try:
+        import psycopg
+
+        with psycopg.connect(
+            host="127.0.0.1", port=port, user="cube", dbname="postgres", autocommit=True
+        ) as conn:
+            conn.execute("CREATE DATABASE cube")
+        print(f"\nPostgreSQL on 127.0.0.1:{port} ready in {time.monotonic() - started:.1f} s")
+        yield f"postgresql+psycopg://cube@127.0.0.1:{port}/cube"
+    finally:
+        with contextlib.suppress(Exception):
+            subprocess.run(
+                [*as_user, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"],
+                capture_output=True,
+                timeout=60,
+            )
+        shutil.rmtree(tmp, ignore_errors=True)
