@@ -52,9 +52,12 @@ DEFAULT_REGION = "NO"
 class Telephony(Protocol):
     """What the distributor needs from Asterisk (implemented by ``ari.inbound``)."""
 
-    async def connect_agent(self, call_id: int, channel_id: str, endpoint: str, tone: bool) -> bool:
+    async def connect_agent(
+        self, call_id: int, channel_id: str, endpoint: str, tone: bool
+    ) -> str | None:
         """Ring the agent's phone; on answer bridge it with the caller (after a
-        connection tone for customer callbacks). False if the agent did not answer."""
+        connection tone for customer callbacks). Returns the agent's channel id,
+        or None if the agent did not answer."""
 
     async def hangup(self, channel_id: str) -> None: ...
 
@@ -117,6 +120,7 @@ class LiveCall:
     offer_expires: dt.datetime | None = None
     offer_timer: asyncio.TimerHandle | None = None
     answered_at: dt.datetime | None = None
+    agent_channel: str | None = None
     forced_registration: bool = False
     registered: bool = False
 
@@ -634,10 +638,10 @@ class Distributor:
     # ----------------------------------------------------------- connecting
 
     async def _connect(self, call: LiveCall, agent: LiveAgent) -> None:
-        ok = False
+        agent_channel = None
         if self.telephony is not None and agent.endpoint:
             try:
-                ok = await self.telephony.connect_agent(
+                agent_channel = await self.telephony.connect_agent(
                     call.call_id,
                     call.channel_id,
                     agent.endpoint,
@@ -648,12 +652,15 @@ class Distributor:
                     "connect_failed", call=call.call_id, agent=agent.username, error=repr(exc)
                 )
         if call.phase != "connecting" or call.agent_id != agent.agent_id:
-            return  # the caller hung up meanwhile
+            if agent_channel and self.telephony is not None:
+                await self.telephony.hangup(agent_channel)  # the caller hung up meanwhile
+            return
         now = self.now()
         with self._tx() as s:
             row = s.get(m.Call, call.call_id)
-            if ok:
+            if agent_channel:
                 call.phase = "connected"
+                call.agent_channel = agent_channel
                 call.answered_at = now
                 row.state = m.CallState.CONNECTED
                 row.answered_at = now
@@ -662,6 +669,7 @@ class Distributor:
                     m.CallLeg(
                         call_id=call.call_id,
                         role=m.LegRole.AGENT,
+                        channel_id=agent_channel,
                         endpoint=agent.endpoint or "",
                         agent_id=agent.agent_id,
                         started_at=now,
@@ -1128,6 +1136,7 @@ class Distributor:
         (``queued_at``); calls whose caller is gone become missed / ended."""
         if not self._loaded:
             self.load()
+        self.forget_lost_calls(live_channels)
         now = self.now()
         stats = {"waiting": 0, "connected": 0, "missed": 0, "ended": 0}
         with self._tx() as s:
@@ -1175,6 +1184,11 @@ class Distributor:
                 elif alive and row.agent_id in self.agents:
                     call = self._restore_call(s, row, "connected")
                     call.agent_id = row.agent_id
+                    call.agent_channel = s.scalar(
+                        select(m.CallLeg.channel_id).where(
+                            m.CallLeg.call_id == row.id, m.CallLeg.role == m.LegRole.AGENT
+                        )
+                    )
                     call.answered_at = row.answered_at
                     self.agents[row.agent_id].card_call_id = row.id
                     stats["connected"] += 1
@@ -1229,6 +1243,17 @@ class Distributor:
         self.calls[call.call_id] = call
         self.by_channel[call.channel_id] = call.call_id
         return call
+
+    def call_of_agent_channel(self, channel_id: str) -> int | None:
+        for call in self.calls.values():
+            if call.agent_channel == channel_id and call.phase == "connected":
+                return call.call_id
+        return None
+
+    def forget_lost_calls(self, live_channels: set[str]) -> None:
+        """After a reconnect: calls whose caller channel Asterisk no longer has are over."""
+        for channel_id in [ch for ch in self.by_channel if ch not in live_channels]:
+            self.caller_left(channel_id, cause="lost")
 
     def waiting_channels(self) -> list[str]:
         """Channels of calls waiting or offered, in queue order (for the adapter)."""

@@ -24,7 +24,8 @@ class FakeTelephony:
         await asyncio.sleep(0)
         if self.answer:
             self.connected.append((call_id, endpoint, tone))
-        return self.answer
+            return f"agent-{call_id}"
+        return None
 
     async def hangup(self, channel_id):
         self.hung_up.append(channel_id)

@@ -1,0 +1,240 @@
+"""The inbound Stasis app: callers wait in a holding bridge per line, agents are
+rung and bridged to them (F-I3, F-I4, F-I7).
+
+ARI has no queue API, so the queue *order* lives in the distributor (and the
+database); Asterisk only holds the channels: each line's waiting callers sit
+in the holding bridge ``cube-hold-<line>`` with music on hold, and a connected
+call gets its own mixing bridge ``cube-call-<call>``. Bridge ids are
+deterministic so that after a restart the same bridges are found again.
+
+Stasis arguments set by the generated dialplan:
+
+- ``inbound,<line_id>``: a caller on an inbound line;
+- ``service,<line_id>,<client_id>,<hours>``: an answering-service caller;
+- ``agent,<call_id>``: the agent's phone, rung by us, answered;
+- ``cb-agent,<call_id>`` / ``cb-customer,<call_id>``: a missed-call callback (F-I7).
+
+This module translates ARI events into distributor calls and carries out
+the distributor's telephony requests; it decides nothing itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from typing import Any
+
+from asterisk_cube.acd.distributor import Distributor
+from asterisk_cube.ari.supervisor import AppSnapshot, AriSupervisor, event_json, event_type
+from asterisk_cube.config import Settings
+from asterisk_cube.logs import get_logger
+
+log = get_logger(__name__)
+
+CALLBACK_TONE = "sound:beep"  # distinct connection tone for customer callbacks (F-I3)
+
+
+def hold_bridge_id(line_id: int | None) -> str:
+    return f"cube-hold-{line_id if line_id is not None else 'none'}"
+
+
+def call_bridge_id(call_id: int) -> str:
+    return f"cube-call-{call_id}"
+
+
+class InboundApp:
+    """StasisHandler for inbound calls and the distributor's Telephony."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        supervisor: AriSupervisor,
+        distributor: Distributor,
+        ring_timeout: int = 30,
+    ) -> None:
+        self.settings = settings
+        self.supervisor = supervisor
+        self.distributor = distributor
+        self.ring_timeout = ring_timeout
+        self._answered: dict[str, asyncio.Future[bool]] = {}  # originated channel -> answered?
+        self._playbacks: dict[str, asyncio.Future[None]] = {}
+        self._pending_agent: dict[int, str] = {}  # call id -> agent channel being rung
+        self._bridges_ready: set[str] = set()
+
+    @property
+    def client(self) -> Any:
+        client = self.supervisor.client
+        if client is None:
+            raise ConnectionError("ARI is not connected")
+        return client
+
+    # --------------------------------------------------------------- events
+
+    async def on_event(self, event: Any, client: Any) -> None:
+        raw = event_json(event)
+        etype = event_type(event)
+        channel = raw.get("channel") or {}
+        channel_id = channel.get("id", "")
+        if etype == "StasisStart":
+            await self._stasis_start(raw, channel)
+        elif etype == "StasisEnd":
+            self._stasis_end(channel_id)
+        elif etype == "ChannelDestroyed":
+            self._resolve(self._answered.pop(channel_id, None), False)
+        elif etype == "PlaybackFinished":
+            playback = raw.get("playback") or {}
+            self._resolve(self._playbacks.pop(playback.get("id", ""), None), None)
+
+    @staticmethod
+    def _resolve(future: asyncio.Future | None, value: Any) -> None:
+        if future is not None and not future.done():
+            future.set_result(value)
+
+    async def _stasis_start(self, raw: dict, channel: dict) -> None:
+        args = [str(a) for a in raw.get("args") or ()]
+        channel_id = channel.get("id", "")
+        kind = args[0] if args else ""
+        if kind in ("agent", "cb-agent", "cb-customer"):
+            self._resolve(self._answered.pop(channel_id, None), True)
+            return
+        if kind not in ("inbound", "service"):
+            raise ValueError(f"unexpected Stasis arguments {args!r}")
+        line_id = int(args[1]) if len(args) > 1 and args[1].isdigit() else None
+        caller = (channel.get("caller") or {}).get("number", "")
+        exten = (channel.get("dialplan") or {}).get("exten", "")
+        client = self.client
+        await client.channels.answer(channelId=channel_id)
+        bridge_id = await self._holding_bridge(line_id)
+        await client.bridges.addChannel(bridgeId=bridge_id, channel=channel_id)
+        # Recorded (and maybe offered) only once the caller hears music on hold.
+        self.distributor.call_arrived(channel_id, line_id, caller, exten)
+
+    def _stasis_end(self, channel_id: str) -> None:
+        call_id = self.distributor.call_of_agent_channel(channel_id)
+        if call_id is not None:
+            self.distributor.agent_leg_left(call_id)
+            self.supervisor.spawn(self._destroy_bridge(call_bridge_id(call_id)))
+            return
+        call_id = self.distributor.by_channel.get(channel_id)
+        if call_id is None:
+            return
+        call = self.distributor.calls.get(call_id)
+        agent_channel = call.agent_channel if call else None
+        ringing = self._pending_agent.pop(call_id, None)
+        self.distributor.caller_left(channel_id)
+        for other in (agent_channel, ringing):
+            if other:
+                self.supervisor.spawn(self.hangup(other))
+        self.supervisor.spawn(self._destroy_bridge(call_bridge_id(call_id)))
+
+    async def on_resync(self, snapshot: AppSnapshot, client: Any) -> None:
+        """After (re)connecting: rebuild from the DB and what Asterisk still holds."""
+        self._bridges_ready = {b for b in snapshot.bridge_ids if b.startswith("cube-hold-")}
+        self.distributor.recover(set(snapshot.channel_ids))
+
+    # ------------------------------------------------------------- bridges
+
+    async def _holding_bridge(self, line_id: int | None) -> str:
+        bridge_id = hold_bridge_id(line_id)
+        if bridge_id not in self._bridges_ready:
+            client = self.client
+            await client.bridges.createWithId(bridgeId=bridge_id, type="holding", name=bridge_id)
+            await client.bridges.startMoh(bridgeId=bridge_id, mohClass="default")
+            self._bridges_ready.add(bridge_id)
+        return bridge_id
+
+    async def _destroy_bridge(self, bridge_id: str) -> None:
+        with contextlib.suppress(Exception):
+            await self.client.bridges.destroy(bridgeId=bridge_id)
+
+    async def _ring(self, endpoint: str, args: str, caller_id: str) -> str | None:
+        """Originate to ``endpoint`` into our app; the channel id once answered, else None."""
+        channel_id = f"cube-{uuid.uuid4().hex[:16]}"
+        answered: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._answered[channel_id] = answered
+        try:
+            await self.client.channels.originate(
+                endpoint=endpoint,
+                app=self.settings.ari.app,
+                appArgs=args,
+                channelId=channel_id,
+                callerId=caller_id,
+                timeout=self.ring_timeout,
+            )
+        except Exception as exc:
+            self._answered.pop(channel_id, None)
+            log.warning("originate_failed", endpoint=endpoint, error=repr(exc))
+            return None
+        try:
+            ok = await asyncio.wait_for(answered, self.ring_timeout + 5)
+        except TimeoutError:
+            ok = False
+        finally:
+            self._answered.pop(channel_id, None)
+        if not ok:
+            await self.hangup(channel_id)
+            return None
+        return channel_id
+
+    async def _play(self, channel_id: str, media: str, timeout: float = 5.0) -> None:
+        playback_id = f"cube-pb-{uuid.uuid4().hex[:12]}"
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._playbacks[playback_id] = done
+        try:
+            await self.client.channels.playWithId(
+                channelId=channel_id, playbackId=playback_id, media=media
+            )
+            await asyncio.wait_for(done, timeout)
+        except Exception as exc:
+            log.warning("playback_failed", channel=channel_id, media=media, error=repr(exc))
+        finally:
+            self._playbacks.pop(playback_id, None)
+
+    # ------------------------------------------------------- Telephony API
+
+    async def connect_agent(
+        self, call_id: int, channel_id: str, endpoint: str, tone: bool
+    ) -> str | None:
+        call = self.distributor.calls.get(call_id)
+        caller = call.caller if call else ""
+        agent_channel_id = f"cube-{uuid.uuid4().hex[:16]}"
+        self._pending_agent[call_id] = agent_channel_id
+        try:
+            agent_channel = await self._ring(endpoint, f"agent,{call_id}", f'"{caller}" <{caller}>')
+        finally:
+            self._pending_agent.pop(call_id, None)
+        if agent_channel is None:
+            return None
+        if tone:
+            await self._play(agent_channel, CALLBACK_TONE)
+        client = self.client
+        bridge_id = call_bridge_id(call_id)
+        await client.bridges.createWithId(bridgeId=bridge_id, type="mixing", name=bridge_id)
+        with contextlib.suppress(Exception):  # it may have left the holding bridge already
+            await client.bridges.removeChannel(
+                bridgeId=hold_bridge_id(call.line_id if call else None), channel=channel_id
+            )
+        await client.bridges.addChannel(bridgeId=bridge_id, channel=f"{channel_id},{agent_channel}")
+        return agent_channel
+
+    async def hangup(self, channel_id: str) -> None:
+        with contextlib.suppress(Exception):
+            await self.client.channels.hangup(channelId=channel_id)
+
+    async def callback(self, call_id: int, endpoint: str, number: str) -> bool:
+        """F-I7: ring the agent first, then the customer; bridge them until either hangs up."""
+        agent_channel = await self._ring(endpoint, f"cb-agent,{call_id}", f'"Callback" <{number}>')
+        if agent_channel is None:
+            return False
+        digits = number.lstrip("+")
+        dial = self.settings.dialplan.outbound_dial.replace("{number}", digits)
+        customer = await self._ring(dial, f"cb-customer,{call_id}", "")
+        if customer is None:
+            await self.hangup(agent_channel)
+            return False
+        bridge_id = call_bridge_id(call_id)
+        client = self.client
+        await client.bridges.createWithId(bridgeId=bridge_id, type="mixing", name=bridge_id)
+        await client.bridges.addChannel(bridgeId=bridge_id, channel=f"{agent_channel},{customer}")
+        return True
