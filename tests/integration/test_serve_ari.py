@@ -139,7 +139,9 @@ def test_call_reaches_the_stasis_app_and_continues_in_the_dialplan(
     test_dialplan(dialplan(sandbox.agi_port))
     channel_id = originate(ari, "s")
     try:
-        wait_for(lambda: f"event=stasis_start channel={channel_id}" in serve.log(), 5, "StasisStart")
+        wait_for(
+            lambda: f"event=stasis_start channel={channel_id}" in serve.log(), 5, "StasisStart"
+        )
         # the placeholder handler continues the call at the next priority
         wait_for(lambda: variable(ari, channel_id, "AFTER_STASIS") == "yes", 5, "continue")
         assert "args=test,s" in serve.log()
