@@ -70,16 +70,18 @@ class UTCDateTime(TypeDecorator):
         return value.astimezone(dt.UTC)
 
 
-def _enum(cls: type[enum.Enum]) -> SAEnum:
+def _enum(cls: type[enum.Enum], name: str | None = None) -> SAEnum:
     # Stored as VARCHAR + CHECK (not a native PG enum), so adding a value is a
-    # plain migration on both backends.
+    # plain migration on both backends. ``name`` names the CHECK constraint:
+    # give one when a table has two columns of the same enum (PostgreSQL
+    # refuses two constraints of one name in a table).
     return SAEnum(
         cls,
         native_enum=False,
         create_constraint=True,
         length=24,
         values_callable=lambda e: [m.value for m in e],
-        name=cls.__name__.lower(),
+        name=name or cls.__name__.lower(),
     )
 
 
@@ -768,8 +770,8 @@ class AgentStateLog(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"))
     at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    from_state: Mapped[AgentState] = mapped_column(_enum(AgentState))
-    to_state: Mapped[AgentState] = mapped_column(_enum(AgentState))
+    from_state: Mapped[AgentState] = mapped_column(_enum(AgentState, "from_state"))
+    to_state: Mapped[AgentState] = mapped_column(_enum(AgentState, "to_state"))
     reason: Mapped[str | None] = mapped_column(String(80))
 
 

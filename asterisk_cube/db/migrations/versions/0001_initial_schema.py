@@ -92,8 +92,8 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('agent_id', sa.Integer(), nullable=False),
     sa.Column('at', asterisk_cube.db.models.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('from_state', sa.Enum('logged_out', 'ready', 'offered', 'busy', 'wrap_up', 'paused', name='agentstate', native_enum=False, create_constraint=True, length=24), nullable=False),
-    sa.Column('to_state', sa.Enum('logged_out', 'ready', 'offered', 'busy', 'wrap_up', 'paused', name='agentstate', native_enum=False, create_constraint=True, length=24), nullable=False),
+    sa.Column('from_state', sa.Enum('logged_out', 'ready', 'offered', 'busy', 'wrap_up', 'paused', name='from_state', native_enum=False, create_constraint=True, length=24), nullable=False),
+    sa.Column('to_state', sa.Enum('logged_out', 'ready', 'offered', 'busy', 'wrap_up', 'paused', name='to_state', native_enum=False, create_constraint=True, length=24), nullable=False),
     sa.Column('reason', sa.String(length=80), nullable=True),
     sa.ForeignKeyConstraint(['agent_id'], ['agents.id'], name=op.f('fk_agent_state_log_agent_id_agents'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_agent_state_log'))
