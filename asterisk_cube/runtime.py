@@ -11,12 +11,19 @@ A component is ``async def component(state: RuntimeState) -> None`` that runs un
 cancelled. If any part dies unexpectedly the runtime shuts the rest down and exits 1 (the
 service manager restarts it); SIGTERM/SIGINT shut down cleanly and exit 0::
 
+    def wire(state: RuntimeState) -> None:          # setup hook: runs before anything listens
+        state.agi.add_route("entry", entry)
+        state.web_routes.append(Route("/panel", panel))
+        state.extras["distributor"] = Distributor(...)
+
     runtime = Runtime(
         settings,
-        handler=InboundApp(...),                    # StasisHandler, default: continue calls
+        # a StasisHandler, or a factory called with the state once state.supervisor exists
+        handler=lambda state: InboundApp(state.settings, state.supervisor, ...),
         agi_routes={"entry": entry},                # added to the built-in "ping"
         extra_routes=[Route("/panel", panel)],      # web routes
         components={"ami": ami_monitor},            # placeholder slot for the AMI monitor
+        setup=[wire],                               # sync or async hooks
     )
     exit_code = asyncio.run(runtime.run())
 """
@@ -25,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import signal
 import socket
 import time
@@ -46,6 +54,8 @@ from .web.app import create_app
 log = get_logger(__name__)
 
 Component = Callable[["RuntimeState"], Awaitable[None]]
+SetupHook = Callable[["RuntimeState"], Any]  # may return an awaitable
+HandlerFactory = Callable[["RuntimeState"], StasisHandler]
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -63,6 +73,7 @@ class RuntimeState:
     web: Any = None  # the uvicorn.Server
     started_at: float | None = None
     components: dict[str, asyncio.Task] = field(default_factory=dict)
+    web_routes: list[BaseRoute] = field(default_factory=list)  # setup hooks may add routes
     extras: dict[str, Any] = field(default_factory=dict)  # for later parts (db engine, ...)
 
     @property
@@ -96,10 +107,11 @@ class Runtime:
         self,
         settings: Settings,
         *,
-        handler: StasisHandler | None = None,
+        handler: StasisHandler | HandlerFactory | None = None,
         agi_routes: Mapping[str, AgiRoute] | None = None,
         extra_routes: Sequence[BaseRoute] = (),
         components: Mapping[str, Component] | None = None,
+        setup: Sequence[SetupHook] = (),
         hub: EventHub | None = None,
         on_ready: Callable[[RuntimeState], None] | None = None,
         install_signal_handlers: bool = True,
@@ -110,6 +122,7 @@ class Runtime:
         self.agi_routes = {"ping": ping, **(agi_routes or {})}
         self.extra_routes = list(extra_routes)
         self.extra_components = dict(components or {})
+        self.setup_hooks = list(setup)
         self.on_ready = on_ready
         self.install_signal_handlers = install_signal_handlers
         self.stop_event: asyncio.Event | None = None
@@ -149,14 +162,24 @@ class Runtime:
 
         exit_code = EXIT_OK
         try:
-            # FastAGI
+            # build the parts, let setup hooks wire them, then start listening
             state.agi = AgiServer(settings.agi.host, settings.agi.port, hub=state.hub)
             for name, route in self.agi_routes.items():
                 state.agi.add_route(name, route)
-            await state.agi.start(sock=agi_sock)
+            state.supervisor = AriSupervisor(settings.ari, state.hub)
+            if self.handler is not None:
+                handler = self.handler
+                if not hasattr(handler, "on_event"):
+                    handler = handler(state)  # a factory
+                state.supervisor.handler = handler
+            state.web_routes.extend(self.extra_routes)
+            for hook in self.setup_hooks:
+                result = hook(state)
+                if inspect.isawaitable(result):
+                    await result
 
-            # web
-            app = create_app(settings, state, extra_routes=self.extra_routes)
+            await state.agi.start(sock=agi_sock)
+            app = create_app(settings, state, extra_routes=state.web_routes)
             config = uvicorn.Config(
                 app,
                 log_config=None,
@@ -168,13 +191,6 @@ class Runtime:
             state.web = _EmbeddedServer(config)
             state.components["web"] = asyncio.create_task(
                 state.web.serve(sockets=[web_sock]), name="web"
-            )
-
-            # ARI
-            state.supervisor = AriSupervisor(
-                settings.ari,
-                state.hub,
-                self.handler,
             )
             state.components["ari"] = asyncio.create_task(state.supervisor.run(), name="ari")
 
@@ -212,6 +228,8 @@ class Runtime:
             exit_code = EXIT_FAILED
         finally:
             await self._shutdown()
+            for sock in (agi_sock, web_sock):
+                sock.close()  # no-op if a server already closed it
             if self.install_signal_handlers:
                 for sig in (signal.SIGTERM, signal.SIGINT):
                     loop.remove_signal_handler(sig)
