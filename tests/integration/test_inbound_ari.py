@@ -1,0 +1,120 @@
+"""The inbound Stasis app on the real sandbox Asterisk, driven in-process through the
+distributor's desk API (the web desktop's API is tested end to end elsewhere)."""
+
+import asyncio
+import time
+
+import pytest
+from sippkit import caller, phone
+from sqlalchemy import select
+
+from asterisk_cube import dialplan as dp
+from asterisk_cube.config import load_settings
+from asterisk_cube.db import models as m
+from asterisk_cube.db.session import make_engine, make_sessionmaker, transaction, upgrade
+from asterisk_cube.services import provisioning as p
+from asterisk_cube.wiring import build_runtime
+
+pytestmark = pytest.mark.integration
+
+
+async def until(predicate, timeout=15.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+async def cube(sandbox, tmp_path):
+    env = {**sandbox.env(), "ASTERISK_CUBE_DATA_DIR": str(tmp_path)}
+    settings = load_settings(env=env)
+    upgrade(settings.database_url)
+    sessions = make_sessionmaker(make_engine(settings.database_url))
+    with transaction(sessions) as s:
+        p.add_line(s, "4721000001", "Support", priority=5)
+        p.add_line(s, "4721000002", "VIP", priority=9)
+        for n in (1, 2):
+            p.add_agent(
+                s,
+                f"agent{n:02d}",
+                endpoint=f"PJSIP/agent{n:02d}",
+                lines=["4721000001", "4721000002"],
+            )
+        ids = {a.username: a.id for a in s.scalars(select(m.Agent))}
+        lines = {ln.did: ln.id for ln in s.scalars(select(m.Line))}
+    with transaction(sessions) as s:
+        text = dp.render(s, settings)
+    await asyncio.to_thread(dp.install, text, settings)  # it runs its own AMI loop
+    runtime = build_runtime(settings, install_signal_handlers=False)
+    task = asyncio.create_task(runtime.run())
+    await until(lambda: _ready(runtime), what="ARI connected")
+    yield runtime.state.extras["distributor"], sessions, ids, lines
+    runtime.request_stop("test over")
+    assert await asyncio.wait_for(task, 15) == 0
+
+
+async def _ready(runtime):
+    sup = runtime.state.supervisor
+    return sup is not None and sup.connected and "distributor" in runtime.state.extras
+
+
+async def test_call_waits_is_offered_accepted_and_bridged(cube, sandbox, tmp_path):
+    desk, sessions, ids, lines = cube
+    a1 = ids["agent01"]
+    await desk.login(a1)
+    await desk.choose_lines(a1, [lines["4721000001"]])
+    await desk.ready(a1)
+    with phone(sandbox, sandbox.agent_port(1), tmp_path / "agent01", answer_ms=300) as agent_phone:
+        call = caller(
+            sandbox, "4721000001", tmp_path / "caller", caller_id="91234567", hold_ms=4000
+        ).start()
+        view = await until(lambda: _offer(desk, a1), what="offer")
+        assert view.offer.caller == "91234567" and view.offer.did == "4721000001"
+        await desk.accept(a1, view.offer.call_id)
+        await until(lambda: _connected(desk, a1), what="connected")
+        result = await asyncio.to_thread(call.wait, 30)
+        assert result.ok, result.summary()
+        view = await until(lambda: _card_ended(desk, a1), what="call ended")
+    assert agent_phone.stop().successful == 1
+    with transaction(sessions) as s:
+        row = s.get(m.Call, view.call.call_id)
+        assert row.state == m.CallState.ENDED
+        assert row.answered_at is not None and row.agent_id == a1
+        roles = sorted(leg.role.value for leg in row.legs)
+        assert roles == ["agent", "caller"]
+
+
+async def test_caller_hanging_up_in_queue_becomes_missed(cube, sandbox, tmp_path):
+    _desk, sessions, _ids, lines = cube
+    call = caller(sandbox, "4721000002", tmp_path / "caller", caller_id="91230000", hold_ms=1500)
+    result = await asyncio.to_thread(call.run, 30)
+    assert result.ok, result.summary()
+    await until(lambda: _missed_count(sessions), what="missed call")
+    with transaction(sessions) as s:
+        missed = s.scalar(select(m.MissedCall))
+        assert missed.caller_number == "91230000" and missed.line_id == lines["4721000002"]
+
+
+async def _offer(desk, agent_id):
+    view = await desk.view(agent_id)
+    return view if view.offer else None
+
+
+async def _connected(desk, agent_id):
+    view = await desk.view(agent_id)
+    return view if view.call and view.call.state == "connected" else None
+
+
+async def _card_ended(desk, agent_id):
+    view = await desk.view(agent_id)
+    return view if view.call and view.call.state == "ended" else None
+
+
+async def _missed_count(sessions):
+    with transaction(sessions) as s:
+        return s.scalar(select(m.MissedCall)) is not None
