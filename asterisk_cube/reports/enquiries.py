@@ -1,0 +1,188 @@
+"""Enquiry statistics (F-E3): counts per category/topic, top topics, over time, per agent,
+per line and per campaign."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from asterisk_cube.db import models as m
+
+from .common import (
+    PERIOD_UNITS,
+    Period,
+    Report,
+    ReportError,
+    agent_ids,
+    as_date,
+    campaign_ids,
+    check_group_by,
+    line_ids,
+    local_bucket,
+    ratio,
+)
+
+GROUP_KEYS = ("day", "week", "month", "category", "topic", "agent", "line", "campaign")
+MEASURES = ["enquiries", "selections", "share"]
+_TOPICAL = ("category", "topic")
+
+
+def enquiries(
+    session: Session,
+    period: Period,
+    group_by: Sequence[str] | str = ("category", "topic"),
+    *,
+    lines: Iterable[str] | None = None,
+    campaigns: Iterable[str] | None = None,
+    agents: Iterable[str] | None = None,
+    top: int | None = None,
+    campaign_direction: str | None = None,
+) -> Report:
+    """Enquiry registrations grouped by any of ``category``, ``topic``, ``agent``, ``line``,
+    ``campaign`` and at most one of ``day``/``week``/``month``.
+
+    Which enquiries: those created during ``period`` (counted in the local day/week/month
+    of ``created_at``), optionally only on the given lines (DIDs), campaigns (names) or
+    agents (usernames); ``campaign_direction`` (``"outbound"``/``"inbound"``) keeps only
+    enquiries on calls of a campaign with that direction.
+    Agent, line and campaign are the ones copied onto the enquiry when it was registered.
+
+    Columns, per group:
+
+    - ``enquiries``: distinct enquiries. With ``topic``/``category`` grouping, an enquiry
+      is counted under each topic (category) it picked, once per category even when a
+      multi-choice category has several picks; enquiries without any pick appear under an
+      empty topic/category.
+    - ``selections``: topic picks (an enquiry with three picks counts three).
+    - ``share``: ``enquiries`` divided by the enquiries of its *base group*: the same row
+      without its category/topic keys when grouped by category or topic (e.g. the share of
+      a campaign's enquiries that chose "Sale"), otherwise the same period (or the whole
+      report).
+
+    ``top``: keep the ``top`` groups with most enquiries (``group_by=("topic",)`` gives the
+    most common enquiry types), ordered by ``enquiries`` descending.
+    """
+    keys = check_group_by(group_by, GROUP_KEYS)
+    if top is not None and top < 1:
+        raise ReportError("--top must be 1 or more")
+    only_lines = line_ids(session, lines)
+    only_campaigns = campaign_ids(session, campaigns)
+    only_agents = agent_ids(session, agents)
+    unit = next((k for k in keys if k in PERIOD_UNITS), None)
+
+    e, sel, tp, cat = m.Enquiry, m.EnquirySelection, m.EnquiryTopic, m.EnquiryCategory
+    topical = any(k in _TOPICAL for k in keys)
+
+    def base(with_topics: bool):
+        cols = [
+            e.id.label("enquiry_id"),
+            e.agent_id.label("agent_id"),
+            e.line_id.label("line_id"),
+            e.campaign_id.label("campaign_id"),
+        ]
+        if unit:
+            cols.append(local_bucket(session, e.created_at, unit, period).label(unit))
+        if with_topics:
+            cols += [
+                sel.topic_id.label("topic_id"),
+                tp.category_id.label("category_id"),
+            ]
+        q = select(*cols).select_from(e)
+        if with_topics:
+            q = q.outerjoin(sel, sel.enquiry_id == e.id).outerjoin(tp, tp.id == sel.topic_id)
+        q = q.where(e.created_at >= period.start, e.created_at < period.end)
+        if only_lines:
+            q = q.where(e.line_id.in_(only_lines))
+        if only_campaigns:
+            q = q.where(e.campaign_id.in_(only_campaigns))
+        if only_agents:
+            q = q.where(e.agent_id.in_(only_agents))
+        if campaign_direction:
+            q = q.where(
+                e.campaign_id.in_(
+                    select(m.Campaign.id).where(m.Campaign.direction == campaign_direction)
+                )
+            )
+        return q.subquery("t")
+
+    t = base(True)
+    # (key, [(label, column)...], join) for each grouping key, in output order
+    names = {
+        "agent": [("agent_id", t.c.agent_id), ("agent", m.Agent.username)],
+        "line": [("line_id", t.c.line_id), ("line", m.Line.did), ("line_name", m.Line.name)],
+        "campaign": [("campaign_id", t.c.campaign_id), ("campaign", m.Campaign.name)],
+        "category": [("category_id", t.c.category_id), ("category", cat.name)],
+        "topic": [("topic_id", t.c.topic_id), ("topic", tp.name)],
+    }
+    joins = {
+        "agent": (m.Agent, m.Agent.id == t.c.agent_id),
+        "line": (m.Line, m.Line.id == t.c.line_id),
+        "campaign": (m.Campaign, m.Campaign.id == t.c.campaign_id),
+        "category": (cat, cat.id == t.c.category_id),
+        "topic": (tp, tp.id == t.c.topic_id),
+    }
+    if "topic" in keys and "category" not in keys:
+        # a topic's name is only unique within its category: show the category too
+        keys = tuple(x for k in keys for x in (("category", "topic") if k == "topic" else (k,)))
+    out, key_cols = [], []
+    for k in keys:
+        if k in PERIOD_UNITS:
+            out.append(t.c[k].label(k))
+            key_cols.append(k)
+        else:
+            out += [col.label(label) for label, col in names[k]]
+            key_cols += [label for label, _ in names[k]]
+    group_cols = list(out)
+    measure = func.count(t.c.enquiry_id.distinct()).label("enquiries")
+    stmt = select(*out, measure, func.count(t.c.topic_id).label("selections")).select_from(t)
+    for k in keys:
+        if k in joins:
+            target, on = joins[k]
+            stmt = stmt.outerjoin(target, on)
+    if group_cols:
+        stmt = stmt.group_by(*[c.element for c in group_cols])
+    if top:
+        stmt = stmt.order_by(measure.desc(), *[c.element for c in group_cols]).limit(top)
+    elif group_cols:
+        stmt = stmt.order_by(*[c.element for c in group_cols])
+    rows = []
+    for r in session.execute(stmt).mappings():
+        if not r["enquiries"]:
+            continue
+        row = {k: r[k] for k in key_cols}
+        if unit:
+            row[unit] = as_date(row[unit])
+        row["enquiries"] = int(r["enquiries"])
+        row["selections"] = int(r["selections"] or 0)
+        rows.append(row)
+
+    # the share's denominators: distinct enquiries per base group, one more small aggregate
+    base_keys = [k for k in keys if k not in _TOPICAL] if topical else ([unit] if unit else [])
+    b = base(False)
+    base_cols = [b.c[k] if k in PERIOD_UNITS else b.c[f"{k}_id"] for k in base_keys]
+    totals_stmt = select(*base_cols, func.count(b.c.enquiry_id)).select_from(b)
+    if base_cols:
+        totals_stmt = totals_stmt.group_by(*base_cols)
+    totals = {}
+    for r in session.execute(totals_stmt).tuples():
+        key = tuple(
+            as_date(v) if k in PERIOD_UNITS else v for k, v in zip(base_keys, r[:-1], strict=True)
+        )
+        totals[key] = r[-1]
+    for row in rows:
+        key = tuple(row[k] if k in PERIOD_UNITS else row[f"{k}_id"] for k in base_keys)
+        row["share"] = ratio(row["enquiries"], totals.get(key))
+    return Report(
+        title="Enquiries",
+        columns=key_cols + MEASURES,
+        rows=rows,
+        meta={
+            "from": period.first,
+            "to": period.last,
+            "zone": period.zone,
+            "group_by": list(keys),
+            "top": top,
+        },
+    )
