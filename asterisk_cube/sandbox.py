@@ -117,7 +117,7 @@ def debian_mirror(
     Looks at deb822 ``*.sources`` files (``URIs:`` of a Debian ``Types: deb`` stanza that is not
     the security archive), then at one-line ``deb URL suite ...`` entries.
     """
-    candidates: list[str] = []
+    candidates: list[str] = []  # Debian archive URIs, in the order apt lists them
     for file in sorted(sources_dir.glob("*.sources")) if sources_dir.is_dir() else []:
         for stanza in re.split(r"\n\s*\n", file.read_text(errors="replace")):
             fields: dict[str, str] = {}
@@ -130,18 +130,25 @@ def debian_mirror(
                 continue
             if fields.get("enabled", "yes").lower() == "no":
                 continue
-            candidates += fields.get("uris", "").split()
+            suites = fields.get("suites", "").split()
+            if suites and all(s.endswith("-security") for s in suites):
+                continue
+            uris = fields.get("uris", "").split()
+            if "debian-archive-keyring" in fields.get("signed-by", ""):
+                candidates += uris
+            else:
+                candidates += [u for u in uris if "debian" in u]
     files = [sources_list] if sources_list.is_file() else []
     files += sorted(sources_dir.glob("*.list")) if sources_dir.is_dir() else []
     for file in files:
         for line in file.read_text(errors="replace").splitlines():
-            parts = line.split("#", 1)[0].split()
-            if len(parts) >= 3 and parts[0] == "deb":
-                rest = [p for p in parts[1:] if not p.startswith("[")]
-                if rest:
-                    candidates.append(rest[0])
+            parts = re.sub(r"\[[^\]]*\]", " ", line.split("#", 1)[0]).split()
+            if len(parts) < 3 or parts[0] != "deb" or parts[2].endswith("-security"):
+                continue
+            if "debian" in parts[1]:
+                candidates.append(parts[1])
     for uri in candidates:
-        if "debian" in uri and "security" not in uri and "debian-ports" not in uri:
+        if "security" not in uri and "debian-ports" not in uri:
             return uri.rstrip("/")
     raise SandboxError(
         "no Debian mirror found in /etc/apt/sources.list{,.d}: cannot build the sandbox chroot"
@@ -201,8 +208,33 @@ def unmount_all(root: Path) -> None:
         raise SandboxError(f"could not unmount {', '.join(map(str, left))}")
 
 
+def chrooted_pids(path: Path) -> list[int]:
+    """Processes whose root directory is ``path`` (or below it)."""
+    base = str(path.resolve())
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            root = os.readlink(entry / "root")
+        except OSError:
+            continue
+        if root == base or root.startswith(base + "/"):
+            found.append(int(entry.name))
+    return found
+
+
 def _safe_rmtree(path: Path) -> None:
-    """Delete a chroot directory, but never through a mount (a bound /dev!)."""
+    """Delete a chroot directory, but never through a mount (a bound /dev!).
+
+    Processes still running inside it (e.g. an apt-get orphaned by a killed build) are killed
+    first: they were started by an earlier build of this sandbox."""
+    for pid in chrooted_pids(path):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while chrooted_pids(path) and time.monotonic() < deadline:
+        time.sleep(0.05)
     unmount_all(path)
     if mounts_under(path):  # pragma: no cover - unmount_all raised already
         raise SandboxError(f"refusing to delete {path}: something is mounted below it")
@@ -639,6 +671,10 @@ class SandboxInstance:
             deadline = started + timeout
             while not self.ari_ready():
                 if time.monotonic() > deadline:
+                    pid = self.pid()
+                    if pid is not None:  # don't leave a half-working instance behind
+                        self._stop(pid, 10, progress)
+                    self._unmount_if_idle()
                     raise SandboxError(
                         f"ARI on {self.ari_url} did not answer within {timeout:.0f} s; "
                         f"see {self.log_file}"
@@ -659,11 +695,17 @@ class SandboxInstance:
         """
         root = Path(self.root)  # type: ignore[arg-type]
         pid = self.pid()
-        if pid is None:
-            with _locked(root):
-                self._unmount_if_idle()
+        elapsed = None if pid is None else self._stop(pid, timeout, progress)
+        with _locked(root):
+            self._unmount_if_idle()
+        if elapsed is None:
             _info(progress, f"sandbox {self.name!r} is not running")
-            return None
+        else:
+            _info(progress, f"sandbox {self.name!r} stopped in {elapsed:.2f} s")
+        return elapsed
+
+    def _stop(self, pid: int, timeout: float, progress: Progress | None) -> float:
+        """Stop the Asterisk with ``pid`` (this instance's); no lock taken."""
         started = time.monotonic()
         with contextlib.suppress(SandboxError):
             self.rx("core stop now", timeout=10)
@@ -681,12 +723,8 @@ class SandboxInstance:
                 time.sleep(0.05)
         if _pid_alive(pid):
             raise SandboxError(f"asterisk pid {pid} did not stop")
-        elapsed = time.monotonic() - started
         self.pid_file.unlink(missing_ok=True)
-        with _locked(root):
-            self._unmount_if_idle()
-        _info(progress, f"sandbox {self.name!r} stopped in {elapsed:.2f} s")
-        return elapsed
+        return time.monotonic() - started
 
     def _unmount_if_idle(self) -> None:
         """Unmount proc and /dev from the chroot if no instance runs from it (lock held)."""
