@@ -271,7 +271,7 @@ def _resolve(session: Session, names: Iterable[str] | None, col, id_col, what: s
     if not names:
         return []
     names = [n.strip() for n in names]
-    found = dict(session.execute(select(col, id_col).where(col.in_(names))).tuples().all())
+    found = dict(session.execute(select(col, id_col).where(col.in_(names))).all())
     missing = [n for n in names if n not in found]
     if missing:
         raise ReportError(f"no {what} {', '.join(repr(n) for n in missing)}")

@@ -166,7 +166,7 @@ def enquiries(
     if base_cols:
         totals_stmt = totals_stmt.group_by(*base_cols)
     totals = {}
-    for r in session.execute(totals_stmt).tuples():
+    for r in session.execute(totals_stmt):
         key = tuple(
             as_date(v) if k in PERIOD_UNITS else v for k, v in zip(base_keys, r[:-1], strict=True)
         )
