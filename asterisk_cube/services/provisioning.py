@@ -607,8 +607,17 @@ def set_client_hours(s: Session, name: str, hours: str) -> m.Client:
     client.hours = [
         m.OpeningHours(weekday=iv.weekday, opens=iv.starts, closes=iv.ends) for iv in intervals
     ]
+    touch_client(client)
     s.flush()
     return client
+
+
+def touch_client(client: m.Client) -> None:
+    """Mark the client's configuration as changed: the FastAGI entry cache of every running
+    ``serve`` compares ``max(clients.updated_at)`` (among others) to notice changes made by
+    another process. Child-row changes (hours, days, lists) do not update the row by
+    themselves."""
+    client.updated_at = m.utcnow()
 
 
 def add_special_day(
@@ -634,6 +643,7 @@ def add_special_day(
         closes=closes,
     )
     client.special_days.append(special)
+    touch_client(client)
     s.flush()
     return special
 

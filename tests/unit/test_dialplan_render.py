@@ -52,8 +52,12 @@ def test_inbound_lines_enter_stasis_and_clients_go_through_agi(sessions, setting
         load_demo(s)
         text = render(s, settings)
     assert "same => n,Stasis(cube-test,inbound,1)" in text
-    assert "same => n,AGI(agi://127.0.0.1:25573/entry)" in text
+    assert "same => n,AGI(agi://127.0.0.1:25573/entry?client=1&line=3)" in text
     assert "Stasis(cube-test,service,3,1,${CUBE_HOURS})" in text
+    # The branches use the variables core.entry.EntryDecision.channel_variables() sets.
+    assert '$["${CUBE_ACTION}" = "reject"]?blocked' in text
+    assert '$["${CUBE_ACTION}" = "announce"]?closed' in text
+    assert "Playback(${CUBE_PROMPTS}/blocked,noanswer)" in text
     # After Stasis returns (app down or failed) the call continues in the fallback.
     for block in text.split("exten => ")[1:]:
         if "Stasis(" in block:

@@ -1,0 +1,565 @@
+"""FastAGI route ``entry``: opening hours, ad-blocking and tone for an answering-service call
+(F-S6, F-S7, F-S8), before any agent is involved.
+
+The generated dialplan runs, for every answering-service DID::
+
+    same => n,AGI(agi://127.0.0.1:4573/entry?client=<client_id>&line=<line_id>)
+
+and then branches on the channel variables this route sets (``CUBE_ACTION`` reject /
+announce / queue, ``CUBE_HOURS``, ``CUBE_TONE``, ``CUBE_PROMPTS``, ...; see
+:meth:`asterisk_cube.core.entry.EntryDecision.channel_variables`). If the route fails or
+the server is down, no variable is set and the dialplan queues the call: the entry fails
+*open*, a caller is never lost because of us.
+
+Per call the route does no database work: the client's configuration (hours with special
+days and national holidays, ad-block settings and lists, tone, closed handling) comes from
+:class:`EntryConfigCache`, and ad-block verdicts are written in batches by
+:class:`VerdictLog`. The cache is invalidated by a *configuration fingerprint*, one cheap
+query (counts and maxima of the configuration tables, ``max(clients.updated_at)``) run at
+most once per ``check_interval`` second. It therefore notices changes made by another
+process (the CLI) within about a second, without any signalling between processes.
+``invalidate()`` drops entries at once for changes made in this process.
+
+Register it in the runtime::
+
+    cache = EntryConfigCache(sessions)
+    verdicts = VerdictLog(sessions)
+    Runtime(settings, agi_routes={"entry": EntryRoute(cache, verdicts).handle}, ...)
+    # on shutdown: await verdicts.close()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import re
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any, Protocol
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from ..core.adblock import NO_GLOBAL_LISTS, AdblockConfig, AdblockReason, GlobalLists
+from ..core.entry import EntryDecision, decide_entry
+from ..core.hours import DayOverride, Interval, Schedule, public_holidays
+from ..core.numbers import InvalidNumber
+from ..core.script import ClosedHandling, Tone
+from ..db import models as m
+from ..logs import get_logger
+
+log = get_logger(__name__)
+
+CHECK_INTERVAL = 1.0  # seconds between configuration fingerprint checks
+PROMPT_BASE = "asterisk-cube"  # sounds/ is installed as <astdatadir>/sounds/asterisk-cube
+# Languages with their own prompt set under sounds/<lang>/; others get the English set.
+PROMPT_LANGUAGES = frozenset({"nb"})
+
+
+# ------------------------------------------------------------------ configuration
+
+
+@dataclass(frozen=True)
+class ClientEntryConfig:
+    """What the entry decision needs from one client, compiled once per configuration."""
+
+    client_id: int
+    name: str
+    hours: Schedule
+    adblock: AdblockConfig
+    tone: Tone = Tone.FORMAL
+    closed_handling: ClosedHandling = ClosedHandling.NOTE
+    language: str = "nb"
+    years: tuple[int, ...] = ()  # years whose national holidays are in ``hours``
+
+    @property
+    def prompts_language(self) -> str:
+        """The language of the client's own prompt set, "" for the default English one."""
+        lang = self.language.lower().replace("-", "_").split("_")[0]
+        return lang if lang in PROMPT_LANGUAGES else ""
+
+    @property
+    def prompts(self) -> str:
+        """Sound path prefix for ``Playback``: ``asterisk-cube[/<lang>]/<tone>``."""
+        lang = self.prompts_language
+        tone = self.tone.value
+        return f"{PROMPT_BASE}/{lang}/{tone}" if lang else f"{PROMPT_BASE}/{tone}"
+
+    def covers(self, now: datetime) -> bool:
+        """False once a new year began since loading (national holidays are per year)."""
+        return not self.years or now.year == self.years[1]
+
+
+def entry_years(now: datetime) -> tuple[int, ...]:
+    """Holiday years to load at ``now``: last year (a night interval across New Year), this
+    year and the next (``status_at`` looks up to ~13 months ahead for the next opening)."""
+    return (now.year - 1, now.year, now.year + 1)
+
+
+@functools.lru_cache(maxsize=64)
+def _holidays(country: str, years: tuple[int, ...]) -> dict[date, str]:
+    return public_holidays(country, years)
+
+
+def pattern_text(entry: m.BlocklistEntry) -> str:
+    """A stored blocklist row as a core list entry (``*`` suffix for a prefix)."""
+    return entry.number + ("*" if entry.kind == m.MatchKind.PREFIX else "")
+
+
+def _compile_list(entries: Iterable[str], region: str, what: str) -> list[str]:
+    """Keep the entries that compile; a bad stored row is logged, never fatal per call."""
+    from ..core.numbers import parse_pattern
+
+    good = []
+    for entry in entries:
+        try:
+            parse_pattern(entry, region)
+        except InvalidNumber:
+            log.warning("adblock_bad_entry", list=what, entry=entry)
+            continue
+        good.append(entry)
+    return good
+
+
+def load_client_config(s: Session, client_id: int, now: datetime) -> ClientEntryConfig | None:
+    """Read one client's entry configuration (None if there is no such client)."""
+    client = s.get(m.Client, client_id)
+    if client is None:
+        return None
+    weekly: dict[int, list[Interval]] = {}
+    for row in client.hours:
+        weekly.setdefault(row.weekday, []).append(Interval(row.opens, row.closes))
+    overrides = []
+    for sd in client.special_days:
+        if sd.kind == m.SpecialDayKind.HOLIDAY or sd.opens is None or sd.closes is None:
+            overrides.append(DayOverride(sd.day, (), sd.name, holiday=True))
+        else:
+            overrides.append(DayOverride(sd.day, (Interval(sd.opens, sd.closes),), sd.name))
+    years = entry_years(now)
+    national: dict[date, str] = {}
+    if client.holiday_country:
+        try:
+            national = _holidays(client.holiday_country, years)
+        except ValueError as exc:
+            log.warning("holidays_unavailable", client=client_id, error=str(exc))
+    hours = Schedule.build(client.timezone, weekly, overrides, national)
+    blocklist = s.scalars(
+        select(m.BlocklistEntry).where(m.BlocklistEntry.client_id == client_id)
+    ).all()
+    region = client.phone_region or "NO"
+    adblock = AdblockConfig.build(
+        enabled=client.adblock_enabled,
+        block_anonymous=client.block_anonymous,
+        region=region,
+        blocklist=_compile_list((pattern_text(e) for e in blocklist), region, "client"),
+    )
+    return ClientEntryConfig(
+        client_id=client.id,
+        name=client.name,
+        hours=hours,
+        adblock=adblock,
+        tone=Tone(client.tone.value),
+        closed_handling=ClosedHandling(client.closed_handling.value),
+        language=client.language or "",
+        years=years,
+    )
+
+
+def load_global_lists(s: Session) -> GlobalLists:
+    """The global blocklist and the known-advertiser numbers (rows without a client)."""
+    rows = s.scalars(select(m.BlocklistEntry).where(m.BlocklistEntry.client_id.is_(None))).all()
+    advertisers = [pattern_text(r) for r in rows if r.known_advertiser]
+    blocked = [pattern_text(r) for r in rows if not r.known_advertiser]
+    return GlobalLists.build(
+        _compile_list(blocked, "NO", "global"), _compile_list(advertisers, "NO", "advertisers")
+    )
+
+
+def config_fingerprint(s: Session) -> tuple[Any, ...]:
+    """One query whose result changes whenever entry configuration changes.
+
+    Clients: count and ``max(updated_at)`` (edits, additions, removals). Child tables
+    (weekly hours, special days, blocklist): count and ``max(id)``; provisioning replaces
+    rows rather than editing them, and also touches the client's ``updated_at``.
+    """
+    parts = [
+        select(func.count()).select_from(m.Client).scalar_subquery(),
+        select(func.max(m.Client.updated_at)).scalar_subquery(),
+    ]
+    for model in (m.OpeningHours, m.SpecialDay, m.BlocklistEntry):
+        parts.append(select(func.count()).select_from(model).scalar_subquery())
+        parts.append(select(func.max(model.id)).scalar_subquery())
+    return tuple(s.execute(select(*parts)).one())
+
+
+class EntryConfigCache:
+    """Client entry configurations and the global lists, cached and invalidated on change.
+
+    ``get()`` is called per call: normally a dict lookup plus a clock read. At most once per
+    ``check_interval`` one caller runs the fingerprint query (in a worker thread); if the
+    fingerprint changed, everything cached is dropped and reloaded on demand. Concurrent
+    callers share one check and one load per client. If the database is unreachable the
+    cache keeps serving what it has (and retries the check on the next interval).
+    """
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        *,
+        check_interval: float = CHECK_INTERVAL,
+        monotonic: Callable[[], float] = time.monotonic,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ):
+        self.sessions = sessions
+        self.check_interval = check_interval
+        self.monotonic = monotonic
+        self.now = now
+        self._fingerprint: tuple[Any, ...] | None = None
+        self._checked_at: float | None = None
+        self._check: asyncio.Future[None] | None = None
+        self._clients: dict[int, ClientEntryConfig | None] = {}
+        self._loading: dict[int, asyncio.Future[ClientEntryConfig | None]] = {}
+        self._globals: GlobalLists | None = None
+        self._generation = 0  # bumped on every invalidation; stale loads are not stored
+        self.loads = 0
+        self.checks = 0
+        self.invalidations = 0
+
+    # --- invalidation ------------------------------------------------------------------
+
+    def invalidate(self, client_id: int | None = None) -> None:
+        """Drop one client's entry (or everything, also the global lists)."""
+        self._generation += 1
+        self.invalidations += 1
+        if client_id is None:
+            self._clients.clear()
+            self._globals = None
+        else:
+            self._clients.pop(client_id, None)
+
+    def _run(self, fn: Callable[[Session], Any]) -> Any:
+        with self.sessions() as s:
+            return fn(s)
+
+    async def check(self, force: bool = False) -> None:
+        """Compare the configuration fingerprint (if due) and invalidate on a change."""
+        now = self.monotonic()
+        recent = self._checked_at is not None and now - self._checked_at < self.check_interval
+        if recent and not force:
+            return
+        if self._check is not None:
+            await asyncio.shield(self._check)
+            return
+        self._check = asyncio.get_running_loop().create_future()
+        try:
+            self.checks += 1
+            try:
+                fingerprint = await asyncio.to_thread(self._run, config_fingerprint)
+            except Exception as exc:  # the database is away: keep serving the cache
+                log.warning("entry_config_check_failed", error=repr(exc))
+                self._checked_at = self.monotonic()
+                return
+            self._checked_at = self.monotonic()
+            if fingerprint != self._fingerprint:
+                if self._fingerprint is not None:
+                    log.info("entry_config_changed")
+                self._fingerprint = fingerprint
+                self.invalidate()
+        finally:
+            future, self._check = self._check, None
+            future.set_result(None)
+
+    # --- lookups -----------------------------------------------------------------------
+
+    async def get(self, client_id: int) -> ClientEntryConfig | None:
+        """The client's entry configuration, or None if the client does not exist.
+
+        Raises if the configuration cannot be loaded (database down on a cache miss)."""
+        await self.check()
+        cached = self._clients.get(client_id, _MISSING)
+        if cached is not _MISSING and (cached is None or cached.covers(self.now())):
+            return cached
+        pending = self._loading.get(client_id)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[ClientEntryConfig | None]
+        future = asyncio.get_running_loop().create_future()
+        self._loading[client_id] = future
+        generation = self._generation
+        try:
+            now = self.now()
+            config = await asyncio.to_thread(
+                self._run, lambda s: load_client_config(s, client_id, now)
+            )
+            self.loads += 1
+            if generation == self._generation:
+                self._clients[client_id] = config
+            future.set_result(config)
+            return config
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: concurrent waiters re-raise it themselves
+            raise
+        finally:
+            self._loading.pop(client_id, None)
+
+    async def global_lists(self) -> GlobalLists:
+        await self.check()
+        if self._globals is None:
+            generation = self._generation
+            lists = await asyncio.to_thread(self._run, load_global_lists)
+            if generation == self._generation:
+                self._globals = lists
+            return lists
+        return self._globals
+
+
+_MISSING: Any = object()
+
+
+# ------------------------------------------------------------------ verdict log
+
+
+@dataclass(frozen=True)
+class VerdictRow:
+    at: datetime
+    client_id: int
+    caller: str
+    blocked: bool
+    reason: str
+
+
+class VerdictLog:
+    """Ad-block verdicts, written to ``adblock_verdicts`` in small batches.
+
+    ``record()`` never blocks the call: rows are buffered and written by one task
+    ``delay`` seconds later (one transaction per batch, in a worker thread). A failed
+    write keeps the rows and retries with the next batch; beyond ``max_buffer`` rows the
+    oldest are dropped with a warning (the database has been away for a long time).
+    ``flush()`` writes now; ``close()`` flushes and stops.
+    """
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        *,
+        delay: float = 0.2,
+        retry_delay: float = 2.0,
+        max_buffer: int = 50_000,
+    ):
+        self.sessions = sessions
+        self.delay = delay
+        self.retry_delay = retry_delay
+        self.max_buffer = max_buffer
+        self._buffer: list[VerdictRow] = []
+        self._task: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+        self.written = 0
+        self.dropped = 0
+
+    def record(self, row: VerdictRow) -> None:
+        self._buffer.append(row)
+        if len(self._buffer) > self.max_buffer:
+            overflow = len(self._buffer) - self.max_buffer
+            del self._buffer[:overflow]
+            self.dropped += overflow
+            log.warning("adblock_verdicts_dropped", rows=overflow)
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._later())
+
+    async def _later(self) -> None:
+        """Write batches until the buffer stays empty; after a failure wait longer."""
+        pause = self.delay
+        while self._buffer:
+            await asyncio.sleep(pause)
+            failed = await self._flush() < 0
+            pause = max(self.delay, self.retry_delay) if failed else self.delay
+
+    def _write(self, rows: list[VerdictRow]) -> None:
+        with self.sessions() as s, s.begin():
+            s.execute(
+                m.AdblockVerdict.__table__.insert(),
+                [
+                    {
+                        "at": r.at,
+                        "client_id": r.client_id,
+                        "caller": r.caller[:64],
+                        "blocked": r.blocked,
+                        "reason": r.reason[:120],
+                    }
+                    for r in rows
+                ],
+            )
+
+    async def flush(self) -> int:
+        """Write the buffered rows now; returns how many were written (0 if it failed: the
+        rows stay buffered and the background task retries)."""
+        return max(await self._flush(), 0)
+
+    async def _flush(self) -> int:
+        async with self._lock:
+            rows, self._buffer = self._buffer, []
+            if not rows:
+                return 0
+            try:
+                await asyncio.to_thread(self._write, rows)
+            except Exception as exc:
+                log.warning("adblock_verdicts_write_failed", rows=len(rows), error=repr(exc))
+                self._buffer[:0] = rows
+                return -1
+            self.written += len(rows)
+            return len(rows)
+
+    async def close(self) -> None:
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self.flush()
+
+
+# ------------------------------------------------------------------ the route
+
+
+class AgiLike(Protocol):
+    """What the route needs of :class:`asterisk_cube.agi.server.AgiSession`."""
+
+    params: dict[str, str]
+
+    @property
+    def args(self) -> list[str]: ...
+
+    @property
+    def caller_number(self) -> str: ...
+
+    @property
+    def channel(self) -> str: ...
+
+    async def get_variable(self, name: str) -> str | None: ...
+
+    async def set_variable(self, name: str, value: object) -> None: ...
+
+    async def exec(self, application: str, *args: object) -> Any: ...
+
+
+def _int(text: str | None) -> int | None:
+    text = (text or "").strip()
+    return int(text) if text.isdigit() else None
+
+
+# Values MSet takes literally (it splits on "," and "|", strips quotes, eats "\\").
+_MSET_SAFE = re.compile(r"^[\w.:+/@-]*$")
+
+
+async def set_variables(agi: AgiLike, variables: dict[str, str]) -> None:
+    """Set channel variables in one round trip (``EXEC MSet``) where the values allow it,
+    else (odd characters, or no MSet in this Asterisk) with one ``SET VARIABLE`` each."""
+    batch = {k: v for k, v in variables.items() if _MSET_SAFE.match(v)}
+    rest = {k: v for k, v in variables.items() if k not in batch}
+    if batch:
+        result = await agi.exec("MSet", *(f"{k}={v}" for k, v in batch.items()))
+        value = getattr(result, "value", 0)
+        if value is not None and value < 0:  # -2: application not found
+            rest = variables
+    for name, value in rest.items():
+        await agi.set_variable(name, value)
+
+
+def channel_variables(decision: EntryDecision, config: ClientEntryConfig) -> dict[str, str]:
+    """Everything the route sets: the core's ``CUBE_*`` variables plus ``CUBE_PROMPTS``."""
+    variables = decision.channel_variables()
+    variables["CUBE_PROMPTS"] = config.prompts
+    # SayUnixTime speaks with Asterisk's own (English) digits: only after English prompts.
+    variables["CUBE_SAY_TIME"] = "no" if config.prompts_language else "yes"
+    return variables
+
+
+class EntryRoute:
+    """``async`` callable registered as AGI route ``entry`` (see the module docstring).
+
+    Where the client id comes from, first found wins: ``?client=`` in the AGI URL, the
+    first AGI argument, the channel variable ``CUBE_CLIENT`` (one extra round trip).
+    """
+
+    def __init__(
+        self,
+        cache: EntryConfigCache,
+        verdicts: VerdictLog | None = None,
+        *,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        on_decision: Callable[[int, EntryDecision], None] | None = None,
+    ):
+        self.cache = cache
+        self.verdicts = verdicts
+        self.now = now
+        self.on_decision = on_decision  # test/monitor hook
+        self.decisions = 0
+        self.failures = 0
+
+    async def client_id(self, agi: AgiLike) -> int | None:
+        found = _int(agi.params.get("client"))
+        if found is None and agi.args:
+            found = _int(agi.args[0])
+        if found is None:
+            found = _int(await agi.get_variable("CUBE_CLIENT"))
+        return found
+
+    async def __call__(self, agi: AgiLike) -> None:
+        await self.handle(agi)
+
+    async def handle(self, agi: AgiLike) -> None:
+        """The route proper. Register this bound method (``route.handle``): panoramisk's
+        ``add_route`` only accepts coroutine *functions*, not async callable objects."""
+        client_id = await self.client_id(agi)
+        if client_id is None:
+            self.failures += 1
+            log.error("entry_no_client", channel=agi.channel)
+            await agi.set_variable("CUBE_ACTION", "queue")
+            return
+        try:
+            config = await self.cache.get(client_id)
+            shared = await self.cache.global_lists()
+        except Exception as exc:
+            # No configuration (database down on a cache miss): fail open, an agent answers.
+            self.failures += 1
+            log.error("entry_config_unavailable", client=client_id, error=repr(exc))
+            await agi.set_variable("CUBE_ACTION", "queue")
+            return
+        if config is None:
+            self.failures += 1
+            log.error("entry_unknown_client", client=client_id, channel=agi.channel)
+            await agi.set_variable("CUBE_ACTION", "queue")
+            return
+        now = self.now()
+        caller = agi.caller_number
+        decision = decide_entry(
+            caller,
+            now,
+            hours=config.hours,
+            adblock=config.adblock,
+            shared=shared or NO_GLOBAL_LISTS,
+            tone=config.tone,
+            closed_handling=config.closed_handling,
+        )
+        self.decisions += 1
+        ad = decision.adblock
+        if self.verdicts is not None and ad.reason is not AdblockReason.DISABLED:
+            self.verdicts.record(
+                VerdictRow(now, client_id, ad.caller or (caller or "")[:64], ad.blocked, ad.reason)
+            )
+        log.info(
+            "entry_decision",
+            client=client_id,
+            channel=agi.channel,
+            caller=ad.caller or caller,
+            action=decision.action.value,
+            hours=decision.hours.status.value,
+            adblock=ad.reason.value,
+            matched=(ad.matched.value + ("*" if ad.matched.prefix else "")) if ad.matched else None,
+        )
+        await set_variables(agi, channel_variables(decision, config))
+        if self.on_decision is not None:
+            self.on_decision(client_id, decision)
