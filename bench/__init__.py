@@ -1,0 +1,1 @@
+"""Benchmarks; results and how to reproduce them in docs/benchmarks.md."""
