@@ -1,0 +1,518 @@
+"""The agent desktop: login pages, the desk page, its JSON API and the SSE push.
+
+Everything here talks to the call distributor only through
+:class:`asterisk_cube.acd.contract.AgentDesk`, with the agent id from the session —
+never an id from the request. Routes (all JSON unless noted)::
+
+    GET  /                          -> redirect to /desk (or /login)
+    GET  /login, POST /login        HTML login form (form POST with csrf_token)
+    GET  /desk                      HTML desk page (server-rendered, plain JS)
+    GET  /desk/events               SSE: the AgentView now, then on every change
+    GET  /desk/static/...           desk.js, desk.css
+    POST /api/login                 {username, password} -> {csrf_token, agent}
+    POST /api/logout                end work (desk.logout) and the session
+    GET  /api/me                    AgentView
+    POST /api/start                 start work (desk.login)
+    POST /api/end                   end work, stay signed in (desk.logout)
+    POST /api/lines                 {line_ids: [int]}
+    POST /api/ready
+    POST /api/pause                 {reason: code}
+    POST /api/offers/{call_id}/accept | /decline
+    POST /api/calls/{call_id}/hangup | /close
+    POST /api/calls/{call_id}/enquiry      {topic_ids: [int], comment}
+    POST /api/calls/{call_id}/contact      {contact_id}
+    POST /api/calls/{call_id}/contact/new  {name, phone, company, email}
+    GET  /api/contacts?q=           {contacts: [ContactView]}
+    POST /api/missed/{missed_id}/callback | /processed
+    POST /api/wrapup/finish
+    POST /api/wrapup/extend         {seconds}
+    POST /api/language              {language: "en" | "nb"}
+
+Every POST needs the session's CSRF token in ``X-CSRF-Token``. Successful actions
+answer ``{"ok": true, "view": AgentView}``; refusals ``{"error": reason, "message":
+translated, "detail": ..., "field": ...}`` with 400 (invalid), 401 (not logged in),
+403 (CSRF, role, not permitted), 404 (not found / not yours), 409 (illegal state,
+registration required), 415 (not JSON), 429 (too many failed logins).
+
+Mount with :func:`desktop_mount` (routes + session middleware in one ``Mount("")``).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import jinja2
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from ..acd.contract import (
+    ILLEGAL_STATE,
+    INVALID,
+    NOT_FOUND,
+    NOT_PERMITTED,
+    REGISTRATION_REQUIRED,
+    AgentDesk,
+    AgentView,
+    Refused,
+)
+from ..events import EventHub
+from ..logs import get_logger
+from . import i18n
+from .auth import (
+    CSRF_FIELD,
+    AgentDirectory,
+    LoginThrottle,
+    User,
+    auth_middleware,
+    csrf_ok,
+    csrf_token,
+    current_user,
+    end_session,
+    refusal,
+    request_language,
+    require_role,
+    start_session,
+)
+from .i18n import gettext as _
+from .inputs import BadInput, id_list, int_field, json_body, path_id, str_field
+from .push import HEARTBEAT_SECONDS, sse_response, view_stream
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from ..config import Settings
+
+log = get_logger(__name__)
+
+HERE = Path(__file__).resolve().parent
+TEMPLATES = HERE / "templates"
+STATIC = HERE / "static"
+MAX_BODY = 64 * 1024
+
+STATUS_FOR_REASON = {
+    NOT_FOUND: 404,
+    NOT_PERMITTED: 403,
+    ILLEGAL_STATE: 409,
+    REGISTRATION_REQUIRED: 409,
+    INVALID: 400,
+}
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; media-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
+        "form-action 'self'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+    "Cache-Control": "no-store",
+}
+
+
+def make_templates() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        autoescape=jinja2.select_autoescape(["html"]),
+        extensions=["jinja2.ext.i18n"],
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
+    return env
+
+
+def _field_of(message: str) -> str | None:
+    head, sep, _rest = message.partition(":")
+    return head.strip() if sep and head.strip().isidentifier() else None
+
+
+Api = Callable[[Request, User], Awaitable[Response]]
+
+
+class Desktop:
+    """The desktop's handlers around one :class:`AgentDesk`."""
+
+    def __init__(
+        self,
+        desk: AgentDesk,
+        hub: EventHub,
+        sessions: sessionmaker[Session] | None,
+        *,
+        directory: AgentDirectory | None = None,
+        heartbeat: float = HEARTBEAT_SECONDS,
+    ) -> None:
+        if directory is None:
+            if sessions is None:
+                raise ValueError("give a DB sessionmaker or an AgentDirectory")
+            directory = AgentDirectory(sessions)
+        self.desk = desk
+        self.hub = hub
+        self.directory = directory
+        self.heartbeat = heartbeat
+        self.templates = make_templates()
+        self.user_throttle = LoginThrottle(limit=5, window=60.0)
+        self.addr_throttle = LoginThrottle(limit=30, window=60.0)
+
+    # --- plumbing -----------------------------------------------------------------------
+
+    def render(
+        self, request: Request, name: str, context: dict[str, Any], status: int = 200
+    ) -> HTMLResponse:
+        lang = request_language(request)
+        with i18n.use_language(lang):
+            html = self.templates.get_template(name).render(
+                lang=lang, languages=i18n.LANGUAGES, **context
+            )
+        return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
+
+    def refused(self, request: Request, exc: Refused) -> JSONResponse:
+        status = STATUS_FOR_REASON.get(exc.reason, 400)
+        field = _field_of(exc.message) if exc.reason == INVALID else None
+        message = None
+        if field:  # name the field in the (translated) message too
+            with i18n.use_language(request_language(request)):
+                message = f"{field}: {i18n.reason_message(INVALID)}"
+        return refusal(
+            request, exc.reason, status, detail=exc.message, field=field, message=message
+        )
+
+    def bad_input(self, request: Request, exc: BadInput) -> JSONResponse:
+        """400 (or 415) naming the field: ``{"error": "invalid", "field": "line_ids",
+        "message": "line_ids: must be a list of ids"}``."""
+        reason = "unsupported_media_type" if exc.status == 415 else INVALID
+        text = f"{exc.field}: {exc.message}"
+        return refusal(request, reason, exc.status, detail=text, field=exc.field, message=text)
+
+    async def view_payload(self, agent_id: int) -> dict[str, Any]:
+        return (await self.desk.view(agent_id)).to_dict()
+
+    def api(self, handler: Api, *, csrf: bool = True) -> Callable[[Request], Awaitable[Response]]:
+        """Login + role + CSRF, then the handler; bad input and refusals become JSON."""
+
+        @require_role("agent", csrf=csrf)
+        async def endpoint(request: Request, user: User) -> Response:
+            with i18n.use_language(request_language(request)):
+                try:
+                    return await handler(request, user)
+                except BadInput as exc:
+                    return self.bad_input(request, exc)
+                except Refused as exc:
+                    return self.refused(request, exc)
+                except Exception:
+                    log.exception("desk_api_failed", path=request.url.path, agent=user.agent_id)
+                    return refusal(request, "internal", 500)
+
+        endpoint.__name__ = handler.__name__
+        return endpoint
+
+    def action(
+        self, op: Callable[[Request, User, dict[str, Any]], Awaitable[Any]]
+    ) -> Callable[[Request], Awaitable[Response]]:
+        """A POST that reads a JSON body, calls the desk, and answers with the fresh view."""
+
+        async def handler(request: Request, user: User) -> Response:
+            body = await json_body(request)
+            await op(request, user, body)
+            return JSONResponse({"ok": True, "view": await self.view_payload(user.agent_id)})
+
+        handler.__name__ = op.__name__
+        return self.api(handler)
+
+    # --- pages --------------------------------------------------------------------------
+
+    async def index(self, request: Request) -> Response:
+        user = await current_user(request)
+        return RedirectResponse("/desk" if user else "/login", status_code=303)
+
+    async def login_page(self, request: Request) -> Response:
+        if await current_user(request):
+            return RedirectResponse("/desk", status_code=303)
+        return self.render(request, "login.html", {"csrf_token": csrf_token(request)})
+
+    async def login_form(self, request: Request) -> Response:
+        form = await request.form()
+        username = str(form.get("username") or "").strip()
+        password = str(form.get("password") or "")
+        token = form.get(CSRF_FIELD)
+        if not csrf_ok(request, token if isinstance(token, str) else None):
+            return self.render(
+                request,
+                "login.html",
+                {"csrf_token": csrf_token(request), "error": "csrf", "username": username},
+                status=403,
+            )
+        user, reason = await self._check_login(request, username, password)
+        if user is None:
+            return self.render(
+                request,
+                "login.html",
+                {"csrf_token": csrf_token(request), "error": reason, "username": username},
+                status=429 if reason == "throttled" else 401,
+            )
+        start_session(request, user)
+        return RedirectResponse("/desk", status_code=303)
+
+    async def _check_login(
+        self, request: Request, username: str, password: str
+    ) -> tuple[User | None, str]:
+        addr = request.client.host if request.client else "-"
+        keys = ("u:" + username.lower(), "a:" + addr)
+        if self.user_throttle.blocked(keys[0]) or self.addr_throttle.blocked(keys[1]):
+            log.warning("web_login_throttled", username=username, client=addr)
+            return None, "throttled"
+        user = None
+        if username and password and len(username) <= 64 and len(password) <= 1024:
+            user = await run_in_threadpool(self.directory.authenticate, username, password)
+        if user is None:
+            self.user_throttle.failed(keys[0])
+            self.addr_throttle.failed(keys[1])
+            log.info("web_login_failed", username=username, client=addr)
+            return None, "bad_login"
+        self.user_throttle.succeeded(keys[0])
+        log.info("web_login", username=username, agent=user.agent_id, client=addr)
+        return user, ""
+
+    async def desk_page(self, request: Request) -> Response:
+        user = await current_user(request)
+        if user is None:
+            return RedirectResponse("/login", status_code=303)
+        try:
+            view = await self.desk.view(user.agent_id)
+        except Refused as exc:
+            return self.render(
+                request, "message.html", {"message": i18n.reason_message(exc.reason)}, 404
+            )
+        lang = request_language(request)
+        with i18n.use_language(lang):
+            data = {
+                "view": view.to_dict(),
+                "csrf": csrf_token(request),
+                "lang": lang,
+                "user": {"name": user.name, "username": user.username, "role": user.role},
+                "catalog": i18n.js_catalog(lang),
+                "words": i18n.word_catalog(),
+            }
+        return self.render(request, "desk.html", {"user": user, "data": data})
+
+    async def events(self, request: Request) -> Response:
+        user = await current_user(request)
+        if user is None:
+            return refusal(request, "login_required", 401)
+        return sse_response(
+            view_stream(
+                request,
+                self.desk,
+                self.hub,
+                user.agent_id,
+                render=AgentView.to_dict,
+                heartbeat=self.heartbeat,
+            )
+        )
+
+    # --- JSON API -----------------------------------------------------------------------
+
+    async def api_login(self, request: Request) -> Response:
+        with i18n.use_language(request_language(request)):
+            try:
+                body = await json_body(request)
+                username = str_field(body, "username", required=True, max_length=64)
+                password = body.get("password")
+                if not isinstance(password, str) or not password:
+                    raise BadInput("password", _("is required"))
+            except BadInput as exc:
+                return self.bad_input(request, exc)
+            user, reason = await self._check_login(request, username, password)
+        if user is None:
+            return refusal(request, reason, 429 if reason == "throttled" else 401)
+        token = start_session(request, user)
+        return JSONResponse(
+            {
+                "ok": True,
+                "csrf_token": token,
+                "agent": {
+                    "agent_id": user.agent_id,
+                    "username": user.username,
+                    "name": user.name,
+                    "role": user.role,
+                    "language": user.language,
+                },
+            }
+        )
+
+    async def api_logout(self, request: Request, user: User) -> Response:
+        try:
+            view = await self.desk.view(user.agent_id)
+            if view.state != "logged_out":
+                await self.desk.logout(user.agent_id)
+        except Refused as exc:
+            if exc.reason != NOT_FOUND:
+                return self.refused(request, exc)
+        end_session(request)
+        log.info("web_logout", agent=user.agent_id)
+        return JSONResponse({"ok": True})
+
+    async def api_me(self, request: Request, user: User) -> Response:
+        return JSONResponse(await self.view_payload(user.agent_id))
+
+    async def api_contacts(self, request: Request, user: User) -> Response:
+        query = str_field(dict(request.query_params), "q", max_length=100)
+        contacts = await self.desk.search_contacts(user.agent_id, query)
+        return JSONResponse({"contacts": [_contact_dict(c) for c in contacts]})
+
+    async def api_language(self, request: Request, user: User) -> Response:
+        body = await json_body(request)
+        raw = str_field(body, "language", required=True, max_length=16)
+        language = i18n.normalize(raw)
+        if language is None:
+            raise BadInput("language", _("is not a supported language"))
+        request.session["lang"] = language
+        await run_in_threadpool(self.directory.set_language, user.agent_id, language)
+        return JSONResponse({"ok": True, "language": language})
+
+    # desk actions: (request, user, body) -> None
+
+    async def start(self, request: Request, user: User, body: dict[str, Any]) -> None:
+        await self.desk.login(user.agent_id)
+
+    async def end(self, request: Request, user: User, body: dict[str, Any]) -> None:
+        await self.desk.logout(user.agent_id)
+
+    async def lines(self, request: Request, user: User, body: dict[str, Any]) -> None:
+        await self.desk.choose_lines(user.agent_id, id_list(body, "line_ids"))
+
+    async def ready(self, request: Request, user: User, body: dict[str, Any]) -> None:
+        await self.desk.ready(user.agent_id)
+
+    async def pause(self, request: Request, user: User, body: dict[str, Any]) -> None:
+        await self.desk.pause(
+            user.agent_id, str_field(body, "reason", required=True, max_length=32)
+        )
+
+    async def accept(self, request: Request, user: User, body: dict[str, Any]) -> None:
+        await self.desk.accept(user.agent_id, path_id(request, "call_id"))
+
+    async def decline(self, request: Request, user: User, body: dict[str, Any]) -> None:
+        await self.desk.decline(user.agent_id, path_id(request, "call_id"))
+
+    async def hangup(self, request: Request, user: User, body: dict[str, Any]) -> None:
+        await self.desk.hangup(user.agent_id, path_id(request, "call_id"))
+
+    async def close_call(self, request: Request, user: User, body: dict[str, Any]) -> None:
+        await self.desk.close_call(user.agent_id, path_id(request, "call_id"))
+
+    async def enquiry(self, request: Request, user: User, body: dict[str, Any]) -> None:
+        call_id = path_id(request, "call_id")
+        topic_ids = id_list(body, "topic_ids")
+        comment = str_field(body, "comment", max_length=4000)
+        await self.desk.register_enquiry(user.agent_id, call_id, topic_ids, comment)
+
+    async def attach_contact(self, request: Request, user: User, body: dict[str, Any]) -> None:
+        call_id = path_id(request, "call_id")
+        await self.desk.attach_contact(user.agent_id, call_id, int_field(body, "contact_id"))
+
+    async def create_contact(self, request: Request, user: User, body: dict[str, Any]) -> None:
+        call_id = path_id(request, "call_id")
+        name = str_field(body, "name", max_length=200)
+        phone = str_field(body, "phone", max_length=32)
+        company = str_field(body, "company", max_length=200)
+        email = str_field(body, "email", max_length=200)
+        if not name and not phone:
+            raise BadInput("name", _("give a name or a phone number"))
+        if email and ("@" not in email or any(c.isspace() for c in email)):
+            raise BadInput("email", _("is not an e-mail address"))
+        await self.desk.create_contact(user.agent_id, call_id, name, phone, company, email)
+
+    async def callback(self, request: Request, user: User, body: dict[str, Any]) -> None:
+        await self.desk.callback_missed(user.agent_id, path_id(request, "missed_id"))
+
+    async def processed(self, request: Request, user: User, body: dict[str, Any]) -> None:
+        await self.desk.mark_missed_processed(user.agent_id, path_id(request, "missed_id"))
+
+    async def finish_wrap_up(self, request: Request, user: User, body: dict[str, Any]) -> None:
+        await self.desk.finish_wrap_up(user.agent_id)
+
+    async def extend_wrap_up(self, request: Request, user: User, body: dict[str, Any]) -> None:
+        seconds = int_field(body, "seconds", minimum=1, maximum=3600)
+        await self.desk.extend_wrap_up(user.agent_id, seconds)
+
+    # --- routes -------------------------------------------------------------------------
+
+    def routes(self) -> list[BaseRoute]:
+        post = ["POST"]
+        a = self.action
+        return [
+            Route("/", self.index, methods=["GET"]),
+            Route("/login", self.login_page, methods=["GET"]),
+            Route("/login", self.login_form, methods=post),
+            Route("/desk", self.desk_page, methods=["GET"]),
+            Route("/desk/events", self.events, methods=["GET"]),
+            Mount("/desk/static", app=StaticFiles(directory=str(STATIC)), name="desk-static"),
+            Route("/api/login", self.api_login, methods=post),
+            Route("/api/logout", self.api(self.api_logout), methods=post),
+            Route("/api/me", self.api(self.api_me), methods=["GET"]),
+            Route("/api/events", self.events, methods=["GET"]),
+            Route("/api/contacts", self.api(self.api_contacts), methods=["GET"]),
+            Route("/api/language", self.api(self.api_language), methods=post),
+            Route("/api/start", a(self.start), methods=post),
+            Route("/api/end", a(self.end), methods=post),
+            Route("/api/lines", a(self.lines), methods=post),
+            Route("/api/ready", a(self.ready), methods=post),
+            Route("/api/pause", a(self.pause), methods=post),
+            Route("/api/offers/{call_id}/accept", a(self.accept), methods=post),
+            Route("/api/offers/{call_id}/decline", a(self.decline), methods=post),
+            Route("/api/calls/{call_id}/hangup", a(self.hangup), methods=post),
+            Route("/api/calls/{call_id}/close", a(self.close_call), methods=post),
+            Route("/api/calls/{call_id}/enquiry", a(self.enquiry), methods=post),
+            Route("/api/calls/{call_id}/contact", a(self.attach_contact), methods=post),
+            Route("/api/calls/{call_id}/contact/new", a(self.create_contact), methods=post),
+            Route("/api/missed/{missed_id}/callback", a(self.callback), methods=post),
+            Route("/api/missed/{missed_id}/processed", a(self.processed), methods=post),
+            Route("/api/wrapup/finish", a(self.finish_wrap_up), methods=post),
+            Route("/api/wrapup/extend", a(self.extend_wrap_up), methods=post),
+        ]
+
+
+def _contact_dict(contact: Any) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    return asdict(contact)
+
+
+def desktop_routes(
+    desk: AgentDesk,
+    hub: EventHub,
+    sessions_factory: sessionmaker[Session] | None,
+    **kwargs: Any,
+) -> list[BaseRoute]:
+    """The desktop's routes; they need :func:`auth.auth_middleware` around them."""
+    return Desktop(desk, hub, sessions_factory, **kwargs).routes()
+
+
+def desktop_mount(
+    settings: Settings,
+    desk: AgentDesk,
+    hub: EventHub,
+    sessions_factory: sessionmaker[Session] | None,
+    *,
+    extra_routes: Sequence[BaseRoute] = (),
+    https_only: bool = False,
+    **kwargs: Any,
+) -> Mount:
+    """One ``Mount("")`` holding the desktop routes (and ``extra_routes``, e.g. the
+    panel's, so they share the login session) behind the session middleware.
+
+    Put it *last* in ``create_app(extra_routes=[...])``: it answers every path the
+    routes before it did not match."""
+    desktop = Desktop(desk, hub, sessions_factory, **kwargs)
+    middleware = auth_middleware(settings, desktop.directory, https_only=https_only)
+    routes = [*desktop.routes(), *extra_routes]
+    if "max_body_size" in inspect.signature(Mount.__init__).parameters:
+        return Mount("", routes=routes, middleware=middleware, max_body_size=MAX_BODY)
+    return Mount("", routes=routes, middleware=middleware)

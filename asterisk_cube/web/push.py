@@ -1,0 +1,113 @@
+"""Server-sent events: the agent's fresh view whenever the distributor says it changed.
+
+``GET /desk/events`` streams::
+
+    retry: 2000
+
+    event: view
+    data: {...AgentView.to_dict()...}
+
+    : ping
+
+The first message is always the full current view (so a browser that reconnects after a
+network drop or a restart is up to date at once); after that one ``view`` message per
+burst of ``AgentViewChanged`` events for this agent (bursts are coalesced: the view is
+read once after draining what is queued). A comment line every ``heartbeat`` seconds
+keeps proxies from closing an idle stream. Nothing polls: the stream waits on the hub.
+A client that goes away is noticed by Starlette's disconnect listener, which cancels the
+stream (and so closes its hub subscription).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import StreamingResponse
+
+from ..acd.contract import AgentDesk, AgentView, AgentViewChanged, Refused
+from ..events import EventHub
+from ..logs import get_logger
+
+log = get_logger(__name__)
+
+HEARTBEAT_SECONDS = 15.0
+RETRY_MS = 2000
+_SHUTDOWN_CHECK = 1.0  # how often an idle stream looks whether the server is stopping
+
+
+def sse_message(event: str, data: Any) -> str:
+    body = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+    lines = "".join(f"data: {line}\n" for line in body.splitlines() or [""])
+    return f"event: {event}\n{lines}\n"
+
+
+def _stopping(request: Request) -> bool:
+    cube = getattr(request.app.state, "cube", None)
+    server = getattr(cube, "web", None)
+    return bool(getattr(server, "should_exit", False))
+
+
+async def view_stream(
+    request: Request,
+    desk: AgentDesk,
+    hub: EventHub,
+    agent_id: int,
+    *,
+    render: Callable[[AgentView], dict[str, Any]],
+    heartbeat: float = HEARTBEAT_SECONDS,
+) -> AsyncIterator[str]:
+    sub = hub.subscribe(AgentViewChanged, maxsize=64, name=f"desk-sse-{agent_id}")
+    try:
+        yield f"retry: {RETRY_MS}\n\n"
+        # subscribed before reading: a change after this read arrives as an event
+        try:
+            view = await desk.view(agent_id)
+        except Refused as exc:
+            yield sse_message("refused", {"error": exc.reason, "detail": exc.message})
+            return
+        yield sse_message("view", render(view))
+        loop = asyncio.get_running_loop()
+        last_sent = loop.time()
+        while True:
+            try:
+                event = await asyncio.wait_for(sub.get(), timeout=_SHUTDOWN_CHECK)
+            except TimeoutError:
+                if _stopping(request):
+                    return
+                if loop.time() - last_sent >= heartbeat:
+                    last_sent = loop.time()
+                    yield ": ping\n\n"
+                continue
+            except EOFError:  # hub closed: the server is stopping
+                return
+            relevant = isinstance(event, AgentViewChanged) and event.agent_id == agent_id
+            # coalesce a burst: drain what is queued, then read the view once
+            while (more := sub.get_nowait()) is not None:
+                relevant = relevant or (
+                    isinstance(more, AgentViewChanged) and more.agent_id == agent_id
+                )
+            if sub.take_stale():
+                relevant = True  # we lost events: send the full view anyway
+            if not relevant:
+                continue
+            try:
+                view = await desk.view(agent_id)
+            except Refused as exc:
+                yield sse_message("refused", {"error": exc.reason, "detail": exc.message})
+                return
+            last_sent = loop.time()
+            yield sse_message("view", render(view))
+    finally:
+        sub.close()
+
+
+def sse_response(stream: AsyncIterator[str]) -> StreamingResponse:
+    return StreamingResponse(
+        stream,
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache, no-store", "X-Accel-Buffering": "no"},
+    )

@@ -1,0 +1,606 @@
+/* asterisk-cube agent desktop: renders the AgentView pushed over SSE, sends actions to
+ * the JSON API. No framework, no build step. Every user-facing string goes through _()
+ * (extracted by pybabel, translated from the catalog the page embeds). */
+(function () {
+  "use strict";
+
+  var DATA = JSON.parse(document.getElementById("desk-data").textContent);
+  var CATALOG = DATA.catalog || {};
+  var WORDS = DATA.words || {};
+  var CSRF = DATA.csrf;
+  var LANG = DATA.lang || "en";
+
+  function _(msg) {
+    return Object.prototype.hasOwnProperty.call(CATALOG, msg) && CATALOG[msg] ? CATALOG[msg] : msg;
+  }
+  function fmt(msg, values) {
+    return msg.replace(/%\((\w+)\)s/g, function (_m, key) {
+      return values[key] === undefined ? "" : String(values[key]);
+    });
+  }
+  function word(group, key) {
+    return (WORDS[group] && WORDS[group][key]) || key;
+  }
+  function $(id) {
+    return document.getElementById(id);
+  }
+  function el(tag, attrs, children) {
+    var node = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (k) {
+      if (k === "text") node.textContent = attrs[k];
+      else if (k === "class") node.className = attrs[k];
+      else if (k.slice(0, 2) === "on") node.addEventListener(k.slice(2), attrs[k]);
+      else if (attrs[k] === true) node.setAttribute(k, "");
+      else if (attrs[k] !== false && attrs[k] !== null && attrs[k] !== undefined) node.setAttribute(k, attrs[k]);
+    });
+    (children || []).forEach(function (c) {
+      node.appendChild(typeof c === "string" ? document.createTextNode(c) : c);
+    });
+    return node;
+  }
+  function show(node, visible) {
+    node.hidden = !visible;
+  }
+  function clock(iso) {
+    if (!iso) return "";
+    var d = new Date(iso);
+    return d.toLocaleTimeString(LANG === "nb" ? "nb-NO" : "en-GB", { hour: "2-digit", minute: "2-digit" });
+  }
+  function duration(seconds) {
+    seconds = Math.max(0, Math.round(seconds));
+    var m = Math.floor(seconds / 60);
+    var s = seconds % 60;
+    return m + ":" + (s < 10 ? "0" : "") + s;
+  }
+
+  var view = DATA.view;
+  var renderedCallKey = null;
+  var linesDialogMode = null; // "start" | "change"
+
+  // --- talking to the server -------------------------------------------------------
+
+  function flash(message) {
+    var box = $("flash");
+    box.textContent = message;
+    show(box, !!message);
+    if (message) {
+      clearTimeout(flash.timer);
+      flash.timer = setTimeout(function () { show(box, false); }, 8000);
+    }
+  }
+
+  function refusalText(body) {
+    if (!body) return _("Something went wrong. The error has been logged; try again.");
+    var text = body.message || word("reasons", body.error);
+    if (body.detail && body.error === "invalid" && text.indexOf(body.detail) < 0) text += " (" + body.detail + ")";
+    return text;
+  }
+
+  function api(method, path, body) {
+    var opts = {
+      method: method,
+      credentials: "same-origin",
+      headers: { Accept: "application/json" },
+    };
+    if (method !== "GET") {
+      opts.headers["X-CSRF-Token"] = CSRF;
+      opts.headers["Content-Type"] = "application/json";
+      opts.body = JSON.stringify(body || {});
+    }
+    return fetch(path, opts).then(function (resp) {
+      return resp.json().catch(function () { return null; }).then(function (data) {
+        if (resp.status === 401) {
+          window.location.href = "/login";
+          throw new Error("login");
+        }
+        if (!resp.ok) {
+          var err = new Error(refusalText(data));
+          err.body = data;
+          err.status = resp.status;
+          throw err;
+        }
+        if (data && data.view) render(data.view);
+        return data;
+      });
+    });
+  }
+
+  function act(path, body, target) {
+    return api("POST", path, body).catch(function (err) {
+      if (err.message === "login") return;
+      if (target) {
+        target.textContent = err.message;
+        show(target, true);
+      } else {
+        flash(err.message);
+      }
+      throw err;
+    });
+  }
+
+  function quietly(promise) {
+    return promise.catch(function () { /* shown already */ });
+  }
+
+  // --- push --------------------------------------------------------------------------
+
+  var source = null;
+  function connect() {
+    source = new EventSource("/desk/events");
+    source.addEventListener("open", function () { show($("conn-lost"), false); });
+    source.addEventListener("view", function (e) {
+      show($("conn-lost"), false);
+      render(JSON.parse(e.data));
+    });
+    source.addEventListener("refused", function (e) {
+      flash(refusalText(JSON.parse(e.data)));
+    });
+    source.addEventListener("error", function () {
+      show($("conn-lost"), true);
+      if (source.readyState === EventSource.CLOSED) {
+        // the server answered with an error (e.g. the session ended): find out why
+        source = null;
+        api("GET", "/api/me").then(function (v) {
+          render(v);
+          setTimeout(connect, 2000);
+        }, function () {
+          setTimeout(connect, 5000);
+        });
+      }
+    });
+  }
+
+  // --- sound and notifications -------------------------------------------------------
+
+  var audio = null;
+  var ringTimer = null;
+  function unlockAudio() {
+    var Ctx = window.AudioContext || window.webkitAudioContext;
+    if (!Ctx) return;
+    if (!audio) audio = new Ctx();
+    if (audio.state === "suspended") audio.resume();
+  }
+  document.addEventListener("pointerdown", unlockAudio);
+  document.addEventListener("keydown", unlockAudio);
+
+  function ringOnce() {
+    if (!audio || audio.state !== "running") return;
+    var t = audio.currentTime;
+    [0, 0.5].forEach(function (offset) {
+      var osc = audio.createOscillator();
+      var gain = audio.createGain();
+      osc.type = "sine";
+      osc.frequency.value = offset ? 660 : 880;
+      gain.gain.setValueAtTime(0.0001, t + offset);
+      gain.gain.exponentialRampToValueAtTime(0.25, t + offset + 0.03);
+      gain.gain.exponentialRampToValueAtTime(0.0001, t + offset + 0.4);
+      osc.connect(gain).connect(audio.destination);
+      osc.start(t + offset);
+      osc.stop(t + offset + 0.45);
+    });
+  }
+  function startRinging() {
+    if (ringTimer) return;
+    ringOnce();
+    ringTimer = setInterval(ringOnce, 2500);
+  }
+  function stopRinging() {
+    if (ringTimer) clearInterval(ringTimer);
+    ringTimer = null;
+  }
+
+  var notifiedOffer = null;
+  var notification = null;
+  function notifyOffer(offer) {
+    if (notifiedOffer === offer.call_id) return;
+    notifiedOffer = offer.call_id;
+    if (!("Notification" in window) || Notification.permission !== "granted") return;
+    try {
+      notification = new Notification(_("Incoming call"), {
+        body: fmt(_("%(caller)s on %(line)s"), { caller: offer.caller, line: offer.line }),
+        tag: "cube-offer-" + offer.call_id,
+        requireInteraction: true,
+      });
+      notification.onclick = function () {
+        window.focus();
+        notification.close();
+      };
+    } catch (e) {
+      /* some browsers allow notifications only from a service worker */
+    }
+  }
+  function closeNotification() {
+    if (notification) notification.close();
+    notification = null;
+  }
+  function setupNotifyButton() {
+    var btn = $("notify-btn");
+    var askable = "Notification" in window && Notification.permission === "default";
+    show(btn, askable);
+    btn.addEventListener("click", function () {
+      Notification.requestPermission().then(function () { show(btn, false); });
+    });
+  }
+
+  // --- rendering -----------------------------------------------------------------------
+
+  function render(v) {
+    if (!v) return;
+    view = v;
+    renderStatus(v);
+    renderLines(v);
+    renderMissed(v);
+    renderOffer(v);
+    renderCall(v);
+    renderIdle(v);
+    tick();
+    if (!render.started) {
+      render.started = true; // at the start of work, ask for the lines once
+      if (v.state === "logged_out") openLinesDialog("start");
+    }
+  }
+
+  function renderStatus(v) {
+    var badge = $("state-badge");
+    badge.textContent = word("states", v.state);
+    badge.setAttribute("data-state", v.state);
+    var text = word("states", v.state);
+    if (v.state === "paused" && v.pause_reason) {
+      text += " – " + pauseLabel(v.pause_reason);
+    }
+    $("state-text").textContent = text;
+    show($("blocked-note"), !!v.blocked);
+    show($("wrapup-box"), v.state === "wrap_up");
+    var loggedIn = v.state !== "logged_out";
+    show($("ready-btn"), v.state === "paused");
+    show($("pause-form"), loggedIn);
+    show($("start-btn"), !loggedIn);
+    show($("end-btn"), loggedIn);
+    var select = $("pause-reason");
+    var want = (v.pause_reasons || []).map(function (p) { return p[0]; }).join("|");
+    if (select.getAttribute("data-codes") !== want) {
+      select.textContent = "";
+      (v.pause_reasons || []).forEach(function (p) {
+        select.appendChild(el("option", { value: p[0], text: pauseLabel(p[0], p[1]) }));
+      });
+      select.setAttribute("data-codes", want);
+    }
+  }
+
+  function pauseLabel(code, label) {
+    if (WORDS.pause && WORDS.pause[code]) return WORDS.pause[code];
+    if (label) return label;
+    var found = (view.pause_reasons || []).filter(function (p) { return p[0] === code; })[0];
+    return found ? found[1] : code;
+  }
+
+  function renderLines(v) {
+    var body = $("lines-body");
+    body.textContent = "";
+    (v.lines || []).forEach(function (line) {
+      var waiting = el("span", { class: "count" + (line.waiting ? " hot" : "") + (line.waiting && v.blocked ? " blink" : ""), text: String(line.waiting) });
+      var row = el("tr", { class: line.chosen ? "chosen" : "not-chosen", "data-line": line.line_id }, [
+        el("td", {}, [
+          el("span", { class: "line-name", text: line.name }),
+          el("span", { class: "muted small", text: " " + line.did }),
+          line.chosen ? el("span", { class: "tag", text: _("Serving") }) : el("span"),
+        ]),
+        el("td", { class: "num" }, [waiting]),
+        el("td", { class: "num", text: line.waiting ? duration(line.longest_wait_s) : "–" }),
+      ]);
+      body.appendChild(row);
+    });
+    if (!(v.lines || []).length) {
+      body.appendChild(el("tr", {}, [el("td", { colspan: "3", class: "muted", text: _("You have no lines. Ask an administrator for access.") })]));
+    }
+  }
+
+  function renderMissed(v) {
+    var list = $("missed-list");
+    list.textContent = "";
+    var missed = v.missed || [];
+    show($("no-missed"), !missed.length);
+    missed.forEach(function (m) {
+      list.appendChild(el("li", { "data-missed": m.missed_id }, [
+        el("div", {}, [
+          el("strong", { text: m.caller }),
+          el("span", { class: "muted small", text: " " + m.line + " · " + clock(m.missed_at) }),
+        ]),
+        el("div", { class: "row" }, [
+          el("button", { type: "button", class: "small-btn primary", text: _("Call back"), onclick: function () {
+            quietly(act("/api/missed/" + m.missed_id + "/callback"));
+          } }),
+          el("button", { type: "button", class: "small-btn ghost", text: _("Mark processed"), onclick: function () {
+            quietly(act("/api/missed/" + m.missed_id + "/processed"));
+          } }),
+        ]),
+      ]));
+    });
+  }
+
+  function renderOffer(v) {
+    var offer = v.offer;
+    show($("offer-card"), !!offer);
+    document.body.classList.toggle("offering", !!offer);
+    if (!offer) {
+      stopRinging();
+      closeNotification();
+      notifiedOffer = null;
+      document.title = _("Agent desktop") + " · asterisk-cube";
+      return;
+    }
+    $("offer-line").textContent = offer.line;
+    $("offer-did").textContent = offer.did;
+    $("offer-caller").textContent = offer.caller || _("Unknown number");
+    $("offer-kind").textContent = word("kinds", offer.kind);
+    $("offer-comment").textContent = offer.comment || "";
+    show($("offer-comment"), !!offer.comment);
+    document.title = "☎ " + _("Incoming call") + " · " + (offer.caller || "");
+    startRinging();
+    notifyOffer(offer);
+  }
+
+  function callKey(call) {
+    return call.call_id + ":" + (call.categories || []).map(function (c) {
+      return c.category_id + "=" + c.topics.map(function (t) { return t.topic_id; }).join(",");
+    }).join(";");
+  }
+
+  function renderCall(v) {
+    var call = v.call;
+    show($("call-card"), !!call);
+    if (!call) {
+      renderedCallKey = null;
+      return;
+    }
+    $("call-state").textContent = word("call_states", call.state);
+    $("call-state").setAttribute("data-state", call.state);
+    $("call-did").textContent = call.did;
+    $("call-line").textContent = call.line;
+    $("call-caller").textContent = call.caller || _("Unknown number");
+    $("call-kind").textContent = word("kinds", call.kind);
+    $("call-campaign").textContent = call.campaign || "";
+    show($("call-campaign"), !!call.campaign);
+    show($("call-campaign-label"), !!call.campaign);
+    show($("hangup-btn"), call.state !== "ended");
+
+    // contacts of the screen pop
+    var list = $("contact-list");
+    list.textContent = "";
+    var contacts = call.contacts || [];
+    show($("no-contacts"), !contacts.length);
+    contacts.forEach(function (c) { list.appendChild(contactItem(c, call)); });
+
+    var key = callKey(call);
+    if (key !== renderedCallKey) {
+      // a new call (or new categories): build the form afresh
+      renderedCallKey = key;
+      buildEnquiry(call);
+      $("search-results").textContent = "";
+      $("contact-q").value = "";
+      $("cn-phone").value = call.caller || "";
+      ["cn-name", "cn-company", "cn-email"].forEach(function (id) { $(id).value = ""; });
+      $("contact-new").open = !contacts.length;
+      show($("call-msg"), false);
+    }
+    show($("registered-mark"), !!call.registered);
+    show($("forced-note"), call.registration_required && !call.registered);
+    $("close-btn").classList.toggle("blocked", call.registration_required && !call.registered);
+    show($("close-btn"), call.state === "ended");
+  }
+
+  function contactItem(c, call) {
+    var opened = call && call.contact_id === c.contact_id;
+    var details = [c.phone, c.company, c.email, c.campaign].filter(Boolean).join(" · ");
+    return el("li", { class: opened ? "opened" : "", "data-contact": c.contact_id }, [
+      el("div", {}, [
+        el("strong", { text: c.name || _("(no name)") }),
+        el("span", { class: "muted small", text: " " + details }),
+      ]),
+      opened
+        ? el("span", { class: "ok", text: "✔ " + _("Opened") })
+        : el("button", { type: "button", class: "small-btn", text: _("Open"), onclick: function () {
+            quietly(act("/api/calls/" + view.call.call_id + "/contact", { contact_id: c.contact_id }, $("call-msg")));
+          } }),
+    ]);
+  }
+
+  function buildEnquiry(call) {
+    var box = $("enquiry-categories");
+    box.textContent = "";
+    (call.categories || []).forEach(function (cat) {
+      var fs = el("fieldset", { class: "category", "data-category": cat.category_id }, [
+        el("legend", {}, [
+          cat.name,
+          el("span", { class: "muted small", text: " " + (cat.multi ? _("(choose any)") : _("(choose one)")) }),
+        ]),
+      ]);
+      cat.topics.forEach(function (t) {
+        var id = "topic-" + t.topic_id;
+        fs.appendChild(el("label", { class: "choice", for: id }, [
+          el("input", {
+            type: cat.multi ? "checkbox" : "radio",
+            name: "cat-" + cat.category_id,
+            value: t.topic_id,
+            id: id,
+          }),
+          " " + t.name,
+        ]));
+      });
+      box.appendChild(fs);
+    });
+    if (!(call.categories || []).length) {
+      box.appendChild(el("p", { class: "muted", text: _("No enquiry categories are set up for this call.") }));
+    }
+    $("enquiry-comment").value = call.comment || "";
+  }
+
+  function renderIdle(v) {
+    var busy = v.offer || v.call;
+    show($("idle-card"), !busy);
+    if (busy) return;
+    var text;
+    if (v.state === "logged_out") text = _("You are not working. Choose your lines to start.");
+    else if (v.state === "paused") text = _("You are paused. Press Ready to take calls.");
+    else if (v.state === "ready") text = v.blocked ? _("Inbound is blocked for now.") : _("Waiting for calls…");
+    else if (v.state === "wrap_up") text = _("Wrap-up: finish your notes, then you will get the next call.");
+    else text = word("states", v.state);
+    $("idle-text").textContent = text;
+  }
+
+  // one clock for the countdowns on screen (no network)
+  function tick() {
+    if (!view) return;
+    var now = Date.now();
+    if (view.since) $("state-since").textContent = fmt(_("since %(time)s"), { time: clock(view.since) });
+    if (view.offer) {
+      var left = (new Date(view.offer.expires_at).getTime() - now) / 1000;
+      $("offer-left").textContent = fmt(_("Accept within %(left)s"), { left: duration(left) });
+    }
+    if (view.state === "wrap_up" && view.wrap_up_until) {
+      $("wrapup-left").textContent = duration((new Date(view.wrap_up_until).getTime() - now) / 1000);
+    }
+  }
+  setInterval(tick, 1000);
+
+  // --- line choice -----------------------------------------------------------------------
+
+  function openLinesDialog(mode) {
+    linesDialogMode = mode;
+    var box = $("lines-choices");
+    box.textContent = "";
+    (view.lines || []).forEach(function (line) {
+      var id = "line-" + line.line_id;
+      box.appendChild(el("label", { class: "choice", for: id }, [
+        el("input", { type: "checkbox", id: id, value: line.line_id, checked: line.chosen || (mode === "start" && !anyChosen()) }),
+        " ",
+        el("strong", { text: line.name }),
+        el("span", { class: "muted small", text: " " + line.did + " · " + fmt(_("%(n)s waiting"), { n: line.waiting }) }),
+      ]));
+    });
+    if (!(view.lines || []).length) {
+      box.appendChild(el("p", { class: "muted", text: _("You have no lines. Ask an administrator for access.") }));
+    }
+    $("lines-ok").textContent = mode === "start" ? _("Start work") : _("Save");
+    show($("lines-msg"), false);
+    var dialog = $("lines-dialog");
+    if (!dialog.open) dialog.showModal();
+  }
+  function anyChosen() {
+    return (view.lines || []).some(function (l) { return l.chosen; });
+  }
+
+  $("lines-form").addEventListener("submit", function (e) {
+    e.preventDefault();
+    unlockAudio();
+    var ids = Array.prototype.map.call(
+      document.querySelectorAll("#lines-choices input:checked"),
+      function (input) { return parseInt(input.value, 10); }
+    );
+    var msg = $("lines-msg");
+    if (!ids.length) {
+      msg.textContent = _("Choose at least one line.");
+      show(msg, true);
+      return;
+    }
+    var steps = Promise.resolve();
+    if (linesDialogMode === "start" || view.state === "logged_out") {
+      if (view.state === "logged_out") steps = steps.then(function () { return act("/api/start", {}, msg); });
+      steps = steps.then(function () { return act("/api/lines", { line_ids: ids }, msg); });
+      steps = steps.then(function () { return view.state === "paused" ? act("/api/ready", {}, msg) : null; });
+    } else {
+      steps = steps.then(function () { return act("/api/lines", { line_ids: ids }, msg); });
+    }
+    steps.then(function () {
+      linesDialogMode = null;
+      $("lines-dialog").close();
+    }, function () { /* message shown in the dialog */ });
+  });
+  $("lines-cancel").addEventListener("click", function () {
+    linesDialogMode = null;
+    $("lines-dialog").close();
+  });
+  $("lines-dialog").addEventListener("cancel", function () { linesDialogMode = null; });
+  $("lines-btn").addEventListener("click", function () { openLinesDialog(view.state === "logged_out" ? "start" : "change"); });
+  $("start-btn").addEventListener("click", function () { openLinesDialog("start"); });
+
+  // --- controls --------------------------------------------------------------------------
+
+  $("ready-btn").addEventListener("click", function () { quietly(act("/api/ready")); });
+  $("pause-form").addEventListener("submit", function (e) {
+    e.preventDefault();
+    quietly(act("/api/pause", { reason: $("pause-reason").value }));
+  });
+  $("end-btn").addEventListener("click", function () { quietly(act("/api/end")); });
+  $("wrapup-finish").addEventListener("click", function () { quietly(act("/api/wrapup/finish")); });
+  $("wrapup-extend").addEventListener("click", function () { quietly(act("/api/wrapup/extend", { seconds: 30 })); });
+  $("accept-btn").addEventListener("click", function () {
+    if (view.offer) quietly(act("/api/offers/" + view.offer.call_id + "/accept"));
+  });
+  $("decline-btn").addEventListener("click", function () {
+    if (view.offer) quietly(act("/api/offers/" + view.offer.call_id + "/decline"));
+  });
+  $("hangup-btn").addEventListener("click", function () {
+    if (view.call) quietly(act("/api/calls/" + view.call.call_id + "/hangup", {}, $("call-msg")));
+  });
+  $("close-btn").addEventListener("click", function () {
+    if (!view.call) return;
+    show($("call-msg"), false);
+    quietly(act("/api/calls/" + view.call.call_id + "/close", {}, $("call-msg")));
+  });
+  $("enquiry-form").addEventListener("submit", function (e) {
+    e.preventDefault();
+    if (!view.call) return;
+    var topics = Array.prototype.map.call(
+      document.querySelectorAll("#enquiry-categories input:checked"),
+      function (input) { return parseInt(input.value, 10); }
+    );
+    show($("call-msg"), false);
+    quietly(act("/api/calls/" + view.call.call_id + "/enquiry", {
+      topic_ids: topics,
+      comment: $("enquiry-comment").value,
+    }, $("call-msg")));
+  });
+  $("clear-btn").addEventListener("click", function () {
+    document.querySelectorAll("#enquiry-categories input").forEach(function (i) { i.checked = false; });
+    $("enquiry-comment").value = "";
+  });
+  $("contact-search").addEventListener("submit", function (e) {
+    e.preventDefault();
+    var q = $("contact-q").value.trim();
+    var results = $("search-results");
+    results.textContent = "";
+    if (!q) return;
+    api("GET", "/api/contacts?q=" + encodeURIComponent(q)).then(function (data) {
+      var found = data.contacts || [];
+      if (!found.length) results.appendChild(el("li", { class: "muted", text: _("No contacts found.") }));
+      found.forEach(function (c) { results.appendChild(contactItem(c, view.call)); });
+    }, function (err) { flash(err.message); });
+  });
+  $("contact-new-form").addEventListener("submit", function (e) {
+    e.preventDefault();
+    if (!view.call) return;
+    show($("call-msg"), false);
+    act("/api/calls/" + view.call.call_id + "/contact/new", {
+      name: $("cn-name").value,
+      phone: $("cn-phone").value,
+      company: $("cn-company").value,
+      email: $("cn-email").value,
+    }, $("call-msg")).then(function () { $("contact-new").open = false; }, function () {});
+  });
+  $("lang-select").addEventListener("change", function () {
+    api("POST", "/api/language", { language: $("lang-select").value }).then(function () {
+      window.location.reload();
+    }, function (err) { flash(err.message); });
+  });
+  $("logout-btn").addEventListener("click", function () {
+    api("POST", "/api/logout").then(function () {
+      if (source) source.close();
+      window.location.href = "/login";
+    }, function (err) { flash(err.message); });
+  });
+
+  setupNotifyButton();
+  render(view);
+  connect();
+})();
