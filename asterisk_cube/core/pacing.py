@@ -252,9 +252,10 @@ def decide(state: PacingState) -> PacingDecision:
         # at the hard limit: a tiny accepted risk, and never more lines than agents
         # that are free or finishing their wrap-up (none of them is on a call)
         will_free = ready + len(state.wrapping)
-        n = _predictive(state, cfg.conservative_risk, room, ready, waiting)
+        low = min(cfg.conservative_risk, cfg.min_risk)
+        n = _predictive(state, low, room, ready, waiting)
         n = min(n, max(0, will_free - ringing - waiting))
-        return PacingDecision(max(n, n_safe), "conservative", cfg.conservative_risk)
+        return PacingDecision(max(n, n_safe), "conservative", low)
     n = _predictive(state, risk, room, ready, waiting)
     return PacingDecision(max(n, n_safe), "predictive", risk)
 

@@ -1,0 +1,264 @@
+"""Pacing decisions (core/pacing.py): scenarios, invariants, learners."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from asterisk_cube.core.pacing import (
+    AbandonStats,
+    DialLearner,
+    PacingConfig,
+    PacingMode,
+    PacingState,
+    TalkLearner,
+    build_estimates,
+    decide,
+    default_estimates,
+    lines_to_dial,
+    marginal_abandon,
+    observe_dial,
+    observe_talk,
+    risk_allowance,
+)
+
+
+def _learned(answer_rate: float, talk: float = 120.0, n: int = 2000) -> object:
+    """Estimates after ``n`` dials answered at ``answer_rate`` after 12 s (others end at
+    25 s) and ``n // 5`` calls of ``talk`` seconds."""
+    dials = DialLearner(max_weight=1e9)
+    every = round(1 / answer_rate)
+    for i in range(n):
+        person = i % every == 0
+        dials = observe_dial(dials, 12.0 if person else 25.0, person)
+    calls = TalkLearner(max_weight=1e9)
+    for _ in range(n // 5):
+        calls = observe_talk(calls, talk)
+    return build_estimates(dials, calls, wrapup_seconds=15.0)
+
+
+EST = _learned(0.15)
+EST_35 = _learned(0.35)
+# nobody finishes a call soon: every call observed lasted 10 minutes
+EST_LONG_CALLS = _learned(0.15, talk=600.0)
+PREDICTIVE = PacingConfig()
+POWER = PacingConfig(mode=PacingMode.POWER)
+
+
+def state(**kw) -> PacingState:
+    kw.setdefault("estimates", EST)
+    kw.setdefault("config", PREDICTIVE)
+    return PacingState(**kw)
+
+
+# -- scenarios ------------------------------------------------------------------
+
+
+def test_no_agents_no_dials():
+    assert lines_to_dial(state()) == 0
+    assert lines_to_dial(state(paused_agents=10)) == 0
+    assert lines_to_dial(state(paused_agents=10, config=POWER)) == 0
+
+
+def test_no_ready_agent_and_nobody_freeing_dials_nothing():
+    s = state(estimates=EST_LONG_CALLS, talking=(5.0,) * 20)
+    assert decide(s).dials == 0
+
+
+def test_paused_agents_do_not_count():
+    for cfg in (PREDICTIVE, POWER):
+        base = state(config=cfg, ready_agents=2, talking=(30.0, 60.0))
+        with_paused = replace(base, paused_agents=7)
+        assert decide(with_paused).dials == decide(base).dials
+    assert lines_to_dial(state(paused_agents=5)) == 0
+
+
+def test_ready_agent_gets_a_line_at_once():
+    assert lines_to_dial(state(ready_agents=1)) >= 1
+
+
+def test_predictive_dials_ahead_of_agents_finishing_wrap_up():
+    # nobody ready yet, four agents free within ~5 s: dial now so answers meet them
+    s = state(wrapping=(3.0, 4.0, 5.0, 5.0), talking=(10.0,) * 16)
+    assert lines_to_dial(s) > 0
+    assert lines_to_dial(replace(s, config=POWER)) == 0
+
+
+def test_predictive_dials_more_when_answers_are_rarer():
+    s = dict(ready_agents=5, talking=(40.0,) * 15)
+    assert lines_to_dial(state(**s)) > lines_to_dial(state(estimates=EST_35, **s))
+
+
+def test_lines_already_ringing_and_waiting_calls_are_counted():
+    free = state(ready_agents=4)
+    busy = replace(free, dialing=(1.0,) * 20)
+    assert lines_to_dial(busy) < lines_to_dial(free)
+    queued = replace(free, waiting_calls=4)
+    assert lines_to_dial(queued) == 0
+
+
+def test_power_mode_is_one_line_per_ready_agent_minus_lines_dialing():
+    assert lines_to_dial(state(config=POWER, ready_agents=5)) == 5
+    assert lines_to_dial(state(config=POWER, ready_agents=5, dialing=(1.0, 3.0))) == 3
+    assert lines_to_dial(state(config=POWER, ready_agents=2, dialing=(1.0,) * 4)) == 0
+    # talking and wrapping agents get nothing in power mode
+    s = state(config=POWER, ready_agents=1, talking=(100.0,) * 9, wrapping=(1.0,))
+    assert lines_to_dial(s) == 1
+    two = replace(POWER, power_ratio=2.0)
+    assert lines_to_dial(state(config=two, ready_agents=3, dialing=(1.0,))) == 5
+
+
+@pytest.mark.parametrize("abandoned", [3, 4, 10])
+def test_at_or_over_cap_goes_conservative(abandoned):
+    s = state(
+        ready_agents=2,
+        wrapping=(1.0, 6.0, 12.0),
+        talking=(100.0,) * 15,
+        dialing=(2.0,),
+        abandon=AbandonStats(abandoned=abandoned, answered=100),
+    )
+    d = decide(s)
+    assert d.reason == "conservative"
+    # never more lines than agents that will be free (ready + finishing wrap-up)
+    assert len(s.dialing) + d.dials <= s.ready_agents + len(s.wrapping)
+    assert d.dials <= lines_to_dial(replace(s, abandon=AbandonStats(0, 100)))
+
+
+def test_conservative_still_serves_ready_agents():
+    s = state(ready_agents=3, abandon=AbandonStats(abandoned=50, answered=100))
+    assert decide(s).dials == 3
+
+
+def test_running_under_target_accepts_more_risk():
+    cfg = PREDICTIVE
+    low = risk_allowance(AbandonStats(abandoned=0, answered=2000), cfg)
+    on = risk_allowance(AbandonStats(abandoned=50, answered=2000), cfg)
+    high = risk_allowance(AbandonStats(abandoned=53, answered=2000), cfg)
+    assert low is not None and on is not None and high is not None
+    assert low > on > high
+    assert risk_allowance(AbandonStats(abandoned=55, answered=2000), cfg) is None  # 2.75 %
+    assert risk_allowance(AbandonStats(), cfg) == pytest.approx(cfg.base_risk)
+
+
+def test_max_ratio_clamps_lines():
+    cfg = replace(PREDICTIVE, max_ratio=2.0)
+    s = state(config=cfg, ready_agents=10)
+    assert lines_to_dial(s) == 20
+    assert lines_to_dial(replace(s, dialing=(1.0,) * 15)) <= 5
+
+
+def test_decision_is_pure_and_repeatable():
+    s = state(ready_agents=3, talking=(50.0, 130.0), wrapping=(4.0,), dialing=(2.0, 9.0))
+    assert decide(s) == decide(s) == decide(replace(s))
+
+
+def test_marginal_abandon_grows_with_more_dials():
+    s = state(ready_agents=2, talking=(60.0,) * 8, wrapping=(5.0,))
+    risks = [marginal_abandon(s, n) for n in range(0, 40, 3)]
+    assert risks == sorted(risks)
+    assert risks[0] < 0.01 < risks[-1]
+
+
+# -- invariants (Hypothesis) ------------------------------------------------------
+
+ages = st.floats(min_value=0.0, max_value=40.0, allow_nan=False)
+states = st.builds(
+    PacingState,
+    estimates=st.sampled_from([EST, EST_35, EST_LONG_CALLS, default_estimates()]),
+    config=st.sampled_from([PREDICTIVE, replace(PREDICTIVE, max_ratio=3.0)]),
+    ready_agents=st.integers(0, 30),
+    talking=st.lists(st.floats(0.0, 900.0, allow_nan=False), max_size=40).map(tuple),
+    wrapping=st.lists(st.floats(0.0, 15.0, allow_nan=False), max_size=10).map(tuple),
+    paused_agents=st.integers(0, 5),
+    dialing=st.lists(ages, max_size=60).map(tuple),
+    waiting_calls=st.integers(0, 3),
+    abandon=st.integers(0, 400).flatmap(
+        lambda n: st.builds(AbandonStats, abandoned=st.integers(0, n // 10), answered=st.just(n))
+    ),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(states, st.integers(1, 5))
+def test_more_ready_agents_never_fewer_dials(s, extra):
+    more = replace(s, ready_agents=s.ready_agents + extra)
+    assert decide(more).dials >= decide(s).dials
+
+
+@settings(max_examples=300, deadline=None)
+@given(states, st.integers(1, 20))
+def test_more_abandons_never_more_dials(s, extra):
+    worse = replace(
+        s,
+        abandon=AbandonStats(
+            min(s.abandon.answered, s.abandon.abandoned + extra), s.abandon.answered
+        ),
+    )
+    assert decide(worse).dials <= decide(s).dials
+
+
+@settings(max_examples=300, deadline=None)
+@given(states)
+def test_dials_within_bounds(s):
+    for mode in PacingMode:
+        d = decide(replace(s, config=replace(s.config, mode=mode)))
+        assert d.dials >= 0
+        eligible = s.ready_agents + len(s.talking) + len(s.wrapping)
+        limit = math.floor(s.config.max_ratio * eligible + 1e-9)
+        assert d.dials == 0 or len(s.dialing) + s.waiting_calls + d.dials <= limit
+
+
+@settings(max_examples=200, deadline=None)
+@given(states)
+def test_power_mode_formula(s):
+    d = decide(replace(s, config=POWER))
+    assert d.dials == max(0, s.ready_agents - len(s.dialing) - s.waiting_calls)
+
+
+# -- learners ----------------------------------------------------------------------
+
+
+def test_dial_learner_counts_and_fades():
+    learner = DialLearner(max_weight=100.0)
+    for i in range(100):
+        learner = observe_dial(learner, 10.5, person=i % 4 == 0)
+    assert learner.dials == pytest.approx(100.0)
+    assert learner.answer_rate == pytest.approx(0.25)
+    learner = observe_dial(learner, 3.0, person=False)  # past max_weight: halved
+    assert learner.dials == pytest.approx(50.5)
+    assert learner.answer_rate == pytest.approx(12.5 / 50.5)
+
+
+def test_estimates_follow_observations():
+    assert EST.answer_rate == pytest.approx(0.15, abs=0.02)  # plus a small confidence margin
+    assert EST.answer_rate >= 0.15
+    assert EST_35.answer_rate == pytest.approx(0.35, abs=0.03)
+    assert EST.talk_mean == pytest.approx(125.0, abs=10.0)  # 120 s calls in 10 s bins
+    # a line still ringing at 20 s was not answered at 12 s: it will hardly be answered now
+    assert EST.line_q[20][-1] < 0.01
+    assert EST.line_q[0][-1] == pytest.approx(EST.answer_prob)
+
+
+def test_answer_rate_is_pessimistic_while_history_is_short():
+    fresh = default_estimates()
+    assert fresh.answer_rate > 0.3  # prior 0.2 plus two standard errors of 10 pseudo-dials
+
+
+def test_calls_in_progress_lengthen_the_talk_estimate():
+    calls = TalkLearner()
+    for _ in range(50):
+        calls = observe_talk(calls, 30.0)
+    short = build_estimates(talk=calls)
+    censored = build_estimates(talk=calls, in_call=(400.0,) * 50)
+    assert censored.talk_mean > short.talk_mean + 50.0
+
+
+def test_talk_learner_keeps_long_calls_in_the_tail():
+    calls = TalkLearner()
+    calls = observe_talk(calls, 4000.0)
+    assert calls.over == 1.0
+    assert calls.over_excess == pytest.approx(2200.0)
