@@ -1,29 +1,51 @@
 """Integration fixtures: the sandbox Asterisk for the whole session, and test dialplan.
 
-``sandbox``: instance "test" on base port 25000 (env ASTERISK_CUBE_TEST_BASE_PORT), built on
-first use (needs root: debootstrap, chroot, mount), started once per session, stopped at the end.
+``sandbox``: instance "test" on base port 25000, built on first use (needs root: debootstrap,
+chroot, mount), started once per session, stopped at the end. One test session at a time owns an
+instance (the tests rewrite its dialplan): a second concurrent session fails at once and says so;
+run it on another instance with ASTERISK_CUBE_TEST_BASE_PORT=N (instance "test-N"; it spans
+ports N+38 .. N+4300 with the SIPp phones).
 Use ``sandbox.env()`` to point asterisk-cube at it, ``sandbox.rx("...")`` for the Asterisk CLI,
 and the SIPp phones in ``sippkit``.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import time
 from collections.abc import Callable, Iterator
 
 import pytest
 
-from asterisk_cube.sandbox import SandboxError, SandboxInstance, ensure_host_tools
+from asterisk_cube.sandbox import SandboxError, SandboxInstance, ensure_host_tools, sandbox_root
 
-TEST_BASE_PORT = int(os.environ.get("ASTERISK_CUBE_TEST_BASE_PORT", "25000"))
+DEFAULT_BASE_PORT = 25000
+TEST_BASE_PORT = int(os.environ.get("ASTERISK_CUBE_TEST_BASE_PORT", str(DEFAULT_BASE_PORT)))
+TEST_INSTANCE = "test" if TEST_BASE_PORT == DEFAULT_BASE_PORT else f"test-{TEST_BASE_PORT}"
 
 
 @pytest.fixture(scope="session")
 def sandbox() -> Iterator[SandboxInstance]:
     if os.geteuid() != 0:
         pytest.fail("the sandbox Asterisk needs root (debootstrap, chroot, mount): run as root")
-    inst = SandboxInstance("test", TEST_BASE_PORT)
+    inst = SandboxInstance(TEST_INSTANCE, TEST_BASE_PORT)
+    lock_path = sandbox_root().parent / f".{TEST_INSTANCE}.session.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    lock = open(lock_path, "a+")  # noqa: SIM115 - held for the whole session
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.seek(0)
+        owner = lock.read().strip() or "?"
+        lock.close()
+        pytest.fail(
+            f"sandbox instance {TEST_INSTANCE!r} is in use by another test session (pid {owner}); "
+            "to run tests in parallel set ASTERISK_CUBE_TEST_BASE_PORT to a free base, e.g. 27000"
+        )
+    lock.truncate(0)
+    lock.write(str(os.getpid()))
+    lock.flush()
     try:
         ensure_host_tools("sipp")
         if inst.is_running():  # left over from an interrupted session: start clean
@@ -31,15 +53,19 @@ def sandbox() -> Iterator[SandboxInstance]:
         started = time.monotonic()
         ari_seconds = inst.up(reset_dialplan=True)
     except SandboxError as exc:
+        lock.close()
         pytest.fail(f"sandbox Asterisk: {exc}")
     print(
-        f"\nsandbox 'test' up in {time.monotonic() - started:.1f} s "
+        f"\nsandbox {TEST_INSTANCE!r} up in {time.monotonic() - started:.1f} s "
         f"(ARI answered {ari_seconds:.2f} s after start), base port {TEST_BASE_PORT}"
     )
     try:
         yield inst
     finally:
-        inst.down()
+        try:
+            inst.down()
+        finally:
+            lock.close()
 
 
 @pytest.fixture
