@@ -3,6 +3,7 @@
 import click
 
 from asterisk_cube.cli.common import FORMAT_OPTION, emit, friendly_errors, pass_ctx
+from asterisk_cube.services import answering, notes
 from asterisk_cube.services import provisioning as p
 
 
@@ -122,3 +123,66 @@ def list_(ctx, fmt):
     """List clients."""
     with ctx.transaction() as s:
         emit(p.client_rows(s), fmt)
+
+
+# ------------------------------------------------------------------ call notes (F-S9)
+
+
+@client.command("recipient")
+@click.argument("name")
+@click.argument("emails", nargs=-1, required=True)
+@click.option("--remove", is_flag=True, help="Remove these addresses instead of adding them.")
+@pass_ctx
+@friendly_errors
+def recipient(ctx, name, emails, remove):
+    """Add (or --remove) e-mail addresses that receive the client's call notes."""
+    with ctx.transaction() as s:
+        if remove:
+            answering.remove_recipients(s, name, emails)
+            click.echo(f"removed {len(emails)} recipient(s) of {name}")
+        else:
+            added = answering.add_recipients(s, name, emails)
+            click.echo(f"added {len(added)} recipient(s) to {name}")
+
+
+@client.command("note")
+@click.argument("name")
+@click.argument("message")
+@click.option("--caller-name", default="", help="Who called.")
+@click.option("--callback", "callback_number", help="Where the caller wants to be called back.")
+@pass_ctx
+@friendly_errors
+def note(ctx, name, message, caller_name, callback_number):
+    """Store a call note for a client; serve mails it to the client's recipients."""
+    with ctx.transaction() as s:
+        n = notes.create_note(
+            s, name, message, caller_name=caller_name, callback_number=callback_number
+        )
+    click.echo(f"note {n.id} stored for {name}; it is mailed by `asterisk-cube serve`")
+
+
+@client.command("notes")
+@click.option("--client", "client_name", help="Only this client's notes.")
+@click.option("--failed", "status", flag_value="failed", help="Only notes whose mail failed.")
+@click.option("--pending", "status", flag_value="pending", help="Only notes not mailed yet.")
+@click.option("--sent", "status", flag_value="sent", help="Only mailed notes.")
+@click.option("--limit", type=int, default=50, show_default=True)
+@FORMAT_OPTION
+@pass_ctx
+@friendly_errors
+def notes_(ctx, client_name, status, limit, fmt):
+    """List call notes and their mail status (newest first)."""
+    with ctx.transaction() as s:
+        emit(notes.note_rows(s, notes.NoteFilter(client_name, status, limit)), fmt)
+
+
+@client.command("resend-notes")
+@click.argument("note_ids", nargs=-1, type=int)
+@click.option("--client", "client_name", help="Only this client's failed notes.")
+@pass_ctx
+@friendly_errors
+def resend_notes(ctx, note_ids, client_name):
+    """Queue notes for mailing again: the given ids, or every failed note."""
+    with ctx.transaction() as s:
+        ids = notes.resend_notes(s, list(note_ids) or None, client_name)
+    click.echo(f"{len(ids)} note(s) queued for mailing" + (f": {ids}" if ids else ""))
