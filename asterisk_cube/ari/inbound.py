@@ -26,7 +26,13 @@ import uuid
 from typing import Any
 
 from asterisk_cube.acd.distributor import Distributor
-from asterisk_cube.ari.supervisor import AppSnapshot, AriSupervisor, event_json, event_type
+from asterisk_cube.ari.supervisor import (
+    AppSnapshot,
+    AriSupervisor,
+    continue_in_dialplan,
+    event_json,
+    event_type,
+)
 from asterisk_cube.config import Settings
 from asterisk_cube.logs import get_logger
 
@@ -99,7 +105,10 @@ class InboundApp:
             self._resolve(self._answered.pop(channel_id, None), True)
             return
         if kind not in ("inbound", "service"):
-            raise ValueError(f"unexpected Stasis arguments {args!r}")
+            # Not ours (another dialplan's Stasis call): never strand it.
+            log.warning("stasis_unknown_args", channel=channel_id, args=args)
+            await continue_in_dialplan(self.client, channel_id)
+            return
         line_id = int(args[1]) if len(args) > 1 and args[1].isdigit() else None
         caller = (channel.get("caller") or {}).get("number", "")
         exten = (channel.get("dialplan") or {}).get("exten", "")

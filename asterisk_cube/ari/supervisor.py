@@ -165,7 +165,9 @@ class Backoff:
 
     initial: float = 0.5
     factor: float = 2.0
-    cap: float = 30.0
+    # Short cap: while we are away, new callers get the fallback; reconnect soon after a
+    # PBX restart rather than politely late.
+    cap: float = 5.0
     jitter: float = 0.5
     rng: random.Random = field(default_factory=random.Random)
     attempt: int = 0

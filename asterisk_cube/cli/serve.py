@@ -31,8 +31,10 @@ def serve(ctx: click.Context, log_level: str, log_format: str) -> None:
     Connects to Asterisk's ARI (retrying until it is reachable), listens for FastAGI and
     HTTP on the configured addresses and stops cleanly on SIGTERM or Ctrl-C.
     """
+    import asyncio
+
     from asterisk_cube.runtime import RuntimeState
-    from asterisk_cube.runtime import serve as run_serve
+    from asterisk_cube.wiring import SchemaOutOfDate, build_runtime
 
     if ctx.obj is not None and hasattr(ctx.obj, "settings"):
         settings = ctx.obj.settings  # the main group's CliContext (honours --config)
@@ -51,5 +53,8 @@ def serve(ctx: click.Context, log_level: str, log_format: str) -> None:
         click.echo(f"  FastAGI {state.agi_url}   ARI {settings.ari.url} app {settings.ari.app}")
         click.echo("  stop with Ctrl-C or SIGTERM", nl=True)
 
-    code = run_serve(settings, on_ready=announce)
-    ctx.exit(code)
+    try:
+        runtime = build_runtime(settings, on_ready=announce)
+    except SchemaOutOfDate as exc:
+        raise click.ClickException(str(exc)) from None
+    ctx.exit(asyncio.run(runtime.run()))

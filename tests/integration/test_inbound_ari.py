@@ -50,12 +50,24 @@ async def cube(sandbox, tmp_path):
     with transaction(sessions) as s:
         text = dp.render(s, settings)
     await asyncio.to_thread(dp.install, text, settings)  # it runs its own AMI loop
-    runtime = build_runtime(settings, install_signal_handlers=False)
-    task = asyncio.create_task(runtime.run())
-    await until(lambda: _ready(runtime), what="ARI connected")
-    yield runtime.state.extras["distributor"], sessions, ids, lines
-    runtime.request_stop("test over")
-    assert await asyncio.wait_for(task, 15) == 0
+    running = []
+
+    async def start():
+        runtime = build_runtime(settings, install_signal_handlers=False)
+        task = asyncio.create_task(runtime.run())
+        await until(lambda: _ready(runtime), what="ARI connected")
+        running.append((runtime, task))
+        return runtime.state.extras["distributor"]
+
+    async def stop():
+        runtime, task = running.pop()
+        runtime.request_stop("test")
+        assert await asyncio.wait_for(task, 15) == 0
+
+    desk = await start()
+    yield desk, sessions, ids, lines, start, stop
+    while running:
+        await stop()
 
 
 async def _ready(runtime):
@@ -64,7 +76,7 @@ async def _ready(runtime):
 
 
 async def test_call_waits_is_offered_accepted_and_bridged(cube, sandbox, tmp_path):
-    desk, sessions, ids, lines = cube
+    desk, sessions, ids, lines, *_ = cube
     a1 = ids["agent01"]
     await desk.login(a1)
     await desk.choose_lines(a1, [lines["4721000001"]])
@@ -90,7 +102,7 @@ async def test_call_waits_is_offered_accepted_and_bridged(cube, sandbox, tmp_pat
 
 
 async def test_caller_hanging_up_in_queue_becomes_missed(cube, sandbox, tmp_path):
-    _desk, sessions, _ids, lines = cube
+    _desk, sessions, _ids, lines, *_ = cube
     call = caller(sandbox, "4721000002", tmp_path / "caller", caller_id="91230000", hold_ms=1500)
     result = await asyncio.to_thread(call.run, 30)
     assert result.ok, result.summary()
@@ -118,3 +130,56 @@ async def _card_ended(desk, agent_id):
 async def _missed_count(sessions):
     with transaction(sessions) as s:
         return s.scalar(select(m.MissedCall)) is not None
+
+
+async def test_restart_with_calls_waiting_loses_none_and_keeps_order(cube, sandbox, tmp_path):
+    desk, sessions, ids, lines, start, stop = cube
+    a1 = ids["agent01"]
+    callers = []
+    for i in range(3):
+        callers.append(
+            caller(
+                sandbox,
+                "4721000001",
+                tmp_path / f"c{i}",
+                caller_id=f"9100000{i}",
+                hold_ms=25000,
+                slot=i,
+            ).start()
+        )
+        await until(lambda n=i + 1: _waiting(desk, n), what=f"{i + 1} calls waiting")
+    await stop()  # serve goes away while three callers wait
+    desk = await start()
+    assert [desk.calls[cid].caller for cid in sorted(desk.calls)] == [
+        "91000000",
+        "91000001",
+        "91000002",
+    ]
+    await desk.login(a1)
+    await desk.choose_lines(a1, [lines["4721000001"]])
+    await desk.ready(a1)
+    order = []
+    with phone(sandbox, sandbox.agent_port(1), tmp_path / "agent01", answer_ms=100):
+        for _ in range(3):
+            view = await until(lambda: _offer(desk, a1), what="offer")
+            order.append(view.offer.caller)
+            await desk.accept(a1, view.offer.call_id)
+            view = await until(lambda: _connected(desk, a1), what="connected")
+            await desk.hangup(a1, view.call.call_id)
+            await until(lambda: _card_ended(desk, a1), what="ended")
+            await desk.close_call(a1, view.call.call_id)
+        await until(lambda: _state(desk, a1, "ready"), what="ready after the last call")
+    assert order == ["91000000", "91000001", "91000002"]
+    for c in callers:
+        assert (await asyncio.to_thread(c.wait, 30)).ok
+    with transaction(sessions) as s:
+        states = [r.state for r in s.scalars(select(m.Call).order_by(m.Call.id))]
+    assert states == [m.CallState.ENDED] * 3
+
+
+async def _waiting(desk, n):
+    return len(desk.waiting_channels()) == n
+
+
+async def _state(desk, agent_id, state):
+    return (await desk.view(agent_id)).state == state

@@ -34,6 +34,7 @@ def serve_env(tmp_path):
         ASTERISK_CUBE_AGI_PORT=str(free_port()),
         ASTERISK_CUBE_ARI_URL=f"http://127.0.0.1:{free_port()}",  # nobody listens: it retries
     )
+    subprocess.run([*SERVE[:-1], "db", "upgrade"], env=env, check=True, capture_output=True)
     return env
 
 
@@ -99,4 +100,14 @@ def test_busy_port_is_a_one_line_error(serve_env, tmp_path):
     stderr = (tmp_path / "stderr").read_text()
     assert code == 2
     assert "event=web_bind_failed" in stderr
+    assert "Traceback" not in stderr
+
+
+def test_unmigrated_database_is_a_one_line_error(serve_env, tmp_path):
+    (tmp_path / "cube.db").unlink()
+    proc = start(serve_env, tmp_path)
+    code = proc.wait(10)
+    stderr = (tmp_path / "stderr").read_text()
+    assert code == 1
+    assert "run `asterisk-cube db upgrade`" in stderr
     assert "Traceback" not in stderr
