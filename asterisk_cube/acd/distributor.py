@@ -121,6 +121,7 @@ class LiveCall:
     offer_timer: asyncio.TimerHandle | None = None
     answered_at: dt.datetime | None = None
     agent_channel: str | None = None
+    mode: str | None = None  # outbound: preview | power | predictive | manual
     forced_registration: bool = False
     registered: bool = False
 
@@ -1116,7 +1117,7 @@ class Distributor:
             line=name,
             did=did,
             caller=call.caller,
-            kind=call.kind.value,
+            kind=call.mode or call.kind.value,
             campaign=campaign.name if campaign else None,
             client_id=call.client_id,
             contacts=contacts,
@@ -1127,6 +1128,110 @@ class Distributor:
             answered_at=call.answered_at,
             comment=call.comment,
         )
+
+    # ------------------------------------------------------- outbound (dialer)
+    #
+    # The dialer (``asterisk_cube.dialer``) owns contacts, pacing and its calls;
+    # these hooks keep agent states, blocking (F-I5) and the desktop's call card
+    # in this one place.
+
+    def dialer_agents(self, skill: str | None = None) -> list[rt.AgentView]:
+        """Routing views of logged-in agents holding ``skill`` (all if None), for pacing."""
+        return [
+            a.routing_view()
+            for a in self.agents.values()
+            if a.status.state != ag.AgentState.LOGGED_OUT and (skill is None or skill in a.skills)
+        ]
+
+    def set_dialer_dialing(self, agent_id: int, dialing: bool) -> None:
+        """The dialer is (not) dialing for this agent: inbound is blocked meanwhile (F-I5)."""
+        agent = self._agent(agent_id)
+        if agent.dialer_dialing != dialing:
+            agent.dialer_dialing = dialing
+            self._notify(agent_id)
+            if not dialing:
+                self.dispatch()
+
+    def outbound_started(
+        self,
+        *,
+        call_id: int,
+        agent_id: int,
+        campaign_id: int | None,
+        contact_id: int | None,
+        number: str,
+        channel_id: str | None,
+        mode: str,
+        connected: bool,
+        comment: str = "",
+    ) -> None:
+        """An outbound call now belongs to this agent (busy, inbound blocked, card shown).
+
+        ``connected=False`` while the agent's phone rings first (preview mode);
+        call ``outbound_connected`` when both legs are bridged. Raises Refused if
+        the agent cannot take a call now."""
+        agent = self._agent(agent_id)
+        with self._tx() as s:
+            self._apply(agent, ag.CallStarted(call_id=call_id), s)
+            campaign = s.get(m.Campaign, campaign_id) if campaign_id else None
+            s.get(m.Call, call_id).agent_id = agent_id
+        now = self.now()
+        call = LiveCall(
+            call_id=call_id,
+            channel_id=channel_id or "",
+            kind=rt.CallType.SERVICE,
+            line_id=None,
+            caller=number,
+            did=number,
+            queued_at=now,
+            campaign_id=campaign_id,
+            contact_id=contact_id,
+            comment=comment,
+            phase="connected" if connected else "connecting",
+            agent_id=agent_id,
+            answered_at=now if connected else None,
+            mode=mode,
+            forced_registration=bool(campaign and campaign.forced_registration),
+        )
+        self.calls[call_id] = call
+        agent.on_outbound_call = True
+        agent.dialer_dialing = False
+        agent.card_call_id = call_id
+        self._notify(agent_id)
+
+    def outbound_connected(self, call_id: int, channel_id: str) -> None:
+        call = self.calls.get(call_id)
+        if call is None:
+            return
+        call.phase = "connected"
+        call.channel_id = channel_id
+        call.answered_at = self.now()
+        self._notify(call.agent_id)
+
+    def outbound_ended(self, call_id: int, agent_no_answer: bool = False) -> None:
+        """The outbound call is over: wrap-up (campaign default) with the card left open
+        for registration; or, if the agent never answered (preview), pause it."""
+        call = self.calls.get(call_id)
+        if call is None or call.phase == "ended":
+            return
+        agent = self.agents.get(call.agent_id) if call.agent_id else None
+        with self._tx() as s:
+            if agent is not None:
+                agent.on_outbound_call = False
+            if agent_no_answer and agent is not None:
+                self._apply(agent, ag.CallEnded(wrap_up=dt.timedelta(0)), s)
+                self._apply(agent, ag.Pause(reason=ag.PauseReason.NO_ANSWER), s)
+                agent.card_call_id = None
+                self.calls.pop(call_id, None)
+            elif call.phase == "connecting" and agent is not None:
+                # The contact was never reached: nothing to register, no wrap-up.
+                self._apply(agent, ag.CallEnded(wrap_up=dt.timedelta(0)), s)
+                agent.card_call_id = None
+                self.calls.pop(call_id, None)
+            else:
+                self._call_finished(call, s)
+        self._notify_all()
+        self.dispatch()
 
     # ------------------------------------------------------------- recovery
 

@@ -247,3 +247,43 @@ async def test_waiting_counter_shown_while_paused(world):
     counts = {ln.did: ln.waiting for ln in view.lines}
     assert counts == {"100": 1, "200": 0, "300": 0}
     assert view.offer is None
+
+
+async def test_outbound_call_blocks_inbound_and_ends_in_wrap_up(world):
+    sessions, ids, lines = world
+    d = make(world)
+    await start_work(d, ids["ann"], [lines["100"]])
+    with transaction(sessions) as s:
+        camp = p.add_campaign(s, "Out", mode="power", wrap_up=30)
+        row = m.Call(
+            direction=m.Direction.OUTBOUND,
+            kind=m.CallKind.POWER,
+            state=m.CallState.CONNECTED,
+            campaign_id=camp.id,
+            started_at=d.now(),
+        )
+        s.add(row)
+        s.flush()
+        call_id, camp_id = row.id, camp.id
+    d.set_dialer_dialing(ids["ann"], True)
+    d.call_arrived("ch-in", lines["100"], "91000001")
+    view = await d.view(ids["ann"])
+    waiting = {ln.did: ln.waiting for ln in view.lines}
+    assert view.blocked and view.offer is None and waiting["100"] == 1  # F-I5
+    d.outbound_started(
+        call_id=call_id,
+        agent_id=ids["ann"],
+        campaign_id=camp_id,
+        contact_id=None,
+        number="+4791000002",
+        channel_id="ch-out",
+        mode="power",
+        connected=True,
+    )
+    view = await d.view(ids["ann"])
+    assert view.state == "busy" and view.call.kind == "power" and view.blocked
+    d.outbound_ended(call_id)
+    view = await d.view(ids["ann"])
+    assert view.state == "wrap_up" and view.call.state == "ended" and not view.blocked
+    await d.finish_wrap_up(ids["ann"])
+    assert (await d.view(ids["ann"])).offer is not None  # inbound flows again
