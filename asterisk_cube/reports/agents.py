@@ -1,15 +1,18 @@
 """Time in each agent state per agent and day (F-D5, F-M2), from the state log.
 
 Each ``agent_state_log`` row is a transition at ``at``; the agent stays in ``to_state``
-until its next transition, found with ``LEAD(at) OVER (PARTITION BY agent_id ORDER BY at,
-id)`` (SQLite >= 3.25, PostgreSQL). The state an agent was in when the period starts comes
-from its last transition before the start (one index lookup per agent). A state still
-open is counted up to the period's end or ``now``, whichever is earlier.
+until its next transition, found with ``LEAD(at) OVER (PARTITION BY agent_id ORDER BY
+at, ...)`` (SQLite >= 3.25, PostgreSQL). A state still open is counted up to the period's
+end or ``now``, whichever is earlier.
 
-Splitting at local midnight: most periods start and end on the same local day and are
-summed directly; those that cross midnight are joined with a small table of the period's
-local days (UTC bounds computed with ``zoneinfo``) and cut at each day's bounds, so DST
-days have 23 or 25 hours. This matches :func:`asterisk_cube.core.agents.time_in_states`.
+Splitting at local midnight without a second pass: for every agent and every local
+midnight of the period (UTC instants from ``zoneinfo``, so DST days have 23 or 25 hours)
+the query adds a *mark* that restates the agent's state at that instant — its latest
+transition before it, one index seek per agent and day. The transitions and the marks go
+through ``LEAD`` together, so no period crosses midnight and each is summed into the local
+day (week, month) where it starts. The first mark is also the state the agent was in
+when the report period began. This matches
+:func:`asterisk_cube.core.agents.time_in_states`.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import and_, case, func, literal, select, union_all
+from sqlalchemy import case, func, literal, select, true, union_all
 from sqlalchemy.orm import Session
 
 from asterisk_cube.db import models as m
@@ -30,8 +33,6 @@ from .common import (
     as_date,
     check_group_by,
     day_table,
-    greatest,
-    least,
     local_bucket,
     millis_between,
     seconds,
@@ -69,71 +70,69 @@ def agent_states(
     unit = next((k for k in keys if k in PERIOD_UNITS), None)
     log, ag = m.AgentStateLog, m.Agent
 
-    # where each agent's history starts: its last transition before the period, if any
-    before = m.AgentStateLog.__table__.alias("before")
-    last_before = (
-        select(func.max(before.c.at))
-        .where(before.c.agent_id == ag.id, before.c.at < start)
+    # One mark per agent and local midnight of the period: the agent's latest transition
+    # before that midnight (one index seek each) restates its state there, so that the
+    # periods LEAD() finds never cross midnight; the first mark also gives the state the
+    # agent was in when the period started.
+    days = day_table(period)
+    prior = m.AgentStateLog.__table__.alias("prior")
+    latest = (
+        select(prior.c.id)
+        .where(prior.c.agent_id == ag.id, prior.c.at < days.c.t0)
+        .order_by(prior.c.at.desc(), prior.c.id.desc())
+        .limit(1)
         .scalar_subquery()
     )
-    lb = select(ag.id.label("agent_id"), func.coalesce(last_before, start).label("at0"))
-    if only:
-        lb = lb.where(ag.id.in_(only))
-    lb = lb.subquery("lb")
-
-    reason = case((log.to_state == m.AgentState.PAUSED, log.reason)) if by_reason else None
-    iv = (
-        select(
-            log.agent_id.label("agent_id"),
-            log.to_state.label("state"),
-            (reason if reason is not None else literal(None)).label("reason"),
-            log.at.label("s"),
-            func.lead(log.at).over(partition_by=log.agent_id, order_by=(log.at, log.id)).label("e"),
-        )
-        .join(lb, and_(lb.c.agent_id == log.agent_id, log.at >= lb.c.at0))
-        .where(log.at < cap)
-        .subquery("iv")
+    marks = (
+        select(ag.id.label("agent_id"), days.c.t0.label("at"), latest.label("log_id"))
+        .select_from(ag)
+        .join(days, true())
+        .where(days.c.t0 < cap)
     )
-    clipped = select(
+    if only:
+        marks = marks.where(ag.id.in_(only))
+    marks = marks.subquery("marks")
+    marked = m.AgentStateLog.__table__.alias("marked")
+    restated = select(
+        marks.c.agent_id,
+        marks.c.at,
+        literal(0).label("kind"),
+        marked.c.id,
+        marked.c.to_state,
+        marked.c.reason,
+    ).join(marked, marked.c.id == marks.c.log_id)
+    logged = select(
+        log.agent_id,
+        log.at,
+        literal(1).label("kind"),
+        log.id,
+        log.to_state,
+        log.reason,
+    ).where(log.at >= start, log.at < cap)
+    if only:
+        logged = logged.where(log.agent_id.in_(only))
+    both = union_all(restated, logged).subquery("both")
+
+    reason = case((both.c.to_state == m.AgentState.PAUSED, both.c.reason)) if by_reason else None
+    iv = select(
+        both.c.agent_id,
+        both.c.to_state.label("state"),
+        (reason if reason is not None else literal(None)).label("reason"),
+        both.c.at.label("s"),
+        func.lead(both.c.at)
+        .over(partition_by=both.c.agent_id, order_by=(both.c.at, both.c.kind, both.c.id))
+        .label("e"),
+    ).subquery("iv")
+    end = func.coalesce(iv.c.e, cap)
+    pieces = select(
         iv.c.agent_id,
         iv.c.state,
         iv.c.reason,
-        greatest(session, iv.c.s, start).label("s"),
-        least(session, func.coalesce(iv.c.e, cap), cap).label("e"),
-    )
+        millis_between(session, end, iv.c.s).label("ms"),
+        *([local_bucket(session, iv.c.s, unit, period).label("bucket")] if unit else []),
+    ).where(end > iv.c.s)
     if not include_logged_out:
-        clipped = clipped.where(iv.c.state != m.AgentState.LOGGED_OUT)
-    c = clipped.subquery("c")
-    ms = millis_between(session, c.c.e, c.c.s)
-
-    if unit is None:
-        pieces = select(c.c.agent_id, c.c.state, c.c.reason, ms.label("ms")).where(c.c.e > c.c.s)
-    else:
-        day_s = local_bucket(session, c.c.s, "day", period)
-        day_e = local_bucket(session, c.c.e, "day", period)
-        same_day = select(
-            c.c.agent_id,
-            c.c.state,
-            c.c.reason,
-            local_bucket(session, c.c.s, unit, period).label("bucket"),
-            ms.label("ms"),
-        ).where(c.c.e > c.c.s, day_s == day_e)
-        days = day_table(period)
-        crossing = (
-            select(
-                c.c.agent_id,
-                c.c.state,
-                c.c.reason,
-                days.c[unit].label("bucket"),
-                millis_between(
-                    session, least(session, c.c.e, days.c.t1), greatest(session, c.c.s, days.c.t0)
-                ).label("ms"),
-            )
-            .select_from(c)
-            .join(days, and_(days.c.t0 < c.c.e, days.c.t1 > c.c.s))
-            .where(c.c.e > c.c.s, day_s != day_e)
-        )
-        pieces = union_all(same_day, crossing)
+        pieces = pieces.where(iv.c.state != m.AgentState.LOGGED_OUT)
     u = pieces.subquery("u")
 
     out, group_cols, key_cols = [], [], []
