@@ -9,14 +9,25 @@ touches the client's ``updated_at`` so running FastAGI entry caches notice it.
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from asterisk_cube.core.hours import wall_to_aware
+from asterisk_cube.core.numbers import DEFAULT_REGION, InvalidNumber, is_withheld, parse_pattern
 from asterisk_cube.db import models as m
+from asterisk_cube.services.contact_import import MAX_ROWS, RowError, _read
 from asterisk_cube.services.provisioning import (
     _EMAIL,
     ProvisioningError,
+    _enum_value,
     get_client,
     touch_client,
 )
@@ -61,3 +72,637 @@ def remove_recipients(s: Session, client: str, emails: Iterable[str]) -> None:
         row.recipients.remove(by_address[address.lower()])
     touch_client(row)
     s.flush()
+
+
+# ------------------------------------------------------------------ shared checks
+
+_TARGET = re.compile(r"^(\+?[0-9]{2,20}|[A-Za-z0-9]+/[A-Za-z0-9._@+-]+)$")
+
+
+def check_target(target: str | None, what: str) -> str | None:
+    """A forward target: a number (``+4791234567``) or a dial string (``PJSIP/agent01``)."""
+    if target is None or not target.strip():
+        return None
+    text = re.sub(r"[\s-]", "", target.strip()) if target.strip()[0] in "+0123456789" else target
+    if not _TARGET.match(text):
+        raise ProvisioningError(
+            f"{what} {target!r} must be a phone number or a dial string like PJSIP/agent01"
+        )
+    return text
+
+
+def check_handling(
+    handling: str | None, forward1: str | None, forward2: str | None, what: str
+) -> tuple[m.Handling | None, str | None, str | None]:
+    """Handling plus its targets, validated together."""
+    kind = _enum_value(m.Handling, handling, f"{what} handling") if handling else None
+    t1 = check_target(forward1, f"{what} first forward target")
+    t2 = check_target(forward2, f"{what} second forward target")
+    if kind == m.Handling.FORWARD and not t1:
+        raise ProvisioningError(f"{what}: forward handling needs a first forward target")
+    if t2 and not t1:
+        raise ProvisioningError(f"{what}: a second forward target needs a first one")
+    if kind != m.Handling.FORWARD and (t1 or t2):
+        raise ProvisioningError(f"{what}: forward targets need forward handling")
+    return kind, t1, t2
+
+
+def parse_local_time(text: str, zone: str, what: str, end_of_day: bool = False) -> dt.datetime:
+    """``YYYY-MM-DD[ HH:MM]`` in the client's zone -> aware UTC. A bare date is the start of
+    that day, or with ``end_of_day`` the start of the next one (an inclusive end date)."""
+    raw = text.strip()
+    try:
+        if len(raw) == 10:
+            day = dt.date.fromisoformat(raw)
+            if end_of_day:
+                day += dt.timedelta(days=1)
+            local = dt.datetime.combine(day, dt.time())
+        else:
+            local = dt.datetime.fromisoformat(raw.replace("T", " "))
+    except ValueError:
+        raise ProvisioningError(
+            f"{what} {text!r} must be YYYY-MM-DD or 'YYYY-MM-DD HH:MM'"
+        ) from None
+    if local.tzinfo is None:
+        local = wall_to_aware(local, ZoneInfo(zone))
+    return local.astimezone(dt.UTC)
+
+
+# ------------------------------------------------------------------ exceptions (F-S3)
+
+
+def add_exception(
+    s: Session,
+    client: str,
+    instruction: str,
+    until: str,
+    starts: str | None = None,
+    handling: str | None = None,
+    forward1: str | None = None,
+    forward2: str | None = None,
+    now: dt.datetime | None = None,
+) -> m.ClientException:
+    """A "current" instruction for a period; with a handling it overrides the standard one."""
+    text = (instruction or "").strip()
+    if not text:
+        raise ProvisioningError("the exception's instruction is empty")
+    kind, t1, t2 = check_handling(handling, forward1, forward2, "exception")
+    row = get_client(s, client)
+    now = now or m.utcnow()
+    begin = parse_local_time(starts, row.timezone, "start") if starts else now
+    end = parse_local_time(until, row.timezone, "end", end_of_day=True)
+    if end <= now:
+        raise ProvisioningError("the exception's period is already over")
+    if end <= begin:
+        raise ProvisioningError("the exception ends before it starts")
+    exception = m.ClientException(
+        starts_at=begin,
+        ends_at=end,
+        instruction=text,
+        handling=kind,
+        forward_target1=t1,
+        forward_target2=t2,
+    )
+    row.exceptions.append(exception)
+    touch_client(row)
+    s.flush()
+    return exception
+
+
+def remove_exception(s: Session, client: str, exception_id: int) -> None:
+    row = get_client(s, client)
+    found = next((e for e in row.exceptions if e.id == exception_id), None)
+    if found is None:
+        raise ProvisioningError(f"{row.name} has no exception {exception_id}")
+    row.exceptions.remove(found)
+    touch_client(row)
+    s.flush()
+
+
+def exception_rows(s: Session, client: str) -> list[dict[str, Any]]:
+    row = get_client(s, client)
+    zone = ZoneInfo(row.timezone)
+    now = m.utcnow()
+    return [
+        {
+            "id": e.id,
+            "from": f"{e.starts_at.astimezone(zone):%Y-%m-%d %H:%M}",
+            "until": f"{e.ends_at.astimezone(zone):%Y-%m-%d %H:%M}",
+            "active": e.starts_at <= now < e.ends_at,
+            "handling": e.handling.value if e.handling else "",
+            "targets": ",".join(t for t in (e.forward_target1, e.forward_target2) if t),
+            "instruction": e.instruction[:60],
+        }
+        for e in row.exceptions
+    ]
+
+
+# ------------------------------------------------------------------ employees (F-S4)
+
+
+@dataclass(frozen=True)
+class EmployeeData:
+    name: str
+    department: str = ""
+    title: str = ""
+    email: str | None = None
+    handling: m.Handling = m.Handling.NOTE
+    forward1: str | None = None
+    forward2: str | None = None
+    info: str = ""
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.name.casefold(), self.department.casefold()
+
+
+def check_employee(
+    name: str,
+    department: str = "",
+    title: str = "",
+    email: str | None = None,
+    handling: str | None = None,
+    forward1: str | None = None,
+    forward2: str | None = None,
+    info: str = "",
+) -> EmployeeData:
+    """Validate one employee/department (pure: no database)."""
+    name, department, title = (name or "").strip(), (department or "").strip(), title or ""
+    if not name:
+        raise ProvisioningError("the employee's name is empty")
+    for value, label in ((name, "name"), (department, "department"), (title.strip(), "title")):
+        if len(value) > 200:
+            raise ProvisioningError(f"the employee's {label} is longer than 200 characters")
+    address = check_email(email, "e-mail") if email and email.strip() else None
+    kind, t1, t2 = check_handling(handling or "note", forward1, forward2, f"employee {name!r}")
+    return EmployeeData(
+        name, department, title.strip(), address, kind or m.Handling.NOTE, t1, t2, info or ""
+    )
+
+
+def _employee_row(data: EmployeeData) -> m.Employee:
+    return m.Employee(
+        name=data.name,
+        department=data.department,
+        title=data.title,
+        email=data.email,
+        handling=data.handling,
+        forward_target1=data.forward1,
+        forward_target2=data.forward2,
+        info=data.info,
+    )
+
+
+def add_employee(s: Session, client: str, **fields: Any) -> m.Employee:
+    data = check_employee(**fields)
+    row = get_client(s, client)
+    if any((e.name.casefold(), e.department.casefold()) == data.key for e in row.employees):
+        where = f" in {data.department}" if data.department else ""
+        raise ProvisioningError(f"{row.name} already has an employee {data.name!r}{where}")
+    employee = _employee_row(data)
+    row.employees.append(employee)
+    touch_client(row)
+    s.flush()
+    return employee
+
+
+def get_employee(s: Session, client: m.Client, name: str) -> m.Employee:
+    matches = [e for e in client.employees if e.name.casefold() == name.strip().casefold()]
+    if not matches:
+        raise ProvisioningError(f"{client.name} has no employee named {name!r}")
+    if len(matches) > 1:
+        raise ProvisioningError(f"{client.name} has several employees named {name!r}")
+    return matches[0]
+
+
+def remove_employee(s: Session, client: str, name: str) -> None:
+    row = get_client(s, client)
+    row.employees.remove(get_employee(s, row, name))
+    touch_client(row)
+    s.flush()
+
+
+def employee_rows(s: Session, client: str) -> list[dict[str, Any]]:
+    row = get_client(s, client)
+    return [
+        {
+            "id": e.id,
+            "name": e.name,
+            "department": e.department,
+            "title": e.title,
+            "email": e.email or "",
+            "handling": e.handling.value,
+            "targets": ",".join(t for t in (e.forward_target1, e.forward_target2) if t),
+        }
+        for e in row.employees
+    ]
+
+
+@dataclass
+class RowsReport:
+    """The result of a CSV import: rejected rows by line number, whether anything was stored."""
+
+    what: str
+    rows_read: int = 0
+    imported: int = 0
+    rejected: list[RowError] = field(default_factory=list)
+    stored: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "what": self.what,
+            "rows_read": self.rows_read,
+            "imported": self.imported,
+            "rejected": [{"row": e.row, "reason": e.reason} for e in self.rejected],
+            "stored": self.stored,
+        }
+
+
+def _read_text(path: str | Path) -> str:
+    path = Path(path)
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise ProvisioningError(f"file not found: {path}") from None
+    except IsADirectoryError:
+        raise ProvisioningError(f"{path} is a directory, not a CSV file") from None
+    except UnicodeDecodeError:
+        raise ProvisioningError(f"{path} is not UTF-8 text") from None
+
+
+def _columns(
+    header: list[str], aliases: dict[str, tuple[str, ...]], required: tuple[str, ...]
+) -> dict[str, int]:
+    """Map our field names to column indexes; unknown columns are an error (typos)."""
+    lower = [h.strip().lower() for h in header]
+    if len(set(lower)) != len(lower):
+        raise ProvisioningError("the CSV header has duplicate column names")
+    index: dict[str, int] = {}
+    known = {alias: name for name, names in aliases.items() for alias in (name, *names)}
+    for i, col in enumerate(lower):
+        if col not in known:
+            raise ProvisioningError(
+                f"unknown CSV column {header[i].strip()!r} (expected: {', '.join(aliases)})"
+            )
+        if known[col] in index:
+            raise ProvisioningError(f"the CSV header names {known[col]!r} twice")
+        index[known[col]] = i
+    for name in required:
+        if name not in index:
+            raise ProvisioningError(
+                f"the CSV header has no {name!r} column; found: {', '.join(header) or 'nothing'}"
+            )
+    return index
+
+
+def _records(text: str, aliases, required) -> tuple[list[tuple[int, dict[str, str]]], list]:
+    """(line, {field: value}) per non-blank row, plus rows with a wrong field count."""
+    header, rows = _read(text)
+    index = _columns(header, aliases, required)
+    records, errors = [], []
+    for line, values in rows:
+        if not any(v.strip() for v in values):
+            continue
+        if len(values) != len(header):
+            errors.append(RowError(line, f"has {len(values)} fields, the header has {len(header)}"))
+            continue
+        records.append((line, {name: values[i].strip() for name, i in index.items()}))
+    if len(rows) > MAX_ROWS:
+        raise ProvisioningError(f"the CSV file has {len(rows)} rows; the limit is {MAX_ROWS}")
+    if not records and not errors:
+        raise ProvisioningError("the CSV file has a header but no rows")
+    return records, errors
+
+
+EMPLOYEE_COLUMNS = {
+    "name": ("navn", "employee"),
+    "department": ("avdeling", "dept"),
+    "title": ("tittel", "stilling"),
+    "email": ("e-mail", "e-post", "epost", "mail"),
+    "handling": ("behandling",),
+    "target1": ("forward1", "mål1", "maal1"),
+    "target2": ("forward2", "mål2", "maal2"),
+    "info": ("note", "notat", "comment"),
+}
+
+
+def import_employees(
+    s: Session,
+    client: str,
+    path: str | Path,
+    valid_only: bool = False,
+    replace: bool = False,
+) -> RowsReport:
+    """Employee list from CSV (columns: name, department, title, email, handling, target1,
+    target2, info; only ``name`` required). Every row is validated first; with errors nothing
+    is stored unless ``valid_only``. ``replace`` swaps the whole list for the file's."""
+    row = get_client(s, client)
+    records, errors = _records(_read_text(path), EMPLOYEE_COLUMNS, ("name",))
+    existing = (
+        set() if replace else {(e.name.casefold(), e.department.casefold()) for e in row.employees}
+    )
+    seen: dict[tuple[str, str], int] = {}
+    valid: list[EmployeeData] = []
+    for line, rec in records:
+        try:
+            data = check_employee(
+                rec.get("name", ""),
+                rec.get("department", ""),
+                rec.get("title", ""),
+                rec.get("email"),
+                (rec.get("handling") or "note").lower(),
+                rec.get("target1"),
+                rec.get("target2"),
+                rec.get("info", ""),
+            )
+        except ProvisioningError as exc:
+            errors.append(RowError(line, str(exc)))
+            continue
+        if data.key in seen:
+            errors.append(RowError(line, f"{data.name!r} repeats row {seen[data.key]}"))
+            continue
+        if data.key in existing:
+            errors.append(RowError(line, f"{row.name} already has an employee {data.name!r}"))
+            continue
+        seen[data.key] = line
+        valid.append(data)
+    errors.sort(key=lambda e: e.row)
+    report = RowsReport("employees", len(records) + _short_rows(errors), 0, errors)
+    if (errors and not valid_only) or not valid:
+        return report
+    if replace:
+        row.employees.clear()
+        s.flush()
+    row.employees.extend(_employee_row(d) for d in valid)
+    touch_client(row)
+    s.flush()
+    report.imported, report.stored = len(valid), True
+    return report
+
+
+# ------------------------------------------------------------------ FAQ (F-S5)
+
+
+def add_faq(
+    s: Session,
+    client: str,
+    question: str,
+    answer: str,
+    handling: str | None = None,
+    employee: str | None = None,
+    position: int | None = None,
+) -> m.FaqEntry:
+    q, a = (question or "").strip(), (answer or "").strip()
+    if not q:
+        raise ProvisioningError("the FAQ question is empty")
+    if not a:
+        raise ProvisioningError("the FAQ answer is empty")
+    kind = _enum_value(m.Handling, handling, "FAQ handling") if handling else None
+    row = get_client(s, client)
+    linked = get_employee(s, row, employee) if employee else None
+    if kind == m.Handling.FORWARD and linked is None and not row.forward_target1:
+        raise ProvisioningError(
+            "FAQ forward handling needs targets: link an employee with --employee, "
+            "or give the client forward targets"
+        )
+    if position is None:
+        position = max((f.position for f in row.faq), default=0) + 1
+    entry = m.FaqEntry(
+        question=q,
+        answer=a,
+        handling=kind,
+        employee_id=linked.id if linked else None,
+        position=position,
+    )
+    row.faq.append(entry)
+    touch_client(row)
+    s.flush()
+    return entry
+
+
+def faq_rows(s: Session, client: str) -> list[dict[str, Any]]:
+    row = get_client(s, client)
+    names = {e.id: e.name for e in row.employees}
+    return [
+        {
+            "id": f.id,
+            "position": f.position,
+            "question": f.question[:50],
+            "answer": f.answer[:50],
+            "handling": f.handling.value if f.handling else "",
+            "employee": names.get(f.employee_id, "") if f.employee_id else "",
+        }
+        for f in row.faq
+    ]
+
+
+# ------------------------------------------------------------------ blocklists (F-S6)
+
+
+@dataclass(frozen=True)
+class BlockData:
+    number: str  # E.164 number or "+"-prefix
+    kind: m.MatchKind
+    known_advertiser: bool = False
+    reason: str = ""
+
+    @property
+    def text(self) -> str:
+        return self.number + ("*" if self.kind == m.MatchKind.PREFIX else "")
+
+
+def check_block(
+    raw: str, region: str = DEFAULT_REGION, known_advertiser: bool = False, reason: str = ""
+) -> BlockData:
+    """``+4791234567`` (exact) or ``+4782*`` (every number starting so); national numbers are
+    read in ``region``. Refuses withheld/empty values and implausible lengths."""
+    text = (raw or "").strip()
+    if not text:
+        raise ProvisioningError("the number is empty")
+    if is_withheld(text.rstrip("*")):
+        raise ProvisioningError(
+            f"{text!r} is not a number (anonymous callers are blocked with the client's "
+            "anonymous rule, not a list entry)"
+        )
+    if re.search(r"[^\d\s+().*-]", text) or "*" in text[:-1]:
+        raise ProvisioningError(
+            f"{text!r} is not a number or prefix (digits, optional leading +, trailing * "
+            "for a prefix)"
+        )
+    try:
+        pattern = parse_pattern(text, region)
+    except InvalidNumber as exc:
+        raise ProvisioningError(str(exc)) from None
+    digits = len(pattern.value) - 1
+    low = 2 if pattern.prefix else 7  # +47 and a 5-digit short number
+    if not low <= digits <= 15:
+        what = "prefix" if pattern.prefix else "number"
+        raise ProvisioningError(f"{text!r} is not a plausible {what} ({digits} digits)")
+    if len(reason) > 200:
+        raise ProvisioningError("the reason is longer than 200 characters")
+    kind = m.MatchKind.PREFIX if pattern.prefix else m.MatchKind.EXACT
+    return BlockData(pattern.value, kind, known_advertiser, reason.strip())
+
+
+def _list_owner(s: Session, client: str | None) -> tuple[m.Client | None, str]:
+    row = get_client(s, client) if client else None
+    return row, (row.phone_region if row else DEFAULT_REGION)
+
+
+def _existing_blocks(s: Session, owner: m.Client | None) -> dict[tuple[str, str], m.BlocklistEntry]:
+    query = select(m.BlocklistEntry).where(
+        m.BlocklistEntry.client_id.is_(None)
+        if owner is None
+        else m.BlocklistEntry.client_id == owner.id
+    )
+    return {(b.number, b.kind.value): b for b in s.scalars(query)}
+
+
+def add_blocks(
+    s: Session,
+    numbers: Iterable[str],
+    client: str | None = None,
+    known_advertiser: bool = False,
+    reason: str = "",
+) -> list[m.BlocklistEntry]:
+    """Add numbers/prefixes to a client's list, or to the global list (``client`` None)."""
+    owner, region = _list_owner(s, client)
+    items = [check_block(n, region, known_advertiser, reason) for n in numbers]
+    if not items:
+        raise ProvisioningError("give at least one number")
+    existing = _existing_blocks(s, owner)
+    seen: set[tuple[str, str]] = set()
+    for item in items:
+        key = (item.number, item.kind.value)
+        if key in existing or key in seen:
+            where = f"{owner.name}'s blocklist" if owner else "the global blocklist"
+            raise ProvisioningError(f"{item.text} is already on {where}")
+        seen.add(key)
+    rows = [
+        m.BlocklistEntry(
+            client_id=owner.id if owner else None,
+            number=i.number,
+            kind=i.kind,
+            known_advertiser=i.known_advertiser,
+            reason=i.reason,
+        )
+        for i in items
+    ]
+    s.add_all(rows)
+    if owner is not None:
+        touch_client(owner)
+    s.flush()
+    return rows
+
+
+def remove_block(s: Session, number: str, client: str | None = None) -> None:
+    owner, region = _list_owner(s, client)
+    item = check_block(number, region)
+    entry = _existing_blocks(s, owner).get((item.number, item.kind.value))
+    if entry is None:
+        where = f"{owner.name}'s blocklist" if owner else "the global blocklist"
+        raise ProvisioningError(f"{item.text} is not on {where}")
+    s.delete(entry)
+    if owner is not None:
+        touch_client(owner)
+    s.flush()
+
+
+BLOCK_COLUMNS = {
+    "number": ("phone", "nummer", "telefon", "prefix"),
+    "known_advertiser": ("advertiser", "annonsør", "kind_of_caller"),
+    "reason": ("grunn", "comment", "kommentar"),
+}
+_TRUE = {"1", "yes", "y", "true", "ja", "j", "x"}
+_FALSE = {"", "0", "no", "n", "false", "nei"}
+
+
+def import_blocklist(
+    s: Session,
+    path: str | Path,
+    client: str | None = None,
+    valid_only: bool = False,
+    advertiser_default: bool = False,
+) -> RowsReport:
+    """Blocklist from CSV (columns: number — ``*`` suffix for a prefix —, known_advertiser
+    yes/no, reason). Validated entirely first; with errors nothing is stored unless
+    ``valid_only``. Entries already on the list are reported as rejected rows."""
+    owner, region = _list_owner(s, client)
+    records, errors = _records(_read_text(path), BLOCK_COLUMNS, ("number",))
+    existing = _existing_blocks(s, owner)
+    seen: dict[tuple[str, str], int] = {}
+    valid: list[BlockData] = []
+    for line, rec in records:
+        flag = rec.get("known_advertiser", "").strip().lower()
+        if flag not in _TRUE | _FALSE:
+            errors.append(RowError(line, f"known_advertiser must be yes or no, got {flag!r}"))
+            continue
+        try:
+            item = check_block(
+                rec["number"],
+                region,
+                flag in _TRUE or (advertiser_default and flag == ""),
+                rec.get("reason", ""),
+            )
+        except ProvisioningError as exc:
+            errors.append(RowError(line, str(exc)))
+            continue
+        key = (item.number, item.kind.value)
+        if key in seen:
+            errors.append(RowError(line, f"{item.text} repeats row {seen[key]}"))
+            continue
+        if key in existing:
+            errors.append(RowError(line, f"{item.text} is already on the list"))
+            continue
+        seen[key] = line
+        valid.append(item)
+    errors.sort(key=lambda e: e.row)
+    report = RowsReport("blocklist", len(records) + _short_rows(errors), 0, errors)
+    if (errors and not valid_only) or not valid:
+        return report
+    s.execute(
+        m.BlocklistEntry.__table__.insert(),
+        [
+            {
+                "client_id": owner.id if owner else None,
+                "number": i.number,
+                "kind": i.kind.value,
+                "known_advertiser": i.known_advertiser,
+                "reason": i.reason,
+                "created_at": m.utcnow(),
+            }
+            for i in valid
+        ],
+    )
+    if owner is not None:
+        touch_client(owner)
+    s.flush()
+    report.imported, report.stored = len(valid), True
+    return report
+
+
+def _short_rows(errors: list[RowError]) -> int:
+    return sum(1 for e in errors if "fields, the header has" in e.reason)
+
+
+def block_rows(s: Session, client: str | None = None, everything: bool = False) -> list[dict]:
+    query = select(m.BlocklistEntry, m.Client.name).outerjoin(
+        m.Client, m.Client.id == m.BlocklistEntry.client_id
+    )
+    if not everything:
+        owner, _ = _list_owner(s, client)
+        query = query.where(
+            m.BlocklistEntry.client_id.is_(None)
+            if owner is None
+            else m.BlocklistEntry.client_id == owner.id
+        )
+    return [
+        {
+            "id": b.id,
+            "list": name or "global",
+            "entry": b.number + ("*" if b.kind == m.MatchKind.PREFIX else ""),
+            "known_advertiser": b.known_advertiser,
+            "reason": b.reason,
+        }
+        for b, name in s.execute(query.order_by(m.BlocklistEntry.client_id, m.BlocklistEntry.id))
+    ]

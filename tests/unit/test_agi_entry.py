@@ -488,3 +488,21 @@ async def test_route_through_the_agi_server(sessions, setup):
         writer.close()
     finally:
         await server.close(grace=0.1)
+
+
+async def test_blocklist_provisioning_reaches_a_running_cache(
+    sessions, other_process, setup, clock
+):
+    from asterisk_cube.services import answering
+
+    cid = add_client(sessions)
+    route, _, _ = setup()
+    agi = FakeAgi(caller="81555000", params={"client": str(cid)})
+    await route(agi)
+    assert agi.variables["CUBE_ACTION"] == "queue"
+    with transaction(other_process) as s:
+        answering.add_blocks(s, ["815*"], client="Acme")
+    clock.t += 1.1
+    agi = FakeAgi(caller="81555000", params={"client": str(cid)})
+    await route(agi)
+    assert agi.variables["CUBE_ADBLOCK_REASON"] == "client_blocklist"
