@@ -253,9 +253,9 @@
     show($("wrapup-box"), v.state === "wrap_up");
     var loggedIn = v.state !== "logged_out";
     show($("ready-btn"), v.state === "paused");
-    show($("pause-form"), loggedIn);
+    show($("pause-form"), loggedIn && v.state !== "offered");
     show($("start-btn"), !loggedIn);
-    show($("end-btn"), loggedIn);
+    show($("end-btn"), loggedIn && !v.offer && !v.call && v.state !== "busy");
     var select = $("pause-reason");
     var want = (v.pause_reasons || []).map(function (p) { return p[0]; }).join("|");
     if (select.getAttribute("data-codes") !== want) {
