@@ -391,9 +391,11 @@ class Desktop:
         await self.desk.ready(user.agent_id)
 
     async def pause(self, request: Request, user: User, body: dict[str, Any]) -> None:
-        await self.desk.pause(
-            user.agent_id, str_field(body, "reason", required=True, max_length=32)
-        )
+        reason = str_field(body, "reason", required=True, max_length=32)
+        view = await self.desk.view(user.agent_id)
+        if reason not in {code for code, _label in view.pause_reasons}:
+            raise BadInput("reason", _("is not one of your pause reasons"))
+        await self.desk.pause(user.agent_id, reason)
 
     async def accept(self, request: Request, user: User, body: dict[str, Any]) -> None:
         await self.desk.accept(user.agent_id, path_id(request, "call_id"))
