@@ -101,6 +101,15 @@ def test_login_page_has_a_csrf_protected_form(env):
     assert c.get("/", follow_redirects=False).headers["location"] == "/login"
 
 
+def test_the_mount_leaves_the_apps_own_routes_alone(env):
+    c = env.client()
+    assert c.get("/version").json()["name"] == "asterisk-cube"
+    assert c.get("/health").status_code == 200
+    assert c.get("/no/such/page").status_code == 404
+    assert c.get("/desk/static/desk.js").status_code == 200
+    assert c.get("/desk/static/../desktop.py").status_code == 404
+
+
 def _form_login(c, username, password):
     page = c.get("/login").text
     token = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
