@@ -29,13 +29,16 @@ from .common import (
     PERIOD_UNITS,
     Period,
     Report,
+    add_names,
     agent_ids,
     as_date,
     check_group_by,
     day_table,
+    key_columns,
     local_bucket,
     millis_between,
     seconds,
+    sort_rows,
 )
 
 GROUP_KEYS = ("day", "week", "month", "agent")
@@ -135,27 +138,20 @@ def agent_states(
         pieces = pieces.where(iv.c.state != m.AgentState.LOGGED_OUT)
     u = pieces.subquery("u")
 
-    out, group_cols, key_cols = [], [], []
-    if unit:
-        out.append(u.c.bucket.label(unit))
-        group_cols.append(u.c.bucket)
-        key_cols.append(unit)
-    if "agent" in keys:
-        out += [u.c.agent_id, ag.username.label("agent")]
-        group_cols += [u.c.agent_id, ag.username]
-        key_cols += ["agent_id", "agent"]
-    stmt = select(*out, u.c.state, u.c.reason, func.sum(u.c.ms).label("ms")).select_from(u)
-    if "agent" in keys:
-        stmt = stmt.outerjoin(ag, ag.id == u.c.agent_id)
-    stmt = stmt.group_by(*group_cols, u.c.state, u.c.reason)
+    group_cols = ([u.c.bucket] if unit else []) + ([u.c.agent_id] if "agent" in keys else [])
+    stmt = select(*group_cols, u.c.state, u.c.reason, func.sum(u.c.ms).label("ms")).group_by(
+        *group_cols, u.c.state, u.c.reason
+    )
 
     rows = []
     for r in session.execute(stmt).mappings():
         if not r["ms"]:
             continue
-        row = {k: r[k] for k in key_cols}
+        row = {}
         if unit:
-            row[unit] = as_date(row[unit])
+            row[unit] = as_date(r["bucket"])
+        if "agent" in keys:
+            row["agent_id"] = r["agent_id"]
         state = r["state"]
         row.update(
             state=state.value if hasattr(state, "value") else state,
@@ -163,15 +159,10 @@ def agent_states(
             seconds=seconds(r["ms"]),
         )
         rows.append(row)
-    rows.sort(
-        key=lambda r: (
-            r.get(unit) or dt.date.min,
-            r.get("agent") or "",
-            r.get("agent_id") or 0,
-            _ORDER.get(r["state"], 99),
-            r["pause_reason"] or "",
-        )
-    )
+    add_names(session, keys, rows)
+    rows.sort(key=lambda r: (_ORDER.get(r["state"], 99), r["pause_reason"] or ""))
+    sort_rows(keys, rows)  # stable: states stay in order within each group
+    key_cols = key_columns(keys)
     return Report(
         title="Agent state times",
         columns=key_cols + MEASURES,

@@ -290,6 +290,65 @@ def agent_ids(session: Session, usernames: Iterable[str] | None) -> list[int]:
     return _resolve(session, usernames, m.Agent.username, m.Agent.id, "agent named")
 
 
+# -------------------------------------------------------------- group names
+
+# Each non-period grouping key: its id column in the rows, and the name columns filled in
+# after the aggregation from the (small) configuration table, so the big GROUP BY runs on
+# ids only.
+NAMES: dict[str, tuple[Any, list[tuple[str, Any]]]] = {
+    "line": (m.Line, [("line", m.Line.did), ("line_name", m.Line.name)]),
+    "agent": (m.Agent, [("agent", m.Agent.username)]),
+    "campaign": (m.Campaign, [("campaign", m.Campaign.name)]),
+    "category": (m.EnquiryCategory, [("category", m.EnquiryCategory.name)]),
+    "topic": (m.EnquiryTopic, [("topic", m.EnquiryTopic.name)]),
+}
+
+
+def key_columns(keys: Sequence[str]) -> list[str]:
+    """Output columns for grouping keys: ``day`` / ``line_id, line, line_name`` / ..."""
+    out: list[str] = []
+    for k in keys:
+        if k in PERIOD_UNITS:
+            out.append(k)
+        else:
+            out += [f"{k}_id", *(label for label, _ in NAMES[k][1])]
+    return out
+
+
+def add_names(session: Session, keys: Sequence[str], rows: list[dict[str, Any]]) -> None:
+    """Fill in the name columns of ``rows`` (which hold ``<key>_id``) with one small query per
+    key; a deleted or missing id gives None."""
+    for k in keys:
+        if k in PERIOD_UNITS:
+            continue
+        model, cols = NAMES[k]
+        ids = {row[f"{k}_id"] for row in rows} - {None}
+        found: dict[Any, Any] = {}
+        if ids:
+            stmt = select(model.id, *(c for _, c in cols)).where(model.id.in_(ids))
+            found = {r[0]: r[1:] for r in session.execute(stmt)}
+        for row in rows:
+            values = found.get(row[f"{k}_id"], (None,) * len(cols))
+            for (label, _), value in zip(cols, values, strict=True):
+                row[label] = value
+
+
+def sort_rows(keys: Sequence[str], rows: list[dict[str, Any]]) -> None:
+    """Order rows by period, then by each key's first name column (None last), then id."""
+
+    def sort_key(row: dict[str, Any]) -> tuple:
+        out: list[Any] = []
+        for k in keys:
+            if k in PERIOD_UNITS:
+                out.append(row[k] or dt.date.min)
+            else:
+                name = row.get(NAMES[k][1][0][0])
+                out += [name is None, name or "", row.get(f"{k}_id") or 0]
+        return tuple(out)
+
+    rows.sort(key=sort_key)
+
+
 # -------------------------------------------------------------------- output
 
 

@@ -15,13 +15,16 @@ from .common import (
     Period,
     Report,
     ReportError,
+    add_names,
     agent_ids,
     as_date,
     campaign_ids,
     check_group_by,
+    key_columns,
     line_ids,
     local_bucket,
     ratio,
+    sort_rows,
 )
 
 GROUP_KEYS = ("day", "week", "month", "category", "topic", "agent", "line", "campaign")
@@ -72,7 +75,7 @@ def enquiries(
     only_agents = agent_ids(session, agents)
     unit = next((k for k in keys if k in PERIOD_UNITS), None)
 
-    e, sel, tp, cat = m.Enquiry, m.EnquirySelection, m.EnquiryTopic, m.EnquiryCategory
+    e, sel, tp = m.Enquiry, m.EnquirySelection, m.EnquiryTopic
     topical = any(k in _TOPICAL for k in keys)
 
     def base(with_topics: bool):
@@ -108,55 +111,35 @@ def enquiries(
         return q.subquery("t")
 
     t = base(True)
-    # (key, [(label, column)...], join) for each grouping key, in output order
-    names = {
-        "agent": [("agent_id", t.c.agent_id), ("agent", m.Agent.username)],
-        "line": [("line_id", t.c.line_id), ("line", m.Line.did), ("line_name", m.Line.name)],
-        "campaign": [("campaign_id", t.c.campaign_id), ("campaign", m.Campaign.name)],
-        "category": [("category_id", t.c.category_id), ("category", cat.name)],
-        "topic": [("topic_id", t.c.topic_id), ("topic", tp.name)],
-    }
-    joins = {
-        "agent": (m.Agent, m.Agent.id == t.c.agent_id),
-        "line": (m.Line, m.Line.id == t.c.line_id),
-        "campaign": (m.Campaign, m.Campaign.id == t.c.campaign_id),
-        "category": (cat, cat.id == t.c.category_id),
-        "topic": (tp, tp.id == t.c.topic_id),
-    }
     if "topic" in keys and "category" not in keys:
         # a topic's name is only unique within its category: show the category too
         keys = tuple(x for k in keys for x in (("category", "topic") if k == "topic" else (k,)))
-    out, key_cols = [], []
-    for k in keys:
-        if k in PERIOD_UNITS:
-            out.append(t.c[k].label(k))
-            key_cols.append(k)
-        else:
-            out += [col.label(label) for label, col in names[k]]
-            key_cols += [label for label, _ in names[k]]
-    group_cols = list(out)
+    group_cols = [t.c[k] if k in PERIOD_UNITS else t.c[f"{k}_id"] for k in keys]
     measure = func.count(t.c.enquiry_id.distinct()).label("enquiries")
-    stmt = select(*out, measure, func.count(t.c.topic_id).label("selections")).select_from(t)
-    for k in keys:
-        if k in joins:
-            target, on = joins[k]
-            stmt = stmt.outerjoin(target, on)
+    stmt = select(*group_cols, measure, func.count(t.c.topic_id).label("selections"))
     if group_cols:
-        stmt = stmt.group_by(*[c.element for c in group_cols])
+        stmt = stmt.group_by(*group_cols)
     if top:
-        stmt = stmt.order_by(measure.desc(), *[c.element for c in group_cols]).limit(top)
-    elif group_cols:
-        stmt = stmt.order_by(*[c.element for c in group_cols])
+        stmt = stmt.order_by(measure.desc(), *group_cols).limit(top)
     rows = []
     for r in session.execute(stmt).mappings():
         if not r["enquiries"]:
             continue
-        row = {k: r[k] for k in key_cols}
-        if unit:
-            row[unit] = as_date(row[unit])
+        row = {}
+        for k in keys:
+            if k in PERIOD_UNITS:
+                row[k] = as_date(r[k])
+            else:
+                row[f"{k}_id"] = r[f"{k}_id"]
         row["enquiries"] = int(r["enquiries"])
         row["selections"] = int(r["selections"] or 0)
         rows.append(row)
+    add_names(session, keys, rows)
+    if top:
+        rows.sort(key=lambda r: -r["enquiries"])  # stable: ties keep the SQL order
+    else:
+        sort_rows(keys, rows)
+    key_cols = key_columns(keys)
 
     # the share's denominators: distinct enquiries per base group, one more small aggregate
     base_keys = [k for k in keys if k not in _TOPICAL] if topical else ([unit] if unit else [])

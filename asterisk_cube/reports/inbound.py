@@ -18,13 +18,16 @@ from .common import (
     Period,
     Report,
     ReportError,
+    add_names,
     as_date,
     check_group_by,
+    key_columns,
     line_ids,
     local_bucket,
     millis_between,
     ratio,
     seconds,
+    sort_rows,
 )
 
 GROUP_KEYS = ("day", "week", "month", "line")
@@ -119,17 +122,9 @@ def inbound(
     t = inner.subquery("t")
 
     sl_ms = round(service_level_seconds * 1000)
-    group_cols = []
-    out_cols = []
-    if unit:
-        out_cols.append(t.c[unit])
-        group_cols.append(t.c[unit])
-    line = m.Line
-    if "line" in keys:
-        group_cols += [t.c.line_id, line.did, line.name]
-        out_cols += [t.c.line_id, line.did.label("line"), line.name.label("line_name")]
+    group_cols = ([t.c[unit]] if unit else []) + ([t.c.line_id] if "line" in keys else [])
     stmt = select(
-        *out_cols,
+        *group_cols,
         func.count().label("offered"),
         func.sum(t.c.ans).label("answered"),
         func.sum(t.c.abd).label("abandoned"),
@@ -140,15 +135,10 @@ def inbound(
         func.max(t.c.wait_abd).label("max_abd"),
         func.sum(t.c.missed).label("missed"),
         func.sum(t.c.processed).label("processed"),
-    ).select_from(t)
-    if "line" in keys:
-        stmt = stmt.outerjoin(line, line.id == t.c.line_id)
-    if group_cols:
-        stmt = stmt.group_by(*group_cols).order_by(*group_cols)
-
-    key_cols = ([unit] if unit else []) + (
-        ["line_id", "line", "line_name"] if "line" in keys else []
     )
+    if group_cols:
+        stmt = stmt.group_by(*group_cols)
+
     rows = []
     for r in session.execute(stmt).mappings():
         if not r["offered"]:
@@ -156,9 +146,11 @@ def inbound(
         offered = int(r["offered"])
         ans, abd = int(r["answered"] or 0), int(r["abandoned"] or 0)
         missed, processed = int(r["missed"] or 0), int(r["processed"] or 0)
-        row = {k: r[k] for k in key_cols}
+        row = {}
         if unit:
-            row[unit] = as_date(row[unit])
+            row[unit] = as_date(r[unit])
+        if "line" in keys:
+            row["line_id"] = r["line_id"]
         row.update(
             offered=offered,
             answered=ans,
@@ -175,6 +167,9 @@ def inbound(
             missed_processed_share=ratio(processed, missed),
         )
         rows.append(row)
+    add_names(session, keys, rows)
+    sort_rows(keys, rows)
+    key_cols = key_columns(keys)
     return Report(
         title="Inbound calls",
         columns=key_cols + MEASURES,

@@ -13,11 +13,14 @@ from .common import (
     PERIOD_UNITS,
     Period,
     Report,
+    add_names,
     as_date,
     campaign_ids,
     check_group_by,
+    key_columns,
     local_bucket,
     ratio,
+    sort_rows,
 )
 from .enquiries import enquiries
 
@@ -87,18 +90,9 @@ def outbound(
         inner = inner.where(a.campaign_id.in_(only))
     t = inner.subquery("t")
 
-    group_cols, out_cols, key_cols = [], [], []
-    if unit:
-        group_cols.append(t.c[unit])
-        out_cols.append(t.c[unit])
-        key_cols.append(unit)
-    camp = m.Campaign
-    if "campaign" in keys:
-        group_cols += [t.c.campaign_id, camp.name]
-        out_cols += [t.c.campaign_id, camp.name.label("campaign")]
-        key_cols += ["campaign_id", "campaign"]
+    group_cols = ([t.c[unit]] if unit else []) + ([t.c.campaign_id] if "campaign" in keys else [])
     stmt = select(
-        *out_cols,
+        *group_cols,
         func.count().label("attempts"),
         func.count(t.c.contact_id.distinct()).label("contacts_dialed"),
         func.sum(t.c.reached).label("reached"),
@@ -107,43 +101,38 @@ def outbound(
         func.sum(t.c.no_answer).label("no_answer"),
         func.sum(t.c.machine).label("machine"),
         func.sum(t.c.failed).label("failed"),
-    ).select_from(t)
-    if "campaign" in keys:
-        stmt = stmt.outerjoin(camp, camp.id == t.c.campaign_id)
+    )
     if group_cols:
-        stmt = stmt.group_by(*group_cols).order_by(*group_cols)
+        stmt = stmt.group_by(*group_cols)
 
     rows = []
     for r in session.execute(stmt).mappings():
         if not r["attempts"]:
             continue
-        counts = {
-            k: int(r[k] or 0)
-            for k in ("attempts", "contacts_dialed", "reached", "contacts_reached", "abandoned")
-        }
-        counts.update({k: int(r[k] or 0) for k in ("no_answer", "machine", "failed")})
-        answered = counts["reached"] + counts["abandoned"]
-        row = {k: r[k] for k in key_cols}
+        n = {k: int(r[k] or 0) for k in r if k not in (unit, "campaign_id")}
+        answered = n["reached"] + n["abandoned"]
+        row = {}
         if unit:
-            row[unit] = as_date(row[unit])
+            row[unit] = as_date(r[unit])
+        if "campaign" in keys:
+            row["campaign_id"] = r["campaign_id"]
         row.update(
-            attempts=counts["attempts"],
-            contacts_dialed=counts["contacts_dialed"],
+            attempts=n["attempts"],
+            contacts_dialed=n["contacts_dialed"],
             answered=answered,
-            reached=counts["reached"],
-            contacts_reached=counts["contacts_reached"],
-            abandoned=counts["abandoned"],
-            abandon_rate=ratio(counts["abandoned"], answered),
-            no_answer=counts["no_answer"],
-            machine=counts["machine"],
-            failed=counts["failed"],
-            other=counts["attempts"]
-            - answered
-            - counts["no_answer"]
-            - counts["machine"]
-            - counts["failed"],
+            reached=n["reached"],
+            contacts_reached=n["contacts_reached"],
+            abandoned=n["abandoned"],
+            abandon_rate=ratio(n["abandoned"], answered),
+            no_answer=n["no_answer"],
+            machine=n["machine"],
+            failed=n["failed"],
+            other=n["attempts"] - answered - n["no_answer"] - n["machine"] - n["failed"],
         )
         rows.append(row)
+    add_names(session, keys, rows)
+    sort_rows(keys, rows)
+    key_cols = key_columns(keys)
     return Report(
         title="Outbound attempts",
         columns=key_cols + MEASURES,
