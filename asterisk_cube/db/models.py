@@ -397,6 +397,9 @@ class ContactAttempt(Base):
     """One dial of a contact, for attempt limits, retry intervals and outbound reports."""
 
     __tablename__ = "contact_attempts"
+    __table_args__ = (
+        Index("ix_contact_attempts_started", "started_at"),  # reports (migration 0002)
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     contact_id: Mapped[int] = mapped_column(
         ForeignKey("contacts.id", ondelete="CASCADE"), index=True
@@ -652,6 +655,7 @@ class Call(Base):
     __table_args__ = (
         Index("ix_calls_state", "state", "queued_at"),
         Index("ix_calls_started", "started_at"),
+        Index("ix_calls_queued", "queued_at"),  # reports over a date range (migration 0002)
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     direction: Mapped[Direction] = mapped_column(_enum(Direction))
@@ -766,7 +770,10 @@ class AgentStateLog(Base):
     """Every transition, for the state-time report (F-D5, F-M2)."""
 
     __tablename__ = "agent_state_log"
-    __table_args__ = (Index("ix_state_log_agent_at", "agent_id", "at"),)
+    __table_args__ = (
+        Index("ix_state_log_agent_at", "agent_id", "at"),
+        Index("ix_state_log_at", "at"),  # reports over a date range (migration 0002)
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"))
     at: Mapped[dt.datetime] = mapped_column(default=utcnow)
