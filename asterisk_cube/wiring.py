@@ -60,4 +60,7 @@ def build_runtime(settings: Settings, **runtime_kwargs: Any) -> Runtime:
 
 
 def _web_routes(settings, distributor, hub, sessions) -> list:
-    return []
+    from asterisk_cube.web.desktop import desktop_mount
+
+    # The desktop mount answers every path not matched before it: keep it last.
+    return [desktop_mount(settings, distributor, hub, sessions)]

@@ -41,6 +41,16 @@ log = get_logger(__name__)
 CALLBACK_TONE = "sound:beep"  # distinct connection tone for customer callbacks (F-I3)
 
 
+def http_status(exc: BaseException) -> int | None:
+    """The HTTP status behind an asyncari error (it wraps httpx's), if any."""
+    while exc is not None:
+        response = getattr(exc, "response", None)
+        if response is not None and hasattr(response, "status_code"):
+            return response.status_code
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
 def hold_bridge_id(line_id: int | None) -> str:
     return f"cube-hold-{line_id if line_id is not None else 'none'}"
 
@@ -144,12 +154,20 @@ class InboundApp:
 
     # ------------------------------------------------------------- bridges
 
+    async def _ensure_bridge(self, bridge_id: str, kind: str) -> None:
+        """Create the bridge, or keep it if it exists (e.g. left by a previous serve)."""
+        try:
+            await self.client.bridges.createWithId(bridgeId=bridge_id, type=kind, name=bridge_id)
+        except Exception as exc:
+            if http_status(exc) != 409:
+                raise
+            log.info("bridge_exists", bridge=bridge_id)
+
     async def _holding_bridge(self, line_id: int | None) -> str:
         bridge_id = hold_bridge_id(line_id)
         if bridge_id not in self._bridges_ready:
-            client = self.client
-            await client.bridges.createWithId(bridgeId=bridge_id, type="holding", name=bridge_id)
-            await client.bridges.startMoh(bridgeId=bridge_id, mohClass="default")
+            await self._ensure_bridge(bridge_id, "holding")
+            await self.client.bridges.startMoh(bridgeId=bridge_id, mohClass="default")
             self._bridges_ready.add(bridge_id)
         return bridge_id
 
@@ -219,7 +237,7 @@ class InboundApp:
             await self._play(agent_channel, CALLBACK_TONE)
         client = self.client
         bridge_id = call_bridge_id(call_id)
-        await client.bridges.createWithId(bridgeId=bridge_id, type="mixing", name=bridge_id)
+        await self._ensure_bridge(bridge_id, "mixing")
         with contextlib.suppress(Exception):  # it may have left the holding bridge already
             await client.bridges.removeChannel(
                 bridgeId=hold_bridge_id(call.line_id if call else None), channel=channel_id
@@ -243,7 +261,8 @@ class InboundApp:
             await self.hangup(agent_channel)
             return False
         bridge_id = call_bridge_id(call_id)
-        client = self.client
-        await client.bridges.createWithId(bridgeId=bridge_id, type="mixing", name=bridge_id)
-        await client.bridges.addChannel(bridgeId=bridge_id, channel=f"{agent_channel},{customer}")
+        await self._ensure_bridge(bridge_id, "mixing")
+        await self.client.bridges.addChannel(
+            bridgeId=bridge_id, channel=f"{agent_channel},{customer}"
+        )
         return True

@@ -4,6 +4,7 @@ distributor's desk API (the web desktop's API is tested end to end elsewhere).""
 import asyncio
 import time
 
+import httpx
 import pytest
 from sippkit import caller, phone
 from sqlalchemy import select
@@ -135,6 +136,11 @@ async def _missed_count(sessions):
 async def test_restart_with_calls_waiting_loses_none_and_keeps_order(cube, sandbox, tmp_path):
     desk, sessions, ids, lines, start, stop = cube
     a1 = ids["agent01"]
+    # A holding bridge left behind by an earlier serve must be reused (ARI answers 409).
+    bridge = f"{sandbox.ari_url}/ari/bridges/cube-hold-{lines['4721000001']}"
+    async with httpx.AsyncClient(auth=("asterisk-cube", "asterisk-cube")) as ari:
+        await ari.post(bridge, params={"type": "holding"})
+        assert (await ari.get(bridge)).status_code == 200
     callers = []
     for i in range(3):
         callers.append(
