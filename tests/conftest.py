@@ -22,6 +22,9 @@ from pathlib import Path
 
 import pytest
 
+# The sandbox Asterisk fixtures, for integration and browser tests alike.
+pytest_plugins = ["sandbox_fixtures"]
+
 PG_PORT = int(os.environ.get("ASTERISK_CUBE_TEST_PG_PORT", "25432"))
 PG_VERSIONS = ("15", "16", "17")
 

@@ -1,4 +1,4 @@
-"""Integration fixtures: the sandbox Asterisk for the whole session, and test dialplan.
+"""Sandbox fixtures (a plugin of tests/conftest.py): the sandbox Asterisk for the session.
 
 ``sandbox``: instance "test" on base port 25000, built on first use (needs root: debootstrap,
 chroot, mount), started once per session, stopped at the end. One test session at a time owns an

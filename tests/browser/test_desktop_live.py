@@ -1,0 +1,122 @@
+"""The agent desktop in headless Chromium against the real product: `serve` on the sandbox
+Asterisk with demo data, a SIPp caller on the hotline and a SIPp agent phone. Log in,
+choose lines, see the offer pushed, accept, see the screen pop, register the enquiry that
+forced registration demands, close the call."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from cubeproc import Serve
+from sippkit import caller, phone
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration]
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+SHOTS = Path(os.environ.get("DESK_SCREENSHOTS", "/tmp"))
+HOTLINE = "4721000002"  # demo data: hotline of the inbound campaign with forced registration
+
+webdriver = pytest.importorskip("selenium.webdriver")
+from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
+from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+
+@pytest.fixture
+def serve(sandbox, tmp_path):
+    env = dict(os.environ)
+    env.update(sandbox.env())
+    env.update(ASTERISK_CUBE_DATA_DIR=str(tmp_path), ASTERISK_CUBE_CONFIG=str(tmp_path / "c.toml"))
+    (tmp_path / "c.toml").write_text("")
+    srv = Serve(env, tmp_path)
+    srv.cli("db", "upgrade")
+    srv.cli("demo", "load", "--agents", "1")
+    srv.cli("dialplan", "install")
+    srv.start()
+    yield srv
+    assert srv.stop() == 0, srv.log()
+
+
+@pytest.fixture
+def browser(tmp_path):
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1400,1000",
+        "--lang=en-GB",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(20)
+    yield driver
+    driver.quit()
+
+
+def wait(driver, timeout=15):
+    return WebDriverWait(driver, timeout, ignored_exceptions=(StaleElementReferenceException,))
+
+
+def visible(driver, element_id, timeout=15):
+    return wait(driver, timeout).until(EC.visibility_of_element_located((By.ID, element_id)))
+
+
+def text_in(driver, element_id, text, timeout=15):
+    return wait(driver, timeout).until(EC.text_to_be_present_in_element((By.ID, element_id), text))
+
+
+def test_real_call_from_offer_to_registration(serve, sandbox, browser, tmp_path):
+    browser.get(serve.url + "/login")
+    browser.find_element(By.ID, "username").send_keys("agent01")
+    browser.find_element(By.ID, "password").send_keys("demo-password")
+    browser.find_element(By.ID, "login-btn").click()
+    wait(browser).until(EC.url_to_be(serve.url + "/desk"))
+
+    visible(browser, "lines-dialog")
+    for box in browser.find_elements(By.CSS_SELECTOR, "#lines-choices input"):
+        if not box.is_selected():
+            box.click()
+    browser.find_element(By.ID, "lines-ok").click()
+    text_in(browser, "state-badge", "Ready")
+
+    with phone(sandbox, sandbox.agent_port(1), tmp_path / "phone", answer_ms=300):
+        call = caller(sandbox, HOTLINE, tmp_path / "caller", caller_id="91234567", hold_ms=6000)
+        call.start()
+        visible(browser, "offer-card")
+        assert browser.find_element(By.ID, "offer-caller").text == "91234567"
+        assert browser.find_element(By.ID, "offer-line").text == "Sales hotline"
+        browser.save_screenshot(str(SHOTS / "desk-live-offer.png"))
+        browser.find_element(By.ID, "accept-btn").click()
+
+        # screen pop: dialed line, caller, the contact the hotline created (F-I3, F-I6)
+        visible(browser, "call-card")
+        text_in(browser, "call-caller", "91234567")
+        assert browser.find_element(By.ID, "call-did").text == HOTLINE
+        text_in(browser, "contact-list", "+4791234567")
+        browser.save_screenshot(str(SHOTS / "desk-live-call.png"))
+        assert call.wait(30).ok
+
+    # the caller hung up: wrap-up with forced registration (F-E2)
+    text_in(browser, "state-badge", "Wrap-up")
+    radios = browser.find_elements(By.CSS_SELECTOR, "#enquiry-categories input[type=radio]")
+    radios[0].click()
+    browser.find_element(By.ID, "enquiry-comment").send_keys("Wanted a price list.")
+    browser.find_element(By.ID, "register-btn").click()
+    wait(browser).until(lambda d: d.find_element(By.ID, "close-btn").is_enabled())
+    browser.find_element(By.ID, "close-btn").click()
+    wait(browser).until(EC.invisibility_of_element_located((By.ID, "call-card")))
+    browser.save_screenshot(str(SHOTS / "desk-live-done.png"))

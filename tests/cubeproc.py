@@ -1,0 +1,58 @@
+"""`asterisk-cube serve` as a real process for end-to-end tests (start, SIGKILL, restart)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+CLI = [sys.executable, "-c", "from asterisk_cube.cli import main; main()"]
+
+
+class Serve:
+    """One `asterisk-cube serve` process; start/kill/restart keep the same data dir."""
+
+    def __init__(self, env: dict[str, str], logdir: Path) -> None:
+        self.env = env
+        self.logdir = logdir
+        self.proc: subprocess.Popen | None = None
+        self.url = f"http://127.0.0.1:{env['ASTERISK_CUBE_WEB_PORT']}"
+        self.starts = 0
+
+    def cli(self, *args: str) -> str:
+        out = subprocess.run([*CLI, *args], env=self.env, capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        return out.stdout
+
+    def start(self) -> None:
+        self.starts += 1
+        with open(self.logdir / f"serve{self.starts}.log", "w") as log:
+            self.proc = subprocess.Popen([*CLI, "serve"], env=self.env, stdout=log, stderr=log)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(self.url + "/health", timeout=1) as resp:
+                    if json.load(resp)["ari"]["connected"]:
+                        return
+            except OSError:
+                pass
+            assert self.proc.poll() is None, self.log()
+            time.sleep(0.1)
+        raise AssertionError("serve did not connect to ARI:\n" + self.log())
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> int:
+        if self.proc is None or self.proc.poll() is not None:
+            return 0
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(15)
+
+    def log(self) -> str:
+        return (self.logdir / f"serve{self.starts}.log").read_text()[-4000:]
