@@ -139,6 +139,34 @@ class LiveCall:
         )
 
 
+@dataclass(frozen=True)
+class DialerAgent:
+    """An agent as the dialer sees it (``Distributor.dialer_pool``)."""
+
+    agent_id: int
+    state: ag.AgentState
+    since: dt.datetime | None
+    idle_since: dt.datetime | None
+    wrap_up_until: dt.datetime | None
+    pause_requested: str | None
+    endpoint: str | None
+    on_outbound_call: bool
+    dialer_dialing: bool
+
+
+@dataclass(frozen=True)
+class EnquiryRegistered:
+    """An enquiry was registered on a call (``Distributor.add_enquiry_listener``)."""
+
+    call_id: int
+    agent_id: int
+    campaign_id: int | None
+    contact_id: int | None
+    topic_ids: tuple[int, ...]
+    comment: str
+    mode: str | None  # outbound: preview | power | predictive | manual; None for inbound
+
+
 @dataclass
 class Clock:
     now: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
@@ -178,6 +206,7 @@ class Distributor:
         self.line_info: dict[int, tuple[str, str, int]] = {}  # id -> (did, name, offer timeout)
         self._tasks: set[asyncio.Task] = set()
         self._loaded = False
+        self._enquiry_listeners: list[Callable[[EnquiryRegistered], None]] = []
 
     # ------------------------------------------------------------- plumbing
 
@@ -730,8 +759,10 @@ class Distributor:
 
     async def pause(self, agent_id: int, reason: str) -> None:
         agent = self._agent(agent_id)
-        if not reason or len(reason) > 32:
-            raise c.Refused(c.INVALID, "reason: choose a pause reason")
+        with self._tx() as s:
+            known = s.get(m.PauseReason, reason) if reason and len(reason) <= 32 else None
+        if known is None or known.system:
+            raise c.Refused(c.INVALID, "reason: choose one of the listed pause reasons")
         self._apply(agent, ag.Pause(reason=reason))
         self._after_agent_change(agent)
 
@@ -843,6 +874,7 @@ class Distributor:
                 s.add(m.EnquirySelection(enquiry_id=enquiry.id, topic_id=t))
             s.get(m.Call, call_id).registration_done = True
         call.registered = True
+        self._enquiry_registered(call, agent_id, topic_ids, comment)
         self._notify(agent_id)
         if agent.status.state == ag.AgentState.WRAP_UP and agent.status.wrap_up_until <= self.now():
             self._wrap_up_expired(agent_id)
@@ -1232,6 +1264,48 @@ class Distributor:
                 self._call_finished(call, s)
         self._notify_all()
         self.dispatch()
+
+    def dialer_pool(self, skill: str | None = None) -> list[DialerAgent]:
+        """Like ``dialer_agents``, with what pacing and connecting also need: wrap-up end,
+        a pause requested after the call, and the agent's phone."""
+        return [
+            DialerAgent(
+                agent_id=a.agent_id,
+                state=a.status.state,
+                since=a.status.since,
+                idle_since=a.status.idle_since,
+                wrap_up_until=a.status.wrap_up_until,
+                pause_requested=a.status.pause_requested,
+                endpoint=a.endpoint,
+                on_outbound_call=a.on_outbound_call,
+                dialer_dialing=a.dialer_dialing,
+            )
+            for a in self.agents.values()
+            if a.status.state != ag.AgentState.LOGGED_OUT and (skill is None or skill in a.skills)
+        ]
+
+    def add_enquiry_listener(self, listener: Callable[[EnquiryRegistered], None]) -> None:
+        """``listener`` hears of every registered enquiry (the dialer applies campaign topic
+        outcomes, F-E5/F-E6). It runs after the registration is stored; errors are logged."""
+        self._enquiry_listeners.append(listener)
+
+    def _enquiry_registered(
+        self, call: LiveCall, agent_id: int, topic_ids: list[int], comment: str
+    ) -> None:
+        event = EnquiryRegistered(
+            call_id=call.call_id,
+            agent_id=agent_id,
+            campaign_id=call.campaign_id,
+            contact_id=call.contact_id,
+            topic_ids=tuple(dict.fromkeys(topic_ids)),
+            comment=comment,
+            mode=call.mode,
+        )
+        for listener in self._enquiry_listeners:
+            try:
+                listener(event)
+            except Exception as exc:
+                log.error("enquiry_listener_failed", call=call.call_id, error=repr(exc))
 
     # ------------------------------------------------------------- recovery
 

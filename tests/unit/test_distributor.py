@@ -287,3 +287,16 @@ async def test_outbound_call_blocks_inbound_and_ends_in_wrap_up(world):
     assert view.state == "wrap_up" and view.call.state == "ended" and not view.blocked
     await d.finish_wrap_up(ids["ann"])
     assert (await d.view(ids["ann"])).offer is not None  # inbound flows again
+
+
+async def test_pause_takes_only_listed_reasons(world):
+    _, ids, lines = world
+    d = make(world)
+    await start_work(d, ids["ann"], [lines["100"]])
+    for bad in ("nap", "no_answer", ""):  # unknown, system-only, empty
+        with pytest.raises(c.Refused) as exc:
+            await d.pause(ids["ann"], bad)
+        assert exc.value.reason == c.INVALID
+    assert (await d.view(ids["ann"])).state == "ready"
+    await d.pause(ids["ann"], "lunch")
+    assert (await d.view(ids["ann"])).pause_reason == "lunch"
