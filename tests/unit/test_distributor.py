@@ -300,3 +300,53 @@ async def test_pause_takes_only_listed_reasons(world):
     assert (await d.view(ids["ann"])).state == "ready"
     await d.pause(ids["ann"], "lunch")
     assert (await d.view(ids["ann"])).pause_reason == "lunch"
+
+
+async def test_dialer_pool_and_enquiry_listener(world):
+    sessions, ids, lines = world
+    d = make(world)
+    await start_work(d, ids["ann"], [lines["100"]])
+    with transaction(sessions) as s:
+        camp = p.add_campaign(s, "Out2", mode="power", skill="sales", wrap_up=30)
+        p.add_category(s, "Result", campaign="Out2")
+        p.add_topics(s, "Result", ["Sale"], campaign="Out2")
+        topic = s.scalar(select(m.EnquiryTopic).where(m.EnquiryTopic.name == "Sale")).id
+        s.add(m.AgentSkill(agent_id=ids["bob"], skill_id=camp.skill_id))
+        row = m.Call(
+            direction=m.Direction.OUTBOUND,
+            kind=m.CallKind.POWER,
+            state=m.CallState.CONNECTED,
+            campaign_id=camp.id,
+            started_at=d.now(),
+        )
+        s.add(row)
+        s.flush()
+        call_id, camp_id = row.id, camp.id
+    d.load()  # bob's new skill
+    await start_work(d, ids["bob"], [lines["100"]])
+    pool = d.dialer_pool("sales")
+    assert [(a.agent_id, a.state.value, a.endpoint) for a in pool] == [
+        (ids["bob"], "ready", "PJSIP/bob")
+    ]
+    assert {a.agent_id for a in d.dialer_pool()} == {ids["ann"], ids["bob"]}
+    heard = []
+    d.add_enquiry_listener(heard.append)
+    d.add_enquiry_listener(lambda e: 1 / 0)  # a failing listener does not undo anything
+    d.outbound_started(
+        call_id=call_id,
+        agent_id=ids["bob"],
+        campaign_id=camp_id,
+        contact_id=None,
+        number="+4791000002",
+        channel_id="ch-out",
+        mode="power",
+        connected=True,
+    )
+    d.outbound_ended(call_id)
+    (bob,) = d.dialer_pool("sales")
+    assert bob.state.value == "wrap_up" and bob.wrap_up_until is not None
+    await d.register_enquiry(ids["bob"], call_id, [topic], "sold two")
+    assert [
+        (e.call_id, e.agent_id, e.campaign_id, e.topic_ids, e.comment, e.mode) for e in heard
+    ] == [(call_id, ids["bob"], camp_id, (topic,), "sold two", "power")]
+    assert (await d.view(ids["bob"])).call.registered
