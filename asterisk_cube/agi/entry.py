@@ -35,17 +35,34 @@ import contextlib
 import functools
 import re
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as wall_time
 from typing import Any, Protocol
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from ..core.adblock import NO_GLOBAL_LISTS, AdblockConfig, AdblockReason, GlobalLists
-from ..core.entry import EntryDecision, decide_entry
-from ..core.hours import DayOverride, Interval, Schedule, public_holidays
+from ..core.adblock import (
+    NO_GLOBAL_LISTS,
+    AdblockConfig,
+    AdblockReason,
+    AdblockVerdict,
+    GlobalLists,
+    verdict,
+)
+from ..core.entry import EntryAction, EntryDecision, decide
+from ..core.hours import (
+    DayOverride,
+    HoursVerdict,
+    Interval,
+    Schedule,
+    public_holidays,
+    status_at,
+    wall_to_aware,
+)
 from ..core.numbers import InvalidNumber
 from ..core.script import ClosedHandling, Tone
 from ..db import models as m
@@ -61,6 +78,79 @@ PROMPT_LANGUAGES = frozenset({"nb"})
 
 # ------------------------------------------------------------------ configuration
 
+HOURS_MEMO_MAX = timedelta(seconds=60)
+VERDICT_MEMO_SIZE = 20_000
+
+
+class HoursMemo:
+    """One client's hours verdict, reused while it cannot change: until the next opening or
+    closing, the next local midnight (closed and holiday differ by day) and at most a minute.
+    ``status_at`` follows back-to-back intervals for up to two weeks; per call that is the
+    most expensive part of the entry after number parsing."""
+
+    __slots__ = ("valid_from", "valid_until", "verdict")
+
+    def __init__(self) -> None:
+        self.verdict: HoursVerdict | None = None
+        self.valid_from = self.valid_until = datetime.min.replace(tzinfo=UTC)
+
+    def at(self, schedule: Schedule, now: datetime) -> HoursVerdict:
+        if self.verdict is not None and self.valid_from <= now < self.valid_until:
+            return self.verdict
+        found = status_at(schedule, now)
+        local = found.local_time
+        midnight = wall_to_aware(
+            datetime.combine(local.date() + timedelta(days=1), wall_time()), schedule.tz
+        )
+        change = found.closes_at if found.is_open else found.next_open
+        candidates = [midnight, now + HOURS_MEMO_MAX] + ([change] if change else [])
+        self.verdict, self.valid_from, self.valid_until = found, now, min(candidates)
+        return found
+
+
+class VerdictMemo:
+    """Ad-block verdicts by raw caller ID for one client configuration (repeat callers cost a
+    dict lookup instead of a phone-number parse). Bounded LRU; dropped with the config."""
+
+    __slots__ = ("hits", "items", "size")
+
+    def __init__(self, size: int = VERDICT_MEMO_SIZE) -> None:
+        self.items: OrderedDict[str, AdblockVerdict] = OrderedDict()
+        self.size = size
+        self.hits = 0
+
+    def get(self, caller: str, config: AdblockConfig, shared: GlobalLists) -> AdblockVerdict:
+        found = self.items.get(caller)
+        if found is not None:
+            self.hits += 1
+            self.items.move_to_end(caller)
+            return found
+        found = verdict(caller, config, shared)
+        self.items[caller] = found
+        if len(self.items) > self.size:
+            self.items.popitem(last=False)
+        return found
+
+
+class VariablesMemo:
+    """Prepared channel variables by (action, ad-block reason), for one hours verdict."""
+
+    __slots__ = ("hours", "items")
+
+    def __init__(self) -> None:
+        self.hours: HoursVerdict | None = None
+        self.items: dict[tuple[EntryAction, AdblockReason], PreparedVariables] = {}
+
+    def get(self, decision: EntryDecision, config: ClientEntryConfig) -> PreparedVariables:
+        if decision.hours is not self.hours:
+            self.hours, self.items = decision.hours, {}
+        key = (decision.action, decision.adblock.reason)
+        found = self.items.get(key)
+        if found is None:
+            found = PreparedVariables.of(channel_variables(decision, config))
+            self.items[key] = found
+        return found
+
 
 @dataclass(frozen=True)
 class ClientEntryConfig:
@@ -74,6 +164,14 @@ class ClientEntryConfig:
     closed_handling: ClosedHandling = ClosedHandling.NOTE
     language: str = "nb"
     years: tuple[int, ...] = ()  # years whose national holidays are in ``hours``
+    hours_memo: HoursMemo = field(default_factory=HoursMemo, compare=False, repr=False)
+    verdicts: VerdictMemo = field(default_factory=VerdictMemo, compare=False, repr=False)
+    prepared: VariablesMemo = field(default_factory=VariablesMemo, compare=False, repr=False)
+
+    def variables_for(self, decision: EntryDecision) -> PreparedVariables:
+        """The channel variables of a decision, prepared once per outcome (action, ad-block
+        reason) while the memoised hours verdict stands: the same few repeat call after call."""
+        return self.prepared.get(decision, self)
 
     @property
     def prompts_language(self) -> str:
@@ -454,16 +552,33 @@ def _int(text: str | None) -> int | None:
 _MSET_SAFE = re.compile(r"^[\w.:+/@-]*$")
 
 
-async def set_variables(agi: AgiLike, variables: dict[str, str]) -> None:
+@dataclass(frozen=True)
+class PreparedVariables:
+    """Channel variables split for :func:`set_variables`: ``MSet`` arguments and the rest."""
+
+    variables: dict[str, str]
+    mset_args: tuple[str, ...]
+    rest: dict[str, str]
+
+    @classmethod
+    def of(cls, variables: dict[str, str]) -> PreparedVariables:
+        batch = {k: v for k, v in variables.items() if _MSET_SAFE.match(v)}
+        rest = {k: v for k, v in variables.items() if k not in batch}
+        return cls(variables, tuple(f"{k}={v}" for k, v in batch.items()), rest)
+
+
+async def set_variables(agi: AgiLike, variables: dict[str, str] | PreparedVariables) -> None:
     """Set channel variables in one round trip (``EXEC MSet``) where the values allow it,
     else (odd characters, or no MSet in this Asterisk) with one ``SET VARIABLE`` each."""
-    batch = {k: v for k, v in variables.items() if _MSET_SAFE.match(v)}
-    rest = {k: v for k, v in variables.items() if k not in batch}
-    if batch:
-        result = await agi.exec("MSet", *(f"{k}={v}" for k, v in batch.items()))
+    prepared = (
+        variables if isinstance(variables, PreparedVariables) else PreparedVariables.of(variables)
+    )
+    rest = prepared.rest
+    if prepared.mset_args:
+        result = await agi.exec("MSet", *prepared.mset_args)
         value = getattr(result, "value", 0)
         if value is not None and value < 0:  # -2: application not found
-            rest = variables
+            rest = prepared.variables
     for name, value in rest.items():
         await agi.set_variable(name, value)
 
@@ -535,12 +650,10 @@ class EntryRoute:
             return
         now = self.now()
         caller = agi.caller_number
-        decision = decide_entry(
-            caller,
-            now,
-            hours=config.hours,
-            adblock=config.adblock,
-            shared=shared or NO_GLOBAL_LISTS,
+        # The cached config lives until the configuration changes; both memos with it.
+        decision = decide(
+            config.hours_memo.at(config.hours, now),
+            config.verdicts.get(caller, config.adblock, shared or NO_GLOBAL_LISTS),
             tone=config.tone,
             closed_handling=config.closed_handling,
         )
@@ -550,7 +663,10 @@ class EntryRoute:
             self.verdicts.record(
                 VerdictRow(now, client_id, ad.caller or (caller or "")[:64], ad.blocked, ad.reason)
             )
-        log.info(
+        # Queued calls are logged by the AGI server's session line (and the Stasis app);
+        # the decisions that end a call here are logged at INFO with their reason.
+        level = log.debug if decision.action is EntryAction.QUEUE else log.info
+        level(
             "entry_decision",
             client=client_id,
             channel=agi.channel,
@@ -560,6 +676,6 @@ class EntryRoute:
             adblock=ad.reason.value,
             matched=(ad.matched.value + ("*" if ad.matched.prefix else "")) if ad.matched else None,
         )
-        await set_variables(agi, channel_variables(decision, config))
+        await set_variables(agi, config.variables_for(decision))
         if self.on_decision is not None:
             self.on_decision(client_id, decision)

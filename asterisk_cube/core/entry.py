@@ -64,8 +64,23 @@ def decide_entry(
     tone: Tone = Tone.FORMAL,
     closed_handling: ClosedHandling = ClosedHandling.NOTE,
 ) -> EntryDecision:
-    ad = verdict(caller_id, adblock, shared)
-    open_now = status_at(hours, now)
+    return decide(
+        status_at(hours, now),
+        verdict(caller_id, adblock, shared),
+        tone=tone,
+        closed_handling=closed_handling,
+    )
+
+
+def decide(
+    open_now: HoursVerdict,
+    ad: AdblockVerdict,
+    *,
+    tone: Tone = Tone.FORMAL,
+    closed_handling: ClosedHandling = ClosedHandling.NOTE,
+) -> EntryDecision:
+    """:func:`decide_entry` from verdicts already made: the FastAGI adapter reuses an hours
+    verdict until the next opening/closing and an ad-block verdict for a repeat caller."""
     if ad.blocked:
         action = EntryAction.REJECT
     elif not open_now.is_open and closed_handling is ClosedHandling.ANNOUNCE:

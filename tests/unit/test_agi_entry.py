@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
@@ -504,5 +505,48 @@ async def test_blocklist_provisioning_reaches_a_running_cache(
         answering.add_blocks(s, ["815*"], client="Acme")
     clock.t += 1.1
     agi = FakeAgi(caller="81555000", params={"client": str(cid)})
+    await route(agi)
+    assert agi.variables["CUBE_ADBLOCK_REASON"] == "client_blocklist"
+
+
+# --- memos: reuse only while a verdict cannot change ----------------------------------------
+
+
+def test_hours_memo_changes_exactly_at_closing_and_at_midnight():
+    from datetime import date
+
+    from asterisk_cube.agi.entry import HoursMemo
+    from asterisk_cube.core.hours import DayOverride, Schedule
+
+    schedule = Schedule.build(
+        "Europe/Oslo",
+        {d: ["08:00-16:00"] for d in range(5)},
+        [DayOverride(date(2026, 11, 24), (), "Client day", holiday=True)],
+    )
+    memo = HoursMemo()
+    oslo = ZoneInfo("Europe/Oslo")
+
+    def at(day, hh, mm=0, ss=0):
+        return memo.at(schedule, datetime(2026, 11, day, hh, mm, ss, tzinfo=oslo)).status.value
+
+    assert at(23, 10) == "open"
+    assert at(23, 15, 59, 59) == "open"
+    assert at(23, 16) == "closed"
+    assert at(23, 23, 59, 59) == "closed"
+    assert at(24, 0, 0, 1) == "holiday"  # same "not open" period, but a new day
+    assert at(25, 8) == "open"
+    assert at(23, 12) == "open"  # time going backwards (tests) is recomputed too
+
+
+async def test_repeat_callers_reuse_the_verdict_until_the_config_changes(sessions, setup, clock):
+    cid = add_client(sessions)
+    route, cache, _ = setup()
+    for _ in range(3):
+        await route(FakeAgi(caller="91234567", params={"client": str(cid)}))
+    config = await cache.get(cid)
+    assert config.verdicts.hits == 2
+    block(sessions, "+4791234567", client_id=cid)
+    clock.t += 1.1
+    agi = FakeAgi(caller="91234567", params={"client": str(cid)})
     await route(agi)
     assert agi.variables["CUBE_ADBLOCK_REASON"] == "client_blocklist"
