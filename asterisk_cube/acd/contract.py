@@ -87,6 +87,16 @@ class OfferView:
 
 
 @dataclass(frozen=True)
+class ForwardView:
+    """An answering-service forward in progress (F-S2): announce, then connect."""
+
+    status: str  # ringing | announcing | failed (take a note) | connected (handed over)
+    target: str  # the number or phone being tried
+    attempt: int  # 1 = first target, 2 = second target
+    attempts: int  # how many targets there are
+
+
+@dataclass(frozen=True)
 class CallView:
     """The screen pop (F-I6) and enquiry form (F-E1/E2) of the agent's current call."""
 
@@ -105,6 +115,8 @@ class CallView:
     registered: bool
     answered_at: dt.datetime | None
     comment: str = ""
+    hours: str = ""  # answering service: open | closed | holiday when the call came in
+    forward: ForwardView | None = None
 
 
 @dataclass(frozen=True)
@@ -205,3 +217,13 @@ class AgentDesk(Protocol):
         """F-I7: ring the agent first, then the customer."""
 
     async def mark_missed_processed(self, agent_id: int, missed_id: int) -> None: ...
+
+    async def forward(self, agent_id: int, call_id: int, employee_id: int | None) -> None:
+        """F-S2/F-S4: announce the call to the employee's (or the client's) first target,
+        falling back to the second; the targets come from the client's configuration."""
+
+    async def forward_connect(self, agent_id: int, call_id: int) -> None:
+        """Hand the caller over to the target the agent is announcing to."""
+
+    async def forward_cancel(self, agent_id: int, call_id: int) -> None:
+        """Give up the forward and return to the caller (e.g. to take a note)."""

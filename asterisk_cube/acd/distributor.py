@@ -64,6 +64,20 @@ class Telephony(Protocol):
     async def callback(self, call_id: int, endpoint: str, number: str) -> bool:
         """F-I7: ring the agent first, then the customer, and bridge them."""
 
+    async def consult(
+        self, call_id: int, caller_channel: str, agent_channel: str, target: str, ring: int
+    ) -> str | None:
+        """F-S2: hold the caller, ring ``target`` and bridge it with the agent (who
+        announces the call). Returns the target's channel, or None if it did not answer."""
+
+    async def resume(self, call_id: int, caller_channel: str, agent_channel: str) -> None:
+        """Back from a consultation: the agent talks to the caller again."""
+
+    async def transfer(
+        self, call_id: int, caller_channel: str, agent_channel: str, target_channel: str
+    ) -> None:
+        """Connect the caller with the consulted target; the agent's leg ends."""
+
 
 # ------------------------------------------------------------------ live state
 
@@ -122,6 +136,8 @@ class LiveCall:
     answered_at: dt.datetime | None = None
     agent_channel: str | None = None
     mode: str | None = None  # outbound: preview | power | predictive | manual
+    hours: str = ""  # answering service: open | closed | holiday at entry
+    forward: Forward | None = None
     forced_registration: bool = False
     registered: bool = False
 
@@ -165,6 +181,25 @@ class EnquiryRegistered:
     topic_ids: tuple[int, ...]
     comment: str
     mode: str | None  # outbound: preview | power | predictive | manual; None for inbound
+
+
+@dataclass
+class Forward:
+    """An answering-service forward in progress (F-S2)."""
+
+    targets: list[str]
+    ring_seconds: int
+    index: int = 0
+    status: str = "ringing"  # ringing | announcing | failed | connected
+    channel: str | None = None  # the target's channel while announcing
+
+    def view(self) -> c.ForwardView:
+        return c.ForwardView(
+            status=self.status,
+            target=self.targets[min(self.index, len(self.targets) - 1)],
+            attempt=min(self.index, len(self.targets) - 1) + 1,
+            attempts=len(self.targets),
+        )
 
 
 @dataclass
@@ -521,7 +556,7 @@ class Distributor:
         return rt.CallType.SERVICE, None, None
 
     def call_arrived(
-        self, channel_id: str, line_id: int | None, caller: str, dialed: str = ""
+        self, channel_id: str, line_id: int | None, caller: str, dialed: str = "", hours: str = ""
     ) -> int:
         """A caller entered the Stasis app on a line: record it, queue it, offer it."""
         if channel_id in self.by_channel:
@@ -569,6 +604,7 @@ class Distributor:
                 if kind == rt.CallType.CUSTOMER_CALLBACK
                 else None,
                 forced_registration=bool(campaign and campaign.forced_registration),
+                hours=hours,
             )
             if line is not None:
                 self.line_priorities[line.id] = line.priority
@@ -618,10 +654,19 @@ class Distributor:
                 )
                 self.calls.pop(call.call_id, None)
                 log.info("call_missed", call=call.call_id, caller=call.caller)
+            elif call.phase == "forwarded":
+                row.state = m.CallState.ENDED  # end_reason keeps who it was forwarded to
+                row.ended_at = now
+                self.calls.pop(call.call_id, None)
+                if call.forward and call.forward.channel and self.telephony is not None:
+                    self._spawn(self.telephony.hangup(call.forward.channel), "hangup-target")
             elif call.phase == "connected":
                 row.state = m.CallState.ENDED
                 row.ended_at = now
                 row.end_reason = "caller_hangup"
+                if call.forward and call.forward.channel and self.telephony is not None:
+                    self._spawn(self.telephony.hangup(call.forward.channel), "hangup-target")
+                call.forward = None
                 self._call_finished(call, s)
                 notify.append(call.agent_id)
         self._notify_all()
@@ -1159,7 +1204,143 @@ class Distributor:
             registered=call.registered,
             answered_at=call.answered_at,
             comment=call.comment,
+            hours=call.hours,
+            forward=call.forward.view() if call.forward else None,
         )
+
+    # ------------------------------------------- answering service: forward (F-S2)
+
+    def _forward_targets(self, call: LiveCall, employee_id: int | None) -> tuple[list[str], int]:
+        """Targets from the client's configuration, never from the request: the chosen
+        employee's, else an active exception's, else the client's standard handling."""
+        with self._tx() as s:
+            client = s.get(m.Client, call.client_id)
+            if employee_id is not None:
+                employee = s.get(m.Employee, employee_id)
+                if employee is None or employee.client_id != client.id:
+                    raise c.Refused(c.NOT_FOUND, f"employee_id: no employee {employee_id}")
+                if employee.handling != m.Handling.FORWARD:
+                    raise c.Refused(c.INVALID, "employee_id: this employee gets a note, not a call")
+                targets = [employee.forward_target1, employee.forward_target2]
+            else:
+                now = self.now()
+                exception = next(
+                    (e for e in client.exceptions if e.starts_at <= now < e.ends_at and e.handling),
+                    None,
+                )
+                source = exception or client
+                handling = exception.handling if exception else client.standard_handling
+                if handling != m.Handling.FORWARD:
+                    raise c.Refused(c.INVALID, "the client's handling is a note, not a forward")
+                targets = [source.forward_target1, source.forward_target2]
+            return [t for t in targets if t], client.forward_timeout_seconds
+
+    async def forward(self, agent_id: int, call_id: int, employee_id: int | None) -> None:
+        agent = self._agent(agent_id)
+        call = self._my_call(agent, call_id, ("connected",))
+        if call.client_id is None:
+            raise c.Refused(c.INVALID, "only answering-service calls are forwarded")
+        if call.hours in ("closed", "holiday"):
+            raise c.Refused(c.ILLEGAL_STATE, "the client is closed: tell the hours, take a note")
+        if call.forward is not None and call.forward.status in ("ringing", "announcing"):
+            raise c.Refused(c.ILLEGAL_STATE, "a forward is already going on")
+        targets, ring = self._forward_targets(call, employee_id)
+        if not targets:
+            raise c.Refused(c.INVALID, "no forward target is configured for this choice")
+        call.forward = Forward(targets=targets, ring_seconds=ring)
+        self._notify(agent_id)
+        self._spawn(self._try_targets(call, agent), f"forward-{call_id}")
+
+    async def _try_targets(self, call: LiveCall, agent: LiveAgent) -> None:
+        fwd = call.forward
+        while fwd is call.forward and fwd.index < len(fwd.targets):
+            fwd.status = "ringing"
+            self._notify(agent.agent_id)
+            target = fwd.targets[fwd.index]
+            channel = await self.telephony.consult(
+                call.call_id, call.channel_id, call.agent_channel, target, fwd.ring_seconds
+            )
+            if fwd is not call.forward or call.phase != "connected":
+                if channel:
+                    await self.telephony.hangup(channel)
+                return  # cancelled, or the caller hung up meanwhile
+            if channel:
+                fwd.status = "announcing"
+                fwd.channel = channel
+                log.info("forward_announcing", call=call.call_id, target=target)
+                self._notify(agent.agent_id)
+                return
+            log.info("forward_no_answer", call=call.call_id, target=target)
+            fwd.index += 1
+        await self._forward_failed(call, agent)
+
+    async def _forward_failed(self, call: LiveCall, agent: LiveAgent) -> None:
+        """Both targets failed: the agent is back with the caller and takes a note."""
+        await self.telephony.resume(call.call_id, call.channel_id, call.agent_channel)
+        if call.forward is not None:
+            call.forward.status = "failed"
+            call.forward.channel = None
+        log.info("forward_failed", call=call.call_id)
+        self._notify(agent.agent_id)
+
+    def forward_target_left(self, channel_id: str) -> bool:
+        """A target hung up: while the agent announced, it declined (try the next one);
+        after the hand-over, the call is over."""
+        for call in self.calls.values():
+            fwd = call.forward
+            if fwd and fwd.channel == channel_id and fwd.status == "connected":
+                # The target hung up after the hand-over: the call is over for the caller too.
+                if self.telephony is not None:
+                    self._spawn(self.telephony.hangup(call.channel_id), "hangup-caller")
+                return True
+            if fwd and fwd.channel == channel_id and fwd.status == "announcing":
+                fwd.channel = None
+                fwd.index += 1
+                agent = self.agents[call.agent_id]
+                self._spawn(self._next_after_decline(call, agent), f"forward-{call.call_id}")
+                return True
+        return False
+
+    async def _next_after_decline(self, call: LiveCall, agent: LiveAgent) -> None:
+        if call.forward.index < len(call.forward.targets):
+            await self._try_targets(call, agent)
+        else:
+            await self._forward_failed(call, agent)
+
+    async def forward_connect(self, agent_id: int, call_id: int) -> None:
+        agent = self._agent(agent_id)
+        call = self._my_call(agent, call_id, ("connected",))
+        fwd = call.forward
+        if fwd is None or fwd.status != "announcing" or fwd.channel is None:
+            raise c.Refused(c.ILLEGAL_STATE, "nobody is on the line to hand the caller to")
+        agent_channel = call.agent_channel
+        call.agent_channel = None  # the agent's leg ends now; not a hang-up of the call
+        fwd.status = "connected"
+        call.phase = "forwarded"
+        with self._tx() as s:
+            row = s.get(m.Call, call_id)
+            row.end_reason = f"forwarded to {fwd.targets[fwd.index]}"
+            self._apply(agent, ag.CallEnded(wrap_up=dt.timedelta(0)), s)
+        agent.card_call_id = None
+        log.info("forward_connected", call=call_id, target=fwd.targets[fwd.index])
+        await self.telephony.transfer(call_id, call.channel_id, agent_channel, fwd.channel)
+        self._notify_all()
+        self.dispatch()
+
+    async def forward_cancel(self, agent_id: int, call_id: int) -> None:
+        agent = self._agent(agent_id)
+        call = self._my_call(agent, call_id, ("connected",))
+        fwd = call.forward
+        if fwd is None or fwd.status not in ("ringing", "announcing"):
+            raise c.Refused(c.ILLEGAL_STATE, "no forward is going on")
+        call.forward = None  # stops _try_targets at its next step
+        if fwd.channel:
+            await self.telephony.hangup(fwd.channel)
+        await self.telephony.resume(call.call_id, call.channel_id, call.agent_channel)
+        call.forward = Forward(
+            targets=fwd.targets, ring_seconds=fwd.ring_seconds, index=fwd.index, status="failed"
+        )
+        self._notify(agent_id)
 
     # ------------------------------------------------------- outbound (dialer)
     #

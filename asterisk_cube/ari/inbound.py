@@ -59,6 +59,10 @@ def call_bridge_id(call_id: int) -> str:
     return f"cube-call-{call_id}"
 
 
+def consult_bridge_id(call_id: int) -> str:
+    return f"cube-consult-{call_id}"
+
+
 class InboundApp:
     """StasisHandler for inbound calls and the distributor's Telephony."""
 
@@ -111,7 +115,7 @@ class InboundApp:
         args = [str(a) for a in raw.get("args") or ()]
         channel_id = channel.get("id", "")
         kind = args[0] if args else ""
-        if kind in ("agent", "cb-agent", "cb-customer"):
+        if kind in ("agent", "cb-agent", "cb-customer", "fwd"):
             self._resolve(self._answered.pop(channel_id, None), True)
             return
         if kind not in ("inbound", "service"):
@@ -120,6 +124,7 @@ class InboundApp:
             await continue_in_dialplan(self.client, channel_id)
             return
         line_id = int(args[1]) if len(args) > 1 and args[1].isdigit() else None
+        hours = args[3] if kind == "service" and len(args) > 3 else ""
         caller = (channel.get("caller") or {}).get("number", "")
         exten = (channel.get("dialplan") or {}).get("exten", "")
         client = self.client
@@ -127,9 +132,11 @@ class InboundApp:
         bridge_id = await self._holding_bridge(line_id)
         await client.bridges.addChannel(bridgeId=bridge_id, channel=channel_id)
         # Recorded (and maybe offered) only once the caller hears music on hold.
-        self.distributor.call_arrived(channel_id, line_id, caller, exten)
+        self.distributor.call_arrived(channel_id, line_id, caller, exten, hours=hours)
 
     def _stasis_end(self, channel_id: str) -> None:
+        if self.distributor.forward_target_left(channel_id):
+            return
         call_id = self.distributor.call_of_agent_channel(channel_id)
         if call_id is not None:
             self.distributor.agent_leg_left(call_id)
@@ -146,6 +153,7 @@ class InboundApp:
             if other:
                 self.supervisor.spawn(self.hangup(other))
         self.supervisor.spawn(self._destroy_bridge(call_bridge_id(call_id)))
+        self.supervisor.spawn(self._destroy_bridge(consult_bridge_id(call_id)))
 
     async def on_resync(self, snapshot: AppSnapshot, client: Any) -> None:
         """After (re)connecting: rebuild from the DB and what Asterisk still holds."""
@@ -266,3 +274,60 @@ class InboundApp:
             bridgeId=bridge_id, channel=f"{agent_channel},{customer}"
         )
         return True
+
+    # ------------------------------------------- answering service: forward (F-S2)
+
+    def dial_string(self, target: str) -> str:
+        """A phone (``PJSIP/ext``) as is; a number through the configured outbound dial."""
+        if "/" in target:
+            return target
+        return self.settings.dialplan.outbound_dial.replace("{number}", target.lstrip("+"))
+
+    async def consult(
+        self, call_id: int, caller_channel: str, agent_channel: str, target: str, ring: int
+    ) -> str | None:
+        client = self.client
+        consult = consult_bridge_id(call_id)
+        await self._ensure_bridge(consult, "mixing")
+        # The caller waits alone in the call's bridge with music on hold; the agent
+        # moves to the consultation bridge to announce the call.
+        with contextlib.suppress(Exception):
+            await client.channels.startMoh(channelId=caller_channel)
+        with contextlib.suppress(Exception):
+            await client.bridges.removeChannel(
+                bridgeId=call_bridge_id(call_id), channel=agent_channel
+            )
+        await client.bridges.addChannel(bridgeId=consult, channel=agent_channel)
+        saved, self.ring_timeout = self.ring_timeout, ring
+        try:
+            target_channel = await self._ring(self.dial_string(target), f"fwd,{call_id}", "")
+        finally:
+            self.ring_timeout = saved
+        if target_channel is not None:
+            await client.bridges.addChannel(bridgeId=consult, channel=target_channel)
+        return target_channel
+
+    async def resume(self, call_id: int, caller_channel: str, agent_channel: str) -> None:
+        client = self.client
+        with contextlib.suppress(Exception):
+            await client.bridges.removeChannel(
+                bridgeId=consult_bridge_id(call_id), channel=agent_channel
+            )
+        await self._destroy_bridge(consult_bridge_id(call_id))
+        with contextlib.suppress(Exception):
+            await client.channels.stopMoh(channelId=caller_channel)
+        await client.bridges.addChannel(bridgeId=call_bridge_id(call_id), channel=agent_channel)
+
+    async def transfer(
+        self, call_id: int, caller_channel: str, agent_channel: str, target_channel: str
+    ) -> None:
+        client = self.client
+        with contextlib.suppress(Exception):
+            await client.channels.stopMoh(channelId=caller_channel)
+        with contextlib.suppress(Exception):
+            await client.bridges.removeChannel(
+                bridgeId=call_bridge_id(call_id), channel=caller_channel
+            )
+        await client.bridges.addChannel(bridgeId=consult_bridge_id(call_id), channel=caller_channel)
+        await self._destroy_bridge(call_bridge_id(call_id))
+        await self.hangup(agent_channel)  # the agent's part is done

@@ -350,3 +350,116 @@ async def test_dialer_pool_and_enquiry_listener(world):
         (e.call_id, e.agent_id, e.campaign_id, e.topic_ids, e.comment, e.mode) for e in heard
     ] == [(call_id, ids["bob"], camp_id, (topic,), "sold two", "power")]
     assert (await d.view(ids["bob"])).call.registered
+
+
+class ForwardTelephony(FakeTelephony):
+    """consult() answers for targets in ``answering``; records the rest."""
+
+    def __init__(self, answering=()):
+        super().__init__()
+        self.answering = set(answering)
+        self.rung: list[str] = []
+        self.resumed = 0
+        self.transferred: list[str] = []
+
+    async def consult(self, call_id, caller_channel, agent_channel, target, ring):
+        self.rung.append(target)
+        return f"target-{target}" if target in self.answering else None
+
+    async def resume(self, call_id, caller_channel, agent_channel):
+        self.resumed += 1
+
+    async def transfer(self, call_id, caller_channel, agent_channel, target_channel):
+        self.transferred.append(target_channel)
+
+
+async def answering_call(world, tel, hours="open", **client_opts):
+    sessions, ids, _ = world
+    with transaction(sessions) as s:
+        p.add_client(
+            s, "Fjord AS", handling="forward", forward1="111", forward2="222", **client_opts
+        )
+        p.add_line(s, "400", "Fjord", client="Fjord AS")
+        client = s.scalar(select(m.Client))
+        s.add(
+            m.Employee(
+                client_id=client.id,
+                name="Per",
+                handling=m.Handling.FORWARD,
+                forward_target1="PJSIP/per",
+            )
+        )
+        s.add(m.Employee(client_id=client.id, name="Kari", handling=m.Handling.NOTE))
+        s.flush()
+        employees = {e.name: e.id for e in s.scalars(select(m.Employee))}
+        line_id = s.scalar(select(m.Line.id).where(m.Line.did == "400"))
+        p.grant_lines(s, "ann", ["400"])
+    d = make(world, tel)
+    await start_work(d, ids["ann"], [line_id])
+    call_id = d.call_arrived("ch1", line_id, "91000001", hours=hours)
+    await d.accept(ids["ann"], call_id)
+    await settle()
+    return d, call_id, employees
+
+
+async def test_forward_falls_back_to_second_target_then_hands_over(world):
+    _, ids, _ = world
+    tel = ForwardTelephony(answering={"222"})
+    d, call_id, _ = await answering_call(world, tel)
+    await d.forward(ids["ann"], call_id, None)
+    await settle()
+    assert tel.rung == ["111", "222"]
+    fwd = (await d.view(ids["ann"])).call.forward
+    assert (fwd.status, fwd.target, fwd.attempt) == ("announcing", "222", 2)
+    await d.forward_connect(ids["ann"], call_id)
+    assert tel.transferred == ["target-222"]
+    view = await d.view(ids["ann"])
+    assert view.call is None and view.state == "ready"  # handed over: the agent is free
+    d.caller_left("ch1")  # the caller and the target talk, then hang up
+    with transaction(world[0]) as s:
+        row = s.get(m.Call, call_id)
+        assert row.state == m.CallState.ENDED and row.end_reason == "forwarded to 222"
+
+
+async def test_forward_both_fail_returns_to_caller_for_a_note(world):
+    _, ids, _ = world
+    tel = ForwardTelephony(answering=())
+    d, call_id, _ = await answering_call(world, tel)
+    await d.forward(ids["ann"], call_id, None)
+    await settle()
+    assert tel.rung == ["111", "222"] and tel.resumed == 1
+    view = await d.view(ids["ann"])
+    assert view.call.forward.status == "failed" and view.call.state == "connected"
+
+
+async def test_target_declining_while_announced_moves_to_the_next(world):
+    _, ids, _ = world
+    tel = ForwardTelephony(answering={"111", "222"})
+    d, call_id, _ = await answering_call(world, tel)
+    await d.forward(ids["ann"], call_id, None)
+    await settle()
+    assert d.forward_target_left("target-111")  # target 1 hangs up on the announcement
+    await settle()
+    fwd = (await d.view(ids["ann"])).call.forward
+    assert (fwd.status, fwd.target) == ("announcing", "222")
+
+
+async def test_forward_targets_come_from_configuration(world):
+    _, ids, _ = world
+    tel = ForwardTelephony(answering={"PJSIP/per"})
+    d, call_id, employees = await answering_call(world, tel)
+    with pytest.raises(c.Refused, match="gets a note"):
+        await d.forward(ids["ann"], call_id, employees["Kari"])
+    with pytest.raises(c.Refused) as exc:
+        await d.forward(ids["ann"], call_id, 9999)
+    assert exc.value.reason == c.NOT_FOUND
+    await d.forward(ids["ann"], call_id, employees["Per"])
+    await settle()
+    assert tel.rung == ["PJSIP/per"]
+
+
+async def test_closed_client_is_not_forwarded(world):
+    _, ids, _ = world
+    d, call_id, _ = await answering_call(world, ForwardTelephony(), hours="closed")
+    with pytest.raises(c.Refused, match="closed"):
+        await d.forward(ids["ann"], call_id, None)
