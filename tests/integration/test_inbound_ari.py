@@ -189,3 +189,86 @@ async def _waiting(desk, n):
 
 async def _state(desk, agent_id, state):
     return (await desk.view(agent_id)).state == state
+
+
+async def _answering_setup(desk, sessions, forward1, forward2):
+    with transaction(sessions) as s:
+        p.add_client(s, "Fjord AS", handling="forward", forward1=forward1, forward2=forward2)
+        s.scalar(select(m.Client)).forward_timeout_seconds = 4
+        p.add_line(s, "4721000003", "Fjord", client="Fjord AS")
+        p.grant_lines(s, "agent01", ["4721000003"])
+        line_id = s.scalar(select(m.Line.id).where(m.Line.did == "4721000003"))
+    desk.load()  # pick up the new line permission
+    return line_id
+
+
+async def _forward_status(desk, agent_id, status):
+    view = await desk.view(agent_id)
+    fwd = view.call.forward if view.call else None
+    return view if fwd and fwd.status == status else None
+
+
+async def _install(sessions, sandbox, tmp_path):
+    settings = load_settings(env={**sandbox.env(), "ASTERISK_CUBE_DATA_DIR": str(tmp_path)})
+    with transaction(sessions) as s:
+        text = dp.render(s, settings)
+    await asyncio.to_thread(dp.install, text, settings)
+
+
+async def test_forward_falls_back_to_second_target_and_hands_over(cube, sandbox, tmp_path):
+    desk, sessions, ids, _lines, *_ = cube
+    a1 = ids["agent01"]
+    line_id = await _answering_setup(desk, sessions, "PJSIP/agent05", "PJSIP/agent06")
+    await _install(sessions, sandbox, tmp_path)
+    await desk.login(a1)
+    await desk.choose_lines(a1, [line_id])
+    await desk.ready(a1)
+    with (
+        phone(sandbox, sandbox.agent_port(1), tmp_path / "agent01", answer_ms=100),
+        phone(sandbox, sandbox.agent_port(6), tmp_path / "target2", answer_ms=300) as target2,
+    ):
+        call = caller(
+            sandbox, "4721000003", tmp_path / "caller", caller_id="91234567", hold_ms=14000
+        ).start()
+        view = await until(lambda: _offer(desk, a1), what="offer")
+        await desk.accept(a1, view.offer.call_id)
+        await until(lambda: _connected(desk, a1), what="connected")
+        await desk.forward(a1, view.offer.call_id, None)  # the client's standard handling
+        view = await until(
+            lambda: _forward_status(desk, a1, "announcing"),
+            timeout=15,
+            what="second target announcing",
+        )
+        assert (view.call.forward.target, view.call.forward.attempt) == ("PJSIP/agent06", 2)
+        await desk.forward_connect(a1, view.call.call_id)
+        assert (await desk.view(a1)).state == "ready"  # handed over: free for the next call
+        result = await asyncio.to_thread(call.wait, 30)
+        assert result.ok, result.summary()
+    assert target2.stop().successful == 1
+    with transaction(sessions) as s:
+        row = s.get(m.Call, view.call.call_id)
+        assert row.state == m.CallState.ENDED and row.end_reason == "forwarded to PJSIP/agent06"
+
+
+async def test_forward_with_no_target_answering_returns_to_the_caller(cube, sandbox, tmp_path):
+    desk, sessions, ids, _lines, *_ = cube
+    a1 = ids["agent01"]
+    line_id = await _answering_setup(desk, sessions, "PJSIP/agent05", "PJSIP/agent07")
+    await _install(sessions, sandbox, tmp_path)
+    await desk.login(a1)
+    await desk.choose_lines(a1, [line_id])
+    await desk.ready(a1)
+    with phone(sandbox, sandbox.agent_port(1), tmp_path / "agent01", answer_ms=100):
+        call = caller(
+            sandbox, "4721000003", tmp_path / "caller", caller_id="91234567", hold_ms=16000
+        ).start()
+        view = await until(lambda: _offer(desk, a1), what="offer")
+        await desk.accept(a1, view.offer.call_id)
+        await until(lambda: _connected(desk, a1), what="connected")
+        await desk.forward(a1, view.offer.call_id, None)
+        view = await until(
+            lambda: _forward_status(desk, a1, "failed"), timeout=20, what="both targets failed"
+        )
+        assert view.call.state == "connected"  # the agent is back with the caller
+        await desk.hangup(a1, view.call.call_id)
+        call.stop()
