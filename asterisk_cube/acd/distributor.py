@@ -1488,6 +1488,17 @@ class Distributor:
             except Exception as exc:
                 log.error("enquiry_listener_failed", call=call.call_id, error=repr(exc))
 
+    def waiting_for_campaign(self, campaign_id: int) -> int:
+        """Inbound customer callbacks to this campaign waiting (or offered) now: the pacer
+        leaves room for them (F-I8)."""
+        return sum(
+            1
+            for call in self.calls.values()
+            if call.campaign_id == campaign_id
+            and call.kind == rt.CallType.CUSTOMER_CALLBACK
+            and call.phase in ("waiting", "offered")
+        )
+
     # ------------------------------------------------------------- recovery
 
     def recover(self, live_channels: set[str]) -> dict[str, int]:

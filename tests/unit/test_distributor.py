@@ -463,3 +463,26 @@ async def test_closed_client_is_not_forwarded(world):
     d, call_id, _ = await answering_call(world, ForwardTelephony(), hours="closed")
     with pytest.raises(c.Refused, match="closed"):
         await d.forward(ids["ann"], call_id, None)
+
+
+async def test_waiting_customer_callbacks_per_campaign(world):
+    sessions, _ids, lines = world
+    d = make(world)
+    with transaction(sessions) as s:
+        camp = p.add_campaign(s, "Out3", mode="predictive", caller_id="4721000009")
+        p.set_campaign_status(s, "Out3", "running")
+        s.add(
+            m.Contact(
+                campaign_id=camp.id,
+                phone="+4791000003",
+                status=m.ContactStatus.NOT_ANSWERED,
+                attempts=1,
+            )
+        )
+        camp_id = camp.id
+    assert d.waiting_for_campaign(camp_id) == 0
+    d.call_arrived("ch-cb", lines["100"], "91000003")  # the contact calls back
+    d.call_arrived("ch-other", lines["100"], "91000004")
+    assert d.waiting_for_campaign(camp_id) == 1
+    d.caller_left("ch-cb")
+    assert d.waiting_for_campaign(camp_id) == 0
