@@ -188,3 +188,34 @@ async def test_ringing_agent_channel_is_known_so_the_caller_leaving_can_stop_it(
         assert app._pending_agent[7] in ari.originated
     finally:
         task.cancel()
+
+
+class AnsweringTelephony(GatedTelephony):
+    async def connect_agent(self, call_id, channel_id, endpoint, tone):
+        await asyncio.sleep(0)
+        return f"agent-{call_id}"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="accept() replaces agent.card_call_id; the ended call whose card was open is never "
+    "removed from Distributor.calls (it grows by one per answered call: every dispatch, view "
+    "and _waiting() then iterates over the whole day's calls)",
+)
+async def test_accepting_the_next_call_with_the_last_card_open_forgets_the_last_call(world):
+    sessions, ann, line = world
+    d = Distributor(sessions, EventHub(), AnsweringTelephony(), FixedClock())
+    d.load()
+    await d.login(ann)
+    await d.choose_lines(ann, [line])
+    await d.ready(ann)
+    a = d.call_arrived("ch-a", line, "91000001")
+    await d.accept(ann, a)
+    await settle()
+    d.caller_left("ch-a")  # talk over; no wrap-up on this line: ann is ready, card A open
+    b = d.call_arrived("ch-b", line, "91000002")
+    await d.accept(ann, b)  # the next offer came at once; ann takes it without closing A
+    await settle()
+    d.caller_left("ch-b")
+    await d.close_call(ann, b)
+    assert set(d.calls) == set()  # Actual: {a}: call A stays in memory for good
