@@ -32,13 +32,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from datetime import time as wall_time
 from typing import Any, Protocol
 
@@ -55,11 +54,8 @@ from ..core.adblock import (
 )
 from ..core.entry import EntryAction, EntryDecision, decide
 from ..core.hours import (
-    DayOverride,
     HoursVerdict,
-    Interval,
     Schedule,
-    public_holidays,
     status_at,
     wall_to_aware,
 )
@@ -67,6 +63,7 @@ from ..core.numbers import InvalidNumber
 from ..core.script import ClosedHandling, Tone
 from ..db import models as m
 from ..logs import get_logger
+from ..services.client_config import client_schedule, holiday_years
 
 log = get_logger(__name__)
 
@@ -191,15 +188,7 @@ class ClientEntryConfig:
         return not self.years or now.year == self.years[1]
 
 
-def entry_years(now: datetime) -> tuple[int, ...]:
-    """Holiday years to load at ``now``: last year (a night interval across New Year), this
-    year and the next (``status_at`` looks up to ~13 months ahead for the next opening)."""
-    return (now.year - 1, now.year, now.year + 1)
-
-
-@functools.lru_cache(maxsize=64)
-def _holidays(country: str, years: tuple[int, ...]) -> dict[date, str]:
-    return public_holidays(country, years)
+entry_years = holiday_years  # kept for callers of this module
 
 
 def pattern_text(entry: m.BlocklistEntry) -> str:
@@ -227,23 +216,8 @@ def load_client_config(s: Session, client_id: int, now: datetime) -> ClientEntry
     client = s.get(m.Client, client_id)
     if client is None:
         return None
-    weekly: dict[int, list[Interval]] = {}
-    for row in client.hours:
-        weekly.setdefault(row.weekday, []).append(Interval(row.opens, row.closes))
-    overrides = []
-    for sd in client.special_days:
-        if sd.kind == m.SpecialDayKind.HOLIDAY or sd.opens is None or sd.closes is None:
-            overrides.append(DayOverride(sd.day, (), sd.name, holiday=True))
-        else:
-            overrides.append(DayOverride(sd.day, (Interval(sd.opens, sd.closes),), sd.name))
-    years = entry_years(now)
-    national: dict[date, str] = {}
-    if client.holiday_country:
-        try:
-            national = _holidays(client.holiday_country, years)
-        except ValueError as exc:
-            log.warning("holidays_unavailable", client=client_id, error=str(exc))
-    hours = Schedule.build(client.timezone, weekly, overrides, national)
+    years = holiday_years(now)
+    hours = client_schedule(client, years)
     blocklist = s.scalars(
         select(m.BlocklistEntry).where(m.BlocklistEntry.client_id == client_id)
     ).all()
