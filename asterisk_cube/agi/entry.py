@@ -24,8 +24,12 @@ Register it in the runtime::
 
     cache = EntryConfigCache(sessions)
     verdicts = VerdictLog(sessions)
-    Runtime(settings, agi_routes={"entry": EntryRoute(cache, verdicts).handle}, ...)
-    # on shutdown: await verdicts.close()
+    Runtime(
+        settings,
+        agi_routes={"entry": EntryRoute(cache, verdicts).handle},
+        components={"adblock-verdicts": verdicts.component},  # flushes on shutdown
+        ...,
+    )
 """
 
 from __future__ import annotations
@@ -484,6 +488,14 @@ class VerdictLog:
                 return -1
             self.written += len(rows)
             return len(rows)
+
+    async def component(self, state: Any = None) -> None:
+        """Runtime component: nothing to do but flush what is left when ``serve`` stops
+        (``Runtime(components={"adblock-verdicts": verdicts.component})``)."""
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await self.close()
 
     async def close(self) -> None:
         if self._task is not None and not self._task.done():

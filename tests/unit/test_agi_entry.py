@@ -550,3 +550,17 @@ async def test_repeat_callers_reuse_the_verdict_until_the_config_changes(session
     agi = FakeAgi(caller="91234567", params={"client": str(cid)})
     await route(agi)
     assert agi.variables["CUBE_ADBLOCK_REASON"] == "client_blocklist"
+
+
+async def test_verdict_component_flushes_when_serve_stops(sessions, setup):
+    cid = add_client(sessions)
+    route, _, _ = setup()
+    verdicts = VerdictLog(sessions, delay=60)  # would not write by itself for a minute
+    route.verdicts = verdicts
+    task = asyncio.create_task(verdicts.component())
+    await route(FakeAgi(caller="", params={"client": str(cid)}))
+    await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert len(verdict_rows(sessions)) == 1
