@@ -12,8 +12,11 @@ from typing import Any
 
 from asterisk_cube.acd.distributor import Distributor
 from asterisk_cube.ari.inbound import InboundApp
+from asterisk_cube.ari.outbound import OutboundApp
+from asterisk_cube.ari.router import StasisRouter
 from asterisk_cube.config import Settings
 from asterisk_cube.db.session import make_engine, make_sessionmaker, schema_status
+from asterisk_cube.dialer.service import Dialer
 from asterisk_cube.events import EventHub
 from asterisk_cube.logs import get_logger
 from asterisk_cube.runtime import Runtime, RuntimeState
@@ -42,18 +45,23 @@ def build_runtime(settings: Settings, **runtime_kwargs: Any) -> Runtime:
     hub = runtime_kwargs.pop("hub", None) or EventHub()
     distributor = Distributor(sessions, hub, node=socket.gethostname())
     distributor.load()
+    dialer = Dialer(sessions, distributor, hub, node=socket.gethostname())
 
-    def handler(state: RuntimeState) -> InboundApp:
+    def handler(state: RuntimeState) -> StasisRouter:
         inbound = InboundApp(state.settings, state.supervisor, distributor)
         distributor.telephony = inbound
+        dialer.telephony = OutboundApp(state.settings, state.supervisor)
         state.extras["distributor"] = distributor
+        state.extras["dialer"] = dialer
         state.extras["sessions"] = sessions
-        return inbound
+        return StasisRouter(inbound, dialer.telephony)
 
+    components = {"dialer": lambda state: dialer.run(), **runtime_kwargs.pop("components", {})}
     return Runtime(
         settings,
         hub=hub,
         handler=handler,
+        components=components,
         extra_routes=_web_routes(settings, distributor, hub, sessions),
         **runtime_kwargs,
     )

@@ -1,0 +1,137 @@
+"""From live agents and lines to the core pacer's input (F-D4).
+
+:func:`pacing_state` turns what the dialer sees (its campaign's agents from the
+distributor, its own lines ringing and answered-but-waiting, inbound customer callbacks
+waiting for the campaign, the day's abandon counts) into a
+:class:`~asterisk_cube.core.pacing.PacingState`; :func:`asterisk_cube.core.pacing.decide`
+says how many lines to dial. :class:`Learning` keeps the campaign's learned ring and talk
+times and rebuilds the estimates now and then (the build is the costly part).
+
+Who counts as what for the pacer:
+
+- *ready*: state ready, not on an outbound call, with a phone;
+- *talking* (elapsed seconds): busy, or offered an inbound call (about to be busy);
+- *wrapping* (seconds left): in wrap-up;
+- left out: paused, logged out, and anyone who asked to pause after the current call or
+  wrap-up (F-D5: the pacer stops dialing for a pausing agent).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from asterisk_cube.acd.distributor import DialerAgent
+from asterisk_cube.core import pacing as pc
+from asterisk_cube.core.agents import AgentState
+
+from .campaigns import CampaignConfig
+
+
+def free_agent(agent: DialerAgent) -> bool:
+    """May the dialer connect a call to this agent right now?"""
+    return agent.state is AgentState.READY and not agent.on_outbound_call and bool(agent.endpoint)
+
+
+def pacing_config(campaign: CampaignConfig) -> pc.PacingConfig:
+    mode = pc.PacingMode.POWER if campaign.mode == "power" else pc.PacingMode.PREDICTIVE
+    return pc.PacingConfig(
+        mode=mode,
+        abandon_cap=campaign.abandon_cap,
+        max_ratio=max(1.0, campaign.max_dial_ratio),
+    )
+
+
+def pacing_state(
+    agents: Iterable[DialerAgent],
+    now: dt.datetime,
+    *,
+    estimates: pc.PacingEstimates,
+    config: pc.PacingConfig,
+    ringing: Sequence[float] = (),
+    waiting: int = 0,
+    abandon: pc.AbandonStats | None = None,
+) -> pc.PacingState:
+    """The pacer's view. ``ringing``: seconds since each of the campaign's ringing lines was
+    dialed; ``waiting``: answered contacts (and inbound customer callbacks of the campaign)
+    waiting for an agent."""
+    ready = 0
+    talking: list[float] = []
+    wrapping: list[float] = []
+    paused = 0
+    for a in agents:
+        if a.state is AgentState.PAUSED or a.pause_requested:
+            paused += 1
+        elif a.state is AgentState.READY:
+            if free_agent(a):
+                ready += 1
+            elif a.on_outbound_call:
+                talking.append(_seconds(now, a.since))
+        elif a.state in (AgentState.BUSY, AgentState.OFFERED):
+            talking.append(_seconds(now, a.since))
+        elif a.state is AgentState.WRAP_UP:
+            left = (a.wrap_up_until - now).total_seconds() if a.wrap_up_until else 0.0
+            wrapping.append(max(0.0, left))
+    return pc.PacingState(
+        estimates=estimates,
+        config=config,
+        ready_agents=ready,
+        talking=tuple(talking),
+        wrapping=tuple(wrapping),
+        paused_agents=paused,
+        dialing=tuple(ringing),
+        waiting_calls=waiting,
+        abandon=abandon or pc.AbandonStats(),
+    )
+
+
+def _seconds(now: dt.datetime, since: dt.datetime | None) -> float:
+    return max(0.0, (now - since).total_seconds()) if since else 0.0
+
+
+@dataclass
+class Learning:
+    """A campaign's learned dial and talk behaviour, and estimates rebuilt from it every
+    ``rebuild_events`` observations or ``rebuild_seconds``, whichever comes first."""
+
+    prior: pc.Prior
+    wrap_up_seconds: float
+    rebuild_events: int = 20
+    rebuild_seconds: float = 5.0
+    dials: pc.DialLearner = field(default_factory=pc.DialLearner)
+    talk: pc.TalkLearner = field(default_factory=pc.TalkLearner)
+    _estimates: pc.PacingEstimates | None = None
+    _built_at: float = 0.0
+    _events: int = 0
+
+    def observe_dial(self, ring_seconds: float, person: bool) -> None:
+        self.dials = pc.observe_dial(self.dials, ring_seconds, person)
+        self._events += 1
+
+    def observe_talk(self, seconds: float) -> None:
+        self.talk = pc.observe_talk(self.talk, seconds)
+        self._events += 1
+
+    def estimates(
+        self, in_call: tuple[float, ...] = (), now: float | None = None
+    ) -> pc.PacingEstimates:
+        now = time.monotonic() if now is None else now
+        stale = (
+            self._estimates is None
+            or self._events >= self.rebuild_events
+            or now - self._built_at >= self.rebuild_seconds
+        )
+        if stale:
+            self._estimates = pc.build_estimates(
+                self.dials,
+                self.talk,
+                self.prior,
+                wrapup_seconds=self.wrap_up_seconds,
+                in_call=in_call,
+            )
+            self._built_at = now
+            self._events = 0
+        assert self._estimates is not None
+        return self._estimates

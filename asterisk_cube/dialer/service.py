@@ -1,0 +1,1036 @@
+"""The dialer: one pacing loop for every running outbound campaign (F-D1..F-D5, F-E4..F-E6,
+F-I5, F-I8).
+
+Every ``tick`` (and whenever an agent's state changes) :meth:`Dialer.step` looks at each
+running campaign:
+
+1. answered contacts waiting for an agent get the longest-idle free agent of the
+   campaign (power/predictive);
+2. due scheduled callbacks go to a free agent, reserved ones to their agent, *preview
+   style* in every mode: the agent's phone rings first and shows the callback's comment,
+   then the contact is dialed (seed 001);
+3. preview campaigns: each free agent is offered a contact (a contact whose agent did
+   not answer is offered to the next free agent first); power/predictive:
+   :func:`asterisk_cube.core.pacing.decide` says how many lines to dial for the campaign's
+   agents, and that many contacts are claimed and dialed;
+4. while lines ring for a power/predictive campaign, its ready agents are marked
+   "dialer dialing" (inbound is blocked for them, F-I5).
+
+Contacts are claimed in the database (:mod:`.claims`), so calling windows, attempt limits,
+retry intervals and "never twice at once" hold across processes.
+
+Each line runs as a task (``_pool_line`` / ``_preview_line``). An answered contact must
+reach an agent within ``connect_budget`` seconds (2 s, F-D4): the agent's phone is rung
+with auto-answer inside that budget; if no agent is free, or its phone does not answer in
+time, the contact hears ``abandon_media``, is hung up and the attempt is logged
+``abandoned`` (a retry outcome: it is dialed again if attempts remain). The abandon rate
+(abandoned / answered by a person, this local day) feeds the pacer, which keeps it under
+the campaign's cap.
+
+Agent states change only through the distributor's dialer hooks (``outbound_started``,
+``outbound_connected``, ``outbound_ended``, ``set_dialer_dialing``); agents are shared
+out between running campaigns in campaign id order (an agent dials for the first running
+campaign whose skill it holds). Blending (F-I8): inbound customer callbacks to a campaign
+stay in the inbound queue; for a power/predictive campaign they count as calls waiting
+for its agents, so the pacer leaves room and the next agent to come free takes them
+(the distributor offers the waiting call the moment an agent is ready, before the
+dialer blocks it again); for a preview campaign they are ordinary inbound calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from asterisk_cube.acd import contract as c
+from asterisk_cube.acd.distributor import DialerAgent, Distributor, EnquiryRegistered
+from asterisk_cube.core import contacts as core
+from asterisk_cube.core import pacing as pc
+from asterisk_cube.core.contacts import Outcome, PickKind
+from asterisk_cube.db import models as m
+from asterisk_cube.db.session import transaction
+from asterisk_cube.events import EventHub
+from asterisk_cube.logs import get_logger
+
+from . import records
+from .campaigns import CampaignConfig, outbound_campaigns, rules_of
+from .claims import Claim, claim_contacts, release_claim
+from .pacer import Learning, free_agent, pacing_config, pacing_state
+
+log = get_logger(__name__)
+
+#: Q.850 causes: busy, congestion and the like are failures; 1/28 mean an unusable number.
+BUSY_CAUSES = frozenset({17})
+INVALID_CAUSES = frozenset({1, 28})
+FAILED_CAUSES = frozenset({17, 21, 27, 31, 34, 38, 41, 42, 44, 47, 58, 88})
+POOL_KINDS = frozenset({PickKind.FRESH, PickKind.RETRY})
+
+
+class DialerTelephony(Protocol):
+    """What the dialer needs from Asterisk (``ari.outbound.OutboundApp``)."""
+
+    def new_channel_id(self, agent: bool = False) -> str: ...
+
+    def endpoint_for(self, number: str) -> str: ...
+
+    def gone(self, channel_id: str) -> asyncio.Future[None]: ...
+
+    def forget(self, channel_id: str) -> None: ...
+
+    async def dial_contact(
+        self,
+        call_id: int,
+        channel_id: str,
+        number: str,
+        *,
+        caller_id: str | None,
+        timeout: float,
+        amd: bool = False,
+    ) -> Any: ...
+
+    async def ring_agent(
+        self,
+        call_id: int,
+        channel_id: str,
+        endpoint: str,
+        *,
+        auto_answer: bool,
+        timeout: float,
+        caller_id: str = "",
+    ) -> bool: ...
+
+    async def bridge(self, call_id: int, channels: list[str]) -> None: ...
+
+    async def end_call(self, call_id: int) -> None: ...
+
+    async def play(self, channel_id: str, media: str, timeout: float = 15.0) -> bool: ...
+
+    async def start_tone(self, channel_id: str, tone: str = "tone:ring") -> str | None: ...
+
+    async def stop_playback(self, playback_id: str | None) -> None: ...
+
+    async def hangup(self, channel_id: str | None) -> None: ...
+
+
+@dataclass
+class Line:
+    """One dialer call in flight."""
+
+    call_id: int
+    run: CampaignRun
+    claim: Claim
+    mode: str
+    phase: str = "new"  # new | agent | ringing | waiting | connecting | talking | ending
+    dialed_at: float | None = None  # monotonic
+    answered_at: float | None = None
+    contact_channel: str | None = None
+    agent_id: int | None = None
+    agent_channel: str | None = None
+    waiter: asyncio.Future[DialerAgent] | None = None
+    declined: set[int] = field(default_factory=set)  # preview: agents that did not answer
+    feedback: tuple[Outcome, core.Callback | None, int | None] | None = None
+    task: asyncio.Task | None = None
+
+
+@dataclass
+class CampaignRun:
+    """A campaign the dialer works for, with what it learned and its lines."""
+
+    config: CampaignConfig
+    learning: Learning
+    lines: dict[int, Line] = field(default_factory=dict)
+    waiting: deque[Line] = field(default_factory=deque)  # answered, no agent yet
+    pending_preview: deque[Line] = field(default_factory=deque)  # agent did not answer
+    abandoned: int = 0  # today, finished attempts (from the database)
+    answered: int = 0
+    stats_at: float = -1e9
+    stats_day: dt.date | None = None
+    empty_until: dict[str, float] = field(default_factory=dict)  # claim kind -> monotonic
+    decision: pc.PacingDecision | None = None
+
+    @property
+    def ringing_ages(self) -> tuple[float, ...]:
+        now = time.monotonic()
+        return tuple(
+            now - ln.dialed_at
+            for ln in self.lines.values()
+            if ln.phase == "ringing" and ln.dialed_at is not None and ln.mode != "preview"
+        )
+
+    def abandon_stats(self) -> pc.AbandonStats:
+        in_flight = sum(
+            1
+            for ln in self.lines.values()
+            if ln.answered_at is not None and ln.phase not in ("ending",)
+        )
+        return pc.AbandonStats(self.abandoned, self.answered + in_flight, "day")
+
+
+class Dialer:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        distributor: Distributor,
+        hub: EventHub | None = None,
+        telephony: DialerTelephony | None = None,
+        *,
+        node: str = "local",
+        clock: Callable[[], dt.datetime] | None = None,
+        tick: float = 0.1,
+        ring_timeout: float = 25.0,
+        agent_ring_timeout: float = 20.0,
+        connect_budget: float = 2.0,
+        min_agent_time: float = 0.3,
+        abandon_media: str = "sound:asterisk-cube/formal/sorry",
+        reload_every: float = 2.0,
+        stats_every: float = 2.0,
+        prior: pc.Prior | None = None,
+    ) -> None:
+        self.sessions = sessions
+        self.distributor = distributor
+        self.hub = hub
+        self.telephony = telephony
+        self.node = node
+        self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
+        self.tick = tick
+        self.ring_timeout = ring_timeout
+        self.agent_ring_timeout = agent_ring_timeout
+        self.connect_budget = connect_budget
+        self.min_agent_time = min_agent_time
+        self.abandon_media = abandon_media
+        self.reload_every = reload_every
+        self.stats_every = stats_every
+        self.prior = prior
+        self.runs: dict[int, CampaignRun] = {}
+        self.lines: dict[int, Line] = {}
+        self.connect_delays: list[float] = []  # answered -> bridged with an agent (s)
+        self.agent_answer_delays: list[float] = []  # agent rung -> answered (auto-answer)
+        self._flagged: set[int] = set()
+        self._loaded_at = -1e9
+        self._wake = asyncio.Event()
+        self._tasks: set[asyncio.Task] = set()
+        self._recovered = False
+        distributor.add_enquiry_listener(self.on_enquiry)
+
+    # ------------------------------------------------------------ plumbing
+
+    def now(self) -> dt.datetime:
+        return self._clock()
+
+    def _tx(self):
+        return transaction(self.sessions)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def _spawn(self, coro, name: str) -> asyncio.Task:
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("dialer_task_failed", task=task.get_name(), error=repr(task.exception()))
+
+    # ----------------------------------------------------------------- loop
+
+    async def run(self) -> None:
+        """The runtime component: step every ``tick`` or when an agent changes."""
+        self.recover()
+        sub = self.hub.subscribe(c.AgentViewChanged, name="dialer") if self.hub else None
+        waker = None
+        if sub is not None:
+            waker = asyncio.create_task(self._follow(sub), name="dialer-wake")
+        log.info("dialer_start", node=self.node)
+        try:
+            while True:
+                self._wake.clear()
+                try:
+                    self.step()
+                except Exception:
+                    log.exception("dialer_step_failed")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.tick)
+        finally:
+            if waker is not None:
+                waker.cancel()
+            if sub is not None:
+                sub.close()
+            await self.close()
+
+    async def _follow(self, sub) -> None:
+        async for _event in sub:
+            self._wake.set()
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        with contextlib.suppress(Exception):
+            self._release_pending(list(self.runs.values()))
+        for agent_id in list(self._flagged):
+            with contextlib.suppress(Exception):
+                self.distributor.set_dialer_dialing(agent_id, False)
+        self._flagged.clear()
+
+    def recover(self) -> dict[str, int]:
+        """Once at start: what a previous run of this node left in the database."""
+        if self._recovered:
+            return {}
+        self._recovered = True
+        with self._tx() as s:
+            configs = {c_.campaign_id: c_ for c_ in outbound_campaigns(s, running_only=False)}
+            stats = records.recover(
+                s,
+                self.node,
+                self.now(),
+                lambda cid: configs[cid].rules if cid in configs else None,
+                keep_calls=self.lines.keys(),
+            )
+        if any(stats.values()):
+            log.info("dialer_recovered", **stats)
+        return stats
+
+    # ----------------------------------------------------------------- step
+
+    def step(self) -> None:
+        """One round over every campaign (synchronous: DB claims, hooks, task spawns)."""
+        mono = time.monotonic()
+        if mono - self._loaded_at >= self.reload_every:
+            self._reload()
+            self._loaded_at = mono
+        if self.telephony is None or not getattr(self.telephony, "connected", True):
+            return
+        now = self.now()
+        everyone = self.distributor.dialer_pool()
+        logged_in = frozenset(a.agent_id for a in everyone)
+        taken: set[int] = set()
+        want_flag: set[int] = set()
+        for run in sorted(self.runs.values(), key=lambda r: r.config.campaign_id):
+            pool = [
+                a for a in self.distributor.dialer_pool(run.config.skill) if a.agent_id not in taken
+            ]
+            taken.update(a.agent_id for a in pool)
+            want_flag |= self._step_campaign(run, pool, now, logged_in)
+        self._set_flags(want_flag)
+
+    def _reload(self) -> None:
+        with self._tx() as s:
+            running = {c_.campaign_id: c_ for c_ in outbound_campaigns(s)}
+        for cid, config in running.items():
+            run = self.runs.get(cid)
+            if run is None:
+                prior = self.prior or pc.Prior(dial_timeout=self.ring_timeout)
+                self.runs[cid] = CampaignRun(
+                    config, Learning(prior, wrap_up_seconds=config.wrap_up_seconds)
+                )
+                log.info("dialer_campaign_started", campaign=config.name, mode=config.mode)
+            elif run.config != config:
+                run.config = config
+                run.learning.wrap_up_seconds = config.wrap_up_seconds
+        for cid, run in list(self.runs.items()):
+            if cid in running:
+                continue
+            if run.config.running:
+                log.info("dialer_campaign_stopped", campaign=run.config.name)
+                run.config = _stopped(run.config)
+                self._release_pending([run])
+            if not run.lines:
+                del self.runs[cid]
+
+    def _step_campaign(
+        self,
+        run: CampaignRun,
+        pool: list[DialerAgent],
+        now: dt.datetime,
+        logged_in: frozenset[int],
+    ) -> set[int]:
+        cfg = run.config
+        free = sorted(
+            (a for a in pool if free_agent(a)),
+            key=lambda a: (a.idle_since or a.since or now, a.agent_id),
+        )
+        self._serve_waiting(run, free)  # takes the agents it uses out of ``free``
+        if not cfg.running:
+            return set()
+        self._refresh_stats(run, now)
+        # scheduled callbacks first, preview style, in every mode
+        for agent in list(free):
+            if self._empty(run, "callback"):
+                break
+            claims = self._claim(
+                run,
+                now,
+                1,
+                for_agent=agent.agent_id,
+                logged_in=logged_in,
+                kinds={PickKind.CALLBACK},
+                key="callback",
+            )
+            if claims and self._start_preview(run, claims[0], agent, now):
+                free.remove(agent)
+        if cfg.mode == m.DialMode.PREVIEW.value:
+            for agent in list(free):
+                line = next(
+                    (ln for ln in run.pending_preview if agent.agent_id not in ln.declined), None
+                )
+                if line is not None:
+                    run.pending_preview.remove(line)
+                    if self._offer_preview(line, agent):
+                        free.remove(agent)
+                    else:
+                        run.pending_preview.appendleft(line)
+                    continue
+                if self._empty(run, "preview"):
+                    continue
+                claims = self._claim(
+                    run, now, 1, for_agent=agent.agent_id, logged_in=logged_in, key="preview"
+                )
+                if claims and self._start_preview(run, claims[0], agent, now):
+                    free.remove(agent)
+            self._requeue_declined(run, pool)
+            return set()
+        # power / predictive: the pacer sees the agents as they are after this round
+        mine = {a.agent_id for a in pool}
+        pool = [a for a in self.distributor.dialer_pool(cfg.skill) if a.agent_id in mine]
+        free = [a for a in free if any(p.agent_id == a.agent_id and free_agent(p) for p in pool)]
+        waiting = len(run.waiting) + self.distributor.waiting_for_campaign(cfg.campaign_id)
+        in_call = tuple(
+            time.monotonic() - ln.answered_at
+            for ln in run.lines.values()
+            if ln.phase == "talking" and ln.answered_at is not None
+        )
+        state = pacing_state(
+            pool,
+            now,
+            estimates=run.learning.estimates(in_call),
+            config=pacing_config(cfg),
+            ringing=run.ringing_ages,
+            waiting=waiting,
+            abandon=run.abandon_stats(),
+        )
+        decision = pc.decide(state)
+        run.decision = decision
+        if decision.dials > 0 and not self._empty(run, "pool"):
+            claims = self._claim(
+                run, now, decision.dials, logged_in=logged_in, kinds=POOL_KINDS, key="pool"
+            )
+            for claim in claims:
+                self._start_pool_line(run, claim, now)
+        if run.ringing_ages or run.waiting:
+            return {a.agent_id for a in free}
+        return set()
+
+    def _empty(self, run: CampaignRun, key: str) -> bool:
+        return time.monotonic() < run.empty_until.get(key, 0.0)
+
+    def _claim(
+        self,
+        run: CampaignRun,
+        now: dt.datetime,
+        limit: int,
+        *,
+        key: str,
+        for_agent: int | None = None,
+        logged_in: frozenset[int] = frozenset(),
+        kinds=frozenset(PickKind),
+    ) -> list[Claim]:
+        with self._tx() as s:
+            claims = claim_contacts(
+                s,
+                run.config,
+                now,
+                limit,
+                node=self.node,
+                for_agent=for_agent,
+                logged_in=logged_in,
+                kinds=kinds,
+            )
+        if len(claims) < limit:
+            # nothing more due now: look again in a second (not on every tick)
+            quiet = run.empty_until.get(key, 0.0) >= time.monotonic() - 1.0
+            if not claims and key == "pool" and not quiet:
+                log.info("dialer_nothing_to_dial", campaign=run.config.name)
+            run.empty_until[key] = time.monotonic() + 1.0
+        return claims
+
+    def _refresh_stats(self, run: CampaignRun, now: dt.datetime) -> None:
+        zone = ZoneInfo(run.config.timezone)
+        today = now.astimezone(zone).date()
+        if time.monotonic() - run.stats_at < self.stats_every and run.stats_day == today:
+            return
+        since = dt.datetime.combine(today, dt.time(0), zone)
+        with self._tx() as s:
+            run.abandoned, run.answered = records.abandon_counts(s, run.config.campaign_id, since)
+        run.stats_at = time.monotonic()
+        run.stats_day = today
+
+    def _set_flags(self, wanted: set[int]) -> None:
+        for agent_id in self._flagged - wanted:
+            with contextlib.suppress(c.Refused):
+                self.distributor.set_dialer_dialing(agent_id, False)
+        for agent_id in wanted - self._flagged:
+            with contextlib.suppress(c.Refused):
+                self.distributor.set_dialer_dialing(agent_id, True)
+        self._flagged = set(wanted)
+
+    def _release_pending(self, runs: list[CampaignRun]) -> None:
+        now = self.now()
+        for run in runs:
+            while run.pending_preview:
+                line = run.pending_preview.popleft()
+                with self._tx() as s:
+                    release_claim(s, line.claim.contact_id, now)
+                    records.call_finished(s, line.call_id, m.CallState.FAILED, "not_dialed", now)
+                self._forget_line(line)
+
+    def _requeue_declined(self, run: CampaignRun, pool: list[DialerAgent]) -> None:
+        """A contact every logged-in agent let ring may go round again."""
+        everyone = {a.agent_id for a in pool}
+        for line in run.pending_preview:
+            if everyone and everyone <= line.declined:
+                line.declined.clear()
+
+    # -------------------------------------------------------- assignments
+
+    def _serve_waiting(self, run: CampaignRun, free: list[DialerAgent]) -> None:
+        """Answered contacts waiting for an agent get the longest-idle free ones."""
+        while run.waiting and free:
+            line = run.waiting[0]
+            left = (line.answered_at or 0.0) + self.connect_budget - time.monotonic()
+            if line.waiter is None or line.waiter.done() or left < self.min_agent_time:
+                run.waiting.popleft()
+                continue
+            agent = free.pop(0)
+            if self._take_agent(line, agent, connected=False):
+                run.waiting.popleft()
+                line.waiter.set_result(agent)
+
+    def _take_agent(self, line: Line, agent: DialerAgent, *, connected: bool) -> bool:
+        try:
+            self.distributor.outbound_started(
+                call_id=line.call_id,
+                agent_id=agent.agent_id,
+                campaign_id=line.run.config.campaign_id,
+                contact_id=line.claim.contact_id,
+                number=line.claim.phone,
+                channel_id=line.contact_channel,
+                mode=line.mode,
+                connected=connected,
+                comment=line.claim.comment,
+            )
+        except c.Refused as exc:
+            log.info("dialer_agent_refused", call=line.call_id, agent=agent.agent_id, why=str(exc))
+            return False
+        line.agent_id = agent.agent_id
+        self._flagged.discard(agent.agent_id)  # outbound_started cleared it
+        return True
+
+    def _new_line(self, run: CampaignRun, claim: Claim, now: dt.datetime, mode: str) -> Line:
+        with self._tx() as s:
+            call_id = records.open_call(s, claim, mode, self.node, now, run.config.caller_id)
+        line = Line(call_id, run, claim, mode)
+        run.lines[call_id] = line
+        self.lines[call_id] = line
+        return line
+
+    def _start_pool_line(self, run: CampaignRun, claim: Claim, now: dt.datetime) -> None:
+        line = self._new_line(run, claim, now, run.config.mode)
+        line.phase = "ringing"
+        line.dialed_at = time.monotonic()
+        line.task = self._spawn(self._pool_line(line), f"dial-{line.call_id}")
+
+    def _start_preview(
+        self, run: CampaignRun, claim: Claim, agent: DialerAgent, now: dt.datetime
+    ) -> bool:
+        line = self._new_line(run, claim, now, m.DialMode.PREVIEW.value)
+        if not self._offer_preview(line, agent):
+            with self._tx() as s:
+                release_claim(s, claim.contact_id, now)
+                records.call_finished(s, line.call_id, m.CallState.FAILED, "not_dialed", now)
+            self._forget_line(line)
+            return False
+        return True
+
+    def _offer_preview(self, line: Line, agent: DialerAgent) -> bool:
+        if not self._take_agent(line, agent, connected=False):
+            return False
+        line.phase = "agent"
+        line.task = self._spawn(self._preview_line(line, agent), f"preview-{line.call_id}")
+        return True
+
+    def _forget_line(self, line: Line) -> None:
+        line.run.lines.pop(line.call_id, None)
+        self.lines.pop(line.call_id, None)
+        for ch in (line.contact_channel, line.agent_channel):
+            if ch and self.telephony is not None:
+                self.telephony.forget(ch)
+        if not line.run.config.running and not line.run.lines:
+            self.runs.pop(line.run.config.campaign_id, None)
+
+    # ------------------------------------------------------------ call flows
+
+    async def _pool_line(self, line: Line) -> None:
+        """Power/predictive: dial the contact; when it answers, connect a free agent within
+        the budget or abandon."""
+        tel = self.telephony
+        run, cfg = line.run, line.run.config
+        try:
+            channel = tel.new_channel_id()
+            line.contact_channel = channel
+            with self._tx() as s:
+                records.contact_dialed(
+                    s, line.call_id, channel, tel.endpoint_for(line.claim.phone), self.now()
+                )
+            result = await tel.dial_contact(
+                line.call_id,
+                channel,
+                line.claim.phone,
+                caller_id=cfg.caller_id,
+                timeout=self.ring_timeout,
+                amd=cfg.amd,
+            )
+            if not result.answered:
+                run.learning.observe_dial(result.ring_seconds, False)
+                self._finish_unanswered(line, result)
+                return
+            if result.amd_status == "MACHINE":
+                run.learning.observe_dial(result.ring_seconds, False)
+                await tel.hangup(channel)
+                self._finish(line, m.CallState.MACHINE, "machine", Outcome.MACHINE)
+                return
+            run.learning.observe_dial(result.ring_seconds, True)
+            line.answered_at = time.monotonic()
+            with self._tx() as s:
+                records.contact_answered(s, line.call_id, self.now())
+            await self._connect_answered(line)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("dialer_line_failed", call=line.call_id)
+            if line.call_id in self.lines:
+                await tel.hangup(line.contact_channel)
+                await tel.hangup(line.agent_channel)
+                if line.agent_id is not None:
+                    with contextlib.suppress(Exception):
+                        self.distributor.outbound_ended(line.call_id)
+                self._finish(line, m.CallState.FAILED, "error", Outcome.FAILED)
+
+    async def _connect_answered(self, line: Line) -> None:
+        tel = self.telephony
+        run = line.run
+        deadline = line.answered_at + self.connect_budget
+        gone = tel.gone(line.contact_channel)
+        line.phase = "waiting"
+        line.waiter = asyncio.get_running_loop().create_future()
+        run.waiting.append(line)
+        self.step_waiting(run)
+        await asyncio.wait(
+            {line.waiter, gone},
+            timeout=max(0.0, deadline - time.monotonic()),
+            return_when=asyncio.FIRST_COMPLETED,
+        )
+        if line in run.waiting:
+            run.waiting.remove(line)
+        if not line.waiter.done():
+            line.waiter.cancel()
+            if gone.done():
+                self._finish(
+                    line, m.CallState.ABANDONED, "contact_hangup_waiting", Outcome.ABANDONED
+                )
+            else:
+                await self._abandon(line, "no_agent")
+            return
+        agent: DialerAgent = line.waiter.result()
+        line.phase = "connecting"
+        agent_channel = tel.new_channel_id(agent=True)
+        line.agent_channel = agent_channel
+        rung = time.monotonic()
+        ring = asyncio.ensure_future(
+            tel.ring_agent(
+                line.call_id,
+                agent_channel,
+                agent.endpoint,
+                auto_answer=True,
+                timeout=max(0.1, deadline - rung),
+                caller_id=_caller(line),
+            )
+        )
+        await asyncio.wait({ring, gone}, return_when=asyncio.FIRST_COMPLETED)
+        if gone.done():  # the contact hung up before the agent was there
+            ok = await ring if ring.done() else False
+            if not ring.done():
+                ring.cancel()
+            await tel.hangup(agent_channel)
+            self._agent_leg(line, agent, rung, ok)
+            self.distributor.outbound_ended(line.call_id)
+            self._finish(line, m.CallState.ABANDONED, "contact_hangup_waiting", Outcome.ABANDONED)
+            return
+        ok = ring.result()
+        self._agent_leg(line, agent, rung, ok)
+        if not ok:
+            log.warning("dialer_agent_no_auto_answer", call=line.call_id, agent=agent.agent_id)
+            self.distributor.outbound_ended(line.call_id, agent_no_answer=True)
+            await self._abandon(line, "agent_no_answer")
+            return
+        self.agent_answer_delays.append(time.monotonic() - rung)
+        await self._bridge_and_talk(line, agent)
+
+    def step_waiting(self, run: CampaignRun) -> None:
+        """Serve answered contacts at once (not at the next tick)."""
+        pool = self.distributor.dialer_pool(run.config.skill)
+        others = self._agents_of_earlier_runs(run)
+        free = sorted(
+            (a for a in pool if free_agent(a) and a.agent_id not in others),
+            key=lambda a: (a.idle_since or a.since or self.now(), a.agent_id),
+        )
+        self._serve_waiting(run, free)
+
+    def _agents_of_earlier_runs(self, run: CampaignRun) -> set[int]:
+        taken: set[int] = set()
+        for other in sorted(self.runs.values(), key=lambda r: r.config.campaign_id):
+            if other is run:
+                break
+            taken.update(a.agent_id for a in self.distributor.dialer_pool(other.config.skill))
+        return taken
+
+    def _agent_leg(self, line: Line, agent: DialerAgent, rung: float, ok: bool) -> None:
+        started = self.now() - dt.timedelta(seconds=time.monotonic() - rung)
+        with self._tx() as s:
+            records.agent_leg(
+                s,
+                line.call_id,
+                agent.agent_id,
+                line.agent_channel or "",
+                agent.endpoint or "",
+                started,
+                self.now() if ok else None,
+                None if ok else "no_answer",
+            )
+
+    async def _bridge_and_talk(self, line: Line, agent: DialerAgent) -> None:
+        tel = self.telephony
+        await tel.bridge(line.call_id, [line.contact_channel, line.agent_channel])
+        if line.answered_at is not None:
+            self.connect_delays.append(time.monotonic() - line.answered_at)
+        with self._tx() as s:
+            records.call_connected(s, line.call_id, agent.agent_id, self.now())
+        self.distributor.outbound_connected(line.call_id, line.contact_channel)
+        line.phase = "talking"
+        talk_started = time.monotonic()
+        gone_contact = tel.gone(line.contact_channel)
+        gone_agent = tel.gone(line.agent_channel)
+        await asyncio.wait({gone_contact, gone_agent}, return_when=asyncio.FIRST_COMPLETED)
+        reason = "contact_hangup" if gone_contact.done() else "agent_hangup"
+        line.phase = "ending"
+        await tel.hangup(line.agent_channel if gone_contact.done() else line.contact_channel)
+        await tel.end_call(line.call_id)
+        line.run.learning.observe_talk(time.monotonic() - talk_started)
+        self.distributor.outbound_ended(line.call_id)
+        self._finish(line, m.CallState.ENDED, reason, Outcome.FINAL)
+
+    async def _abandon(self, line: Line, why: str) -> None:
+        """No agent within the budget: the message, hang up, logged as abandoned."""
+        line.phase = "ending"
+        log.info("dialer_abandon", call=line.call_id, campaign=line.run.config.name, why=why)
+        played = await self.telephony.play(line.contact_channel, self.abandon_media)
+        await self.telephony.hangup(line.contact_channel)
+        reason = f"abandoned_{why}" if played else f"abandoned_{why}_no_message"
+        self._finish(line, m.CallState.ABANDONED, reason, Outcome.ABANDONED)
+
+    async def _preview_line(self, line: Line, agent: DialerAgent) -> None:
+        """Preview (and callback delivery): ring the agent; on answer dial the contact and
+        bridge them. An agent who does not answer is paused and the contact goes to the
+        next free agent."""
+        tel = self.telephony
+        cfg = line.run.config
+        try:
+            agent_channel = tel.new_channel_id(agent=True)
+            line.agent_channel = agent_channel
+            rung = time.monotonic()
+            ok = await tel.ring_agent(
+                line.call_id,
+                agent_channel,
+                agent.endpoint,
+                auto_answer=False,
+                timeout=self.agent_ring_timeout,
+                caller_id=_caller(line),
+            )
+            self._agent_leg(line, agent, rung, ok)
+            if not ok:
+                log.info("dialer_preview_no_answer", call=line.call_id, agent=agent.agent_id)
+                self.distributor.outbound_ended(line.call_id, agent_no_answer=True)
+                tel.forget(agent_channel)
+                line.agent_channel = None
+                line.agent_id = None
+                line.declined.add(agent.agent_id)
+                line.phase = "new"
+                if cfg.running:
+                    line.run.pending_preview.append(line)
+                else:
+                    self._release_pending_line(line)
+                self.wake()
+                return
+            if line.claim.callback_id is not None:
+                with self._tx() as s:
+                    records.callback_delivered(s, line.claim.callback_id, self.now())
+            tone = await tel.start_tone(agent_channel)
+            channel = tel.new_channel_id()
+            line.contact_channel = channel
+            line.phase = "ringing"
+            line.dialed_at = time.monotonic()
+            with self._tx() as s:
+                records.contact_dialed(
+                    s,
+                    line.call_id,
+                    channel,
+                    tel.endpoint_for(line.claim.phone),
+                    self.now(),
+                    agent_id=agent.agent_id,
+                )
+            dial = asyncio.ensure_future(
+                tel.dial_contact(
+                    line.call_id,
+                    channel,
+                    line.claim.phone,
+                    caller_id=cfg.caller_id,
+                    timeout=self.ring_timeout,
+                    amd=False,
+                )
+            )
+            gone_agent = tel.gone(agent_channel)
+            await asyncio.wait({dial, gone_agent}, return_when=asyncio.FIRST_COMPLETED)
+            if not dial.done():  # the agent hung up while the contact rang
+                await tel.hangup(channel)
+                result = await dial
+                if result.answered:
+                    await tel.hangup(channel)
+                self.distributor.outbound_ended(line.call_id)
+                self._finish(line, m.CallState.NO_ANSWER, "agent_hangup_ringing", Outcome.NO_ANSWER)
+                return
+            result = dial.result()
+            await tel.stop_playback(tone)
+            line.run.learning.observe_dial(result.ring_seconds, result.answered)
+            if not result.answered or gone_agent.done():
+                await tel.hangup(agent_channel)
+                if result.answered:
+                    await tel.hangup(channel)
+                self.distributor.outbound_ended(line.call_id)
+                self._finish_unanswered(line, result)
+                return
+            line.answered_at = time.monotonic()
+            with self._tx() as s:
+                records.contact_answered(s, line.call_id, self.now())
+            line.phase = "connecting"
+            await self._bridge_and_talk(line, agent)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("dialer_preview_failed", call=line.call_id)
+            if line.call_id in self.lines:
+                await tel.hangup(line.agent_channel)
+                await tel.hangup(line.contact_channel)
+                with contextlib.suppress(Exception):
+                    self.distributor.outbound_ended(line.call_id)
+                self._finish(line, m.CallState.FAILED, "error", Outcome.FAILED)
+
+    def _release_pending_line(self, line: Line) -> None:
+        now = self.now()
+        with self._tx() as s:
+            release_claim(s, line.claim.contact_id, now)
+            records.call_finished(s, line.call_id, m.CallState.FAILED, "not_dialed", now)
+        self._forget_line(line)
+
+    # -------------------------------------------------------------- endings
+
+    def _finish_unanswered(self, line: Line, result: Any) -> None:
+        cause = result.cause
+        if result.error:
+            state, reason, outcome = m.CallState.FAILED, "originate_failed", Outcome.FAILED
+        elif cause in INVALID_CAUSES:
+            state, reason, outcome = m.CallState.FAILED, f"invalid_number_{cause}", Outcome.INVALID
+        elif cause in BUSY_CAUSES:
+            state, reason, outcome = m.CallState.FAILED, "busy", Outcome.BUSY
+        elif cause in FAILED_CAUSES:
+            state, reason, outcome = m.CallState.FAILED, f"failed_{cause}", Outcome.FAILED
+        else:
+            state, reason, outcome = m.CallState.NO_ANSWER, "no_answer", Outcome.NO_ANSWER
+        self._finish(line, state, reason, outcome)
+
+    def _finish(self, line: Line, state: m.CallState, reason: str, outcome: Outcome) -> None:
+        """The attempt is over: call row, attempt result, the contact's next state."""
+        if line.call_id not in self.lines:
+            return
+        now = self.now()
+        run = line.run
+        callback = None
+        created_by = None
+        if line.feedback is not None and state == m.CallState.ENDED:
+            outcome, callback, created_by = line.feedback
+        with self._tx() as s:
+            records.call_finished(s, line.call_id, state, reason, now)
+            if outcome is Outcome.MACHINE and state == m.CallState.ENDED:
+                records.correct_attempt(s, line.call_id, m.CallState.MACHINE)
+            records.apply_outcome(
+                s, line.claim.contact_id, outcome, run.config.rules, now, callback, created_by
+            )
+        if state == m.CallState.ABANDONED:
+            run.abandoned += 1
+            run.answered += 1
+        elif state == m.CallState.ENDED:
+            run.answered += 1
+        log.info(
+            "dialer_call_end",
+            call=line.call_id,
+            campaign=run.config.name,
+            state=state.value,
+            reason=reason,
+            outcome=outcome.value,
+        )
+        self._forget_line(line)
+        self.wake()
+
+    # ------------------------------------------------------------ feedback
+
+    def on_enquiry(self, event: EnquiryRegistered) -> None:
+        """Campaign topics with an outcome (F-E4, F-E5, F-E6) act on the call's contact."""
+        if event.contact_id is None:
+            return
+        with self._tx() as s:
+            outcomes = {
+                t.outcome
+                for t in s.scalars(
+                    select(m.EnquiryTopic).where(m.EnquiryTopic.id.in_(event.topic_ids))
+                )
+            }
+        if m.TopicOutcome.CALLBACK in outcomes:
+            if self._callback_scheduled(event):
+                return  # the agent set the time with schedule_callback: keep it
+            due = self.now() + self._retry_interval(event)
+            self._feedback(
+                event, Outcome.CALLBACK, core.Callback(due, event.agent_id, event.comment)
+            )
+        elif m.TopicOutcome.RETRY in outcomes:
+            self._feedback(event, Outcome.MACHINE, None)
+        elif m.TopicOutcome.FINAL in outcomes:
+            self._feedback(event, Outcome.FINAL, None)
+
+    def _callback_scheduled(self, event: EnquiryRegistered) -> bool:
+        line = self.lines.get(event.call_id)
+        if line is not None and line.feedback is not None:
+            return line.feedback[0] is Outcome.CALLBACK
+        with self._tx() as s:
+            call = s.get(m.Call, event.call_id)
+            if call is None:
+                return False
+            return (
+                s.scalar(
+                    select(m.ScheduledCallback.id).where(
+                        m.ScheduledCallback.contact_id == event.contact_id,
+                        m.ScheduledCallback.status.in_(
+                            (m.CallbackStatus.PENDING, m.CallbackStatus.QUEUED)
+                        ),
+                        m.ScheduledCallback.created_at >= call.started_at,
+                    )
+                )
+                is not None
+            )
+
+    def _retry_interval(self, event: EnquiryRegistered) -> dt.timedelta:
+        run = self.runs.get(event.campaign_id or -1)
+        if run is not None:
+            return run.config.rules.retry_interval
+        return dt.timedelta(hours=1)
+
+    def schedule_callback(
+        self,
+        agent_id: int,
+        call_id: int,
+        due_at: dt.datetime,
+        *,
+        for_me: bool = True,
+        comment: str = "",
+    ) -> None:
+        """F-E6 from the desk: call this contact back at ``due_at``, for this agent (reserved
+        for the campaign's N minutes) or for all agents; the comment is shown on delivery."""
+        if due_at.tzinfo is None:
+            raise c.Refused(c.INVALID, "due_at: give a time with its zone")
+        with self._tx() as s:
+            call = s.get(m.Call, call_id)
+            if call is None or call.agent_id != agent_id or call.contact_id is None:
+                raise c.Refused(c.NOT_FOUND, f"call {call_id} is not yours")
+            contact_id, campaign_id = call.contact_id, call.campaign_id
+        event = EnquiryRegistered(call_id, agent_id, campaign_id, contact_id, (), comment, None)
+        callback = core.Callback(due_at, agent_id if for_me else None, comment)
+        self._feedback(event, Outcome.CALLBACK, callback)
+
+    def _feedback(
+        self, event: EnquiryRegistered, outcome: Outcome, callback: core.Callback | None
+    ) -> None:
+        line = self.lines.get(event.call_id)
+        if line is not None and line.phase in ("talking", "connecting"):
+            # the call goes on: the outcome applies when it ends
+            line.feedback = (outcome, callback, event.agent_id)
+            return
+        with self._tx() as s:
+            contact = s.get(m.Contact, event.contact_id)
+            campaign = s.get(m.Campaign, contact.campaign_id) if contact else None
+            if contact is None or campaign is None or campaign.direction != m.Direction.OUTBOUND:
+                return
+            records.apply_outcome(
+                s, contact.id, outcome, rules_of(campaign), self.now(), callback, event.agent_id
+            )
+            if outcome is Outcome.MACHINE:
+                records.correct_attempt(s, event.call_id, m.CallState.MACHINE)
+        log.info(
+            "dialer_feedback", call=event.call_id, contact=event.contact_id, outcome=outcome.value
+        )
+
+    # --------------------------------------------------------------- view
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        """Per running campaign: lines, the last pacing decision, today's abandon rate."""
+        out = []
+        for run in sorted(self.runs.values(), key=lambda r: r.config.campaign_id):
+            stats = run.abandon_stats()
+            out.append(
+                {
+                    "campaign_id": run.config.campaign_id,
+                    "campaign": run.config.name,
+                    "mode": run.config.mode,
+                    "running": run.config.running,
+                    "ringing": len(run.ringing_ages),
+                    "waiting": len(run.waiting),
+                    "lines": len(run.lines),
+                    "answered_today": stats.answered,
+                    "abandoned_today": stats.abandoned,
+                    "abandon_rate": stats.rate,
+                    "abandon_cap": run.config.abandon_cap,
+                    "pacing": run.decision.reason if run.decision else "",
+                    "nothing_to_dial": self._empty(run, "pool") or self._empty(run, "preview"),
+                }
+            )
+        return out
+
+
+def _caller(line: Line) -> str:
+    name = (line.claim.name or line.claim.phone).replace('"', "")
+    return f'"{name}" <{line.claim.phone}>'
+
+
+def _stopped(config: CampaignConfig) -> CampaignConfig:
+    return replace(config, status=m.CampaignStatus.STOPPED.value)
