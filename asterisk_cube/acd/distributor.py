@@ -29,6 +29,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from asterisk_cube.acd import contract as c
+from asterisk_cube.acd import supervision as sv
 from asterisk_cube.core import agents as ag
 from asterisk_cube.core import routing as rt
 from asterisk_cube.core.numbers import normalize
@@ -264,6 +265,7 @@ class Distributor:
     def _notify(self, *agent_ids: int) -> None:
         for agent_id in dict.fromkeys(agent_ids):
             self.hub.publish(c.AgentViewChanged(agent_id=agent_id))
+        self.hub.publish(sv.PanelChanged())  # the supervisors' panel (F-M1)
 
     def _notify_all(self) -> None:
         self._notify(
@@ -1630,3 +1632,98 @@ class Distributor:
         """Channels of calls waiting or offered, in queue order (for the adapter)."""
         ordered = rt.ordered(self._waiting(), self.line_priorities)
         return [self.calls[int(w.call_id)].channel_id for w in ordered]
+
+    # ------------------------------------------------------------ supervision (F-M1)
+
+    def panel_snapshot(self) -> sv.AcdSnapshot:
+        """Agents, lines and calls for the supervisors' panel, from memory (no DB)."""
+        waiting = {lw.line_id: lw for lw in rt.waiting_by_line(self._waiting())}
+        agents = []
+        staffed: dict[int, int] = {}
+        ready: dict[int, int] = {}
+        for a in sorted(self.agents.values(), key=lambda a: (a.name.lower(), a.agent_id)):
+            st = a.status
+            if st.state != ag.AgentState.LOGGED_OUT:
+                for line_id in a.chosen:
+                    staffed[line_id] = staffed.get(line_id, 0) + 1
+                    if st.state == ag.AgentState.READY:
+                        ready[line_id] = ready.get(line_id, 0) + 1
+            current = next(
+                (
+                    call.call_id
+                    for call in self.calls.values()
+                    if call.agent_id == a.agent_id and call.phase != "ended"
+                ),
+                a.card_call_id,
+            )
+            agents.append(
+                sv.AgentRow(
+                    agent_id=a.agent_id,
+                    username=a.username,
+                    name=a.name,
+                    role=a.role,
+                    endpoint=a.endpoint,
+                    state=st.state.value,
+                    since=st.since,
+                    pause_reason=st.pause_reason,
+                    pause_requested=st.pause_requested,
+                    wrap_up_until=st.wrap_up_until,
+                    chosen=tuple(sorted(a.chosen)),
+                    permitted=tuple(sorted(a.permitted)),
+                    blocked=a.on_outbound_call or a.dialer_dialing,
+                    call_id=current,
+                )
+            )
+        lines = []
+        for line_id, (did, name, _timeout) in sorted(self.line_info.items()):
+            lw = waiting.get(line_id)
+            lines.append(
+                sv.LineRow(
+                    line_id=line_id,
+                    did=did,
+                    name=name,
+                    priority=self.line_priorities.get(line_id, 0),
+                    waiting=lw.count if lw else 0,
+                    oldest_queued_at=lw.oldest_queued_at if lw else None,
+                    staffed=staffed.get(line_id, 0),
+                    ready=ready.get(line_id, 0),
+                )
+            )
+        calls = tuple(
+            sv.CallRow(
+                call_id=call.call_id,
+                direction="outbound" if call.mode else "inbound",
+                kind=call.mode or call.kind.value,
+                phase=call.phase,
+                line_id=call.line_id,
+                campaign_id=call.campaign_id,
+                caller=call.caller,
+                did=call.did,
+                queued_at=call.queued_at,
+                offered_at=call.offered_at if call.phase == "offered" else None,
+                answered_at=call.answered_at,
+                agent_id=call.agent_id,
+                channel_id=call.channel_id,
+            )
+            for call in sorted(self.calls.values(), key=lambda x: (x.queued_at, x.call_id))
+            if call.phase != "ended"
+        )
+        return sv.AcdSnapshot(at=self.now(), agents=tuple(agents), lines=tuple(lines), calls=calls)
+
+    async def force_pause(self, agent_id: int, reason: str = "supervisor") -> None:
+        """A supervisor pauses an agent (panel): any known pause reason, the system one
+        "supervisor" too. While busy or in wrap-up it takes effect after the call."""
+        agent = self._agent(agent_id)
+        with self._tx() as s:
+            known = s.get(m.PauseReason, reason) if reason and len(reason) <= 32 else None
+        if known is None:
+            raise c.Refused(c.INVALID, "reason: not a known pause reason")
+        self._apply(agent, ag.Pause(reason=reason))
+        self._after_agent_change(agent)
+
+    def lines_changed(self) -> None:
+        """A line's priority (or name) changed in the database, e.g. from the panel:
+        reload, show it to the agents, and route by it from the next decision on."""
+        self.refresh_lines()
+        self._notify_all()
+        self.dispatch()

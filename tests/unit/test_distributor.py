@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import select
 
 from asterisk_cube.acd import contract as c
+from asterisk_cube.acd import supervision as sv
 from asterisk_cube.acd.distributor import Clock, Distributor
 from asterisk_cube.db import models as m
 from asterisk_cube.db.session import make_engine, make_sessionmaker, transaction, upgrade
@@ -486,3 +487,84 @@ async def test_waiting_customer_callbacks_per_campaign(world):
     assert d.waiting_for_campaign(camp_id) == 1
     d.caller_left("ch-cb")
     assert d.waiting_for_campaign(camp_id) == 0
+
+
+# ------------------------------------------------------------ supervision (panel, F-M1)
+
+
+async def test_panel_snapshot_agents_lines_and_calls(world):
+    _, ids, lines = world
+    clock = StepClock()
+    d = make(world, clock=clock)
+    hub_sub = d.hub.subscribe()
+    await start_work(d, ids["ann"], [lines["100"]])
+    await d.login(ids["bob"])
+    await d.choose_lines(ids["bob"], [lines["100"], lines["200"]])
+    first = d.call_arrived("ch1", lines["200"], "+4791000001")  # bob is paused: waits
+    clock.tick(5)
+    d.call_arrived("ch2", lines["200"], "+4791000002")
+    d.call_arrived("ch3", lines["100"], "+4791000003")  # offered to ann
+    clock.tick(2)
+    snap = d.panel_snapshot()
+    assert snap.at == clock.t
+    agents = {a.username: a for a in snap.agents}
+    assert agents["ann"].state == "offered" and agents["ann"].chosen == (lines["100"],)
+    assert agents["ann"].call_id is not None and agents["ann"].endpoint == "PJSIP/ann"
+    assert agents["bob"].state == "paused" and agents["bob"].pause_reason == "login"
+    assert agents["cid"].state == "logged_out" and agents["cid"].call_id is None
+    by_line = {ln.line_id: ln for ln in snap.lines}
+    high = by_line[lines["200"]]
+    assert (high.waiting, high.staffed, high.ready, high.priority) == (2, 1, 0, 9)
+    assert high.oldest_queued_at == clock.t - dt.timedelta(seconds=7)
+    assert by_line[lines["100"]].waiting == 1  # offered still counts as waiting
+    assert by_line[lines["100"]].staffed == 2  # ann and bob (paused) chose it
+    calls = {c.call_id: c for c in snap.calls}
+    assert calls[first].phase == "waiting" and calls[first].direction == "inbound"
+    assert [c.phase for c in snap.calls].count("offered") == 1
+    kinds = {type(e).__name__ for e in iter(hub_sub.get_nowait, None)}
+    assert "PanelChanged" in kinds
+
+
+async def test_panel_changed_even_with_nobody_logged_in(world):
+    _, _ids, lines = world
+    d = make(world)
+    sub = d.hub.subscribe(sv.PanelChanged)
+    d.call_arrived("ch1", lines["100"], "+4791000001")
+    assert sub.get_nowait() is not None
+
+
+async def test_line_priority_change_steers_the_next_decision(world):
+    sessions, ids, lines = world
+    clock = StepClock()
+    d = make(world, clock=clock)
+    high = d.call_arrived("ch-high", lines["200"], "+4791000002")  # priority 9
+    clock.tick()
+    low = d.call_arrived("ch-low", lines["100"], "+4791000001")  # priority 1
+    with transaction(sessions) as s:
+        s.get(m.Line, lines["100"]).priority = 50
+    d.lines_changed()
+    assert d.panel_snapshot().lines[0].priority == 50
+    await start_work(d, ids["ann"], [lines["100"], lines["200"]])
+    assert (await d.view(ids["ann"])).offer.call_id == low
+    await start_work(d, ids["bob"], [lines["100"], lines["200"]])
+    assert (await d.view(ids["bob"])).offer.call_id == high
+
+
+async def test_force_pause_takes_system_reasons_and_waits_for_the_call(world):
+    _, ids, lines = world
+    d = make(world)
+    await start_work(d, ids["ann"], [lines["100"]])
+    with pytest.raises(c.Refused):
+        await d.pause(ids["ann"], "supervisor")  # the agent itself may not use it
+    await d.force_pause(ids["ann"], "supervisor")
+    view = await d.view(ids["ann"])
+    assert (view.state, view.pause_reason) == ("paused", "supervisor")
+    with pytest.raises(c.Refused):
+        await d.force_pause(ids["ann"], "no-such-reason")
+    await d.ready(ids["ann"])
+    call_id = d.call_arrived("ch1", lines["100"], "91000001")
+    await d.accept(ids["ann"], call_id)
+    await settle()
+    await d.force_pause(ids["ann"], "supervisor")  # busy: after the call
+    row = next(a for a in d.panel_snapshot().agents if a.agent_id == ids["ann"])
+    assert (row.state, row.pause_requested) == ("busy", "supervisor")
