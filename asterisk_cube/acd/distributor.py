@@ -424,6 +424,16 @@ class Distributor:
             self._apply(agent, ag.WrapUpExpired())
             self._after_agent_change(agent)
 
+    def _set_card(self, agent: LiveAgent, call_id: int | None) -> None:
+        """Show ``call_id`` on the agent's desktop (None: no card). The call whose card is
+        replaced is forgotten if it is over: memory holds in-flight calls only."""
+        old = agent.card_call_id
+        agent.card_call_id = call_id
+        if old is not None and old != call_id:
+            call = self.calls.get(old)
+            if call is not None and call.phase in ("ended", "missed"):
+                self.calls.pop(old, None)
+
     def _registration_missing(self, agent: LiveAgent) -> bool:
         call = self.calls.get(agent.card_call_id) if agent.card_call_id else None
         return bool(call and call.forced_registration and not call.registered)
@@ -641,8 +651,9 @@ class Distributor:
                 elif call.phase == "connecting":
                     agent = self.agents[call.agent_id]
                     self._apply(agent, ag.CallEnded(wrap_up=dt.timedelta(0)), s)
-                    agent.card_call_id = None
+                    self._set_card(agent, None)
                     notify.append(agent.agent_id)
+                call.phase = "missed"  # a connect still running for it must not act on it
                 row.state = m.CallState.MISSED
                 row.ended_at = now
                 row.end_reason = "caller_hangup_waiting"
@@ -758,7 +769,7 @@ class Distributor:
                 # The agent did not pick up its phone: the caller keeps its place.
                 self._apply(agent, ag.CallEnded(wrap_up=dt.timedelta(0)), s)
                 self._apply(agent, ag.Pause(reason=ag.PauseReason.NO_ANSWER), s)
-                agent.card_call_id = None
+                self._set_card(agent, None)
                 self._back_to_queue(call, s, lapsed_by=agent.agent_id, now=now)
                 log.info("agent_no_answer", call=call.call_id, agent=agent.username)
         self._notify_all()
@@ -777,7 +788,7 @@ class Distributor:
         if agent.status.state == ag.AgentState.LOGGED_OUT:
             return
         self._apply(agent, ag.Logout())
-        agent.card_call_id = None
+        self._set_card(agent, None)
         self._after_agent_change(agent)
 
     async def choose_lines(self, agent_id: int, line_ids: list[int]) -> None:
@@ -829,7 +840,7 @@ class Distributor:
             row.agent_id = agent_id
         call.phase = "connecting"
         call.registered = False
-        agent.card_call_id = call_id
+        self._set_card(agent, call_id)
         log.info("offer_accepted", call=call_id, agent=agent.username)
         self._notify(agent_id)
         self._spawn(self._connect(call, agent), f"connect-{call_id}")
@@ -933,7 +944,7 @@ class Distributor:
             raise c.Refused(c.ILLEGAL_STATE, "the call is still going on")
         if call.forced_registration and not call.registered:
             raise c.Refused(c.REGISTRATION_REQUIRED, "register the enquiry before closing the call")
-        agent.card_call_id = None
+        self._set_card(agent, None)
         self.calls.pop(call_id, None)
         self._notify(agent_id)
 
@@ -1323,7 +1334,7 @@ class Distributor:
             row = s.get(m.Call, call_id)
             row.end_reason = f"forwarded to {fwd.targets[fwd.index]}"
             self._apply(agent, ag.CallEnded(wrap_up=dt.timedelta(0)), s)
-        agent.card_call_id = None
+        self._set_card(agent, None)
         log.info("forward_connected", call=call_id, target=fwd.targets[fwd.index])
         await self.telephony.transfer(call_id, call.channel_id, agent_channel, fwd.channel)
         self._notify_all()
@@ -1411,7 +1422,7 @@ class Distributor:
         self.calls[call_id] = call
         agent.on_outbound_call = True
         agent.dialer_dialing = False
-        agent.card_call_id = call_id
+        self._set_card(agent, call_id)
         self._notify(agent_id)
 
     def outbound_connected(self, call_id: int, channel_id: str) -> None:
@@ -1436,12 +1447,12 @@ class Distributor:
             if agent_no_answer and agent is not None:
                 self._apply(agent, ag.CallEnded(wrap_up=dt.timedelta(0)), s)
                 self._apply(agent, ag.Pause(reason=ag.PauseReason.NO_ANSWER), s)
-                agent.card_call_id = None
+                self._set_card(agent, None)
                 self.calls.pop(call_id, None)
             elif call.phase == "connecting" and agent is not None:
                 # The contact was never reached: nothing to register, no wrap-up.
                 self._apply(agent, ag.CallEnded(wrap_up=dt.timedelta(0)), s)
-                agent.card_call_id = None
+                self._set_card(agent, None)
                 self.calls.pop(call_id, None)
             else:
                 self._call_finished(call, s)
@@ -1580,10 +1591,10 @@ class Distributor:
                 if st == ag.AgentState.OFFERED:
                     self._apply(agent, ag.OfferWithdrawn(), s)
                 elif st == ag.AgentState.BUSY and not has_live_call and not agent.on_outbound_call:
-                    agent.card_call_id = None
+                    self._set_card(agent, None)
                     self._apply(agent, ag.CallEnded(wrap_up=dt.timedelta(0)), s)
                 elif st == ag.AgentState.WRAP_UP:
-                    agent.card_call_id = None
+                    self._set_card(agent, None)
                     self._arm_wrap_timer(agent)
         log.info("acd_recovered", **stats)
         self._notify_all()

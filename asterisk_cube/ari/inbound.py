@@ -183,9 +183,11 @@ class InboundApp:
         with contextlib.suppress(Exception):
             await self.client.bridges.destroy(bridgeId=bridge_id)
 
-    async def _ring(self, endpoint: str, args: str, caller_id: str) -> str | None:
+    async def _ring(
+        self, endpoint: str, args: str, caller_id: str, channel_id: str | None = None
+    ) -> str | None:
         """Originate to ``endpoint`` into our app; the channel id once answered, else None."""
-        channel_id = f"cube-{uuid.uuid4().hex[:16]}"
+        channel_id = channel_id or f"cube-{uuid.uuid4().hex[:16]}"
         answered: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._answered[channel_id] = answered
         try:
@@ -233,24 +235,34 @@ class InboundApp:
     ) -> str | None:
         call = self.distributor.calls.get(call_id)
         caller = call.caller if call else ""
+        # The same id is originated and remembered, so a caller who hangs up while the
+        # agent's phone rings can stop it (see _stasis_end).
         agent_channel_id = f"cube-{uuid.uuid4().hex[:16]}"
         self._pending_agent[call_id] = agent_channel_id
         try:
-            agent_channel = await self._ring(endpoint, f"agent,{call_id}", f'"{caller}" <{caller}>')
+            agent_channel = await self._ring(
+                endpoint, f"agent,{call_id}", f'"{caller}" <{caller}>', agent_channel_id
+            )
         finally:
             self._pending_agent.pop(call_id, None)
         if agent_channel is None:
             return None
-        if tone:
-            await self._play(agent_channel, CALLBACK_TONE)
-        client = self.client
-        bridge_id = call_bridge_id(call_id)
-        await self._ensure_bridge(bridge_id, "mixing")
-        with contextlib.suppress(Exception):  # it may have left the holding bridge already
-            await client.bridges.removeChannel(
-                bridgeId=hold_bridge_id(call.line_id if call else None), channel=channel_id
+        try:
+            if tone:
+                await self._play(agent_channel, CALLBACK_TONE)
+            client = self.client
+            bridge_id = call_bridge_id(call_id)
+            await self._ensure_bridge(bridge_id, "mixing")
+            with contextlib.suppress(Exception):  # it may have left the holding bridge already
+                await client.bridges.removeChannel(
+                    bridgeId=hold_bridge_id(call.line_id if call else None), channel=channel_id
+                )
+            await client.bridges.addChannel(
+                bridgeId=bridge_id, channel=f"{channel_id},{agent_channel}"
             )
-        await client.bridges.addChannel(bridgeId=bridge_id, channel=f"{channel_id},{agent_channel}")
+        except BaseException:
+            await self.hangup(agent_channel)  # never leave an answered agent leg behind
+            raise
         return agent_channel
 
     async def hangup(self, channel_id: str) -> None:

@@ -1,8 +1,7 @@
 """Reproductions of races found by bench/inbound_bench.py (load part: 5 calls/s, callers hang
 up 8-15 s after the answer, so some hang up while the accepting agent's phone rings).
 
-Marked xfail(strict=True) until fixed: when a fix lands these start passing, pytest reports
-XPASS as a failure, and the marker should be removed.
+Each was first committed as a strict xfail reproduction, then fixed; now regression tests.
 """
 
 import asyncio
@@ -62,11 +61,6 @@ def world(tmp_path):
     return sessions, ann, line
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="caller_left() pops a 'connecting' call but leaves call.phase='connecting', so the "
-    "still-running _connect() task of that call takes the 'agent did not answer' path later",
-)
 async def test_stale_connect_after_caller_left_does_not_touch_the_agents_next_call(world):
     sessions, ann, line = world
     tel = GatedTelephony()
@@ -89,13 +83,13 @@ async def test_stale_connect_after_caller_left_does_not_touch_the_agents_next_ca
     view = await d.view(ann)
     with transaction(sessions) as s:
         a_state = s.get(m.Call, a).state
-    # Actual: ann is paused "no_answer" while B rings her, and A's row is back to WAITING.
+    # Was: ann paused "no_answer" while B rang her, and A's row back to WAITING.
     assert (view.state, view.pause_reason) == ("busy", None)
     assert a_state == m.CallState.MISSED
 
     tel.rings[b].set_result("agent-b")  # ann answers B
     await settle()
-    # Actual: Refused("cannot call_ended now: not_on_a_call") escapes caller_left; B's row stays
+    # Was: Refused("cannot call_ended now: not_on_a_call") escapes caller_left; B's row stays
     # CONNECTED and the ARI adapter never hangs up ann's channel (it leaks in Asterisk).
     d.caller_left("ch-b")
     with transaction(sessions) as s:
@@ -153,10 +147,6 @@ class FakeAri:
         self.bridges = Bridges()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="connect_agent() does not hang up the answered agent channel when bridging fails",
-)
 async def test_answered_agent_channel_is_hung_up_when_the_caller_is_gone(world):
     sessions, _ann, _line = world
     ari = FakeAri()
@@ -165,16 +155,11 @@ async def test_answered_agent_channel_is_hung_up_when_the_caller_is_gone(world):
     ari.app = app
     with pytest.raises(LookupError):
         await app.connect_agent(1, "caller-gone", "PJSIP/ann", tone=False)
-    # Actual: nothing hangs up the agent's answered channel; it stays up in the Stasis app
+    # Was: nothing hung up the agent's answered channel; it stays up in the Stasis app
     # (seen as leftover channels in Asterisk after the load bench).
     assert ari.hung_up, "the agent's answered channel was left up"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="connect_agent() stores a fresh uuid in _pending_agent, but _ring() originates "
-    "with another one: a caller who hangs up while the agent's phone rings never stops it",
-)
 async def test_ringing_agent_channel_is_known_so_the_caller_leaving_can_stop_it(world):
     sessions, _ann, _line = world
     ari = FakeAri(answer=False)  # the agent's phone keeps ringing
@@ -196,12 +181,6 @@ class AnsweringTelephony(GatedTelephony):
         return f"agent-{call_id}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="accept() replaces agent.card_call_id; the ended call whose card was open is never "
-    "removed from Distributor.calls (it grows by one per answered call: every dispatch, view "
-    "and _waiting() then iterates over the whole day's calls)",
-)
 async def test_accepting_the_next_call_with_the_last_card_open_forgets_the_last_call(world):
     sessions, ann, line = world
     d = Distributor(sessions, EventHub(), AnsweringTelephony(), FixedClock())
@@ -218,4 +197,4 @@ async def test_accepting_the_next_call_with_the_last_card_open_forgets_the_last_
     await settle()
     d.caller_left("ch-b")
     await d.close_call(ann, b)
-    assert set(d.calls) == set()  # Actual: {a}: call A stays in memory for good
+    assert set(d.calls) == set()  # was {a}: call A stayed in memory for good
