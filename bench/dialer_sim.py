@@ -58,7 +58,10 @@ AGENT_COUNTS = (5, 20, 100)
 ANSWER_RATES = (0.15, 0.35)
 
 #: grids searched for the best fixed ratio (per ready agent / per active agent)
-READY_RATIOS = (*(round(1.0 + 0.1 * i, 2) for i in range(20)), 3.0, 3.5, 4.0, 5.0, 6.0, 8.0)
+READY_RATIOS = (
+    *(round(1.0 + 0.1 * i, 2) for i in range(20)),
+    *(3.0, 3.5, 4.0, 5.0, 6.0, 7.0, 8.0, 10.0, 12.0, 15.0, 20.0),
+)
 LEVELS = tuple(round(1.0 + 0.1 * i, 2) for i in range(0, 31))  # 1.0 .. 4.0
 
 
@@ -558,13 +561,17 @@ def run_matrix(seeds: int, hours: float, agents, rates, workers: int) -> dict:
         out["summaries"].append(summarise("predictive", by[("predictive", a, r)]))
         out["summaries"].append(summarise("power", by[("power", a, r)], "1 line per ready agent"))
         cands = []
-        for fam, best in (("per ready agent", best_ready[(a, r)]), ("level", best_level[(a, r)])):
+        for fam, best in (("ready", best_ready[(a, r)]), ("level", best_level[(a, r)])):
             if best is not None:
                 value, runs = best
-                label = f"{value:g} lines/ready agent" if fam != "level" else f"level {value:g}"
+                label = f"{value:g} lines/ready agent" if fam == "ready" else f"level {value:g}"
                 cands.append(summarise("best fixed", runs, label))
         if cands:
-            out["summaries"].append(max(cands, key=lambda s: s.utilisation))
+            cands.sort(key=lambda s: -s.utilisation)
+            win = cands[0]
+            for other in cands[1:]:
+                win.detail += f" (best {other.detail}: {other.utilisation:.3f})"
+            out["summaries"].append(win)
         else:
             out["summaries"].append(
                 Summary("best fixed", a, r, 0.0, 0.0, 0.0, 0.0, 0.0, 0, "none under cap")

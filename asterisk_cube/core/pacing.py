@@ -114,10 +114,9 @@ class PacingConfig:
     cushion: float = 1.5
     #: marginal abandon probability accepted when exactly on budget ...
     base_risk: float = 0.025
-    #: ... times exp(slack / (slack_scale + slack_scale_per_answer x answered)),
-    #: slack = target x answered - abandoned; clamped to [min_risk, max_risk].
+    #: ... times exp(slack / slack_scale), slack = budget - abandoned (in calls),
+    #: clamped to [min_risk, max_risk].
     slack_scale: float = 3.0
-    slack_scale_per_answer: float = 0.002
     min_risk: float = 0.002
     #: accepted risk once conservative (at most min_risk).
     conservative_risk: float = 0.001
@@ -207,24 +206,25 @@ def _phi(z: float) -> float:
 def risk_allowance(stats: AbandonStats, config: PacingConfig) -> float | None:
     """Marginal abandon probability the pacer may accept; ``None`` = conservative.
 
-    A budget controller: ``slack = target x answered - abandoned`` is how many
-    abandons the campaign may still spend (negative: overspent). The accepted
-    risk is ``base_risk x exp(slack / scale)``, clamped, so a campaign running
-    under target dials harder and one over target backs off until the rate
-    converges on the target. At ``hard_fraction`` of the cap: conservative.
+    A budget controller. The budget, in calls, is ``min(target_fraction x cap x
+    answered, cap x answered - cushion x sqrt(cap x answered))``: a share of the
+    cap, and less while the window holds few calls (abandons come in bursts; one
+    is a large share of a small window). ``slack = budget - abandoned`` is what
+    the campaign may still spend; the accepted risk is ``base_risk x exp(slack /
+    slack_scale)``, clamped, so a campaign under budget dials harder and one
+    over it backs off, and the rate converges on the budget. Once the observed
+    rate reaches ``hard_fraction`` of the cap: conservative (``None``).
     Non-increasing in ``stats.abandoned`` for a fixed ``stats.answered``.
     """
     cap = config.abandon_cap
     x, n = stats.abandoned, stats.answered
-    if x > 0 and x >= cap * config.hard_fraction * n:
-        return None
-    if cap <= 0:
+    if cap <= 0 or (x > 0 and x >= cap * config.hard_fraction * n):
         return None
     # the budget: target_fraction of the cap, less a cushion for noise while the
     # window holds few calls (one early abandon is a large share of a small day)
     allowed = min(config.target_fraction * cap * n, cap * n - config.cushion * math.sqrt(cap * n))
     slack = allowed - x
-    scale = config.slack_scale + config.slack_scale_per_answer * n
+    scale = max(1e-9, config.slack_scale)
     risk = config.base_risk * math.exp(max(-30.0, min(30.0, slack / scale)))
     return min(config.max_risk, max(config.min_risk, risk))
 
