@@ -5,32 +5,14 @@ switch to Norwegian. Screenshots go to $DESK_SCREENSHOTS (default /tmp)."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import sys
-from pathlib import Path
-
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
+from browserkit import SHOTS, gone, text_in, visible, wait
 from fakes.web import LiveDesktop
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import Select
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
-SHOTS = Path(os.environ.get("DESK_SCREENSHOTS", "/tmp"))
-
-webdriver = pytest.importorskip("selenium.webdriver")
-if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
-    pytest.skip("chromium / chromedriver not installed", allow_module_level=True)
-
-from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
-from selenium.webdriver.chrome.service import Service  # noqa: E402
-from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
-from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
 # Records notifications instead of showing them (headless has no notification centre).
 NOTIFICATION_STUB = """
@@ -49,47 +31,6 @@ def live(tmp_path_factory):
     server = LiveDesktop(tmp_path_factory.mktemp("desk")).start()
     yield server
     server.stop()
-
-
-@pytest.fixture
-def browser(tmp_path):
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--window-size=1400,1000",
-        "--lang=en-GB",
-        f"--user-data-dir={tmp_path / 'profile'}",
-    ):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(20)
-    yield driver
-    driver.quit()
-
-
-def wait(driver, timeout=10):
-    # the page re-renders lists on every pushed view: retry on replaced elements
-    return WebDriverWait(driver, timeout, ignored_exceptions=(StaleElementReferenceException,))
-
-
-def visible(driver, element_id, timeout=10):
-    return wait(driver, timeout).until(EC.visibility_of_element_located((By.ID, element_id)))
-
-
-def gone(driver, element_id, timeout=10):
-    return wait(driver, timeout).until(EC.invisibility_of_element_located((By.ID, element_id)))
-
-
-def text_in(driver, element_id, text, timeout=10):
-    return wait(driver, timeout).until(EC.text_to_be_present_in_element((By.ID, element_id), text))
 
 
 def log_in(driver, live, username, password):

@@ -6,26 +6,17 @@ forced registration demands, close the call."""
 from __future__ import annotations
 
 import os
-import shutil
-from pathlib import Path
 
 import pytest
+from browserkit import SHOTS, text_in, visible, wait
 from cubeproc import Serve
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as EC
 from sippkit import caller, phone
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
-SHOTS = Path(os.environ.get("DESK_SCREENSHOTS", "/tmp"))
 HOTLINE = "4721000002"  # demo data: hotline of the inbound campaign with forced registration
-
-webdriver = pytest.importorskip("selenium.webdriver")
-from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
-from selenium.webdriver.chrome.service import Service  # noqa: E402
-from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 
 @pytest.fixture
@@ -41,42 +32,6 @@ def serve(sandbox, tmp_path):
     srv.start()
     yield srv
     assert srv.stop() == 0, srv.log()
-
-
-@pytest.fixture
-def browser(tmp_path):
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--window-size=1400,1000",
-        "--lang=en-GB",
-        f"--user-data-dir={tmp_path / 'profile'}",
-    ):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(20)
-    yield driver
-    driver.quit()
-
-
-def wait(driver, timeout=15):
-    return WebDriverWait(driver, timeout, ignored_exceptions=(StaleElementReferenceException,))
-
-
-def visible(driver, element_id, timeout=15):
-    return wait(driver, timeout).until(EC.visibility_of_element_located((By.ID, element_id)))
-
-
-def text_in(driver, element_id, text, timeout=15):
-    return wait(driver, timeout).until(EC.text_to_be_present_in_element((By.ID, element_id), text))
 
 
 def test_real_call_from_offer_to_registration(serve, sandbox, browser, tmp_path):

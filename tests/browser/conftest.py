@@ -1,0 +1,15 @@
+"""Browser tests share one headless Chromium fixture (see tests/browserkit.py)."""
+
+from pathlib import Path
+
+import pytest
+from browserkit import CHROMEDRIVER, CHROMIUM, chrome
+
+
+@pytest.fixture
+def browser(tmp_path):
+    if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
+        pytest.fail("chromium / chromedriver missing: run ./scripts/setup")
+    driver = chrome(tmp_path / "profile")
+    yield driver
+    driver.quit()
