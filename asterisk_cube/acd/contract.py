@@ -117,6 +117,7 @@ class CallView:
     comment: str = ""
     hours: str = ""  # answering service: open | closed | holiday when the call came in
     forward: ForwardView | None = None
+    notes: int = 0  # call notes taken on this call (F-S9)
 
 
 @dataclass(frozen=True)
@@ -227,3 +228,15 @@ class AgentDesk(Protocol):
 
     async def forward_cancel(self, agent_id: int, call_id: int) -> None:
         """Give up the forward and return to the caller (e.g. to take a note)."""
+
+    async def take_note(
+        self,
+        agent_id: int,
+        call_id: int,
+        message: str,
+        caller_name: str,
+        callback_number: str,
+        employee_id: int | None,
+    ) -> None:
+        """F-S9: a call note for the answering-service client, stored and e-mailed; the
+        client's own numbers are refused as the callback number."""

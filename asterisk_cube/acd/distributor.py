@@ -139,6 +139,7 @@ class LiveCall:
     mode: str | None = None  # outbound: preview | power | predictive | manual
     hours: str = ""  # answering service: open | closed | holiday at entry
     forward: Forward | None = None
+    notes: int = 0
     forced_registration: bool = False
     registered: bool = False
 
@@ -242,6 +243,7 @@ class Distributor:
         self.line_info: dict[int, tuple[str, str, int]] = {}  # id -> (did, name, offer timeout)
         self._tasks: set[asyncio.Task] = set()
         self._loaded = False
+        self.on_note: Callable[[], None] | None = None  # e.g. wake the note mailer
         self._enquiry_listeners: list[Callable[[EnquiryRegistered], None]] = []
 
     # ------------------------------------------------------------- plumbing
@@ -1219,6 +1221,7 @@ class Distributor:
             comment=call.comment,
             hours=call.hours,
             forward=call.forward.view() if call.forward else None,
+            notes=call.notes,
         )
 
     # ------------------------------------------- answering service: forward (F-S2)
@@ -1353,6 +1356,41 @@ class Distributor:
         call.forward = Forward(
             targets=fwd.targets, ring_seconds=fwd.ring_seconds, index=fwd.index, status="failed"
         )
+        self._notify(agent_id)
+
+    async def take_note(
+        self,
+        agent_id: int,
+        call_id: int,
+        message: str,
+        caller_name: str,
+        callback_number: str,
+        employee_id: int | None,
+    ) -> None:
+        from asterisk_cube.services.notes import NoteError, create_note
+
+        agent = self._agent(agent_id)
+        call = self._card_call(agent, call_id)
+        if call.client_id is None:
+            raise c.Refused(c.INVALID, "call notes are for answering-service calls")
+        try:
+            with self._tx() as s:
+                create_note(
+                    s,
+                    call.client_id,
+                    message,
+                    caller_name=caller_name,
+                    callback_number=callback_number or None,
+                    employee_id=employee_id,
+                    agent_id=agent_id,
+                    call_id=call_id,
+                )
+        except NoteError as exc:
+            raise c.Refused(c.INVALID, str(exc)) from None
+        call.notes += 1
+        call.registered = True  # a note is this call's registration
+        if self.on_note is not None:
+            self.on_note()
         self._notify(agent_id)
 
     # ------------------------------------------------------- outbound (dialer)

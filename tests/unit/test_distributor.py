@@ -568,3 +568,28 @@ async def test_force_pause_takes_system_reasons_and_waits_for_the_call(world):
     await d.force_pause(ids["ann"], "supervisor")  # busy: after the call
     row = next(a for a in d.panel_snapshot().agents if a.agent_id == ids["ann"])
     assert (row.state, row.pause_requested) == ("busy", "supervisor")
+
+
+async def test_note_is_stored_and_the_clients_own_number_refused(world):
+    sessions, ids, _ = world
+    d, call_id, employees = await answering_call(
+        world, ForwardTelephony(), own_numbers=["4722000000"]
+    )
+    woke = []
+    d.on_note = lambda: woke.append(1)
+    with pytest.raises(c.Refused, match=r"own number|client.s own"):
+        await d.take_note(ids["ann"], call_id, "Call me", "Ola", "+47 22 00 00 00", None)
+    with pytest.raises(c.Refused, match="empty"):
+        await d.take_note(ids["ann"], call_id, "  ", "Ola", "91234567", None)
+    await d.take_note(
+        ids["ann"], call_id, "Leak in the basement", "Ola", "91234567", employees["Per"]
+    )
+    assert woke == [1] and (await d.view(ids["ann"])).call.notes == 1
+    with transaction(sessions) as s:
+        note = s.scalar(select(m.CallNote))
+        assert (note.message, note.callback_number, note.call_id) == (
+            "Leak in the basement",
+            "+4791234567",
+            call_id,
+        )
+        assert note.mail_status == m.MailStatus.PENDING
