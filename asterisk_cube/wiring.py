@@ -56,19 +56,43 @@ def build_runtime(settings: Settings, **runtime_kwargs: Any) -> Runtime:
         state.extras["sessions"] = sessions
         return StasisRouter(inbound, dialer.telephony)
 
-    components = {"dialer": lambda state: dialer.run(), **runtime_kwargs.pop("components", {})}
+    monitor, feed = _panel(settings, distributor, dialer, hub, sessions)
+    components = {
+        "dialer": lambda state: dialer.run(),
+        "ami": monitor.run,
+        "panel": feed.run,
+        **runtime_kwargs.pop("components", {}),
+    }
     return Runtime(
         settings,
         hub=hub,
         handler=handler,
         components=components,
-        extra_routes=_web_routes(settings, distributor, hub, sessions),
+        extra_routes=_web_routes(settings, distributor, hub, sessions, feed),
         **runtime_kwargs,
     )
 
 
-def _web_routes(settings, distributor, hub, sessions) -> list:
-    from asterisk_cube.web.desktop import desktop_mount
+def _panel(settings, distributor, dialer, hub, sessions):
+    """The AMI monitor and the live panel's feed (F-M1)."""
+    from asterisk_cube.ami.monitor import AmiMonitor
+    from asterisk_cube.db.session import transaction
+    from asterisk_cube.services.supervision import campaign_pace
+    from asterisk_cube.web.panel_feed import PanelFeed
 
+    def campaigns():
+        with transaction(sessions) as s:
+            return campaign_pace(s)
+
+    monitor = AmiMonitor(settings.ami, hub)
+    feed = PanelFeed(hub, distributor, monitor, campaigns=campaigns, dialer=dialer.snapshot)
+    return monitor, feed
+
+
+def _web_routes(settings, distributor, hub, sessions, feed=None) -> list:
+    from asterisk_cube.web.desktop import desktop_mount
+    from asterisk_cube.web.panel import Panel
+
+    panel = [] if feed is None else Panel(feed, distributor, sessions).routes()
     # The desktop mount answers every path not matched before it: keep it last.
-    return [desktop_mount(settings, distributor, hub, sessions)]
+    return [desktop_mount(settings, distributor, hub, sessions, extra_routes=panel)]

@@ -1,0 +1,134 @@
+"""The test supervisor client: the live panel's JSON API and SSE push, from Python.
+
+    async with SupervisorClient(url) as sup:
+        await sup.login("siri", "siri-secret-1")
+        async with sup.panel_events() as panel:        # snapshot first, then patches
+            state = await panel.wait_for(lambda s: s["lines"]["1"]["waiting"] == 1)
+        await sup.set_priority(1, 50)
+
+``PanelStream`` applies the patches to the snapshot exactly as ``panel.js`` does, so
+``stream.state`` is what the browser would show. Refusals raise ``ApiError``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+from agent_client import AgentClient, ApiError
+
+SECTIONS = ("agents", "lines", "calls", "channels", "campaigns", "ami")
+State = dict[str, Any]
+
+
+class PanelStream:
+    def __init__(self, response: httpx.Response) -> None:
+        self.response = response
+        self._lines = response.aiter_lines()
+        self.state: State = {name: {} for name in SECTIONS}
+        self.seq = -1
+        self.snapshots = 0
+        self.patches = 0
+        self.lags: list[float] = []  # receipt - oldest event publish time, per patch
+
+    async def _message(self) -> tuple[str, dict[str, Any]]:
+        event, data = "message", []
+        async for line in self._lines:
+            if line == "":
+                if data:
+                    return event, json.loads("\n".join(data))
+                event, data = "message", []
+                continue
+            if line.startswith(":"):
+                continue
+            name, _, value = line.partition(":")
+            value = value[1:] if value.startswith(" ") else value
+            if name == "event":
+                event = value
+            elif name == "data":
+                data.append(value)
+        raise EOFError("panel stream ended")
+
+    async def next(self, timeout: float = 10.0) -> str:
+        """Read and apply one message; returns its kind ("snapshot" or "patch")."""
+        kind, data = await asyncio.wait_for(self._message(), timeout)
+        if kind == "snapshot":
+            self.snapshots += 1
+            self.seq = data["seq"]
+            self.state = {name: dict(data.get(name, {})) for name in SECTIONS}
+        elif kind == "patch":
+            if data.get("ts"):
+                self.lags.append(time.time() - data["ts"])
+            if data["seq"] > self.seq:
+                self.seq = data["seq"]
+                self.patches += 1
+                for name, items in data.get("set", {}).items():
+                    self.state[name].update(items)
+                for name, keys in data.get("del", {}).items():
+                    for key in keys:
+                        self.state[name].pop(key, None)
+        return kind
+
+    async def wait_for(self, predicate: Callable[[State], Any], timeout: float = 10.0) -> State:
+        """Apply messages until ``predicate(state)`` holds (checked on the current state
+        first)."""
+
+        async def loop() -> State:
+            if self.seq >= 0 and predicate(self.state):
+                return self.state
+            while True:
+                await self.next(timeout=None)  # the outer wait_for bounds it
+                if predicate(self.state):
+                    return self.state
+
+        try:
+            return await asyncio.wait_for(loop(), timeout)
+        except TimeoutError:
+            raise AssertionError(f"panel state not reached in {timeout} s: {self.state}") from None
+
+
+class SupervisorClient(AgentClient):
+    async def panel(self) -> State:
+        return await self._json("GET", "/api/panel")
+
+    async def set_priority(self, line_id: int, priority: Any) -> dict[str, Any]:
+        return await self._json(
+            "POST", f"/api/panel/lines/{line_id}/priority", {"priority": priority}
+        )
+
+    async def move_agent(self, agent_id: int, line_ids: list[int]) -> dict[str, Any]:
+        return await self._json(
+            "POST", f"/api/panel/agents/{agent_id}/lines", {"line_ids": line_ids}
+        )
+
+    async def pause_agent(self, agent_id: int, reason: str | None = None) -> dict[str, Any]:
+        body = {} if reason is None else {"reason": reason}
+        return await self._json("POST", f"/api/panel/agents/{agent_id}/pause", body)
+
+    async def unpause_agent(self, agent_id: int) -> dict[str, Any]:
+        return await self._json("POST", f"/api/panel/agents/{agent_id}/ready", {})
+
+    async def campaign_status(self, campaign_id: int, status: str) -> dict[str, Any]:
+        return await self._json(
+            "POST", f"/api/panel/campaigns/{campaign_id}/status", {"status": status}
+        )
+
+    @asynccontextmanager
+    async def panel_events(self) -> AsyncIterator[PanelStream]:
+        async with self.http.stream(
+            "GET",
+            "/panel/events",
+            headers={"Accept": "text/event-stream"},
+            timeout=httpx.Timeout(10.0, read=None),
+        ) as resp:
+            if resp.status_code >= 400:
+                await resp.aread()
+                raise ApiError(resp.status_code, resp.json())
+            stream = PanelStream(resp)
+            await stream.next()  # the snapshot
+            yield stream
