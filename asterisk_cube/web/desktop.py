@@ -27,6 +27,10 @@ never an id from the request. Routes (all JSON unless noted)::
     POST /api/wrapup/finish
     POST /api/wrapup/extend         {seconds}
     POST /api/language              {language: "en" | "nb"}
+    GET  /api/calls/{call_id}/script        answering service (see web/answering.py)
+    POST /api/calls/{call_id}/forward       {employee_id | null}
+    POST /api/calls/{call_id}/forward/connect | /forward/cancel
+    POST /api/calls/{call_id}/note          {message, caller_name, callback_number, employee_id}
 
 Every POST needs the session's CSRF token in ``X-CSRF-Token``. Successful actions
 answer ``{"ok": true, "view": AgentView}``; refusals ``{"error": reason, "message":
@@ -39,6 +43,7 @@ Mount with :func:`desktop_mount` (routes + session middleware in one ``Mount("")
 
 from __future__ import annotations
 
+import datetime as dt
 import inspect
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -147,6 +152,7 @@ class Desktop:
         *,
         directory: AgentDirectory | None = None,
         heartbeat: float = HEARTBEAT_SECONDS,
+        clock: Callable[[], dt.datetime] | None = None,
     ) -> None:
         if directory is None:
             if sessions is None:
@@ -154,6 +160,8 @@ class Desktop:
             directory = AgentDirectory(sessions)
         self.desk = desk
         self.hub = hub
+        self.sessions = sessions
+        self.clock = clock  # the answering script's "now" (tests pin it)
         self.directory = directory
         self.heartbeat = heartbeat
         self.templates = make_templates()
@@ -215,11 +223,14 @@ class Desktop:
     def action(
         self, op: Callable[[Request, User, dict[str, Any]], Awaitable[Any]]
     ) -> Callable[[Request], Awaitable[Response]]:
-        """A POST that reads a JSON body, calls the desk, and answers with the fresh view."""
+        """A POST that reads a JSON body, calls the desk, and answers with the fresh view
+        (or with the response ``op`` returns, e.g. a refusal of its own)."""
 
         async def handler(request: Request, user: User) -> Response:
             body = await json_body(request)
-            await op(request, user, body)
+            answer = await op(request, user, body)
+            if isinstance(answer, Response):
+                return answer
             return JSONResponse({"ok": True, "view": await self.view_payload(user.agent_id)})
 
         handler.__name__ = op.__name__
@@ -478,7 +489,16 @@ class Desktop:
             Route("/api/missed/{missed_id}/processed", a(self.processed), methods=post),
             Route("/api/wrapup/finish", a(self.finish_wrap_up), methods=post),
             Route("/api/wrapup/extend", a(self.extend_wrap_up), methods=post),
+            *self.answering_routes(),
         ]
+
+    def answering_routes(self) -> list[BaseRoute]:
+        """The answering service's script, forward and note routes (need the database)."""
+        if self.sessions is None:
+            return []
+        from .answering import Answering
+
+        return Answering(self, self.sessions, clock=self.clock).routes()
 
 
 def _contact_dict(contact: Any) -> dict[str, Any]:

@@ -108,6 +108,7 @@ def script_data(script: cs.AgentScript, hours_words: HoursWords | None = None) -
                 "id": line.entry.faq_id,
                 "question": line.entry.question,
                 "answer": line.entry.answer,
+                "employee_id": line.entry.employee_id,
                 "handling": _handling(line.handling),
             }
             for line in script.faq

@@ -11,6 +11,13 @@ Test drivers (synchronous, call them on the event loop's thread — they publish
 hub): :meth:`add_line`, :meth:`add_agent`, :meth:`add_contact`, :meth:`add_category`,
 :meth:`incoming_call`, :meth:`caller_hangs_up`, :meth:`answer`, :meth:`set_blocked`,
 :meth:`tick` (offer timeouts, wrap-up ends), :meth:`run_clock` (tick in the background).
+
+Answering service (F-S2/F-S9): a line with ``client_id`` carries calls for that client
+(``hours`` says open/closed/holiday for its calls); :meth:`set_forward_targets` gives the
+targets a forward tries (per client, and per employee), :meth:`forward_outcome` plays what
+the target does (``answered=True``: the agent announces; ``False``: the next target, or
+failed when none is left); :meth:`set_own_numbers` lists the numbers a note refuses as the
+callback number. Notes taken are kept in ``notes``.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ from asterisk_cube.acd.contract import (
     CallView,
     CategoryView,
     ContactView,
+    ForwardView,
     LineView,
     MissedCallView,
     OfferView,
@@ -63,6 +71,8 @@ class FakeLine:
     campaign: str | None = None
     kind: str = "service"
     category_ids: list[int] | None = None  # None: every global category
+    client_id: int | None = None  # an answering-service client's line (F-S1)
+    hours: str = "open"  # open | closed | holiday for the calls on a client's line
 
 
 @dataclass
@@ -102,6 +112,30 @@ class FakeCall:
     topic_ids: list[int] = field(default_factory=list)
     comment: str = ""
     outbound: bool = False
+    forward: FakeForward | None = None
+    notes: int = 0
+
+
+@dataclass
+class FakeForward:
+    targets: list[str]
+    index: int = 0
+    status: str = "ringing"  # ringing | announcing | failed | connected
+
+    def view(self) -> ForwardView:
+        i = min(self.index, len(self.targets) - 1)
+        return ForwardView(self.status, self.targets[i], i + 1, len(self.targets))
+
+
+@dataclass
+class FakeNote:
+    agent_id: int
+    call_id: int
+    client_id: int
+    message: str
+    caller_name: str
+    callback_number: str
+    employee_id: int | None
 
 
 @dataclass
@@ -139,6 +173,9 @@ class FakeDesk:
         self.contacts: dict[int, ContactView] = {}
         self.categories: dict[int, CategoryView] = {}
         self.calls_log: list[tuple] = []
+        self.notes: list[FakeNote] = []
+        self.forward_targets: dict[tuple[int, int | None], list[str]] = {}
+        self.own_numbers: dict[int, set[str]] = {}
         self._ids = itertools.count(1001)
 
     # --- setting up ---------------------------------------------------------------------
@@ -179,6 +216,16 @@ class FakeDesk:
         self.categories[cat.category_id] = cat
         return cat
 
+    def set_forward_targets(
+        self, client_id: int, targets: list[str], employee_id: int | None = None
+    ) -> None:
+        """Where a forward of this client's calls (or to this employee) rings; an empty list:
+        that choice is a note, not a forward."""
+        self.forward_targets[(client_id, employee_id)] = list(targets)
+
+    def set_own_numbers(self, client_id: int, numbers: Iterable[str]) -> None:
+        self.own_numbers[client_id] = set(numbers)
+
     def snapshot(self) -> dict:
         """Everything mutable, to assert that a refused request changed nothing."""
         return copy.deepcopy(
@@ -187,6 +234,7 @@ class FakeDesk:
                 "calls": self.calls,
                 "missed": self.missed,
                 "contacts": self.contacts,
+                "notes": self.notes,
             }
         )
 
@@ -230,6 +278,20 @@ class FakeDesk:
             call.state = "connected"
             call.answered_at = self.clock()
             self._changed()
+
+    def forward_outcome(self, call_id: int, answered: bool) -> None:
+        """The target being rung answers (the agent announces) or does not (next target)."""
+        call = self.calls[call_id]
+        fwd = call.forward
+        if fwd is None or fwd.status != "ringing":
+            raise AssertionError(f"no target is ringing for call {call_id}")
+        if answered:
+            fwd.status = "announcing"
+        elif fwd.index + 1 < len(fwd.targets):
+            fwd.index += 1
+        else:
+            fwd.status = "failed"
+        self._changed([call.agent_id])  # type: ignore[list-item]
 
     def set_blocked(self, agent_id: int, blocked: bool) -> None:
         self.agents[agent_id].blocked = blocked
@@ -391,7 +453,7 @@ class FakeDesk:
                 caller=c.caller,
                 kind=c.kind,
                 campaign=line.campaign,
-                client_id=None,
+                client_id=line.client_id,
                 contacts=[x for x in self.contacts.values() if x.phone == c.caller],
                 contact_id=c.contact_id,
                 categories=self._categories_for(c),
@@ -399,6 +461,9 @@ class FakeDesk:
                 registered=c.registered,
                 answered_at=c.answered_at,
                 comment=c.comment,
+                hours=line.hours if line.client_id is not None else "",
+                forward=c.forward.view() if c.forward else None,
+                notes=c.notes,
             )
         missed = [
             MissedCallView(m.missed_id, self.lines[m.line_id].name, m.caller, m.missed_at)
@@ -636,6 +701,83 @@ class FakeDesk:
         m.processed = True
         self._log("mark_missed_processed", agent_id, missed_id)
         self._changed()
+
+    # --- answering service (F-S2, F-S9) ------------------------------------------------------
+
+    def _client_call(self, agent: FakeAgent, call_id: int, *, live: bool) -> FakeCall:
+        call = self._card(agent, call_id)
+        if self.lines[call.line_id].client_id is None:
+            raise Refused(INVALID, "only answering-service calls are forwarded or noted")
+        if live and call.state != "connected":
+            raise Refused(ILLEGAL_STATE, "the call is not connected")
+        return call
+
+    async def forward(self, agent_id: int, call_id: int, employee_id: int | None) -> None:
+        agent = self._agent(agent_id)
+        call = self._client_call(agent, call_id, live=True)
+        line = self.lines[call.line_id]
+        if line.hours in ("closed", "holiday"):
+            raise Refused(ILLEGAL_STATE, "the client is closed: tell the hours, take a note")
+        if call.forward is not None and call.forward.status in ("ringing", "announcing"):
+            raise Refused(ILLEGAL_STATE, "a forward is already going on")
+        key = (line.client_id, employee_id)
+        if key not in self.forward_targets:
+            raise Refused(NOT_FOUND, f"employee_id: no employee {employee_id}")
+        targets = self.forward_targets[key]
+        if not targets:
+            raise Refused(INVALID, "employee_id: this choice gets a note, not a call")
+        call.forward = FakeForward(list(targets))
+        self._log("forward", agent_id, call_id, employee_id)
+        self._changed([agent_id])
+
+    async def forward_connect(self, agent_id: int, call_id: int) -> None:
+        agent = self._agent(agent_id)
+        call = self._client_call(agent, call_id, live=True)
+        if call.forward is None or call.forward.status != "announcing":
+            raise Refused(ILLEGAL_STATE, "nobody is on the line to hand the caller to")
+        call.forward.status = "connected"
+        call.state = "closed"  # handed over: the agent's card closes, no wrap-up
+        agent.call = None
+        self._set_state(agent, "ready")
+        self._log("forward_connect", agent_id, call_id)
+        self._dispatch()
+        self._changed()
+
+    async def forward_cancel(self, agent_id: int, call_id: int) -> None:
+        agent = self._agent(agent_id)
+        call = self._client_call(agent, call_id, live=True)
+        if call.forward is None or call.forward.status not in ("ringing", "announcing"):
+            raise Refused(ILLEGAL_STATE, "no forward is going on")
+        call.forward.status = "failed"
+        self._log("forward_cancel", agent_id, call_id)
+        self._changed([agent_id])
+
+    async def take_note(
+        self,
+        agent_id: int,
+        call_id: int,
+        message: str,
+        caller_name: str,
+        callback_number: str,
+        employee_id: int | None,
+    ) -> None:
+        agent = self._agent(agent_id)
+        call = self._client_call(agent, call_id, live=False)
+        client_id = self.lines[call.line_id].client_id
+        assert client_id is not None
+        if not message.strip():
+            raise Refused(INVALID, "message: the note's message is empty")
+        if callback_number and callback_number in self.own_numbers.get(client_id, ()):
+            raise Refused(INVALID, f"callback number {callback_number} is the client's own")
+        self.notes.append(
+            FakeNote(
+                agent_id, call_id, client_id, message, caller_name, callback_number, employee_id
+            )
+        )
+        call.notes += 1
+        call.registered = True
+        self._log("take_note", agent_id, call_id)
+        self._changed([agent_id])
 
 
 def demo_desk(hub: EventHub, agents: Iterable[tuple[int, str, str]]) -> FakeDesk:
