@@ -19,16 +19,20 @@ approximation of sums of independent yes/no events,
   distribution) plus the wrap-up ends by then.
 
 One more dial answered at ``t`` is abandoned when all agents free by ``t + 2 s``
-are taken by calls answered before it: ``P(A(t) >= F(t))``. Averaging over when
-it would be answered gives the *marginal abandon probability* of one more dial.
-The pacer dials while that stays at or under the accepted risk.
+are taken by calls answered before it, ``P(A(t) >= F(t))``; and if it takes an
+agent, a call answered later may find none, so the pacer charges it the worst of
+that probability from ``t`` to the end of the horizon. Averaged over when it
+would be answered, that is the *marginal abandon risk* of one more dial (non-
+decreasing in the number of dials). The pacer dials while it stays at or under
+the accepted risk.
 
-The accepted risk is a budget controller on the campaign's observed abandon rate
-(abandoned / answered by a person, over the window the caller chose — the day,
-or 30 days for the FTC rule): below target it accepts more risk, above target
-less, and at ``hard_fraction`` of the cap it falls back to *conservative*
-pacing: never more lines than agents that are (or within the grace will be)
-free, which cannot abandon.
+The accepted risk is a budget controller on the campaign's observed abandons
+(abandoned / answered by a person, over the window the caller chose: the day,
+or 30 days for the FTC rule), see :func:`risk_allowance`: under budget it
+accepts more risk, over budget less, and at ``hard_fraction`` of the cap it goes
+*conservative*: a tiny accepted risk and never more lines than agents that are
+ready or in wrap-up. In every case it dials at least what power mode would (one
+line per ready agent, less lines ringing and calls waiting).
 
 Learned inputs (:class:`PacingEstimates`) come from :class:`DialLearner` and
 :class:`TalkLearner` (immutable; ``observe_*`` return new learners) through
@@ -197,10 +201,6 @@ class PacingDecision:
 
 # ---------------------------------------------------------------------------
 # decision
-
-
-def _phi(z: float) -> float:
-    return 0.5 * math.erfc(-z / _SQRT2)
 
 
 def risk_allowance(stats: AbandonStats, config: PacingConfig) -> float | None:
