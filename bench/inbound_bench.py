@@ -711,6 +711,14 @@ class Bench:
             "re_readied": agents.re_readied,
         }
 
+    def _phone_calls(self) -> int:
+        """Calls the agent phones completed so far (answered, or cancelled while ringing)."""
+        total = 0
+        for ph in self.phones:
+            st = sippkit.read_stats(ph.trace_dir / "stats.csv")
+            total += int(st.get("SuccessfulCall(C)", "0") or 0)
+        return total
+
     def _live(self) -> list[Any]:
         return list(self.distributor.calls.values())
 
@@ -727,6 +735,7 @@ class Bench:
         assert pid is not None
         phone_pids = [ph.proc.pid for ph in self.phones if ph.proc]
         await asyncio.sleep(2.0)
+        self.phone_calls_before_load = self._phone_calls()
         # idle CPU over 5 s, for reference
         i_cpu, i_ast, i_t = process_cpu_s(), asterisk_cpu_s(pid), time.monotonic()
         await asyncio.sleep(5.0)
@@ -888,10 +897,7 @@ class Bench:
             for r in answered:
                 per_agent[r.agent_id] += 1
         channels = self.sandbox.rx("core show channels count")
-        phone_answers = 0
-        for ph in self.phones:
-            st = sippkit.read_stats(ph.trace_dir / "stats.csv")
-            phone_answers += int(st.get("SuccessfulCall(C)", "0") or 0)
+        phone_answers = self._phone_calls() - self.phone_calls_before_load
         stuck = [
             (a.username, a.status.state.value)
             for a in self.distributor.agents.values()
@@ -991,11 +997,12 @@ def machine(sandbox: SandboxInstance) -> dict[str, str]:
                 break
     version = "?"
     with contextlib.suppress(Exception):
-        version = sandbox.rx("core show version").strip().splitlines()[0]
+        words = sandbox.rx("core show version").split()  # Asterisk 22.10.1+dfsg+... built by
+        version = f"{words[0]} {words[1].split('+')[0]} (package {words[1]})"
     sipp = "?"
     with contextlib.suppress(Exception):
         sipp = subprocess.run(["sipp", "-v"], capture_output=True, text=True).stdout.strip()
-        sipp = next((ln.strip() for ln in sipp.splitlines() if "SIPp" in ln), sipp)
+        sipp = next((ln.strip() for ln in sipp.splitlines() if "SIPp" in ln), sipp).rstrip(".")
     return {
         "nproc": str(os.cpu_count()),
         "cpu": cpu,
