@@ -35,6 +35,7 @@ class PanelStream:
         self.snapshots = 0
         self.patches = 0
         self.lags: list[float] = []  # receipt - oldest event publish time, per patch
+        self.history: list[dict[str, Any]] = []  # the last messages (for failure messages)
 
     async def _message(self) -> tuple[str, dict[str, Any]]:
         event, data = "message", []
@@ -57,6 +58,7 @@ class PanelStream:
     async def next(self, timeout: float = 10.0) -> str:
         """Read and apply one message; returns its kind ("snapshot" or "patch")."""
         kind, data = await asyncio.wait_for(self._message(), timeout)
+        self.history = [*self.history[-30:], {"kind": kind, **data}]
         if kind == "snapshot":
             self.snapshots += 1
             self.seq = data["seq"]
@@ -89,7 +91,10 @@ class PanelStream:
         try:
             return await asyncio.wait_for(loop(), timeout)
         except TimeoutError:
-            raise AssertionError(f"panel state not reached in {timeout} s: {self.state}") from None
+            history = "\n".join(json.dumps(h)[:600] for h in self.history)
+            raise AssertionError(
+                f"panel state not reached in {timeout} s: {self.state}\nlast messages:\n{history}"
+            ) from None
 
 
 class SupervisorClient(AgentClient):

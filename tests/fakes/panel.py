@@ -1,0 +1,180 @@
+"""The live panel served for browser tests without Asterisk.
+
+:class:`LivePanel` runs the desktop + panel routes on uvicorn in a thread (like
+``fakes.web.LiveDesktop``) around a *real* distributor on SQLite with a fake telephony,
+an AMI monitor that is fed events by hand (never connects) and the panel feed::
+
+    with LivePanel(tmp_path) as live:
+        live.call(live.desk.call_arrived, "ch-1", live.lines["4721000001"], "+4791000001")
+        live.call(live.ami_up)                  # the AMI view is live
+        live.call(live.ami.on_event, {...})     # a recorded AMI event
+
+Accounts are ``fakes.web.DEFAULT_ACCOUNTS`` (kari/ola agents, siri supervisor, adam admin);
+lines "Support" (4721000001, priority 1), "Sales" (4721000002, priority 5) and
+"Secret" (4721000003); kari may serve Support and Sales; campaign "Autumn" (power).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import uvicorn
+from sqlalchemy import select
+
+from asterisk_cube.acd.distributor import Distributor
+from asterisk_cube.ami.monitor import AmiMonitor
+from asterisk_cube.config import AmiSettings
+from asterisk_cube.db import models as m
+from asterisk_cube.db.session import transaction
+from asterisk_cube.events import EventHub
+from asterisk_cube.services import provisioning as p
+from asterisk_cube.services import supervision as svc
+from asterisk_cube.web.app import create_app
+from asterisk_cube.web.desktop import desktop_mount
+from asterisk_cube.web.panel import Panel
+from asterisk_cube.web.panel_feed import PanelFeed
+
+from .web import free_port, make_accounts, make_settings
+
+
+class QuietTelephony:
+    """Rings nobody: accepted calls stay 'connecting' until the test says otherwise."""
+
+    async def connect_agent(self, call_id, channel_id, endpoint, tone):
+        await asyncio.sleep(3600)
+
+    async def hangup(self, channel_id):
+        return None
+
+    async def callback(self, call_id, endpoint, number):
+        return False
+
+
+class LivePanel:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.sessions, self.ids = make_accounts(path)
+        with transaction(self.sessions) as s:
+            p.add_line(s, "4721000001", "Support", priority=1)
+            p.add_line(s, "4721000002", "Sales", priority=5)
+            p.add_line(s, "4721000003", "Secret", priority=0)
+            for name in ("kari", "ola"):
+                s.get(m.Agent, self.ids[name]).endpoint = f"PJSIP/{name}"
+            p.grant_lines(s, "kari", ["4721000001", "4721000002"])
+            p.grant_lines(s, "ola", ["4721000001"])
+            self.campaign_id = p.add_campaign(s, "Autumn", mode="power", caller_id="4721000009").id
+            self.lines = {ln.did: ln.id for ln in s.scalars(select(m.Line))}
+        self.settings = make_settings(path)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.server: uvicorn.Server | None = None
+        self.hub: EventHub | None = None
+        self.desk: Distributor | None = None
+        self.ami: AmiMonitor | None = None
+        self.feed: PanelFeed | None = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+
+    def start(self) -> LivePanel:
+        self._thread = threading.Thread(target=self._run, name="live-panel", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(20):
+            raise RuntimeError("panel server did not start")
+        if self._error:
+            raise self._error
+        return self
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self._serve())
+        except BaseException as exc:  # pragma: no cover - reported by start()
+            self._error = exc
+            self._ready.set()
+
+    def campaigns(self) -> list[dict[str, Any]]:
+        with transaction(self.sessions) as s:
+            return svc.campaign_pace(s)
+
+    async def _serve(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.hub = EventHub()
+        self.desk = Distributor(self.sessions, self.hub, QuietTelephony())
+        self.desk.load()
+        self.ami = AmiMonitor(AmiSettings(), self.hub)
+        self.feed = PanelFeed(
+            self.hub, self.desk, self.ami, campaigns=self.campaigns, campaign_interval=0.5
+        )
+        state = SimpleNamespace(hub=self.hub, web=None)
+        panel = Panel(self.feed, self.desk, self.sessions)
+        mount = desktop_mount(
+            self.settings, self.desk, self.hub, self.sessions, extra_routes=panel.routes()
+        )
+        app = create_app(self.settings, state, extra_routes=[mount])
+        config = uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=self.port,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=1,
+        )
+        self.server = uvicorn.Server(config)
+        self.server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        state.web = self.server
+        feed_task = asyncio.create_task(self.feed.run())
+        task = asyncio.create_task(self.server.serve())
+        while not self.server.started:
+            if task.done():
+                await task
+            await asyncio.sleep(0.02)
+        self._ready.set()
+        try:
+            await task
+        finally:
+            feed_task.cancel()
+            await self.desk.close()
+
+    # --- driving it from the test's thread ------------------------------------------------
+
+    def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Run ``fn(*args)`` (sync or async) on the server's loop and return its result."""
+        assert self.loop is not None
+
+        async def runner() -> Any:
+            result = fn(*args, **kwargs)
+            if asyncio.iscoroutine(result):
+                result = await result
+            return result
+
+        return asyncio.run_coroutine_threadsafe(runner(), self.loop).result(10)
+
+    def ami_up(self) -> None:
+        """Pretend the AMI monitor logged in and resynced (on the loop)."""
+        self.ami.connected = True
+        self.ami.synced = True
+        self.ami.stale_since = None
+        self.ami._publish_status("resynced")
+
+    def ami_down(self, reason: str = "connection lost") -> None:
+        self.ami._on_disconnect(None, ConnectionResetError(reason))
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(10)
+        self._thread = None
+
+    def __enter__(self) -> LivePanel:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
