@@ -57,20 +57,36 @@ def build_runtime(settings: Settings, **runtime_kwargs: Any) -> Runtime:
         return StasisRouter(inbound, dialer.telephony)
 
     monitor, feed = _panel(settings, distributor, dialer, hub, sessions)
+    entry, verdicts, mailer = _answering_service(settings, sessions)
+    distributor.on_note = mailer.wake
     components = {
         "dialer": lambda state: dialer.run(),
         "ami": monitor.run,
         "panel": feed.run,
+        "adblock-verdicts": verdicts.component,
+        "notes-mail": mailer.component,
         **runtime_kwargs.pop("components", {}),
     }
     return Runtime(
         settings,
         hub=hub,
         handler=handler,
+        agi_routes={"entry": entry, **runtime_kwargs.pop("agi_routes", {})},
         components=components,
         extra_routes=_web_routes(settings, distributor, hub, sessions, feed),
         **runtime_kwargs,
     )
+
+
+def _answering_service(settings, sessions):
+    """The FastAGI entry route (hours, ad-block, tone), its verdict log, the note mailer."""
+    from asterisk_cube.agi.entry import EntryConfigCache, EntryRoute, VerdictLog
+    from asterisk_cube.services.mailer import NoteMailer
+
+    verdicts = VerdictLog(sessions)
+    # Register the bound method: panoramisk's dispatch wants a coroutine function.
+    entry = EntryRoute(EntryConfigCache(sessions), verdicts).handle
+    return entry, verdicts, NoteMailer(sessions, settings.smtp)
 
 
 def _panel(settings, distributor, dialer, hub, sessions):

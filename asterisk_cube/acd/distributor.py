@@ -729,6 +729,7 @@ class Distributor:
 
     async def _connect(self, call: LiveCall, agent: LiveAgent) -> None:
         agent_channel = None
+        agents_fault = True  # None from connect_agent: the phone was not answered
         if self.telephony is not None and agent.endpoint:
             try:
                 agent_channel = await self.telephony.connect_agent(
@@ -738,7 +739,10 @@ class Distributor:
                     tone=call.kind == rt.CallType.CUSTOMER_CALLBACK,
                 )
             except Exception as exc:
-                log.error(
+                # Bridging failed, most often because the caller has just gone (its
+                # StasisEnd follows): not the agent's doing, so no pause for it.
+                agents_fault = False
+                log.warning(
                     "connect_failed", call=call.call_id, agent=agent.username, error=repr(exc)
                 )
         if call.phase != "connecting" or call.agent_id != agent.agent_id:
@@ -767,13 +771,19 @@ class Distributor:
                     )
                 )
                 log.info("call_connected", call=call.call_id, agent=agent.username)
-            else:
+            elif agents_fault:
                 # The agent did not pick up its phone: the caller keeps its place.
                 self._apply(agent, ag.CallEnded(wrap_up=dt.timedelta(0)), s)
                 self._apply(agent, ag.Pause(reason=ag.PauseReason.NO_ANSWER), s)
                 self._set_card(agent, None)
                 self._back_to_queue(call, s, lapsed_by=agent.agent_id, now=now)
                 log.info("agent_no_answer", call=call.call_id, agent=agent.username)
+            else:
+                # Telephony failed: the agent is free again, the caller keeps its place
+                # (or becomes a missed call when its hang-up arrives).
+                self._apply(agent, ag.CallEnded(wrap_up=dt.timedelta(0)), s)
+                self._set_card(agent, None)
+                self._back_to_queue(call, s, now=now)
         self._notify_all()
         self.dispatch()
 

@@ -152,15 +152,18 @@ async def test_unaccepted_offer_moves_on_and_pauses_the_agent(serve, sandbox, tm
 
 
 async def test_killing_serve_with_calls_waiting_loses_none(serve, sandbox, tmp_path):
-    callers = [
-        caller(
-            sandbox, LOW, tmp_path / f"c{i}", caller_id=f"9200000{i}", hold_ms=30000, slot=i
-        ).start()
-        for i in range(3)
-    ]
     a1 = await agent(serve, 1)
+    callers = []
     try:
-        await wait_view(a1, lambda v: waiting(v, LOW) == 3, what="three calls waiting")
+        for i in range(3):  # one after the other, so the queue order is known
+            callers.append(
+                caller(
+                    sandbox, LOW, tmp_path / f"c{i}", caller_id=f"9200000{i}", hold_ms=30000, slot=i
+                ).start()
+            )
+            await wait_view(
+                a1, lambda v, n=i + 1: waiting(v, LOW) == n, what=f"{i + 1} calls waiting"
+            )
     finally:
         await a1.aclose()
     serve.kill()  # no clean shutdown: state must come from the DB and ARI

@@ -198,3 +198,27 @@ async def test_accepting_the_next_call_with_the_last_card_open_forgets_the_last_
     d.caller_left("ch-b")
     await d.close_call(ann, b)
     assert set(d.calls) == set()  # was {a}: call A stayed in memory for good
+
+
+class FailingTelephony(GatedTelephony):
+    async def connect_agent(self, call_id, channel_id, endpoint, tone):
+        raise LookupError("Channel not found")  # the caller left as the agent answered
+
+
+async def test_bridge_failure_is_not_the_agents_no_answer(world):
+    sessions, ann, line = world
+    d = Distributor(sessions, EventHub(), FailingTelephony(), FixedClock())
+    d.load()
+    await d.login(ann)
+    await d.choose_lines(ann, [line])
+    await d.ready(ann)
+    a = d.call_arrived("ch-a", line, "91000001")
+    await d.accept(ann, a)
+    await settle()
+    view = await d.view(ann)
+    assert view.pause_reason != "no_answer" and view.state in ("ready", "offered")
+    d.caller_left("ch-a")  # the hang-up that explains the failure arrives
+    view = await d.view(ann)
+    assert (view.state, view.offer) == ("ready", None)
+    with transaction(sessions) as s:
+        assert s.get(m.Call, a).state == m.CallState.MISSED
