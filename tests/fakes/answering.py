@@ -19,7 +19,7 @@ CLIENT = "Fjord Regnskap AS"
 FJORD_DID = "+4721000077"
 OWN_NUMBER = "+4722000000"
 FORMAL_GREETING = "{greeting}, {client}, du snakker med {agent}."
-INFORMAL_GREETING = "Hei, du har ringt Fjord Regnskap – {agent} her!"
+INFORMAL_GREETING = "Hei, du har ringt {client} – {agent} her!"
 TARGETS = ["+4722000001", "+4722000002"]
 SALES_TARGETS = ["PJSIP/agent05", "PJSIP/agent06"]
 
@@ -45,6 +45,7 @@ def add_client(
     did: str = FJORD_DID,
     exception: str | None = None,
     recipients: tuple[str, ...] = ("office@fjord.example",),
+    own_number: str = OWN_NUMBER,
 ) -> ClientIds:
     """Store the client (forward handling, two employees, two FAQ entries) and give the
     fake desk a line for it (``desk`` may be None: DB only)."""
@@ -60,7 +61,7 @@ def add_client(
             handling="forward",
             forward1=TARGETS[0],
             forward2=TARGETS[1],
-            own_numbers=[OWN_NUMBER],
+            own_numbers=[own_number],
             recipients=list(recipients),
         )
         p.add_line(s, did.lstrip("+"), name, client=name)
@@ -93,9 +94,17 @@ def add_client(
             answering.add_exception(s, name, exception, until="2099-12-31", starts="2000-01-01")
         ids = ClientIds(client.id, line_id, accounting.id, sales.id, invoice.id, buy.id)
     if desk is not None:
-        desk.add_line(line_id, did, name, kind="answering", client_id=ids.client_id)
-        desk.set_forward_targets(ids.client_id, TARGETS)
-        desk.set_forward_targets(ids.client_id, SALES_TARGETS, employee_id=ids.sales)
-        desk.set_forward_targets(ids.client_id, [], employee_id=ids.accounting)
-        desk.set_own_numbers(ids.client_id, [OWN_NUMBER, did])
+        attach(desk, ids, did=did, name=name)
     return ids
+
+
+def attach(
+    desk: FakeDesk, ids: ClientIds, *, did: str = FJORD_DID, name: str = CLIENT, hours="open"
+) -> None:
+    """Give the fake desk a line for the stored client ``ids`` (``hours``: what the entry
+    decided for its calls: open, closed or holiday)."""
+    desk.add_line(ids.line_id, did, name, kind="answering", client_id=ids.client_id, hours=hours)
+    desk.set_forward_targets(ids.client_id, TARGETS)
+    desk.set_forward_targets(ids.client_id, SALES_TARGETS, employee_id=ids.sales)
+    desk.set_forward_targets(ids.client_id, [], employee_id=ids.accounting)
+    desk.set_own_numbers(ids.client_id, [OWN_NUMBER, did])

@@ -108,7 +108,7 @@ def test_informal_script_and_an_active_exception(tmp_path):
     env = make_env(tmp_path, tone="informal", exception="Closed for stocktaking: notes only.")
     c, call = on_call(env)
     s = c.get(f"/api/calls/{call}/script").json()["script"]
-    assert s["greeting"] == "Hei, du har ringt Fjord Regnskap – Kari Agent her!"
+    assert s["greeting"] == "Hei, du har ringt Fjord Regnskap AS – Kari Agent her!"
     assert (s["tone"], s["spell_names"], s["repeat_numbers"]) == ("informal", False, False)
     assert s["exception"]["instruction"] == "Closed for stocktaking: notes only."
 

@@ -232,6 +232,7 @@
     renderMissed(v);
     renderOffer(v);
     renderCall(v);
+    renderScript(v);
     renderIdle(v);
     tick();
     if (!render.started) {
@@ -383,6 +384,10 @@
       $("contact-new").open = !contacts.length;
       show($("call-msg"), false);
     }
+    // an answering-service call without categories: the call note is its registration
+    var noteOnly = !!call.client_id && !(call.categories || []).length;
+    show($("enquiry-heading"), !noteOnly);
+    show($("enquiry-form"), !noteOnly);
     show($("registered-mark"), !!call.registered);
     show($("forced-note"), call.registration_required && !call.registered);
     $("close-btn").classList.toggle("blocked", call.registration_required && !call.registered);
@@ -447,6 +452,299 @@
     else text = word("states", v.state);
     $("idle-text").textContent = text;
   }
+
+  // --- answering service: the client's script, forward, call note (F-S1..F-S9) -----------
+
+  var HANDLING = { note: _("Note"), forward: _("Announce and forward") };
+  var HOURS = { open: _("Open now"), closed: _("Closed"), holiday: _("Holiday") };
+  var NOTE_FIELDS = {
+    message: ["note-message", _("Message")],
+    caller_name: ["note-caller-name", _("Caller's name")],
+    callback_number: ["note-callback", _("Callback number")],
+    employee_id: ["note-employee", _("For")],
+  };
+
+  var script = null; // the script of the current call (GET /api/calls/{id}/script)
+  var scriptCall = null; // the call id the script was fetched for
+  var scriptLoading = null;
+  var forwardEmployee = null; // who the agent is forwarding to (null: the client's targets)
+  var failedShown = null; // the call whose failed forward already moved to the note
+
+  function hoursOf(call) {
+    return call.hours || (script && script.hours.status) || "open";
+  }
+  function isClosed(call) {
+    var hours = hoursOf(call);
+    return hours === "closed" || hours === "holiday";
+  }
+  function forwardBusy(call) {
+    return !!(call.forward && (call.forward.status === "ringing" || call.forward.status === "announcing"));
+  }
+  function canForward(call) {
+    return call.state === "connected" && !isClosed(call) && !forwardBusy(call);
+  }
+  function dayAndTime(iso) {
+    if (!iso) return "";
+    var d = new Date(iso);
+    return d.toLocaleString(LANG === "nb" ? "nb-NO" : "en-GB", {
+      weekday: "short", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit",
+    });
+  }
+  function handlingText(h) {
+    var text = HANDLING[h.kind] || h.kind;
+    if (h.targets && h.targets.length) text += ": " + h.targets.join(" → ");
+    return text;
+  }
+  function targetLabel(target) {
+    var who = script && script.employees.filter(function (e) {
+      return (e.handling.targets || []).indexOf(target) >= 0;
+    })[0];
+    return who ? who.name + " (" + target + ")" : target;
+  }
+
+  function renderScript(v) {
+    var call = v.call;
+    if (!call || !call.client_id) {
+      show($("script-card"), false);
+      script = null;
+      scriptCall = null;
+      scriptLoading = null;
+      return;
+    }
+    show($("script-card"), true);
+    if (scriptCall !== call.call_id) {
+      if (scriptLoading !== call.call_id) loadScript(call);
+      $("script-caller").textContent = call.caller || _("Unknown number");
+      return;
+    }
+    renderScriptState(call);
+  }
+
+  function loadScript(call) {
+    var callId = call.call_id;
+    scriptLoading = callId;
+    script = null;
+    show($("script-loading"), true);
+    show($("script-body"), false);
+    show($("script-error"), false);
+    api("GET", "/api/calls/" + callId + "/script").then(function (data) {
+      if (scriptLoading !== callId) return;
+      scriptLoading = null;
+      scriptCall = callId;
+      script = data.script;
+      show($("script-loading"), false);
+      buildScript(script, view.call || call);
+      if (view.call && view.call.call_id === callId) renderScriptState(view.call);
+    }, function (err) {
+      if (scriptLoading !== callId) return;
+      scriptLoading = null;
+      scriptCall = callId; // do not ask again on every push; the error stays shown
+      show($("script-loading"), false);
+      $("script-error").textContent = err.message;
+      show($("script-error"), true);
+    });
+  }
+
+  function forwardButton(employeeId) {
+    return el("button", {
+      type: "button",
+      class: "small-btn primary fwd-btn",
+      text: _("Forward"),
+      onclick: function () { startForward(employeeId); },
+    });
+  }
+  function noteButton(employeeId, alternative) {
+    return el("button", {
+      type: "button",
+      class: "small-btn note-btn" + (alternative ? " note-alt" : ""),
+      text: _("Take a note"),
+      onclick: function () { noteFor(employeeId); },
+    });
+  }
+  // Forward where the handling says so (a note instead while forwarding is impossible);
+  // otherwise a note. ``employeeId``: whose targets (null: the client's or the exception's).
+  function actionsFor(h, employeeId, noteEmployee) {
+    if (h.kind === "forward") return [forwardButton(employeeId), noteButton(noteEmployee, true)];
+    return [noteButton(noteEmployee, false)];
+  }
+
+  function buildScript(s, call) {
+    $("script-client").textContent = s.client;
+    $("script-tone").textContent = s.tone === "formal" ? _("Formal") : _("Informal");
+    $("script-tone").setAttribute("data-tone", s.tone);
+    $("script-card").setAttribute("data-tone", s.tone);
+    $("script-greeting").textContent = s.greeting;
+
+    var ex = s.exception;
+    show($("script-exception"), !!ex);
+    $("script-exception-text").textContent = ex ? ex.instruction : "";
+    $("script-exception-until").textContent = ex && ex.until ? fmt(_("until %(when)s"), { when: dayAndTime(ex.until) }) : "";
+
+    $("script-instruction").textContent = s.instruction || "";
+    show($("script-instruction"), !!s.instruction);
+    show($("script-tone-hints"), s.spell_names || s.repeat_numbers);
+    show($("hint-spell"), s.spell_names);
+    show($("hint-repeat"), s.repeat_numbers);
+    show($("note-spell"), s.spell_names);
+    show($("note-repeat"), s.repeat_numbers);
+    $("script-hours").textContent = s.hours.summary;
+
+    var h = s.handling;
+    $("script-handling").textContent = handlingText(h) + (h.source === "exception" ? " · " + _("current exception") : "");
+    var actions = $("script-handling-actions");
+    actions.textContent = "";
+    actionsFor(h, null, null).forEach(function (b) { actions.appendChild(b); });
+
+    var rows = $("script-employees");
+    rows.textContent = "";
+    (s.employees || []).forEach(function (e) {
+      var forwardId = e.handling.source === "employee" ? e.id : null;
+      var about = [e.department, e.title].filter(Boolean).join(" · ");
+      rows.appendChild(el("tr", { "data-employee": e.id }, [
+        el("td", {}, [
+          el("strong", { text: e.name }),
+          about ? el("div", { class: "muted small", text: about }) : el("span"),
+          e.info ? el("div", { class: "small", text: e.info }) : el("span"),
+        ]),
+        el("td", { class: "handling-" + e.handling.kind, text: handlingText(e.handling) }),
+        el("td", { class: "actions" }, actionsFor(e.handling, forwardId, e.id)),
+      ]));
+    });
+    show($("script-employees-box"), !!(s.employees || []).length);
+
+    var faq = $("script-faq");
+    faq.textContent = "";
+    (s.faq || []).forEach(function (f) {
+      var linked = f.handling.source === "employee" ? f.employee_id : null;
+      faq.appendChild(el("details", { "data-faq": f.id }, [
+        el("summary", { text: f.question }),
+        el("p", { text: f.answer }),
+        el("div", { class: "row" }, [el("span", { class: "muted small", text: handlingText(f.handling) })]
+          .concat(actionsFor(f.handling, linked, f.employee_id || null))),
+      ]));
+    });
+    show($("script-faq-box"), !!(s.faq || []).length);
+
+    var select = $("note-employee");
+    select.textContent = "";
+    select.appendChild(el("option", { value: "", text: fmt(_("%(client)s (no one in particular)"), { client: s.client }) }));
+    (s.employees || []).forEach(function (e) {
+      select.appendChild(el("option", { value: String(e.id), text: e.name + (e.department ? " – " + e.department : "") }));
+    });
+    ["note-caller-name", "note-message"].forEach(function (id) { $(id).value = ""; });
+    var caller = call && call.caller ? call.caller : "";
+    $("note-callback").value = /^\+?[0-9 ]{5,}$/.test(caller) ? caller : "";
+    show($("note-msg"), false);
+    show($("forward-msg"), false);
+    forwardEmployee = null;
+    failedShown = null;
+  }
+
+  function renderScriptState(call) {
+    $("script-caller").textContent = call.caller || _("Unknown number");
+    show($("script-hangup"), call.state !== "ended");
+    if (!script) return;
+    show($("script-body"), true);
+    var hours = hoursOf(call);
+    var closed = isClosed(call);
+    var badge = $("script-hours-badge");
+    badge.textContent = HOURS[hours] || hours;
+    badge.setAttribute("data-hours", hours);
+    show($("script-closed"), closed);
+    var title = hours === "holiday"
+      ? (script.hours.holiday ? fmt(_("Closed today: %(holiday)s."), { holiday: script.hours.holiday }) : _("Closed today (holiday)."))
+      : _("Closed now.");
+    if (script.hours.next_open) title += " " + fmt(_("Opens %(when)s."), { when: dayAndTime(script.hours.next_open) });
+    $("script-closed-title").textContent = title;
+
+    var forwardOk = canForward(call);
+    var busy = forwardBusy(call);
+    document.querySelectorAll("#script-card .fwd-btn").forEach(function (b) { show(b, forwardOk); });
+    document.querySelectorAll("#script-card .note-alt").forEach(function (b) { show(b, !forwardOk && !busy); });
+
+    var fwd = call.forward;
+    show($("forward-box"), !!fwd);
+    if (fwd) {
+      var values = { target: targetLabel(fwd.target), attempt: fwd.attempt, attempts: fwd.attempts };
+      var text = {
+        ringing: fmt(_("Ringing %(target)s (%(attempt)s of %(attempts)s)…"), values),
+        announcing: fmt(_("%(target)s answered. Announce the caller, then connect."), values),
+        failed: _("Nobody took the call. Go back to the caller and take a note."),
+        connected: fmt(_("Handed over to %(target)s."), values),
+      }[fwd.status] || fwd.status;
+      $("forward-text").textContent = text;
+      $("forward-box").setAttribute("data-status", fwd.status);
+      show($("forward-connect"), fwd.status === "announcing" && call.state === "connected");
+      show($("forward-cancel"), busy && call.state === "connected");
+      show($("forward-note"), fwd.status === "failed");
+      if (fwd.status === "failed" && failedShown !== call.call_id) {
+        failedShown = call.call_id;
+        noteFor(forwardEmployee);
+      }
+    }
+    var sent = $("note-sent");
+    show(sent, call.notes > 0);
+    sent.textContent = call.notes > 1
+      ? "✔ " + fmt(_("%(n)s notes saved; they are e-mailed to the client."), { n: call.notes })
+      : "✔ " + _("Note saved; it is e-mailed to the client.");
+  }
+
+  function startForward(employeeId) {
+    if (!view.call) return;
+    forwardEmployee = employeeId;
+    show($("forward-msg"), false);
+    quietly(act("/api/calls/" + view.call.call_id + "/forward", { employee_id: employeeId }, $("forward-msg")));
+  }
+
+  function noteFor(employeeId) {
+    var select = $("note-employee");
+    select.value = employeeId === null || employeeId === undefined ? "" : String(employeeId);
+    if (select.selectedIndex < 0) select.value = "";
+    var message = $("note-message");
+    message.scrollIntoView({ block: "center", behavior: "smooth" });
+    ($("note-caller-name").value ? message : $("note-caller-name")).focus({ preventScroll: true });
+  }
+
+  $("script-hangup").addEventListener("click", function () {
+    if (view.call) quietly(act("/api/calls/" + view.call.call_id + "/hangup", {}, $("forward-msg")));
+  });
+  $("forward-connect").addEventListener("click", function () {
+    if (view.call) quietly(act("/api/calls/" + view.call.call_id + "/forward/connect", {}, $("forward-msg")));
+  });
+  $("forward-cancel").addEventListener("click", function () {
+    if (view.call) quietly(act("/api/calls/" + view.call.call_id + "/forward/cancel", {}, $("forward-msg")));
+  });
+  $("forward-note").addEventListener("click", function () { noteFor(forwardEmployee); });
+
+  $("note-form").addEventListener("submit", function (e) {
+    e.preventDefault();
+    if (!view.call) return;
+    var box = $("note-msg");
+    show(box, false);
+    Object.keys(NOTE_FIELDS).forEach(function (k) { $(NOTE_FIELDS[k][0]).removeAttribute("aria-invalid"); });
+    var employee = $("note-employee").value;
+    api("POST", "/api/calls/" + view.call.call_id + "/note", {
+      message: $("note-message").value,
+      caller_name: $("note-caller-name").value,
+      callback_number: $("note-callback").value,
+      employee_id: employee ? parseInt(employee, 10) : null,
+    }).then(function () {
+      $("note-message").value = "";
+    }, function (err) {
+      if (err.message === "login") return;
+      var text = err.message;
+      var field = err.body && err.body.field && NOTE_FIELDS[err.body.field];
+      if (field) {
+        var prefix = err.body.field + ": ";
+        var rest = text.indexOf(prefix) === 0 ? text.slice(prefix.length) : text;
+        text = field[1] + ": " + rest;
+        $(field[0]).setAttribute("aria-invalid", "true");
+        $(field[0]).focus();
+      }
+      box.textContent = text;
+      show(box, true);
+    });
+  });
 
   // one clock for the countdowns on screen (no network)
   function tick() {
