@@ -230,6 +230,44 @@ class AgentClient:
     async def extend_wrap_up(self, seconds: int) -> View:
         return await self._act("/api/wrapup/extend", {"seconds": seconds})
 
+    # --- answering service (F-S1..F-S9) ------------------------------------------------------
+
+    async def script(self, call_id: int) -> dict[str, Any]:
+        """The client's script for the agent's current answering-service call."""
+        resp = await self.request("GET", f"/api/calls/{call_id}/script")
+        if resp.status_code >= 400:
+            raise ApiError(resp.status_code, resp.json())
+        return resp.json()["script"]
+
+    async def forward(self, call_id: int, employee_id: int | None = None) -> View:
+        """Announce the call to the employee's (None: the client's) targets, in turn."""
+        return await self._act(f"/api/calls/{call_id}/forward", {"employee_id": employee_id})
+
+    async def forward_connect(self, call_id: int) -> View:
+        return await self._act(f"/api/calls/{call_id}/forward/connect")
+
+    async def forward_cancel(self, call_id: int) -> View:
+        return await self._act(f"/api/calls/{call_id}/forward/cancel")
+
+    async def take_note(
+        self,
+        call_id: int,
+        message: str,
+        *,
+        caller_name: str = "",
+        callback_number: str = "",
+        employee_id: int | None = None,
+    ) -> View:
+        return await self._act(
+            f"/api/calls/{call_id}/note",
+            {
+                "message": message,
+                "caller_name": caller_name,
+                "callback_number": callback_number,
+                "employee_id": employee_id,
+            },
+        )
+
     # --- push -------------------------------------------------------------------------------
 
     @asynccontextmanager
