@@ -140,6 +140,7 @@ class LiveCall:
     hours: str = ""  # answering service: open | closed | holiday at entry
     forward: Forward | None = None
     notes: int = 0
+    card_static: tuple | None = None  # (contacts, categories, campaign name), built once
     forced_registration: bool = False
     registered: bool = False
 
@@ -243,6 +244,11 @@ class Distributor:
         self.line_info: dict[int, tuple[str, str, int]] = {}  # id -> (did, name, offer timeout)
         self._tasks: set[asyncio.Task] = set()
         self._loaded = False
+        # Kept in memory so that building an agent's view needs no query (views are
+        # rebuilt for every agent on every change): unprocessed missed calls by id
+        # -> (line, caller, when), and the pause reasons agents may choose.
+        self.missed: dict[int, tuple[int | None, str, dt.datetime]] = {}
+        self.pause_reasons: list[tuple[str, str]] = []
         self.on_note: Callable[[], None] | None = None  # e.g. wake the note mailer
         self._enquiry_listeners: list[Callable[[EnquiryRegistered], None]] = []
 
@@ -307,6 +313,31 @@ class Distributor:
         for line in s.scalars(select(m.Line)):
             self.line_priorities[line.id] = line.priority
             self.line_info[line.id] = (line.did, line.name, line.offer_timeout_seconds)
+        self.pause_reasons = [
+            (r.code, r.label)
+            for r in s.scalars(
+                select(m.PauseReason)
+                .where(m.PauseReason.system.is_(False))
+                .order_by(m.PauseReason.label)
+            )
+        ]
+        self.missed = {
+            mc.id: (mc.line_id, mc.caller_number, mc.missed_at)
+            for mc in s.scalars(
+                select(m.MissedCall)
+                .where(m.MissedCall.processed_at.is_(None))
+                .order_by(m.MissedCall.missed_at.desc())
+                .limit(1000)
+            )
+        }
+
+    def _record_missed(
+        self, s: Session, call_id: int, line_id: int | None, caller: str, at: dt.datetime
+    ) -> None:
+        missed = m.MissedCall(call_id=call_id, line_id=line_id, caller_number=caller, missed_at=at)
+        s.add(missed)
+        s.flush()
+        self.missed[missed.id] = (line_id, caller, at)
 
     def _load_agent(self, s: Session, agent: m.Agent) -> LiveAgent:
         row = agent.status
@@ -659,14 +690,7 @@ class Distributor:
                 row.state = m.CallState.MISSED
                 row.ended_at = now
                 row.end_reason = "caller_hangup_waiting"
-                s.add(
-                    m.MissedCall(
-                        call_id=call.call_id,
-                        line_id=call.line_id,
-                        caller_number=call.caller,
-                        missed_at=now,
-                    )
-                )
+                self._record_missed(s, call.call_id, call.line_id, call.caller, now)
                 self.calls.pop(call.call_id, None)
                 log.info("call_missed", call=call.call_id, caller=call.caller)
             elif call.phase == "forwarded":
@@ -997,6 +1021,7 @@ class Distributor:
                 raise c.Refused(c.NOT_FOUND, f"no contact {contact_id}")
             s.get(m.Call, call_id).contact_id = contact_id
         call.contact_id = contact_id
+        call.card_static = None
         self._notify(agent_id)
 
     async def create_contact(
@@ -1025,6 +1050,7 @@ class Distributor:
             s.flush()
             s.get(m.Call, call_id).contact_id = contact.id
             call.contact_id = contact.id
+            call.card_static = None
             view = self._contact_view(s, contact)
         self._notify(agent_id)
         return view
@@ -1094,7 +1120,8 @@ class Distributor:
             missed = self._my_missed(s, agent, missed_id)
             missed.processed_at = self.now()
             missed.processed_by = agent_id
-        self._notify(agent_id)
+        self.missed.pop(missed_id, None)
+        self._notify_all()  # every agent of that line sees the list change
 
     # ------------------------------------------------------------ the view
 
@@ -1105,70 +1132,61 @@ class Distributor:
         counts = {
             lw.line_id: lw for lw in rt.waiting_for_agent(self._waiting(), views, agent_id, now)
         }
-        with self._tx() as s:
-            lines = []
-            for line in s.scalars(
-                select(m.Line)
-                .where(m.Line.id.in_(agent.permitted))
-                .order_by(m.Line.priority.desc(), m.Line.did)
-            ):
-                lw = counts.get(line.id)
-                lines.append(
-                    c.LineView(
-                        line_id=line.id,
-                        did=line.did,
-                        name=line.name,
-                        priority=line.priority,
-                        chosen=line.id in agent.chosen,
-                        waiting=lw.count if lw else 0,
-                        longest_wait_s=(now - lw.oldest_queued_at).total_seconds()
-                        if lw and lw.oldest_queued_at
-                        else 0.0,
-                    )
+        if not agent.permitted <= self.line_info.keys():
+            self.refresh_lines()  # a line added since we loaded
+        lines = []
+        for line_id in sorted(
+            agent.permitted,
+            key=lambda i: (-self.line_priorities.get(i, 0), self.line_info.get(i, ("",))[0]),
+        ):
+            did, name, _ = self.line_info.get(line_id, ("", "", 0))
+            lw = counts.get(line_id)
+            lines.append(
+                c.LineView(
+                    line_id=line_id,
+                    did=did,
+                    name=name,
+                    priority=self.line_priorities.get(line_id, 0),
+                    chosen=line_id in agent.chosen,
+                    waiting=lw.count if lw else 0,
+                    longest_wait_s=(now - lw.oldest_queued_at).total_seconds()
+                    if lw and lw.oldest_queued_at
+                    else 0.0,
                 )
-            offer = None
-            card = None
-            for call in self.calls.values():
-                if call.phase == "offered" and call.agent_id == agent_id:
-                    did, name, _ = self.line_info.get(call.line_id or -1, (call.did, call.did, 20))
-                    offer = c.OfferView(
-                        call_id=call.call_id,
-                        line=name,
-                        did=did,
-                        caller=call.caller,
-                        kind=call.kind.value,
-                        offered_at=call.offered_at,
-                        expires_at=call.offer_expires,
-                        comment=call.comment,
-                    )
-            call = self.calls.get(agent.card_call_id) if agent.card_call_id else None
-            if call is not None and call.agent_id == agent_id:
-                card = self._call_view(s, call)
-            missed = [
-                c.MissedCallView(
-                    missed_id=mc.id,
-                    line=self.line_info.get(mc.line_id or -1, ("", "", 0))[1],
-                    caller=mc.caller_number,
-                    missed_at=mc.missed_at,
+            )
+        offer = None
+        for call in self.calls.values():
+            if call.phase == "offered" and call.agent_id == agent_id:
+                did, name, _ = self.line_info.get(call.line_id or -1, (call.did, call.did, 20))
+                offer = c.OfferView(
+                    call_id=call.call_id,
+                    line=name,
+                    did=did,
+                    caller=call.caller,
+                    kind=call.kind.value,
+                    offered_at=call.offered_at,
+                    expires_at=call.offer_expires,
+                    comment=call.comment,
                 )
-                for mc in s.scalars(
-                    select(m.MissedCall)
-                    .where(
-                        m.MissedCall.processed_at.is_(None),
-                        m.MissedCall.line_id.in_(agent.permitted),
-                    )
-                    .order_by(m.MissedCall.missed_at)
-                    .limit(50)
-                )
-            ]
-            reasons = [
-                (r.code, r.label)
-                for r in s.scalars(
-                    select(m.PauseReason)
-                    .where(m.PauseReason.system.is_(False))
-                    .order_by(m.PauseReason.label)
-                )
-            ]
+        card = None
+        call = self.calls.get(agent.card_call_id) if agent.card_call_id else None
+        if call is not None and call.agent_id == agent_id:
+            card = self._call_view(call)
+        mine = sorted(
+            (at, missed_id, line_id, caller)
+            for missed_id, (line_id, caller, at) in self.missed.items()
+            if line_id in agent.permitted
+        )[:50]
+        missed = [
+            c.MissedCallView(
+                missed_id=missed_id,
+                line=self.line_info.get(line_id or -1, ("", "", 0))[1],
+                caller=caller,
+                missed_at=at,
+            )
+            for at, missed_id, line_id, caller in mine
+        ]
+        reasons = list(self.pause_reasons)
         st = agent.status
         return c.AgentView(
             agent_id=agent.agent_id,
@@ -1187,31 +1205,39 @@ class Distributor:
             pause_reasons=reasons,
         )
 
-    def _call_view(self, s: Session, call: LiveCall) -> c.CallView:
+    def _card_static(self, call: LiveCall) -> tuple:
+        """The parts of the call card that do not change during the call, built once."""
+        if call.card_static is None:
+            with self._tx() as s:
+                number = normalize(call.caller, DEFAULT_REGION)
+                contacts = []
+                if number:
+                    contacts = [
+                        self._contact_view(s, ct)
+                        for ct in s.scalars(
+                            select(m.Contact)
+                            .where(m.Contact.phone == number)
+                            .order_by(m.Contact.id)
+                            .limit(10)
+                        )
+                    ]
+                campaign = s.get(m.Campaign, call.campaign_id) if call.campaign_id else None
+                categories = [
+                    c.CategoryView(
+                        category_id=cat.id,
+                        name=cat.name,
+                        multi=cat.multi_choice,
+                        campaign=campaign.name if cat.campaign_id and campaign else None,
+                        topics=[c.TopicView(t.id, t.name) for t in cat.topics],
+                    )
+                    for cat in self._categories(s, call)
+                ]
+                call.card_static = (contacts, categories, campaign.name if campaign else None)
+        return call.card_static
+
+    def _call_view(self, call: LiveCall) -> c.CallView:
         did, name, _ = self.line_info.get(call.line_id or -1, (call.did, call.did, 20))
-        number = normalize(call.caller, DEFAULT_REGION)
-        contacts = []
-        if number:
-            contacts = [
-                self._contact_view(s, ct)
-                for ct in s.scalars(
-                    select(m.Contact)
-                    .where(m.Contact.phone == number)
-                    .order_by(m.Contact.id)
-                    .limit(10)
-                )
-            ]
-        campaign = s.get(m.Campaign, call.campaign_id) if call.campaign_id else None
-        categories = [
-            c.CategoryView(
-                category_id=cat.id,
-                name=cat.name,
-                multi=cat.multi_choice,
-                campaign=campaign.name if cat.campaign_id and campaign else None,
-                topics=[c.TopicView(t.id, t.name) for t in cat.topics],
-            )
-            for cat in self._categories(s, call)
-        ]
+        contacts, categories, campaign_name = self._card_static(call)
         state = {"connecting": "connecting", "connected": "connected"}.get(call.phase, "ended")
         return c.CallView(
             call_id=call.call_id,
@@ -1220,7 +1246,7 @@ class Distributor:
             did=did,
             caller=call.caller,
             kind=call.mode or call.kind.value,
-            campaign=campaign.name if campaign else None,
+            campaign=campaign_name,
             client_id=call.client_id,
             contacts=contacts,
             contact_id=call.contact_id,
@@ -1604,14 +1630,7 @@ class Distributor:
                         row.state = m.CallState.MISSED
                         row.ended_at = now
                         row.end_reason = "lost_during_restart"
-                        s.add(
-                            m.MissedCall(
-                                call_id=row.id,
-                                line_id=row.line_id,
-                                caller_number=row.caller_number,
-                                missed_at=now,
-                            )
-                        )
+                        self._record_missed(s, row.id, row.line_id, row.caller_number, now)
                         stats["missed"] += 1
                 elif alive and row.agent_id in self.agents:
                     call = self._restore_call(s, row, "connected")
