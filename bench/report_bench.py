@@ -34,6 +34,7 @@ import platform
 import pwd
 import random
 import shutil
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -648,6 +649,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--backends", default="sqlite,postgres", help="sqlite,postgres")
     ap.add_argument("--runs", type=int, default=2, help="runs per report; the best is kept")
     ap.add_argument("--workdir", default=None, help="where the databases go (default: a temp dir)")
+    ap.add_argument(
+        "--hold",
+        action="store_true",
+        help="keep the databases (and the PostgreSQL server) after the timings until Ctrl-C",
+    )
     args = ap.parse_args(argv)
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
 
@@ -716,6 +722,11 @@ def main(argv: list[str] | None = None) -> int:
         for name, url in targets.items():
             print(f"{name}:")
             results[name] = time_reports(url, cases, args.runs)
+        if args.hold:
+            print(f"holding: {targets}", flush=True)
+            with contextlib.suppress(KeyboardInterrupt):
+                signal.signal(signal.SIGTERM, signal.default_int_handler)
+                signal.pause()
 
     print()
     print(markdown(args, info, gen.totals, results))

@@ -771,7 +771,7 @@ class AgentStateLog(Base):
 
     __tablename__ = "agent_state_log"
     __table_args__ = (
-        Index("ix_state_log_agent_at", "agent_id", "at"),
+        Index("ix_state_log_agent_at_id", "agent_id", "at", "id"),  # migration 0002
         Index("ix_state_log_at", "at"),  # reports over a date range (migration 0002)
     )
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import case, func, literal, select, true, union_all
+from sqlalchemy import case, func, literal, null, select, true, union_all
 from sqlalchemy.orm import Session
 
 from asterisk_cube.db import models as m
@@ -34,8 +34,8 @@ from .common import (
     as_date,
     check_group_by,
     day_table,
+    in_period,
     key_columns,
-    local_bucket,
     millis_between,
     seconds,
     sort_rows,
@@ -76,18 +76,26 @@ def agent_states(
     # One mark per agent and local midnight of the period: the agent's latest transition
     # before that midnight (one index seek each) restates its state there, so that the
     # periods LEAD() finds never cross midnight; the first mark also gives the state the
-    # agent was in when the period started.
+    # agent was in when the period started. Each mark carries its day (week, month), and a
+    # running MAX() in the same window hands it on to the transitions that follow, so no
+    # row needs a time-zone conversion of its own.
     days = day_table(period)
     prior = m.AgentStateLog.__table__.alias("prior")
     latest = (
         select(prior.c.id)
         .where(prior.c.agent_id == ag.id, prior.c.at < days.c.t0)
-        .order_by(prior.c.at.desc(), prior.c.id.desc())
+        .order_by(prior.c.agent_id.desc(), prior.c.at.desc(), prior.c.id.desc())
         .limit(1)
         .scalar_subquery()
     )
+    bucket_of_day = days.c[unit] if unit else days.c.day
     marks = (
-        select(ag.id.label("agent_id"), days.c.t0.label("at"), latest.label("log_id"))
+        select(
+            ag.id.label("agent_id"),
+            days.c.t0.label("at"),
+            bucket_of_day.label("bucket"),
+            latest.label("log_id"),
+        )
         .select_from(ag)
         .join(days, true())
         .where(days.c.t0 < cap)
@@ -100,10 +108,11 @@ def agent_states(
         marks.c.agent_id,
         marks.c.at,
         literal(0).label("kind"),
-        marked.c.id,
+        literal(0).label("id"),
         marked.c.to_state,
         marked.c.reason,
-    ).join(marked, marked.c.id == marks.c.log_id)
+        marks.c.bucket,
+    ).outerjoin(marked, marked.c.id == marks.c.log_id)  # unknown state: still a day mark
     logged = select(
         log.agent_id,
         log.at,
@@ -111,20 +120,23 @@ def agent_states(
         log.id,
         log.to_state,
         log.reason,
-    ).where(log.at >= start, log.at < cap)
+        null().label("bucket"),
+    ).where(in_period(session, log.at, start, cap))
     if only:
         logged = logged.where(log.agent_id.in_(only))
     both = union_all(restated, logged).subquery("both")
 
     reason = case((both.c.to_state == m.AgentState.PAUSED, both.c.reason)) if by_reason else None
+    order = (both.c.at, both.c.kind, both.c.id)
     iv = select(
         both.c.agent_id,
         both.c.to_state.label("state"),
         (reason if reason is not None else literal(None)).label("reason"),
         both.c.at.label("s"),
-        func.lead(both.c.at)
-        .over(partition_by=both.c.agent_id, order_by=(both.c.at, both.c.kind, both.c.id))
-        .label("e"),
+        func.lead(both.c.at).over(partition_by=both.c.agent_id, order_by=order).label("e"),
+        func.max(both.c.bucket)
+        .over(partition_by=both.c.agent_id, order_by=order, rows=(None, 0))
+        .label("bucket"),
     ).subquery("iv")
     end = func.coalesce(iv.c.e, cap)
     pieces = select(
@@ -132,8 +144,8 @@ def agent_states(
         iv.c.state,
         iv.c.reason,
         millis_between(session, end, iv.c.s).label("ms"),
-        *([local_bucket(session, iv.c.s, unit, period).label("bucket")] if unit else []),
-    ).where(end > iv.c.s)
+        iv.c.bucket,
+    ).where(end > iv.c.s, iv.c.state.is_not(None))
     if not include_logged_out:
         pieces = pieces.where(iv.c.state != m.AgentState.LOGGED_OUT)
     u = pieces.subquery("u")

@@ -41,9 +41,22 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import Date, Integer, case, cast, column, func, literal, select, type_coerce, values
+from sqlalchemy import (
+    Date,
+    Integer,
+    and_,
+    case,
+    cast,
+    column,
+    func,
+    literal,
+    select,
+    type_coerce,
+    values,
+)
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.elements import ColumnElement, UnaryExpression
+from sqlalchemy.sql.operators import custom_op
 
 from asterisk_cube.db import models as m
 
@@ -204,6 +217,31 @@ def local_bucket(
         mod = case(*whens, else_=literal(_modifier(changes[-1][1])))
     extra = {"day": (), "week": ("weekday 0", "-6 days"), "month": ("start of month",)}[unit]
     return type_coerce(func.date(ts, mod, *extra), Date)
+
+
+WIDE_RANGE = 0.25
+
+
+def in_period(
+    session: Session, col: ColumnElement, start: dt.datetime, end: dt.datetime
+) -> ColumnElement[bool]:
+    """``start <= col < end``.
+
+    SQLite keeps no histograms, so for a range on an indexed column it walks the index
+    even when the range holds most of the table, which is about twice as slow as reading
+    the table. When ``start..end`` covers more than a quarter of the stored span of
+    ``col`` (two index lookups), the column is written ``+col`` there, which makes SQLite
+    scan the table instead. PostgreSQL's planner decides that by itself.
+    """
+    target = col
+    if _is_sqlite(session):
+        lo = session.execute(select(func.min(col))).scalar()
+        hi = session.execute(select(func.max(col))).scalar()
+        if lo is not None and hi is not None and hi > lo:
+            covered = min(end, hi) - max(start, lo)
+            if covered.total_seconds() > WIDE_RANGE * (hi - lo).total_seconds():
+                target = UnaryExpression(col, operator=custom_op("+"), type_=col.type)
+    return and_(target >= start, target < end)
 
 
 def millis_between(session: Session, end: ColumnElement, start: ColumnElement) -> ColumnElement:

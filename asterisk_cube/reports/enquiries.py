@@ -20,6 +20,7 @@ from .common import (
     as_date,
     campaign_ids,
     check_group_by,
+    in_period,
     key_columns,
     line_ids,
     local_bucket,
@@ -92,10 +93,13 @@ def enquiries(
                 sel.topic_id.label("topic_id"),
                 tp.category_id.label("category_id"),
             ]
+        else:  # the number of picks, by the selections' primary key
+            picks = select(func.count()).where(sel.enquiry_id == e.id).scalar_subquery()
+            cols.append(picks.label("picks"))
         q = select(*cols).select_from(e)
         if with_topics:
             q = q.outerjoin(sel, sel.enquiry_id == e.id).outerjoin(tp, tp.id == sel.topic_id)
-        q = q.where(e.created_at >= period.start, e.created_at < period.end)
+        q = q.where(in_period(session, e.created_at, period.start, period.end))
         if only_lines:
             q = q.where(e.line_id.in_(only_lines))
         if only_campaigns:
@@ -110,13 +114,23 @@ def enquiries(
             )
         return q.subquery("t")
 
-    t = base(True)
     if "topic" in keys and "category" not in keys:
         # a topic's name is only unique within its category: show the category too
         keys = tuple(x for k in keys for x in (("category", "topic") if k == "topic" else (k,)))
+    t = base(topical)
+    if "topic" in keys:
+        # one row per enquiry and picked topic (or none): rows are distinct enquiries
+        measure = func.count().label("enquiries")
+        picks = func.count(t.c.topic_id)
+    elif topical:
+        # per category an enquiry may have several picks (multi-choice)
+        measure = func.count(t.c.enquiry_id.distinct()).label("enquiries")
+        picks = func.count(t.c.topic_id)
+    else:
+        measure = func.count().label("enquiries")
+        picks = func.sum(t.c.picks)
     group_cols = [t.c[k] if k in PERIOD_UNITS else t.c[f"{k}_id"] for k in keys]
-    measure = func.count(t.c.enquiry_id.distinct()).label("enquiries")
-    stmt = select(*group_cols, measure, func.count(t.c.topic_id).label("selections"))
+    stmt = select(*group_cols, measure, picks.label("selections"))
     if group_cols:
         stmt = stmt.group_by(*group_cols)
     if top:

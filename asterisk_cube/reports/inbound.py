@@ -21,6 +21,7 @@ from .common import (
     add_names,
     as_date,
     check_group_by,
+    in_period,
     key_columns,
     line_ids,
     local_bucket,
@@ -113,8 +114,7 @@ def inbound(
         .outerjoin(mc, mc.call_id == c.id)
         .where(
             c.direction == m.Direction.INBOUND,
-            c.queued_at >= period.start,
-            c.queued_at < period.end,
+            in_period(session, c.queued_at, period.start, period.end),
         )
     )
     if only:

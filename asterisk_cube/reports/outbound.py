@@ -17,6 +17,7 @@ from .common import (
     as_date,
     campaign_ids,
     check_group_by,
+    in_period,
     key_columns,
     local_bucket,
     ratio,
@@ -85,7 +86,7 @@ def outbound(
     ]
     if unit:
         inner_cols.append(local_bucket(session, a.started_at, unit, period).label(unit))
-    inner = select(*inner_cols).where(a.started_at >= period.start, a.started_at < period.end)
+    inner = select(*inner_cols).where(in_period(session, a.started_at, period.start, period.end))
     if only:
         inner = inner.where(a.campaign_id.in_(only))
     t = inner.subquery("t")

@@ -447,3 +447,31 @@ def test_period_validation():
         Period(dt.date(2026, 1, 1), dt.date(2026, 1, 2), "Nowhere/Special")
     with pytest.raises(ReportError, match="--from must be a date"):
         Period.parse("2026-1-1x", "2026-01-02")
+
+
+@pytest.mark.parametrize("day", [RH.FIRST, RH.DAYS[4], RH.LAST], ids=str)
+def test_single_day(db, day):
+    """A short period takes the index path on SQLite (see common.in_period)."""
+    p = Period(day, day, RH.ZONE)
+    h = db.history
+    with db.session() as s:
+        assert_rows(
+            R.inbound(s, p, ("line",)),
+            h.expected_inbound(("line",), first=day, last=day),
+            ("line",),
+        )
+        assert_rows(
+            R.outbound(s, p, ("campaign",)),
+            h.expected_outbound(("campaign",), first=day, last=day),
+            ("campaign",),
+        )
+        assert_rows(
+            R.enquiries(s, p, ("topic",)),
+            h.expected_enquiries(("topic",), first=day, last=day),
+            ("topic",),
+        )
+        assert_rows(
+            R.agent_states(s, p, ("agent",), now=AFTER),
+            h.expected_agent_states(("agent",), now=AFTER, first=day, last=day),
+            ("agent", "state", "pause_reason"),
+        )
