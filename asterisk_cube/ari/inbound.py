@@ -80,6 +80,7 @@ class InboundApp:
         self._answered: dict[str, asyncio.Future[bool]] = {}  # originated channel -> answered?
         self._playbacks: dict[str, asyncio.Future[None]] = {}
         self._pending_agent: dict[int, str] = {}  # call id -> agent channel being rung
+        self._gone: dict[str, asyncio.Future[None]] = {}  # channel -> resolved when it leaves
         self._bridges_ready: set[str] = set()
 
     @property
@@ -135,6 +136,7 @@ class InboundApp:
         self.distributor.call_arrived(channel_id, line_id, caller, exten, hours=hours)
 
     def _stasis_end(self, channel_id: str) -> None:
+        self._resolve(self._gone.pop(channel_id, None), None)
         if self.distributor.forward_target_left(channel_id):
             return
         call_id = self.distributor.call_of_agent_channel(channel_id)
@@ -281,10 +283,21 @@ class InboundApp:
             await self.hangup(agent_channel)
             return False
         bridge_id = call_bridge_id(call_id)
-        await self._ensure_bridge(bridge_id, "mixing")
-        await self.client.bridges.addChannel(
-            bridgeId=bridge_id, channel=f"{agent_channel},{customer}"
-        )
+        loop = asyncio.get_running_loop()
+        left = {ch: loop.create_future() for ch in (agent_channel, customer)}
+        self._gone.update(left)
+        try:
+            await self._ensure_bridge(bridge_id, "mixing")
+            await self.client.bridges.addChannel(
+                bridgeId=bridge_id, channel=f"{agent_channel},{customer}"
+            )
+            # The call lasts until either side hangs up; then the other is hung up too.
+            await asyncio.wait(left.values(), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for channel in left:
+                self._gone.pop(channel, None)
+                await self.hangup(channel)
+            await self._destroy_bridge(bridge_id)
         return True
 
     # ------------------------------------------- answering service: forward (F-S2)

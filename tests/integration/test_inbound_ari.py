@@ -272,3 +272,39 @@ async def test_forward_with_no_target_answering_returns_to_the_caller(cube, sand
         assert view.call.state == "connected"  # the agent is back with the caller
         await desk.hangup(a1, view.call.call_id)
         call.stop()
+
+
+async def test_missed_call_is_called_back_agent_first(cube, sandbox, tmp_path):
+    desk, sessions, ids, lines, *_ = cube
+    a1 = ids["agent01"]
+    gives_up = caller(
+        sandbox, "4721000001", tmp_path / "caller", caller_id="91230000", hold_ms=1500
+    )
+    assert (await asyncio.to_thread(gives_up.run, 30)).ok
+    await until(lambda: _missed_count(sessions), what="missed call")
+    await desk.login(a1)
+    await desk.choose_lines(a1, [lines["4721000001"]])
+    view = await desk.view(a1)
+    missed_id = view.missed[0].missed_id
+    with (
+        phone(sandbox, sandbox.agent_port(1), tmp_path / "agent01", answer_ms=100) as agent_phone,
+        phone(
+            sandbox, sandbox.customer_ports[0], tmp_path / "customer", answer_ms=500, talk_ms=3000
+        ) as customer_phone,
+    ):
+        await desk.callback_missed(a1, missed_id)
+        view = await desk.view(a1)
+        assert view.state == "busy" and view.blocked  # on an outbound call: inbound blocked
+        await until(
+            lambda: _state(desk, a1, "paused"),
+            timeout=20,
+            what="back from the callback when the customer hangs up",
+        )
+    assert agent_phone.stop().successful == 1
+    assert customer_phone.stop().successful == 1
+    await desk.mark_missed_processed(a1, missed_id)
+    assert (await desk.view(a1)).missed == []
+    with transaction(sessions) as s:
+        row = s.scalar(select(m.Call).where(m.Call.kind == m.CallKind.MANUAL))
+        assert row.state == m.CallState.ENDED and row.dialed_number == "91230000"
+        assert s.get(m.MissedCall, missed_id).callback_call_id == row.id
