@@ -735,6 +735,7 @@ class Distributor:
         if agent is None:
             self.calls.pop(call.call_id, None)
             return
+        agent.on_outbound_call = False  # also when the desk hung up an outbound call
         wrap = self._wrap_up_seconds(s, call)
         self._apply(agent, ag.CallEnded(wrap_up=dt.timedelta(seconds=wrap)), s)
         if call.contact_id:

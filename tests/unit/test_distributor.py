@@ -593,3 +593,39 @@ async def test_note_is_stored_and_the_clients_own_number_refused(world):
             call_id,
         )
         assert note.mail_status == m.MailStatus.PENDING
+
+
+async def test_desk_hangup_of_an_outbound_call_unblocks_the_agent(world):
+    sessions, ids, lines = world
+    tel = FakeTelephony()
+    d = make(world, tel)
+    await start_work(d, ids["ann"], [lines["100"]])
+    with transaction(sessions) as s:
+        camp = p.add_campaign(s, "Out4", mode="power", wrap_up=0)
+        row = m.Call(
+            direction=m.Direction.OUTBOUND,
+            kind=m.CallKind.POWER,
+            state=m.CallState.CONNECTED,
+            campaign_id=camp.id,
+            started_at=d.now(),
+        )
+        s.add(row)
+        s.flush()
+        call_id = row.id
+    d.outbound_started(
+        call_id=call_id,
+        agent_id=ids["ann"],
+        campaign_id=camp.id,
+        contact_id=None,
+        number="+4791000005",
+        channel_id="ch-contact",
+        mode="power",
+        connected=True,
+    )
+    await d.hangup(ids["ann"], call_id)  # from the desk
+    await settle()
+    assert tel.hung_up == ["ch-contact"]
+    d.outbound_ended(call_id)  # the dialer hears of it afterwards: nothing more to do
+    (ann,) = [a for a in d.dialer_pool() if a.agent_id == ids["ann"]]
+    assert ann.state.value == "ready" and not ann.on_outbound_call
+    assert not (await d.view(ids["ann"])).blocked
