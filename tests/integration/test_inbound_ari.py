@@ -193,7 +193,14 @@ async def _state(desk, agent_id, state):
 
 async def _answering_setup(desk, sessions, forward1, forward2):
     with transaction(sessions) as s:
-        p.add_client(s, "Fjord AS", handling="forward", forward1=forward1, forward2=forward2)
+        p.add_client(
+            s,
+            "Fjord AS",
+            handling="forward",
+            forward1=forward1,
+            forward2=forward2,
+            hours="mon-sun 00:00-24:00",
+        )  # open: the entry route checks hours
         s.scalar(select(m.Client)).forward_timeout_seconds = 4
         p.add_line(s, "4721000003", "Fjord", client="Fjord AS")
         p.grant_lines(s, "agent01", ["4721000003"])
