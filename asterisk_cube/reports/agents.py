@@ -36,6 +36,7 @@ from .common import (
     day_table,
     in_period,
     key_columns,
+    local_bucket,
     millis_between,
     seconds,
     sort_rows,
@@ -76,9 +77,7 @@ def agent_states(
     # One mark per agent and local midnight of the period: the agent's latest transition
     # before that midnight (one index seek each) restates its state there, so that the
     # periods LEAD() finds never cross midnight; the first mark also gives the state the
-    # agent was in when the period started. Each mark carries its day (week, month), and a
-    # running MAX() in the same window hands it on to the transitions that follow, so no
-    # row needs a time-zone conversion of its own.
+    # agent was in when the period started.
     days = day_table(period)
     prior = m.AgentStateLog.__table__.alias("prior")
     latest = (
@@ -88,14 +87,8 @@ def agent_states(
         .limit(1)
         .scalar_subquery()
     )
-    bucket_of_day = days.c[unit] if unit else days.c.day
     marks = (
-        select(
-            ag.id.label("agent_id"),
-            days.c.t0.label("at"),
-            bucket_of_day.label("bucket"),
-            latest.label("log_id"),
-        )
+        select(ag.id.label("agent_id"), days.c.t0.label("at"), latest.label("log_id"))
         .select_from(ag)
         .join(days, true())
         .where(days.c.t0 < cap)
@@ -104,39 +97,39 @@ def agent_states(
         marks = marks.where(ag.id.in_(only))
     marks = marks.subquery("marks")
     marked = m.AgentStateLog.__table__.alias("marked")
+
+    def reason_of(table):  # the pause reason, only for paused (less to carry through LEAD)
+        if not by_reason:
+            return null()
+        return case((table.c.to_state == m.AgentState.PAUSED, table.c.reason))
+
     restated = select(
         marks.c.agent_id,
         marks.c.at,
         literal(0).label("kind"),
         literal(0).label("id"),
-        marked.c.to_state,
-        marked.c.reason,
-        marks.c.bucket,
-    ).outerjoin(marked, marked.c.id == marks.c.log_id)  # unknown state: still a day mark
+        marked.c.to_state.label("state"),
+        reason_of(marked).label("reason"),
+    ).join(marked, marked.c.id == marks.c.log_id)
     logged = select(
         log.agent_id,
         log.at,
         literal(1).label("kind"),
         log.id,
-        log.to_state,
-        log.reason,
-        null().label("bucket"),
+        log.to_state.label("state"),
+        reason_of(log.__table__).label("reason"),
     ).where(in_period(session, log.at, start, cap))
     if only:
         logged = logged.where(log.agent_id.in_(only))
     both = union_all(restated, logged).subquery("both")
 
-    reason = case((both.c.to_state == m.AgentState.PAUSED, both.c.reason)) if by_reason else None
     order = (both.c.at, both.c.kind, both.c.id)
     iv = select(
         both.c.agent_id,
-        both.c.to_state.label("state"),
-        (reason if reason is not None else literal(None)).label("reason"),
+        both.c.state,
+        both.c.reason,
         both.c.at.label("s"),
         func.lead(both.c.at).over(partition_by=both.c.agent_id, order_by=order).label("e"),
-        func.max(both.c.bucket)
-        .over(partition_by=both.c.agent_id, order_by=order, rows=(None, 0))
-        .label("bucket"),
     ).subquery("iv")
     end = func.coalesce(iv.c.e, cap)
     pieces = select(
@@ -144,8 +137,8 @@ def agent_states(
         iv.c.state,
         iv.c.reason,
         millis_between(session, end, iv.c.s).label("ms"),
-        iv.c.bucket,
-    ).where(end > iv.c.s, iv.c.state.is_not(None))
+        (local_bucket(session, iv.c.s, unit, period) if unit else literal(None)).label("bucket"),
+    ).where(end > iv.c.s)
     if not include_logged_out:
         pieces = pieces.where(iv.c.state != m.AgentState.LOGGED_OUT)
     u = pieces.subquery("u")
