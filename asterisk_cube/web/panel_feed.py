@@ -187,6 +187,10 @@ class PanelFeed:
         ami = self.ami
         snap: AcdSnapshot | None = self.acd.panel_snapshot() if self.acd is not None else None
         state: dict[str, dict[str, Any]] = {name: {} for name in SECTIONS}
+        by_endpoint: dict[str, list[Any]] = {}
+        if ami is not None:
+            for ch in ami.channels.values():
+                by_endpoint.setdefault(ch.endpoint, []).append(ch)
         if snap is not None:
             for a in snap.agents:
                 item: dict[str, Any] = {
@@ -213,9 +217,9 @@ class PanelFeed:
                     if dev is not None:
                         item["device"], item["device_since"] = dev.state, round(dev.since, 3)
                         item["reachable"] = dev.reachable
-                    chans = ami.channels_of(a.endpoint)
+                    chans = by_endpoint.get(a.endpoint)
                     if chans:
-                        ch = chans[-1]
+                        ch = max(chans, key=lambda c: c.created)
                         item["channel"] = {
                             "name": ch.name,
                             "state": ch.state,
