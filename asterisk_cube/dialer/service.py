@@ -138,6 +138,8 @@ class Line:
     agent_channel: str | None = None
     waiter: asyncio.Future[DialerAgent] | None = None
     declined: set[int] = field(default_factory=set)  # preview: agents that did not answer
+    answered_wall: dt.datetime | None = None
+    abandoned: bool = False
     feedback: tuple[Outcome, core.Callback | None, int | None] | None = None
     task: asyncio.Task | None = None
 
@@ -157,6 +159,7 @@ class CampaignRun:
     stats_day: dt.date | None = None
     empty_until: dict[str, float] = field(default_factory=dict)  # claim kind -> monotonic
     decision: pc.PacingDecision | None = None
+    hopper_empty: bool = False  # nothing left to dial now (VICIdial users' top complaint)
 
     @property
     def ringing_ages(self) -> tuple[float, ...]:
@@ -168,12 +171,11 @@ class CampaignRun:
         )
 
     def abandon_stats(self) -> pc.AbandonStats:
-        in_flight = sum(
-            1
-            for ln in self.lines.values()
-            if ln.answered_at is not None and ln.phase not in ("ending",)
-        )
-        return pc.AbandonStats(self.abandoned, self.answered + in_flight, "day")
+        """Today's finished attempts plus the lines in flight (an abandon counts from the
+        moment it is decided, while its message still plays)."""
+        answered = sum(1 for ln in self.lines.values() if ln.answered_at is not None)
+        abandoned = sum(1 for ln in self.lines.values() if ln.abandoned)
+        return pc.AbandonStats(self.abandoned + abandoned, self.answered + answered, "day")
 
 
 class Dialer:
@@ -190,7 +192,9 @@ class Dialer:
         ring_timeout: float = 25.0,
         agent_ring_timeout: float = 20.0,
         connect_budget: float = 2.0,
-        min_agent_time: float = 0.3,
+        min_agent_time: float = 0.5,
+        fair_answer_time: float = 1.0,
+        bridge_margin: float = 0.1,
         abandon_media: str = "sound:asterisk-cube/formal/sorry",
         reload_every: float = 2.0,
         stats_every: float = 2.0,
@@ -206,7 +210,9 @@ class Dialer:
         self.ring_timeout = ring_timeout
         self.agent_ring_timeout = agent_ring_timeout
         self.connect_budget = connect_budget
-        self.min_agent_time = min_agent_time
+        self.min_agent_time = min_agent_time  # don't ring an agent with less budget left
+        self.fair_answer_time = fair_answer_time  # auto-answer slower than this: pause it
+        self.bridge_margin = bridge_margin
         self.abandon_media = abandon_media
         self.reload_every = reload_every
         self.stats_every = stats_every
@@ -215,6 +221,8 @@ class Dialer:
         self.lines: dict[int, Line] = {}
         self.connect_delays: list[float] = []  # answered -> bridged with an agent (s)
         self.agent_answer_delays: list[float] = []  # agent rung -> answered (auto-answer)
+        self.step_seconds: deque[float] = deque(maxlen=10000)  # how long each step took
+        self.abandon_waits: list[float] = []  # answered -> abandon decided (s)
         self._flagged: set[int] = set()
         self._loaded_at = -1e9
         self._wake = asyncio.Event()
@@ -231,6 +239,11 @@ class Dialer:
         return transaction(self.sessions)
 
     def wake(self) -> None:
+        self._wake.set()
+
+    def refresh(self) -> None:
+        """Reload the campaigns at the next step (e.g. after a start/stop from the desk)."""
+        self._loaded_at = -1e9
         self._wake.set()
 
     def _spawn(self, coro, name: str) -> asyncio.Task:
@@ -257,10 +270,12 @@ class Dialer:
         try:
             while True:
                 self._wake.clear()
+                began = time.monotonic()
                 try:
                     self.step()
                 except Exception:
                     log.exception("dialer_step_failed")
+                self.step_seconds.append(time.monotonic() - began)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.tick)
         finally:
@@ -369,20 +384,23 @@ class Dialer:
             return set()
         self._refresh_stats(run, now)
         # scheduled callbacks first, preview style, in every mode
-        for agent in list(free):
-            if self._empty(run, "callback"):
-                break
-            claims = self._claim(
-                run,
-                now,
-                1,
-                for_agent=agent.agent_id,
-                logged_in=logged_in,
-                kinds={PickKind.CALLBACK},
-                key="callback",
-            )
-            if claims and self._start_preview(run, claims[0], agent, now):
-                free.remove(agent)
+        if free and not self._empty(run, "callback"):
+            delivered = 0
+            for agent in list(free):
+                claims = self._claim(
+                    run,
+                    now,
+                    1,
+                    for_agent=agent.agent_id,
+                    logged_in=logged_in,
+                    kinds={PickKind.CALLBACK},
+                    key=None,
+                )
+                if claims and self._start_preview(run, claims[0], agent, now):
+                    free.remove(agent)
+                    delivered += 1
+            if not delivered:  # none due, or reserved for agents who are not free
+                run.empty_until["callback"] = time.monotonic() + 1.0
         if cfg.mode == m.DialMode.PREVIEW.value:
             for agent in list(free):
                 line = next(
@@ -424,6 +442,20 @@ class Dialer:
             abandon=run.abandon_stats(),
         )
         decision = pc.decide(state)
+        if decision != run.decision:
+            log.debug(
+                "dialer_pace",
+                campaign=cfg.name,
+                dials=decision.dials,
+                reason=decision.reason,
+                ready=state.ready_agents,
+                talking=len(state.talking),
+                wrapping=len(state.wrapping),
+                ringing=len(state.dialing),
+                waiting=state.waiting_calls,
+                abandoned=state.abandon.abandoned,
+                answered=state.abandon.answered,
+            )
         run.decision = decision
         if decision.dials > 0 and not self._empty(run, "pool"):
             claims = self._claim(
@@ -431,9 +463,12 @@ class Dialer:
             )
             for claim in claims:
                 self._start_pool_line(run, claim, now)
-        if run.ringing_ages or run.waiting:
-            return {a.agent_id for a in free}
-        return set()
+        if not (run.ringing_ages or run.waiting):
+            return set()
+        # F-I5: inbound is blocked for the agents the lines ring for; F-I8: as many of the
+        # longest-idle agents as customer callbacks wait stay open for them
+        callbacks = self.distributor.waiting_for_campaign(cfg.campaign_id)
+        return {a.agent_id for a in free[callbacks:]}
 
     def _empty(self, run: CampaignRun, key: str) -> bool:
         return time.monotonic() < run.empty_until.get(key, 0.0)
@@ -444,7 +479,7 @@ class Dialer:
         now: dt.datetime,
         limit: int,
         *,
-        key: str,
+        key: str | None,
         for_agent: int | None = None,
         logged_in: frozenset[int] = frozenset(),
         kinds=frozenset(PickKind),
@@ -460,12 +495,14 @@ class Dialer:
                 logged_in=logged_in,
                 kinds=kinds,
             )
-        if len(claims) < limit:
+        if len(claims) < limit and key is not None:
             # nothing more due now: look again in a second (not on every tick)
-            quiet = run.empty_until.get(key, 0.0) >= time.monotonic() - 1.0
-            if not claims and key == "pool" and not quiet:
-                log.info("dialer_nothing_to_dial", campaign=run.config.name)
             run.empty_until[key] = time.monotonic() + 1.0
+            if key in ("pool", "preview") and not claims and not run.hopper_empty:
+                run.hopper_empty = True  # shown in snapshot(); logged once
+                log.info("dialer_nothing_to_dial", campaign=run.config.name)
+        if claims and key in ("pool", "preview"):
+            run.hopper_empty = False
         return claims
 
     def _refresh_stats(self, run: CampaignRun, now: dt.datetime) -> None:
@@ -511,7 +548,12 @@ class Dialer:
         """Answered contacts waiting for an agent get the longest-idle free ones."""
         while run.waiting and free:
             line = run.waiting[0]
-            left = (line.answered_at or 0.0) + self.connect_budget - time.monotonic()
+            left = (
+                (line.answered_at or 0.0)
+                + self.connect_budget
+                - self.bridge_margin
+                - time.monotonic()
+            )
             if line.waiter is None or line.waiter.done() or left < self.min_agent_time:
                 run.waiting.popleft()
                 continue
@@ -590,11 +632,15 @@ class Dialer:
         tel = self.telephony
         run, cfg = line.run, line.run.config
         try:
+            dialed = self.now()
+            if not core.in_window(cfg.rules, dialed):  # it closed since the claim
+                self._release_pending_line(line)
+                return
             channel = tel.new_channel_id()
             line.contact_channel = channel
             with self._tx() as s:
                 records.contact_dialed(
-                    s, line.call_id, channel, tel.endpoint_for(line.claim.phone), self.now()
+                    s, line.call_id, channel, tel.endpoint_for(line.claim.phone), dialed
                 )
             result = await tel.dial_contact(
                 line.call_id,
@@ -615,8 +661,7 @@ class Dialer:
                 return
             run.learning.observe_dial(result.ring_seconds, True)
             line.answered_at = time.monotonic()
-            with self._tx() as s:
-                records.contact_answered(s, line.call_id, self.now())
+            line.answered_wall = self.now()  # written once bridged: keep the 2 s path short
             await self._connect_answered(line)
         except asyncio.CancelledError:
             raise
@@ -633,7 +678,8 @@ class Dialer:
     async def _connect_answered(self, line: Line) -> None:
         tel = self.telephony
         run = line.run
-        deadline = line.answered_at + self.connect_budget
+        # the agent must have answered by then: bridging takes a few ms more
+        deadline = line.answered_at + self.connect_budget - self.bridge_margin
         gone = tel.gone(line.contact_channel)
         line.phase = "waiting"
         line.waiter = asyncio.get_running_loop().create_future()
@@ -681,14 +727,24 @@ class Dialer:
             self._finish(line, m.CallState.ABANDONED, "contact_hangup_waiting", Outcome.ABANDONED)
             return
         ok = ring.result()
-        self._agent_leg(line, agent, rung, ok)
         if not ok:
-            log.warning("dialer_agent_no_auto_answer", call=line.call_id, agent=agent.agent_id)
-            self.distributor.outbound_ended(line.call_id, agent_no_answer=True)
+            self._agent_leg(line, agent, rung, False)
+            given = deadline - rung
+            log.warning(
+                "dialer_agent_no_auto_answer",
+                call=line.call_id,
+                agent=agent.agent_id,
+                given=round(given, 3),
+            )
+            # a phone that had a fair chance and did not answer by itself is paused (it would
+            # abandon the next contact too); one we gave too little time stays ready
+            self.distributor.outbound_ended(
+                line.call_id, agent_no_answer=given >= self.fair_answer_time
+            )
             await self._abandon(line, "agent_no_answer")
             return
         self.agent_answer_delays.append(time.monotonic() - rung)
-        await self._bridge_and_talk(line, agent)
+        await self._bridge_and_talk(line, agent, rung)
 
     def step_waiting(self, run: CampaignRun) -> None:
         """Serve answered contacts at once (not at the next tick)."""
@@ -708,11 +764,13 @@ class Dialer:
             taken.update(a.agent_id for a in self.distributor.dialer_pool(other.config.skill))
         return taken
 
-    def _agent_leg(self, line: Line, agent: DialerAgent, rung: float, ok: bool) -> None:
+    def _agent_leg(
+        self, line: Line, agent: DialerAgent, rung: float, ok: bool, s: Session | None = None
+    ) -> None:
         started = self.now() - dt.timedelta(seconds=time.monotonic() - rung)
-        with self._tx() as s:
+        with contextlib.nullcontext(s) if s is not None else self._tx() as tx:
             records.agent_leg(
-                s,
+                tx,
                 line.call_id,
                 agent.agent_id,
                 line.agent_channel or "",
@@ -722,12 +780,23 @@ class Dialer:
                 None if ok else "no_answer",
             )
 
-    async def _bridge_and_talk(self, line: Line, agent: DialerAgent) -> None:
+    async def _bridge_and_talk(
+        self, line: Line, agent: DialerAgent, rung: float | None = None
+    ) -> None:
+        """Bridge contact and agent, then wait for either to hang up. ``rung``: the agent
+        leg still has to be written (power/predictive write it only now)."""
         tel = self.telephony
-        await tel.bridge(line.call_id, [line.contact_channel, line.agent_channel])
+        try:
+            await tel.bridge(line.call_id, [line.contact_channel, line.agent_channel])
+        except Exception as exc:  # a leg hung up just now
+            await self._not_bridged(line, agent, rung, exc)
+            return
         if line.answered_at is not None:
             self.connect_delays.append(time.monotonic() - line.answered_at)
         with self._tx() as s:
+            if rung is not None:
+                records.contact_answered(s, line.call_id, line.answered_wall or self.now())
+                self._agent_leg(line, agent, rung, True, s)
             records.call_connected(s, line.call_id, agent.agent_id, self.now())
         self.distributor.outbound_connected(line.call_id, line.contact_channel)
         line.phase = "talking"
@@ -743,9 +812,30 @@ class Dialer:
         self.distributor.outbound_ended(line.call_id)
         self._finish(line, m.CallState.ENDED, reason, Outcome.FINAL)
 
+    async def _not_bridged(
+        self, line: Line, agent: DialerAgent, rung: float | None, exc: Exception
+    ) -> None:
+        tel = self.telephony
+        gone = tel.gone(line.contact_channel)
+        await asyncio.wait({gone}, timeout=0.5)  # its hang-up event may be on its way
+        contact_gone = gone.done()
+        log.info("dialer_bridge_failed", call=line.call_id, contact_gone=contact_gone, error=exc)
+        if rung is not None:
+            self._agent_leg(line, agent, rung, True)
+        await tel.hangup(line.agent_channel)
+        await tel.end_call(line.call_id)
+        self.distributor.outbound_ended(line.call_id)
+        if contact_gone or line.mode == m.DialMode.PREVIEW.value:
+            self._finish(line, m.CallState.ABANDONED, "contact_hangup_waiting", Outcome.ABANDONED)
+        else:
+            await self._abandon(line, "agent_gone")
+
     async def _abandon(self, line: Line, why: str) -> None:
         """No agent within the budget: the message, hang up, logged as abandoned."""
         line.phase = "ending"
+        line.abandoned = True  # counted by the pacer from now on, not when the message ends
+        if line.answered_at is not None:
+            self.abandon_waits.append(time.monotonic() - line.answered_at)
         log.info("dialer_abandon", call=line.call_id, campaign=line.run.config.name, why=why)
         played = await self.telephony.play(line.contact_channel, self.abandon_media)
         await self.telephony.hangup(line.contact_channel)
@@ -785,21 +875,26 @@ class Dialer:
                     self._release_pending_line(line)
                 self.wake()
                 return
-            if line.claim.callback_id is not None:
-                with self._tx() as s:
-                    records.callback_delivered(s, line.claim.callback_id, self.now())
             tone = await tel.start_tone(agent_channel)
+            dialed = self.now()
+            if not core.in_window(cfg.rules, dialed):  # it closed meanwhile
+                await tel.hangup(agent_channel)
+                self.distributor.outbound_ended(line.call_id)
+                self._release_pending_line(line)
+                return
             channel = tel.new_channel_id()
             line.contact_channel = channel
             line.phase = "ringing"
             line.dialed_at = time.monotonic()
             with self._tx() as s:
+                if line.claim.callback_id is not None:
+                    records.callback_delivered(s, line.claim.callback_id, dialed)
                 records.contact_dialed(
                     s,
                     line.call_id,
                     channel,
                     tel.endpoint_for(line.claim.phone),
-                    self.now(),
+                    dialed,
                     agent_id=agent.agent_id,
                 )
             dial = asyncio.ensure_future(
@@ -882,6 +977,8 @@ class Dialer:
         if line.feedback is not None and state == m.CallState.ENDED:
             outcome, callback, created_by = line.feedback
         with self._tx() as s:
+            if line.answered_wall is not None:
+                records.contact_answered(s, line.call_id, line.answered_wall)
             records.call_finished(s, line.call_id, state, reason, now)
             if outcome is Outcome.MACHINE and state == m.CallState.ENDED:
                 records.correct_attempt(s, line.call_id, m.CallState.MACHINE)
@@ -1021,7 +1118,7 @@ class Dialer:
                     "abandon_rate": stats.rate,
                     "abandon_cap": run.config.abandon_cap,
                     "pacing": run.decision.reason if run.decision else "",
-                    "nothing_to_dial": self._empty(run, "pool") or self._empty(run, "preview"),
+                    "nothing_to_dial": run.hopper_empty,
                 }
             )
         return out

@@ -1,0 +1,658 @@
+"""The outbound dialer on the real sandbox Asterisk, with SIPp customers and agents.
+
+Customers are one SIPp UAS (tests/sipp/uas_customer.xml) behind the carrier trunk; how each
+one behaves is written in its number's last seven digits B RR TT SS: B=2 never answers,
+3 busy, 4 unavailable after RR x 100 ms, otherwise it answers after RR x 100 ms and hangs up
+after TT x 100 ms. Agent phones are SIPp phones that answer at once (auto-answer) unless a
+test says otherwise, and never hang up themselves.
+
+``test_a_day_in_every_mode`` runs five campaigns at once (so the one-minute retry interval
+and callback reservation are waited for only once): power, predictive and preview with
+random customers, a power campaign whose calling window closes after a few seconds, and
+scheduled callbacks (reserved, then free). Measurements are printed (run with -s).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import itertools
+import logging
+import random
+import statistics
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+import pytest
+from sippkit import SCENARIOS, Sipp, caller, phone
+from sqlalchemy import select
+
+from asterisk_cube import dialplan as dp
+from asterisk_cube.config import load_settings
+from asterisk_cube.core import contacts as core
+from asterisk_cube.core.contacts import Outcome
+from asterisk_cube.db import models as m
+from asterisk_cube.db.session import make_engine, make_sessionmaker, transaction, upgrade
+from asterisk_cube.dialer import records
+from asterisk_cube.dialer.campaigns import load_campaign
+from asterisk_cube.logs import KeyValueFormatter
+from asterisk_cube.services import provisioning as p
+from asterisk_cube.wiring import build_runtime
+
+pytestmark = pytest.mark.integration
+
+CUSTOMERS = SCENARIOS / "uas_customer.xml"
+RING_TIMEOUT = 2.0  # contacts ring at most this long (real campaigns: 20-30 s)
+RETRY = dt.timedelta(minutes=1)  # the smallest retry interval a campaign can have
+CAP = 0.03
+
+
+def number(behaviour: int, ring: int = 0, talk: int = 0, serial: int = 0) -> str:
+    return f"+479{behaviour}{ring:02d}{talk:02d}{serial % 100:02d}"
+
+
+def random_customer(rng: random.Random, serial: int) -> tuple[str, str]:
+    """(phone, kind); kind: answers | never | busy | unavailable."""
+    x = rng.random()
+    if x < 0.45:
+        return number(1, rng.randint(1, 15), rng.randint(20, 35), serial), "answers"
+    if x < 0.75:
+        return number(2, 0, 0, serial), "never"
+    if x < 0.85:
+        return number(3, 0, 0, serial), "busy"
+    return number(4, rng.randint(5, 15), 0, serial), "unavailable"
+
+
+async def until(predicate, timeout=30.0, what="condition", every=0.1):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(every)
+
+
+@dataclass
+class Cube:
+    settings: object
+    sessions: object
+    runtime: object = None
+    task: object = None
+
+    @property
+    def desk(self):
+        return self.runtime.state.extras["distributor"]
+
+    @property
+    def dialer(self):
+        return self.runtime.state.extras["dialer"]
+
+    def tx(self):
+        return transaction(self.sessions)
+
+    async def start(self, **dialer_settings):
+        with self.tx() as s:
+            text = dp.render(s, self.settings)
+        await asyncio.to_thread(dp.install, text, self.settings)
+        self.runtime = build_runtime(self.settings, install_signal_handlers=False)
+        self.task = asyncio.create_task(self.runtime.run())
+
+        def ready():
+            sup = self.runtime.state.supervisor
+            return sup is not None and sup.connected and "dialer" in self.runtime.state.extras
+
+        await until(ready, what="ARI connected")
+        settings = {"ring_timeout": RING_TIMEOUT, "agent_ring_timeout": 2.0, **dialer_settings}
+        for key, value in settings.items():
+            setattr(self.dialer, key, value)
+
+    async def stop(self):
+        self.runtime.request_stop("test")
+        assert await asyncio.wait_for(self.task, 20) == 0
+
+    def running(self, *names, status="running"):
+        with self.tx() as s:
+            for name in names:
+                p.set_campaign_status(s, name, status)
+        self.dialer.refresh()
+
+
+@pytest.fixture
+async def cube(sandbox, tmp_path):
+    env = {**sandbox.env(), "ASTERISK_CUBE_DATA_DIR": str(tmp_path)}
+    settings = load_settings(env=env)
+    upgrade(settings.database_url)
+    cube = Cube(settings, make_sessionmaker(make_engine(settings.database_url)))
+    # the product's own log of the run, for when something fails: tmp_path/cube.log
+    handler = logging.FileHandler(tmp_path / "cube.log")
+    handler.setFormatter(KeyValueFormatter())
+    ours = logging.getLogger("asterisk_cube")
+    ours.addHandler(handler)
+    ours.setLevel(logging.DEBUG)
+    logging.getLogger("asyncari").setLevel(logging.ERROR)  # "Event not recognized: Dial..."
+    yield cube
+    try:
+        if cube.task is not None and not cube.task.done():
+            await cube.stop()
+    finally:
+        ours.removeHandler(handler)
+        handler.close()
+
+
+@pytest.fixture
+def customers(sandbox, tmp_path):
+    with Sipp(
+        CUSTOMERS,
+        sandbox.customer_ports[0],
+        tmp_path / "customers",
+        remote=f"127.0.0.1:{sandbox.sip_port}",
+        trace_messages=False,
+    ) as uas:
+        yield uas
+
+
+@contextlib.contextmanager
+def agent_phones(sandbox, tmp_path, numbers, **answer_ms):
+    """SIPp phones for agents ``numbers``; ``answer_ms={"13": 60000}`` slows one down."""
+    with contextlib.ExitStack() as stack:
+        for n in numbers:
+            stack.enter_context(
+                phone(
+                    sandbox,
+                    sandbox.agent_port(n),
+                    tmp_path / f"agent{n:02d}",
+                    answer_ms=answer_ms.get(str(n), 0),
+                    trace_messages=False,
+                )
+            )
+        yield
+
+
+def add_agents(s, numbers, skill):
+    return [
+        p.add_agent(s, f"agent{n:02d}", endpoint=f"PJSIP/agent{n:02d}", skills=[skill]).id
+        for n in numbers
+    ]
+
+
+def add_contacts(s, campaign_id, phones):
+    rows = [
+        m.Contact(campaign_id=campaign_id, phone=ph, name=f"contact {i}")
+        for i, ph in enumerate(phones)
+    ]
+    s.add_all(rows)
+    s.flush()
+    return [r.id for r in rows]
+
+
+async def ready(desk, agent_ids):
+    for agent_id in agent_ids:
+        await desk.login(agent_id)
+        await desk.ready(agent_id)
+
+
+def open_contacts(cube, campaign_id):
+    """Contacts of the campaign still to be dialed (now or later) or being dialed."""
+    with cube.tx() as s:
+        return s.scalars(
+            select(m.Contact.id).where(
+                m.Contact.campaign_id == campaign_id,
+                m.Contact.status.in_(
+                    (
+                        m.ContactStatus.NEW,
+                        m.ContactStatus.DIALING,
+                        m.ContactStatus.NOT_ANSWERED,
+                        m.ContactStatus.CALLBACK,
+                    )
+                ),
+            )
+        ).all()
+
+
+def attempts_by_contact(s, campaign_id):
+    out = defaultdict(list)
+    for a in s.scalars(
+        select(m.ContactAttempt)
+        .where(m.ContactAttempt.campaign_id == campaign_id)
+        .order_by(m.ContactAttempt.id)
+    ):
+        out[a.contact_id].append(a)
+    return out
+
+
+def check_campaign(s, campaign_id, kinds, max_attempts=2):
+    """Every contact in a correct end state; attempts and the retry interval held.
+    Returns (answered by a person, abandoned)."""
+    by_contact = attempts_by_contact(s, campaign_id)
+    answered = abandoned = 0
+    for contact_id, kind in kinds.items():
+        row = s.get(m.Contact, contact_id)
+        tries = by_contact[contact_id]
+        results = [a.result for a in tries]
+        assert len(tries) == row.attempts <= max_attempts, (contact_id, kind, results)
+        for first, second in itertools.pairwise(tries):
+            assert second.started_at - first.ended_at >= RETRY, (contact_id, kind)
+        answered += sum(r in (m.CallState.ENDED, m.CallState.ABANDONED) for r in results)
+        abandoned += results.count(m.CallState.ABANDONED)
+        if kind == "answers":
+            if results[-1] == m.CallState.ENDED:
+                assert row.status == m.ContactStatus.DONE, (contact_id, results)
+                assert set(results[:-1]) <= {m.CallState.ABANDONED}
+            else:
+                assert results == [m.CallState.ABANDONED] * max_attempts
+                assert row.status == m.ContactStatus.EXHAUSTED
+        else:
+            expected = m.CallState.FAILED if kind == "busy" else m.CallState.NO_ANSWER
+            assert results == [expected] * max_attempts, (contact_id, kind, results)
+            assert row.status == m.ContactStatus.EXHAUSTED, (contact_id, kind)
+    return answered, abandoned
+
+
+def check_no_agent_on_two_calls(s):
+    legs = defaultdict(list)
+    for leg in s.scalars(
+        select(m.CallLeg).where(
+            m.CallLeg.role == m.LegRole.AGENT, m.CallLeg.answered_at.is_not(None)
+        )
+    ):
+        legs[leg.agent_id].append((leg.answered_at, leg.ended_at or dt.datetime.max))
+    for agent_id, spans in legs.items():
+        spans.sort()
+        for (_a0, a1), (b0, _b1) in itertools.pairwise(spans):
+            assert b0 >= a1, f"agent {agent_id} bridged to two calls at once"
+    return sum(len(v) for v in legs.values())
+
+
+def abandoned_without_message(s):
+    """(abandoned calls, those that did not hear the message although they were there)."""
+    rows = s.scalars(select(m.Call).where(m.Call.state == m.CallState.ABANDONED)).all()
+    bad = [
+        (call.id, call.end_reason)
+        for call in rows
+        # "contact_hangup_waiting": hung up before 2 s, nothing could be played
+        if call.end_reason != "contact_hangup_waiting"
+        and (not call.end_reason.startswith("abandoned_") or call.end_reason.endswith("no_message"))
+    ]
+    return len(rows), bad
+
+
+class LoopLag:
+    """How late the event loop wakes a 50 ms sleeper (a busy loop delays ARI events)."""
+
+    def __init__(self):
+        self.lags: list[float] = []
+        self.task = None
+
+    def start(self):
+        self.task = asyncio.ensure_future(self._run())
+        return self
+
+    async def _run(self):
+        while True:
+            t = time.monotonic()
+            await asyncio.sleep(0.05)
+            self.lags.append(time.monotonic() - t - 0.05)
+
+    def stop(self) -> str:
+        self.task.cancel()
+        lags = self.lags or [0.0]
+        return (
+            f"p50 {statistics.median(lags) * 1000:.0f} ms, p99 {pct(lags, 0.99) * 1000:.0f} ms, "
+            f"max {max(lags) * 1000:.0f} ms"
+        )
+
+
+def pct(values, q):
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+def set_window_closing(cube, campaign_id, seconds, zone="America/New_York"):
+    """Today's calling window (campaign zone) ends ``seconds`` from now; returns that in UTC."""
+    local = dt.datetime.now(dt.UTC).astimezone(ZoneInfo(zone))
+    closes = (local + dt.timedelta(seconds=seconds)).replace(microsecond=0)
+    opens = max(local - dt.timedelta(hours=1), local.replace(hour=0, minute=0, second=0))
+    with cube.tx() as s:
+        s.get(m.Campaign, campaign_id).windows = [
+            m.CallingWindow(weekday=opens.weekday(), starts=opens.time(), ends=closes.time())
+        ]
+    cube.dialer.refresh()
+    return closes.astimezone(dt.UTC)
+
+
+async def test_a_day_in_every_mode(cube, sandbox, customers, tmp_path):
+    rng = random.Random(2026)
+    kinds: dict[str, dict[int, str]] = {}
+    with cube.tx() as s:
+        common = dict(max_attempts=2, retry_interval=1, wrap_up=1, callback_reservation=1)
+        power = p.add_campaign(s, "Power", mode="power", skill="power", **common)
+        predictive = p.add_campaign(
+            s, "Predictive", mode="predictive", skill="predictive", **common
+        )
+        preview = p.add_campaign(s, "Preview", mode="preview", skill="preview", **common)
+        window = p.add_campaign(
+            s, "Window", mode="power", skill="window", timezone="America/New_York", **common
+        )
+        callbacks = p.add_campaign(s, "Callbacks", mode="power", skill="callbacks", **common)
+        ids = {
+            "power": add_agents(s, [1, 2, 3, 4, 5], "power"),
+            "predictive": add_agents(s, [6, 7, 8, 9, 10, 11, 12], "predictive"),
+            "preview": add_agents(s, [13, 14, 15, 16, 17], "preview"),
+            "window": add_agents(s, [18], "window"),
+            "callbacks": add_agents(s, [19, 20], "callbacks"),
+        }
+        for camp, count in ((power, 80), (predictive, 120), (preview, 40)):
+            made = [random_customer(rng, i) for i in range(count)]
+            contact_ids = add_contacts(s, camp.id, [ph for ph, _ in made])
+            kinds[camp.name] = dict(zip(contact_ids, [k for _, k in made], strict=True))
+        window_contacts = add_contacts(s, window.id, [number(3, 0, 0, i) for i in range(300)])
+        cb_contacts = add_contacts(s, callbacks.id, [number(1, 3, 40, 1), number(1, 3, 20, 2)])
+        camp_ids = {c.name: c.id for c in (power, predictive, preview, window, callbacks)}
+
+    t0 = dt.datetime.now(dt.UTC)
+    await cube.start()
+    lag = LoopLag().start()
+    desk = cube.desk
+    cb_a, cb_b = ids["callbacks"]
+    lazy = ids["preview"][0]  # agent13: its phone rings but nobody answers
+    with agent_phones(sandbox, tmp_path, range(1, 21), **{"13": 60000}):
+        for agent_ids in ids.values():
+            await ready(desk, agent_ids)
+        # two callbacks for agent19: one due now (it is free: it gets it), one due in
+        # 3 s (agent19 will be paused by then: reserved for it for a minute, then agent20)
+        with cube.tx() as s:
+            rules = load_campaign(s, camp_ids["Callbacks"]).rules
+            now = dt.datetime.now(dt.UTC)
+            for contact_id, due, comment in (
+                (cb_contacts[0], now, "first: wants the blue one"),
+                (cb_contacts[1], now + dt.timedelta(seconds=3), "second: after the meeting"),
+            ):
+                records.apply_outcome(
+                    s,
+                    contact_id,
+                    Outcome.CALLBACK,
+                    rules,
+                    now,
+                    core.Callback(due, cb_a, comment),
+                    created_by=cb_a,
+                )
+        # the window closes 3 s from now, in the campaign's own zone (New York)
+        window_closes = set_window_closing(cube, camp_ids["Window"], seconds=3)
+        started = time.monotonic()
+        cube.running("Power", "Predictive", "Preview", "Window", "Callbacks")
+
+        # callback 1 reaches agent19 with its comment; then agent19 asks for a break
+        view = await until(
+            lambda: _on_call(desk, cb_a), timeout=15, what="callback delivered to agent19"
+        )
+        assert view.call.comment == "first: wants the blue one"
+        await desk.pause(cb_a, "break")  # after this call and its wrap-up
+
+        # the preview agent who does not answer is paused; its contact goes on
+        await until(
+            lambda: _paused(desk, lazy), timeout=20, what="preview agent paused (no answer)"
+        )
+
+        # wait for every campaign to finish both passes (retries come a minute later)
+        for name in ("Power", "Predictive", "Preview"):
+            await until(
+                lambda n=name: not open_contacts(cube, camp_ids[n]),
+                timeout=150,
+                what=f"{name} finished",
+                every=1.0,
+            )
+        await until(
+            lambda: not open_contacts(cube, camp_ids["Callbacks"]),
+            timeout=90,
+            what="callbacks finished",
+            every=1.0,
+        )
+        await until(lambda: not cube.dialer.lines, timeout=20, what="all lines over")
+        elapsed = time.monotonic() - started
+        snapshot = cube.dialer.snapshot()
+
+    lag_text = lag.stop()
+    with cube.tx() as s:
+        counts = {
+            name: records.abandon_counts(s, camp_ids[name], t0 - dt.timedelta(hours=1))
+            for name in ("Power", "Predictive", "Preview")
+        }
+        bridged = check_no_agent_on_two_calls(s)
+        abandoned_calls, unheard = abandoned_without_message(s)
+    delays = cube.dialer.connect_delays
+    answer = cube.dialer.agent_answer_delays
+    print(f"\n--- dialer day: {elapsed:.0f} s, {bridged} agent legs bridged")
+    for name, (abandoned, answered) in counts.items():
+        rate = abandoned / answered if answered else 0.0
+        print(f"{name:>10}: {answered} answered, {abandoned} abandoned ({rate:.1%})")
+    print(
+        f"answered -> agent bridged: p50 {statistics.median(delays) * 1000:.0f} ms, "
+        f"p95 {pct(delays, 0.95) * 1000:.0f} ms, max {max(delays) * 1000:.0f} ms (n={len(delays)})"
+    )
+    print(
+        f"auto-answer agent leg: p50 {statistics.median(answer) * 1000:.0f} ms, "
+        f"max {max(answer) * 1000:.0f} ms; abandoned calls: {abandoned_calls}"
+    )
+    steps = list(cube.dialer.step_seconds)
+    print(
+        f"dialer step: p50 {statistics.median(steps) * 1000:.1f} ms, "
+        f"p99 {pct(steps, 0.99) * 1000:.1f} ms; event loop lag: {lag_text}"
+    )
+    print(f"snapshot: {snapshot}")
+    with cube.tx() as s:
+        report = {}
+        for name in ("Power", "Predictive", "Preview"):
+            answered, abandoned = check_campaign(s, camp_ids[name], kinds[name])
+            rate = abandoned / answered if answered else 0.0
+            report[name] = (len(kinds[name]), answered, abandoned, rate)
+        # the window: nothing dialed after it closed, in New York time
+        window_tries = attempts_by_contact(s, camp_ids["Window"])
+        assert window_tries, "the window campaign dialed nothing"
+        assert all(a.started_at < window_closes for t in window_tries.values() for a in t)
+        assert all(len(t) == 1 for t in window_tries.values())  # the retry is after closing
+        untouched = [
+            c for c in window_contacts if s.get(m.Contact, c).status == m.ContactStatus.NEW
+        ]
+        assert untouched, "the window closed before the list was done"
+        # callbacks: the first to agent19 at once, the second reserved a minute, then agent20
+        first, second = (attempts_by_contact(s, camp_ids["Callbacks"])[c] for c in cb_contacts)
+        assert [a.agent_id for a in first] == [cb_a]
+        assert [a.agent_id for a in second] == [cb_b]
+        due2 = s.scalar(
+            select(m.ScheduledCallback.due_at).where(
+                m.ScheduledCallback.contact_id == cb_contacts[1]
+            )
+        )
+        assert second[0].started_at >= due2 + dt.timedelta(minutes=1)
+        assert second[0].started_at < due2 + dt.timedelta(minutes=1, seconds=15)
+        assert {r.status for r in s.scalars(select(m.ScheduledCallback))} == {
+            m.CallbackStatus.DELIVERED
+        }
+        # preview: the unanswered offer moved on to another agent
+        lazy_legs = s.scalars(
+            select(m.CallLeg).where(m.CallLeg.agent_id == lazy, m.CallLeg.role == m.LegRole.AGENT)
+        ).all()
+        assert lazy_legs and all(leg.answered_at is None for leg in lazy_legs)
+        for leg in lazy_legs:
+            tries = s.scalars(
+                select(m.ContactAttempt).where(m.ContactAttempt.call_id == leg.call_id)
+            ).all()
+            assert tries and all(t.agent_id not in (None, lazy) for t in tries)
+
+    assert not unheard, unheard
+    for name, (_n, answered, abandoned, rate) in report.items():
+        assert rate <= CAP, (name, answered, abandoned)
+    assert max(delays) < 2.0
+
+
+async def _on_call(desk, agent_id):
+    view = await desk.view(agent_id)
+    return view if view.call and view.call.state == "connected" else None
+
+
+async def _paused(desk, agent_id):
+    view = await desk.view(agent_id)
+    return view.state == "paused" and view.pause_reason == "no_answer"
+
+
+async def test_abandon_rule_message_log_and_retry(cube, sandbox, customers, tmp_path):
+    """An answered contact with no agent within 2 s hears the message, is hung up and
+    logged abandoned (and dialed again later); so is one whose agent phone does not
+    answer by itself in time, and that agent is paused."""
+    with cube.tx() as s:
+        camp = p.add_campaign(
+            s, "Drops", mode="power", skill="drops", max_attempts=2, retry_interval=1, wrap_up=1
+        )
+        a1, a2 = add_agents(s, [1, 2], "drops")
+        first, second = add_contacts(s, camp.id, [number(1, 10, 0, 1), number(1, 10, 0, 2)])
+        cid = camp.id
+    await cube.start()
+    desk, dialer = cube.desk, cube.dialer
+    with agent_phones(sandbox, tmp_path, [1, 2], **{"2": 5000}):
+        await ready(desk, [a1])
+        cube.running("Drops")
+        # the dialer dials one line for the one ready agent; that agent goes on a break
+        await until(lambda: dialer.lines, timeout=10, what="a line dialed")
+        await desk.pause(a1, "break")
+        await until(lambda: _ended(cube, first), timeout=20, what="first abandoned")
+        # now the only ready agent's phone takes 5 s to answer: also too late
+        await ready(desk, [a2])
+        await until(lambda: _ended(cube, second), timeout=20, what="second abandoned")
+        assert await _paused(desk, a2)
+        await until(lambda: not dialer.lines, timeout=10, what="lines over")
+    with cube.tx() as s:
+        calls = {
+            c.contact_id: c for c in s.scalars(select(m.Call).where(m.Call.campaign_id == cid))
+        }
+        assert calls[first].end_reason == "abandoned_no_agent"
+        assert calls[second].end_reason == "abandoned_agent_no_answer"
+        for contact_id in (first, second):
+            call = calls[contact_id]
+            (leg,) = [x for x in call.legs if x.role == m.LegRole.CONTACT]
+            assert call.state == m.CallState.ABANDONED and call.answered_at is None
+            # the decision after 2 s, then the whole message (several seconds) before hang-up
+            assert leg.answered_at is not None
+            assert (call.ended_at - leg.answered_at).total_seconds() > 2.0 + 2.0
+            contact = s.get(m.Contact, contact_id)
+            assert contact.status == m.ContactStatus.NOT_ANSWERED and contact.attempts == 1
+            assert contact.next_attempt_at - call.ended_at == dt.timedelta(minutes=1)
+        results = [a.result for a in s.scalars(select(m.ContactAttempt))]
+        assert results == [m.CallState.ABANDONED, m.CallState.ABANDONED]
+    waits = dialer.abandon_waits
+    print(f"\nanswered -> abandon decided: {[round(w, 3) for w in waits]} s")
+    assert all(1.8 <= w <= 2.3 for w in waits), waits
+    stats = {row["campaign"]: row for row in dialer.snapshot()}["Drops"]
+    assert (stats["abandoned_today"], stats["answered_today"]) == (2, 2)
+
+
+def _ended(cube, contact_id):
+    with cube.tx() as s:
+        return s.scalar(
+            select(m.Call.ended_at).where(
+                m.Call.contact_id == contact_id, m.Call.ended_at.is_not(None)
+            )
+        )
+
+
+async def test_blending_and_feedback(cube, sandbox, customers, tmp_path):
+    """F-I5: agents are blocked for inbound while their predictive campaign dials;
+    F-I8: a contact calling back the campaign's number reaches a free agent of the campaign
+    meanwhile; F-E4..F-E6: topic outcomes and a scheduled callback act on contacts."""
+    did = "4721000077"
+    with cube.tx() as s:
+        camp = p.add_campaign(
+            s, "Blend", mode="predictive", skill="blend", caller_id=did, max_attempts=2, wrap_up=1
+        )
+        p.add_line(s, did, "Blend callbacks")
+        p.add_category(s, "Result", campaign="Blend")
+        (sale,) = p.add_topics(s, "Result", ["Sale"], outcome="final", campaign="Blend")
+        (machine,) = p.add_topics(s, "Result", ["Machine"], outcome="retry", campaign="Blend")
+        (later,) = p.add_topics(s, "Result", ["Call back"], outcome="callback", campaign="Blend")
+        topics = {"sale": sale.id, "machine": machine.id, "later": later.id}
+        agents = add_agents(s, [1, 2], "blend")
+        # two who answer and wait for the agent to hang up, one who will call back, fillers
+        phones = [number(1, 5, 0, 1), number(1, 5, 0, 2), number(2, 0, 0, 3)]
+        phones += [number(2, 0, 0, 10 + i) for i in range(30)]
+        z, w, x, *_ = add_contacts(s, camp.id, phones)
+    await cube.start()
+    desk, dialer = cube.desk, cube.dialer
+    with agent_phones(sandbox, tmp_path, [1, 2]):
+        await ready(desk, agents)
+        cube.running("Blend")
+        views = [
+            await until(lambda a=a: _on_call(desk, a), timeout=15, what="both reached")
+            for a in agents
+        ]
+        by_contact = {
+            v.call.contact_id: (a, v.call.call_id) for a, v in zip(agents, views, strict=True)
+        }
+        assert set(by_contact) == {z, w}
+        # Z was an answering machine after all (F-E5): registered during the call
+        agent_z, call_z = by_contact[z]
+        await desk.register_enquiry(agent_z, call_z, [topics["machine"]], "machine")
+        await desk.hangup(agent_z, call_z)
+        # W wants a call tomorrow, from anyone (F-E6); then the callback topic
+        agent_w, call_w = by_contact[w]
+        tomorrow = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
+        dialer.schedule_callback(agent_w, call_w, tomorrow, for_me=False, comment="after 10")
+        await desk.register_enquiry(agent_w, call_w, [topics["later"]], "after 10")
+        await desk.hangup(agent_w, call_w)
+        # while lines ring for them, inbound is blocked for the ready agents (F-I5)
+        await until(
+            lambda: _contact_status(cube, x) == m.ContactStatus.NOT_ANSWERED,
+            timeout=20,
+            what="X dialed, not answered",
+        )
+        await until(lambda: _all_blocked(desk, agents), timeout=10, what="agents blocked")
+        # X calls the campaign's number back: a free agent of the campaign gets it (F-I8)
+        back = caller(sandbox, did, tmp_path / "x-calls", caller_id="4792000003", hold_ms=6000)
+        back.start()
+        offered = await until(lambda: _offered(desk, agents), timeout=10, what="callback offered")
+        agent_x, offer = offered
+        assert offer.kind == "customer_callback" and offer.caller.endswith("92000003")
+        assert dialer.runs[camp.id].lines, "the dialer kept dialing for the others"
+        await desk.accept(agent_x, offer.call_id)
+        view = await until(lambda: _on_call(desk, agent_x), timeout=10, what="callback connected")
+        assert view.call.contact_id == x
+        await desk.register_enquiry(agent_x, offer.call_id, [topics["sale"]], "sold")
+        assert (await asyncio.to_thread(back.wait, 20)).ok
+        cube.running("Blend", status="paused")
+        await until(lambda: not dialer.lines, timeout=15, what="lines over")
+    with cube.tx() as s:
+        cz, cw, cx = (s.get(m.Contact, i) for i in (z, w, x))
+        assert cz.status == m.ContactStatus.NOT_ANSWERED and cz.next_attempt_at is not None
+        attempt_z = s.scalar(select(m.ContactAttempt).where(m.ContactAttempt.contact_id == z))
+        assert attempt_z.result == m.CallState.MACHINE
+        assert cw.status == m.ContactStatus.CALLBACK and cw.attempts == 0
+        (cb,) = s.scalars(select(m.ScheduledCallback).where(m.ScheduledCallback.contact_id == w))
+        assert cb.agent_id is None and cb.comment == "after 10" and cb.due_at == tomorrow
+        assert cx.status == m.ContactStatus.DONE
+
+
+async def _offered(desk, agent_ids):
+    for agent_id in agent_ids:
+        view = await desk.view(agent_id)
+        if view.offer is not None:
+            return agent_id, view.offer
+    return None
+
+
+async def _all_blocked(desk, agent_ids):
+    views = [await desk.view(a) for a in agent_ids]
+    return all(v.blocked for v in views if v.state == "ready") and any(
+        v.state == "ready" for v in views
+    )
+
+
+def _contact_status(cube, contact_id):
+    with cube.tx() as s:
+        return s.get(m.Contact, contact_id).status
