@@ -293,6 +293,7 @@ class ClientStats:
     bytes: int = 0
     snapshots: int = 0
     lags: list[float] = field(default_factory=list)
+    server_lags: list[float] = field(default_factory=list)  # publish -> patch written
     recording: bool = False
 
 
@@ -326,6 +327,7 @@ async def client_task(url: str, stats: ClientStats, ready: asyncio.Event, stop: 
                         stats.bytes += len(data)
                         if msg.get("ts"):
                             stats.lags.append(now - msg["ts"])
+                            stats.server_lags.append(msg["now"] - msg["ts"])
                     event, data = "", ""
 
 
@@ -374,6 +376,7 @@ async def phase(
         await asyncio.gather(*tasks, return_exceptions=True)
     seconds = result["seconds"]
     lags = [lag for st in stats for lag in st.lags]
+    server_lags = [lag for st in stats[:1] for lag in st.server_lags]  # same for every client
     covered = sum(st.events for st in stats)
     return {
         "clients": clients,
@@ -391,6 +394,8 @@ async def phase(
         "lag_p50_ms": round(pct(lags, 0.50) * 1000, 1),
         "lag_p99_ms": round(pct(lags, 0.99) * 1000, 1),
         "lag_max_ms": round(max(lags) * 1000, 1) if lags else None,
+        "server_lag_p50_ms": round(pct(server_lags, 0.50) * 1000, 1),
+        "server_lag_p99_ms": round(pct(server_lags, 0.99) * 1000, 1),
         "resyncs": result["resyncs"],
         "server_cpu_s": round(result["server_cpu_s"], 2),
         "server_cpu_share": round(result["server_cpu_s"] / seconds, 3),
@@ -431,15 +436,17 @@ def markdown(results: dict[str, Any]) -> str:
         "awaiting reader.",
         "",
         "| clients | source ev/s | app share | coalesce | hub events/s to clients | delivered "
-        "| messages/s | MB/s | lag p50 ms | lag p99 ms | lag max ms | resyncs | server CPU |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| messages/s | MB/s | lag p50 ms | lag p99 ms | lag max ms | in server p50/p99 ms "
+        "| resyncs | server CPU |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results["phases"]:
         out.append(
             f"| {r['clients']} | {r['source_events_per_s']:.0f} | {r['app_share']:.0%} | "
             f"{r['min_interval'] * 1000:.0f} ms | {r['events_to_clients_per_s']:,.0f} | "
             f"{r['delivered_share']:.1%} | {r['messages_per_s']:,.0f} | {r['mbytes_per_s']:.2f} | "
-            f"{r['lag_p50_ms']} | {r['lag_p99_ms']} | {r['lag_max_ms']} | {r['resyncs']} | "
+            f"{r['lag_p50_ms']} | {r['lag_p99_ms']} | {r['lag_max_ms']} | "
+            f"{r['server_lag_p50_ms']} / {r['server_lag_p99_ms']} | {r['resyncs']} | "
             f"{r['server_cpu_share']:.0%} |"
         )
     return "\n".join(out) + "\n"
