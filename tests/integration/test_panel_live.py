@@ -333,3 +333,103 @@ async def test_asterisk_restart_shows_stale_then_live(cube, sandbox):
 
 async def _ari_connected(runtime):
     return runtime.state.supervisor.connected
+
+
+@pytest.mark.browser
+async def test_the_panel_in_chromium_shows_a_call_wait_and_get_answered(cube, sandbox, tmp_path):
+    """The proof in a real browser: headless Chromium on the panel while SIPp calls."""
+    webdriver = pytest.importorskip("selenium.webdriver")
+    import os
+    import shutil
+
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    driver_bin = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+    shots = os.environ.get("DESK_SCREENSHOTS", "/tmp")
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=1500,1100",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ):
+        options.add_argument(flag)
+    browser = await asyncio.to_thread(
+        webdriver.Chrome, service=Service(driver_bin), options=options
+    )
+    url = cube["boss"].http.base_url
+    ids, lines = cube["ids"], cube["lines"]
+    agent_id, support = ids["agent01"], lines[SUPPORT]
+    row = f'#agents-body tr[data-agent="{agent_id}"]'
+
+    def wait_text(css, predicate, timeout=15):
+        def check(d):
+            return predicate(d.find_element(By.CSS_SELECTOR, css).text)
+
+        WebDriverWait(browser, timeout, ignored_exceptions=(StaleElementReferenceException,)).until(
+            check
+        )
+
+    def waiting_call_rows():
+        return browser.find_elements(By.CSS_SELECTOR, '#calls-body tr[data-phase="waiting"]')
+
+    def open_panel():
+        browser.get(f"{url}/login")
+        browser.find_element(By.ID, "username").send_keys("boss")
+        browser.find_element(By.ID, "password").send_keys(PASSWORD)
+        browser.find_element(By.ID, "login-btn").click()
+        WebDriverWait(browser, 15).until(EC.url_to_be(f"{url}/desk"))
+        browser.get(f"{url}/panel")
+        wait_text("#ami-badge", lambda t: t == "Asterisk: live")
+
+    try:
+        await asyncio.to_thread(open_panel)
+        a1 = await cube["agent"](1)
+        await a1.start()
+        await a1.choose_lines([support])
+        await asyncio.to_thread(wait_text, row + " .state", lambda t: t == "Paused")
+        with phone(
+            sandbox,
+            cube["phone"](1),
+            tmp_path / "p1",
+            answer_ms=300,
+            control_port=cp(cube["phone"](1)),
+        ):
+            (slot,) = free_slots(sandbox, 1)
+            c = caller(
+                sandbox,
+                SUPPORT,
+                tmp_path / "c1",
+                slot=slot,
+                caller_id="91239999",
+                hold_ms=6000,
+                control_port=cp(sandbox.carrier_ports[slot]),
+            ).start()
+            line = f'#lines-body tr[data-line="{support}"]'
+            await asyncio.to_thread(wait_text, line + " .waiting", lambda t: t == "1")
+            rows = await asyncio.to_thread(waiting_call_rows)
+            assert len(rows) == 1 and "91239999" in rows[0].text
+            await asyncio.to_thread(browser.save_screenshot, f"{shots}/panel-live-waiting.png")
+            await a1.ready()
+            async with a1.events() as events:
+                view = await events.wait_for(lambda v: v["offer"], timeout=10)
+            await a1.accept(view["offer"]["call_id"])
+            await asyncio.to_thread(wait_text, row + " .state", lambda t: t == "On a call")
+            await asyncio.to_thread(wait_text, row + " .device", lambda t: t == "In use")
+            await asyncio.to_thread(wait_text, line + " .waiting", lambda t: t == "0")
+            assert not await asyncio.to_thread(waiting_call_rows)
+            await asyncio.to_thread(browser.save_screenshot, f"{shots}/panel-live-answered.png")
+            result = await asyncio.to_thread(c.wait, 30)
+            assert result.ok, result.summary()
+            await asyncio.to_thread(wait_text, "#calls-card", lambda t: "No calls right now." in t)
+            await asyncio.to_thread(wait_text, row + " .device", lambda t: t == "Idle")
+    finally:
+        await asyncio.to_thread(browser.quit)
