@@ -1264,11 +1264,23 @@ class Distributor:
     # ------------------------------------------- answering service: forward (F-S2)
 
     def _forward_targets(self, call: LiveCall, employee_id: int | None) -> tuple[list[str], int]:
-        """Targets from the client's configuration, never from the request: the chosen
-        employee's, else an active exception's, else the client's standard handling."""
+        """Targets from the client's configuration, never from the request. An active
+        exception (F-S3) overrides everything; else the chosen employee's (F-S4); else
+        the client's own forward targets (standard handling, or a FAQ entry's forward)."""
         with self._tx() as s:
             client = s.get(m.Client, call.client_id)
-            if employee_id is not None:
+            now = self.now()
+            exception = next(
+                (e for e in client.exceptions if e.starts_at <= now < e.ends_at and e.handling),
+                None,
+            )
+            if exception is not None:
+                if exception.handling != m.Handling.FORWARD:
+                    raise c.Refused(c.INVALID, "the current exception says: take a note")
+                targets = [exception.forward_target1, exception.forward_target2]
+                if not any(targets):
+                    targets = [client.forward_target1, client.forward_target2]
+            elif employee_id is not None:
                 employee = s.get(m.Employee, employee_id)
                 if employee is None or employee.client_id != client.id:
                     raise c.Refused(c.NOT_FOUND, f"employee_id: no employee {employee_id}")
@@ -1276,16 +1288,7 @@ class Distributor:
                     raise c.Refused(c.INVALID, "employee_id: this employee gets a note, not a call")
                 targets = [employee.forward_target1, employee.forward_target2]
             else:
-                now = self.now()
-                exception = next(
-                    (e for e in client.exceptions if e.starts_at <= now < e.ends_at and e.handling),
-                    None,
-                )
-                source = exception or client
-                handling = exception.handling if exception else client.standard_handling
-                if handling != m.Handling.FORWARD:
-                    raise c.Refused(c.INVALID, "the client's handling is a note, not a forward")
-                targets = [source.forward_target1, source.forward_target2]
+                targets = [client.forward_target1, client.forward_target2]
             return [t for t in targets if t], client.forward_timeout_seconds
 
     async def forward(self, agent_id: int, call_id: int, employee_id: int | None) -> None:

@@ -33,6 +33,13 @@ def client() -> None:
 @click.option("--forward1", help="First forward target (number or endpoint).")
 @click.option("--forward2", help="Second forward target when the first fails.")
 @click.option(
+    "--forward-timeout",
+    type=int,
+    default=20,
+    show_default=True,
+    help="Seconds each forward target may ring.",
+)
+@click.option(
     "--closed-handling", type=click.Choice(["note", "announce"]), default="note", show_default=True
 )
 @click.option("--hours", help="Opening hours, e.g. 'mon-fri 08:00-16:00'.")
@@ -61,6 +68,7 @@ def add(
     handling,
     forward1,
     forward2,
+    forward_timeout,
     closed_handling,
     hours,
     adblock,
@@ -87,6 +95,7 @@ def add(
             adblock,
             own_numbers,
             recipients,
+            forward_timeout=forward_timeout,
         )
         click.echo(f"client {c.name} added")
 

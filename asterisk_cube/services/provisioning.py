@@ -548,6 +548,7 @@ def add_client(
     own_numbers: Iterable[str] = (),
     recipients: Iterable[str] = (),
     customer_number: str | None = None,
+    forward_timeout: int = 20,
 ) -> m.Client:
     name = name.strip()
     if not name:
@@ -561,6 +562,7 @@ def add_client(
     intervals = parse_weekly_spec(hours, "opening hours") if hours else []
     if holiday_country:
         _check_holiday_country(holiday_country)
+    check_positive(forward_timeout, "forward timeout (seconds)", 3)
     own = [check_did(n) for n in own_numbers]
     mails = list(recipients)
     for mail in mails:
@@ -581,6 +583,7 @@ def add_client(
         standard_handling=handling_v,
         forward_target1=forward1,
         forward_target2=forward2,
+        forward_timeout_seconds=forward_timeout,
         closed_handling=closed_v,
         adblock_enabled=adblock,
         own_numbers=own,

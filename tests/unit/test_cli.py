@@ -125,6 +125,7 @@ def test_outbound_campaign_options(run):
         (["campaign", "add", "C", "--mode", "power", "--max-attempts", "0"], "at least 1"),
         (["client", "add", "Co", "--handling", "forward"], "needs a first forward target"),
         (["client", "add", "Co", "--recipient", "nobody"], "not an e-mail address"),
+        (["client", "add", "Co", "--forward-timeout", "1"], "forward timeout (seconds) must be"),
         (["client", "add", "Co", "--holiday-country", "XX"], "no national holidays"),
         (["enquiry", "add-topic", "Nope", "A"], "no category named 'Nope'"),
     ],

@@ -629,3 +629,25 @@ async def test_desk_hangup_of_an_outbound_call_unblocks_the_agent(world):
     (ann,) = [a for a in d.dialer_pool() if a.agent_id == ids["ann"]]
     assert ann.state.value == "ready" and not ann.on_outbound_call
     assert not (await d.view(ids["ann"])).blocked
+
+
+async def test_active_exception_overrides_the_employee(world):
+    sessions, ids, _ = world
+    tel = ForwardTelephony(answering={"333"})
+    d, call_id, employees = await answering_call(world, tel)
+    with transaction(sessions) as s:
+        client = s.scalar(select(m.Client))
+        now = d.now()
+        s.add(
+            m.ClientException(
+                client_id=client.id,
+                starts_at=now - dt.timedelta(hours=1),
+                ends_at=now + dt.timedelta(hours=1),
+                instruction="All to 333",
+                handling=m.Handling.FORWARD,
+                forward_target1="333",
+            )
+        )
+    await d.forward(ids["ann"], call_id, employees["Per"])
+    await settle()
+    assert tel.rung == ["333"]
