@@ -405,8 +405,12 @@ class PanelFeed:
                 if not self.clients:
                     self.dirty = True
                     continue
-                if self.publish(first_ts, count):
-                    last_sent = loop.time()
+                try:
+                    if self.publish(first_ts, count):
+                        last_sent = loop.time()
+                except Exception:  # a panel bug must not take serve (and the calls) down
+                    log.exception("panel_publish_failed")
+                    self.dirty = True
         finally:
             sub.close()
             if self._campaign_task is not None:

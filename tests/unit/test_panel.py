@@ -490,3 +490,26 @@ async def test_stream_sends_the_snapshot_first_and_ends_when_the_feed_closes(wor
     with pytest.raises(StopAsyncIteration):
         await asyncio.wait_for(anext(gen), 3)
     assert not w.feed.clients
+
+
+async def test_a_failing_rebuild_is_logged_and_the_feed_goes_on(world):
+    w = world
+    task = asyncio.create_task(w.feed.run())
+    await asyncio.sleep(0)
+    client = w.feed.subscribe()
+    await _message(client)
+    real = w.desk.panel_snapshot
+    w.desk.panel_snapshot = lambda: 1 / 0
+    try:
+        w.desk.call_arrived("ch-x", w.lines["4721000001"], "+4791000009")
+        await asyncio.sleep(0.1)
+        assert not task.done()
+        w.desk.panel_snapshot = real
+        w.desk.caller_left("ch-x")
+        kind, _patch = await _message(client)
+        assert kind == "patch"
+    finally:
+        w.desk.panel_snapshot = real
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
