@@ -572,6 +572,7 @@ def throwaway_postgres(workdir: Path) -> Iterator[tuple[str, str]]:
 def report_cases(last: dt.date, days: int) -> list[tuple[str, Callable]]:
     year = R.Period(last - dt.timedelta(days=days - 1), last, ZONE)
     week = R.Period(last - dt.timedelta(days=6), last, ZONE)
+    month = R.Period(last - dt.timedelta(days=29), last, ZONE)
     one = R.Period(last, last, ZONE)
     n = f"{days} d"
     now = dt.datetime.now(dt.UTC)
@@ -579,6 +580,7 @@ def report_cases(last: dt.date, days: int) -> list[tuple[str, Callable]]:
         (f"inbound by line, {n}", lambda s: R.inbound(s, year, ("line",))),
         (f"inbound by day and line, {n}", lambda s: R.inbound(s, year, ("day", "line"))),
         (f"inbound by week, {n}", lambda s: R.inbound(s, year, ("week",))),
+        ("inbound by day and line, last 30 d", lambda s: R.inbound(s, month, ("day", "line"))),
         ("inbound by day and line, last 7 d", lambda s: R.inbound(s, week, ("day", "line"))),
         (f"outbound by campaign, {n}", lambda s: R.outbound(s, year, ("campaign",))),
         (f"outbound by day and campaign, {n}", lambda s: R.outbound(s, year, ("day", "campaign"))),
@@ -588,6 +590,10 @@ def report_cases(last: dt.date, days: int) -> list[tuple[str, Callable]]:
             lambda s: R.agent_states(s, year, ("day", "agent"), now=now),
         ),
         (f"agent states by agent, {n}", lambda s: R.agent_states(s, year, ("agent",), now=now)),
+        (
+            "agent states by day and agent, last 30 d",
+            lambda s: R.agent_states(s, month, ("day", "agent"), now=now),
+        ),
         (
             "agent states by day and agent, last 1 d",
             lambda s: R.agent_states(s, one, ("day", "agent"), now=now),
@@ -663,8 +669,8 @@ def main(argv: list[str] | None = None) -> int:
     last = dt.date.today() - dt.timedelta(days=1)
     first = last - dt.timedelta(days=args.days - 1)
     info = machine()
-    print(f"machine: {info}")
     print(f"history: {args.days} days x {args.calls_per_day} calls/day, {first}..{last}")
+    t_start, load_start = time.perf_counter(), os.getloadavg()
 
     with contextlib.ExitStack() as stack:
         targets: dict[str, str] = {}
@@ -676,6 +682,7 @@ def main(argv: list[str] | None = None) -> int:
             url, version = stack.enter_context(throwaway_postgres(workdir))
             info["postgresql"] = version
             targets["postgres"] = url
+        print(f"machine: {info}, load average {load_start}")
         cfg = None
         for url in targets.values():
             upgrade(url)
@@ -729,6 +736,9 @@ def main(argv: list[str] | None = None) -> int:
                 signal.pause()
 
     print()
+    print(f"machine: {info}")
+    took = time.perf_counter() - t_start
+    print(f"whole run {took:.0f} s, load average {load_start} -> {os.getloadavg()}")
     print(markdown(args, info, gen.totals, results))
     if not args.workdir:
         shutil.rmtree(workdir, ignore_errors=True)
