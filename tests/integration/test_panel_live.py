@@ -22,6 +22,7 @@ import asyncio
 import socket
 import statistics
 import time
+from pathlib import Path
 
 import pytest
 from agent_client import AgentClient
@@ -338,33 +339,17 @@ async def _ari_connected(runtime):
 @pytest.mark.browser
 async def test_the_panel_in_chromium_shows_a_call_wait_and_get_answered(cube, sandbox, tmp_path):
     """The proof in a real browser: headless Chromium on the panel while SIPp calls."""
-    webdriver = pytest.importorskip("selenium.webdriver")
-    import os
-    import shutil
-
+    pytest.importorskip("selenium.webdriver")
+    from browserkit import CHROMEDRIVER, CHROMIUM, SHOTS, chrome
     from selenium.common.exceptions import StaleElementReferenceException
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as EC
     from selenium.webdriver.support.ui import WebDriverWait
 
-    chromium = shutil.which("chromium") or "/usr/bin/chromium"
-    driver_bin = shutil.which("chromedriver") or "/usr/bin/chromedriver"
-    shots = os.environ.get("DESK_SCREENSHOTS", "/tmp")
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--window-size=1500,1100",
-        f"--user-data-dir={tmp_path / 'profile'}",
-    ):
-        options.add_argument(flag)
-    browser = await asyncio.to_thread(
-        webdriver.Chrome, service=Service(driver_bin), options=options
-    )
+    if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
+        pytest.fail("chromium / chromedriver missing: run ./scripts/setup")
+    shots = str(SHOTS)
+    browser = await asyncio.to_thread(chrome, tmp_path / "profile")
     url = cube["boss"].http.base_url
     ids, lines = cube["ids"], cube["lines"]
     agent_id, support = ids["agent01"], lines[SUPPORT]
