@@ -10,7 +10,7 @@
 Every SIPp process gets pinned ports: its signalling port ``-p``, a media port ``-mp`` (SIPp
 binds mp and mp+2) and a control port ``-cp`` (default 8888 would clash between parallel phones).
 By default media ports are spaced 4 apart from base+3400 (``default_media_port``) and control =
-signalling port + 4000, which keeps the sandbox's conventions (phones at base+100..base+259) clear
+signalling port + 2600, which keeps the sandbox's conventions (phones at base+100..base+259) clear
 of Asterisk's RTP range base+1000..1999.
 SIPp exits at once if its trace directory is missing: the helper creates it.
 """
@@ -118,7 +118,7 @@ class Sipp:
 
     def command(self) -> list[str]:
         media = self.media_port or default_media_port(self.local_port)
-        control = self.control_port or self.local_port + 4000
+        control = self.control_port or self.local_port + 2600
         d = self.trace_dir
         cmd = ["sipp"]
         if self.remote:
@@ -212,7 +212,7 @@ class Sipp:
 def default_media_port(port: int) -> int:
     """SIPp binds media ports ``-mp`` and ``-mp + 2``: space phones 4 apart so neighbours
     (callers on adjacent carrier ports) never clash. Phone ports base+100..base+259 map to
-    base+3400..base+4036, clear of Asterisk's RTP range and of the control ports (+4000)."""
+    base+3400..base+4036, clear of Asterisk's RTP range and of the control ports (+2600)."""
     return port - port % 1000 + 3000 + (port % 1000) * 4
 
 

@@ -65,6 +65,7 @@ def serve(sandbox, tmp_path_factory):
     env = dict(os.environ)
     env.update(sandbox.env())
     env.update(ASTERISK_CUBE_CONFIG=str(tmp / "cube.toml"), ASTERISK_CUBE_DATA_DIR=str(tmp))
+    env["ASTERISK_CUBE_LOG_LEVEL"] = "DEBUG"  # successful AGI sessions log at DEBUG
     subprocess.run([*SERVE[:-1], "db", "upgrade"], env=env, check=True, capture_output=True)
     with open(tmp / "stdout", "w") as out, open(tmp / "stderr", "w") as err:
         proc = subprocess.Popen(SERVE, env=env, stdout=out, stderr=err)
