@@ -26,6 +26,7 @@ _COMMANDS = [
     ("asterisk_cube.cli.demo", "demo"),
     ("asterisk_cube.cli.sandbox", "sandbox"),
     ("asterisk_cube.cli.serve", "serve"),
+    ("asterisk_cube.cli.report", "report"),
 ]
 
 
@@ -45,13 +46,7 @@ def cli(ctx: click.Context, config_path: str | None) -> None:
 
 
 for module_name, attr in _COMMANDS:
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:  # TEMP while helpers finish sandbox/serve
-        if exc.name != module_name:
-            raise
-        continue
-    cli.add_command(getattr(module, attr))
+    cli.add_command(getattr(importlib.import_module(module_name), attr))
 
 
 def main() -> None:
