@@ -108,7 +108,9 @@ def _panel(settings, distributor, dialer, hub, sessions):
 def _web_routes(settings, distributor, hub, sessions, feed=None) -> list:
     from asterisk_cube.web.desktop import desktop_mount
     from asterisk_cube.web.panel import Panel
+    from asterisk_cube.web.reports import Reports
 
     panel = [] if feed is None else Panel(feed, distributor, sessions).routes()
+    panel += Reports(sessions).routes()
     # The desktop mount answers every path not matched before it: keep it last.
     return [desktop_mount(settings, distributor, hub, sessions, extra_routes=panel)]
