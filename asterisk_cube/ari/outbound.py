@@ -48,6 +48,15 @@ AUTO_ANSWER = {
 }
 
 
+async def within(future: asyncio.Future, timeout: float) -> Any:
+    """``future``'s result if it completes within ``timeout`` s, else TimeoutError. Unlike
+    ``asyncio.wait_for`` on Python 3.11 it never swallows a cancellation of the caller."""
+    done, _ = await asyncio.wait({future}, timeout=max(0.0, timeout))
+    if not done:
+        raise TimeoutError
+    return future.result()
+
+
 def bridge_id(call_id: int) -> str:
     return f"cube-dial-{call_id}"
 
@@ -203,7 +212,7 @@ class OutboundApp:
             self._resolve(self._gone.get(channel_id), None)
             return DialResult(False, channel_id, error=error)
         try:
-            ok, cause, _args = await asyncio.wait_for(answered, timeout + 10)
+            ok, cause, _args = await within(answered, timeout + 10)
         except TimeoutError:  # events lost: make sure it is over
             await self.hangup(channel_id)
             return DialResult(False, channel_id, ring_seconds=time.monotonic() - started)
@@ -226,7 +235,7 @@ class OutboundApp:
             await client.channels.continueInDialplan(
                 channelId=channel_id, context=AMD_CONTEXT, extension=AMD_EXTEN, priority=1
             )
-            ok, _cause, args = await asyncio.wait_for(answered, 15)
+            ok, _cause, args = await within(answered, 15)
         except Exception as exc:
             log.warning("dialer_amd_failed", channel=channel_id, error=repr(exc)[:200])
             self._amd.discard(channel_id)
@@ -261,9 +270,7 @@ class OutboundApp:
             self._resolve(self._gone.get(channel_id), None)
             return False
         try:
-            ok, _cause, _args = await asyncio.wait_for(
-                answered, max(0.0, deadline - time.monotonic())
-            )
+            ok, _cause, _args = await within(answered, deadline - time.monotonic())
         except TimeoutError:
             ok = False
         if not ok:

@@ -276,8 +276,11 @@ class Dialer:
                 except Exception:
                     log.exception("dialer_step_failed")
                 self.step_seconds.append(time.monotonic() - began)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.tick)
+                waiter = asyncio.ensure_future(self._wake.wait())
+                try:  # not wait_for: on 3.11 it can swallow our cancellation
+                    await asyncio.wait({waiter}, timeout=self.tick)
+                finally:
+                    waiter.cancel()
         finally:
             if waker is not None:
                 waker.cancel()

@@ -154,6 +154,7 @@ def customers(sandbox, tmp_path):
         tmp_path / "customers",
         remote=f"127.0.0.1:{sandbox.sip_port}",
         trace_messages=False,
+        control_port=sandbox.base_port + 2150,  # not +4000: that is another base's range
     ) as uas:
         yield uas
 
@@ -170,6 +171,7 @@ def agent_phones(sandbox, tmp_path, numbers, **answer_ms):
                     tmp_path / f"agent{n:02d}",
                     answer_ms=answer_ms.get(str(n), 0),
                     trace_messages=False,
+                    control_port=sandbox.base_port + 2200 + n,
                 )
             )
         yield

@@ -1,0 +1,420 @@
+"""The dialer's loop and call flows against SQLite, the real distributor and a fake
+telephony (tests/integration/test_dialer_e2e.py runs the same on Asterisk)."""
+
+import asyncio
+import datetime as dt
+import itertools
+
+import pytest
+from sqlalchemy import select
+
+from asterisk_cube.acd.distributor import DialerAgent, Distributor, EnquiryRegistered
+from asterisk_cube.ari.outbound import DialResult
+from asterisk_cube.core import pacing as pc
+from asterisk_cube.core.agents import AgentState
+from asterisk_cube.db import models as m
+from asterisk_cube.db.session import make_engine, make_sessionmaker, transaction, upgrade
+from asterisk_cube.dialer.campaigns import load_campaign
+from asterisk_cube.dialer.pacer import pacing_config, pacing_state
+from asterisk_cube.dialer.service import Dialer
+from asterisk_cube.events import EventHub
+from asterisk_cube.services import provisioning as p
+
+
+class FakeTelephony:
+    """Contacts behave by number: ``answer`` (after ``ring`` s, hang up after ``talk`` s, or
+    never with talk=None), ``never`` (rings out), ``busy``. Agents answer unless listed in
+    ``silent_agents``."""
+
+    connected = True
+
+    def __init__(self):
+        self.contacts: dict[str, tuple] = {}
+        self.silent_agents: set[str] = set()
+        self.ids = itertools.count(1)
+        self.gone_futures: dict[str, asyncio.Future] = {}
+        self.bridged: list[tuple[int, list[str]]] = []
+        self.played: list[str] = []
+        self.dialed: list[str] = []
+        self.live: set[str] = set()
+        self.max_live_contacts = 0
+
+    def new_channel_id(self, agent=False):
+        return f"{'a' if agent else 'c'}{next(self.ids)}"
+
+    def endpoint_for(self, number):
+        return f"PJSIP/{number}@carrier"
+
+    def _watch(self, channel):
+        self.gone_futures[channel] = asyncio.get_running_loop().create_future()
+
+    def gone(self, channel):
+        fut = self.gone_futures.get(channel)
+        if fut is None:
+            fut = asyncio.get_running_loop().create_future()
+            fut.set_result(None)
+        return fut
+
+    def forget(self, channel):
+        pass
+
+    def _leave(self, channel):
+        self.live.discard(channel)
+        fut = self.gone_futures.get(channel)
+        if fut is not None and not fut.done():
+            fut.set_result(None)
+
+    async def dial_contact(self, call_id, channel, number, *, caller_id, timeout, amd=False):
+        self._watch(channel)
+        self.dialed.append(number)
+        self.live.add(channel)
+        self.max_live_contacts = max(
+            self.max_live_contacts, sum(ch.startswith("c") for ch in self.live)
+        )
+        kind, *rest = self.contacts.get(number, ("never",))
+        if kind == "busy":
+            self._leave(channel)
+            return DialResult(False, channel, cause=17, ring_seconds=0.0)
+        if kind == "never":
+            await asyncio.sleep(timeout)
+            self._leave(channel)
+            return DialResult(False, channel, cause=19, ring_seconds=timeout)
+        ring, talk = rest
+        await asyncio.sleep(ring)
+        if talk is not None:
+            loop = asyncio.get_running_loop()
+            loop.call_later(talk, self._leave, channel)
+        return DialResult(True, channel, ring_seconds=ring)
+
+    async def ring_agent(self, call_id, channel, endpoint, *, auto_answer, timeout, caller_id=""):
+        self._watch(channel)
+        if endpoint in self.silent_agents:
+            await asyncio.sleep(timeout)
+            return False
+        self.live.add(channel)
+        return True
+
+    async def bridge(self, call_id, channels):
+        if any(ch not in self.live for ch in channels):
+            raise RuntimeError("Channel not found")
+        self.bridged.append((call_id, list(channels)))
+
+    async def end_call(self, call_id):
+        pass
+
+    async def play(self, channel, media, timeout=15.0):
+        self.played.append(channel)
+        await asyncio.sleep(0.01)
+        return channel in self.live
+
+    async def start_tone(self, channel, tone="tone:ring"):
+        return None
+
+    async def stop_playback(self, playback_id):
+        pass
+
+    async def hangup(self, channel):
+        if channel:
+            self._leave(channel)
+
+
+class Clock:
+    def __init__(self):
+        self.offset = dt.timedelta(0)
+
+    def __call__(self):
+        return dt.datetime.now(dt.UTC) + self.offset
+
+
+@pytest.fixture
+def world(tmp_path):
+    url = f"sqlite:///{tmp_path / 'cube.db'}"
+    upgrade(url)
+    sessions = make_sessionmaker(make_engine(url))
+    with transaction(sessions) as s:
+        for n in range(1, 5):
+            p.add_agent(s, f"agent{n}", endpoint=f"PJSIP/agent{n}", skills=["out"])
+        agents = [a.id for a in s.scalars(select(m.Agent).order_by(m.Agent.id))]
+    return sessions, agents
+
+
+def make(world, mode, contacts, clock=None, **campaign):
+    sessions, _agents = world
+    with transaction(sessions) as s:
+        camp = p.add_campaign(s, "Out", mode=mode, skill="out", wrap_up=0, **campaign)
+        p.set_campaign_status(s, "Out", "running")
+        for phone in contacts:
+            s.add(m.Contact(campaign_id=camp.id, phone=phone))
+        cid = camp.id
+    hub = EventHub()
+    distributor = Distributor(sessions, hub)
+    distributor.load()
+    tel = FakeTelephony()
+    dialer = Dialer(
+        sessions,
+        distributor,
+        hub,
+        tel,
+        clock=clock,
+        tick=0.01,
+        ring_timeout=0.15,
+        agent_ring_timeout=0.1,
+        connect_budget=0.3,
+        min_agent_time=0.05,
+        fair_answer_time=0.1,
+        bridge_margin=0.01,
+    )
+    return dialer, distributor, tel, cid
+
+
+async def ready(distributor, agent_ids):
+    for agent_id in agent_ids:
+        await distributor.login(agent_id)
+        await distributor.ready(agent_id)
+
+
+async def run_until(dialer, predicate, timeout=10.0):
+    task = asyncio.create_task(dialer.run())
+    try:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not predicate():
+            assert asyncio.get_running_loop().time() < deadline, "timed out"
+            await asyncio.sleep(0.01)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+def statuses(sessions, cid):
+    with transaction(sessions) as s:
+        rows = s.scalars(
+            select(m.Contact).where(m.Contact.campaign_id == cid).order_by(m.Contact.id)
+        )
+        return [r.status.value for r in rows]
+
+
+def settled(sessions, cid, dialer):
+    return not dialer.lines and all(st not in ("new", "dialing") for st in statuses(sessions, cid))
+
+
+async def test_power_dials_one_line_per_ready_agent_and_closes_every_contact(world):
+    sessions, agents = world
+    phones = [f"+47900000{i:02d}" for i in range(12)]
+    dialer, distributor, tel, cid = make(world, "power", phones, max_attempts=1)
+    for i, phone in enumerate(phones):
+        tel.contacts[phone] = (
+            ("answer", 0.02, 0.05) if i % 3 == 0 else ("never",) if i % 3 == 1 else ("busy",)
+        )
+    await ready(distributor, agents[:2])
+    await run_until(dialer, lambda: settled(sessions, cid, dialer))
+    assert sorted(tel.dialed) == sorted(phones)  # each once
+    assert tel.max_live_contacts <= 2  # power: never more lines than ready agents
+    assert statuses(sessions, cid).count("done") == 4
+    assert statuses(sessions, cid).count("exhausted") == 8
+    assert len(tel.bridged) == 4 and not tel.played
+    with transaction(sessions) as s:
+        results = sorted(a.result.value for a in s.scalars(select(m.ContactAttempt)))
+        assert results == ["ended"] * 4 + ["failed"] * 4 + ["no_answer"] * 4
+        calls = s.scalars(select(m.Call).where(m.Call.state == m.CallState.ENDED)).all()
+        assert all(c.agent_id in agents[:2] and c.answered_at for c in calls)
+    assert len(dialer.connect_delays) == 4
+
+
+async def test_no_free_agent_within_the_budget_abandons_with_the_message(world):
+    sessions, agents = world
+    dialer, distributor, tel, cid = make(world, "power", ["+4790000001"], max_attempts=2)
+    tel.contacts["+4790000001"] = ("answer", 0.05, None)
+    await ready(distributor, agents[:1])
+
+    async def pause_when_dialing():
+        while not tel.dialed:
+            await asyncio.sleep(0.005)
+        await distributor.pause(agents[0], "break")
+
+    pauser = asyncio.create_task(pause_when_dialing())
+    await run_until(
+        dialer, lambda: statuses(sessions, cid) == ["not_answered"] and not dialer.lines
+    )
+    await pauser
+    assert tel.played and not tel.bridged
+    assert 0.25 <= dialer.abandon_waits[0] <= 0.35
+    with transaction(sessions) as s:
+        call = s.scalar(select(m.Call))
+        assert (call.state, call.end_reason) == (m.CallState.ABANDONED, "abandoned_no_agent")
+    stats = dialer.snapshot()[0]
+    assert (stats["abandoned_today"], stats["answered_today"]) == (1, 1)
+
+
+async def test_silent_auto_answer_phone_abandons_and_pauses_that_agent(world):
+    sessions, agents = world
+    dialer, distributor, tel, cid = make(world, "power", ["+4790000001"], max_attempts=2)
+    tel.contacts["+4790000001"] = ("answer", 0.02, None)
+    tel.silent_agents.add("PJSIP/agent1")
+    await ready(distributor, agents[:1])
+    await run_until(
+        dialer, lambda: statuses(sessions, cid) == ["not_answered"] and not dialer.lines
+    )
+    view = await distributor.view(agents[0])
+    assert (view.state, view.pause_reason) == ("paused", "no_answer")
+    with transaction(sessions) as s:
+        assert s.scalar(select(m.Call.end_reason)) == "abandoned_agent_no_answer"
+
+
+async def test_preview_agent_first_and_no_answer_moves_on(world):
+    sessions, agents = world
+    dialer, distributor, tel, cid = make(world, "preview", ["+4790000001"], max_attempts=1)
+    tel.contacts["+4790000001"] = ("answer", 0.02, 0.05)
+    tel.silent_agents.add("PJSIP/agent1")
+    await ready(distributor, agents[:1])  # only the silent one at first
+
+    async def second_agent_later():
+        while (await distributor.view(agents[0])).state != "paused":
+            await asyncio.sleep(0.01)
+        assert not tel.dialed  # the contact is dialed only once an agent answered
+        await ready(distributor, agents[1:2])
+
+    helper = asyncio.create_task(second_agent_later())
+    await run_until(dialer, lambda: statuses(sessions, cid) == ["done"] and not dialer.lines)
+    await helper
+    with transaction(sessions) as s:
+        (attempt,) = s.scalars(select(m.ContactAttempt)).all()
+        assert attempt.agent_id == agents[1] and attempt.result == m.CallState.ENDED
+        legs = s.scalars(select(m.CallLeg).where(m.CallLeg.role == m.LegRole.AGENT)).all()
+        assert [(leg.agent_id, leg.answered_at is not None) for leg in legs] == [
+            (agents[0], False),
+            (agents[1], True),
+        ]
+
+
+async def test_callback_reserved_for_its_agent_then_to_another(world):
+    sessions, agents = world
+    clock = Clock()
+    dialer, distributor, tel, cid = make(
+        world, "power", ["+4790000001"], clock=clock, callback_reservation=10
+    )
+    tel.contacts["+4790000001"] = ("answer", 0.02, 0.05)
+    a1, a2 = agents[:2]
+    with transaction(sessions) as s:
+        contact = s.scalar(select(m.Contact))
+        contact.status = m.ContactStatus.CALLBACK
+        s.add(
+            m.ScheduledCallback(
+                contact_id=contact.id,
+                campaign_id=cid,
+                agent_id=a1,
+                due_at=clock() - dt.timedelta(minutes=1),
+                comment="ring after lunch",
+            )
+        )
+    await ready(distributor, [a1, a2])
+    await distributor.pause(a1, "lunch")  # logged in, not free: the callback waits for it
+    task = asyncio.create_task(dialer.run())
+    try:
+        await asyncio.sleep(0.3)
+        assert not tel.dialed
+        clock.offset = dt.timedelta(minutes=10)  # the reservation ran out
+        comment = None
+        while comment is None:
+            view = await distributor.view(a2)
+            comment = view.call.comment if view.call else None
+            await asyncio.sleep(0.005)
+        assert comment == "ring after lunch"  # shown on delivery
+        while dialer.lines or statuses(sessions, cid) != ["done"]:
+            await asyncio.sleep(0.01)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    with transaction(sessions) as s:
+        cb = s.scalar(select(m.ScheduledCallback))
+        assert cb.status == m.CallbackStatus.DELIVERED
+        assert s.scalar(select(m.ContactAttempt.agent_id)) == a2
+
+
+async def test_topic_feedback_after_the_call(world):
+    sessions, agents = world
+    dialer, distributor, tel, cid = make(world, "power", ["+4790000001"], max_attempts=3)
+    tel.contacts["+4790000001"] = ("answer", 0.02, 0.05)
+    with transaction(sessions) as s:
+        p.add_category(s, "Result", campaign="Out")
+        (retry,) = p.add_topics(s, "Result", ["Machine"], outcome="retry", campaign="Out")
+        (later,) = p.add_topics(s, "Result", ["Later"], outcome="callback", campaign="Out")
+        topics = (retry.id, later.id)
+    await ready(distributor, agents[:1])
+    await run_until(dialer, lambda: statuses(sessions, cid) == ["done"] and not dialer.lines)
+    with transaction(sessions) as s:
+        call = s.scalar(select(m.Call))
+        contact_id = call.contact_id
+    event = EnquiryRegistered(call.id, agents[0], cid, contact_id, (topics[0],), "", "power")
+    dialer.on_enquiry(event)  # "answering machine" after all: dialed again later (F-E5)
+    with transaction(sessions) as s:
+        contact = s.get(m.Contact, contact_id)
+        assert contact.status == m.ContactStatus.NOT_ANSWERED and contact.next_attempt_at
+        assert s.scalar(select(m.ContactAttempt.result)) == m.CallState.MACHINE
+    dialer.on_enquiry(
+        EnquiryRegistered(call.id, agents[0], cid, contact_id, (topics[1],), "at 3", "power")
+    )
+    with transaction(sessions) as s:
+        contact = s.get(m.Contact, contact_id)
+        cb = s.scalar(select(m.ScheduledCallback))
+        assert contact.status == m.ContactStatus.CALLBACK
+        assert (cb.agent_id, cb.comment) == (agents[0], "at 3")
+        campaign = load_campaign(s, cid)
+        assert cb.due_at - contact.last_attempt_at >= campaign.rules.retry_interval
+
+
+def agent(agent_id, state, **kw):
+    base = dict(
+        since=NOW - dt.timedelta(seconds=30),
+        idle_since=None,
+        wrap_up_until=None,
+        pause_requested=None,
+        endpoint="PJSIP/x",
+        on_outbound_call=False,
+        dialer_dialing=False,
+    )
+    return DialerAgent(agent_id, state, **{**base, **kw})
+
+
+NOW = dt.datetime(2026, 11, 23, 10, 0, tzinfo=dt.UTC)
+
+
+def test_pacing_state_counts_who_can_take_a_call():
+    agents = [
+        agent(1, AgentState.READY),
+        agent(2, AgentState.READY, endpoint=None),  # no phone: cannot be connected
+        agent(3, AgentState.BUSY),
+        agent(4, AgentState.BUSY, pause_requested="lunch"),  # pausing after this call
+        agent(5, AgentState.WRAP_UP, wrap_up_until=NOW + dt.timedelta(seconds=4)),
+        agent(
+            6, AgentState.WRAP_UP, wrap_up_until=NOW + dt.timedelta(seconds=4), pause_requested="x"
+        ),
+        agent(7, AgentState.PAUSED),
+        agent(8, AgentState.OFFERED),  # an inbound offer: about to be busy
+    ]
+    est = pc.default_estimates(15.0)
+    state = pacing_state(
+        agents,
+        NOW,
+        estimates=est,
+        config=pc.PacingConfig(),
+        ringing=(1.0, 2.0),
+        waiting=1,
+        abandon=pc.AbandonStats(1, 50),
+    )
+    assert state.ready_agents == 1
+    assert state.talking == (30.0, 30.0)
+    assert state.wrapping == (4.0,)
+    assert state.paused_agents == 3
+    assert (state.dialing, state.waiting_calls, state.abandon.rate) == ((1.0, 2.0), 1, 0.02)
+
+
+def test_pacing_config_from_the_campaign(world):
+    sessions, _ = world
+    with transaction(sessions) as s:
+        p.add_campaign(s, "P", mode="power", abandon_cap="2%")
+        p.add_campaign(s, "Q", mode="predictive")
+        power, predictive = (load_campaign(s, c.id) for c in s.scalars(select(m.Campaign)))
+    assert pacing_config(power).mode == pc.PacingMode.POWER
+    assert pacing_config(power).abandon_cap == 0.02
+    assert pacing_config(predictive).mode == pc.PacingMode.PREDICTIVE
+    assert pacing_config(predictive).max_ratio == 3.0
