@@ -136,3 +136,24 @@ def test_normalize_never_crashes_and_is_idempotent(raw):
 def test_national_and_international_forms_agree(national):
     assert same_number(national, "+47" + national)
     assert same_number(national, "0047" + national)
+
+
+@given(
+    st.one_of(
+        st.from_regex(r"\+(45|46|47|358|381)[0-9]{5,11}", fullmatch=True),  # the fast path
+        st.from_regex(r"\+[1-9][0-9]{6,14}", fullmatch=True),
+    ),
+    st.sampled_from(["NO", "SE", "RS", "US"]),
+)
+def test_plain_e164_fast_path_agrees_with_phonenumbers(number, region):
+    import phonenumbers
+
+    from asterisk_cube.core import numbers
+
+    try:
+        expected = phonenumbers.format_number(
+            phonenumbers.parse(number, region), phonenumbers.PhoneNumberFormat.E164
+        )
+    except phonenumbers.NumberParseException:
+        expected = numbers._mechanical(number, region)
+    assert numbers.normalize(number, region) == expected
