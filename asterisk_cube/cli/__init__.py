@@ -27,6 +27,7 @@ _COMMANDS = [
     ("asterisk_cube.cli.sandbox", "sandbox"),
     ("asterisk_cube.cli.serve", "serve"),
     ("asterisk_cube.cli.report", "report"),
+    ("asterisk_cube.cli.callbacks", "callbacks"),
 ]
 
 
