@@ -394,12 +394,13 @@ class Dialer:
                     run,
                     now,
                     1,
+                    mode=m.DialMode.PREVIEW.value,
                     for_agent=agent.agent_id,
                     logged_in=logged_in,
                     kinds={PickKind.CALLBACK},
                     key=None,
                 )
-                if claims and self._start_preview(run, claims[0], agent, now):
+                if claims and self._start_preview(run, *claims[0], agent, now):
                     free.remove(agent)
                     delivered += 1
             if not delivered:  # none due, or reserved for agents who are not free
@@ -419,9 +420,15 @@ class Dialer:
                 if self._empty(run, "preview"):
                     continue
                 claims = self._claim(
-                    run, now, 1, for_agent=agent.agent_id, logged_in=logged_in, key="preview"
+                    run,
+                    now,
+                    1,
+                    mode=m.DialMode.PREVIEW.value,
+                    for_agent=agent.agent_id,
+                    logged_in=logged_in,
+                    key="preview",
                 )
-                if claims and self._start_preview(run, claims[0], agent, now):
+                if claims and self._start_preview(run, *claims[0], agent, now):
                     free.remove(agent)
             self._requeue_declined(run, pool)
             return set()
@@ -462,10 +469,16 @@ class Dialer:
         run.decision = decision
         if decision.dials > 0 and not self._empty(run, "pool"):
             claims = self._claim(
-                run, now, decision.dials, logged_in=logged_in, kinds=POOL_KINDS, key="pool"
+                run,
+                now,
+                decision.dials,
+                mode=cfg.mode,
+                logged_in=logged_in,
+                kinds=POOL_KINDS,
+                key="pool",
             )
-            for claim in claims:
-                self._start_pool_line(run, claim, now)
+            for claim, call_id in claims:
+                self._start_pool_line(run, claim, call_id)
         if not (run.ringing_ages or run.waiting):
             return set()
         # F-I5: inbound is blocked for the agents the lines ring for; F-I8: as many of the
@@ -483,12 +496,14 @@ class Dialer:
         limit: int,
         *,
         key: str | None,
+        mode: str,
         for_agent: int | None = None,
         logged_in: frozenset[int] = frozenset(),
         kinds=frozenset(PickKind),
-    ) -> list[Claim]:
+    ) -> list[tuple[Claim, int]]:
+        """Claim contacts and open their call rows, in one transaction."""
         with self._tx() as s:
-            claims = claim_contacts(
+            found = claim_contacts(
                 s,
                 run.config,
                 now,
@@ -498,6 +513,10 @@ class Dialer:
                 logged_in=logged_in,
                 kinds=kinds,
             )
+            claims = [
+                (c_, records.open_call(s, c_, mode, self.node, now, run.config.caller_id))
+                for c_ in found
+            ]
         if len(claims) < limit and key is not None:
             # nothing more due now: look again in a second (not on every tick)
             run.empty_until[key] = time.monotonic() + 1.0
@@ -585,24 +604,22 @@ class Dialer:
         self._flagged.discard(agent.agent_id)  # outbound_started cleared it
         return True
 
-    def _new_line(self, run: CampaignRun, claim: Claim, now: dt.datetime, mode: str) -> Line:
-        with self._tx() as s:
-            call_id = records.open_call(s, claim, mode, self.node, now, run.config.caller_id)
+    def _new_line(self, run: CampaignRun, claim: Claim, call_id: int, mode: str) -> Line:
         line = Line(call_id, run, claim, mode)
         run.lines[call_id] = line
         self.lines[call_id] = line
         return line
 
-    def _start_pool_line(self, run: CampaignRun, claim: Claim, now: dt.datetime) -> None:
-        line = self._new_line(run, claim, now, run.config.mode)
+    def _start_pool_line(self, run: CampaignRun, claim: Claim, call_id: int) -> None:
+        line = self._new_line(run, claim, call_id, run.config.mode)
         line.phase = "ringing"
         line.dialed_at = time.monotonic()
         line.task = self._spawn(self._pool_line(line), f"dial-{line.call_id}")
 
     def _start_preview(
-        self, run: CampaignRun, claim: Claim, agent: DialerAgent, now: dt.datetime
+        self, run: CampaignRun, claim: Claim, call_id: int, agent: DialerAgent, now: dt.datetime
     ) -> bool:
-        line = self._new_line(run, claim, now, m.DialMode.PREVIEW.value)
+        line = self._new_line(run, claim, call_id, m.DialMode.PREVIEW.value)
         if not self._offer_preview(line, agent):
             with self._tx() as s:
                 release_claim(s, claim.contact_id, now)

@@ -658,3 +658,28 @@ async def _all_blocked(desk, agent_ids):
 def _contact_status(cube, contact_id):
     with cube.tx() as s:
         return s.get(m.Contact, contact_id).status
+
+
+async def test_answering_machine_detection(cube, sandbox, customers, tmp_path):
+    """AMD on: an answered line that stays silent is judged by Asterisk's AMD() in the
+    generated cube-dialer context; a machine never reaches an agent and is retried."""
+    with cube.tx() as s:
+        camp = p.add_campaign(
+            s, "Machines", mode="power", skill="amd", max_attempts=2, retry_interval=1, amd=True
+        )
+        (agent,) = add_agents(s, [1], "amd")
+        (silent,) = add_contacts(s, camp.id, [number(5, 3, 0, 1)])
+    await cube.start()
+    with agent_phones(sandbox, tmp_path, [1]):
+        await ready(cube.desk, [agent])
+        cube.running("Machines")
+        await until(lambda: _ended(cube, silent), timeout=20, what="machine call over")
+    with cube.tx() as s:
+        call = s.scalar(select(m.Call).where(m.Call.contact_id == silent))
+        attempt = s.scalar(select(m.ContactAttempt))
+        contact = s.get(m.Contact, silent)
+        print(f"\nAMD: {call.state.value} {call.end_reason}")
+        assert (call.state, call.end_reason) == (m.CallState.MACHINE, "machine")
+        assert attempt.result == m.CallState.MACHINE and attempt.agent_id is None
+        assert contact.status == m.ContactStatus.NOT_ANSWERED
+        assert not [leg for leg in call.legs if leg.role == m.LegRole.AGENT]
