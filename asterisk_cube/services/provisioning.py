@@ -86,32 +86,27 @@ def _enum_value(cls, value: str, what: str):
 # ----------------------------------------------------------------- lookups
 
 
+def _one(s: Session, column, value: str, missing: str):
+    row = s.scalar(select(column.class_).where(column == value))
+    if row is None:
+        raise ProvisioningError(missing)
+    return row
+
+
 def get_line(s: Session, did: str) -> m.Line:
-    line = s.scalar(select(m.Line).where(m.Line.did == did.strip()))
-    if line is None:
-        raise ProvisioningError(f"no line with DID {did!r}")
-    return line
+    return _one(s, m.Line.did, did.strip(), f"no line with DID {did!r}")
 
 
 def get_agent(s: Session, username: str) -> m.Agent:
-    agent = s.scalar(select(m.Agent).where(m.Agent.username == username))
-    if agent is None:
-        raise ProvisioningError(f"no agent named {username!r}")
-    return agent
+    return _one(s, m.Agent.username, username, f"no agent named {username!r}")
 
 
 def get_campaign(s: Session, name: str) -> m.Campaign:
-    campaign = s.scalar(select(m.Campaign).where(m.Campaign.name == name))
-    if campaign is None:
-        raise ProvisioningError(f"no campaign named {name!r}")
-    return campaign
+    return _one(s, m.Campaign.name, name, f"no campaign named {name!r}")
 
 
 def get_client(s: Session, name: str) -> m.Client:
-    client = s.scalar(select(m.Client).where(m.Client.name == name))
-    if client is None:
-        raise ProvisioningError(f"no client named {name!r}")
-    return client
+    return _one(s, m.Client.name, name, f"no client named {name!r}")
 
 
 def get_or_create_skill(s: Session, name: str) -> m.Skill:
