@@ -98,6 +98,7 @@ class Learning:
 
     prior: pc.Prior
     wrap_up_seconds: float
+    grace_seconds: float = pc.GRACE_SECONDS  # the abandon rule's budget
     rebuild_events: int = 20
     rebuild_seconds: float = 5.0
     dials: pc.DialLearner = field(default_factory=pc.DialLearner)
@@ -129,6 +130,7 @@ class Learning:
                 self.talk,
                 self.prior,
                 wrapup_seconds=self.wrap_up_seconds,
+                grace_seconds=self.grace_seconds,
                 in_call=in_call,
             )
             self._built_at = now

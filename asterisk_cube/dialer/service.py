@@ -353,9 +353,12 @@ class Dialer:
             run = self.runs.get(cid)
             if run is None:
                 prior = self.prior or pc.Prior(dial_timeout=self.ring_timeout)
-                self.runs[cid] = CampaignRun(
-                    config, Learning(prior, wrap_up_seconds=config.wrap_up_seconds)
+                learning = Learning(
+                    prior,
+                    wrap_up_seconds=config.wrap_up_seconds,
+                    grace_seconds=self.connect_budget,
                 )
+                self.runs[cid] = CampaignRun(config, learning)
                 log.info("dialer_campaign_started", campaign=config.name, mode=config.mode)
             elif run.config != config:
                 run.config = config

@@ -141,7 +141,8 @@ def world(tmp_path):
 def make(world, mode, contacts, clock=None, **campaign):
     sessions, _agents = world
     with transaction(sessions) as s:
-        camp = p.add_campaign(s, "Out", mode=mode, skill="out", wrap_up=0, **campaign)
+        campaign.setdefault("wrap_up", 0)
+        camp = p.add_campaign(s, "Out", mode=mode, skill="out", **campaign)
         p.set_campaign_status(s, "Out", "running")
         for phone in contacts:
             s.add(m.Contact(campaign_id=camp.id, phone=phone))
@@ -360,6 +361,31 @@ async def test_topic_feedback_after_the_call(world):
         assert (cb.agent_id, cb.comment) == (agents[0], "at 3")
         campaign = load_campaign(s, cid)
         assert cb.due_at - contact.last_attempt_at >= campaign.rules.retry_interval
+
+
+async def test_pausing_from_wrap_up_strands_nothing(world):
+    """F-D5: an agent who asks for a pause during wrap-up is not dialed for any more."""
+    sessions, agents = world
+    phones = [f"+47900000{i:02d}" for i in range(5)]
+    dialer, distributor, tel, cid = make(world, "predictive", phones, wrap_up=1)
+    for phone in phones:
+        tel.contacts[phone] = ("answer", 0.01, 0.05)
+    await ready(distributor, agents[:1])
+    task = asyncio.create_task(dialer.run())
+    try:
+        while (await distributor.view(agents[0])).state != "wrap_up":
+            await asyncio.sleep(0.005)
+        await distributor.pause(agents[0], "break")
+        # predictive may have claimed a line ahead before this (decided, counted honestly)
+        dialed = len(phones) - statuses(sessions, cid).count("new")
+        while (await distributor.view(agents[0])).state != "paused":
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.3)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert len(tel.dialed) == dialed  # nothing dialed for the pausing agent
+    assert statuses(sessions, cid).count("new") == len(phones) - dialed
 
 
 def agent(agent_id, state, **kw):
