@@ -1,10 +1,14 @@
 """``asterisk-cube client``: answering-service clients (F-S1..F-S9)."""
 
-import json
-
 import click
 
-from asterisk_cube.cli.common import FORMAT_OPTION, emit, friendly_errors, pass_ctx
+from asterisk_cube.cli.common import (
+    FORMAT_OPTION,
+    emit,
+    friendly_errors,
+    pass_ctx,
+    print_import_report,
+)
 from asterisk_cube.services import answering, notes
 from asterisk_cube.services import provisioning as p
 
@@ -199,27 +203,6 @@ def resend_notes(ctx, note_ids, client_name):
     click.echo(f"{len(ids)} note(s) queued for mailing" + (f": {ids}" if ids else ""))
 
 
-def _report(report: answering.RowsReport, as_json: bool, where: str) -> None:
-    """Print an import report (row-numbered rejections on stderr); exit 1 if nothing stored."""
-    if as_json:
-        click.echo(json.dumps(report.as_dict(), indent=2))
-    else:
-        for err in report.rejected:
-            click.echo(f"row {err.row}: {err.reason}", err=True)
-        if report.stored:
-            click.echo(
-                f"imported {report.imported} of {report.rows_read} rows into {where}"
-                + (f"; {len(report.rejected)} rejected" if report.rejected else "")
-            )
-    if not report.stored:
-        if report.rejected:
-            raise click.ClickException(
-                f"nothing imported: {len(report.rejected)} of {report.rows_read} rows rejected "
-                "(fix them, or use --valid-only to import the rest)"
-            )
-        raise click.ClickException("nothing imported: no valid rows")
-
-
 VALID_ONLY = click.option(
     "--valid-only",
     is_flag=True,
@@ -338,7 +321,7 @@ def employee_import(ctx, name, csv_file, valid_only, replace, as_json):
     info (header row; only name is required)."""
     with ctx.transaction() as s:
         report = answering.import_employees(s, name, csv_file, valid_only, replace)
-    _report(report, as_json, name)
+    print_import_report(report, as_json, name)
 
 
 @employee.command("list")
@@ -449,7 +432,9 @@ def blocklist_import(ctx, csv_file, client_name, advertiser, valid_only, as_json
     """Import a blocklist from CSV: number (* suffix = prefix), known_advertiser, reason."""
     with ctx.transaction() as s:
         report = answering.import_blocklist(s, csv_file, client_name, valid_only, advertiser)
-    _report(report, as_json, f"{client_name}'s blocklist" if client_name else "the global list")
+    print_import_report(
+        report, as_json, f"{client_name}'s blocklist" if client_name else "the global list"
+    )
 
 
 @blocklist.command("list")

@@ -119,3 +119,24 @@ def emit(
                 cell(r.get(c)).ljust(w) for c, w in zip(columns, widths, strict=True)
             ).rstrip()
         )
+
+
+def print_import_report(report: Any, as_json: bool, where: str) -> None:
+    """Print an import report (row-numbered rejections on stderr); exit 1 if nothing stored."""
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), indent=2))
+    else:
+        for err in report.rejected:
+            click.echo(f"row {err.row}: {err.reason}", err=True)
+        if report.stored:
+            click.echo(
+                f"imported {report.imported} of {report.rows_read} rows into {where}"
+                + (f"; {len(report.rejected)} rejected" if report.rejected else "")
+            )
+    if not report.stored:
+        if report.rejected:
+            raise click.ClickException(
+                f"nothing imported: {len(report.rejected)} of {report.rows_read} rows rejected "
+                "(fix them, or use --valid-only to import the rest)"
+            )
+        raise click.ClickException("nothing imported: no valid rows")

@@ -1,11 +1,15 @@
 """``asterisk-cube contacts``: contact lists from CSV (F-D1)."""
 
-import json
-
 import click
 from sqlalchemy import select
 
-from asterisk_cube.cli.common import FORMAT_OPTION, emit, friendly_errors, pass_ctx
+from asterisk_cube.cli.common import (
+    FORMAT_OPTION,
+    emit,
+    friendly_errors,
+    pass_ctx,
+    print_import_report,
+)
 from asterisk_cube.db import models as m
 from asterisk_cube.services.contact_import import import_contacts
 from asterisk_cube.services.provisioning import get_campaign
@@ -32,21 +36,7 @@ def import_(ctx, campaign, csv_file, valid_only, list_name, as_json):
     """Import contacts from a CSV file with a header row and a phone column."""
     with ctx.transaction() as s:
         report = import_contacts(s, campaign, csv_file, valid_only=valid_only, list_name=list_name)
-    if as_json:
-        click.echo(json.dumps(report.as_dict(), indent=2))
-    else:
-        for err in report.rejected:
-            click.echo(f"row {err.row}: {err.reason}", err=True)
-        if report.stored:
-            click.echo(
-                f"imported {report.imported} of {report.rows_read} rows into {report.campaign}"
-                + (f"; {len(report.rejected)} rejected" if report.rejected else "")
-            )
-    if not report.stored:
-        raise click.ClickException(
-            f"nothing imported: {len(report.rejected)} of {report.rows_read} rows rejected "
-            "(fix them, or use --valid-only to import the rest)"
-        )
+    print_import_report(report, as_json, report.campaign)
 
 
 @contacts.command("list")
