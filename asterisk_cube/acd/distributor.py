@@ -486,12 +486,12 @@ class Distributor:
 
     def dispatch(self) -> None:
         """Offer every call that can be offered now (core.routing decides)."""
-        waiting = [w for w in self._waiting() if w.offered_to is None]
-        if not waiting:
-            return
+        waiting = self._waiting()
+        if all(w.offered_to is not None for w in waiting):
+            return  # nothing new to offer (core.routing skips offered calls anyway)
         views = [a.routing_view() for a in self.agents.values()]
         now = self.now()
-        for choice in rt.assignments(self._waiting(), views, now, self.line_priorities):
+        for choice in rt.assignments(waiting, views, now, self.line_priorities):
             call = self.calls[int(choice.call_id)]
             agent = self.agents[choice.agent_id]
             self._offer(call, agent, now, choice.reason.value)
