@@ -11,7 +11,7 @@ import shutil
 from pathlib import Path
 
 from selenium import webdriver
-from selenium.common.exceptions import StaleElementReferenceException
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
@@ -59,3 +59,18 @@ def gone(driver, element_id, timeout=10):
 
 def text_in(driver, element_id, text, timeout=10):
     return wait(driver, timeout).until(EC.text_to_be_present_in_element((By.ID, element_id), text))
+
+
+def stale(element):
+    """Wait condition: ``element`` has left the page (e.g. after a reload). Chromium 156
+    reports a node from the old document with a plain WebDriverException ("Node with
+    given id does not belong to the document") rather than a stale-element error."""
+
+    def gone_from_page(_driver) -> bool:
+        try:
+            element.is_enabled()
+        except WebDriverException:  # StaleElementReferenceException is a subclass
+            return True
+        return False
+
+    return gone_from_page

@@ -6,7 +6,7 @@ switch to Norwegian. Screenshots go to $DESK_SCREENSHOTS (default /tmp)."""
 from __future__ import annotations
 
 import pytest
-from browserkit import SHOTS, gone, text_in, visible, wait
+from browserkit import SHOTS, gone, stale, text_in, visible, wait
 from fakes.web import LiveDesktop
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
@@ -158,7 +158,7 @@ def test_a_call_from_offer_to_registration(browser, live):
     # switch to Norwegian: the page reloads in bokmål and stays so
     page = browser.find_element(By.TAG_NAME, "html")
     Select(browser.find_element(By.ID, "lang-select")).select_by_value("nb")
-    wait(browser).until(EC.staleness_of(page))
+    wait(browser).until(stale(page))
     wait(browser).until(lambda d: d.find_element(By.TAG_NAME, "html").get_attribute("lang") == "nb")
     text_in(browser, "state-badge", "Klar")
     assert browser.find_element(By.ID, "logout-btn").text == "Logg ut"
