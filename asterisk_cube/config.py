@@ -12,6 +12,7 @@ e.g. ``ASTERISK_CUBE_DATABASE_URL`` or ``ASTERISK_CUBE_ARI_PASSWORD``.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -96,6 +97,35 @@ class DialplanSettings:
 
 
 @dataclass
+class DialerSettings:
+    """The outbound dialer's timings (seconds) and abandon message; docs/dialer.md."""
+
+    # How often the pacing loop runs when nothing wakes it (an agent's state change does).
+    step_interval: float = 0.1
+    # How often running campaigns are re-read (start/pause/stop from the CLI take effect).
+    reload_interval: float = 2.0
+    # How often the day's abandon counts are re-read from the database.
+    stats_interval: float = 2.0
+    # How long a contact rings before the dial counts as not answered.
+    ring_timeout: float = 25.0
+    # Preview and callbacks: how long an agent's phone rings before the contact moves on.
+    agent_ring_timeout: float = 20.0
+    # The abandon rule: an answered contact with no agent within this long hears the
+    # message and is hung up (2 s: Ofcom, FTC).
+    abandon_seconds: float = 2.0
+    # What the abandoned contact hears (an ARI media URI).
+    abandon_message: str = "sound:asterisk-cube/formal/sorry"
+    # The longest the abandon message may play before the line is hung up anyway.
+    abandon_message_timeout: float = 15.0
+    # Don't ring an agent's phone with less than this left of the abandon budget.
+    min_agent_time: float = 0.5
+    # An auto-answer phone given at least this long that did not answer is paused.
+    fair_answer_time: float = 1.0
+    # Learned ring and talk times are loaded at start from this many days of calls.
+    history_days: int = 30
+
+
+@dataclass
 class Settings:
     data_dir: Path = field(default_factory=default_data_dir)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
@@ -105,6 +135,7 @@ class Settings:
     web: WebSettings = field(default_factory=WebSettings)
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     dialplan: DialplanSettings = field(default_factory=DialplanSettings)
+    dialer: DialerSettings = field(default_factory=DialerSettings)
     source: str = "defaults"  # where the settings came from, for `config show`
 
     @property
@@ -118,7 +149,22 @@ class Settings:
         return out
 
 
-_SECTIONS = ("database", "ari", "ami", "agi", "web", "smtp", "dialplan")
+_SECTIONS = ("database", "ari", "ami", "agi", "web", "smtp", "dialplan", "dialer")
+#: ARI media URI schemes (the abandon message).
+MEDIA_SCHEMES = ("sound:", "recording:", "tone:", "number:", "digits:", "characters:")
+#: [dialer] second settings: (lowest, highest) accepted.
+DIALER_RANGES: dict[str, tuple[float, float]] = {
+    "step_interval": (0.01, 5.0),
+    "reload_interval": (0.1, 600.0),
+    "stats_interval": (0.1, 600.0),
+    "ring_timeout": (1.0, 300.0),
+    "agent_ring_timeout": (1.0, 300.0),
+    "abandon_seconds": (0.5, 10.0),
+    "abandon_message_timeout": (1.0, 300.0),
+    "min_agent_time": (0.0, 10.0),
+    "fair_answer_time": (0.0, 10.0),
+    "history_days": (0, 366),
+}
 
 
 def _coerce(section: str, key: str, raw: Any, current: Any) -> Any:
@@ -139,12 +185,22 @@ def _coerce(section: str, key: str, raw: Any, current: Any) -> Any:
             return raw.lower() in ("1", "true", "yes", "on")
         raise ConfigError(f"{name} must be true or false, got {raw!r}")
     if isinstance(current, int):
+        if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
+            raise ConfigError(f"{name} must be an integer, got {raw!r}")
         try:
             value = int(raw)
         except (TypeError, ValueError):
             raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
         if key == "port" and not 0 < value < 65536:
             raise ConfigError(f"{name} must be a port number 1-65535, got {value}")
+        return value
+    if isinstance(current, float):
+        try:
+            value = float(raw)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+        if isinstance(raw, bool) or not math.isfinite(value):
+            raise ConfigError(f"{name} must be a number, got {raw!r}")
         return value
     if not isinstance(raw, str):
         raise ConfigError(f"{name} must be a string, got {raw!r}")
@@ -190,7 +246,26 @@ def load_settings(
         values = {k[len(prefix) :].lower(): v for k, v in env.items() if k.startswith(prefix)}
         if values:
             _apply(settings, section, values, "environment")
+    _check_dialer(settings.dialer)
     return settings
+
+
+def _check_dialer(d: DialerSettings) -> None:
+    """Ranges and the settings that depend on each other, each error naming the setting."""
+    for key, (low, high) in DIALER_RANGES.items():
+        value = getattr(d, key)
+        if not low <= value <= high:
+            raise ConfigError(f"dialer.{key} must be between {low:g} and {high:g}, got {value:g}")
+    if not d.abandon_message.startswith(MEDIA_SCHEMES):
+        raise ConfigError(
+            "dialer.abandon_message must be an ARI media URI such as "
+            f"sound:asterisk-cube/formal/sorry, got {d.abandon_message!r}"
+        )
+    if d.min_agent_time >= d.abandon_seconds:
+        raise ConfigError(
+            f"dialer.min_agent_time ({d.min_agent_time:g}) must be less than "
+            f"dialer.abandon_seconds ({d.abandon_seconds:g})"
+        )
 
 
 def render_toml(settings: Settings) -> str:
@@ -201,7 +276,7 @@ def render_toml(settings: Settings) -> str:
         for key, value in dataclasses.asdict(getattr(settings, section)).items():
             if isinstance(value, bool):
                 lines.append(f"{key} = {'true' if value else 'false'}")
-            elif isinstance(value, int):
+            elif isinstance(value, int | float):
                 lines.append(f"{key} = {value}")
             else:
                 escaped = str(value).replace("\\", "\\\\").replace('"', '\\"')

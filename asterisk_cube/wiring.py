@@ -16,7 +16,7 @@ from asterisk_cube.ari.outbound import OutboundApp
 from asterisk_cube.ari.router import StasisRouter
 from asterisk_cube.config import Settings
 from asterisk_cube.db.session import make_engine, make_sessionmaker, schema_status
-from asterisk_cube.dialer.service import Dialer
+from asterisk_cube.dialer.service import Dialer, dialer_options
 from asterisk_cube.events import EventHub
 from asterisk_cube.logs import get_logger
 from asterisk_cube.runtime import Runtime, RuntimeState
@@ -45,7 +45,9 @@ def build_runtime(settings: Settings, **runtime_kwargs: Any) -> Runtime:
     hub = runtime_kwargs.pop("hub", None) or EventHub()
     distributor = Distributor(sessions, hub, node=socket.gethostname())
     distributor.load()
-    dialer = Dialer(sessions, distributor, hub, node=socket.gethostname())
+    dialer = Dialer(
+        sessions, distributor, hub, node=socket.gethostname(), **dialer_options(settings.dialer)
+    )
 
     def handler(state: RuntimeState) -> StasisRouter:
         inbound = InboundApp(state.settings, state.supervisor, distributor)

@@ -35,15 +35,17 @@ ready or in wrap-up. In every case it dials at least what power mode would (one
 line per ready agent, less lines ringing and calls waiting).
 
 Learned inputs (:class:`PacingEstimates`) come from :class:`DialLearner` and
-:class:`TalkLearner` (immutable; ``observe_*`` return new learners) through
-:func:`build_estimates`. Build estimates every few dozen events or seconds, not
-on every decision: the build is the expensive part, the decision is cheap.
+:class:`TalkLearner` (immutable; ``observe_*`` return new learners, :func:`learn_history`
+folds a past run's observations in at once) through :func:`build_estimates`. Build
+estimates every few dozen events or seconds, not on every decision: the build is the
+expensive part, the decision is cheap.
 """
 
 from __future__ import annotations
 
 import math
 from bisect import bisect_right
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from itertools import pairwise
@@ -61,6 +63,7 @@ __all__ = [
     "build_estimates",
     "decide",
     "default_estimates",
+    "learn_history",
     "lines_to_dial",
     "marginal_abandon",
     "observe_dial",
@@ -457,6 +460,50 @@ def observe_talk(learner: TalkLearner, seconds: float) -> TalkLearner:
         over /= 2.0
         excess /= 2.0
     return TalkLearner(counts, over, excess, learner.max_weight)
+
+
+def learn_history(
+    dials: Iterable[tuple[float, bool]] = (),
+    talks: Iterable[float] = (),
+    dial_learner: DialLearner | None = None,
+    talk_learner: TalkLearner | None = None,
+) -> tuple[DialLearner, TalkLearner]:
+    """The learners after observing ``dials`` (ring seconds, answered by a person) and
+    ``talks`` (seconds), oldest first: the same as calling :func:`observe_dial` and
+    :func:`observe_talk` once per item (fading included), without building a learner per
+    item. A restarted dialer loads its campaigns' recent calls this way."""
+    dl = dial_learner or DialLearner()
+    person, ended, count = list(dl.person), list(dl.ended), dl.dials
+    for ring_seconds, answered in dials:
+        k = min(RING_TABLE_SECONDS, max(0, int(ring_seconds)))
+        ended[k] += 1.0
+        if answered:
+            person[k] += 1.0
+        count += 1.0
+        if count > dl.max_weight:
+            count /= 2.0
+            ended = [x / 2.0 for x in ended]
+            person = [x / 2.0 for x in person]
+    tl = talk_learner or TalkLearner()
+    counts, over, excess = list(tl.counts), tl.over, tl.over_excess
+    total = sum(counts) + over
+    for seconds in talks:
+        j = int(max(0.0, seconds) / TALK_STEP)
+        if j < len(counts):
+            counts[j] += 1.0
+        else:
+            over += 1.0
+            excess += seconds - TALK_TABLE_SECONDS
+        total += 1.0
+        if total > tl.max_weight:
+            counts = [x / 2.0 for x in counts]
+            over /= 2.0
+            excess /= 2.0
+            total = sum(counts) + over
+    return (
+        DialLearner(count, tuple(person), tuple(ended), dl.max_weight),
+        TalkLearner(tuple(counts), over, excess, tl.max_weight),
+    )
 
 
 def _lognormal_cdf(x: float, mean: float, sd: float) -> float:

@@ -5,7 +5,9 @@ distributor, its own lines ringing and answered-but-waiting, inbound customer ca
 waiting for the campaign, the day's abandon counts) into a
 :class:`~asterisk_cube.core.pacing.PacingState`; :func:`asterisk_cube.core.pacing.decide`
 says how many lines to dial. :class:`Learning` keeps the campaign's learned ring and talk
-times and rebuilds the estimates now and then (the build is the costly part).
+times and rebuilds the estimates now and then (the build is the costly part);
+:func:`learned_from_history` gives a restarted dialer what its campaigns' recent calls
+taught (``records.learning_history`` reads them), so it does not start from the prior.
 
 Who counts as what for the pacer:
 
@@ -26,6 +28,7 @@ from dataclasses import dataclass, field
 from asterisk_cube.acd.distributor import DialerAgent
 from asterisk_cube.core import pacing as pc
 from asterisk_cube.core.agents import AgentState
+from asterisk_cube.db import models as m
 
 from .campaigns import CampaignConfig
 
@@ -137,3 +140,47 @@ class Learning:
             self._events = 0
         assert self._estimates is not None
         return self._estimates
+
+
+#: Calls whose timings say nothing about the campaign's contacts: ended by a restart or an
+#: error, or cut short by our side before the dial could end (never observed live either).
+UNLEARNED_REASONS = frozenset({"lost_during_restart", "error", "agent_hangup_ringing"})
+#: Answered by a person (as the live dialer judges it: an AMD machine is not; a machine the
+#: agent reported afterwards took an agent, so it is).
+PERSON_STATES = frozenset({m.CallState.CONNECTED, m.CallState.ENDED, m.CallState.ABANDONED})
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryCall:
+    """One finished dialer call of a campaign as the database keeps it."""
+
+    dialed_at: dt.datetime  # the contact leg started
+    answered_at: dt.datetime | None  # the contact answered
+    connected_at: dt.datetime | None  # bridged with an agent
+    ended_at: dt.datetime
+    state: m.CallState
+    end_reason: str = ""
+
+
+def history_observations(
+    calls: Iterable[HistoryCall],
+) -> tuple[list[tuple[float, bool]], list[float]]:
+    """What the live dialer would have observed of these calls (oldest first): per dial
+    (ring seconds, answered by a person), and the talk time of each call with an agent."""
+    dials: list[tuple[float, bool]] = []
+    talks: list[float] = []
+    for call in calls:
+        if call.end_reason in UNLEARNED_REASONS:
+            continue
+        person = call.state in PERSON_STATES
+        stop = call.answered_at if call.answered_at is not None else call.ended_at
+        dials.append((max(0.0, (stop - call.dialed_at).total_seconds()), person))
+        if call.state == m.CallState.ENDED and call.connected_at is not None:
+            talks.append(max(0.0, (call.ended_at - call.connected_at).total_seconds()))
+    return dials, talks
+
+
+def learned_from_history(calls: Iterable[HistoryCall]) -> tuple[pc.DialLearner, pc.TalkLearner]:
+    """The campaign's learners from its past calls (oldest first)."""
+    dials, talks = history_observations(calls)
+    return pc.learn_history(dials, talks)

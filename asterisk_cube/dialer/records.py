@@ -24,6 +24,7 @@ from asterisk_cube.core.contacts import Outcome
 from asterisk_cube.db import models as m
 
 from .claims import PENDING_CALLBACK, Claim, contact_state, write_state
+from .pacer import HistoryCall
 
 DIALER_KINDS = (m.CallKind.PREVIEW, m.CallKind.POWER, m.CallKind.PREDICTIVE)
 REACHED = (m.CallState.CONNECTED, m.CallState.ENDED)
@@ -242,6 +243,38 @@ def abandon_counts(s: Session, campaign_id: int, since: dt.datetime) -> tuple[in
     )
     abandoned = rows.get(m.CallState.ABANDONED, 0)
     return abandoned, sum(rows.values())
+
+
+def learning_history(
+    s: Session, campaign_id: int, since: dt.datetime, limit: int = 3000
+) -> list[HistoryCall]:
+    """The campaign's last ``limit`` finished dialer calls started since ``since``, oldest
+    first, with the timings the pacer learns from (every node's: they dial the same list)."""
+    call, leg = m.Call, m.CallLeg
+    rows = s.execute(
+        select(
+            leg.started_at,
+            leg.answered_at,
+            call.answered_at,
+            call.ended_at,
+            call.state,
+            call.end_reason,
+        )
+        .join(leg, (leg.call_id == call.id) & (leg.role == m.LegRole.CONTACT))
+        .where(
+            call.campaign_id == campaign_id,
+            call.direction == m.Direction.OUTBOUND,
+            call.kind.in_(DIALER_KINDS),
+            call.ended_at.is_not(None),
+            call.started_at >= since,  # ix_calls_started, newest first
+        )
+        .order_by(call.started_at.desc(), call.id.desc())
+        .limit(limit)
+    ).all()
+    return [
+        HistoryCall(dialed, answered, connected, ended, state, reason or "")
+        for dialed, answered, connected, ended, state, reason in reversed(rows)
+    ]
 
 
 # ------------------------------------------------------------------ recovery

@@ -20,12 +20,12 @@ Contacts are claimed in the database (:mod:`.claims`), so calling windows, attem
 retry intervals and "never twice at once" hold across processes.
 
 Each line runs as a task (``_pool_line`` / ``_preview_line``). An answered contact must
-reach an agent within ``connect_budget`` seconds (2 s, F-D4): the agent's phone is rung
-with auto-answer inside that budget; if no agent is free, or its phone does not answer in
-time, the contact hears ``abandon_media``, is hung up and the attempt is logged
-``abandoned`` (a retry outcome: it is dialed again if attempts remain). The abandon rate
-(abandoned / answered by a person, this local day) feeds the pacer, which keeps it under
-the campaign's cap.
+reach an agent within ``connect_budget`` seconds (2 s, F-D4; setting ``abandon_seconds``):
+the agent's phone is rung with auto-answer inside that budget; if no agent is free, or its
+phone does not answer in time, the contact hears ``abandon_media``, is hung up and the
+attempt is logged ``abandoned`` (a retry outcome: it is dialed again if attempts remain).
+The abandon rate (abandoned / answered by a person, this local day) feeds the pacer, which
+keeps it under the campaign's cap.
 
 Agent states change only through the distributor's dialer hooks (``outbound_started``,
 ``outbound_connected``, ``outbound_ended``, ``set_dialer_dialing``); agents are shared
@@ -35,6 +35,9 @@ stay in the inbound queue; for a power/predictive campaign they count as calls w
 for its agents, so the pacer leaves room and the next agent to come free takes them
 (the distributor offers the waiting call the moment an agent is ready, before the
 dialer blocks it again); for a preview campaign they are ordinary inbound calls.
+
+The timings are the ``[dialer]`` settings (:func:`dialer_options`). A campaign's learned ring
+and talk times start from its recent calls in the database, not from the prior.
 """
 
 from __future__ import annotations
@@ -54,8 +57,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from asterisk_cube.acd import contract as c
 from asterisk_cube.acd.distributor import DialerAgent, Distributor, EnquiryRegistered
+from asterisk_cube.config import DialerSettings
 from asterisk_cube.core import contacts as core
 from asterisk_cube.core import pacing as pc
+from asterisk_cube.core.agents import AgentState
 from asterisk_cube.core.contacts import Outcome, PickKind
 from asterisk_cube.db import models as m
 from asterisk_cube.db.session import transaction
@@ -65,7 +70,7 @@ from asterisk_cube.logs import get_logger
 from . import records
 from .campaigns import CampaignConfig, outbound_campaigns, rules_of
 from .claims import Claim, claim_contacts, release_claim
-from .pacer import Learning, free_agent, pacing_config, pacing_state
+from .pacer import Learning, free_agent, learned_from_history, pacing_config, pacing_state
 
 log = get_logger(__name__)
 
@@ -74,6 +79,25 @@ BUSY_CAUSES = frozenset({17})
 INVALID_CAUSES = frozenset({1, 28})
 FAILED_CAUSES = frozenset({17, 21, 27, 31, 34, 38, 41, 42, 44, 47, 58, 88})
 POOL_KINDS = frozenset({PickKind.FRESH, PickKind.RETRY})
+#: The panel's pace: dials per minute over this many seconds.
+PACE_WINDOW = 60.0
+
+
+def dialer_options(settings: DialerSettings) -> dict[str, Any]:
+    """``Dialer`` keyword arguments from the ``[dialer]`` settings."""
+    return {
+        "tick": settings.step_interval,
+        "reload_every": settings.reload_interval,
+        "stats_every": settings.stats_interval,
+        "ring_timeout": settings.ring_timeout,
+        "agent_ring_timeout": settings.agent_ring_timeout,
+        "connect_budget": settings.abandon_seconds,
+        "abandon_media": settings.abandon_message,
+        "abandon_timeout": settings.abandon_message_timeout,
+        "min_agent_time": settings.min_agent_time,
+        "fair_answer_time": settings.fair_answer_time,
+        "history_days": settings.history_days,
+    }
 
 
 class DialerTelephony(Protocol):
@@ -160,6 +184,20 @@ class CampaignRun:
     empty_until: dict[str, float] = field(default_factory=dict)  # claim kind -> monotonic
     decision: pc.PacingDecision | None = None
     hopper_empty: bool = False  # nothing left to dial now (VICIdial users' top complaint)
+    agents: int = 0  # working for the campaign at the last step (logged in, not paused)
+    ready: int = 0  # of them free for a call
+    dialed: deque[float] = field(default_factory=deque)  # monotonic, last PACE_WINDOW s
+
+    def count_dial(self) -> None:
+        now = time.monotonic()
+        self.dialed.append(now)
+        while self.dialed and self.dialed[0] < now - PACE_WINDOW:
+            self.dialed.popleft()
+
+    @property
+    def dials_per_minute(self) -> float:
+        cutoff = time.monotonic() - PACE_WINDOW
+        return sum(1 for t in self.dialed if t >= cutoff) * 60.0 / PACE_WINDOW
 
     @property
     def ringing_ages(self) -> tuple[float, ...]:
@@ -196,8 +234,10 @@ class Dialer:
         fair_answer_time: float = 1.0,
         bridge_margin: float = 0.1,
         abandon_media: str = "sound:asterisk-cube/formal/sorry",
+        abandon_timeout: float = 15.0,
         reload_every: float = 2.0,
         stats_every: float = 2.0,
+        history_days: int = 30,
         prior: pc.Prior | None = None,
     ) -> None:
         self.sessions = sessions
@@ -214,8 +254,10 @@ class Dialer:
         self.fair_answer_time = fair_answer_time  # auto-answer slower than this: pause it
         self.bridge_margin = bridge_margin
         self.abandon_media = abandon_media
+        self.abandon_timeout = abandon_timeout  # the message may play this long at most
         self.reload_every = reload_every
         self.stats_every = stats_every
+        self.history_days = history_days  # learned ring/talk times start from these days
         self.prior = prior
         self.runs: dict[int, CampaignRun] = {}
         self.lines: dict[int, Line] = {}
@@ -358,6 +400,7 @@ class Dialer:
                     wrap_up_seconds=config.wrap_up_seconds,
                     grace_seconds=self.connect_budget,
                 )
+                self._learn_history(config, learning)
                 self.runs[cid] = CampaignRun(config, learning)
                 log.info("dialer_campaign_started", campaign=config.name, mode=config.mode)
             elif run.config != config:
@@ -373,6 +416,29 @@ class Dialer:
             if not run.lines:
                 del self.runs[cid]
 
+    def _learn_history(self, config: CampaignConfig, learning: Learning) -> None:
+        """A campaign (re)starting in this process learns from its recent calls."""
+        if self.history_days <= 0:
+            return
+        since = self.now() - dt.timedelta(days=self.history_days)
+        try:
+            with self._tx() as s:
+                calls = records.learning_history(
+                    s, config.campaign_id, since, int(learning.dials.max_weight)
+                )
+            learning.dials, learning.talk = learned_from_history(calls)
+        except Exception:  # the prior is a fine start: never keep a campaign from dialing
+            log.exception("dialer_history_failed", campaign=config.name)
+            return
+        if calls:
+            log.info(
+                "dialer_history_learned",
+                campaign=config.name,
+                dials=round(learning.dials.dials),
+                answer_rate=round(learning.dials.answer_rate, 3),
+                talks=round(learning.talk.calls),
+            )
+
     def _step_campaign(
         self,
         run: CampaignRun,
@@ -385,6 +451,8 @@ class Dialer:
             (a for a in pool if free_agent(a)),
             key=lambda a: (a.idle_since or a.since or now, a.agent_id),
         )
+        run.agents = sum(1 for a in pool if a.state is not AgentState.PAUSED)
+        run.ready = len(free)
         self._serve_waiting(run, free)  # takes the agents it uses out of ``free``
         if not cfg.running:
             return set()
@@ -665,6 +733,7 @@ class Dialer:
                 records.contact_dialed(
                     s, line.call_id, channel, tel.endpoint_for(line.claim.phone), dialed
                 )
+            run.count_dial()
             result = await tel.dial_contact(
                 line.call_id,
                 channel,
@@ -860,7 +929,9 @@ class Dialer:
         if line.answered_at is not None:
             self.abandon_waits.append(time.monotonic() - line.answered_at)
         log.info("dialer_abandon", call=line.call_id, campaign=line.run.config.name, why=why)
-        played = await self.telephony.play(line.contact_channel, self.abandon_media)
+        played = await self.telephony.play(
+            line.contact_channel, self.abandon_media, timeout=self.abandon_timeout
+        )
         await self.telephony.hangup(line.contact_channel)
         reason = f"abandoned_{why}" if played else f"abandoned_{why}_no_message"
         self._finish(line, m.CallState.ABANDONED, reason, Outcome.ABANDONED)
@@ -920,6 +991,7 @@ class Dialer:
                     dialed,
                     agent_id=agent.agent_id,
                 )
+            line.run.count_dial()
             dial = asyncio.ensure_future(
                 tel.dial_contact(
                     line.call_id,
@@ -1123,10 +1195,12 @@ class Dialer:
     # --------------------------------------------------------------- view
 
     def snapshot(self) -> list[dict[str, Any]]:
-        """Per running campaign: lines, the last pacing decision, today's abandon rate."""
+        """Per running campaign: lines, the last pacing decision, today's abandon rate, its
+        agents (working, ready), the pace (dials per minute) and the learned answer rate."""
         out = []
         for run in sorted(self.runs.values(), key=lambda r: r.config.campaign_id):
             stats = run.abandon_stats()
+            dials = run.learning.dials
             out.append(
                 {
                     "campaign_id": run.config.campaign_id,
@@ -1142,6 +1216,11 @@ class Dialer:
                     "abandon_cap": run.config.abandon_cap,
                     "pacing": run.decision.reason if run.decision else "",
                     "nothing_to_dial": run.hopper_empty,
+                    "agents": run.agents,
+                    "ready": run.ready,
+                    "dials_per_minute": round(run.dials_per_minute, 1),
+                    # learned (recent history + this run); None before the first dial
+                    "answer_rate": round(dials.answer_rate, 3) if dials.dials else None,
                 }
             )
         return out

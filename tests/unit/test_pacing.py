@@ -19,6 +19,7 @@ from asterisk_cube.core.pacing import (
     build_estimates,
     decide,
     default_estimates,
+    learn_history,
     lines_to_dial,
     marginal_abandon,
     observe_dial,
@@ -262,3 +263,38 @@ def test_talk_learner_keeps_long_calls_in_the_tail():
     calls = observe_talk(calls, 4000.0)
     assert calls.over == 1.0
     assert calls.over_excess == pytest.approx(2200.0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    dials=st.lists(st.tuples(st.floats(-1.0, 90.0), st.booleans()), max_size=80),
+    talks=st.lists(st.floats(0.0, 2500.0), max_size=80),
+    weight=st.sampled_from([5.0, 17.0, 3000.0]),
+)
+def test_learn_history_is_observing_one_by_one(dials, talks, weight):
+    """A restart's history fold gives exactly the learners the live run would have had,
+    fading (halving past max_weight) included."""
+    dl, tl = DialLearner(max_weight=weight), TalkLearner(max_weight=weight)
+    one_dl, one_tl = dl, tl
+    for ring, person in dials:
+        one_dl = observe_dial(one_dl, ring, person)
+    for seconds in talks:
+        one_tl = observe_talk(one_tl, seconds)
+    got_dl, got_tl = learn_history(dials, talks, dl, tl)
+    assert got_dl.dials == one_dl.dials and got_dl.max_weight == weight
+    assert got_dl.person == pytest.approx(one_dl.person)
+    assert got_dl.ended == pytest.approx(one_dl.ended)
+    assert got_tl.counts == pytest.approx(one_tl.counts)
+    assert (got_tl.over, got_tl.over_excess) == pytest.approx((one_tl.over, one_tl.over_excess))
+
+
+def test_learn_history_moves_the_estimates_off_the_prior():
+    dials = [(4.0, True)] * 300 + [(25.0, False)] * 700  # 30 % answer after 4 s
+    talks = [45.0] * 300
+    learned, talk = learn_history(dials, talks)
+    assert learned.answer_rate == pytest.approx(0.3)
+    est = build_estimates(learned, talk)
+    prior = default_estimates()
+    assert est.answer_rate == pytest.approx(0.3, abs=0.05)
+    assert abs(est.answer_rate - 0.3) < abs(prior.answer_rate - 0.3)
+    assert est.talk_mean < 0.6 * prior.talk_mean  # 45 s calls, the prior says 150 s
