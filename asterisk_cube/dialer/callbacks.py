@@ -6,17 +6,18 @@ time the dialer delivers it like a preview call, to its agent while the campaign
 reservation lasts, then to anyone (see :mod:`.claims`).
 
 The scheduled-calls view of an agent shows its own callbacks and those for all agents of
-the campaigns it works for, soonest first, with ``state``: ``scheduled`` (not due yet),
-``reserved`` (due, waiting for its agent), ``due`` (for anyone), ``delivered``,
-``cancelled``.
+the campaigns it works for (:func:`agent_campaign_ids`), soonest first, with ``state``:
+``scheduled`` (not due yet), ``reserved`` (due, waiting for its agent), ``due`` (for anyone),
+``delivered``, ``cancelled``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from asterisk_cube.core import contacts as core
@@ -83,15 +84,35 @@ def cancel(s: Session, callback_id: int, now: dt.datetime | None = None) -> m.Sc
     return row
 
 
+def agent_campaign_ids(s: Session, agent_id: int) -> set[int]:
+    """The outbound campaigns an agent works for, by the dialer's rule: those without a
+    skill and those whose skill it holds."""
+    skills = select(m.AgentSkill.skill_id).where(m.AgentSkill.agent_id == agent_id)
+    return set(
+        s.scalars(
+            select(m.Campaign.id).where(
+                m.Campaign.direction == m.Direction.OUTBOUND,
+                or_(m.Campaign.skill_id.is_(None), m.Campaign.skill_id.in_(skills)),
+            )
+        )
+    )
+
+
 def scheduled_calls(
     s: Session,
     *,
     agent_id: int | None = None,
     campaign_id: int | None = None,
+    campaign_ids: Collection[int] | None = None,
     include_done: bool = False,
+    done_since: dt.datetime | None = None,
     now: dt.datetime | None = None,
 ) -> list[dict[str, Any]]:
-    """The scheduled-calls view: one row per callback, soonest first."""
+    """The scheduled-calls view: one row per callback, soonest first.
+
+    ``agent_id``: that agent's own callbacks and those for all agents (only of
+    ``campaign_ids`` when given: an agent's view passes :func:`agent_campaign_ids`).
+    ``include_done`` adds delivered and cancelled ones (due since ``done_since``)."""
     now = now or dt.datetime.now(dt.UTC)
     cb, contact, campaign = m.ScheduledCallback, m.Contact, m.Campaign
     query = (
@@ -102,10 +123,17 @@ def scheduled_calls(
     )
     if not include_done:
         query = query.where(cb.status.in_(PENDING_CALLBACK))
+    elif done_since is not None:
+        query = query.where(or_(cb.status.in_(PENDING_CALLBACK), cb.due_at >= done_since))
     if campaign_id is not None:
         query = query.where(cb.campaign_id == campaign_id)
     if agent_id is not None:
-        query = query.where(or_(cb.agent_id == agent_id, cb.agent_id.is_(None)))
+        for_all = cb.agent_id.is_(None)
+        if campaign_ids is not None:
+            for_all = and_(for_all, cb.campaign_id.in_(list(campaign_ids)))
+        query = query.where(or_(cb.agent_id == agent_id, for_all))
+    elif campaign_ids is not None:
+        query = query.where(cb.campaign_id.in_(list(campaign_ids)))
     agents = {a.id: a.username for a in s.scalars(select(m.Agent))}
     rows = []
     for row, person, camp in s.execute(query):
@@ -130,6 +158,9 @@ def scheduled_calls(
                 "due_at": row.due_at,
                 "state": state,
                 "campaign": camp.name,
+                "campaign_id": camp.id,
+                "timezone": camp.timezone,
+                "agent_id": row.agent_id,
                 "contact_id": person.id,
                 "phone": person.phone,
                 "name": person.name or "",

@@ -1174,8 +1174,9 @@ class Dialer:
         self, event: EnquiryRegistered, outcome: Outcome, callback: core.Callback | None
     ) -> None:
         line = self.lines.get(event.call_id)
-        if line is not None and line.phase in ("talking", "connecting"):
-            # the call goes on: the outcome applies when it ends
+        if line is not None and line.phase in ("talking", "connecting", "ending"):
+            # the call goes on (or is hanging up: its end is written next): the outcome
+            # applies when it ends, else the call's own outcome would overwrite it
             line.feedback = (outcome, callback, event.agent_id)
             return
         with self._tx() as s:
