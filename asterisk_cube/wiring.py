@@ -75,7 +75,7 @@ def build_runtime(settings: Settings, **runtime_kwargs: Any) -> Runtime:
         handler=handler,
         agi_routes={"entry": entry, **runtime_kwargs.pop("agi_routes", {})},
         components=components,
-        extra_routes=_web_routes(settings, distributor, hub, sessions, feed),
+        extra_routes=_web_routes(settings, distributor, hub, sessions, feed, dialer),
         **runtime_kwargs,
     )
 
@@ -107,7 +107,7 @@ def _panel(settings, distributor, dialer, hub, sessions):
     return monitor, feed
 
 
-def _web_routes(settings, distributor, hub, sessions, feed=None) -> list:
+def _web_routes(settings, distributor, hub, sessions, feed=None, dialer=None) -> list:
     from asterisk_cube.web.desktop import desktop_mount
     from asterisk_cube.web.panel import Panel
     from asterisk_cube.web.reports import Reports
@@ -115,4 +115,4 @@ def _web_routes(settings, distributor, hub, sessions, feed=None) -> list:
     panel = [] if feed is None else Panel(feed, distributor, sessions).routes()
     panel += Reports(sessions).routes()
     # The desktop mount answers every path not matched before it: keep it last.
-    return [desktop_mount(settings, distributor, hub, sessions, extra_routes=panel)]
+    return [desktop_mount(settings, distributor, hub, sessions, extra_routes=panel, dialer=dialer)]

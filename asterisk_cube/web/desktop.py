@@ -31,6 +31,10 @@ never an id from the request. Routes (all JSON unless noted)::
     POST /api/calls/{call_id}/forward       {employee_id | null}
     POST /api/calls/{call_id}/forward/connect | /forward/cancel
     POST /api/calls/{call_id}/note          {message, caller_name, callback_number, employee_id}
+    GET  /api/calls/{call_id}/callback      scheduled callbacks (see web/callbacks.py)
+    POST /api/calls/{call_id}/callback      {due_at, comment, for: "me" | "all"}
+    GET  /api/callbacks                     the agent's scheduled calls
+    POST /api/callbacks/{callback_id}/cancel
 
 Every POST needs the session's CSRF token in ``X-CSRF-Token``. Successful actions
 answer ``{"ok": true, "view": AgentView}``; refusals ``{"error": reason, "message":
@@ -153,6 +157,7 @@ class Desktop:
         directory: AgentDirectory | None = None,
         heartbeat: float = HEARTBEAT_SECONDS,
         clock: Callable[[], dt.datetime] | None = None,
+        dialer: Any = None,
     ) -> None:
         if directory is None:
             if sessions is None:
@@ -162,6 +167,7 @@ class Desktop:
         self.hub = hub
         self.sessions = sessions
         self.clock = clock  # the answering script's "now" (tests pin it)
+        self.dialer = dialer  # callbacks scheduled during a dialer call (web/callbacks.py)
         self.directory = directory
         self.heartbeat = heartbeat
         self.templates = make_templates()
@@ -490,6 +496,7 @@ class Desktop:
             Route("/api/wrapup/finish", a(self.finish_wrap_up), methods=post),
             Route("/api/wrapup/extend", a(self.extend_wrap_up), methods=post),
             *self.answering_routes(),
+            *self.callback_routes(),
         ]
 
     def answering_routes(self) -> list[BaseRoute]:
@@ -499,6 +506,14 @@ class Desktop:
         from .answering import Answering
 
         return Answering(self, self.sessions, clock=self.clock).routes()
+
+    def callback_routes(self) -> list[BaseRoute]:
+        """Scheduled callbacks from the desk (F-E6; need the database)."""
+        if self.sessions is None:
+            return []
+        from .callbacks import Callbacks
+
+        return Callbacks(self, self.sessions, feedback=self.dialer, clock=self.clock).routes()
 
 
 def _contact_dict(contact: Any) -> dict[str, Any]:
