@@ -234,6 +234,7 @@
     renderCall(v);
     renderScript(v);
     renderIdle(v);
+    noticeCall(v.call);
     tick();
     if (!render.started) {
       render.started = true; // at the start of work, ask for the lines once
@@ -350,6 +351,7 @@
   function renderCall(v) {
     var call = v.call;
     show($("call-card"), !!call);
+    renderCallbackForm(call);
     if (!call) {
       renderedCallKey = null;
       return;
@@ -761,6 +763,180 @@
   }
   setInterval(tick, 1000);
 
+  // --- scheduled callbacks (F-E6) ----------------------------------------------------------
+
+  var CB_STATES = {
+    scheduled: _("Scheduled"),
+    reserved: _("Due: waiting for you"),
+    due: _("Due"),
+    delivered: _("Delivered"),
+    cancelled: _("Cancelled"),
+  };
+  var CB_FIELDS = {
+    due_at: ["cb-when", _("Date and time")],
+    comment: ["cb-comment", _("Comment")],
+  };
+  var BROWSER_ZONE = (window.Intl && Intl.DateTimeFormat().resolvedOptions().timeZone) || "";
+  var cbKey = null; // "call:contact" the form was built for
+  var cbFacts = null; // GET /api/calls/{id}/callback
+  var lastCallSig = null;
+  var cbWatch = null;
+
+  function forText(who) {
+    return { me: _("me"), all: _("all agents") }[who] || _("another agent");
+  }
+  function zoneSuffix(zone) {
+    return zone && zone !== BROWSER_ZONE ? " (" + zone.replace(/_/g, " ") + ")" : "";
+  }
+
+  // The form on the call card: only for a contact of an outbound campaign of this agent
+  // (the server says so: the form's facts are refused otherwise).
+  function renderCallbackForm(call) {
+    var comment = call ? call.comment : "";
+    $("call-comment-text").textContent = comment || "";
+    show($("call-comment"), !!comment);
+    var key = call && call.contact_id && call.campaign ? call.call_id + ":" + call.contact_id : null;
+    if (key === cbKey) {
+      if (call) $("cb-submit").disabled = call.state === "connecting";
+      return;
+    }
+    cbKey = key;
+    cbFacts = null;
+    show($("cb-box"), false);
+    show($("cb-done"), false);
+    show($("cb-msg"), false);
+    $("cb-when").value = "";
+    $("cb-comment").value = "";
+    $("cb-for-me").checked = true;
+    Object.keys(CB_FIELDS).forEach(function (k) { $(CB_FIELDS[k][0]).removeAttribute("aria-invalid"); });
+    if (!key) return;
+    api("GET", "/api/calls/" + call.call_id + "/callback").then(function (facts) {
+      if (cbKey !== key) return;
+      cbFacts = facts;
+      $("cb-when").min = facts.now_local;
+      $("cb-zone").textContent = fmt(_("%(zone)s time"), { zone: facts.timezone.replace(/_/g, " ") });
+      var p = facts.pending;
+      $("cb-pending").textContent = p ? fmt(_("Already scheduled: %(when)s for %(who)s. A new time replaces it."), {
+        when: p.due_local, who: forText(p.for),
+      }) : "";
+      show($("cb-pending"), !!p);
+      show($("cb-box"), true);
+      $("cb-submit").disabled = !!view.call && view.call.state === "connecting";
+    }, function () { /* not a contact of an outbound campaign of this agent: no form */ });
+  }
+
+  $("cb-form").addEventListener("submit", function (e) {
+    e.preventDefault();
+    if (!view.call || !cbFacts) return;
+    var box = $("cb-msg");
+    show(box, false);
+    show($("cb-done"), false);
+    Object.keys(CB_FIELDS).forEach(function (k) { $(CB_FIELDS[k][0]).removeAttribute("aria-invalid"); });
+    var contactId = cbFacts.contact_id;
+    api("POST", "/api/calls/" + view.call.call_id + "/callback", {
+      due_at: $("cb-when").value,
+      comment: $("cb-comment").value,
+      for: $("cb-for-all").checked ? "all" : "me",
+      contact_id: contactId,
+    }).then(function (data) {
+      var c = data.callback;
+      var values = { when: c.due_local + zoneSuffix(c.timezone), who: forText(c.for) };
+      $("cb-done").textContent = "✔ " + (data.deferred
+        ? fmt(_("Callback at %(when)s for %(who)s: it is scheduled when the call ends."), values)
+        : fmt(_("Callback scheduled at %(when)s for %(who)s."), values));
+      show($("cb-done"), true);
+      $("cb-pending").textContent = "";
+      show($("cb-pending"), false);
+      if (data.deferred) cbWatch = contactId;
+      loadCallbacks();
+    }, function (err) {
+      if (err.message === "login") return;
+      var text = err.message;
+      var field = err.body && err.body.field && CB_FIELDS[err.body.field];
+      if (field) {
+        var prefix = err.body.field + ": ";
+        text = field[1] + ": " + (text.indexOf(prefix) === 0 ? text.slice(prefix.length) : text);
+        $(field[0]).setAttribute("aria-invalid", "true");
+        $(field[0]).focus();
+      }
+      box.textContent = text;
+      show(box, true);
+    });
+  });
+
+  // The scheduled-calls view: own callbacks and those for all agents of my campaigns.
+  function loadCallbacks() {
+    return api("GET", "/api/callbacks").then(renderCallbacks, function (err) {
+      if (err.message === "login") return;
+      $("callbacks-msg").textContent = err.message;
+      show($("callbacks-msg"), true);
+    });
+  }
+
+  function renderCallbacks(data) {
+    var rows = data.callbacks || [];
+    show($("callbacks-msg"), false);
+    show($("callbacks-card"), rows.length > 0 || data.campaigns > 0);
+    show($("no-callbacks"), !rows.length);
+    var list = $("callback-list");
+    list.textContent = "";
+    rows.forEach(function (r) {
+      var about = [r.name ? r.phone : "", r.campaign, forText(r.for)].filter(Boolean).join(" · ");
+      list.appendChild(el("li", { "data-callback": r.id, "data-state": r.state, "data-contact": r.contact_id }, [
+        el("div", { class: "cb-head" }, [
+          el("strong", { class: "cb-when", text: r.due_local + zoneSuffix(r.timezone) }),
+          el("span", { class: "badge cb-state", "data-cb-state": r.state, text: CB_STATES[r.state] || r.state }),
+        ]),
+        el("div", {}, [
+          el("span", { class: "cb-who", text: r.name || r.phone }),
+          el("span", { class: "muted small", text: " " + about }),
+        ]),
+        r.comment ? el("p", { class: "cb-comment small", text: r.comment }) : el("span"),
+        r.cancellable
+          ? el("button", { type: "button", class: "small-btn ghost cb-cancel", text: _("Cancel callback"), onclick: function () { cancelCallback(r); } })
+          : el("span"),
+      ]));
+    });
+    if (cbWatch !== null && rows.some(function (r) { return r.contact_id === cbWatch && r.cancellable; })) {
+      cbWatch = null;
+    }
+  }
+
+  function cancelCallback(r) {
+    var question = fmt(_("Cancel the callback to %(who)s at %(when)s?"), { who: r.name || r.phone, when: r.due_local });
+    if (!window.confirm(question)) return;
+    api("POST", "/api/callbacks/" + r.id + "/cancel").then(renderCallbacks, function (err) {
+      if (err.message === "login") return;
+      loadCallbacks().then(function () {
+        $("callbacks-msg").textContent = err.message;
+        show($("callbacks-msg"), true);
+      });
+    });
+  }
+
+  // A new call, an answered or ended one: the list may have changed (a delivered callback,
+  // one the dialer wrote when the call ended: watched for a few seconds).
+  function noticeCall(call) {
+    var sig = call ? call.call_id + ":" + call.state : "";
+    if (sig === lastCallSig) return;
+    var first = lastCallSig === null;
+    lastCallSig = sig;
+    if (first) return;
+    clearTimeout(noticeCall.timer);
+    noticeCall.timer = setTimeout(loadCallbacks, 300);
+    if (cbWatch !== null && (!call || call.state === "ended")) {
+      var tries = 0;
+      var watch = function () {
+        if (cbWatch === null || ++tries > 10) return;
+        loadCallbacks().then(function () { if (cbWatch !== null) setTimeout(watch, 1000); });
+      };
+      setTimeout(watch, 1000);
+    }
+  }
+
+  $("callbacks-refresh").addEventListener("click", function () { loadCallbacks(); });
+  setInterval(function () { if (!document.hidden) loadCallbacks(); }, 30000);
+
   // --- line choice -----------------------------------------------------------------------
 
   function openLinesDialog(mode) {
@@ -900,5 +1076,6 @@
 
   setupNotifyButton();
   render(view);
+  loadCallbacks();
   connect();
 })();
