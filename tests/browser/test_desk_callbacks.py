@@ -29,6 +29,14 @@ OSLO = ZoneInfo("Europe/Oslo")  # the campaign's zone (the default)
 # B RR TT SS (tests/sipp/uas_customer.xml): answer after 0.5 s, wait for the BYE
 CONTACT_A = "+4791050071"
 CONTACT_B = "+4791050072"
+# SIPp control and media ports inside base..base+999, clear of the sandbox's own ports: the
+# defaults (+2600, +3400) reach into the range of an instance 2000 ports up
+CUSTOMERS_PORTS = {"control_port": 700, "media_port": 800}
+AGENT_PORTS = {"control_port": 701, "media_port": 810}
+
+
+def ports(sandbox, offsets):
+    return {key: sandbox.base_port + offset for key, offset in offsets.items()}
 
 
 @pytest.fixture
@@ -70,7 +78,7 @@ def customers(sandbox, tmp_path):
         tmp_path / "customers",
         remote=f"127.0.0.1:{sandbox.sip_port}",
         trace_messages=False,
-        control_port=sandbox.base_port + 2150,
+        **ports(sandbox, CUSTOMERS_PORTS),
     ) as uas:
         yield uas
 
@@ -86,13 +94,36 @@ def set_value(browser, element_id, value):
     )
 
 
-def callback_item(browser, contact_name, state, timeout=10):
-    """The scheduled-calls entry of ``contact_name`` once it is in ``state``."""
-    xpath = (
+def item_xpath(contact_name, state):
+    return (
         f"//ul[@id='callback-list']/li[@data-state='{state}']"
         f"[.//span[@class='cb-who'][text()='{contact_name}']]"
     )
-    return wait(browser, timeout).until(EC.visibility_of_element_located((By.XPATH, xpath)))
+
+
+def callback_item(browser, contact_name, state, timeout=10):
+    """The text of the scheduled-calls entry of ``contact_name`` once it is in ``state``
+    (read inside the wait: the list is rebuilt when it changes)."""
+
+    def text(driver):
+        item = driver.find_element(By.XPATH, item_xpath(contact_name, state))
+        return item.is_displayed() and (
+            item.text,
+            bool(item.find_elements(By.CSS_SELECTOR, "button.cb-cancel")),
+        )
+
+    return wait(browser, timeout).until(text)
+
+
+def cancel_item(browser, contact_name):
+    """Click the entry's cancel button (found afresh if the list was rebuilt meanwhile)."""
+
+    def click(driver):
+        item = driver.find_element(By.XPATH, item_xpath(contact_name, "scheduled"))
+        item.find_element(By.CSS_SELECTOR, "button.cb-cancel").click()
+        return True
+
+    wait(browser).until(click)
 
 
 def connected_with(browser, number, timeout=30):
@@ -132,7 +163,7 @@ def test_schedule_list_delivery_with_comment_and_cancel(
         tmp_path / "agent01",
         answer_ms=300,
         trace_messages=False,
-        control_port=sandbox.base_port + 2201,
+        **ports(sandbox, AGENT_PORTS),
     ):
         serve.cli("campaign", "start", CAMPAIGN)
 
@@ -147,9 +178,9 @@ def test_schedule_list_delivery_with_comment_and_cancel(
         text_in(browser, "cb-done", "when the call ends")
         browser.save_screenshot(str(SHOTS / "desk-callback-form.png"))
         browser.find_element(By.ID, "hangup-btn").click()
-        anna = callback_item(browser, "Anna Alfa", "scheduled")
-        assert f"{tomorrow} 10:00 (Europe/Oslo)" in anna.text
-        assert "Call after ten, about the offer" in anna.text and "all agents" in anna.text
+        anna, cancellable = callback_item(browser, "Anna Alfa", "scheduled")
+        assert f"{tomorrow} 10:00 (Europe/Oslo)" in anna and cancellable
+        assert "Call after ten, about the offer" in anna and "all agents" in anna
         close_and_ready(browser)
 
         # call 2, Bjørn: after hanging up, a callback for me at the next full minute that
@@ -162,8 +193,8 @@ def test_schedule_list_delivery_with_comment_and_cancel(
         browser.find_element(By.ID, "cb-comment").send_keys("Wants the blue one")
         browser.find_element(By.ID, "cb-submit").click()
         text_in(browser, "cb-done", due.strftime("%H:%M"))
-        bjorn = callback_item(browser, "Bjørn Beta", "scheduled")
-        assert "Wants the blue one" in bjorn.text and "· me" in bjorn.text
+        bjorn, _ = callback_item(browser, "Bjørn Beta", "scheduled")
+        assert "Wants the blue one" in bjorn and "· me" in bjorn
         browser.save_screenshot(str(SHOTS / "desk-callback-list.png"))
         close_and_ready(browser)
 
@@ -177,13 +208,12 @@ def test_schedule_list_delivery_with_comment_and_cancel(
         browser.save_screenshot(str(SHOTS / "desk-callback-delivered.png"))
 
         # Anna's callback is cancelled from the list (it is dialed again as a retry)
-        anna = callback_item(browser, "Anna Alfa", "scheduled")
-        anna.find_element(By.CSS_SELECTOR, "button.cb-cancel").click()
+        cancel_item(browser, "Anna Alfa")
         alert = wait(browser).until(EC.alert_is_present())
         assert "Anna Alfa" in alert.text
         alert.accept()
-        anna = callback_item(browser, "Anna Alfa", "cancelled")
-        assert not anna.find_elements(By.CSS_SELECTOR, "button.cb-cancel")
+        anna, cancellable = callback_item(browser, "Anna Alfa", "cancelled")
+        assert "Call after ten, about the offer" in anna and not cancellable
         serve.cli("campaign", "pause", CAMPAIGN)
         browser.find_element(By.ID, "hangup-btn").click()
         text_in(browser, "call-state", "Ended")

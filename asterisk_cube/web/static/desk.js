@@ -873,11 +873,18 @@
     });
   }
 
+  var renderedCallbacks = null;
   function renderCallbacks(data) {
     var rows = data.callbacks || [];
     show($("callbacks-msg"), false);
     show($("callbacks-card"), rows.length > 0 || data.campaigns > 0);
     show($("no-callbacks"), !rows.length);
+    if (cbWatch !== null && rows.some(function (r) { return r.contact_id === cbWatch && r.cancellable; })) {
+      cbWatch = null;
+    }
+    var key = JSON.stringify(rows);
+    if (key === renderedCallbacks) return; // unchanged: keep the list (and a click on it)
+    renderedCallbacks = key;
     var list = $("callback-list");
     list.textContent = "";
     rows.forEach(function (r) {
@@ -897,9 +904,6 @@
           : el("span"),
       ]));
     });
-    if (cbWatch !== null && rows.some(function (r) { return r.contact_id === cbWatch && r.cancellable; })) {
-      cbWatch = null;
-    }
   }
 
   function cancelCallback(r) {
