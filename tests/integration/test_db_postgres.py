@@ -70,3 +70,39 @@ def test_cli_provisioning_and_import_on_postgres(pg_db, tmp_path, monkeypatch):
     assert len(lines) == 3
     agents = json.loads(run("agent", "list", "--format", "json").output)
     assert {a["username"] for a in agents} >= {"agent01", "supervisor", "admin"}
+
+
+def test_id_allocator_takes_blocks_from_the_sequence(pg_db):
+    """Two allocators (two serve nodes) and the column default never collide."""
+    import datetime as dt
+
+    from asterisk_cube.db import models as m
+    from asterisk_cube.db.ids import IdAllocator
+    from asterisk_cube.db.session import make_sessionmaker, transaction
+
+    upgrade(pg_db)
+    engine = make_engine(pg_db)
+    sessions = make_sessionmaker(engine)
+    node_a, node_b = IdAllocator(engine, block=5), IdAllocator(make_engine(pg_db), block=5)
+    now = dt.datetime.now(dt.UTC)
+
+    def row(call_id=None):
+        return m.Call(
+            id=call_id,
+            direction=m.Direction.INBOUND,
+            kind=m.CallKind.SERVICE,
+            state=m.CallState.WAITING,
+            caller_number="1",
+            dialed_number="2",
+            started_at=now,
+        )
+
+    taken = [node_a.next(m.Call), node_b.next(m.Call), node_a.next(m.Call)]
+    with transaction(sessions) as s:
+        s.add_all([row(i) for i in taken])
+        s.add(row())  # the column default (sequence) meanwhile
+        s.flush()
+    with transaction(sessions) as s:
+        ids = sorted(s.scalars(text("SELECT id FROM calls")))
+    assert len(set(ids)) == 4 and set(taken) <= set(ids)
+    assert len(set(taken)) == 3

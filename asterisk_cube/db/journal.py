@@ -1,0 +1,182 @@
+"""Ordered write-behind: state changes are applied in memory at once and written to the
+database shortly after, in order, by one worker thread.
+
+Why: the call distributor decides on the event loop, and a caller is waiting for that
+decision. Writing every offer, accept and state change synchronously put three SQLite
+transactions (2-4 ms each) between a caller's arrival and the originate to the agent
+(docs/benchmarks.md, "Inbound dispatch"). With the journal the loop only *queues* the
+writes; the worker writes whatever has queued up in one transaction, so a burst of calls
+costs one commit, and the sqlite3 driver releases the GIL while SQLite works.
+
+Guarantees:
+
+* **Order**: operations are written in the order they were queued (one worker, FIFO),
+  so a later change of a row never lands before an earlier one.
+* **Read your writes**: :meth:`flush` writes everything queued so far before it returns;
+  code that reads what it has just changed calls it first (the distributor does so for
+  every synchronous transaction it opens).
+* **No lost batch for one bad operation**: if a batch fails, its operations are retried
+  one by one in their own transactions; only the failing one is dropped, logged
+  (``journal_write_failed``) and counted in :attr:`failures`.
+* **Durability window**: a queued change reaches the database ``delay`` (20 ms) plus a
+  few milliseconds later: the worker starts once the loop has had time to finish the
+  call it is handling (offer, accept, originate), since the worker needs the GIL too.
+  If the process is killed (SIGKILL) in that window the change is lost; a clean stop
+  (:meth:`close`) writes everything. ``serve`` rebuilds from Asterisk and the database on
+  start (``Distributor.recover``), so a lost change is at worst a stale state row.
+
+An operation is a callable taking an open :class:`~sqlalchemy.orm.Session`; its optional
+``then`` callback gets the operation's result on the event loop after the commit (e.g.
+the id of an inserted row).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from asterisk_cube.db.session import transaction
+from asterisk_cube.logs import get_logger
+
+log = get_logger(__name__)
+
+Operation = Callable[[Session], Any]
+Then = Callable[[Any], None]
+
+
+class Journal:
+    """Queue database operations; a worker thread writes them in order, in batches."""
+
+    def __init__(
+        self, sessions: sessionmaker[Session], name: str = "journal", delay: float = 0.02
+    ) -> None:
+        self.sessions = sessions
+        self.name = name
+        self.delay = delay
+        self.failures = 0
+        self.written = 0
+        self.batches = 0
+        self._ops: deque[tuple[Operation, Then | None]] = deque()
+        self._lock = threading.Lock()  # held while a batch is written (worker or flush)
+        self._executor: ThreadPoolExecutor | None = None
+        self._scheduled = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closed = False
+
+    # ------------------------------------------------------------------ queueing
+
+    def write(self, op: Operation, then: Then | None = None) -> None:
+        """Queue ``op``; it is written after everything queued before it."""
+        self._ops.append((op, then))
+        if self._scheduled:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if loop is None or self._closed:
+            self.flush()  # no event loop (CLI, plain tests): write through at once
+            return
+        self._loop = loop
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"cube-{self.name}")
+        self._scheduled = True
+        # Not at once: the worker needs the GIL too, and the loop is in the middle of
+        # handling a call (offer, accept, originate follow within milliseconds).
+        loop.call_later(self.delay, self._hand_to_worker)
+
+    def _hand_to_worker(self) -> None:
+        if self._executor is None:  # closed meanwhile (close() wrote everything)
+            self._scheduled = False
+            return
+        self._executor.submit(self._flush_in_worker)
+
+    @property
+    def pending(self) -> int:
+        return len(self._ops)
+
+    # ------------------------------------------------------------------ writing
+
+    def _flush_in_worker(self) -> None:
+        # Cleared before draining: an operation queued from now on either is taken by
+        # this flush or schedules the next one, never neither.
+        self._scheduled = False
+        try:
+            self.flush()
+        except Exception as exc:  # pragma: no cover - flush logs and counts its errors
+            log.error("journal_flush_failed", journal=self.name, error=repr(exc))
+
+    def flush(self) -> int:
+        """Write everything queued so far (in this thread); return how many operations."""
+        with self._lock:
+            batch: list[tuple[Operation, Then | None]] = []
+            while self._ops:
+                batch.append(self._ops.popleft())
+            if not batch:
+                return 0
+            results = self._write_batch(batch)
+            self.batches += 1
+            self.written += len(batch)
+        for (_op, then), result in zip(batch, results, strict=True):
+            if then is not None and result is not _FAILED:
+                self._call_back(then, result)
+        return len(batch)
+
+    def _write_batch(self, batch: list[tuple[Operation, Then | None]]) -> list[Any]:
+        try:
+            with transaction(self.sessions) as s:
+                return [op(s) for op, _then in batch]
+        except Exception as exc:
+            log.warning("journal_batch_failed", journal=self.name, ops=len(batch), error=repr(exc))
+        results = []
+        for op, _then in batch:
+            try:
+                with transaction(self.sessions) as s:
+                    result = op(s)
+                results.append(result)  # after the commit: it may fail too
+            except Exception as exc:
+                self.failures += 1
+                results.append(_FAILED)
+                log.error(
+                    "journal_write_failed",
+                    journal=self.name,
+                    op=getattr(op, "__qualname__", repr(op)),
+                    error=repr(exc),
+                )
+        return results
+
+    def _call_back(self, then: Then, result: Any) -> None:
+        loop = self._loop
+        on_loop = False
+        with contextlib.suppress(RuntimeError):  # not on a loop: the worker thread
+            on_loop = asyncio.get_running_loop() is loop
+        if loop is None or on_loop or loop.is_closed():
+            then(result)
+        else:
+            loop.call_soon_threadsafe(then, result)
+
+    async def drain(self) -> None:
+        """Wait until everything queued so far is written (without blocking the loop)."""
+        if self._executor is None:
+            self.flush()
+            return
+        await asyncio.get_running_loop().run_in_executor(self._executor, self.flush)
+        await asyncio.sleep(0)  # let ``then`` callbacks scheduled by the worker run
+
+    def close(self) -> None:
+        """Write what is left and stop the worker."""
+        self._closed = True
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+        self.flush()
+
+
+_FAILED = object()
