@@ -1,9 +1,13 @@
 """The live call distributor: waiting calls, offers and agents (F-I2..F-I7, F-D5).
 
 It owns the in-flight state of inbound work and keeps the database in step:
-every call, offer and agent transition is written when it happens, so a
-restart of ``serve`` can rebuild the view (``recover``) from the database and
-the channels Asterisk still holds.
+every call, offer and agent transition is queued for writing when it happens
+(``acd.records`` on the write-behind ``db.journal``: written in order, a few
+milliseconds later, off the event loop), so a restart of ``serve`` can rebuild
+the view (``recover``) from the database and the channels Asterisk still holds.
+Nothing between a caller's arrival and the originate to the agent waits for the
+database except one indexed read (is the caller an open outbound contact?); ids
+of new rows come from ``db.ids``.
 
 Decisions come from the pure core: ``core.routing.assignments`` says which
 call to offer to whom, ``core.agents.transition`` moves agents between states.
@@ -23,17 +27,21 @@ import contextlib
 import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Protocol
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from asterisk_cube.acd import contract as c
+from asterisk_cube.acd import records as rec
 from asterisk_cube.acd import supervision as sv
 from asterisk_cube.core import agents as ag
 from asterisk_cube.core import routing as rt
 from asterisk_cube.core.numbers import normalize
 from asterisk_cube.db import models as m
+from asterisk_cube.db.ids import IdAllocator
+from asterisk_cube.db.journal import Journal
 from asterisk_cube.db.session import transaction
 from asterisk_cube.events import EventHub
 from asterisk_cube.logs import get_logger
@@ -46,7 +54,31 @@ OPEN_CONTACT = (
     m.ContactStatus.CALLBACK,
     m.ContactStatus.DIALING,
 )
+# F-I3: is the caller an open contact of a running outbound campaign? Built once (the
+# statement's construction costs more than SQLite's answer), run on every arrival.
+OPEN_CONTACT_BY_PHONE = (
+    select(
+        m.Contact.id,
+        m.Contact.campaign_id,
+        m.Contact.last_agent_id,
+        m.Skill.name,
+        m.Campaign.forced_registration,
+        m.Campaign.wrap_up_seconds,
+    )
+    .join(m.Campaign, m.Contact.campaign_id == m.Campaign.id)
+    .outerjoin(m.Skill, m.Campaign.skill_id == m.Skill.id)
+    .where(
+        m.Contact.phone == bindparam("phone"),
+        m.Contact.status.in_(OPEN_CONTACT),
+        m.Contact.attempts > 0,
+        m.Campaign.direction == m.Direction.OUTBOUND,
+        m.Campaign.status != m.CampaignStatus.STOPPED,
+    )
+    .order_by(m.Contact.last_attempt_at.desc())
+    .limit(1)
+)
 LOGIN_PAUSE = "login"
+LINE_REFRESH_SECONDS = 10.0
 DEFAULT_REGION = "NO"
 
 
@@ -143,6 +175,7 @@ class LiveCall:
     card_static: tuple | None = None  # (contacts, categories, campaign name), built once
     forced_registration: bool = False
     registered: bool = False
+    wrap_up_seconds: int | None = None  # the campaign's default, known at arrival
 
     def routing_view(self) -> rt.WaitingCall:
         return rt.WaitingCall(
@@ -205,6 +238,36 @@ class Forward:
         )
 
 
+@dataclass(frozen=True)
+class LineRoute:
+    """What arrival needs to know of a line and its campaign, kept in memory."""
+
+    line_id: int
+    did: str
+    priority: int
+    client_id: int | None
+    campaign_id: int | None
+    region: str | None
+    skill: str | None
+    forced_registration: bool
+    wrap_up_seconds: int | None
+
+
+@dataclass(frozen=True)
+class Write:
+    """One queued ``acd.records`` call: ``op(session, *args, **kwargs)``."""
+
+    op: Callable
+    args: tuple
+    kwargs: dict
+
+    def __call__(self, s: Session):
+        return self.op(s, *self.args, **self.kwargs)
+
+    def __repr__(self) -> str:  # named in the journal's error log
+        return f"{self.op.__qualname__}{self.args!r}"
+
+
 @dataclass
 class Clock:
     now: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
@@ -230,8 +293,12 @@ class Distributor:
         clock: Clock | None = None,
         node: str = "local",
         ring_timeout: float = 30.0,
+        journal: Journal | None = None,
+        ids: IdAllocator | None = None,
     ) -> None:
         self.sessions = sessions
+        self.journal = journal or Journal(sessions, name="acd")
+        self.ids = ids or IdAllocator(sessions.kw["bind"])
         self.hub = hub
         self.telephony = telephony
         self.clock = clock or Clock()
@@ -242,6 +309,9 @@ class Distributor:
         self.by_channel: dict[str, int] = {}
         self.line_priorities: dict[int, int] = {}
         self.line_info: dict[int, tuple[str, str, int]] = {}  # id -> (did, name, offer timeout)
+        self.line_routes: dict[int, LineRoute] = {}
+        self._tx_depth = 0
+        self._refresh_timer: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task] = set()
         self._loaded = False
         # Kept in memory so that building an agent's view needs no query (views are
@@ -257,8 +327,23 @@ class Distributor:
     def now(self) -> dt.datetime:
         return self.clock.now()
 
+    @contextlib.contextmanager
     def _tx(self):
-        return transaction(self.sessions)
+        """A synchronous transaction on the loop, for the less frequent work (desk
+        actions that read or insert, recovery). The journal is written first, so the
+        transaction sees (and is ordered after) every change queued before it."""
+        if self._tx_depth == 0:
+            self.journal.flush()
+        self._tx_depth += 1
+        try:
+            with transaction(self.sessions) as s:
+                yield s
+        finally:
+            self._tx_depth -= 1
+
+    def _write(self, op, *args, then=None, **kwargs) -> None:
+        """Queue a write (``acd.records``) with the values of this moment."""
+        self.journal.write(Write(op, args, kwargs), then)
 
     def _spawn(self, coro, name: str) -> None:
         task = asyncio.get_running_loop().create_task(coro, name=name)
@@ -285,6 +370,8 @@ class Distributor:
         )
 
     async def close(self) -> None:
+        if self._refresh_timer:
+            self._refresh_timer.cancel()
         for call in self.calls.values():
             if call.offer_timer:
                 call.offer_timer.cancel()
@@ -296,6 +383,7 @@ class Distributor:
         for task in list(self._tasks):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        await asyncio.get_running_loop().run_in_executor(None, self.journal.close)
 
     # ------------------------------------------------------------- loading
 
@@ -310,9 +398,9 @@ class Distributor:
     def _load_lines(self, s: Session) -> None:
         self.line_priorities = {}
         self.line_info = {}
+        self.line_routes = {}
         for line in s.scalars(select(m.Line)):
-            self.line_priorities[line.id] = line.priority
-            self.line_info[line.id] = (line.did, line.name, line.offer_timeout_seconds)
+            self._remember_line(line)
         self.pause_reasons = [
             (r.code, r.label)
             for r in s.scalars(
@@ -331,13 +419,40 @@ class Distributor:
             )
         }
 
+    def _remember_line(self, line: m.Line) -> LineRoute:
+        campaign = line.campaign
+        route = LineRoute(
+            line_id=line.id,
+            did=line.did,
+            priority=line.priority,
+            client_id=line.client_id,
+            campaign_id=campaign.id if campaign else None,
+            region=campaign.phone_region if campaign else None,
+            skill=campaign.skill.name if campaign and campaign.skill else None,
+            forced_registration=bool(campaign and campaign.forced_registration),
+            wrap_up_seconds=campaign.wrap_up_seconds if campaign else None,
+        )
+        self.line_priorities[line.id] = line.priority
+        self.line_info[line.id] = (line.did, line.name, line.offer_timeout_seconds)
+        self.line_routes[line.id] = route
+        return route
+
+    def _line_route(self, line_id: int | None) -> LineRoute | None:
+        if line_id is None:
+            return None
+        route = self.line_routes.get(line_id)
+        if route is None:  # a line added since we loaded
+            with self._tx() as s:
+                line = s.get(m.Line, line_id)
+                route = self._remember_line(line) if line is not None else None
+        return route
+
     def _record_missed(
-        self, s: Session, call_id: int, line_id: int | None, caller: str, at: dt.datetime
+        self, call_id: int, line_id: int | None, caller: str, at: dt.datetime
     ) -> None:
-        missed = m.MissedCall(call_id=call_id, line_id=line_id, caller_number=caller, missed_at=at)
-        s.add(missed)
-        s.flush()
-        self.missed[missed.id] = (line_id, caller, at)
+        missed_id = self.ids.next(m.MissedCall)
+        self._write(rec.insert_missed, missed_id, call_id, line_id, caller, at)
+        self.missed[missed_id] = (line_id, caller, at)
 
     def _load_agent(self, s: Session, agent: m.Agent) -> LiveAgent:
         row = agent.status
@@ -375,6 +490,26 @@ class Distributor:
         with self._tx() as s:
             self._load_lines(s)
 
+    def _keep_lines_fresh(self) -> None:
+        """Reread lines and their campaigns every ``LINE_REFRESH_SECONDS``: arrivals read
+        them from memory, and the CLI may change them while ``serve`` runs (the panel's
+        changes take effect at once, through ``lines_changed``)."""
+        if self._refresh_timer is not None:
+            self._refresh_timer.cancel()
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # not serving (a CLI or a plain test)
+        self._refresh_timer = loop.call_later(LINE_REFRESH_SECONDS, self._refresh_tick)
+
+    def _refresh_tick(self) -> None:
+        self._refresh_timer = None
+        try:
+            self.refresh_lines()
+        except Exception as exc:
+            log.warning("line_refresh_failed", error=repr(exc))
+        self._keep_lines_fresh()
+
     def _agent(self, agent_id: int) -> LiveAgent:
         agent = self.agents.get(agent_id)
         if agent is None:
@@ -397,11 +532,11 @@ class Distributor:
                 c.ILLEGAL_STATE, f"cannot {ag.event_name(event)} now: {exc.reason}"
             ) from None
         agent.status = result.status
+        values = (agent.agent_id, agent.status, agent.card_call_id, result.record, now)
         if s is None:
-            with self._tx() as s2:
-                self._persist_agent(s2, agent, result.record)
+            self._write(rec.persist_agent, *values)
         else:
-            self._persist_agent(s, agent, result.record)
+            rec.persist_agent(s, *values)
         self._arm_wrap_timer(agent)
         log.info(
             "agent_state",
@@ -410,30 +545,6 @@ class Distributor:
             state=agent.status.state.value,
             reason=result.record.reason,
         )
-
-    def _persist_agent(
-        self, s: Session, agent: LiveAgent, record: ag.StateLogRecord | None
-    ) -> None:
-        st = agent.status
-        row = s.get(m.AgentStatus, agent.agent_id) or m.AgentStatus(agent_id=agent.agent_id)
-        row.state = m.AgentState(st.state.value)
-        row.since = st.since or self.now()
-        row.pause_reason = st.pause_reason
-        row.pause_requested = st.pause_requested
-        row.wrap_up_until = st.wrap_up_until
-        row.call_id = agent.card_call_id
-        row.idle_since = st.idle_since
-        s.add(row)
-        if record is not None and record.from_state != record.to_state:
-            s.add(
-                m.AgentStateLog(
-                    agent_id=agent.agent_id,
-                    at=record.at,
-                    from_state=m.AgentState(record.from_state.value),
-                    to_state=m.AgentState(record.to_state.value),
-                    reason=record.reason,
-                )
-            )
 
     def _arm_wrap_timer(self, agent: LiveAgent) -> None:
         if agent.wrap_timer:
@@ -498,14 +609,9 @@ class Distributor:
 
     def _offer(self, call: LiveCall, agent: LiveAgent, now: dt.datetime, why: str) -> None:
         timeout = self.line_info.get(call.line_id or -1, ("", "", 20))[2]
-        with self._tx() as s:
-            self._apply(agent, ag.Offer(call_id=call.call_id), s)
-            offer = m.CallOffer(call_id=call.call_id, agent_id=agent.agent_id, offered_at=now)
-            s.add(offer)
-            row = s.get(m.Call, call.call_id)
-            row.state = m.CallState.OFFERED
-            s.flush()
-            call.offer_id = offer.id
+        self._apply(agent, ag.Offer(call_id=call.call_id))
+        call.offer_id = self.ids.next(m.CallOffer)
+        self._write(rec.insert_offer, call.offer_id, call.call_id, agent.agent_id, now)
         call.phase = "offered"
         call.agent_id = agent.agent_id
         call.offered_at = now
@@ -517,15 +623,12 @@ class Distributor:
         log.info("offer", call=call.call_id, agent=agent.username, reason=why, timeout=timeout)
         self._notify(agent.agent_id)
 
-    def _end_offer(self, call: LiveCall, result: m.OfferResult, s: Session) -> None:
+    def _end_offer(self, call: LiveCall, result: m.OfferResult) -> None:
         if call.offer_timer:
             call.offer_timer.cancel()
             call.offer_timer = None
         if call.offer_id is not None:
-            offer = s.get(m.CallOffer, call.offer_id)
-            if offer is not None:
-                offer.result = result
-                offer.decided_at = self.now()
+            self._write(rec.end_offer, call.offer_id, result, self.now())
         call.offer_id = None
 
     def _offer_timed_out(self, call_id: int, agent_id: int) -> None:
@@ -534,11 +637,10 @@ class Distributor:
         if call is None or agent is None or call.phase != "offered" or call.agent_id != agent_id:
             return
         now = self.now()
-        with self._tx() as s:
-            self._end_offer(call, m.OfferResult.TIMEOUT, s)
-            self._back_to_queue(call, s, lapsed_by=agent_id, now=now)
-            # The unresponsive agent goes to a pause (F-I4).
-            self._apply(agent, ag.OfferTimeout(), s)
+        self._end_offer(call, m.OfferResult.TIMEOUT)
+        self._back_to_queue(call, lapsed_by=agent_id, now=now)
+        # The unresponsive agent goes to a pause (F-I4).
+        self._apply(agent, ag.OfferTimeout())
         log.info("offer_timeout", call=call_id, agent=agent.username)
         self._notify_all()
         self.dispatch()
@@ -546,7 +648,6 @@ class Distributor:
     def _back_to_queue(
         self,
         call: LiveCall,
-        s: Session,
         lapsed_by: int | None = None,
         now: dt.datetime | None = None,
     ) -> None:
@@ -555,111 +656,115 @@ class Distributor:
         call.phase = "waiting"
         call.agent_id = None
         call.offer_expires = None
-        row = s.get(m.Call, call.call_id)
-        row.state = m.CallState.WAITING
-        row.agent_id = None
+        self._write(rec.update_call, call.call_id, state=m.CallState.WAITING, agent_id=None)
 
     # ------------------------------------------------------ events from ARI
 
     def classify(
-        self, s: Session, caller: str, line: m.Line | None
-    ) -> tuple[rt.CallType, m.Contact | None, m.Campaign | None]:
-        """F-I3: customer callback > new customer (hotline) > service call."""
-        region = (line.campaign.phone_region if line and line.campaign else None) or DEFAULT_REGION
-        number = normalize(caller, region)
+        self, caller: str, line: LineRoute | None
+    ) -> tuple[rt.CallType, str | None, tuple | None]:
+        """F-I3: customer callback > new customer (hotline) > service call.
+
+        Returns the call type, the caller's number in E.164 (None if it is not a
+        number) and, for a customer callback, the open contact found
+        ``(contact id, campaign id, last agent, skill, forced registration, wrap-up)``.
+        One indexed read; a hotline's new contact is created by the journal."""
+        number = normalize(caller, (line.region if line else None) or DEFAULT_REGION)
         if number:
-            contact = s.scalar(
-                select(m.Contact)
-                .join(m.Campaign, m.Contact.campaign_id == m.Campaign.id)
-                .where(
-                    m.Contact.phone == number,
-                    m.Contact.status.in_(OPEN_CONTACT),
-                    m.Contact.attempts > 0,
-                    m.Campaign.direction == m.Direction.OUTBOUND,
-                    m.Campaign.status != m.CampaignStatus.STOPPED,
-                )
-                .order_by(m.Contact.last_attempt_at.desc())
-                .limit(1)
-            )
-            if contact is not None:
-                return (
-                    rt.CallType.CUSTOMER_CALLBACK,
-                    contact,
-                    s.get(m.Campaign, contact.campaign_id),
-                )
+            with self.sessions.kw["bind"].connect() as conn:  # a read, no need to flush
+                found = conn.execute(OPEN_CONTACT_BY_PHONE, {"phone": number}).first()
+            if found is not None:
+                return rt.CallType.CUSTOMER_CALLBACK, number, tuple(found)
         if line is not None and line.client_id is not None:
-            return rt.CallType.ANSWERING, None, None
-        if line is not None and line.campaign is not None:
-            contact = None
-            if number:
-                contact = m.Contact(
-                    campaign_id=line.campaign.id, phone=number, status=m.ContactStatus.NEW
-                )
-                s.add(contact)
-                s.flush()
-            return rt.CallType.NEW_CUSTOMER, contact, line.campaign
-        return rt.CallType.SERVICE, None, None
+            return rt.CallType.ANSWERING, number, None
+        if line is not None and line.campaign_id is not None:
+            return rt.CallType.NEW_CUSTOMER, number, None
+        return rt.CallType.SERVICE, number, None
 
     def call_arrived(
-        self, channel_id: str, line_id: int | None, caller: str, dialed: str = "", hours: str = ""
+        self,
+        channel_id: str,
+        line_id: int | None,
+        caller: str,
+        dialed: str = "",
+        hours: str = "",
+        queued_at: dt.datetime | None = None,
     ) -> int:
-        """A caller entered the Stasis app on a line: record it, queue it, offer it."""
+        """A caller entered the Stasis app on a line: record it, queue it, offer it.
+        ``queued_at``: when it entered, if earlier than now (adopted after a restart)."""
         if channel_id in self.by_channel:
             return self.by_channel[channel_id]
-        now = self.now()
-        with self._tx() as s:
-            line = s.get(m.Line, line_id) if line_id is not None else None
-            kind, contact, campaign = self.classify(s, caller, line)
-            row = m.Call(
+        now = queued_at or self.now()
+        line = self._line_route(line_id)
+        kind, number, found = self.classify(caller, line)
+        call = LiveCall(
+            call_id=self.ids.next(m.Call),
+            channel_id=channel_id,
+            kind=kind,
+            line_id=line.line_id if line else None,
+            caller=caller or "",
+            did=dialed or (line.did if line else ""),
+            queued_at=now,
+            client_id=line.client_id if line else None,
+            hours=hours,
+        )
+        if found is not None:  # a customer calling back an open outbound contact
+            contact_id, campaign_id, last_agent, skill, forced, wrap = found
+            call.contact_id, call.campaign_id, call.last_agent_id = (
+                contact_id,
+                campaign_id,
+                last_agent,
+            )
+            call.skill, call.forced_registration, call.wrap_up_seconds = skill, bool(forced), wrap
+        elif kind == rt.CallType.NEW_CUSTOMER:
+            call.campaign_id, call.skill = line.campaign_id, line.skill
+            call.forced_registration = line.forced_registration
+            call.wrap_up_seconds = line.wrap_up_seconds
+        self._write(
+            rec.insert_arrival,
+            dict(
+                id=call.call_id,
                 direction=m.Direction.INBOUND,
                 kind=_KIND_TO_DB[kind],
                 state=m.CallState.WAITING,
-                line_id=line.id if line else None,
-                campaign_id=campaign.id if campaign else None,
-                client_id=line.client_id if line else None,
-                contact_id=contact.id if contact else None,
-                caller_number=caller or "",
-                dialed_number=dialed or (line.did if line else ""),
+                line_id=call.line_id,
+                campaign_id=call.campaign_id,
+                client_id=call.client_id,
+                contact_id=call.contact_id,
+                caller_number=call.caller,
+                dialed_number=call.did,
                 channel_id=channel_id,
                 node=self.node,
                 line_priority=line.priority if line else 0,
                 started_at=now,
                 queued_at=now,
+            ),
+            channel_id,
+            now,
+        )
+        if kind == rt.CallType.NEW_CUSTOMER and number:
+            self._write(
+                rec.create_contact,
+                call.call_id,
+                call.campaign_id,
+                number,
+                then=partial(self._contact_created, call.call_id),
             )
-            s.add(row)
-            s.flush()
-            s.add(
-                m.CallLeg(
-                    call_id=row.id, role=m.LegRole.CALLER, channel_id=channel_id, started_at=now
-                )
-            )
-            call = LiveCall(
-                call_id=row.id,
-                channel_id=channel_id,
-                kind=kind,
-                line_id=row.line_id,
-                caller=row.caller_number,
-                did=row.dialed_number,
-                queued_at=now,
-                campaign_id=row.campaign_id,
-                client_id=row.client_id,
-                contact_id=row.contact_id,
-                skill=campaign.skill.name if campaign and campaign.skill else None,
-                last_agent_id=contact.last_agent_id
-                if kind == rt.CallType.CUSTOMER_CALLBACK
-                else None,
-                forced_registration=bool(campaign and campaign.forced_registration),
-                hours=hours,
-            )
-            if line is not None:
-                self.line_priorities[line.id] = line.priority
-                self.line_info[line.id] = (line.did, line.name, line.offer_timeout_seconds)
         self.calls[call.call_id] = call
         self.by_channel[channel_id] = call.call_id
         log.info("call_waiting", call=call.call_id, kind=kind.value, line=line_id, caller=caller)
         self._notify_all()
         self.dispatch()
         return call.call_id
+
+    def _contact_created(self, call_id: int, contact_id: int) -> None:
+        """The hotline's new contact is written: show it on the call card."""
+        call = self.calls.get(call_id)
+        if call is not None and call.contact_id is None:
+            call.contact_id = contact_id
+            call.card_static = None
+            if call.agent_id is not None:
+                self._notify(call.agent_id)
 
     def caller_left(self, channel_id: str, cause: str = "hangup") -> None:
         """The caller's channel left the app (hung up). Waiting → missed call (F-I7)."""
@@ -668,46 +773,44 @@ class Distributor:
         if call is None or call.phase == "ended":
             return
         now = self.now()
-        notify = []
-        with self._tx() as s:
-            row = s.get(m.Call, call.call_id)
-            leg = s.scalar(select(m.CallLeg).where(m.CallLeg.channel_id == channel_id))
-            if leg is not None and leg.ended_at is None:
-                leg.ended_at = now
-                leg.cause = cause
-            if call.phase in ("waiting", "offered", "connecting"):
-                if call.phase == "offered":
-                    self._end_offer(call, m.OfferResult.WITHDRAWN, s)
-                    agent = self.agents[call.agent_id]
-                    self._apply(agent, ag.OfferWithdrawn(), s)
-                    notify.append(agent.agent_id)
-                elif call.phase == "connecting":
-                    agent = self.agents[call.agent_id]
-                    self._apply(agent, ag.CallEnded(wrap_up=dt.timedelta(0)), s)
-                    self._set_card(agent, None)
-                    notify.append(agent.agent_id)
-                call.phase = "missed"  # a connect still running for it must not act on it
-                row.state = m.CallState.MISSED
-                row.ended_at = now
-                row.end_reason = "caller_hangup_waiting"
-                self._record_missed(s, call.call_id, call.line_id, call.caller, now)
-                self.calls.pop(call.call_id, None)
-                log.info("call_missed", call=call.call_id, caller=call.caller)
-            elif call.phase == "forwarded":
-                row.state = m.CallState.ENDED  # end_reason keeps who it was forwarded to
-                row.ended_at = now
-                self.calls.pop(call.call_id, None)
-                if call.forward and call.forward.channel and self.telephony is not None:
-                    self._spawn(self.telephony.hangup(call.forward.channel), "hangup-target")
-            elif call.phase == "connected":
-                row.state = m.CallState.ENDED
-                row.ended_at = now
-                row.end_reason = "caller_hangup"
-                if call.forward and call.forward.channel and self.telephony is not None:
-                    self._spawn(self.telephony.hangup(call.forward.channel), "hangup-target")
-                call.forward = None
-                self._call_finished(call, s)
-                notify.append(call.agent_id)
+        self._write(rec.end_leg, channel_id, now, cause)
+        if call.phase in ("waiting", "offered", "connecting"):
+            if call.phase == "offered":
+                self._end_offer(call, m.OfferResult.WITHDRAWN)
+                self._apply(self.agents[call.agent_id], ag.OfferWithdrawn())
+            elif call.phase == "connecting":
+                agent = self.agents[call.agent_id]
+                self._apply(agent, ag.CallEnded(wrap_up=dt.timedelta(0)))
+                self._set_card(agent, None)
+            call.phase = "missed"  # a connect still running for it must not act on it
+            self._write(
+                rec.update_call,
+                call.call_id,
+                state=m.CallState.MISSED,
+                ended_at=now,
+                end_reason="caller_hangup_waiting",
+            )
+            self._record_missed(call.call_id, call.line_id, call.caller, now)
+            self.calls.pop(call.call_id, None)
+            log.info("call_missed", call=call.call_id, caller=call.caller)
+        elif call.phase == "forwarded":
+            # end_reason keeps who it was forwarded to
+            self._write(rec.update_call, call.call_id, state=m.CallState.ENDED, ended_at=now)
+            self.calls.pop(call.call_id, None)
+            if call.forward and call.forward.channel and self.telephony is not None:
+                self._spawn(self.telephony.hangup(call.forward.channel), "hangup-target")
+        elif call.phase == "connected":
+            self._write(
+                rec.update_call,
+                call.call_id,
+                state=m.CallState.ENDED,
+                ended_at=now,
+                end_reason="caller_hangup",
+            )
+            if call.forward and call.forward.channel and self.telephony is not None:
+                self._spawn(self.telephony.hangup(call.forward.channel), "hangup-target")
+            call.forward = None
+            self._call_finished(call)
         self._notify_all()
         self.dispatch()
 
@@ -716,19 +819,21 @@ class Distributor:
         call = self.calls.get(call_id)
         if call is None or call.phase != "connected":
             return
-        with self._tx() as s:
-            row = s.get(m.Call, call_id)
-            row.state = m.CallState.ENDED
-            row.ended_at = self.now()
-            row.end_reason = "agent_hangup"
-            self._call_finished(call, s)
+        self._write(
+            rec.update_call,
+            call_id,
+            state=m.CallState.ENDED,
+            ended_at=self.now(),
+            end_reason="agent_hangup",
+        )
+        self._call_finished(call)
         self.by_channel.pop(call.channel_id, None)
         if self.telephony is not None:
             self._spawn(self.telephony.hangup(call.channel_id), f"hangup-{call_id}")
         self._notify_all()
         self.dispatch()
 
-    def _call_finished(self, call: LiveCall, s: Session) -> None:
+    def _call_finished(self, call: LiveCall) -> None:
         """Talk is over: the agent goes to wrap-up; the card stays for registration."""
         call.phase = "ended"
         agent = self.agents.get(call.agent_id) if call.agent_id else None
@@ -736,18 +841,14 @@ class Distributor:
             self.calls.pop(call.call_id, None)
             return
         agent.on_outbound_call = False  # also when the desk hung up an outbound call
-        wrap = self._wrap_up_seconds(s, call)
-        self._apply(agent, ag.CallEnded(wrap_up=dt.timedelta(seconds=wrap)), s)
+        wrap = self._wrap_up_seconds(call)
+        self._apply(agent, ag.CallEnded(wrap_up=dt.timedelta(seconds=wrap)))
         if call.contact_id:
-            contact = s.get(m.Contact, call.contact_id)
-            if contact is not None:
-                contact.last_agent_id = agent.agent_id
+            self._write(rec.set_last_agent, call.contact_id, agent.agent_id)
 
-    def _wrap_up_seconds(self, s: Session, call: LiveCall) -> int:
-        if call.campaign_id:
-            campaign = s.get(m.Campaign, call.campaign_id)
-            if campaign is not None:
-                return campaign.wrap_up_seconds
+    def _wrap_up_seconds(self, call: LiveCall) -> int:
+        if call.wrap_up_seconds is not None:
+            return call.wrap_up_seconds
         return 0 if not call.forced_registration else 5
 
     # ----------------------------------------------------------- connecting
@@ -775,40 +876,39 @@ class Distributor:
                 await self.telephony.hangup(agent_channel)  # the caller hung up meanwhile
             return
         now = self.now()
-        with self._tx() as s:
-            row = s.get(m.Call, call.call_id)
-            if agent_channel:
-                call.phase = "connected"
-                call.agent_channel = agent_channel
-                call.answered_at = now
-                row.state = m.CallState.CONNECTED
-                row.answered_at = now
-                row.agent_id = agent.agent_id
-                s.add(
-                    m.CallLeg(
-                        call_id=call.call_id,
-                        role=m.LegRole.AGENT,
-                        channel_id=agent_channel,
-                        endpoint=agent.endpoint or "",
-                        agent_id=agent.agent_id,
-                        started_at=now,
-                        answered_at=now,
-                    )
-                )
-                log.info("call_connected", call=call.call_id, agent=agent.username)
-            elif agents_fault:
-                # The agent did not pick up its phone: the caller keeps its place.
-                self._apply(agent, ag.CallEnded(wrap_up=dt.timedelta(0)), s)
-                self._apply(agent, ag.Pause(reason=ag.PauseReason.NO_ANSWER), s)
-                self._set_card(agent, None)
-                self._back_to_queue(call, s, lapsed_by=agent.agent_id, now=now)
-                log.info("agent_no_answer", call=call.call_id, agent=agent.username)
-            else:
-                # Telephony failed: the agent is free again, the caller keeps its place
-                # (or becomes a missed call when its hang-up arrives).
-                self._apply(agent, ag.CallEnded(wrap_up=dt.timedelta(0)), s)
-                self._set_card(agent, None)
-                self._back_to_queue(call, s, now=now)
+        if agent_channel:
+            call.phase = "connected"
+            call.agent_channel = agent_channel
+            call.answered_at = now
+            self._write(
+                rec.update_call,
+                call.call_id,
+                state=m.CallState.CONNECTED,
+                answered_at=now,
+                agent_id=agent.agent_id,
+            )
+            self._write(
+                rec.insert_agent_leg,
+                call.call_id,
+                agent_channel,
+                agent.endpoint or "",
+                agent.agent_id,
+                now,
+            )
+            log.info("call_connected", call=call.call_id, agent=agent.username)
+        elif agents_fault:
+            # The agent did not pick up its phone: the caller keeps its place.
+            self._apply(agent, ag.CallEnded(wrap_up=dt.timedelta(0)))
+            self._apply(agent, ag.Pause(reason=ag.PauseReason.NO_ANSWER))
+            self._set_card(agent, None)
+            self._back_to_queue(call, lapsed_by=agent.agent_id, now=now)
+            log.info("agent_no_answer", call=call.call_id, agent=agent.username)
+        else:
+            # Telephony failed: the agent is free again, the caller keeps its place
+            # (or becomes a missed call when its hang-up arrives).
+            self._apply(agent, ag.CallEnded(wrap_up=dt.timedelta(0)))
+            self._set_card(agent, None)
+            self._back_to_queue(call, now=now)
         self._notify_all()
         self.dispatch()
 
@@ -870,11 +970,9 @@ class Distributor:
     async def accept(self, agent_id: int, call_id: int) -> None:
         agent = self._agent(agent_id)
         call = self._my_call(agent, call_id, ("offered",))
-        with self._tx() as s:
-            self._end_offer(call, m.OfferResult.ACCEPTED, s)
-            self._apply(agent, ag.Accept(), s)
-            row = s.get(m.Call, call_id)
-            row.agent_id = agent_id
+        self._end_offer(call, m.OfferResult.ACCEPTED)
+        self._apply(agent, ag.Accept())
+        self._write(rec.update_call, call_id, agent_id=agent_id)
         call.phase = "connecting"
         call.registered = False
         self._set_card(agent, call_id)
@@ -885,10 +983,9 @@ class Distributor:
     async def decline(self, agent_id: int, call_id: int) -> None:
         agent = self._agent(agent_id)
         call = self._my_call(agent, call_id, ("offered",))
-        with self._tx() as s:
-            self._end_offer(call, m.OfferResult.DECLINED, s)
-            self._back_to_queue(call, s, lapsed_by=agent_id, now=self.now())
-            self._apply(agent, ag.Decline(), s)
+        self._end_offer(call, m.OfferResult.DECLINED)
+        self._back_to_queue(call, lapsed_by=agent_id, now=self.now())
+        self._apply(agent, ag.Decline())
         self._after_agent_change(agent)
 
     async def hangup(self, agent_id: int, call_id: int) -> None:
@@ -1209,7 +1306,9 @@ class Distributor:
     def _card_static(self, call: LiveCall) -> tuple:
         """The parts of the call card that do not change during the call, built once."""
         if call.card_static is None:
-            with self._tx() as s:
+            # A read of what rarely changes: no journal flush (a hotline's new contact
+            # shows up when it is written, see _contact_created).
+            with transaction(self.sessions) as s:
                 number = normalize(call.caller, DEFAULT_REGION)
                 contacts = []
                 if number:
@@ -1496,6 +1595,7 @@ class Distributor:
             answered_at=now if connected else None,
             mode=mode,
             forced_registration=bool(campaign and campaign.forced_registration),
+            wrap_up_seconds=campaign.wrap_up_seconds if campaign else None,
         )
         self.calls[call_id] = call
         agent.on_outbound_call = True
@@ -1519,21 +1619,20 @@ class Distributor:
         if call is None or call.phase == "ended":
             return
         agent = self.agents.get(call.agent_id) if call.agent_id else None
-        with self._tx() as s:
-            if agent is not None:
-                agent.on_outbound_call = False
-            if agent_no_answer and agent is not None:
-                self._apply(agent, ag.CallEnded(wrap_up=dt.timedelta(0)), s)
-                self._apply(agent, ag.Pause(reason=ag.PauseReason.NO_ANSWER), s)
-                self._set_card(agent, None)
-                self.calls.pop(call_id, None)
-            elif call.phase == "connecting" and agent is not None:
-                # The contact was never reached: nothing to register, no wrap-up.
-                self._apply(agent, ag.CallEnded(wrap_up=dt.timedelta(0)), s)
-                self._set_card(agent, None)
-                self.calls.pop(call_id, None)
-            else:
-                self._call_finished(call, s)
+        if agent is not None:
+            agent.on_outbound_call = False
+        if agent_no_answer and agent is not None:
+            self._apply(agent, ag.CallEnded(wrap_up=dt.timedelta(0)))
+            self._apply(agent, ag.Pause(reason=ag.PauseReason.NO_ANSWER))
+            self._set_card(agent, None)
+            self.calls.pop(call_id, None)
+        elif call.phase == "connecting" and agent is not None:
+            # The contact was never reached: nothing to register, no wrap-up.
+            self._apply(agent, ag.CallEnded(wrap_up=dt.timedelta(0)))
+            self._set_card(agent, None)
+            self.calls.pop(call_id, None)
+        else:
+            self._call_finished(call)
         self._notify_all()
         self.dispatch()
 
@@ -1598,6 +1697,7 @@ class Distributor:
         (``queued_at``); calls whose caller is gone become missed / ended."""
         if not self._loaded:
             self.load()
+        self._keep_lines_fresh()
         self.forget_lost_calls(live_channels)
         now = self.now()
         stats = {"waiting": 0, "connected": 0, "missed": 0, "ended": 0}
@@ -1634,7 +1734,7 @@ class Distributor:
                         row.state = m.CallState.MISSED
                         row.ended_at = now
                         row.end_reason = "lost_during_restart"
-                        self._record_missed(s, row.id, row.line_id, row.caller_number, now)
+                        self._record_missed(row.id, row.line_id, row.caller_number, now)
                         stats["missed"] += 1
                 elif alive and row.agent_id in self.agents:
                     call = self._restore_call(s, row, "connected")
@@ -1692,6 +1792,7 @@ class Distributor:
             if contact and kind == rt.CallType.CUSTOMER_CALLBACK
             else None,
             forced_registration=bool(campaign and campaign.forced_registration),
+            wrap_up_seconds=campaign.wrap_up_seconds if campaign else None,
             registered=row.registration_done,
             phase=phase,
         )

@@ -38,9 +38,13 @@ def open_call(
     node: str,
     now: dt.datetime,
     caller_id: str | None = None,
+    call_id: int | None = None,
 ) -> int:
-    """The call row for a claimed contact (before anything is dialed)."""
+    """The call row for a claimed contact (before anything is dialed). ``call_id``: an id
+    from the process's ``db.ids`` allocator, which the distributor's write-behind inserts
+    share (None: the database picks one)."""
     row = m.Call(
+        id=call_id,
         direction=m.Direction.OUTBOUND,
         kind=m.CallKind(mode),
         state=m.CallState.DIALING,

@@ -585,7 +585,18 @@ class Dialer:
                 kinds=kinds,
             )
             claims = [
-                (c_, records.open_call(s, c_, mode, self.node, now, run.config.caller_id))
+                (
+                    c_,
+                    records.open_call(
+                        s,
+                        c_,
+                        mode,
+                        self.node,
+                        now,
+                        run.config.caller_id,
+                        call_id=self.distributor.ids.next(m.Call),
+                    ),
+                )
                 for c_ in found
             ]
         if len(claims) < limit and key is not None:

@@ -78,6 +78,12 @@ async def start_work(d, agent_id, line_ids):
     await d.ready(agent_id)
 
 
+def db(d):
+    """The database once the distributor's write-behind journal is written."""
+    d.journal.flush()
+    return transaction(d.sessions)
+
+
 async def settle():
     for _ in range(5):
         await asyncio.sleep(0)
@@ -111,7 +117,7 @@ async def test_accept_connects_and_hangup_ends_in_wrap_up(world):
     d.caller_left("ch1")
     view = await d.view(ids["ann"])
     assert view.call.state == "ended"
-    with transaction(world[0]) as s:
+    with db(d) as s:
         call = s.get(m.Call, call_id)
         assert call.state == m.CallState.ENDED and call.answered_at is not None
         states = [
@@ -135,7 +141,7 @@ async def test_unaccepted_offer_moves_on_and_pauses_the_agent(world):
     ann, bob = await d.view(ids["ann"]), await d.view(ids["bob"])
     assert ann.state == "paused" and ann.pause_reason == "no_answer" and ann.offer is None
     assert bob.offer.call_id == call_id
-    with transaction(world[0]) as s:
+    with db(d) as s:
         results = [o.result for o in s.scalars(select(m.CallOffer).order_by(m.CallOffer.id))]
         assert results == [m.OfferResult.TIMEOUT, m.OfferResult.PENDING]
 
@@ -152,7 +158,7 @@ async def test_caller_hanging_up_while_waiting_is_a_missed_call(world):
     assert [mc.caller for mc in view.missed] == ["+4791000009"]
     await d.mark_missed_processed(ids["ann"], view.missed[0].missed_id)
     assert (await d.view(ids["ann"])).missed == []
-    with transaction(world[0]) as s:
+    with db(d) as s:
         assert s.get(m.Call, call_id).state == m.CallState.MISSED
         assert s.scalar(select(m.CallOffer)).result == m.OfferResult.WITHDRAWN
 
@@ -191,7 +197,7 @@ async def test_forged_requests_are_refused_and_change_nothing(world):
 
 
 async def test_hotline_creates_contact_and_forced_registration_holds_the_card(world):
-    sessions, ids, lines = world
+    _sessions, ids, lines = world
     tel = FakeTelephony()
     d = make(world, tel)
     await start_work(d, ids["ann"], [lines["300"]])
@@ -211,7 +217,7 @@ async def test_hotline_creates_contact_and_forced_registration_holds_the_card(wo
     await d.register_enquiry(ids["ann"], call_id, [topics["Happy"], topics["A"], topics["B"]], "ok")
     await d.close_call(ids["ann"], call_id)
     assert (await d.view(ids["ann"])).call is None
-    with transaction(sessions) as s:
+    with db(d) as s:
         enquiry = s.scalar(select(m.Enquiry))
         assert sorted(t.name for t in enquiry.topics) == ["A", "B", "Happy"]
         assert enquiry.line_id == lines["300"] and enquiry.agent_id == ids["ann"]
@@ -251,12 +257,13 @@ async def test_waiting_counter_shown_while_paused(world):
 
 
 async def test_outbound_call_blocks_inbound_and_ends_in_wrap_up(world):
-    sessions, ids, lines = world
+    _sessions, ids, lines = world
     d = make(world)
     await start_work(d, ids["ann"], [lines["100"]])
-    with transaction(sessions) as s:
+    with db(d) as s:
         camp = p.add_campaign(s, "Out", mode="power", wrap_up=30)
         row = m.Call(
+            id=d.ids.next(m.Call),  # as the dialer does (db/ids.py)
             direction=m.Direction.OUTBOUND,
             kind=m.CallKind.POWER,
             state=m.CallState.CONNECTED,
@@ -304,16 +311,17 @@ async def test_pause_takes_only_listed_reasons(world):
 
 
 async def test_dialer_pool_and_enquiry_listener(world):
-    sessions, ids, lines = world
+    _sessions, ids, lines = world
     d = make(world)
     await start_work(d, ids["ann"], [lines["100"]])
-    with transaction(sessions) as s:
+    with db(d) as s:
         camp = p.add_campaign(s, "Out2", mode="power", skill="sales", wrap_up=30)
         p.add_category(s, "Result", campaign="Out2")
         p.add_topics(s, "Result", ["Sale"], campaign="Out2")
         topic = s.scalar(select(m.EnquiryTopic).where(m.EnquiryTopic.name == "Sale")).id
         s.add(m.AgentSkill(agent_id=ids["bob"], skill_id=camp.skill_id))
         row = m.Call(
+            id=d.ids.next(m.Call),  # as the dialer does (db/ids.py)
             direction=m.Direction.OUTBOUND,
             kind=m.CallKind.POWER,
             state=m.CallState.CONNECTED,
@@ -417,7 +425,7 @@ async def test_forward_falls_back_to_second_target_then_hands_over(world):
     view = await d.view(ids["ann"])
     assert view.call is None and view.state == "ready"  # handed over: the agent is free
     d.caller_left("ch1")  # the caller and the target talk, then hang up
-    with transaction(world[0]) as s:
+    with db(d) as s:
         row = s.get(m.Call, call_id)
         assert row.state == m.CallState.ENDED and row.end_reason == "forwarded to 222"
 
@@ -467,9 +475,9 @@ async def test_closed_client_is_not_forwarded(world):
 
 
 async def test_waiting_customer_callbacks_per_campaign(world):
-    sessions, _ids, lines = world
+    _sessions, _ids, lines = world
     d = make(world)
-    with transaction(sessions) as s:
+    with db(d) as s:
         camp = p.add_campaign(s, "Out3", mode="predictive", caller_id="4721000009")
         p.set_campaign_status(s, "Out3", "running")
         s.add(
@@ -534,13 +542,13 @@ async def test_panel_changed_even_with_nobody_logged_in(world):
 
 
 async def test_line_priority_change_steers_the_next_decision(world):
-    sessions, ids, lines = world
+    _sessions, ids, lines = world
     clock = StepClock()
     d = make(world, clock=clock)
     high = d.call_arrived("ch-high", lines["200"], "+4791000002")  # priority 9
     clock.tick()
     low = d.call_arrived("ch-low", lines["100"], "+4791000001")  # priority 1
-    with transaction(sessions) as s:
+    with db(d) as s:
         s.get(m.Line, lines["100"]).priority = 50
     d.lines_changed()
     assert d.panel_snapshot().lines[0].priority == 50
@@ -571,7 +579,7 @@ async def test_force_pause_takes_system_reasons_and_waits_for_the_call(world):
 
 
 async def test_note_is_stored_and_the_clients_own_number_refused(world):
-    sessions, ids, _ = world
+    _sessions, ids, _ = world
     d, call_id, employees = await answering_call(
         world, ForwardTelephony(), own_numbers=["4722000000"]
     )
@@ -585,7 +593,7 @@ async def test_note_is_stored_and_the_clients_own_number_refused(world):
         ids["ann"], call_id, "Leak in the basement", "Ola", "91234567", employees["Per"]
     )
     assert woke == [1] and (await d.view(ids["ann"])).call.notes == 1
-    with transaction(sessions) as s:
+    with db(d) as s:
         note = s.scalar(select(m.CallNote))
         assert (note.message, note.callback_number, note.call_id) == (
             "Leak in the basement",
@@ -596,13 +604,14 @@ async def test_note_is_stored_and_the_clients_own_number_refused(world):
 
 
 async def test_desk_hangup_of_an_outbound_call_unblocks_the_agent(world):
-    sessions, ids, lines = world
+    _sessions, ids, lines = world
     tel = FakeTelephony()
     d = make(world, tel)
     await start_work(d, ids["ann"], [lines["100"]])
-    with transaction(sessions) as s:
+    with db(d) as s:
         camp = p.add_campaign(s, "Out4", mode="power", wrap_up=0)
         row = m.Call(
+            id=d.ids.next(m.Call),  # as the dialer does (db/ids.py)
             direction=m.Direction.OUTBOUND,
             kind=m.CallKind.POWER,
             state=m.CallState.CONNECTED,
@@ -632,10 +641,10 @@ async def test_desk_hangup_of_an_outbound_call_unblocks_the_agent(world):
 
 
 async def test_active_exception_overrides_the_employee(world):
-    sessions, ids, _ = world
+    _sessions, ids, _ = world
     tel = ForwardTelephony(answering={"333"})
     d, call_id, employees = await answering_call(world, tel)
-    with transaction(sessions) as s:
+    with db(d) as s:
         client = s.scalar(select(m.Client))
         now = d.now()
         s.add(

@@ -43,6 +43,12 @@ class FixedClock(Clock):
         super().__init__(now=lambda: t)
 
 
+def db(d):
+    """The database once the distributor's write-behind journal is written."""
+    d.journal.flush()
+    return transaction(d.sessions)
+
+
 async def settle():
     for _ in range(10):
         await asyncio.sleep(0)
@@ -81,7 +87,7 @@ async def test_stale_connect_after_caller_left_does_not_touch_the_agents_next_ca
     await settle()
 
     view = await d.view(ann)
-    with transaction(sessions) as s:
+    with db(d) as s:
         a_state = s.get(m.Call, a).state
     # Was: ann paused "no_answer" while B rang her, and A's row back to WAITING.
     assert (view.state, view.pause_reason) == ("busy", None)
@@ -92,7 +98,7 @@ async def test_stale_connect_after_caller_left_does_not_touch_the_agents_next_ca
     # Was: Refused("cannot call_ended now: not_on_a_call") escapes caller_left; B's row stays
     # CONNECTED and the ARI adapter never hangs up ann's channel (it leaks in Asterisk).
     d.caller_left("ch-b")
-    with transaction(sessions) as s:
+    with db(d) as s:
         assert s.get(m.Call, b).state == m.CallState.ENDED
 
 
@@ -220,5 +226,5 @@ async def test_bridge_failure_is_not_the_agents_no_answer(world):
     d.caller_left("ch-a")  # the hang-up that explains the failure arrives
     view = await d.view(ann)
     assert (view.state, view.offer) == ("ready", None)
-    with transaction(sessions) as s:
+    with db(d) as s:
         assert s.get(m.Call, a).state == m.CallState.MISSED
