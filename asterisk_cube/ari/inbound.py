@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
 from asterisk_cube.acd.distributor import Distributor
@@ -48,6 +50,20 @@ def http_status(exc: BaseException) -> int | None:
         if response is not None and hasattr(response, "status_code"):
             return response.status_code
         exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def stasis_args(channel: dict) -> list[str]:
+    """The Stasis arguments of a channel in the app, from its ARI JSON
+    (``dialplan.app_data`` is ``<app>,<arg>,<arg>...``)."""
+    data = (channel.get("dialplan") or {}).get("app_data") or ""
+    return data.split(",")[1:] if data else []
+
+
+def created_at(channel: dict) -> dt.datetime | None:
+    """When the channel was created (ARI ``creationtime``, e.g. 2026-11-23T10:00:00.123+0100)."""
+    with contextlib.suppress(ValueError, TypeError):
+        return dt.datetime.strptime(channel.get("creationtime", ""), "%Y-%m-%dT%H:%M:%S.%f%z")
     return None
 
 
@@ -81,6 +97,8 @@ class InboundApp:
         self._playbacks: dict[str, asyncio.Future[None]] = {}
         self._pending_agent: dict[int, str] = {}  # call id -> agent channel being rung
         self._gone: dict[str, asyncio.Future[None]] = {}  # channel -> resolved when it leaves
+        # caller channel -> resolved once it is answered and in its holding bridge
+        self._settled: dict[str, asyncio.Future[None]] = {}
         self._bridges_ready: set[str] = set()
 
     @property
@@ -128,12 +146,26 @@ class InboundApp:
         hours = args[3] if kind == "service" and len(args) > 3 else ""
         caller = (channel.get("caller") or {}).get("number", "")
         exten = (channel.get("dialplan") or {}).get("exten", "")
+        # Queued (and maybe offered) at once, while the caller is answered and put on
+        # music on hold: the two requests take 2-8 ms, the agent's phone rings for far
+        # longer, and connect_agent waits for them before it bridges (see _settled).
+        settled = asyncio.get_running_loop().create_future()
+        self._settled[channel_id] = settled
+        try:
+            self.distributor.call_arrived(channel_id, line_id, caller, exten, hours=hours)
+        finally:
+            try:
+                await self._settle(channel_id, line_id)
+            finally:
+                self._resolve(settled, None)
+                self._settled.pop(channel_id, None)
+
+    async def _settle(self, channel_id: str, line_id: int | None) -> None:
+        """Answer the caller and move it into its line's holding bridge (music on hold)."""
         client = self.client
         await client.channels.answer(channelId=channel_id)
         bridge_id = await self._holding_bridge(line_id)
         await client.bridges.addChannel(bridgeId=bridge_id, channel=channel_id)
-        # Recorded (and maybe offered) only once the caller hears music on hold.
-        self.distributor.call_arrived(channel_id, line_id, caller, exten, hours=hours)
 
     def _stasis_end(self, channel_id: str) -> None:
         self._resolve(self._gone.pop(channel_id, None), None)
@@ -161,6 +193,40 @@ class InboundApp:
         """After (re)connecting: rebuild from the DB and what Asterisk still holds."""
         self._bridges_ready = {b for b in snapshot.bridge_ids if b.startswith("cube-hold-")}
         self.distributor.recover(set(snapshot.channel_ids))
+        await self._adopt_unknown_callers(snapshot.channel_ids, client)
+
+    async def _adopt_unknown_callers(self, channel_ids: Iterable[str], client: Any) -> None:
+        """Callers in the app that the database does not know: their arrival was still in
+        the write-behind journal when ``serve`` was killed. Asterisk still knows their
+        Stasis arguments and when they came: queue them again, in that order."""
+        d = self.distributor
+        found = []
+        for channel_id in channel_ids:
+            if channel_id in d.by_channel or d.call_of_agent_channel(channel_id) is not None:
+                continue
+            try:
+                channel = await client.channels.get(channelId=channel_id)
+            except Exception:
+                continue  # gone meanwhile
+            raw = channel if isinstance(channel, dict) else getattr(channel, "json", {}) or {}
+            args = stasis_args(raw)
+            if not args or args[0] not in ("inbound", "service"):
+                continue
+            line_id = int(args[1]) if len(args) > 1 and args[1].isdigit() else None
+            hours = args[3] if args[0] == "service" and len(args) > 3 else ""
+            created = created_at(raw) or dt.datetime.now(dt.UTC)
+            found.append((created, channel_id, line_id, raw, hours))
+        for created, channel_id, line_id, raw, hours in sorted(found, key=lambda f: f[:2]):
+            caller = (raw.get("caller") or {}).get("number", "")
+            exten = (raw.get("dialplan") or {}).get("exten", "")
+            d.call_arrived(channel_id, line_id, caller, exten, hours=hours, queued_at=created)
+            log.info("caller_adopted", channel=channel_id, line=line_id, caller=caller)
+            # It may have been killed before it was answered and put on hold.
+            self.supervisor.spawn(self._settle_quietly(channel_id, line_id))
+
+    async def _settle_quietly(self, channel_id: str, line_id: int | None) -> None:
+        with contextlib.suppress(Exception):
+            await self._settle(channel_id, line_id)
 
     # ------------------------------------------------------------- bridges
 
@@ -252,6 +318,9 @@ class InboundApp:
         try:
             if tone:
                 await self._play(agent_channel, CALLBACK_TONE)
+            settling = self._settled.get(channel_id)
+            if settling is not None:  # the caller is still being put on hold
+                await settling
             client = self.client
             bridge_id = call_bridge_id(call_id)
             await self._ensure_bridge(bridge_id, "mixing")
