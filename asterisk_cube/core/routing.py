@@ -165,7 +165,7 @@ def available(agent: AgentView, call: WaitingCall) -> bool:
 
 
 def eligible(agent: AgentView, call: WaitingCall) -> bool:
-    return available(agent, call) and serves(agent, call)
+    return serves(agent, call) and available(agent, call)  # the cheap test first
 
 
 def reservation_holds(call: WaitingCall, agents: Sequence[AgentView], now: datetime) -> bool:
@@ -182,16 +182,27 @@ def _idle_key(agent: AgentView, now: datetime) -> tuple:
     return (idle, agent.agent_id)
 
 
+def ready_agents(agents: Iterable[AgentView]) -> list[AgentView]:
+    """The agents that could be offered a call now (ready and not blocked)."""
+    return [a for a in agents if a.state is AgentState.READY and not a.blocked]
+
+
 def pick_agent(
     call: WaitingCall,
     agents: Sequence[AgentView],
     now: datetime,
     taken: frozenset[int] | set[int] = frozenset(),
+    ready: Sequence[AgentView] | None = None,
 ) -> Assignment | None:
-    """The best agent for one call (see module docstring), skipping ``taken`` agents."""
+    """The best agent for one call (see module docstring), skipping ``taken`` agents.
+    ``ready``: the agents to consider, default ``ready_agents(agents)``; a narrower list
+    must still hold every ready agent that serves the call (``assignments`` passes the
+    call's line's agents)."""
     if call.offered_to is not None:
         return None
-    free = [a for a in agents if a.agent_id not in taken]
+    free = [
+        a for a in (ready_agents(agents) if ready is None else ready) if a.agent_id not in taken
+    ]
     if reservation_holds(call, agents, now):
         for agent in free:
             if agent.agent_id == call.reserved_for and available(agent, call):
@@ -215,10 +226,28 @@ def assignments(
     line_priorities: Mapping[int, int] | None = None,
 ) -> tuple[Assignment, ...]:
     """Every offer that can be made now, greedily in call order; each agent at most once."""
+    ready = ready_agents(agents)
     taken: set[int] = set()
     result = []
+    if not ready:
+        return ()
+    # Who serves a call depends only on this key (see ``serves``): with many calls waiting
+    # on a few lines, each line's agents are found once per decision, not once per call.
+    serving: dict[tuple, list[AgentView]] = {}
     for call in ordered(calls, line_priorities):
-        choice = pick_agent(call, agents, now, taken)
+        if len(taken) == len(ready):
+            break  # every agent who could take a call has one now
+        if call.reserved_for is not None:
+            pool = ready  # a reserved agent needs no line choice
+        else:
+            callback = call.call_type is CallType.CUSTOMER_CALLBACK and call.skill is not None
+            key = (callback, call.line_id, call.skill)
+            pool = serving.get(key)
+            if pool is None:
+                pool = serving[key] = [a for a in ready if serves(a, call)]
+            if not pool:
+                continue
+        choice = pick_agent(call, agents, now, taken, pool)
         if choice is not None:
             taken.add(choice.agent_id)
             result.append(choice)
