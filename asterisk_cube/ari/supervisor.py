@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import pprint
 import random
 import time
 import urllib.parse
@@ -200,11 +201,28 @@ def asyncari_connect(settings: AriSettings) -> AbstractAsyncContextManager[Any]:
     return _asyncari_session(settings)
 
 
+class _LazyPformat:
+    """``pprint.pformat`` evaluated only if the log record is formatted."""
+
+    __slots__ = ("obj",)
+
+    def __init__(self, obj: Any) -> None:
+        self.obj = obj
+
+    def __str__(self) -> str:
+        return pprint.pformat(self.obj)
+
+
 @asynccontextmanager
 async def _asyncari_session(settings: AriSettings) -> AsyncIterator[Any]:
     # Same as asyncari.connect(), plus: api_key quoted in the websocket URL, the event
     # reader created before the websocket opens, and an event stream that ends on a drop.
+    import asyncari.client
     from asyncari.client import Client
+
+    # asyncari pretty-prints every event for a debug line even with DEBUG off (5.7 % of
+    # serve's CPU in the inbound profile, docs/benchmarks.md "Inbound dispatch"): lazy.
+    asyncari.client.pformat = _LazyPformat
     from asyncswagger11.http_client import ApiKeyAuthenticator, AsynchronousHttpClient
 
     class QuotingApiKeyAuthenticator(ApiKeyAuthenticator):
