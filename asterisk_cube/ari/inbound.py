@@ -259,7 +259,7 @@ class InboundApp:
         answered: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._answered[channel_id] = answered
         try:
-            await self.client.channels.originate(
+            await self.supervisor.originate(
                 endpoint=endpoint,
                 app=self.settings.ari.app,
                 appArgs=args,

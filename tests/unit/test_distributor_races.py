@@ -110,6 +110,9 @@ class FakeSupervisor:
     def spawn(self, coro, name=None):
         self.tasks.append(asyncio.ensure_future(coro))
 
+    async def originate(self, **params):
+        await self.client.channels.originate(**params)
+
 
 class FakeAri:
     """Enough of asyncari's client for InboundApp.connect_agent: the agent answers at once;
