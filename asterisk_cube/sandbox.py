@@ -5,7 +5,7 @@ it, each with its own configuration, runtime directories and ports derived from 
 
     SIP/UDP base+60   AMI base+38   HTTP/ARI base+88   FastAGI (ours) base+573   web (ours) base+80
     RTP base+1000..base+1999   SIPp carrier callers base+100..119
-    SIPp customer phones base+150..159   SIPp agent phone NN (01..20) base+200+NN
+    SIPp customer phones base+150..159   SIPp agent phone NN (01..40) base+200+NN
 
 Nothing here is needed on a real system: there the admin points asterisk-cube's configuration at the
 existing Asterisk. See docs/sandbox.md.
@@ -44,7 +44,7 @@ HOST_TOOLS = {"debootstrap": "debootstrap", "sipp": "sip-tester"}
 MARKER = ".asterisk-cube-sandbox"  # written last into a finished chroot
 USERNAME = "asterisk-cube"
 PASSWORD = "asterisk-cube"
-AGENTS = 20
+AGENTS = 40  # the dialer end-to-end test runs 32 agents (three campaigns of 200+)
 STOCK_CONFIGS = ("amd.conf", "confbridge.conf", "cli_aliases.conf")
 CONTEXTS = ("cube-inbound", "cube-agents", "cube-fallback")
 CHROOT_ENV = {
@@ -466,7 +466,7 @@ class SandboxInstance:
         return range(self.base_port + 150, self.base_port + 160)
 
     def agent_port(self, number: int) -> int:
-        """Port of the SIPp phone of agentNN (1..20)."""
+        """Port of the SIPp phone of agentNN (1..40)."""
         if not 1 <= number <= AGENTS:
             raise ValueError(f"agent number must be 1..{AGENTS}")
         return self.base_port + 200 + number
@@ -977,7 +977,7 @@ stutter = !350+440/100,!0/100,!350+440/100,!0/100,!350+440/100,!0/100,350+440
 
 
 def render_pjsip(inst: SandboxInstance) -> str:
-    """PJSIP: one UDP transport, agent01..agent20 on fixed SIPp ports, and a carrier trunk."""
+    """PJSIP: one UDP transport, agent01..agent40 on fixed SIPp ports, and a carrier trunk."""
     out = [
         f"""\
 ; asterisk-cube sandbox {inst.name!r}: every phone is SIPp on 127.0.0.1, told apart by port.

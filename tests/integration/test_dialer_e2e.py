@@ -8,8 +8,11 @@ test says otherwise, and never hang up themselves.
 
 ``test_a_day_in_every_mode`` runs five campaigns at once (so the one-minute retry interval
 and callback reservation are waited for only once): power, predictive and preview with
-random customers, a power campaign whose calling window closes after a few seconds, and
-scheduled callbacks (reserved, then free). Measurements are printed (run with -s).
+CONTACTS random customers each (32 agent phones), a power campaign whose calling window
+closes after a few seconds, and scheduled callbacks (reserved, then free). Measurements are
+printed (run with -s).
+
+The dialer's timings come from the settings (``ASTERISK_CUBE_DIALER_*``), as in ``serve``.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from sippkit import SCENARIOS, Sipp, caller, phone
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from asterisk_cube import dialplan as dp
 from asterisk_cube.config import load_settings
@@ -46,6 +49,22 @@ pytestmark = pytest.mark.integration
 
 CUSTOMERS = SCENARIOS / "uas_customer.xml"
 RING_TIMEOUT = 2.0  # contacts ring at most this long (real campaigns: 20-30 s)
+AGENT_RING_TIMEOUT = 2.0  # preview: an agent's phone rings at most this long
+CONTACTS = {"Power": 200, "Predictive": 200, "Preview": 200}  # issue 6: a few hundred each
+# SIPp control and media ports inside base..base+999, clear of the sandbox's own ports
+# (docs/sandbox.md): SIPp's defaults (+2600, +3400) and anything above +1999 reach into the
+# phones and RTP range of an instance 2000 ports up, so parallel runs would collide.
+CUSTOMERS_CONTROL, CUSTOMERS_MEDIA = 300, 400  # media binds +400 and +402
+
+
+def agent_control(n: int) -> int:
+    return 300 + n  # agents 1..40: +301..+340
+
+
+def agent_media(n: int) -> int:
+    return 420 + 4 * (n - 1)  # agents 1..32: +420..+546 (each binds mp and mp+2)
+
+
 RETRY = dt.timedelta(minutes=1)  # the smallest retry interval a campaign can have
 CAP = 0.03
 
@@ -58,7 +77,8 @@ def random_customer(rng: random.Random, serial: int) -> tuple[str, str]:
     """(phone, kind); kind: answers | never | busy | unavailable."""
     x = rng.random()
     if x < 0.45:
-        return number(1, rng.randint(1, 15), rng.randint(20, 35), serial), "answers"
+        # talks 3-4 s: longer than the abandon decision (2 s) plus the day test's message
+        return number(1, rng.randint(1, 15), rng.randint(30, 40), serial), "answers"
     if x < 0.75:
         return number(2, 0, 0, serial), "never"
     if x < 0.85:
@@ -109,8 +129,12 @@ class Cube:
             return sup is not None and sup.connected and "dialer" in self.runtime.state.extras
 
         await until(ready, what="ARI connected")
-        settings = {"ring_timeout": RING_TIMEOUT, "agent_ring_timeout": 2.0, **dialer_settings}
-        for key, value in settings.items():
+        # from the [dialer] settings (the fixture's environment), as in serve
+        assert (self.dialer.ring_timeout, self.dialer.agent_ring_timeout) == (
+            RING_TIMEOUT,
+            AGENT_RING_TIMEOUT,
+        )
+        for key, value in dialer_settings.items():
             setattr(self.dialer, key, value)
 
     async def stop(self):
@@ -125,8 +149,19 @@ class Cube:
 
 
 @pytest.fixture
-async def cube(sandbox, tmp_path):
-    env = {**sandbox.env(), "ASTERISK_CUBE_DATA_DIR": str(tmp_path)}
+async def cube(sandbox, tmp_path, request):
+    """The product's runtime on the sandbox; ``[dialer]`` settings from the environment
+    (more of them with ``@pytest.mark.parametrize("cube", [{key: value}], indirect=True)``)."""
+    dialer = {
+        "ring_timeout": str(RING_TIMEOUT),
+        "agent_ring_timeout": str(AGENT_RING_TIMEOUT),
+        **getattr(request, "param", {}),
+    }
+    env = {
+        **sandbox.env(),
+        "ASTERISK_CUBE_DATA_DIR": str(tmp_path),
+        **{f"ASTERISK_CUBE_DIALER_{key.upper()}": value for key, value in dialer.items()},
+    }
     settings = load_settings(env=env)
     upgrade(settings.database_url)
     cube = Cube(settings, make_sessionmaker(make_engine(settings.database_url)))
@@ -154,7 +189,8 @@ def customers(sandbox, tmp_path):
         tmp_path / "customers",
         remote=f"127.0.0.1:{sandbox.sip_port}",
         trace_messages=False,
-        control_port=sandbox.base_port + 2150,  # not +4000: that is another base's range
+        control_port=sandbox.base_port + CUSTOMERS_CONTROL,
+        media_port=sandbox.base_port + CUSTOMERS_MEDIA,
     ) as uas:
         yield uas
 
@@ -171,7 +207,8 @@ def agent_phones(sandbox, tmp_path, numbers, **answer_ms):
                     tmp_path / f"agent{n:02d}",
                     answer_ms=answer_ms.get(str(n), 0),
                     trace_messages=False,
-                    control_port=sandbox.base_port + 2200 + n,
+                    control_port=sandbox.base_port + agent_control(n),
+                    media_port=sandbox.base_port + agent_media(n),
                 )
             )
         yield
@@ -331,7 +368,46 @@ def set_window_closing(cube, campaign_id, seconds, zone="America/New_York"):
     return closes.astimezone(dt.UTC)
 
 
+def seed_history(s, campaign_id, agent_ids, rng, days_ago=2, calls=300):
+    """A previous day of the campaign, written as the dialer writes it (same customers'
+    model): a restarted campaign learns its ring and talk times from these."""
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(days=days_ago)
+    for i in range(calls):
+        phone, kind = random_customer(rng, i)
+        ring_s, talk_s = int(phone[-6:-4]) / 10, int(phone[-4:-2]) / 10
+        contact = m.Contact(
+            campaign_id=campaign_id,
+            phone=phone,
+            status=m.ContactStatus.DONE if kind == "answers" else m.ContactStatus.EXHAUSTED,
+            attempts=1,
+        )
+        s.add(contact)
+        s.flush()
+        at = start + dt.timedelta(seconds=5 * i)
+        claim = records.Claim(contact.id, campaign_id, phone, None, core.PickKind.FRESH, 1)
+        call_id = records.open_call(s, claim, "predictive", "yesterday", at)
+        records.contact_dialed(s, call_id, f"old-{i}", "PJSIP/carrier", at)
+        if kind == "answers":
+            answered = at + dt.timedelta(seconds=ring_s + 0.05)
+            records.contact_answered(s, call_id, answered)
+            records.call_connected(s, call_id, agent_ids[i % len(agent_ids)], answered)
+            ended = answered + dt.timedelta(seconds=talk_s)
+            records.call_finished(s, call_id, m.CallState.ENDED, "contact_hangup", ended)
+        elif kind == "busy":
+            ended = at + dt.timedelta(seconds=0.05)
+            records.call_finished(s, call_id, m.CallState.FAILED, "busy", ended)
+        else:
+            ends = RING_TIMEOUT if kind == "never" else ring_s
+            ended = at + dt.timedelta(seconds=ends + 0.05)
+            records.call_finished(s, call_id, m.CallState.NO_ANSWER, "no_answer", ended)
+    return calls
+
+
+@pytest.mark.parametrize("cube", [{"abandon_message": "sound:beep"}], indirect=True)
 async def test_a_day_in_every_mode(cube, sandbox, customers, tmp_path):
+    """Every mode with CONTACTS customers. The predictive campaign is on its second day: it
+    learns from the first (seed_history) at start. Abandoned contacts hear a short message
+    (the [dialer] abandon_message setting) which customers stay on the line for."""
     rng = random.Random(2026)
     kinds: dict[str, dict[int, str]] = {}
     with cube.tx() as s:
@@ -346,31 +422,33 @@ async def test_a_day_in_every_mode(cube, sandbox, customers, tmp_path):
         )
         callbacks = p.add_campaign(s, "Callbacks", mode="power", skill="callbacks", **common)
         ids = {
-            "power": add_agents(s, [1, 2, 3, 4, 5], "power"),
-            "predictive": add_agents(s, [6, 7, 8, 9, 10, 11, 12], "predictive"),
-            "preview": add_agents(s, [13, 14, 15, 16, 17], "preview"),
-            "window": add_agents(s, [18], "window"),
-            "callbacks": add_agents(s, [19, 20], "callbacks"),
+            "power": add_agents(s, range(1, 10), "power"),
+            "predictive": add_agents(s, range(10, 20), "predictive"),
+            "preview": add_agents(s, range(20, 30), "preview"),
+            "window": add_agents(s, [30], "window"),
+            "callbacks": add_agents(s, [31, 32], "callbacks"),
         }
-        for camp, count in ((power, 80), (predictive, 120), (preview, 40)):
-            made = [random_customer(rng, i) for i in range(count)]
+        for camp in (power, predictive, preview):
+            made = [random_customer(rng, i) for i in range(CONTACTS[camp.name])]
             contact_ids = add_contacts(s, camp.id, [ph for ph, _ in made])
             kinds[camp.name] = dict(zip(contact_ids, [k for _, k in made], strict=True))
         window_contacts = add_contacts(s, window.id, [number(3, 0, 0, i) for i in range(300)])
         cb_contacts = add_contacts(s, callbacks.id, [number(1, 3, 40, 1), number(1, 3, 20, 2)])
         camp_ids = {c.name: c.id for c in (power, predictive, preview, window, callbacks)}
+        history = seed_history(s, predictive.id, ids["predictive"], random.Random(2025))
 
     t0 = dt.datetime.now(dt.UTC)
     await cube.start()
+    assert cube.dialer.abandon_media == "sound:beep"
     lag = LoopLag().start()
     desk = cube.desk
     cb_a, cb_b = ids["callbacks"]
-    lazy = ids["preview"][0]  # agent13: its phone rings but nobody answers
-    with agent_phones(sandbox, tmp_path, range(1, 21), **{"13": 60000}):
+    lazy = ids["preview"][0]  # agent20: its phone rings but nobody answers
+    with agent_phones(sandbox, tmp_path, range(1, 33), **{"20": 60000}):
         for agent_ids in ids.values():
             await ready(desk, agent_ids)
-        # two callbacks for agent19: one due now (it is free: it gets it), one due in
-        # 3 s (agent19 will be paused by then: reserved for it for a minute, then agent20)
+        # two callbacks for agent31: one due now (it is free: it gets it), one due in
+        # 3 s (agent31 will be paused by then: reserved for it for a minute, then agent32)
         with cube.tx() as s:
             rules = load_campaign(s, camp_ids["Callbacks"]).rules
             now = dt.datetime.now(dt.UTC)
@@ -392,9 +470,9 @@ async def test_a_day_in_every_mode(cube, sandbox, customers, tmp_path):
         started = time.monotonic()
         cube.running("Power", "Predictive", "Preview", "Window", "Callbacks")
 
-        # callback 1 reaches agent19 with its comment; then agent19 asks for a break
+        # callback 1 reaches agent31 with its comment; then agent31 asks for a break
         view = await until(
-            lambda: _on_call(desk, cb_a), timeout=15, what="callback delivered to agent19"
+            lambda: _on_call(desk, cb_a), timeout=15, what="callback delivered to agent31"
         )
         assert view.call.comment == "first: wants the blue one"
         await desk.pause(cb_a, "break")  # after this call and its wrap-up
@@ -408,7 +486,7 @@ async def test_a_day_in_every_mode(cube, sandbox, customers, tmp_path):
         for name in ("Power", "Predictive", "Preview"):
             await until(
                 lambda n=name: not open_contacts(cube, camp_ids[n]),
-                timeout=150,
+                timeout=240,
                 what=f"{name} finished",
                 every=1.0,
             )
@@ -421,6 +499,7 @@ async def test_a_day_in_every_mode(cube, sandbox, customers, tmp_path):
         await until(lambda: not cube.dialer.lines, timeout=20, what="all lines over")
         elapsed = time.monotonic() - started
         snapshot = cube.dialer.snapshot()
+        learned = cube.dialer.runs[camp_ids["Predictive"]].learning.dials.dials
 
     lag_text = lag.stop()
     with cube.tx() as s:
@@ -435,7 +514,10 @@ async def test_a_day_in_every_mode(cube, sandbox, customers, tmp_path):
     print(f"\n--- dialer day: {elapsed:.0f} s, {bridged} agent legs bridged")
     for name, (abandoned, answered) in counts.items():
         rate = abandoned / answered if answered else 0.0
-        print(f"{name:>10}: {answered} answered, {abandoned} abandoned ({rate:.1%})")
+        print(
+            f"{name:>10}: {CONTACTS[name]} contacts, {answered} answered, "
+            f"{abandoned} abandoned ({rate:.1%})"
+        )
     print(
         f"answered -> agent bridged: p50 {statistics.median(delays) * 1000:.0f} ms, "
         f"p95 {pct(delays, 0.95) * 1000:.0f} ms, max {max(delays) * 1000:.0f} ms (n={len(delays)})"
@@ -456,6 +538,14 @@ async def test_a_day_in_every_mode(cube, sandbox, customers, tmp_path):
             answered, abandoned = check_campaign(s, camp_ids[name], kinds[name])
             rate = abandoned / answered if answered else 0.0
             report[name] = (len(kinds[name]), answered, abandoned, rate)
+        # predictive learned from its first day (loaded at start) and from every dial today
+        today = s.scalar(
+            select(func.count()).where(
+                m.ContactAttempt.campaign_id == camp_ids["Predictive"],
+                m.ContactAttempt.started_at >= t0,
+            )
+        )
+        assert learned == history + today, (learned, history, today)
         # the window: nothing dialed after it closed, in New York time
         window_tries = attempts_by_contact(s, camp_ids["Window"])
         assert window_tries, "the window campaign dialed nothing"
@@ -465,7 +555,7 @@ async def test_a_day_in_every_mode(cube, sandbox, customers, tmp_path):
             c for c in window_contacts if s.get(m.Contact, c).status == m.ContactStatus.NEW
         ]
         assert untouched, "the window closed before the list was done"
-        # callbacks: the first to agent19 at once, the second reserved a minute, then agent20
+        # callbacks: the first to agent31 at once, the second reserved a minute, then agent32
         first, second = (attempts_by_contact(s, camp_ids["Callbacks"])[c] for c in cb_contacts)
         assert [a.agent_id for a in first] == [cb_a]
         assert [a.agent_id for a in second] == [cb_b]
