@@ -60,9 +60,9 @@ def test_ports_follow_the_shared_conventions():
     assert inst.rtp_range == (16000, 16999)
     assert list(inst.carrier_ports) == list(range(15100, 15120))
     assert list(inst.customer_ports) == list(range(15150, 15160))
-    assert inst.agent_port(1) == 15201 and inst.agent_port(20) == 15220
+    assert inst.agent_port(1) == 15201 and inst.agent_port(40) == 15240
     with pytest.raises(ValueError):
-        inst.agent_port(21)
+        inst.agent_port(41)
 
 
 @pytest.mark.parametrize(
@@ -100,7 +100,7 @@ def test_rendered_config_uses_the_instance_dirs_and_ports():
     assert "match = 127.0.0.1:35100/32" in pjsip and "match = 127.0.0.1:35119/32" in pjsip
     assert "contact = sip:127.0.0.1:35150" in pjsip
     assert pjsip.count("type = endpoint") == 1  # the template; endpoints inherit it
-    assert pjsip.count("(cube-phone)") == 21
+    assert pjsip.count("(cube-phone)") == 41  # the carrier and agent01..agent40
     assert "send_connected_line = no" in pjsip and "direct_media = no" in pjsip
     for port in (5060, 5038, 8088):
         assert f":{port}\n" not in pjsip and f"= {port}\n" not in "".join(files.values())
