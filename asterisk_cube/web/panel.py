@@ -86,6 +86,13 @@ DIAL_MODES: dict[str, str] = {
     "power": N_("Power"),
     "predictive": N_("Predictive"),
 }
+#: The dialer's last pacing decision (``core.pacing.PacingDecision.reason``).
+PACING_REASONS: dict[str, str] = {
+    "power": N_("Power: a line per ready agent"),
+    "predictive": N_("Predictive: dialing ahead"),
+    "conservative": N_("Careful: abandon rate near the cap"),
+    "idle": N_("Holding: no agent free or the line limit reached"),
+}
 SUPERVISOR_PAUSE_LABEL = N_("Paused by a supervisor")
 
 
@@ -95,6 +102,7 @@ def panel_words() -> dict[str, dict[str, str]]:
     words["phases"] = {k: _(v) for k, v in CALL_PHASES.items()}
     words["campaign_status"] = {k: _(v) for k, v in CAMPAIGN_STATUSES.items()}
     words["modes"] = {k: _(v) for k, v in DIAL_MODES.items()}
+    words["pacing"] = {k: _(v) for k, v in PACING_REASONS.items()}
     words["pause"][SUPERVISOR_PAUSE] = _(SUPERVISOR_PAUSE_LABEL)
     return words
 

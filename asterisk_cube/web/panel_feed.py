@@ -13,7 +13,8 @@ state:
   re-read every ``campaign_interval`` seconds while somebody watches and at once after a
   campaign action (:class:`CampaignsChanged`), merged with the local dialer's in-memory
   view (``Dialer.snapshot``: lines ringing, answered contacts waiting for an agent, the
-  pacer's last reason, "nothing to dial"). The dialer publishes no hub events of its own,
+  pacer's last reason, "nothing to dial", the campaign's agents working and ready, dials per
+  minute, the learned answer rate). The dialer publishes no hub events of its own,
   so while somebody watches and a campaign runs the feed re-reads it every
   ``live_interval`` seconds (in memory; a patch only goes out if something changed).
 
@@ -290,6 +291,10 @@ class PanelFeed:
                     "waiting": run.get("waiting", 0),
                     "pacing": run.get("pacing", ""),
                     "nothing_to_dial": bool(run.get("nothing_to_dial")),
+                    "agents": run.get("agents", 0),
+                    "ready": run.get("ready", 0),
+                    "dials_per_minute": run.get("dials_per_minute", 0.0),
+                    "answer_rate": run.get("answer_rate"),
                 }
             state["campaigns"][str(row["campaign_id"])] = item
         return state

@@ -185,6 +185,18 @@ def test_supervisor_watches_and_acts(browser, live):
     browser.find_element(By.CSS_SELECTOR, camp + " .camp-running").click()
     wait(browser).until(lambda d: text_of(d, camp + " .status") == "Running")
     assert not browser.find_element(By.CSS_SELECTOR, camp + " .camp-running").is_enabled()
+    # the dialer's live figures for it: agents, lines dialing, pace, why it paces so
+    live.dialer_rows = [dialer_row(live.campaign_id, "conservative")]
+    wait(browser).until(lambda d: text_of(d, camp + " .dialing") == "3")
+    assert text_of(browser, camp + " .camp-agents") == "2 / 5"
+    assert text_of(browser, camp + " .lines-note") == "4 lines in all"
+    assert text_of(browser, camp + " .pace") == "18.5/min"
+    assert text_of(browser, camp + " .answer-rate") == "27% answered"
+    assert text_of(browser, camp + " .pacing") == "Careful: abandon rate near the cap"
+    assert text_of(browser, camp + " .rate") == "0.0% / 3.0%"
+    assert text_of(browser, camp + " .rate-counts") == "0 of 0"
+    browser.save_screenshot(str(SHOTS / "panel-campaign-live.png"))
+    live.dialer_rows = []
 
     # Asterisk goes away: the banner comes back with the reason
     live.call(live.ami_down, "connection lost")
@@ -205,6 +217,22 @@ def test_supervisor_watches_and_acts(browser, live):
         ("siri", "line_priority"),
         ("siri", "campaign_status"),
     ]
+
+
+def dialer_row(campaign_id, pacing):
+    """A row as ``Dialer.snapshot`` gives it."""
+    return {
+        "campaign_id": campaign_id,
+        "lines": 4,
+        "ringing": 3,
+        "waiting": 0,
+        "pacing": pacing,
+        "nothing_to_dial": False,
+        "agents": 5,
+        "ready": 2,
+        "dials_per_minute": 18.5,
+        "answer_rate": 0.27,
+    }
 
 
 def test_reconnecting_browser_gets_the_whole_state(browser, live):
@@ -234,8 +262,17 @@ def test_norwegian(tmp_path, live):
         assert driver.find_element(By.CSS_SELECTOR, "#lines-card h2").text == "Linjer"
         support = live.lines["4721000001"]
         wait(driver).until(lambda d: d.find_element(By.ID, f"prio-save-{support}").text == "Lagre")
+        # the dialer's figures in Norwegian
+        with transaction(live.sessions) as s:
+            s.get(m.Campaign, live.campaign_id).status = m.CampaignStatus.RUNNING
+        live.dialer_rows = [dialer_row(live.campaign_id, "predictive")]
+        camp = f'#campaigns-body tr[data-campaign="{live.campaign_id}"]'
+        wait(driver).until(lambda d: text_of(d, camp + " .pacing") == "Prediktiv: ringer i forkant")
+        assert text_of(driver, camp + " .lines-note") == "4 linjer i alt"
+        assert text_of(driver, camp + " .answer-rate") == "27% svarte"
         driver.save_screenshot(str(SHOTS / "panel-nb.png"))
     finally:
         driver.quit()
+        live.dialer_rows = []
         with transaction(live.sessions) as s:
             s.get(m.Agent, live.ids["adam"]).language = "en"

@@ -81,6 +81,8 @@ class LivePanel:
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
         self._error: BaseException | None = None
+        # what the dialer's snapshot says (Dialer.snapshot rows); tests set it
+        self.dialer_rows: list[dict[str, Any]] = []
 
     def start(self) -> LivePanel:
         self._thread = threading.Thread(target=self._run, name="live-panel", daemon=True)
@@ -109,7 +111,13 @@ class LivePanel:
         self.desk.load()
         self.ami = AmiMonitor(AmiSettings(), self.hub)
         self.feed = PanelFeed(
-            self.hub, self.desk, self.ami, campaigns=self.campaigns, campaign_interval=0.5
+            self.hub,
+            self.desk,
+            self.ami,
+            campaigns=self.campaigns,
+            dialer=lambda: list(self.dialer_rows),
+            campaign_interval=0.5,
+            live_interval=0.2,
         )
         state = SimpleNamespace(hub=self.hub, web=None)
         panel = Panel(self.feed, self.desk, self.sessions)

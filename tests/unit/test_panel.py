@@ -124,6 +124,62 @@ async def test_state_merges_distributor_ami_and_campaigns(world):
     assert state["ami"]["status"]["stale"] is True  # never connected in this test
 
 
+async def test_campaign_row_carries_the_dialers_live_figures(world):
+    """F-M1 / issue 6: lines dialing, agents, pace and the learned answer rate of the
+    campaigns this process dials for, beside the day's abandon rate against the cap."""
+    w = world
+    live = {
+        "campaign_id": w.campaign_id,
+        "lines": 5,
+        "ringing": 3,
+        "waiting": 1,
+        "pacing": "predictive",
+        "nothing_to_dial": False,
+        "agents": 4,
+        "ready": 1,
+        "dials_per_minute": 42.0,
+        "answer_rate": 0.31,
+        "abandon_rate": 0.01,  # the dialer's own; the panel shows the database's
+    }
+    w.feed.dialer_source = lambda: [live, {**live, "campaign_id": 9999}]  # 9999: not ours
+    w.feed.campaigns = await asyncio.to_thread(w.feed.campaigns_source)
+    camp = w.feed.build()["campaigns"][str(w.campaign_id)]
+    assert camp["live"] == {
+        "lines": 5,
+        "ringing": 3,
+        "waiting": 1,
+        "pacing": "predictive",
+        "nothing_to_dial": False,
+        "agents": 4,
+        "ready": 1,
+        "dials_per_minute": 42.0,
+        "answer_rate": 0.31,
+    }
+    assert (camp["abandon_rate"], camp["abandon_cap"]) == (0.0, 0.03)
+    assert set(w.feed.build()["campaigns"]) == {str(w.campaign_id)}
+
+    def broken():
+        raise RuntimeError("dialer bug")
+
+    w.feed.dialer_source = broken  # the panel keeps the database's figures
+    camp = w.feed.build()["campaigns"][str(w.campaign_id)]
+    assert "live" not in camp and camp["name"] == "Autumn"
+
+
+def test_pacing_reasons_have_words():
+    from asterisk_cube.core import pacing as pc
+    from asterisk_cube.web.panel import PACING_REASONS, panel_words
+
+    reasons = {"power", "predictive", "conservative", "idle"}
+    assert set(PACING_REASONS) == reasons
+    est = pc.default_estimates()
+    for mode, ready in ((pc.PacingMode.POWER, 1), (pc.PacingMode.PREDICTIVE, 1)):
+        decision = pc.decide(pc.PacingState(est, pc.PacingConfig(mode=mode), ready_agents=ready))
+        assert decision.reason in reasons
+    assert pc.decide(pc.PacingState(est)).reason in reasons  # nobody: idle
+    assert set(panel_words()["pacing"]) == reasons
+
+
 async def test_patches_carry_only_what_changed(world):
     w = world
     w.feed.rebuild()

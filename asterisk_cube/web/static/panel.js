@@ -319,11 +319,13 @@
       return el("tr", { "data-campaign": String(c.campaign_id) }, [
         el("td", {}, [el("span", { class: "camp-name line-name" }), el("div", { class: "muted small mode" })]),
         el("td", {}, [el("span", { class: "badge status" }), el("div", { class: "small muted pacing" })]),
-        el("td", { class: "num dialing" }),
+        el("td", { class: "num camp-agents" }),
+        el("td", { class: "num" }, [el("span", { class: "dialing" }), el("div", { class: "small muted lines-note" })]),
         el("td", { class: "num connected" }),
         el("td", { class: "num attempts" }),
         el("td", { class: "num connects" }),
-        el("td", { class: "num" }, [el("span", { class: "rate" })]),
+        el("td", { class: "num" }, [el("span", { class: "pace" }), el("div", { class: "small muted answer-rate" })]),
+        el("td", { class: "num" }, [el("span", { class: "rate" }), el("div", { class: "small muted rate-counts" })]),
         el("td", { class: "num left" }),
         el("td", { class: "actions" }, [action("running", _("Start")), action("paused", _("Pause")), action("stopped", _("Stop"))]),
       ]);
@@ -333,11 +335,17 @@
       var badge = setText(row, "status", word("campaign_status", c.status));
       badge.setAttribute("data-state", c.status === "running" ? "ready" : c.status === "paused" ? "paused" : "logged_out");
       var live = c.live;
-      setText(row, "dialing", String(live ? live.lines : c.dialing));
+      // lines ringing now; the note: all of the dialer's lines (talking included)
+      setText(row, "dialing", String(live ? live.ringing : c.dialing));
+      setText(row, "lines-note", live && live.lines ? fmt(_("%(n)s lines in all"), { n: live.lines }) : "");
+      setText(row, "camp-agents", live ? live.ready + " / " + live.agents : "");
+      setText(row, "pace", live ? fmt(_("%(n)s/min"), { n: live.dials_per_minute.toFixed(1) }) : "");
+      setText(row, "answer-rate", live && live.answer_rate !== null && live.answer_rate !== undefined ?
+        fmt(_("%(pct)s answered"), { pct: (live.answer_rate * 100).toFixed(0) + "%" }) : "");
       var note = "";
       if (live && live.nothing_to_dial) note = _("Nothing to dial");
       else if (live && live.waiting) note = fmt(_("%(n)s answered, waiting for an agent"), { n: live.waiting });
-      else if (live && live.pacing) note = live.pacing;
+      else if (live && live.pacing) note = word("pacing", live.pacing);
       var pacing = setText(row, "pacing", note);
       pacing.classList.toggle("warn-text", !!(live && live.nothing_to_dial));
       setText(row, "connected", String(c.connected));
@@ -345,6 +353,7 @@
       setText(row, "connects", String(c.connects));
       var rate = setText(row, "rate", (c.abandon_rate * 100).toFixed(1) + "% / " + (c.abandon_cap * 100).toFixed(1) + "%");
       rate.classList.toggle("over", !!c.over_cap);
+      setText(row, "rate-counts", fmt(_("%(abandoned)s of %(answered)s"), { abandoned: c.abandoned, answered: c.answered }));
       setText(row, "left", String(c.left));
       row.querySelector(".left").classList.toggle("empty", c.left === 0 && c.status === "running");
       ["running", "paused", "stopped"].forEach(function (s) {
