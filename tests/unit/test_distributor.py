@@ -204,9 +204,11 @@ async def test_hotline_creates_contact_and_forced_registration_holds_the_card(wo
     call_id = d.call_arrived("ch1", lines["300"], "91234567")
     await d.accept(ids["ann"], call_id)
     await settle()
+    await d.journal.drain()  # the new contact is created by the write-behind journal
     view = await d.view(ids["ann"])
     assert view.call.kind == "new_customer" and view.call.registration_required
     assert [ct.phone for ct in view.call.contacts] == ["+4791234567"]
+    assert view.call.contact_id == view.call.contacts[0].contact_id
     d.caller_left("ch1")
     with pytest.raises(c.Refused) as exc:
         await d.close_call(ids["ann"], call_id)
