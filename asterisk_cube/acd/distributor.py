@@ -369,6 +369,21 @@ class Distributor:
             )
         )
 
+    def _notify_line(self, line_id: int | None, *also: int) -> None:
+        """The agents whose desktop shows this line's queue (and missed calls), and
+        ``also``: an arrival or a hang-up changes nothing on the other desktops."""
+        if line_id is None:
+            self._notify_all()
+            return
+        self._notify(
+            *also,
+            *(
+                a.agent_id
+                for a in self.agents.values()
+                if a.status.state != ag.AgentState.LOGGED_OUT and line_id in a.permitted
+            ),
+        )
+
     async def close(self) -> None:
         if self._refresh_timer:
             self._refresh_timer.cancel()
@@ -753,7 +768,7 @@ class Distributor:
         self.calls[call.call_id] = call
         self.by_channel[channel_id] = call.call_id
         log.info("call_waiting", call=call.call_id, kind=kind.value, line=line_id, caller=caller)
-        self._notify_all()
+        self._notify_line(call.line_id)
         self.dispatch()
         return call.call_id
 
@@ -811,7 +826,7 @@ class Distributor:
                 self._spawn(self.telephony.hangup(call.forward.channel), "hangup-target")
             call.forward = None
             self._call_finished(call)
-        self._notify_all()
+        self._notify_line(call.line_id, *([call.agent_id] if call.agent_id else []))
         self.dispatch()
 
     def agent_leg_left(self, call_id: int) -> None:
@@ -977,8 +992,10 @@ class Distributor:
         call.registered = False
         self._set_card(agent, call_id)
         log.info("offer_accepted", call=call_id, agent=agent.username)
-        self._notify(agent_id)
+        # Ring the phone first, then update screens: the connect task's first step
+        # (the originate) is queued before the desktop pushes this notify wakes.
         self._spawn(self._connect(call, agent), f"connect-{call_id}")
+        self._notify(agent_id)
 
     async def decline(self, agent_id: int, call_id: int) -> None:
         agent = self._agent(agent_id)

@@ -662,3 +662,22 @@ async def test_active_exception_overrides_the_employee(world):
     await d.forward(ids["ann"], call_id, employees["Per"])
     await settle()
     assert tel.rung == ["333"]
+
+
+async def test_an_arrival_pushes_only_to_desktops_that_show_its_line(world):
+    sessions, ids, lines = world
+    with transaction(sessions) as s:
+        p.add_agent(s, "dag", endpoint="PJSIP/dag", lines=["200"])
+        dag = s.scalar(select(m.Agent).where(m.Agent.username == "dag")).id
+    hub = EventHub()
+    d = Distributor(sessions, hub, FakeTelephony(), StepClock())
+    d.load()
+    await d.login(ids["ann"])
+    await d.login(dag)
+    sub = hub.subscribe(c.AgentViewChanged)
+    d.call_arrived("ch1", lines["100"], "91000001")
+    pushed = set()
+    while (event := sub.get_nowait()) is not None:
+        pushed.add(event.agent_id)
+    assert pushed == {ids["ann"]}  # dag serves only line 200: its desktop did not change
+    assert (await d.view(dag)).lines[0].waiting == 0
