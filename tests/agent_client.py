@@ -184,6 +184,9 @@ class AgentClient:
     async def pause(self, reason: str) -> View:
         return await self._act("/api/pause", {"reason": reason})
 
+    async def cancel_pause(self) -> View:
+        return await self._act("/api/pause/cancel")
+
     async def accept(self, call_id: int) -> View:
         return await self._act(f"/api/offers/{call_id}/accept")
 

@@ -144,6 +144,7 @@ class AgentView:
     call: CallView | None
     missed: list[MissedCallView]
     pause_reasons: list[tuple[str, str]]  # (code, label) the agent may choose
+    pause_requested: str | None = None  # a pause taken after the current call / wrap-up
 
     def to_dict(self) -> dict[str, Any]:
         def conv(value: Any) -> Any:
@@ -183,6 +184,9 @@ class AgentDesk(Protocol):
 
     async def pause(self, agent_id: int, reason: str) -> None:
         """Pause now, or after wrap-up/the current call if busy (never strands a call)."""
+
+    async def cancel_pause(self, agent_id: int) -> None:
+        """Take back a pause requested for after the current call / wrap-up."""
 
     async def accept(self, agent_id: int, call_id: int) -> None:
         """F-I4: accept the offered call; the app then rings the agent's phone and bridges."""

@@ -976,6 +976,11 @@ class Distributor:
         self._apply(agent, ag.Pause(reason=reason))
         self._after_agent_change(agent)
 
+    async def cancel_pause(self, agent_id: int) -> None:
+        agent = self._agent(agent_id)
+        self._apply(agent, ag.CancelPauseRequest())
+        self._notify(agent_id)
+
     def _my_call(self, agent: LiveAgent, call_id: int, phases: Iterable[str]) -> LiveCall:
         call = self.calls.get(call_id)
         if call is None or call.agent_id != agent.agent_id or call.phase not in phases:
@@ -1318,6 +1323,7 @@ class Distributor:
             call=card,
             missed=missed,
             pause_reasons=reasons,
+            pause_requested=st.pause_requested,
         )
 
     def _card_static(self, call: LiveCall) -> tuple:

@@ -17,6 +17,7 @@ never an id from the request. Routes (all JSON unless noted)::
     POST /api/lines                 {line_ids: [int]}
     POST /api/ready
     POST /api/pause                 {reason: code}
+    POST /api/pause/cancel          take back a pause requested for after the call
     POST /api/offers/{call_id}/accept | /decline
     POST /api/calls/{call_id}/hangup | /close
     POST /api/calls/{call_id}/enquiry      {topic_ids: [int], comment}
@@ -414,6 +415,9 @@ class Desktop:
             raise BadInput("reason", _("is not one of your pause reasons"))
         await self.desk.pause(user.agent_id, reason)
 
+    async def cancel_pause(self, request: Request, user: User, body: dict[str, Any]) -> None:
+        await self.desk.cancel_pause(user.agent_id)
+
     async def accept(self, request: Request, user: User, body: dict[str, Any]) -> None:
         await self.desk.accept(user.agent_id, path_id(request, "call_id"))
 
@@ -484,6 +488,7 @@ class Desktop:
             Route("/api/lines", a(self.lines), methods=post),
             Route("/api/ready", a(self.ready), methods=post),
             Route("/api/pause", a(self.pause), methods=post),
+            Route("/api/pause/cancel", a(self.cancel_pause), methods=post),
             Route("/api/offers/{call_id}/accept", a(self.accept), methods=post),
             Route("/api/offers/{call_id}/decline", a(self.decline), methods=post),
             Route("/api/calls/{call_id}/hangup", a(self.hangup), methods=post),

@@ -112,6 +112,17 @@ def test_a_call_from_offer_to_registration(browser, live):
     )
     assert desk.calls[call].contact_id is not None
 
+    # a pause asked for during the call waits for it, is shown, and can be taken back
+    Select(browser.find_element(By.ID, "pause-reason")).select_by_index(0)
+    browser.find_element(By.ID, "pause-btn").click()
+    text_in(browser, "pause-requested-text", "Pause after the call:")
+    assert not browser.find_element(By.ID, "pause-form").is_displayed()
+    assert desk.agents[live.ids["kari"]].pending_pause is not None
+    browser.find_element(By.ID, "pause-cancel").click()
+    gone(browser, "pause-requested")
+    assert desk.agents[live.ids["kari"]].pending_pause is None
+    text_in(browser, "state-badge", "On a call")
+
     # enquiry form: radio for single choice, checkboxes for multi
     fieldsets = browser.find_elements(By.CSS_SELECTOR, "#enquiry-categories fieldset")
     kinds = [

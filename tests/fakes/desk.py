@@ -485,6 +485,7 @@ class FakeDesk:
             call=card,
             missed=missed,
             pause_reasons=list(PAUSE_REASONS),
+            pause_requested=agent.pending_pause,
         )
 
     async def login(self, agent_id: int) -> None:
@@ -543,6 +544,14 @@ class FakeDesk:
         else:
             self._set_state(agent, "paused", reason=reason)
         self._log("pause", agent_id, reason)
+        self._changed([agent_id])
+
+    async def cancel_pause(self, agent_id: int) -> None:
+        agent = self._agent(agent_id)
+        if agent.pending_pause is None:
+            raise Refused(ILLEGAL_STATE, "cannot cancel_pause_request now: no_pause_requested")
+        agent.pending_pause = None
+        self._log("cancel_pause", agent_id)
         self._changed([agent_id])
 
     async def accept(self, agent_id: int, call_id: int) -> None:

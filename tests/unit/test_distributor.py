@@ -681,3 +681,24 @@ async def test_an_arrival_pushes_only_to_desktops_that_show_its_line(world):
         pushed.add(event.agent_id)
     assert pushed == {ids["ann"]}  # dag serves only line 200: its desktop did not change
     assert (await d.view(dag)).lines[0].waiting == 0
+
+
+async def test_a_pause_requested_during_a_call_can_be_taken_back(world):
+    _, ids, lines = world
+    tel = FakeTelephony()
+    d = make(world, tel)
+    await start_work(d, ids["ann"], [lines["100"]])
+    with pytest.raises(c.Refused) as exc:
+        await d.cancel_pause(ids["ann"])  # nothing requested
+    assert exc.value.reason == c.ILLEGAL_STATE
+    call_id = d.call_arrived("ch1", lines["100"], "91000001")
+    await d.accept(ids["ann"], call_id)
+    await settle()
+    await d.pause(ids["ann"], "lunch")
+    view = await d.view(ids["ann"])
+    assert (view.state, view.pause_requested) == ("busy", "lunch")
+    await d.cancel_pause(ids["ann"])
+    assert (await d.view(ids["ann"])).pause_requested is None
+    d.caller_left("ch1")
+    view = await d.view(ids["ann"])
+    assert (view.state, view.pause_reason) == ("ready", None)  # not paused after the call

@@ -456,6 +456,22 @@ def test_pause_during_a_call_waits_for_wrap_up(env):
     assert view["state"] == "paused" and view["pause_reason"] == "lunch"
 
 
+def test_a_requested_pause_is_shown_and_can_be_taken_back(env):
+    c = env.client()
+    login(c, "kari")
+    working(c, [1])
+    assert c.post("/api/pause/cancel").status_code == 409  # nothing requested
+    call = env.desk.incoming_call(1, "+4740000001")
+    c.post(f"/api/offers/{call}/accept")
+    view = c.post("/api/pause", json={"reason": "lunch"}).json()["view"]
+    assert (view["state"], view["pause_requested"]) == ("busy", "lunch")
+    assert c.post("/api/pause/cancel").json()["view"]["pause_requested"] is None
+    c.post(f"/api/calls/{call}/hangup")
+    c.post(f"/api/calls/{call}/close")
+    view = c.post("/api/wrapup/finish").json()["view"]
+    assert view["state"] == "ready"
+
+
 def test_illegal_state_is_a_conflict(env):
     c = env.client()
     login(c, "kari")

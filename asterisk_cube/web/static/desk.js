@@ -255,7 +255,13 @@
     show($("wrapup-box"), v.state === "wrap_up");
     var loggedIn = v.state !== "logged_out";
     show($("ready-btn"), v.state === "paused");
-    show($("pause-form"), loggedIn && v.state !== "offered");
+    show($("pause-requested"), !!v.pause_requested);
+    if (v.pause_requested) {
+      $("pause-requested-text").textContent = fmt(_("Pause after the call: %(reason)s"), {
+        reason: pauseLabel(v.pause_requested),
+      });
+    }
+    show($("pause-form"), loggedIn && v.state !== "offered" && !v.pause_requested);
     show($("start-btn"), !loggedIn);
     show($("end-btn"), loggedIn && !v.offer && !v.call && v.state !== "busy");
     var select = $("pause-reason");
@@ -1005,6 +1011,9 @@
   // --- controls --------------------------------------------------------------------------
 
   $("ready-btn").addEventListener("click", function () { quietly(act("/api/ready")); });
+  $("pause-cancel").addEventListener("click", function () {
+    quietly(act("/api/pause/cancel", {}));
+  });
   $("pause-form").addEventListener("submit", function (e) {
     e.preventDefault();
     quietly(act("/api/pause", { reason: $("pause-reason").value }));
