@@ -1,0 +1,99 @@
+"""The distributor's write-behind journal and id allocation on a real PostgreSQL server:
+the same calls as on SQLite end in the same rows, with ids from the sequences."""
+
+import asyncio
+import uuid
+
+import pytest
+from sqlalchemy import create_engine, select, text
+
+from asterisk_cube.acd.distributor import Distributor
+from asterisk_cube.db import models as m
+from asterisk_cube.db.session import make_engine, make_sessionmaker, transaction, upgrade
+from asterisk_cube.events import EventHub
+from asterisk_cube.services import provisioning as p
+
+pytestmark = [pytest.mark.integration, pytest.mark.postgres]
+
+
+class Telephony:
+    async def connect_agent(self, call_id, channel_id, endpoint, tone):
+        await asyncio.sleep(0)
+        return f"agent-{call_id}"
+
+    async def hangup(self, channel_id):
+        pass
+
+
+@pytest.fixture
+def pg_sessions(postgres_url):
+    name = "t_" + uuid.uuid4().hex[:10]
+    admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = postgres_url.rsplit("/", 1)[0] + "/" + name
+    upgrade(url)
+    engine = make_engine(url)
+    yield make_sessionmaker(engine)
+    engine.dispose()
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+async def test_calls_offers_and_missed_calls_are_written_behind(pg_sessions):
+    sessions = pg_sessions
+    with transaction(sessions) as s:
+        p.add_campaign(s, "Hot", direction="inbound")
+        p.add_line(s, "100", "Support")
+        p.add_line(s, "300", "Hotline", campaign="Hot")
+        p.add_agent(s, "ann", endpoint="PJSIP/ann", lines=["100", "300"])
+        ann = s.scalar(select(m.Agent)).id
+        lines = {ln.did: ln.id for ln in s.scalars(select(m.Line))}
+    d = Distributor(sessions, EventHub(), Telephony())
+    d.load()
+    await d.login(ann)
+    await d.choose_lines(ann, list(lines.values()))
+    await d.ready(ann)
+
+    talked = d.call_arrived("ch-1", lines["300"], "91234567")  # hotline: a new contact
+    await d.accept(ann, talked)
+    for _ in range(5):
+        await asyncio.sleep(0)
+    waiting = d.call_arrived("ch-2", lines["100"], "91000002")  # ann is busy: it waits
+    d.caller_left("ch-2")  # ... and hangs up: a missed call
+    d.caller_left("ch-1")
+    await d.journal.drain()
+    assert d.journal.failures == 0
+
+    with transaction(sessions) as s:
+        one, two = s.get(m.Call, talked), s.get(m.Call, waiting)
+        assert (one.state, one.agent_id, one.answered_at is not None) == (
+            m.CallState.ENDED,
+            ann,
+            True,
+        )
+        assert one.contact_id is not None
+        assert s.get(m.Contact, one.contact_id).phone == "+4791234567"
+        assert two.state == m.CallState.MISSED
+        offers = s.scalars(select(m.CallOffer).where(m.CallOffer.call_id == talked)).all()
+        assert [o.result for o in offers] == [m.OfferResult.ACCEPTED]
+        missed = s.scalar(select(m.MissedCall))
+        assert missed.call_id == waiting and missed.id in d.missed
+        legs = sorted(leg.role.value for leg in s.scalars(select(m.CallLeg)))
+        assert legs == ["agent", "caller", "caller"]
+        states = [r.to_state.value for r in s.scalars(select(m.AgentStateLog))]
+        assert "busy" in states and "offered" in states
+        # the column default (the sequence) and the allocator never collide
+        s.add(
+            m.Call(
+                direction=m.Direction.INBOUND,
+                kind=m.CallKind.SERVICE,
+                state=m.CallState.ENDED,
+                caller_number="1",
+                dialed_number="2",
+                started_at=one.started_at,
+            )
+        )
+    assert d.ids.next(m.Call) not in (talked, waiting)
+    await d.close()
