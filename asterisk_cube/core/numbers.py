@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import phonenumbers
 
@@ -70,10 +70,14 @@ def is_withheld(raw: str | None) -> bool:
     ``withheld``/``private`` (any text without a digit), or only zeros, which
     some carriers send for a withheld number.
     """
-    if raw is None:
-        return True
-    digits = _NON_DIGITS.sub("", _user_part(raw))
-    return not digits or set(digits) == {"0"}
+    return raw is None or _number_part(raw) is None
+
+
+def _number_part(raw: str) -> str | None:
+    """The user part of ``raw``, or None when it holds no usable number (withheld)."""
+    text = _user_part(raw)
+    digits = _NON_DIGITS.sub("", text)
+    return None if not digits or set(digits) == {"0"} else text
 
 
 def _country_code(region: str) -> int:
@@ -111,10 +115,13 @@ def normalize(raw: str | None, region: str = DEFAULT_REGION) -> str | None:
     parse (short service codes and the like) still gets a stable ``+``-form so
     that the same input always compares equal.
     """
-    if is_withheld(raw):
+    if raw is None:
         return None
-    assert raw is not None
-    text = _user_part(raw)
+    if _plain_e164(raw):
+        return raw  # how trunks mostly send caller IDs: nothing to strip, not withheld
+    text = _number_part(raw)
+    if text is None:
+        return None
     if _plain_e164(text):
         return text
     try:
@@ -166,7 +173,8 @@ def parse_pattern(raw: str, region: str = DEFAULT_REGION) -> NumberPattern:
 
 @dataclass(frozen=True)
 class NumberList:
-    """A compiled list of exact numbers and prefixes; matching costs at most ~16 set lookups.
+    """A compiled list of exact numbers and prefixes; matching costs one set lookup plus one per
+    distinct prefix length.
 
     Build it once per configuration change with :meth:`from_entries` and keep it
     (the FastAGI entry runs per call and must stay cheap).
@@ -174,6 +182,13 @@ class NumberList:
 
     exact: frozenset[str] = frozenset()
     prefixes: frozenset[str] = frozenset()
+    # The lengths of the prefixes, longest first: a number is only cut at those (a list with
+    # one prefix costs one lookup instead of one per digit of the number).
+    prefix_lengths: tuple[int, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        lengths = tuple(sorted({len(p) for p in self.prefixes}, reverse=True))
+        object.__setattr__(self, "prefix_lengths", lengths)
 
     @classmethod
     def from_entries(cls, entries: Iterable[str], region: str = DEFAULT_REGION) -> NumberList:
@@ -194,10 +209,9 @@ class NumberList:
             return None
         if number in self.exact:
             return NumberPattern(number)
-        for end in range(len(number), 0, -1):
-            head = number[:end]
-            if head in self.prefixes:
-                return NumberPattern(head, prefix=True)
+        for end in self.prefix_lengths:
+            if end <= len(number) and number[:end] in self.prefixes:
+                return NumberPattern(number[:end], prefix=True)
         return None
 
 

@@ -157,3 +157,19 @@ def test_plain_e164_fast_path_agrees_with_phonenumbers(number, region):
     except phonenumbers.NumberParseException:
         expected = numbers._mechanical(number, region)
     assert numbers.normalize(number, region) == expected
+
+
+@given(
+    st.lists(st.from_regex(r"\+47[0-9]{0,8}", fullmatch=True), max_size=8),
+    st.lists(st.from_regex(r"\+47[0-9]{0,8}", fullmatch=True), max_size=4),
+    st.from_regex(r"\+47[0-9]{0,8}", fullmatch=True),
+)
+def test_number_list_match_is_the_longest_prefix_of_any_length(prefixes, exact, number):
+    """Only the lengths the list has are tried; the answer must be that of trying them all."""
+    lst = NumberList(frozenset(exact), frozenset(prefixes))
+    if number in exact:
+        expected = NumberPattern(number)
+    else:
+        heads = [number[:end] for end in range(len(number), 0, -1) if number[:end] in prefixes]
+        expected = NumberPattern(heads[0], prefix=True) if heads else None
+    assert lst.match(number) == expected
