@@ -313,3 +313,25 @@ def test_bad_peer_does_not_freeze_the_loop(guarded, payload, linger):
     normal_session_works(lt, port)
     assert srv.rejected_total == 3
     assert srv.sessions_total == 1
+
+
+def test_a_stalled_peer_is_cut_off_by_the_server_after_the_environment_timeout(guarded, caplog):
+    """The server itself ends a connection that stops mid-environment (the peer here would
+    wait for a reply for ever); not before ``env_timeout`` (0.3 s), and while it waits the
+    loop keeps serving others."""
+    lt, srv = guarded
+    with socket.create_connection(("127.0.0.1", srv.bound_port), timeout=3) as sock:
+        sock.sendall(b"agi_network: yes\nagi_network_script: ping\n")
+        started = time.monotonic()
+        normal_session_works(lt, srv.bound_port)
+        with contextlib.suppress(ConnectionResetError):  # cut off with a reset: as good
+            assert sock.recv(1) == b""
+        waited = time.monotonic() - started
+    assert waited >= 0.25  # not before its timeout (0.3 s, minus clock granularity)
+    for _ in range(200):  # the server's side of the cut-off ends just after the peer sees it
+        if srv.rejected_total:
+            break
+        time.sleep(0.01)
+    assert srv.rejected_total == 1 and srv.sessions_total == 1
+    reasons = [getattr(r, "cube_fields", {}).get("reason") for r in caplog.records]
+    assert "environment timeout" in reasons
