@@ -564,3 +564,96 @@ async def test_verdict_component_flushes_when_serve_stops(sessions, setup):
     with pytest.raises(asyncio.CancelledError):
         await task
     assert len(verdict_rows(sessions)) == 1
+
+
+# --- the warm path and the verdict insert ----------------------------------------------
+
+
+async def test_warm_path_serves_only_what_get_would_return(sessions, other_process, clock):
+    """``warm()`` (the per-call path, no await) answers only while no fingerprint check is
+    due, both entries are cached and the year is covered; else the caller awaits ``get()``,
+    which checks and reloads. A change by another process is thus seen after the interval."""
+    cid = add_client(sessions)
+    cache = EntryConfigCache(sessions, monotonic=clock, now=lambda: MONDAY_10)
+    assert cache.warm(cid, MONDAY_10) is None  # nothing checked or loaded yet
+    config = await cache.get(cid)
+    assert cache.warm(cid, MONDAY_10) is None  # the global lists are not loaded yet
+    shared = await cache.global_lists()
+    assert cache.warm(cid, MONDAY_10) == (config, shared)
+    assert cache.warm(cid + 1, MONDAY_10) is None  # another client: not cached
+    assert cache.warm(cid, datetime(2027, 1, 2, tzinfo=UTC)) is None  # a new year
+
+    with transaction(other_process) as s:
+        p.get_client(s, "Acme").tone = m.Tone.INFORMAL
+    clock.t += 0.9
+    assert cache.warm(cid, MONDAY_10) == (config, shared)  # within the check interval
+    clock.t += 0.2
+    assert cache.warm(cid, MONDAY_10) is None  # a check is due: no answer without it
+    assert (await cache.get(cid)).tone.value == "informal"
+    assert cache.warm(cid, MONDAY_10) is None  # reloaded client, global lists dropped too
+    await cache.global_lists()
+    assert cache.warm(cid, MONDAY_10)[0].tone.value == "informal"
+
+    cache.invalidate(cid)
+    assert cache.warm(cid, MONDAY_10) is None
+
+
+async def written_verdicts_round_trip(sessions) -> None:
+    """Two verdicts through the route and the batch insert; stored exactly as SQLAlchemy's
+    own insert stores the same values (what the reports compare and sort on), and read back
+    as the same aware instants."""
+    from sqlalchemy import text
+
+    name = f"Verdicts {id(sessions)}"
+    cid = add_client(sessions, name=name)
+    now = datetime(2026, 11, 23, 9, 0, 0, 0, tzinfo=UTC)  # whole second: microseconds 0
+    later = datetime(2026, 11, 23, 10, 30, 15, 250, tzinfo=ZoneInfo("Europe/Oslo"))
+    route = EntryRoute(EntryConfigCache(sessions), VerdictLog(sessions, delay=60), now=lambda: now)
+    await route(FakeAgi(caller="", params={"client": str(cid)}))
+    route.now = lambda: later
+    await route(FakeAgi(caller="+46 8 123 456 78", params={"client": str(cid)}))
+    assert await route.verdicts.flush() == 2
+    expected = [
+        (now, "", True, "anonymous"),
+        (later.astimezone(UTC), "+46812345678", False, "no_match"),
+    ]
+    with transaction(sessions) as s:  # the same rows the ordinary way, for comparison
+        s.execute(
+            m.AdblockVerdict.__table__.insert(),
+            [
+                dict(zip(("at", "caller", "blocked", "reason"), row, strict=True), client_id=cid)
+                for row in expected
+            ],
+        )
+    with sessions() as s:
+        rows = s.scalars(
+            select(m.AdblockVerdict)
+            .where(m.AdblockVerdict.client_id == cid)
+            .order_by(m.AdblockVerdict.id)
+        ).all()
+        got = [(r.at, r.caller, r.blocked, r.reason) for r in rows]
+        raw = s.execute(
+            text(
+                "SELECT at, caller, blocked, reason FROM adblock_verdicts WHERE client_id = :c"
+                " ORDER BY id"
+            ),
+            {"c": cid},
+        ).all()
+    assert got == expected + expected
+    assert raw[:2] == raw[2:]  # stored values, before any conversion on the way out
+
+
+async def test_verdict_rows_keep_instant_caller_and_reason(sessions):
+    """The batch insert bypasses SQLAlchemy's per-row parameter handling but not the
+    columns' own conversions: instants come back as the same aware UTC datetimes."""
+    await written_verdicts_round_trip(sessions)
+
+
+@pytest.mark.integration
+async def test_verdict_rows_keep_instant_caller_and_reason_on_postgres(postgres_url):
+    upgrade(postgres_url)
+    engine = make_engine(postgres_url)
+    try:
+        await written_verdicts_round_trip(make_sessionmaker(engine))
+    finally:
+        engine.dispose()
