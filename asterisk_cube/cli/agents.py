@@ -4,7 +4,7 @@ import sys
 
 import click
 
-from asterisk_cube.cli.common import FORMAT_OPTION, emit, friendly_errors, pass_ctx
+from asterisk_cube.cli.common import FORMAT_OPTION, db_command, emit
 from asterisk_cube.services import provisioning as p
 
 ROLES = click.Choice(["agent", "supervisor", "admin"])
@@ -21,7 +21,7 @@ def agent() -> None:
     """Agents, supervisors and admins."""
 
 
-@agent.command("add")
+@db_command(agent, "add")
 @click.argument("username")
 @click.option("--name", help="Full name.")
 @click.option("--endpoint", help="Phone, e.g. PJSIP/agent01.")
@@ -31,17 +31,14 @@ def agent() -> None:
 @click.option("--skill", "skills", multiple=True, help="Skill (repeatable); created if new.")
 @click.option("--line", "lines", multiple=True, help="DID the agent may serve (repeatable).")
 @click.option("--language", default="en", show_default=True, help="Desktop language (en, nb).")
-@pass_ctx
-@friendly_errors
-def add(ctx, username, name, endpoint, role, password, password_stdin, skills, lines, language):
+def add(s, username, name, endpoint, role, password, password_stdin, skills, lines, language):
     """Add an agent."""
     pw = _password(password, password_stdin)
-    with ctx.transaction() as s:
-        a = p.add_agent(s, username, name, endpoint, role, pw, skills, lines, language)
-        click.echo(f"agent {a.username} added ({a.role.value})")
+    a = p.add_agent(s, username, name, endpoint, role, pw, skills, lines, language)
+    return f"agent {a.username} added ({a.role.value})"
 
 
-@agent.command("set")
+@db_command(agent, "set")
 @click.argument("username")
 @click.option("--name")
 @click.option("--endpoint", help="Phone, e.g. PJSIP/agent01; empty to clear.")
@@ -51,58 +48,44 @@ def add(ctx, username, name, endpoint, role, password, password_stdin, skills, l
 @click.option("--active/--inactive", default=None)
 @click.option("--add-skill", "add_skills", multiple=True)
 @click.option("--remove-skill", "remove_skills", multiple=True)
-@pass_ctx
-@friendly_errors
 def set_(
-    ctx, username, name, endpoint, role, password, password_stdin, active, add_skills, remove_skills
+    s, username, name, endpoint, role, password, password_stdin, active, add_skills, remove_skills
 ):
     """Change an agent."""
     pw = _password(password, password_stdin)
-    with ctx.transaction() as s:
-        p.update_agent(s, username, name, endpoint, role, pw, active, add_skills, remove_skills)
-    click.echo(f"agent {username} updated")
+    p.update_agent(s, username, name, endpoint, role, pw, active, add_skills, remove_skills)
+    return f"agent {username} updated"
 
 
-@agent.command("grant")
+def _lines_command(verb: str, change, done: str, help: str) -> click.Command:
+    """``grant``/``revoke``: change the lines an agent may serve."""
+
+    @db_command(agent, verb, help=help)
+    @click.argument("username")
+    @click.argument("dids", nargs=-1, required=True)
+    def command(s, username, dids):
+        change(s, username, dids)
+        return f"agent {username} {done} {', '.join(dids)}"
+
+    return command
+
+
+grant = _lines_command("grant", p.grant_lines, "may serve", "Permit an agent to serve lines.")
+revoke = _lines_command(
+    "revoke", p.revoke_lines, "no longer serves", "Withdraw lines from an agent."
+)
+
+
+@db_command(agent, "remove")
 @click.argument("username")
-@click.argument("dids", nargs=-1, required=True)
-@pass_ctx
-@friendly_errors
-def grant(ctx, username, dids):
-    """Permit an agent to serve lines."""
-    with ctx.transaction() as s:
-        p.grant_lines(s, username, dids)
-    click.echo(f"agent {username} may serve {', '.join(dids)}")
-
-
-@agent.command("revoke")
-@click.argument("username")
-@click.argument("dids", nargs=-1, required=True)
-@pass_ctx
-@friendly_errors
-def revoke(ctx, username, dids):
-    """Withdraw lines from an agent."""
-    with ctx.transaction() as s:
-        p.revoke_lines(s, username, dids)
-    click.echo(f"agent {username} no longer serves {', '.join(dids)}")
-
-
-@agent.command("remove")
-@click.argument("username")
-@pass_ctx
-@friendly_errors
-def remove(ctx, username):
+def remove(s, username):
     """Remove an agent."""
-    with ctx.transaction() as s:
-        p.remove_agent(s, username)
-    click.echo(f"agent {username} removed")
+    p.remove_agent(s, username)
+    return f"agent {username} removed"
 
 
-@agent.command("list")
+@db_command(agent, "list")
 @FORMAT_OPTION
-@pass_ctx
-@friendly_errors
-def list_(ctx, fmt):
+def list_(s, fmt):
     """List agents with skills, lines and current state."""
-    with ctx.transaction() as s:
-        emit(p.agent_rows(s), fmt)
+    emit(p.agent_rows(s), fmt)

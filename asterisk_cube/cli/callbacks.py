@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import click
 from sqlalchemy import select
 
-from asterisk_cube.cli.common import FORMAT_OPTION, emit, friendly_errors, pass_ctx
+from asterisk_cube.cli.common import FORMAT_OPTION, db_command, emit
 from asterisk_cube.core.numbers import InvalidNumber, normalize
 from asterisk_cube.db import models as m
 from asterisk_cube.dialer import callbacks as cb
@@ -26,80 +26,71 @@ def callbacks() -> None:
     """Scheduled callbacks (the scheduled-calls view)."""
 
 
-@callbacks.command("list")
+@db_command(callbacks, "list")
 @click.option("--agent", "username", help="Only this agent's callbacks and those for all.")
 @click.option("--campaign", help="Only this campaign.")
 @click.option("--all", "include_done", is_flag=True, help="Also delivered and cancelled ones.")
 @FORMAT_OPTION
-@pass_ctx
-@friendly_errors
-def list_(ctx, username, campaign, include_done, fmt):
+def list_(s, username, campaign, include_done, fmt):
     """Callbacks, soonest first, times in each campaign's zone."""
-    with ctx.transaction() as s:
-        agent_id = get_agent(s, username).id if username else None
-        camp = get_campaign(s, campaign) if campaign else None
-        zones = {c.name: c.timezone for c in s.scalars(select(m.Campaign))}
-        rows = cb.scheduled_calls(
-            s,
-            agent_id=agent_id,
-            campaign_id=camp.id if camp else None,
-            include_done=include_done,
-        )
+    agent_id = get_agent(s, username).id if username else None
+    camp = get_campaign(s, campaign) if campaign else None
+    zones = {c.name: c.timezone for c in s.scalars(select(m.Campaign))}
+    rows = cb.scheduled_calls(
+        s,
+        agent_id=agent_id,
+        campaign_id=camp.id if camp else None,
+        include_done=include_done,
+    )
     for row in rows:
         row["due"] = _local(row["due_at"], zones[row["campaign"]])
     emit(rows, fmt, COLUMNS if fmt == "table" else None)
 
 
-@callbacks.command("add")
+@db_command(callbacks, "add")
 @click.argument("campaign")
 @click.argument("phone")
 @click.option("--at", "at", required=True, help="When, e.g. '2026-11-24 15:00' (campaign zone).")
 @click.option("--agent", "username", help="Reserved for this agent (default: all agents).")
 @click.option("--comment", default="", help="Shown to the agent when the call is delivered.")
-@pass_ctx
-@friendly_errors
-def add(ctx, campaign, phone, at, username, comment):
+def add(s, campaign, phone, at, username, comment):
     """Schedule a callback of a campaign's contact."""
-    with ctx.transaction() as s:
-        camp = get_campaign(s, campaign)
-        try:
-            number = normalize(phone, camp.phone_region)
-        except InvalidNumber as exc:
-            raise click.ClickException(str(exc)) from None
-        if not number:
-            raise click.ClickException(f"not a phone number: {phone!r}")
-        contact = s.scalar(
-            select(m.Contact)
-            .where(m.Contact.campaign_id == camp.id, m.Contact.phone == number)
-            .order_by(m.Contact.id)
-            .limit(1)
-        )
-        if contact is None:
-            raise click.ClickException(f"no contact {number} in campaign {camp.name}")
-        try:
-            when = dt.datetime.fromisoformat(at)
-        except ValueError:
-            raise click.ClickException(f"--at: not a date and time: {at!r}") from None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=ZoneInfo(camp.timezone))
-        agent_id = get_agent(s, username).id if username else None
-        try:
-            row = cb.schedule(s, contact.id, when, agent_id=agent_id, comment=comment)
-        except cb.CallbackError as exc:
-            raise click.ClickException(str(exc)) from None
-        who = username or "all agents"
-        click.echo(f"callback {row.id}: {number} at {_local(when, camp.timezone)} for {who}")
+    camp = get_campaign(s, campaign)
+    try:
+        number = normalize(phone, camp.phone_region)
+    except InvalidNumber as exc:
+        raise click.ClickException(str(exc)) from None
+    if not number:
+        raise click.ClickException(f"not a phone number: {phone!r}")
+    contact = s.scalar(
+        select(m.Contact)
+        .where(m.Contact.campaign_id == camp.id, m.Contact.phone == number)
+        .order_by(m.Contact.id)
+        .limit(1)
+    )
+    if contact is None:
+        raise click.ClickException(f"no contact {number} in campaign {camp.name}")
+    try:
+        when = dt.datetime.fromisoformat(at)
+    except ValueError:
+        raise click.ClickException(f"--at: not a date and time: {at!r}") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=ZoneInfo(camp.timezone))
+    agent_id = get_agent(s, username).id if username else None
+    try:
+        row = cb.schedule(s, contact.id, when, agent_id=agent_id, comment=comment)
+    except cb.CallbackError as exc:
+        raise click.ClickException(str(exc)) from None
+    who = username or "all agents"
+    return f"callback {row.id}: {number} at {_local(when, camp.timezone)} for {who}"
 
 
-@callbacks.command("cancel")
+@db_command(callbacks, "cancel")
 @click.argument("callback_id", type=int)
-@pass_ctx
-@friendly_errors
-def cancel(ctx, callback_id):
+def cancel(s, callback_id):
     """Cancel a pending callback (the contact is dialed again as a retry)."""
-    with ctx.transaction() as s:
-        try:
-            cb.cancel(s, callback_id)
-        except cb.CallbackError as exc:
-            raise click.ClickException(str(exc)) from None
-    click.echo(f"callback {callback_id} cancelled")
+    try:
+        cb.cancel(s, callback_id)
+    except cb.CallbackError as exc:
+        raise click.ClickException(str(exc)) from None
+    return f"callback {callback_id} cancelled"

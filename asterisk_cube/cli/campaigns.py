@@ -2,7 +2,7 @@
 
 import click
 
-from asterisk_cube.cli.common import FORMAT_OPTION, emit, friendly_errors, pass_ctx
+from asterisk_cube.cli.common import FORMAT_OPTION, db_command, emit
 from asterisk_cube.services import provisioning as p
 
 _WINDOWS_HELP = "Calling windows, e.g. 'mon-fri 09:00-20:00, sat 10:00-16:00'."
@@ -13,7 +13,7 @@ def campaign() -> None:
     """Campaigns."""
 
 
-@campaign.command("add")
+@db_command(campaign, "add")
 @click.argument("name")
 @click.option(
     "--direction", type=click.Choice(["inbound", "outbound"]), default="outbound", show_default=True
@@ -45,52 +45,13 @@ def campaign() -> None:
 @click.option(
     "--amd/--no-amd", default=False, show_default=True, help="Answering-machine detection."
 )
-@pass_ctx
-@friendly_errors
-def add(
-    ctx,
-    name,
-    direction,
-    mode,
-    skill,
-    caller_id,
-    max_attempts,
-    retry_interval,
-    windows,
-    timezone,
-    region,
-    abandon_cap,
-    wrap_up,
-    callback_reservation,
-    forced_registration,
-    amd,
-):
+def add(s, name, **options):
     """Add a campaign (stopped until started)."""
-    with ctx.transaction() as s:
-        c = p.add_campaign(
-            s,
-            name,
-            direction,
-            mode,
-            skill,
-            caller_id,
-            max_attempts,
-            retry_interval,
-            windows,
-            timezone,
-            region,
-            abandon_cap,
-            wrap_up,
-            callback_reservation,
-            forced_registration,
-            amd,
-        )
-        click.echo(
-            f"campaign {c.name} added ({c.direction.value}{', ' + c.mode.value if c.mode else ''})"
-        )
+    c = p.add_campaign(s, name, **options)
+    return f"campaign {c.name} added ({c.direction.value}{', ' + c.mode.value if c.mode else ''})"
 
 
-@campaign.command("set")
+@db_command(campaign, "set")
 @click.argument("name")
 @click.option("--mode", type=click.Choice(["preview", "power", "predictive"]))
 @click.option("--skill")
@@ -104,24 +65,18 @@ def add(
 @click.option("--callback-reservation", type=int)
 @click.option("--forced-registration/--no-forced-registration", default=None)
 @click.option("--amd/--no-amd", default=None)
-@pass_ctx
-@friendly_errors
-def set_(ctx, name, **changes):
+def set_(s, name, **changes):
     """Change a campaign."""
-    with ctx.transaction() as s:
-        p.update_campaign(s, name, **changes)
-    click.echo(f"campaign {name} updated")
+    p.update_campaign(s, name, **changes)
+    return f"campaign {name} updated"
 
 
 def _status_command(verb: str, status: str):
-    @campaign.command(verb, help=f"{verb.capitalize()} a campaign's dialing.")
+    @db_command(campaign, verb, help=f"{verb.capitalize()} a campaign's dialing.")
     @click.argument("name")
-    @pass_ctx
-    @friendly_errors
-    def command(ctx, name):
-        with ctx.transaction() as s:
-            p.set_campaign_status(s, name, status)
-        click.echo(f"campaign {name} {status}")
+    def command(s, name):
+        p.set_campaign_status(s, name, status)
+        return f"campaign {name} {status}"
 
     return command
 
@@ -131,11 +86,8 @@ stop = _status_command("stop", "stopped")
 pause = _status_command("pause", "paused")
 
 
-@campaign.command("list")
+@db_command(campaign, "list")
 @FORMAT_OPTION
-@pass_ctx
-@friendly_errors
-def list_(ctx, fmt):
+def list_(s, fmt):
     """List campaigns with their contacts."""
-    with ctx.transaction() as s:
-        emit(p.campaign_rows(s), fmt)
+    emit(p.campaign_rows(s), fmt)

@@ -4,6 +4,9 @@ import click
 
 from asterisk_cube.cli.common import (
     FORMAT_OPTION,
+    JSON_REPORT,
+    VALID_ONLY,
+    db_command,
     emit,
     friendly_errors,
     pass_ctx,
@@ -18,7 +21,7 @@ def client() -> None:
     """Answering-service clients (companies whose calls agents answer)."""
 
 
-@client.command("add")
+@db_command(client, "add")
 @click.argument("name")
 @click.option(
     "--greeting", default="", help="Formal greeting; {greeting} becomes good morning/afternoon."
@@ -57,158 +60,89 @@ def client() -> None:
 @click.option(
     "--recipient", "recipients", multiple=True, help="E-mail for call notes (repeatable)."
 )
-@pass_ctx
-@friendly_errors
-def add(
-    ctx,
-    name,
-    greeting,
-    greeting_informal,
-    instruction,
-    tone,
-    timezone,
-    region,
-    holiday_country,
-    handling,
-    forward1,
-    forward2,
-    forward_timeout,
-    closed_handling,
-    hours,
-    adblock,
-    own_numbers,
-    recipients,
-):
+def add(s, name, **options):
     """Add a client."""
-    with ctx.transaction() as s:
-        c = p.add_client(
-            s,
-            name,
-            greeting,
-            greeting_informal,
-            instruction,
-            tone,
-            timezone,
-            region,
-            holiday_country,
-            handling,
-            forward1,
-            forward2,
-            closed_handling,
-            hours,
-            adblock,
-            own_numbers,
-            recipients,
-            forward_timeout=forward_timeout,
-        )
-        click.echo(f"client {c.name} added")
+    c = p.add_client(s, name, **options)
+    return f"client {c.name} added"
 
 
-@client.command("hours")
+@db_command(client, "hours")
 @click.argument("name")
 @click.argument("hours")
-@pass_ctx
-@friendly_errors
-def hours_(ctx, name, hours):
+def hours_(s, name, hours):
     """Replace a client's weekly opening hours, e.g. 'mon-fri 08:00-16:00'."""
-    with ctx.transaction() as s:
-        p.set_client_hours(s, name, hours)
-    click.echo(f"hours of {name} set")
+    p.set_client_hours(s, name, hours)
+    return f"hours of {name} set"
 
 
-@client.command("special-day")
+@db_command(client, "special-day")
 @click.argument("name")
 @click.argument("day")
 @click.option("--label", default="", help="e.g. Christmas Eve.")
 @click.option("--hours", help="Other hours that day, e.g. 09:00-12:00 (none = closed).")
-@pass_ctx
-@friendly_errors
-def special_day(ctx, name, day, label, hours):
+def special_day(s, name, day, label, hours):
     """Add a holiday (closed) or a day with other hours (YYYY-MM-DD)."""
-    with ctx.transaction() as s:
-        sd = p.add_special_day(s, name, day, label, hours)
-    click.echo(f"{sd.day} is a {sd.kind.value} for {name}")
+    sd = p.add_special_day(s, name, day, label, hours)
+    return f"{sd.day} is a {sd.kind.value} for {name}"
 
 
-@client.command("list")
+@db_command(client, "list")
 @FORMAT_OPTION
-@pass_ctx
-@friendly_errors
-def list_(ctx, fmt):
+def list_(s, fmt):
     """List clients."""
-    with ctx.transaction() as s:
-        emit(p.client_rows(s), fmt)
+    emit(p.client_rows(s), fmt)
 
 
 # ------------------------------------------------------------------ call notes (F-S9)
 
 
-@client.command("recipient")
+@db_command(client, "recipient")
 @click.argument("name")
 @click.argument("emails", nargs=-1, required=True)
 @click.option("--remove", is_flag=True, help="Remove these addresses instead of adding them.")
-@pass_ctx
-@friendly_errors
-def recipient(ctx, name, emails, remove):
+def recipient(s, name, emails, remove):
     """Add (or --remove) e-mail addresses that receive the client's call notes."""
-    with ctx.transaction() as s:
-        if remove:
-            answering.remove_recipients(s, name, emails)
-            click.echo(f"removed {len(emails)} recipient(s) of {name}")
-        else:
-            added = answering.add_recipients(s, name, emails)
-            click.echo(f"added {len(added)} recipient(s) to {name}")
+    if remove:
+        answering.remove_recipients(s, name, emails)
+        return f"removed {len(emails)} recipient(s) of {name}"
+    added = answering.add_recipients(s, name, emails)
+    return f"added {len(added)} recipient(s) to {name}"
 
 
-@client.command("note")
+@db_command(client, "note")
 @click.argument("name")
 @click.argument("message")
 @click.option("--caller-name", default="", help="Who called.")
 @click.option("--callback", "callback_number", help="Where the caller wants to be called back.")
-@pass_ctx
-@friendly_errors
-def note(ctx, name, message, caller_name, callback_number):
+def note(s, name, message, caller_name, callback_number):
     """Store a call note for a client; serve mails it to the client's recipients."""
-    with ctx.transaction() as s:
-        n = notes.create_note(
-            s, name, message, caller_name=caller_name, callback_number=callback_number
-        )
-    click.echo(f"note {n.id} stored for {name}; it is mailed by `asterisk-cube serve`")
+    n = notes.create_note(
+        s, name, message, caller_name=caller_name, callback_number=callback_number
+    )
+    return f"note {n.id} stored for {name}; it is mailed by `asterisk-cube serve`"
 
 
-@client.command("notes")
+@db_command(client, "notes")
 @click.option("--client", "client_name", help="Only this client's notes.")
 @click.option("--failed", "status", flag_value="failed", help="Only notes whose mail failed.")
 @click.option("--pending", "status", flag_value="pending", help="Only notes not mailed yet.")
 @click.option("--sent", "status", flag_value="sent", help="Only mailed notes.")
 @click.option("--limit", type=int, default=50, show_default=True)
 @FORMAT_OPTION
-@pass_ctx
-@friendly_errors
-def notes_(ctx, client_name, status, limit, fmt):
+def notes_(s, client_name, status, limit, fmt):
     """List call notes and their mail status (newest first)."""
-    with ctx.transaction() as s:
-        emit(notes.note_rows(s, notes.NoteFilter(client_name, status, limit)), fmt)
+    emit(notes.note_rows(s, notes.NoteFilter(client_name, status, limit)), fmt)
 
 
-@client.command("resend-notes")
+@db_command(client, "resend-notes")
 @click.argument("note_ids", nargs=-1, type=int)
 @click.option("--client", "client_name", help="Only this client's failed notes.")
-@pass_ctx
-@friendly_errors
-def resend_notes(ctx, note_ids, client_name):
+def resend_notes(s, note_ids, client_name):
     """Queue notes for mailing again: the given ids, or every failed note."""
-    with ctx.transaction() as s:
-        ids = notes.resend_notes(s, list(note_ids) or None, client_name)
-    click.echo(f"{len(ids)} note(s) queued for mailing" + (f": {ids}" if ids else ""))
+    ids = notes.resend_notes(s, list(note_ids) or None, client_name)
+    return f"{len(ids)} note(s) queued for mailing" + (f": {ids}" if ids else "")
 
 
-VALID_ONLY = click.option(
-    "--valid-only",
-    is_flag=True,
-    help="Store the valid rows and report the rest (default: store nothing if any row is bad).",
-)
-JSON_REPORT = click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 HANDLING = click.option("--handling", type=click.Choice(["note", "forward"]))
 FORWARD1 = click.option("--forward1", help="First forward target (number or PJSIP/...).")
 FORWARD2 = click.option("--forward2", help="Second forward target when the first fails.")
@@ -222,7 +156,7 @@ def exception_() -> None:
     """ "Current" exceptions: temporary instructions that override standard handling."""
 
 
-@exception_.command("add")
+@db_command(exception_, "add")
 @click.argument("name")
 @click.argument("instruction")
 @click.option(
@@ -234,38 +168,27 @@ def exception_() -> None:
 @HANDLING
 @FORWARD1
 @FORWARD2
-@pass_ctx
-@friendly_errors
-def exception_add(ctx, name, instruction, until, starts, handling, forward1, forward2):
+def exception_add(s, name, instruction, until, starts, handling, forward1, forward2):
     """Add an exception shown above the script; with --handling it overrides the standard."""
-    with ctx.transaction() as s:
-        e = answering.add_exception(
-            s, name, instruction, until, starts, handling, forward1, forward2
-        )
-        click.echo(f"exception {e.id} added to {name}")
+    e = answering.add_exception(s, name, instruction, until, starts, handling, forward1, forward2)
+    return f"exception {e.id} added to {name}"
 
 
-@exception_.command("list")
+@db_command(exception_, "list")
 @click.argument("name")
 @FORMAT_OPTION
-@pass_ctx
-@friendly_errors
-def exception_list(ctx, name, fmt):
+def exception_list(s, name, fmt):
     """List a client's exceptions (times in the client's zone)."""
-    with ctx.transaction() as s:
-        emit(answering.exception_rows(s, name), fmt)
+    emit(answering.exception_rows(s, name), fmt)
 
 
-@exception_.command("remove")
+@db_command(exception_, "remove")
 @click.argument("name")
 @click.argument("exception_id", type=int)
-@pass_ctx
-@friendly_errors
-def exception_remove(ctx, name, exception_id):
+def exception_remove(s, name, exception_id):
     """Remove an exception."""
-    with ctx.transaction() as s:
-        answering.remove_exception(s, name, exception_id)
-    click.echo(f"exception {exception_id} removed")
+    answering.remove_exception(s, name, exception_id)
+    return f"exception {exception_id} removed"
 
 
 # ------------------------------------------------------------------ employees (F-S4)
@@ -276,7 +199,7 @@ def employee() -> None:
     """A client's employees/departments, each with its own handling."""
 
 
-@employee.command("add")
+@db_command(employee, "add")
 @click.argument("name")
 @click.argument("employee_name")
 @click.option("--department", default="")
@@ -286,26 +209,10 @@ def employee() -> None:
 @FORWARD1
 @FORWARD2
 @click.option("--info", default="", help="Extra information shown to the agent.")
-@pass_ctx
-@friendly_errors
-def employee_add(
-    ctx, name, employee_name, department, title, email, handling, forward1, forward2, info
-):
+def employee_add(s, name, employee_name, **details):
     """Add an employee (or a department: leave the name as the department's)."""
-    with ctx.transaction() as s:
-        answering.add_employee(
-            s,
-            name,
-            name=employee_name,
-            department=department,
-            title=title,
-            email=email,
-            handling=handling,
-            forward1=forward1,
-            forward2=forward2,
-            info=info,
-        )
-    click.echo(f"employee {employee_name} added to {name}")
+    answering.add_employee(s, name, name=employee_name, **details)
+    return f"employee {employee_name} added to {name}"
 
 
 @employee.command("import")
@@ -324,27 +231,21 @@ def employee_import(ctx, name, csv_file, valid_only, replace, as_json):
     print_import_report(report, as_json, name)
 
 
-@employee.command("list")
+@db_command(employee, "list")
 @click.argument("name")
 @FORMAT_OPTION
-@pass_ctx
-@friendly_errors
-def employee_list(ctx, name, fmt):
+def employee_list(s, name, fmt):
     """List a client's employees."""
-    with ctx.transaction() as s:
-        emit(answering.employee_rows(s, name), fmt)
+    emit(answering.employee_rows(s, name), fmt)
 
 
-@employee.command("remove")
+@db_command(employee, "remove")
 @click.argument("name")
 @click.argument("employee_name")
-@pass_ctx
-@friendly_errors
-def employee_remove(ctx, name, employee_name):
+def employee_remove(s, name, employee_name):
     """Remove an employee."""
-    with ctx.transaction() as s:
-        answering.remove_employee(s, name, employee_name)
-    click.echo(f"employee {employee_name} removed from {name}")
+    answering.remove_employee(s, name, employee_name)
+    return f"employee {employee_name} removed from {name}"
 
 
 # ------------------------------------------------------------------ FAQ (F-S5)
@@ -355,31 +256,25 @@ def faq() -> None:
     """FAQ entries: the agent's entry point when handling depends on the caller's request."""
 
 
-@faq.command("add")
+@db_command(faq, "add")
 @click.argument("name")
 @click.argument("question")
 @click.argument("answer")
 @HANDLING
 @click.option("--employee", help="Employee whose handling applies to this question.")
 @click.option("--position", type=int, help="Order in the list (default: last).")
-@pass_ctx
-@friendly_errors
-def faq_add(ctx, name, question, answer, handling, employee, position):
+def faq_add(s, name, question, answer, handling, employee, position):
     """Add a FAQ entry."""
-    with ctx.transaction() as s:
-        f = answering.add_faq(s, name, question, answer, handling, employee, position)
-        click.echo(f"FAQ entry {f.id} added to {name}")
+    f = answering.add_faq(s, name, question, answer, handling, employee, position)
+    return f"FAQ entry {f.id} added to {name}"
 
 
-@faq.command("list")
+@db_command(faq, "list")
 @click.argument("name")
 @FORMAT_OPTION
-@pass_ctx
-@friendly_errors
-def faq_list(ctx, name, fmt):
+def faq_list(s, name, fmt):
     """List a client's FAQ entries."""
-    with ctx.transaction() as s:
-        emit(answering.faq_rows(s, name), fmt)
+    emit(answering.faq_rows(s, name), fmt)
 
 
 # ------------------------------------------------------------------ blocklists (F-S6)
@@ -393,31 +288,25 @@ def blocklist() -> None:
 CLIENT_LIST = click.option("--client", "client_name", help="The client's list (default: global).")
 
 
-@blocklist.command("add")
+@db_command(blocklist, "add")
 @click.argument("numbers", nargs=-1, required=True)
 @CLIENT_LIST
 @click.option("--advertiser", is_flag=True, help="Mark as known advertiser numbers.")
 @click.option("--reason", default="", help="Why (shown in lists).")
-@pass_ctx
-@friendly_errors
-def blocklist_add(ctx, numbers, client_name, advertiser, reason):
+def blocklist_add(s, numbers, client_name, advertiser, reason):
     """Block numbers; end one with * to block every number starting so (+4782*)."""
-    with ctx.transaction() as s:
-        rows = answering.add_blocks(s, numbers, client_name, advertiser, reason)
+    rows = answering.add_blocks(s, numbers, client_name, advertiser, reason)
     where = f"{client_name}'s blocklist" if client_name else "the global blocklist"
-    click.echo(f"added {len(rows)} entr{'y' if len(rows) == 1 else 'ies'} to {where}")
+    return f"added {len(rows)} entr{'y' if len(rows) == 1 else 'ies'} to {where}"
 
 
-@blocklist.command("remove")
+@db_command(blocklist, "remove")
 @click.argument("number")
 @CLIENT_LIST
-@pass_ctx
-@friendly_errors
-def blocklist_remove(ctx, number, client_name):
+def blocklist_remove(s, number, client_name):
     """Remove a number or prefix (with its *) from a list."""
-    with ctx.transaction() as s:
-        answering.remove_block(s, number, client_name)
-    click.echo(f"removed {number}")
+    answering.remove_block(s, number, client_name)
+    return f"removed {number}"
 
 
 @blocklist.command("import")
@@ -437,13 +326,10 @@ def blocklist_import(ctx, csv_file, client_name, advertiser, valid_only, as_json
     )
 
 
-@blocklist.command("list")
+@db_command(blocklist, "list")
 @CLIENT_LIST
 @click.option("--all", "everything", is_flag=True, help="Every list, global and per client.")
 @FORMAT_OPTION
-@pass_ctx
-@friendly_errors
-def blocklist_list(ctx, client_name, everything, fmt):
+def blocklist_list(s, client_name, everything, fmt):
     """List blocklist entries."""
-    with ctx.transaction() as s:
-        emit(answering.block_rows(s, client_name, everything), fmt)
+    emit(answering.block_rows(s, client_name, everything), fmt)

@@ -72,6 +72,28 @@ def friendly_errors(fn: Callable) -> Callable:
     return wrapper
 
 
+def db_command(group: click.Group, name: str, **attrs: Any) -> Callable[[Callable], click.Command]:
+    """Make ``body(session, **params)`` the subcommand ``name`` of ``group``.
+
+    The body runs in one database transaction, with the errors users can cause turned into
+    one-line messages (:func:`friendly_errors`). The line it returns, if any, is printed
+    after the commit, so a write that fails to commit never reports success. Click's
+    ``@click.argument``/``@click.option`` decorators go below this one, as on any command.
+    """
+
+    def decorate(body: Callable[..., str | None]) -> click.Command:
+        @functools.wraps(body)
+        def command(ctx: CliContext, /, **params: Any) -> None:
+            with ctx.transaction() as s:
+                line = body(s, **params)
+            if line is not None:
+                click.echo(line)
+
+        return group.command(name, **attrs)(pass_ctx(friendly_errors(command)))
+
+    return decorate
+
+
 FORMAT_OPTION = click.option(
     "--format",
     "fmt",
@@ -119,6 +141,14 @@ def emit(
                 cell(r.get(c)).ljust(w) for c, w in zip(columns, widths, strict=True)
             ).rstrip()
         )
+
+
+VALID_ONLY = click.option(
+    "--valid-only",
+    is_flag=True,
+    help="Store the valid rows and report the rest (default: store nothing if any row is bad).",
+)
+JSON_REPORT = click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 
 
 def print_import_report(report: Any, as_json: bool, where: str) -> None:

@@ -5,6 +5,9 @@ from sqlalchemy import select
 
 from asterisk_cube.cli.common import (
     FORMAT_OPTION,
+    JSON_REPORT,
+    VALID_ONLY,
+    db_command,
     emit,
     friendly_errors,
     pass_ctx,
@@ -23,13 +26,9 @@ def contacts() -> None:
 @contacts.command("import")
 @click.argument("campaign")
 @click.argument("csv_file", type=click.Path(dir_okay=False))
-@click.option(
-    "--valid-only",
-    is_flag=True,
-    help="Store the valid rows and report the rest (default: store nothing if any row is bad).",
-)
+@VALID_ONLY
 @click.option("--list-name", help="Name of the list (default: the file name).")
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@JSON_REPORT
 @pass_ctx
 @friendly_errors
 def import_(ctx, campaign, csv_file, valid_only, list_name, as_json):
@@ -39,37 +38,29 @@ def import_(ctx, campaign, csv_file, valid_only, list_name, as_json):
     print_import_report(report, as_json, report.campaign)
 
 
-@contacts.command("list")
+@db_command(contacts, "list")
 @click.argument("campaign")
 @click.option("--status", type=click.Choice([s.value for s in m.ContactStatus]))
 @click.option("--limit", type=int, default=50, show_default=True)
 @FORMAT_OPTION
-@pass_ctx
-@friendly_errors
-def list_(ctx, campaign, status, limit, fmt):
+def list_(s, campaign, status, limit, fmt):
     """List a campaign's contacts."""
-    with ctx.transaction() as s:
-        c = get_campaign(s, campaign)
-        q = (
-            select(m.Contact)
-            .where(m.Contact.campaign_id == c.id)
-            .order_by(m.Contact.id)
-            .limit(limit)
-        )
-        if status:
-            q = q.where(m.Contact.status == m.ContactStatus(status))
-        rows = [
-            {
-                "id": ct.id,
-                "phone": ct.phone,
-                "name": ct.name or "",
-                "company": ct.company or "",
-                "status": ct.status.value,
-                "attempts": ct.attempts,
-                "next_attempt": ct.next_attempt_at.isoformat(timespec="minutes")
-                if ct.next_attempt_at
-                else "",
-            }
-            for ct in s.scalars(q)
-        ]
+    c = get_campaign(s, campaign)
+    q = select(m.Contact).where(m.Contact.campaign_id == c.id).order_by(m.Contact.id).limit(limit)
+    if status:
+        q = q.where(m.Contact.status == m.ContactStatus(status))
+    rows = [
+        {
+            "id": ct.id,
+            "phone": ct.phone,
+            "name": ct.name or "",
+            "company": ct.company or "",
+            "status": ct.status.value,
+            "attempts": ct.attempts,
+            "next_attempt": ct.next_attempt_at.isoformat(timespec="minutes")
+            if ct.next_attempt_at
+            else "",
+        }
+        for ct in s.scalars(q)
+    ]
     emit(rows, fmt)

@@ -4,7 +4,7 @@ import os
 
 import click
 
-from asterisk_cube.cli.common import friendly_errors, pass_ctx
+from asterisk_cube.cli.common import db_command
 from asterisk_cube.services.demo_data import load_demo
 
 
@@ -13,18 +13,14 @@ def demo() -> None:
     """Demo data and the sandbox demo."""
 
 
-@demo.command("load")
+@db_command(demo, "load")
 @click.option("--agents", type=click.IntRange(1, 20), default=4, show_default=True)
 @click.option(
     "--password", default="demo-password", show_default=True, help="Password of every demo user."
 )
-@pass_ctx
-@friendly_errors
-def load(ctx, agents, password):
+def load(s, agents, password):
     """Provision demo data (skipped if it is already there)."""
-    with ctx.transaction() as s:
-        summary = load_demo(s, agents=agents, password=password)
-    click.echo(summary)
+    return load_demo(s, agents=agents, password=password)
 
 
 @demo.command("run")

@@ -2,7 +2,7 @@
 
 import click
 
-from asterisk_cube.cli.common import FORMAT_OPTION, emit, friendly_errors, pass_ctx
+from asterisk_cube.cli.common import FORMAT_OPTION, db_command, emit
 from asterisk_cube.services import provisioning as p
 
 
@@ -11,7 +11,7 @@ def line() -> None:
     """Inbound lines (DIDs)."""
 
 
-@line.command("add")
+@db_command(line, "add")
 @click.argument("did")
 @click.option("--name", help="Display name (default: the DID).")
 @click.option("--priority", type=int, default=0, show_default=True, help="Higher is served first.")
@@ -21,57 +21,37 @@ def line() -> None:
     "--offer-timeout", type=int, default=20, show_default=True, help="Seconds to accept an offer."
 )
 @click.option("--announcement", help="Sound played to waiting callers.")
-@pass_ctx
-@friendly_errors
-def add(ctx, did, name, priority, campaign, client, offer_timeout, announcement):
+def add(s, did, **options):
     """Add a line. Without --campaign or --client it is a service line."""
-    with ctx.transaction() as s:
-        line_ = p.add_line(s, did, name, priority, campaign, client, offer_timeout, announcement)
-        click.echo(f"line {line_.did} added (priority {line_.priority})")
+    line_ = p.add_line(s, did, **options)
+    return f"line {line_.did} added (priority {line_.priority})"
 
 
-@line.command("set")
+@db_command(line, "set")
 @click.argument("did")
 @click.option("--name")
 @click.option("--priority", type=int)
 @click.option("--offer-timeout", type=int)
 @click.option("--announcement")
 @click.option("--enabled/--disabled", default=None)
-@pass_ctx
-@friendly_errors
-def set_(ctx, did, name, priority, offer_timeout, announcement, enabled):
+def set_(s, did, priority, **changes):
     """Change a line."""
-    with ctx.transaction() as s:
-        p.update_line(
-            s,
-            did,
-            name=name,
-            priority=priority,
-            offer_timeout=offer_timeout,
-            announcement=announcement,
-            enabled=enabled,
-        )
-        if priority is not None:
-            p.audit(s, "cli", "line_priority", did, priority=priority)
-    click.echo(f"line {did} updated")
+    p.update_line(s, did, priority=priority, **changes)
+    if priority is not None:
+        p.audit(s, "cli", "line_priority", did, priority=priority)
+    return f"line {did} updated"
 
 
-@line.command("remove")
+@db_command(line, "remove")
 @click.argument("did")
-@pass_ctx
-@friendly_errors
-def remove(ctx, did):
+def remove(s, did):
     """Remove a line."""
-    with ctx.transaction() as s:
-        p.remove_line(s, did)
-    click.echo(f"line {did} removed")
+    p.remove_line(s, did)
+    return f"line {did} removed"
 
 
-@line.command("list")
+@db_command(line, "list")
 @FORMAT_OPTION
-@pass_ctx
-@friendly_errors
-def list_(ctx, fmt):
+def list_(s, fmt):
     """List lines, highest priority first."""
-    with ctx.transaction() as s:
-        emit(p.line_rows(s), fmt)
+    emit(p.line_rows(s), fmt)
