@@ -4,47 +4,15 @@
 (function () {
   "use strict";
 
-  var DATA = JSON.parse(document.getElementById("desk-data").textContent);
-  var CATALOG = DATA.catalog || {};
-  var WORDS = DATA.words || {};
-  var CSRF = DATA.csrf;
-  var LANG = DATA.lang || "en";
+  var page = window.cubePage("desk-data");
+  var DATA = page.data;
+  var _ = page._, fmt = page.fmt, word = page.word, $ = page.$, el = page.el, show = page.show;
+  var flash = page.flash, quietly = page.quietly;
 
-  function _(msg) {
-    return Object.prototype.hasOwnProperty.call(CATALOG, msg) && CATALOG[msg] ? CATALOG[msg] : msg;
-  }
-  function fmt(msg, values) {
-    return msg.replace(/%\((\w+)\)s/g, function (_m, key) {
-      return values[key] === undefined ? "" : String(values[key]);
-    });
-  }
-  function word(group, key) {
-    return (WORDS[group] && WORDS[group][key]) || key;
-  }
-  function $(id) {
-    return document.getElementById(id);
-  }
-  function el(tag, attrs, children) {
-    var node = document.createElement(tag);
-    Object.keys(attrs || {}).forEach(function (k) {
-      if (k === "text") node.textContent = attrs[k];
-      else if (k === "class") node.className = attrs[k];
-      else if (k.slice(0, 2) === "on") node.addEventListener(k.slice(2), attrs[k]);
-      else if (attrs[k] === true) node.setAttribute(k, "");
-      else if (attrs[k] !== false && attrs[k] !== null && attrs[k] !== undefined) node.setAttribute(k, attrs[k]);
-    });
-    (children || []).forEach(function (c) {
-      node.appendChild(typeof c === "string" ? document.createTextNode(c) : c);
-    });
-    return node;
-  }
-  function show(node, visible) {
-    node.hidden = !visible;
-  }
   function clock(iso) {
     if (!iso) return "";
     var d = new Date(iso);
-    return d.toLocaleTimeString(LANG === "nb" ? "nb-NO" : "en-GB", { hour: "2-digit", minute: "2-digit" });
+    return d.toLocaleTimeString(page.locale, { hour: "2-digit", minute: "2-digit" });
   }
   function duration(seconds) {
     seconds = Math.max(0, Math.round(seconds));
@@ -59,16 +27,6 @@
 
   // --- talking to the server -------------------------------------------------------
 
-  function flash(message) {
-    var box = $("flash");
-    box.textContent = message;
-    show(box, !!message);
-    if (message) {
-      clearTimeout(flash.timer);
-      flash.timer = setTimeout(function () { show(box, false); }, 8000);
-    }
-  }
-
   function refusalText(body) {
     if (!body) return _("Something went wrong. The error has been logged; try again.");
     var text = body.message || word("reasons", body.error);
@@ -77,31 +35,9 @@
   }
 
   function api(method, path, body) {
-    var opts = {
-      method: method,
-      credentials: "same-origin",
-      headers: { Accept: "application/json" },
-    };
-    if (method !== "GET") {
-      opts.headers["X-CSRF-Token"] = CSRF;
-      opts.headers["Content-Type"] = "application/json";
-      opts.body = JSON.stringify(body || {});
-    }
-    return fetch(path, opts).then(function (resp) {
-      return resp.json().catch(function () { return null; }).then(function (data) {
-        if (resp.status === 401) {
-          window.location.href = "/login";
-          throw new Error("login");
-        }
-        if (!resp.ok) {
-          var err = new Error(refusalText(data));
-          err.body = data;
-          err.status = resp.status;
-          throw err;
-        }
-        if (data && data.view) render(data.view);
-        return data;
-      });
+    return page.request(method, path, body, refusalText).then(function (data) {
+      if (data && data.view) render(data.view);
+      return data;
     });
   }
 
@@ -116,10 +52,6 @@
       }
       throw err;
     });
-  }
-
-  function quietly(promise) {
-    return promise.catch(function () { /* shown already */ });
   }
 
   // --- push --------------------------------------------------------------------------
@@ -276,7 +208,7 @@
   }
 
   function pauseLabel(code, label) {
-    if (WORDS.pause && WORDS.pause[code]) return WORDS.pause[code];
+    if (page.words.pause && page.words.pause[code]) return page.words.pause[code];
     if (label) return label;
     var found = (view.pause_reasons || []).filter(function (p) { return p[0] === code; })[0];
     return found ? found[1] : code;
@@ -494,7 +426,7 @@
   function dayAndTime(iso) {
     if (!iso) return "";
     var d = new Date(iso);
-    return d.toLocaleString(LANG === "nb" ? "nb-NO" : "en-GB", {
+    return d.toLocaleString(page.locale, {
       weekday: "short", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit",
     });
   }

@@ -4,44 +4,10 @@
 (function () {
   "use strict";
 
-  var DATA = JSON.parse(document.getElementById("panel-data").textContent);
-  var CATALOG = DATA.catalog || {};
-  var WORDS = DATA.words || {};
-  var CSRF = DATA.csrf;
-  var LANG = DATA.lang || "en";
-  var LOCALE = LANG === "nb" ? "nb-NO" : "en-GB";
-
-  function _(msg) {
-    return Object.prototype.hasOwnProperty.call(CATALOG, msg) && CATALOG[msg] ? CATALOG[msg] : msg;
-  }
-  function fmt(msg, values) {
-    return msg.replace(/%\((\w+)\)s/g, function (_m, key) {
-      return values[key] === undefined ? "" : String(values[key]);
-    });
-  }
-  function word(group, key) {
-    return (WORDS[group] && WORDS[group][key]) || key || "";
-  }
-  function $(id) {
-    return document.getElementById(id);
-  }
-  function el(tag, attrs, children) {
-    var node = document.createElement(tag);
-    Object.keys(attrs || {}).forEach(function (k) {
-      if (k === "text") node.textContent = attrs[k];
-      else if (k === "class") node.className = attrs[k];
-      else if (k.slice(0, 2) === "on") node.addEventListener(k.slice(2), attrs[k]);
-      else if (attrs[k] === true) node.setAttribute(k, "");
-      else if (attrs[k] !== false && attrs[k] !== null && attrs[k] !== undefined) node.setAttribute(k, attrs[k]);
-    });
-    (children || []).forEach(function (c) {
-      if (c !== null && c !== undefined) node.appendChild(typeof c === "string" ? document.createTextNode(c) : c);
-    });
-    return node;
-  }
-  function show(node, visible) {
-    node.hidden = !visible;
-  }
+  var page = window.cubePage("panel-data");
+  var DATA = page.data;
+  var _ = page._, fmt = page.fmt, word = page.word, $ = page.$, el = page.el, show = page.show;
+  var flash = page.flash, quietly = page.quietly;
 
   // --- time: the server's clock, ticking locally ------------------------------------------
 
@@ -59,7 +25,7 @@
   }
   function clock(epoch) {
     if (!epoch) return "";
-    return new Date(epoch * 1000).toLocaleTimeString(LOCALE, { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+    return new Date(epoch * 1000).toLocaleTimeString(page.locale, { hour: "2-digit", minute: "2-digit", second: "2-digit" });
   }
   function ticker(epoch) {
     // a cell showing the time since `epoch`, refreshed every second by tick()
@@ -407,15 +373,6 @@
 
   // --- actions ------------------------------------------------------------------------------
 
-  function flash(message) {
-    var box = $("flash");
-    box.textContent = message;
-    show(box, !!message);
-    if (message) {
-      clearTimeout(flash.timer);
-      flash.timer = setTimeout(function () { show(box, false); }, 8000);
-    }
-  }
   function refusalText(body) {
     if (!body) return _("Something went wrong. The error has been logged; try again.");
     var text = body.message || word("reasons", body.error);
@@ -423,27 +380,10 @@
     return text;
   }
   function post(path, body) {
-    return fetch(path, {
-      method: "POST",
-      credentials: "same-origin",
-      headers: { Accept: "application/json", "Content-Type": "application/json", "X-CSRF-Token": CSRF },
-      body: JSON.stringify(body || {}),
-    }).then(function (resp) {
-      return resp.json().catch(function () { return null; }).then(function (data) {
-        if (resp.status === 401) {
-          window.location.href = "/login";
-          throw new Error("login");
-        }
-        if (!resp.ok) throw new Error(refusalText(data));
-        return data;
-      });
-    }).catch(function (err) {
+    return page.request("POST", path, body, refusalText).catch(function (err) {
       if (err.message !== "login") flash(err.message);
       throw err;
     });
-  }
-  function quietly(promise) {
-    return promise.catch(function () { /* shown already */ });
   }
 
   function savePriority(lineId) {
@@ -500,7 +440,7 @@
   $("logout-btn").addEventListener("click", function () {
     fetch("/api/logout", {
       method: "POST", credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "X-CSRF-Token": CSRF }, body: "{}",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": DATA.csrf }, body: "{}",
     }).finally(function () { window.location.href = "/login"; });
   });
 
