@@ -54,6 +54,26 @@
     });
   }
 
+  // A form whose refusals may name one of its fields: `fields` maps the server's field name
+  // to [input id, label]. The message then starts with the field's label, and the field is
+  // marked invalid and focused.
+  function clearInvalid(fields) {
+    Object.keys(fields).forEach(function (k) { $(fields[k][0]).removeAttribute("aria-invalid"); });
+  }
+  function showRefusal(err, fields, box) {
+    if (err.message === "login") return;
+    var text = err.message;
+    var field = err.body && err.body.field && fields[err.body.field];
+    if (field) {
+      var prefix = err.body.field + ": ";
+      text = field[1] + ": " + (text.indexOf(prefix) === 0 ? text.slice(prefix.length) : text);
+      $(field[0]).setAttribute("aria-invalid", "true");
+      $(field[0]).focus();
+    }
+    box.textContent = text;
+    show(box, true);
+  }
+
   // --- push --------------------------------------------------------------------------
 
   var source = null;
@@ -661,7 +681,7 @@
     if (!view.call) return;
     var box = $("note-msg");
     show(box, false);
-    Object.keys(NOTE_FIELDS).forEach(function (k) { $(NOTE_FIELDS[k][0]).removeAttribute("aria-invalid"); });
+    clearInvalid(NOTE_FIELDS);
     var employee = $("note-employee").value;
     api("POST", "/api/calls/" + view.call.call_id + "/note", {
       message: $("note-message").value,
@@ -671,18 +691,7 @@
     }).then(function () {
       $("note-message").value = "";
     }, function (err) {
-      if (err.message === "login") return;
-      var text = err.message;
-      var field = err.body && err.body.field && NOTE_FIELDS[err.body.field];
-      if (field) {
-        var prefix = err.body.field + ": ";
-        var rest = text.indexOf(prefix) === 0 ? text.slice(prefix.length) : text;
-        text = field[1] + ": " + rest;
-        $(field[0]).setAttribute("aria-invalid", "true");
-        $(field[0]).focus();
-      }
-      box.textContent = text;
-      show(box, true);
+      showRefusal(err, NOTE_FIELDS, box);
     });
   });
 
@@ -746,7 +755,7 @@
     $("cb-when").value = "";
     $("cb-comment").value = "";
     $("cb-for-me").checked = true;
-    Object.keys(CB_FIELDS).forEach(function (k) { $(CB_FIELDS[k][0]).removeAttribute("aria-invalid"); });
+    clearInvalid(CB_FIELDS);
     if (!key) return;
     api("GET", "/api/calls/" + call.call_id + "/callback").then(function (facts) {
       if (cbKey !== key) return;
@@ -769,7 +778,7 @@
     var box = $("cb-msg");
     show(box, false);
     show($("cb-done"), false);
-    Object.keys(CB_FIELDS).forEach(function (k) { $(CB_FIELDS[k][0]).removeAttribute("aria-invalid"); });
+    clearInvalid(CB_FIELDS);
     var contactId = cbFacts.contact_id;
     api("POST", "/api/calls/" + view.call.call_id + "/callback", {
       due_at: $("cb-when").value,
@@ -788,17 +797,7 @@
       if (data.deferred) cbWatch = contactId;
       loadCallbacks();
     }, function (err) {
-      if (err.message === "login") return;
-      var text = err.message;
-      var field = err.body && err.body.field && CB_FIELDS[err.body.field];
-      if (field) {
-        var prefix = err.body.field + ": ";
-        text = field[1] + ": " + (text.indexOf(prefix) === 0 ? text.slice(prefix.length) : text);
-        $(field[0]).setAttribute("aria-invalid", "true");
-        $(field[0]).focus();
-      }
-      box.textContent = text;
-      show(box, true);
+      showRefusal(err, CB_FIELDS, box);
     });
   });
 
