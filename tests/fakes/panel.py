@@ -1,8 +1,9 @@
 """The live panel served for browser tests without Asterisk.
 
-:class:`LivePanel` runs the desktop + panel routes on uvicorn in a thread (like
-``fakes.web.LiveDesktop``) around a *real* distributor on SQLite with a fake telephony,
-an AMI monitor that is fed events by hand (never connects) and the panel feed::
+:class:`LivePanel` runs the desktop + panel routes on uvicorn in a thread (a
+``fakes.web.LiveServer``, like ``LiveDesktop``) around a *real* distributor on SQLite with
+a fake telephony, an AMI monitor that is fed events by hand (never connects) and the panel
+feed::
 
     with LivePanel(tmp_path) as live:
         live.call(live.desk.call_arrived, "ch-1", live.lines["4721000001"], "+4791000001")
@@ -17,13 +18,10 @@ lines "Support" (4721000001, priority 1), "Sales" (4721000002, priority 5) and
 from __future__ import annotations
 
 import asyncio
-import threading
-from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-import uvicorn
 from sqlalchemy import select
 
 from asterisk_cube.acd.distributor import Distributor
@@ -39,7 +37,7 @@ from asterisk_cube.web.desktop import desktop_mount
 from asterisk_cube.web.panel import Panel
 from asterisk_cube.web.panel_feed import PanelFeed
 
-from .web import free_port, make_accounts, make_settings
+from .web import LiveServer, make_accounts, make_settings
 
 
 class QuietTelephony:
@@ -55,8 +53,12 @@ class QuietTelephony:
         return False
 
 
-class LivePanel:
+class LivePanel(LiveServer):
+    what = "panel"
+    graceful_shutdown = 1
+
     def __init__(self, path: Path) -> None:
+        super().__init__()
         self.path = path
         self.sessions, self.ids = make_accounts(path)
         with transaction(self.sessions) as s:
@@ -70,42 +72,18 @@ class LivePanel:
             self.campaign_id = p.add_campaign(s, "Autumn", mode="power", caller_id="4721000009").id
             self.lines = {ln.did: ln.id for ln in s.scalars(select(m.Line))}
         self.settings = make_settings(path)
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self.server: uvicorn.Server | None = None
         self.hub: EventHub | None = None
         self.desk: Distributor | None = None
         self.ami: AmiMonitor | None = None
         self.feed: PanelFeed | None = None
-        self._thread: threading.Thread | None = None
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
         # what the dialer's snapshot says (Dialer.snapshot rows); tests set it
         self.dialer_rows: list[dict[str, Any]] = []
-
-    def start(self) -> LivePanel:
-        self._thread = threading.Thread(target=self._run, name="live-panel", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(20):
-            raise RuntimeError("panel server did not start")
-        if self._error:
-            raise self._error
-        return self
-
-    def _run(self) -> None:
-        try:
-            asyncio.run(self._serve())
-        except BaseException as exc:  # pragma: no cover - reported by start()
-            self._error = exc
-            self._ready.set()
 
     def campaigns(self) -> list[dict[str, Any]]:
         with transaction(self.sessions) as s:
             return svc.campaign_pace(s)
 
     async def _serve(self) -> None:
-        self.loop = asyncio.get_running_loop()
         self.hub = EventHub()
         self.desk = Distributor(self.sessions, self.hub, QuietTelephony())
         self.desk.load()
@@ -125,44 +103,14 @@ class LivePanel:
             self.settings, self.desk, self.hub, self.sessions, extra_routes=panel.routes()
         )
         app = create_app(self.settings, state, extra_routes=[mount])
-        config = uvicorn.Config(
-            app,
-            host="127.0.0.1",
-            port=self.port,
-            log_config=None,
-            access_log=False,
-            lifespan="off",
-            timeout_graceful_shutdown=1,
-        )
-        self.server = uvicorn.Server(config)
-        self.server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-        state.web = self.server
         feed_task = asyncio.create_task(self.feed.run())
-        task = asyncio.create_task(self.server.serve())
-        while not self.server.started:
-            if task.done():
-                await task
-            await asyncio.sleep(0.02)
-        self._ready.set()
         try:
-            await task
+            await self._run_server(app, state)
         finally:
             feed_task.cancel()
             await self.desk.close()
 
-    # --- driving it from the test's thread ------------------------------------------------
-
-    def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """Run ``fn(*args)`` (sync or async) on the server's loop and return its result."""
-        assert self.loop is not None
-
-        async def runner() -> Any:
-            result = fn(*args, **kwargs)
-            if asyncio.iscoroutine(result):
-                result = await result
-            return result
-
-        return asyncio.run_coroutine_threadsafe(runner(), self.loop).result(10)
+    # --- driving it from the test's thread (see also LiveServer.call) ----------------------
 
     def ami_up(self) -> None:
         """Pretend the AMI monitor logged in and resynced (on the loop)."""
@@ -173,16 +121,3 @@ class LivePanel:
 
     def ami_down(self, reason: str = "connection lost") -> None:
         self.ami._on_disconnect(None, ConnectionResetError(reason))
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(10)
-        self._thread = None
-
-    def __enter__(self) -> LivePanel:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()

@@ -2,9 +2,11 @@
 
 * :func:`make_accounts` - a SQLite database (migrated) with agents and hashed passwords.
 * :func:`make_app` - ``create_app`` + ``desktop_mount`` exactly as ``serve`` mounts it.
-* :class:`LiveDesktop` - the same app on a real uvicorn, in a thread with its own event
-  loop, on a free port (browser tests, the SSE client). ``live.call(fn, *args)`` runs a
-  fake-desk driver on the server's loop (the hub must be used from that loop).
+* :class:`LiveServer` - an app on a real uvicorn, in a thread with its own event loop, on a
+  free port. ``live.call(fn, *args)`` runs a driver on the server's loop (the hub must be
+  used from that loop).
+* :class:`LiveDesktop` - the desktop app on a ``LiveServer`` (browser tests, the SSE
+  client); ``fakes.panel.LivePanel`` is the live panel's.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, Self
 
 import uvicorn
 from argon2 import PasswordHasher
@@ -103,61 +105,51 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-class LiveDesktop:
-    """The desktop on uvicorn in a background thread (see module docstring)."""
+class LiveServer:
+    """An app on uvicorn in a background thread with its own event loop, on a free port.
 
-    def __init__(
-        self,
-        path: Path,
-        *,
-        accounts: Iterable[Account] = DEFAULT_ACCOUNTS,
-        heartbeat: float = 15.0,
-        desk_factory: Callable[[EventHub, dict[str, int]], FakeDesk] = demo_for,
-    ) -> None:
-        self.path = path
-        self.sessions, self.ids = make_accounts(path, accounts)
-        self.settings = make_settings(path)
-        self.heartbeat = heartbeat
-        self.desk_factory = desk_factory
+    Subclasses build their app in ``_serve`` (on the server's loop, so hubs and desks
+    belong to it) and hand it to :meth:`_run_server`. ``live.call(fn, *args)`` runs a
+    driver on that loop from the test's thread.
+    """
+
+    what = "live"  # for the thread's name and the start-up error
+    graceful_shutdown = 2  # seconds uvicorn waits for open requests (the SSE streams)
+
+    def __init__(self) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.loop: asyncio.AbstractEventLoop | None = None
         self.server: uvicorn.Server | None = None
-        self.desk: FakeDesk | None = None
-        self.hub: EventHub | None = None
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
         self._error: BaseException | None = None
 
-    def start(self) -> LiveDesktop:
-        self._thread = threading.Thread(target=self._run, name="live-desktop", daemon=True)
+    def start(self) -> Self:
+        self._thread = threading.Thread(target=self._run, name=f"live-{self.what}", daemon=True)
         self._thread.start()
         if not self._ready.wait(20):
-            raise RuntimeError("desktop server did not start")
+            raise RuntimeError(f"{self.what} server did not start")
         if self._error:
             raise self._error
         return self
 
     def _run(self) -> None:
         try:
-            asyncio.run(self._serve())
+            asyncio.run(self._main())
         except BaseException as exc:  # pragma: no cover - reported by start()
             self._error = exc
             self._ready.set()
 
-    async def _serve(self) -> None:
+    async def _main(self) -> None:
         self.loop = asyncio.get_running_loop()
-        self.hub = EventHub()
-        self.desk = self.desk_factory(self.hub, self.ids)
-        state = SimpleNamespace(hub=self.hub, web=None)
-        app = make_app(
-            self.settings,
-            self.desk,
-            self.hub,
-            self.sessions,
-            state=state,
-            heartbeat=self.heartbeat,
-        )
+        await self._serve()
+
+    async def _serve(self) -> None:
+        raise NotImplementedError
+
+    async def _run_server(self, app: Any, state: SimpleNamespace) -> None:
+        """Serve ``app`` until :meth:`stop`; ``start`` returns once it listens."""
         config = uvicorn.Config(
             app,
             host="127.0.0.1",
@@ -165,7 +157,7 @@ class LiveDesktop:
             log_config=None,
             access_log=False,
             lifespan="off",
-            timeout_graceful_shutdown=2,
+            timeout_graceful_shutdown=self.graceful_shutdown,
         )
         self.server = uvicorn.Server(config)
         self.server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
@@ -197,11 +189,48 @@ class LiveDesktop:
             self._thread.join(10)
         self._thread = None
 
-    def __enter__(self) -> LiveDesktop:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class LiveDesktop(LiveServer):
+    """The desktop on uvicorn in a background thread (see module docstring)."""
+
+    what = "desktop"
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        accounts: Iterable[Account] = DEFAULT_ACCOUNTS,
+        heartbeat: float = 15.0,
+        desk_factory: Callable[[EventHub, dict[str, int]], FakeDesk] = demo_for,
+    ) -> None:
+        super().__init__()
+        self.path = path
+        self.sessions, self.ids = make_accounts(path, accounts)
+        self.settings = make_settings(path)
+        self.heartbeat = heartbeat
+        self.desk_factory = desk_factory
+        self.desk: FakeDesk | None = None
+        self.hub: EventHub | None = None
+
+    async def _serve(self) -> None:
+        self.hub = EventHub()
+        self.desk = self.desk_factory(self.hub, self.ids)
+        state = SimpleNamespace(hub=self.hub, web=None)
+        app = make_app(
+            self.settings,
+            self.desk,
+            self.hub,
+            self.sessions,
+            state=state,
+            heartbeat=self.heartbeat,
+        )
+        await self._run_server(app, state)
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05):
