@@ -41,6 +41,27 @@ class ApiError(Exception):
         super().__init__(f"{status} {self.reason}: {self.message} {body.get('detail', '')}")
 
 
+async def next_event(lines: AsyncIterator[str], stream: str) -> tuple[str, str]:
+    """The next server-sent event that carries data: (event name, data). Heartbeat comments
+    and data-less events are skipped; the end of the stream raises EOFError."""
+    event, data = "message", []
+    async for line in lines:
+        if line == "":
+            if data:
+                return event, "\n".join(data)
+            event, data = "message", []
+            continue
+        if line.startswith(":"):
+            continue  # heartbeat comment
+        name, _, value = line.partition(":")
+        value = value[1:] if value.startswith(" ") else value
+        if name == "event":
+            event = value
+        elif name == "data":
+            data.append(value)
+    raise EOFError(f"{stream} ended")
+
+
 class ViewStream:
     """Views from ``GET /desk/events``; the first is the full current view."""
 
@@ -54,25 +75,13 @@ class ViewStream:
         return await asyncio.wait_for(self._next_view(), timeout)
 
     async def _next_view(self) -> View:
-        event, data = "message", []
-        async for line in self._lines:
-            if line == "":
-                if data and event == "view":
-                    self.last = json.loads("\n".join(data))
-                    return self.last
-                if data and event == "refused":
-                    raise ApiError(409, json.loads("\n".join(data)))
-                event, data = "message", []
-                continue
-            if line.startswith(":"):
-                continue  # heartbeat comment
-            name, _, value = line.partition(":")
-            value = value[1:] if value.startswith(" ") else value
-            if name == "event":
-                event = value
-            elif name == "data":
-                data.append(value)
-        raise EOFError("event stream ended")
+        while True:
+            event, data = await next_event(self._lines, "event stream")
+            if event == "view":
+                self.last = json.loads(data)
+                return self.last
+            if event == "refused":
+                raise ApiError(409, json.loads(data))
 
     async def raw_line(self, timeout: float = 10.0) -> str:
         """The next raw line of the stream (e.g. ``": ping"`` heartbeats)."""
@@ -143,6 +152,13 @@ class AgentClient:
             raise ApiError(resp.status_code, data)
         return data
 
+    async def _get(self, path: str, **kw: Any) -> Any:
+        """GET ``path`` (no body, unlike ``_json``) and return its JSON."""
+        resp = await self.request("GET", path, **kw)
+        if resp.status_code >= 400:
+            raise ApiError(resp.status_code, resp.json())
+        return resp.json()
+
     async def _act(self, path: str, body: dict[str, Any] | None = None) -> View:
         return (await self._json("POST", path, body))["view"]
 
@@ -162,10 +178,7 @@ class AgentClient:
         return (await self._json("POST", "/api/language", {"language": language}))["language"]
 
     async def view(self) -> View:
-        resp = await self.request("GET", "/api/me")
-        if resp.status_code >= 400:
-            raise ApiError(resp.status_code, resp.json())
-        return resp.json()
+        return await self._get("/api/me")
 
     # --- work -----------------------------------------------------------------------------
 
@@ -205,10 +218,7 @@ class AgentClient:
         return await self._act(f"/api/calls/{call_id}/close")
 
     async def search_contacts(self, query: str) -> list[dict[str, Any]]:
-        resp = await self.request("GET", "/api/contacts", params={"q": query})
-        if resp.status_code >= 400:
-            raise ApiError(resp.status_code, resp.json())
-        return resp.json()["contacts"]
+        return (await self._get("/api/contacts", params={"q": query}))["contacts"]
 
     async def attach_contact(self, call_id: int, contact_id: int) -> View:
         return await self._act(f"/api/calls/{call_id}/contact", {"contact_id": contact_id})
@@ -237,10 +247,7 @@ class AgentClient:
 
     async def script(self, call_id: int) -> dict[str, Any]:
         """The client's script for the agent's current answering-service call."""
-        resp = await self.request("GET", f"/api/calls/{call_id}/script")
-        if resp.status_code >= 400:
-            raise ApiError(resp.status_code, resp.json())
-        return resp.json()["script"]
+        return (await self._get(f"/api/calls/{call_id}/script"))["script"]
 
     async def forward(self, call_id: int, employee_id: int | None = None) -> View:
         """Announce the call to the employee's (None: the client's) targets, in turn."""
@@ -274,15 +281,21 @@ class AgentClient:
     # --- push -------------------------------------------------------------------------------
 
     @asynccontextmanager
-    async def events(self) -> AsyncIterator[ViewStream]:
-        """The SSE stream of views (``async with agent.events() as stream``)."""
+    async def event_stream(self, path: str) -> AsyncIterator[httpx.Response]:
+        """The open SSE response of ``path`` (no read timeout); a refusal raises ApiError."""
         async with self.http.stream(
             "GET",
-            "/desk/events",
+            path,
             headers={"Accept": "text/event-stream"},
             timeout=httpx.Timeout(10.0, read=None),
         ) as resp:
             if resp.status_code >= 400:
                 await resp.aread()
                 raise ApiError(resp.status_code, resp.json())
+            yield resp
+
+    @asynccontextmanager
+    async def events(self) -> AsyncIterator[ViewStream]:
+        """The SSE stream of views (``async with agent.events() as stream``)."""
+        async with self.event_stream("/desk/events") as resp:
             yield ViewStream(resp)

@@ -20,7 +20,9 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
-from agent_client import AgentClient, ApiError
+from agent_client import AgentClient, ApiError, next_event
+
+__all__ = ["ApiError", "PanelStream", "SupervisorClient"]
 
 SECTIONS = ("agents", "lines", "calls", "channels", "campaigns", "ami")
 State = dict[str, Any]
@@ -38,22 +40,8 @@ class PanelStream:
         self.history: list[dict[str, Any]] = []  # the last messages (for failure messages)
 
     async def _message(self) -> tuple[str, dict[str, Any]]:
-        event, data = "message", []
-        async for line in self._lines:
-            if line == "":
-                if data:
-                    return event, json.loads("\n".join(data))
-                event, data = "message", []
-                continue
-            if line.startswith(":"):
-                continue
-            name, _, value = line.partition(":")
-            value = value[1:] if value.startswith(" ") else value
-            if name == "event":
-                event = value
-            elif name == "data":
-                data.append(value)
-        raise EOFError("panel stream ended")
+        event, data = await next_event(self._lines, "panel stream")
+        return event, json.loads(data)
 
     async def next(self, timeout: float = 10.0) -> str:
         """Read and apply one message; returns its kind ("snapshot" or "patch")."""
@@ -125,15 +113,7 @@ class SupervisorClient(AgentClient):
 
     @asynccontextmanager
     async def panel_events(self) -> AsyncIterator[PanelStream]:
-        async with self.http.stream(
-            "GET",
-            "/panel/events",
-            headers={"Accept": "text/event-stream"},
-            timeout=httpx.Timeout(10.0, read=None),
-        ) as resp:
-            if resp.status_code >= 400:
-                await resp.aread()
-                raise ApiError(resp.status_code, resp.json())
+        async with self.event_stream("/panel/events") as resp:
             stream = PanelStream(resp)
             await stream.next()  # the snapshot
             yield stream
