@@ -7,6 +7,7 @@ internals.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import socket
 import sys
@@ -70,6 +71,7 @@ def build_runtime(settings: Settings, **runtime_kwargs: Any) -> Runtime:
     entry, verdicts, mailer = _answering_service(settings, sessions)
     distributor.on_note = mailer.wake
     components = {
+        "acd": lambda state: keep_until_stopped(distributor),
         "dialer": lambda state: dialer.run(),
         "ami": monitor.run,
         "panel": feed.run,
@@ -92,6 +94,15 @@ def build_runtime(settings: Settings, **runtime_kwargs: Any) -> Runtime:
     gc.collect()
     gc.freeze()
     return runtime
+
+
+async def keep_until_stopped(distributor: Distributor) -> None:
+    """A runtime component: when ``serve`` stops, the distributor's timers and tasks end
+    and its write-behind journal is written out (nothing queued is lost on SIGTERM)."""
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await distributor.close()
 
 
 def _answering_service(settings, sessions):
