@@ -1201,6 +1201,7 @@ class Distributor:
         now = self.now()
         with self._tx() as s:
             row = m.Call(
+                id=self.ids.next(m.Call),  # never the database's: see db/ids.py
                 direction=m.Direction.OUTBOUND,
                 kind=m.CallKind.MANUAL,
                 state=m.CallState.DIALING,

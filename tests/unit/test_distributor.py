@@ -702,3 +702,21 @@ async def test_a_pause_requested_during_a_call_can_be_taken_back(world):
     d.caller_left("ch1")
     view = await d.view(ids["ann"])
     assert (view.state, view.pause_reason) == ("ready", None)  # not paused after the call
+
+
+async def test_a_missed_call_callback_and_the_next_arrival_get_distinct_ids(world):
+    _, ids, lines = world
+    d = make(world)
+    await start_work(d, ids["ann"], [lines["100"]])
+    await d.pause(ids["ann"], "lunch")
+    d.call_arrived("ch1", lines["100"], "91000001")
+    d.caller_left("ch1")  # a missed call
+    missed_id = next(iter(d.missed))
+    await d.callback_missed(ids["ann"], missed_id)  # a call row of its own
+    await settle()
+    later = d.call_arrived("ch2", lines["100"], "91000002")
+    await d.journal.drain()
+    assert d.journal.failures == 0
+    with db(d) as s:
+        assert s.get(m.Call, later).channel_id == "ch2"
+        assert s.get(m.MissedCall, missed_id).callback_call_id not in (None, later)
