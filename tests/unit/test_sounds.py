@@ -37,7 +37,12 @@ def test_every_prompt_exists_in_every_set(prompt_set):
 def test_prompts_toml_has_a_text_for_every_file():
     table = tomllib.loads((SOUNDS / "prompts.toml").read_text())
     for lang, tones in table.items():
+        shared_words = tones.get("words", {})
         for tone, prompts in tones.items():
+            if tone == "words":
+                continue
             folder = SOUNDS / (tone if lang == "en" else f"{lang}/{tone}")
             on_disk = {p.stem for p in folder.glob("*.gsm")}
-            assert on_disk == set(prompts) - {"voice", "speed"}
+            assert on_disk == set(prompts) - {"voice", "speed", "words"}
+            words = {p.stem for p in (folder / "words").glob("*.gsm")}
+            assert words == set(shared_words) | set(prompts.get("words", {}))
