@@ -32,7 +32,29 @@ or 30 days for the FTC rule), see :func:`risk_allowance`: under budget it
 accepts more risk, over budget less, and at ``hard_fraction`` of the cap it goes
 *conservative*: a tiny accepted risk and never more lines than agents that are
 ready or in wrap-up. In every case it dials at least what power mode would (one
-line per ready agent, less lines ringing and calls waiting).
+line per ready agent or agent whose wrap-up ends within the grace, less lines
+ringing and calls waiting).
+
+Cold start
+----------
+Everything above is only as safe as the estimates, and a campaign's first calls
+are paced on a generic :class:`Prior` that may be far off: where 45 % of the
+customers answer within 2 s, a prior of 20 % after ~10 s (worth 10 dials of
+evidence) made the first burst of a 200-contact campaign abandon 3 of its first
+13 answered calls. The answer-rate upper bound cannot cover that: it measures
+sampling noise around the prior, not the prior being wrong, and no accepted risk
+helps when the risk is measured with the wrong model. So until the campaign has
+observed ``warmup_answers`` (20) dials answered by a person, the predictive
+pacer dials exactly what power would, reason ``"learning"``: the one policy that
+cannot abandon whatever the true distributions are (while its agents stay),
+since every line ringing or call waiting has an agent that is free or will be
+within the grace. Then it turns predictive on estimates that rest on the
+campaign's own calls: the prior holds at most 2 of the person answers behind the
+answer-time distribution (under 10 % after 20) and 10 of the dials behind the
+answer rate, whose upper bound has narrowed with every dial. The price is the
+first 20 answers at power pace, a few minutes of a shift (docs/benchmarks.md,
+"Outbound pacing"). A campaign restarted with enough recent history
+(:func:`learn_history`) starts warm.
 
 Learned inputs (:class:`PacingEstimates`) come from :class:`DialLearner` and
 :class:`TalkLearner` (immutable; ``observe_*`` return new learners, :func:`learn_history`
@@ -128,6 +150,9 @@ class PacingConfig:
     #: accepted risk once conservative (at most min_risk).
     conservative_risk: float = 0.001
     max_risk: float = 0.2
+    #: predictive dials no further ahead than power until the campaign has seen this
+    #: many dials answered by a person (its own, not the prior's): see "Cold start".
+    warmup_answers: float = 20.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +178,8 @@ class PacingEstimates:
     new_w: tuple[float, ...] = field(repr=False)
     #: P(answered by a person within the horizon).
     answer_prob: float = 0.0
+    #: dials answered by a person the campaign has observed (the prior's not counted).
+    learned_answers: float = 0.0
     #: first bin where a talking agent can be free at all (mid + grace > wrap-up).
     talk_k0: int = _NBINS
     #: talk_p[j][k - talk_k0]: P(talking agent with elapsed in bin j is free by
@@ -196,7 +223,8 @@ class PacingState:
 @dataclass(frozen=True, slots=True)
 class PacingDecision:
     dials: int
-    #: "power", "predictive", "conservative" (observed rate at the hard limit) or "idle".
+    #: "power", "predictive", "conservative" (observed rate at the hard limit), "learning"
+    #: (predictive on a cold start: paced as power, see the module docstring) or "idle".
     reason: str
     #: marginal abandon probability accepted for this decision (predictive only).
     risk: float = 0.0
@@ -251,6 +279,9 @@ def decide(state: PacingState) -> PacingDecision:
     risk = risk_allowance(state.abandon, cfg)
     if room == 0 or eligible == 0:
         return PacingDecision(n_safe, "idle")
+    if state.estimates.learned_answers < cfg.warmup_answers:
+        # cold start: the estimates still rest on the prior, which may be far off
+        return PacingDecision(n_safe, "learning")
     if risk is None:
         # at the hard limit: a tiny accepted risk, and never more lines than agents
         # that are free or finishing their wrap-up (none of them is on a call)
@@ -618,6 +649,7 @@ def build_estimates(
         max(TALK_STEP, tail_mean),
         wrapup_seconds,
         grace_seconds,
+        learned_answers=sum(dials.person),
     )
 
 
@@ -628,6 +660,7 @@ def _digest(
     tail_mean: float,
     wrapup: float,
     grace: float,
+    learned_answers: float = 0.0,
 ) -> PacingEstimates:
     horizon = BIN_EDGES[-1]
     line_q = []
@@ -682,6 +715,7 @@ def _digest(
         answer_prob=answer_prob,
         talk_k0=k0,
         talk_p=tuple(talk_p),
+        learned_answers=learned_answers,
     )
 
 

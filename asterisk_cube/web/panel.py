@@ -91,6 +91,7 @@ PACING_REASONS: dict[str, str] = {
     "power": N_("Power: a line per ready agent"),
     "predictive": N_("Predictive: dialing ahead"),
     "conservative": N_("Careful: abandon rate near the cap"),
+    "learning": N_("Learning the campaign: a line per ready agent"),
     "idle": N_("Holding: no agent free or the line limit reached"),
 }
 SUPERVISOR_PAUSE_LABEL = N_("Paused by a supervisor")

@@ -170,13 +170,15 @@ def test_pacing_reasons_have_words():
     from asterisk_cube.core import pacing as pc
     from asterisk_cube.web.panel import PACING_REASONS, panel_words
 
-    reasons = {"power", "predictive", "conservative", "idle"}
+    reasons = {"power", "predictive", "conservative", "learning", "idle"}
     assert set(PACING_REASONS) == reasons
     est = pc.default_estimates()
     for mode, ready in ((pc.PacingMode.POWER, 1), (pc.PacingMode.PREDICTIVE, 1)):
         decision = pc.decide(pc.PacingState(est, pc.PacingConfig(mode=mode), ready_agents=ready))
         assert decision.reason in reasons
     assert pc.decide(pc.PacingState(est)).reason in reasons  # nobody: idle
+    # a cold predictive campaign paces as power until it has answers of its own
+    assert pc.decide(pc.PacingState(est, ready_agents=1)).reason == "learning"
     assert set(panel_words()["pacing"]) == reasons
 
 
