@@ -54,6 +54,7 @@ def _nb(when: datetime, today_days: int) -> list[str]:
 
 
 SPEAKERS = {"nb": _nb}
+VOCABULARY = {"nb": NB_WORDS}  # every name a speaker can say (tests check the files exist)
 LANGUAGES = frozenset(SPEAKERS)  # prompt-set languages with word prompts
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from asterisk_cube.agi.entry import PROMPT_LANGUAGES
+from asterisk_cube.core import spoken
 
 ROOT = Path(__file__).resolve().parents[2]
 SOUNDS = ROOT / "sounds"
@@ -46,3 +47,14 @@ def test_prompts_toml_has_a_text_for_every_file():
             assert on_disk == set(prompts) - {"voice", "speed", "words"}
             words = {p.stem for p in (folder / "words").glob("*.gsm")}
             assert words == set(shared_words) | set(prompts.get("words", {}))
+
+
+@pytest.mark.parametrize("tone", ["formal", "informal"])
+def test_every_word_the_entry_can_say_exists(tone):
+    """core/spoken.py names the words; a missing file would be silence mid-sentence."""
+    assert spoken.LANGUAGES <= PROMPT_LANGUAGES
+    assert set(spoken.VOCABULARY) == spoken.LANGUAGES
+    for lang, names in sorted(spoken.VOCABULARY.items()):
+        folder = SOUNDS / lang / tone / spoken.WORDS
+        missing = [n for n in sorted(names) if not (folder / f"{n}.gsm").is_file()]
+        assert not missing, f"{lang}/{tone}: missing words {missing}: run scripts/make-sounds"
