@@ -68,6 +68,8 @@ from ..core.hours import (
 )
 from ..core.numbers import InvalidNumber
 from ..core.script import ClosedHandling, Tone
+from ..core.spoken import LANGUAGES as SPOKEN_LANGUAGES
+from ..core.spoken import next_open_words
 from ..db import models as m
 from ..logs import get_logger
 from ..services.client_config import client_schedule, holiday_years
@@ -577,8 +579,9 @@ def _int(text: str | None) -> int | None:
     return int(text) if text.isdigit() else None
 
 
-# Values MSet takes literally (it splits on "," and "|", strips quotes, eats "\\").
-_MSET_SAFE = re.compile(r"^[\w.:+/@-]*$")
+# Values MSet takes literally (it splits on "," and "|", strips quotes, eats "\\"); "&"
+# joins the files of one Playback (CUBE_NEXT_OPEN_FILES).
+_MSET_SAFE = re.compile(r"^[\w.:+/@&-]*$")
 
 
 @dataclass(frozen=True)
@@ -613,12 +616,33 @@ async def set_variables(agi: AgiLike, variables: dict[str, str] | PreparedVariab
 
 
 def channel_variables(decision: EntryDecision, config: ClientEntryConfig) -> dict[str, str]:
-    """Everything the route sets: the core's ``CUBE_*`` variables plus ``CUBE_PROMPTS``."""
+    """Everything the route sets: the core's ``CUBE_*`` variables plus ``CUBE_PROMPTS``, and
+    for an announced closure in a language with word prompts ``CUBE_NEXT_OPEN_FILES``.
+    Called once per outcome while an hours verdict stands (:class:`VariablesMemo`), so the
+    words are worked out once per next opening and day, and only for announced closures."""
     variables = decision.channel_variables()
     variables["CUBE_PROMPTS"] = config.prompts
     # SayUnixTime speaks with Asterisk's own (English) digits: only after English prompts.
     variables["CUBE_SAY_TIME"] = "no" if config.prompts_language else "yes"
+    if decision.action is EntryAction.ANNOUNCE:
+        files = next_open_files(decision.hours, config)
+        if files:
+            variables["CUBE_NEXT_OPEN_FILES"] = files
     return variables
+
+
+def next_open_files(hours: HoursVerdict, config: ClientEntryConfig) -> str:
+    """The next opening as word prompts of the client's set, ``&``-joined for ``Playback``
+    (``asterisk-cube/nb/formal/words/i-morgen&...``); "" if there is none or the set has no
+    words (English: the dialplan uses ``SayUnixTime``). Never fails the call."""
+    if hours.next_open is None or config.prompts_language not in SPOKEN_LANGUAGES:
+        return ""
+    try:
+        names = next_open_words(hours.next_open, hours.local_time, config.prompts_language)
+    except ValueError as exc:
+        log.warning("entry_next_open_unsayable", client=config.client_id, error=str(exc))
+        return ""
+    return "&".join(f"{config.prompts}/{name}" for name in names)
 
 
 class EntryRoute:

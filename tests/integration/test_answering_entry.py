@@ -6,7 +6,8 @@ trunk.
 - a blocklisted and an anonymous caller are rejected unanswered (183 + the message as early
   media, then 403) and the verdict is logged with its reason; no call reaches the queue;
 - outside hours with "announce" handling the closed prompt, the next opening and goodbye
-  play, then Asterisk hangs up.
+  play, then Asterisk hangs up: for an English client through ``SayUnixTime``, for a
+  Norwegian one as our own word prompts ("Vi åpner igjen onsdag klokken åtte tretti").
 
 "Outside hours" is made by giving the client hours on a weekday that is not today.
 """
@@ -26,6 +27,7 @@ from sqlalchemy import select
 from asterisk_cube import dialplan as dp
 from asterisk_cube.agi.entry import EntryConfigCache, EntryRoute, VerdictLog
 from asterisk_cube.config import load_settings
+from asterisk_cube.core.spoken import NB_WEEKDAYS, next_open_words
 from asterisk_cube.core.weekly import DAYS
 from asterisk_cube.db import models as m
 from asterisk_cube.db.session import make_engine, make_sessionmaker, transaction, upgrade
@@ -38,6 +40,7 @@ pytestmark = pytest.mark.integration
 UAC_REJECTED = SCENARIOS / "uac_rejected.xml"
 OPEN_DID = "4733000001"
 CLOSED_DID = "4733000002"
+NORWEGIAN_CLOSED_DID = "4733000003"
 BLOCKED_NUMBER = "+4781555000"
 
 
@@ -52,10 +55,10 @@ async def until(predicate, timeout=15.0, what="condition"):
         await asyncio.sleep(0.05)
 
 
-def not_today_hours(zone: str) -> str:
+def not_today_hours(zone: str, opens: str = "08:00") -> str:
     """Hours on the weekday two days from now (local): closed now, whatever the time."""
     today = dt.datetime.now(ZoneInfo(zone)).weekday()
-    return f"{DAYS[(today + 2) % 7]} 08:00-16:00"
+    return f"{DAYS[(today + 2) % 7]} {opens}-16:00"
 
 
 @pytest.fixture
@@ -77,20 +80,33 @@ async def entry(sandbox, tmp_path):
             tone="informal",
         )
         closed.language = "en"
+        stengt = p.add_client(
+            s,
+            "Stengt AS",
+            hours=not_today_hours("Europe/Oslo", opens="08:30"),
+            closed_handling="announce",
+            tone="formal",
+        )
+        stengt.language = "nb"
         p.add_line(s, OPEN_DID, "Open AS", client="Open AS")
         p.add_line(s, CLOSED_DID, "Closed AS", client="Closed AS")
+        p.add_line(s, NORWEGIAN_CLOSED_DID, "Stengt AS", client="Stengt AS")
         answering.add_blocks(s, [BLOCKED_NUMBER], client="Open AS", reason="test")
         text = dp.render(s, settings)
-        ids = {"open": open_client.id, "closed": closed.id}
+        ids = {"open": open_client.id, "closed": closed.id, "stengt": stengt.id}
         lines = {ln.did: ln.id for ln in s.scalars(select(m.Line))}
     await asyncio.to_thread(dp.install, text, settings)
 
     decisions: list[tuple[int, str]] = []
+    hours = []  # the hours verdict of each decision
+
+    def decided(client_id, decision):
+        decisions.append((client_id, decision.action.value))
+        hours.append(decision.hours)
+
     cache = EntryConfigCache(sessions)
     verdicts = VerdictLog(sessions, delay=0.05)
-    route = EntryRoute(
-        cache, verdicts, on_decision=lambda cid, d: decisions.append((cid, d.action.value))
-    )
+    route = EntryRoute(cache, verdicts, on_decision=decided)
     runtime = build_runtime(
         settings, agi_routes={"entry": route.handle}, install_signal_handlers=False
     )
@@ -105,6 +121,7 @@ async def entry(sandbox, tmp_path):
         "ids": ids,
         "lines": lines,
         "decisions": decisions,
+        "hours": hours,
         "verdicts": verdicts,
         "log": lambda: sandbox.log_file.read_text(errors="replace")[log_start:],
     }
@@ -195,3 +212,37 @@ async def test_outside_hours_announce_plays_the_closed_prompts_and_hangs_up(
     assert entry["decisions"] == [(ids["closed"], "announce")]
     assert calls(sessions) == []
     assert verdict_rows(sessions) == []  # ad-blocking is off for this client
+
+
+async def test_outside_hours_a_norwegian_caller_hears_when_we_open_in_norwegian(
+    entry, sandbox, tmp_path
+):
+    sessions, ids = entry["sessions"], entry["ids"]
+    sipp = caller(
+        sandbox, NORWEGIAN_CLOSED_DID, tmp_path / "caller", caller_id="91234567", hold_ms=60_000
+    )
+    started = time.monotonic()
+    result = await asyncio.to_thread(sipp.run, 90)
+    took = time.monotonic() - started
+    assert result.ok, result.summary()
+    assert took < 55, "Asterisk should hang up after the announcement, not the caller"
+    assert "BYE sip:" in result.messages()
+    assert entry["decisions"] == [(ids["stengt"], "announce")]
+    [verdict] = entry["hours"]
+    # Opens at 08:30 on the weekday two days on: "Vi åpner igjen <weekday> klokken åtte tretti"
+    # ("i morgen" only if the Oslo date turned between provisioning and the call).
+    words = next_open_words(verdict.next_open, verdict.local_time, "nb")
+    assert words[1:] == ("words/klokken", "words/8", "words/30")
+    assert words[0].removeprefix("words/") in (*NB_WEEKDAYS, "i-morgen")
+    files = "&".join(f"asterisk-cube/nb/formal/{w}" for w in words)
+    log = entry["log"]()
+    # The dialplan got the words from the channel variable and handed them to one Playback ...
+    assert 'Playback("PJSIP/carrier-' in log, "no Playback of the next opening"
+    assert f', "asterisk-cube/nb/formal/next-open&{files}") in new stack' in log
+    # ... and Asterisk played every file, in order, between "closed" and "goodbye".
+    prompts = ["closed", "next-open", *words, "goodbye"]
+    played = [line for line in log.splitlines() if "Playing 'asterisk-cube/nb/formal/" in line]
+    heard = [line.split("asterisk-cube/nb/formal/")[1].split(".gsm")[0] for line in played]
+    assert heard == prompts
+    assert "digits/" not in log  # no SayUnixTime (English digits) for a Norwegian client
+    assert calls(sessions) == []

@@ -211,6 +211,35 @@ async def test_closed_with_announce_handling_announces_the_next_opening(sessions
     assert v["CUBE_NEXT_OPEN_EPOCH"] == str(int(datetime(2026, 11, 24, 7, tzinfo=UTC).timestamp()))
     assert v["CUBE_PROMPTS"] == "asterisk-cube/nb/informal"
     assert v["CUBE_SAY_TIME"] == "no"  # Asterisk has no Norwegian digits
+    # ... so the time comes as our own word prompts: "i morgen klokka åtte".
+    words = "asterisk-cube/nb/informal/words/"
+    assert v["CUBE_NEXT_OPEN_FILES"] == f"{words}i-morgen&{words}klokken&{words}8"
+    assert agi.commands == ["EXEC MSet"]  # still one round trip
+
+
+async def test_announced_holiday_says_the_weekday_of_the_next_opening(sessions, setup):
+    cid = add_client(sessions, closed_handling="announce", hours="mon-fri 08:30-16:00")
+    route, _, _ = setup(now=CHRISTMAS)  # Friday; Saturday 26th is a holiday too
+    agi = FakeAgi(params={"client": str(cid)})
+    await route(agi)
+    words = "asterisk-cube/nb/formal/words/"
+    assert agi.variables["CUBE_NEXT_OPEN_FILES"] == (
+        f"{words}mandag&{words}klokken&{words}8&{words}30"
+    )
+
+
+async def test_next_open_files_only_for_announced_closures_in_languages_with_words(sessions, setup):
+    note = add_client(sessions, "Note AS", closed_handling="note")
+    english = add_client(sessions, "English AS", closed_handling="announce")
+    with transaction(sessions) as s:
+        s.get(m.Client, english).language = "en"
+    route, _, _ = setup(now=MONDAY_20)
+    for cid, action in ((note, "queue"), (english, "announce")):
+        agi = FakeAgi(params={"client": str(cid)})
+        await route(agi)
+        assert agi.variables["CUBE_ACTION"] == action
+        assert "CUBE_NEXT_OPEN_FILES" not in agi.variables
+    assert agi.variables["CUBE_SAY_TIME"] == "yes"  # English: SayUnixTime
 
 
 async def test_closed_with_note_handling_still_queues(sessions, setup):
