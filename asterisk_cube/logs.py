@@ -40,6 +40,9 @@ _NOISY = {
     "httpx": logging.WARNING,  # one INFO line per REST request
     "httpcore": logging.WARNING,
     "asyncari": logging.WARNING,  # DEBUG dumps every event with pformat
+    # "Event not recognized: DialStart/DialState/DialResult for Channel(...)": asyncari's
+    # channel model has no handler for the Dial events of every originate; harmless.
+    "asyncari.model": logging.ERROR,
     "asyncswagger11": logging.WARNING,
     "asyncwebsockets": logging.WARNING,
     "uvicorn": logging.WARNING,  # we log web_listening ourselves
