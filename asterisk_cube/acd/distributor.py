@@ -30,12 +30,13 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Protocol
 
-from sqlalchemy import bindparam, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from asterisk_cube.acd import contract as c
 from asterisk_cube.acd import records as rec
 from asterisk_cube.acd import supervision as sv
+from asterisk_cube.acd.caller_lookup import CallerLookup
 from asterisk_cube.core import agents as ag
 from asterisk_cube.core import routing as rt
 from asterisk_cube.core.numbers import normalize
@@ -48,35 +49,6 @@ from asterisk_cube.logs import get_logger
 
 log = get_logger(__name__)
 
-OPEN_CONTACT = (
-    m.ContactStatus.NEW,
-    m.ContactStatus.NOT_ANSWERED,
-    m.ContactStatus.CALLBACK,
-    m.ContactStatus.DIALING,
-)
-# F-I3: is the caller an open contact of a running outbound campaign? Built once (the
-# statement's construction costs more than SQLite's answer), run on every arrival.
-OPEN_CONTACT_BY_PHONE = (
-    select(
-        m.Contact.id,
-        m.Contact.campaign_id,
-        m.Contact.last_agent_id,
-        m.Skill.name,
-        m.Campaign.forced_registration,
-        m.Campaign.wrap_up_seconds,
-    )
-    .join(m.Campaign, m.Contact.campaign_id == m.Campaign.id)
-    .outerjoin(m.Skill, m.Campaign.skill_id == m.Skill.id)
-    .where(
-        m.Contact.phone == bindparam("phone"),
-        m.Contact.status.in_(OPEN_CONTACT),
-        m.Contact.attempts > 0,
-        m.Campaign.direction == m.Direction.OUTBOUND,
-        m.Campaign.status != m.CampaignStatus.STOPPED,
-    )
-    .order_by(m.Contact.last_attempt_at.desc())
-    .limit(1)
-)
 LOGIN_PAUSE = "login"
 LINE_REFRESH_SECONDS = 10.0
 DEFAULT_REGION = "NO"
@@ -299,6 +271,7 @@ class Distributor:
         self.sessions = sessions
         self.journal = journal or Journal(sessions, name="acd")
         self.ids = ids or IdAllocator(sessions.kw["bind"])
+        self.caller_lookup = CallerLookup(sessions.kw["bind"])
         self.hub = hub
         self.telephony = telephony
         self.clock = clock or Clock()
@@ -387,6 +360,7 @@ class Distributor:
     async def close(self) -> None:
         if self._refresh_timer:
             self._refresh_timer.cancel()
+        self.caller_lookup.close()
         for call in self.calls.values():
             if call.offer_timer:
                 call.offer_timer.cancel()
@@ -686,8 +660,7 @@ class Distributor:
         One indexed read; a hotline's new contact is created by the journal."""
         number = normalize(caller, (line.region if line else None) or DEFAULT_REGION)
         if number:
-            with self.sessions.kw["bind"].connect() as conn:  # a read, no need to flush
-                found = conn.execute(OPEN_CONTACT_BY_PHONE, {"phone": number}).first()
+            found = self.caller_lookup(number)  # a read: no need to flush the journal
             if found is not None:
                 return rt.CallType.CUSTOMER_CALLBACK, number, tuple(found)
         if line is not None and line.client_id is not None:

@@ -97,3 +97,19 @@ async def test_calls_offers_and_missed_calls_are_written_behind(pg_sessions):
         )
     assert d.ids.next(m.Call) not in (talked, waiting)
     await d.close()
+
+
+def test_the_caller_lookup_finds_an_open_outbound_contact(pg_sessions):
+    from asterisk_cube.acd.caller_lookup import CallerLookup
+
+    with transaction(pg_sessions) as s:
+        p.add_campaign(s, "Out", mode="power", wrap_up=30)
+        camp = s.scalar(select(m.Campaign))
+        camp.status = m.CampaignStatus.RUNNING
+        s.add(m.Contact(campaign_id=camp.id, phone="+4791000001", attempts=1))
+        s.add(m.Contact(campaign_id=camp.id, phone="+4791000002", attempts=0))  # never dialed
+    lookup = CallerLookup(pg_sessions.kw["bind"])
+    found = lookup("+4791000001")
+    assert found is not None and found[1] == camp.id and found[5] == 30
+    assert lookup("+4791000002") is None and lookup("+4799999999") is None
+    lookup.close()
