@@ -137,6 +137,7 @@ def connected_with(browser, number, timeout=30):
 
 def close_and_ready(browser):
     """Close the call card and finish wrap-up: the dialer may call for the agent again."""
+    text_in(browser, "call-state", "Ended")  # the hang-up has been handled: it may close
     browser.find_element(By.ID, "close-btn").click()
     wait(browser).until(EC.invisibility_of_element_located((By.ID, "call-card")))
     browser.find_element(By.ID, "wrapup-finish").click()
