@@ -12,11 +12,6 @@ a bounded asyncio queue::
                 ...  # we lost events: reload the full state, then carry on
             handle(event)
 
-A consumer interested in one value of one field subscribes with it, e.g. one agent's
-desktop: ``hub.subscribe(AgentViewChanged, agent_id=7)``. The hub then indexes it, and an
-event for another agent neither enters its queue nor wakes it (with N desktops open, an
-arrival that changes every desktop costs N queue puts, not N x N wake-ups).
-
 ``publish`` never blocks and never awaits: when a subscriber's queue is full the *oldest*
 event is dropped and the subscription is marked *stale* (``sub.stale``, ``sub.dropped``),
 so one slow browser cannot stall the app. A stale consumer should re-read the current
@@ -119,9 +114,6 @@ class _Closed:
     pass
 
 
-_MISSING = object()
-
-
 _CLOSED = _Closed()
 
 
@@ -129,18 +121,12 @@ class Subscription:
     """One consumer's bounded queue. Iterate it, or ``await get()``."""
 
     def __init__(
-        self,
-        hub: EventHub,
-        types: tuple[type[Event], ...],
-        maxsize: int,
-        name: str,
-        match: tuple[str, Any] | None = None,
+        self, hub: EventHub, types: tuple[type[Event], ...], maxsize: int, name: str
     ) -> None:
         if maxsize < 1:
             raise ValueError("maxsize must be at least 1")
         self._hub = hub
         self.types = types
-        self.match = match  # (field, value): only events whose field has that value
         self.name = name
         self._queue: asyncio.Queue[Event | _Closed] = asyncio.Queue(maxsize)
         self.stale = False
@@ -148,9 +134,7 @@ class Subscription:
         self.closed = False
 
     def wants(self, event: Event) -> bool:
-        if self.types and not isinstance(event, self.types):
-            return False
-        return self.match is None or getattr(event, self.match[0], _MISSING) == self.match[1]
+        return not self.types or isinstance(event, self.types)
 
     def _offer(self, event: Event | _Closed) -> None:
         while True:
@@ -228,10 +212,7 @@ class EventHub:
     """Fan-out of events to subscribers. Use from the event loop's thread only."""
 
     def __init__(self) -> None:
-        self._subs: list[Subscription] = []  # every subscription, in order
-        self._plain: list[Subscription] = []  # those without a match
-        # event type -> field -> value -> subscriptions matching it
-        self._keyed: dict[type[Event], dict[str, dict[Any, list[Subscription]]]] = {}
+        self._subs: list[Subscription] = []
         self.published = 0
 
     def subscribe(
@@ -239,22 +220,10 @@ class EventHub:
         *types: type[Event],
         maxsize: int = DEFAULT_QUEUE_SIZE,
         name: str = "",
-        **match: Any,
     ) -> Subscription:
-        """A new subscription to events of ``types`` (all events if none given); with one
-        ``field=value``, only those events (of exactly these types) whose field has it."""
-        if len(match) > 1 or (match and not types):
-            raise ValueError("match one field, of named event types")
-        key = next(iter(match.items()), None)
-        sub = Subscription(self, tuple(types), maxsize, name or f"sub{len(self._subs) + 1}", key)
+        """A new subscription to events of ``types`` (all events if none given)."""
+        sub = Subscription(self, tuple(types), maxsize, name or f"sub{len(self._subs) + 1}")
         self._subs.append(sub)
-        if key is None:
-            self._plain.append(sub)
-        else:
-            for t in types:
-                self._keyed.setdefault(t, {}).setdefault(key[0], {}).setdefault(key[1], []).append(
-                    sub
-                )
         return sub
 
     def publish(self, event: Event) -> None:
@@ -262,14 +231,9 @@ class EventHub:
         if not isinstance(event, Event):
             raise TypeError(f"not an Event: {event!r}")
         self.published += 1
-        for sub in list(self._plain):
+        for sub in list(self._subs):
             if sub.wants(event):
                 sub._offer(event)
-        keyed = self._keyed.get(type(event))
-        if keyed:
-            for field_name, by_value in keyed.items():
-                for sub in list(by_value.get(getattr(event, field_name, _MISSING), ())):
-                    sub._offer(event)
 
     def publish_many(self, events: Iterable[Event]) -> None:
         for event in events:
@@ -282,16 +246,6 @@ class EventHub:
     def _remove(self, sub: Subscription) -> None:
         if sub in self._subs:
             self._subs.remove(sub)
-        if sub in self._plain:
-            self._plain.remove(sub)
-        if sub.match is not None:
-            field_name, value = sub.match
-            for t in sub.types:
-                subs = self._keyed.get(t, {}).get(field_name, {}).get(value, [])
-                if sub in subs:
-                    subs.remove(sub)
-                if not subs:
-                    self._keyed.get(t, {}).get(field_name, {}).pop(value, None)
 
     def close(self) -> None:
         """Close every subscription (shutdown): their readers end their loops."""

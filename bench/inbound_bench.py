@@ -260,28 +260,8 @@ def instrument(runtime: Any, marks: Marks) -> None:
             marks.sync["Distributor.dispatch (incl. offers)"].append(time.perf_counter() - started)
 
     distributor.dispatch = dispatch_calls
-    for name in ("classify", "_notify_line", "_notify_all", "_notify"):
-        _time_method(distributor, name, f"Distributor.{name}", marks)
     _instrument_client(sup, distributor, marks)
     assert inbound is not None
-
-
-def _time_method(obj: Any, name: str, label: str, marks: Marks) -> None:
-    """Time a synchronous method of ``obj`` into ``marks.sync[label]`` (outermost calls)."""
-    orig = getattr(obj, name)
-    depth = [0]
-
-    def timed(*args: Any, **kwargs: Any) -> Any:
-        depth[0] += 1
-        started = time.perf_counter()
-        try:
-            return orig(*args, **kwargs)
-        finally:
-            depth[0] -= 1
-            if marks.enabled and depth[0] == 0:
-                marks.sync[label].append(time.perf_counter() - started)
-
-    setattr(obj, name, timed)
 
 
 def _instrument_client(sup: Any, distributor: Any, marks: Marks) -> None:
@@ -347,9 +327,7 @@ class BenchAgents:
         self.tasks.clear()
 
     async def _run(self, agent_id: int) -> None:
-        sub = self.hub.subscribe(
-            c.AgentViewChanged, maxsize=256, name=f"bench-agent-{agent_id}", agent_id=agent_id
-        )
+        sub = self.hub.subscribe(c.AgentViewChanged, maxsize=256, name=f"bench-agent-{agent_id}")
         try:
             await self._act(agent_id)
             while True:

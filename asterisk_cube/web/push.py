@@ -60,9 +60,7 @@ async def view_stream(
     render: Callable[[AgentView], dict[str, Any]],
     heartbeat: float = HEARTBEAT_SECONDS,
 ) -> AsyncIterator[str]:
-    sub = hub.subscribe(
-        AgentViewChanged, maxsize=64, name=f"desk-sse-{agent_id}", agent_id=agent_id
-    )
+    sub = hub.subscribe(AgentViewChanged, maxsize=64, name=f"desk-sse-{agent_id}")
     try:
         yield f"retry: {RETRY_MS}\n\n"
         # subscribed before reading: a change after this read arrives as an event

@@ -95,23 +95,3 @@ def test_events_serialise_with_a_kind():
 def test_only_events_can_be_published():
     with pytest.raises(TypeError):
         EventHub().publish({"type": "nope"})
-
-
-async def test_a_matched_subscription_gets_only_its_value_and_is_not_woken_for_others():
-    hub = EventHub()
-    seven = hub.subscribe(Tick, n=7, name="seven")
-    other = hub.subscribe(Tick, n=8)
-    everything = hub.subscribe(Tick)
-    for n in (1, 7, 8, 7):
-        hub.publish(Tick(n=n))
-    assert seven.qsize() == 2 and other.qsize() == 1 and everything.qsize() == 4
-    assert [(await seven.get()).n, (await seven.get()).n] == [7, 7]
-    assert seven.wants(Tick(n=7)) and not seven.wants(Tick(n=1))
-    seven.close()
-    hub.publish(Tick(n=7))
-    assert seven.get_nowait() is None and seven.closed  # only the close marker, no Tick
-    assert hub.subscribers == (other, everything)
-    with pytest.raises(ValueError):
-        hub.subscribe(n=7)  # a match needs event types
-    with pytest.raises(ValueError):
-        hub.subscribe(Tick, n=7, m=1)
