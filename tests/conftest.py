@@ -121,3 +121,20 @@ def postgres_url() -> Iterator[str]:
                 timeout=60,
             )
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture
+def pg_db(postgres_url: str) -> Iterator[str]:
+    """The URL of a new, empty database on the session's PostgreSQL server (dropped after)."""
+    import uuid
+
+    from sqlalchemy import create_engine, text
+
+    name = "t_" + uuid.uuid4().hex[:10]
+    admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    yield postgres_url.rsplit("/", 1)[0] + "/" + name
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    admin.dispose()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -22,6 +23,20 @@ class Serve:
         self.proc: subprocess.Popen | None = None
         self.url = f"http://127.0.0.1:{env['ASTERISK_CUBE_WEB_PORT']}"
         self.starts = 0
+
+    @classmethod
+    def on_sandbox(cls, sandbox, workdir: Path) -> Serve:
+        """A serve for the sandbox instance, its data and empty config in ``workdir``, with
+        the database schema in place (not started)."""
+        env = dict(os.environ)
+        env.update(sandbox.env())
+        env.update(
+            ASTERISK_CUBE_DATA_DIR=str(workdir), ASTERISK_CUBE_CONFIG=str(workdir / "c.toml")
+        )
+        (workdir / "c.toml").write_text("")
+        srv = cls(env, workdir)
+        srv.cli("db", "upgrade")
+        return srv
 
     def cli(self, *args: str) -> str:
         out = subprocess.run([*CLI, *args], env=self.env, capture_output=True, text=True)

@@ -314,6 +314,11 @@ class Distributor:
         finally:
             self._tx_depth -= 1
 
+    def _read(self):
+        """A read of what the journal never writes (configuration: lines, campaigns,
+        pause reasons, clients, contacts by number): no flush needed."""
+        return transaction(self.sessions)
+
     def _write(self, op, *args, then=None, **kwargs) -> None:
         """Queue a write (``acd.records``) with the values of this moment."""
         self.journal.write(Write(op, args, kwargs), then)
@@ -380,6 +385,7 @@ class Distributor:
         """Read agents, their status and line choices, and line priorities."""
         with self._tx() as s:
             self._load_lines(s)
+            self._load_desk_lists(s)
             for agent in s.scalars(select(m.Agent).where(m.Agent.active.is_(True))):
                 self._load_agent(s, agent)
         self._loaded = True
@@ -390,6 +396,9 @@ class Distributor:
         self.line_routes = {}
         for line in s.scalars(select(m.Line)):
             self._remember_line(line)
+
+    def _load_desk_lists(self, s: Session) -> None:
+        """Pause reasons and unprocessed missed calls: read once, then kept in memory."""
         self.pause_reasons = [
             (r.code, r.label)
             for r in s.scalars(
@@ -476,7 +485,7 @@ class Distributor:
 
     def refresh_lines(self) -> None:
         """Line priorities may change from the panel or CLI: the next decision follows."""
-        with self._tx() as s:
+        with self._read() as s:
             self._load_lines(s)
 
     def _keep_lines_fresh(self) -> None:
@@ -942,7 +951,7 @@ class Distributor:
 
     async def pause(self, agent_id: int, reason: str) -> None:
         agent = self._agent(agent_id)
-        with self._tx() as s:
+        with self._read() as s:
             known = s.get(m.PauseReason, reason) if reason and len(reason) <= 32 else None
         if known is None or known.system:
             raise c.Refused(c.INVALID, "reason: choose one of the listed pause reasons")
@@ -1303,9 +1312,8 @@ class Distributor:
     def _card_static(self, call: LiveCall) -> tuple:
         """The parts of the call card that do not change during the call, built once."""
         if call.card_static is None:
-            # A read of what rarely changes: no journal flush (a hotline's new contact
-            # shows up when it is written, see _contact_created).
-            with transaction(self.sessions) as s:
+            # A hotline's new contact shows up when it is written (_contact_created).
+            with self._read() as s:
                 number = normalize(call.caller, DEFAULT_REGION)
                 contacts = []
                 if number:
@@ -1363,7 +1371,7 @@ class Distributor:
         """Targets from the client's configuration, never from the request. An active
         exception (F-S3) overrides everything; else the chosen employee's (F-S4); else
         the client's own forward targets (standard handling, or a FAQ entry's forward)."""
-        with self._tx() as s:
+        with self._read() as s:
             client = s.get(m.Client, call.client_id)
             now = self.now()
             exception = next(
@@ -1894,7 +1902,7 @@ class Distributor:
         """A supervisor pauses an agent (panel): any known pause reason, the system one
         "supervisor" too. While busy or in wrap-up it takes effect after the call."""
         agent = self._agent(agent_id)
-        with self._tx() as s:
+        with self._read() as s:
             known = s.get(m.PauseReason, reason) if reason and len(reason) <= 32 else None
         if known is None:
             raise c.Refused(c.INVALID, "reason: not a known pause reason")

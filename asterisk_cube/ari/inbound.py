@@ -53,6 +53,17 @@ def http_status(exc: BaseException) -> int | None:
     return None
 
 
+def caller_arrival(args: list[str], channel: dict) -> dict[str, Any]:
+    """``Distributor.call_arrived``'s arguments for a caller: from its Stasis arguments
+    (``inbound,<line>`` or ``service,<line>,<client>,<hours>``) and its ARI channel JSON."""
+    return {
+        "line_id": int(args[1]) if len(args) > 1 and args[1].isdigit() else None,
+        "caller": (channel.get("caller") or {}).get("number", ""),
+        "dialed": (channel.get("dialplan") or {}).get("exten", ""),
+        "hours": args[3] if args[0] == "service" and len(args) > 3 else "",
+    }
+
+
 def stasis_args(channel: dict) -> list[str]:
     """The Stasis arguments of a channel in the app, from its ARI JSON
     (``dialplan.app_data`` is ``<app>,<arg>,<arg>...``)."""
@@ -142,30 +153,26 @@ class InboundApp:
             log.warning("stasis_unknown_args", channel=channel_id, args=args)
             await continue_in_dialplan(self.client, channel_id)
             return
-        line_id = int(args[1]) if len(args) > 1 and args[1].isdigit() else None
-        hours = args[3] if kind == "service" and len(args) > 3 else ""
-        caller = (channel.get("caller") or {}).get("number", "")
-        exten = (channel.get("dialplan") or {}).get("exten", "")
+        arrival = caller_arrival(args, channel)
         # Queued (and maybe offered) at once, while the caller is answered and put on
         # music on hold: the two requests take 2-8 ms, the agent's phone rings for far
         # longer, and connect_agent waits for them before it bridges (see _settled).
-        settled = asyncio.get_running_loop().create_future()
-        self._settled[channel_id] = settled
+        self._settled[channel_id] = asyncio.get_running_loop().create_future()
         try:
-            self.distributor.call_arrived(channel_id, line_id, caller, exten, hours=hours)
+            self.distributor.call_arrived(channel_id, **arrival)
         finally:
-            try:
-                await self._settle(channel_id, line_id)
-            finally:
-                self._resolve(settled, None)
-                self._settled.pop(channel_id, None)
+            await self._settle(channel_id, arrival["line_id"])
 
     async def _settle(self, channel_id: str, line_id: int | None) -> None:
-        """Answer the caller and move it into its line's holding bridge (music on hold)."""
+        """Answer the caller and move it into its line's holding bridge (music on hold);
+        then a connect waiting for that (``_settled``) may go on."""
         client = self.client
-        await client.channels.answer(channelId=channel_id)
-        bridge_id = await self._holding_bridge(line_id)
-        await client.bridges.addChannel(bridgeId=bridge_id, channel=channel_id)
+        try:
+            await client.channels.answer(channelId=channel_id)
+            bridge_id = await self._holding_bridge(line_id)
+            await client.bridges.addChannel(bridgeId=bridge_id, channel=channel_id)
+        finally:
+            self._resolve(self._settled.pop(channel_id, None), None)
 
     def _stasis_end(self, channel_id: str) -> None:
         self._resolve(self._gone.pop(channel_id, None), None)
@@ -212,17 +219,13 @@ class InboundApp:
             args = stasis_args(raw)
             if not args or args[0] not in ("inbound", "service"):
                 continue
-            line_id = int(args[1]) if len(args) > 1 and args[1].isdigit() else None
-            hours = args[3] if args[0] == "service" and len(args) > 3 else ""
             created = created_at(raw) or dt.datetime.now(dt.UTC)
-            found.append((created, channel_id, line_id, raw, hours))
-        for created, channel_id, line_id, raw, hours in sorted(found, key=lambda f: f[:2]):
-            caller = (raw.get("caller") or {}).get("number", "")
-            exten = (raw.get("dialplan") or {}).get("exten", "")
-            d.call_arrived(channel_id, line_id, caller, exten, hours=hours, queued_at=created)
-            log.info("caller_adopted", channel=channel_id, line=line_id, caller=caller)
+            found.append((created, channel_id, caller_arrival(args, raw)))
+        for created, channel_id, arrival in sorted(found, key=lambda f: f[:2]):
+            d.call_arrived(channel_id, **arrival, queued_at=created)
+            log.info("caller_adopted", channel=channel_id, **arrival)
             # It may have been killed before it was answered and put on hold.
-            self.supervisor.spawn(self._settle_quietly(channel_id, line_id))
+            self.supervisor.spawn(self._settle_quietly(channel_id, arrival["line_id"]))
 
     async def _settle_quietly(self, channel_id: str, line_id: int | None) -> None:
         with contextlib.suppress(Exception):

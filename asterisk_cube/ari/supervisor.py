@@ -394,17 +394,13 @@ class AriSupervisor:
         """``POST /channels`` (originate) straight through the REST client's connection
         pool. asyncari's ``client.channels.originate`` first builds the request with
         asyncswagger11 (~0.5-0.9 ms of CPU); ringing an agent is on the dispatch path.
-        Raises like any failed request (``httpx.HTTPStatusError``); plain clients (fakes)
-        without a swagger HTTP client get ``client.channels.originate``."""
+        Raises like any failed request (``httpx.HTTPStatusError``)."""
         client = self.client
         if client is None:
             raise ConnectionError("ARI is not connected")
-        http = getattr(getattr(client, "swagger", None), "http_client", None)
-        if http is None:
-            await client.channels.originate(**params)
-            return
         url = urllib.parse.urljoin(normalize_base_url(self.settings.url), "ari/channels")
-        await http.request("POST", url, params={k: str(v) for k, v in params.items()})
+        params = {k: str(v) for k, v in params.items()}
+        await client.swagger.http_client.request("POST", url, params=params)
 
     async def resync(self) -> AppSnapshot | None:
         """Ask Asterisk what is in our app and hand it to ``handler.on_resync`` (if any)."""

@@ -126,6 +126,24 @@ SECURITY_HEADERS = {
 }
 
 
+async def supervisor_page_user(
+    request: Request, templates: jinja2.Environment
+) -> tuple[User | None, str, Response | None]:
+    """For a supervisors' page (panel, reports): the signed-in user and its language, or
+    the response to send instead (to the login page, or a translated 403 page)."""
+    user = await current_user(request)
+    lang = request_language(request)
+    if user is None:
+        return None, lang, RedirectResponse("/login", status_code=303)
+    if not user.has_role("supervisor"):
+        with i18n.use_language(lang):
+            html = templates.get_template("message.html").render(
+                lang=lang, languages=i18n.LANGUAGES, message=i18n.reason_message("forbidden")
+            )
+        return user, lang, HTMLResponse(html, status_code=403, headers=SECURITY_HEADERS)
+    return user, lang, None
+
+
 def make_templates() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES)),

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -43,7 +43,7 @@ from ..logs import get_logger
 from ..services import supervision as svc
 from . import i18n
 from .auth import User, csrf_token, current_user, refusal, request_language, require_role
-from .desktop import SECURITY_HEADERS, STATIC, make_templates
+from .desktop import SECURITY_HEADERS, STATIC, make_templates, supervisor_page_user
 from .i18n import N_
 from .i18n import gettext as _
 from .inputs import BadInput, id_list, int_field, json_body, path_id, str_field
@@ -186,16 +186,9 @@ class Panel:
     # --- page and push ------------------------------------------------------------------
 
     async def page(self, request: Request) -> Response:
-        user = await current_user(request)
-        if user is None:
-            return RedirectResponse("/login", status_code=303)
-        lang = request_language(request)
-        if not user.has_role("supervisor"):
-            with i18n.use_language(lang):
-                html = self.templates.get_template("message.html").render(
-                    lang=lang, languages=i18n.LANGUAGES, message=i18n.reason_message("forbidden")
-                )
-            return HTMLResponse(html, status_code=403, headers=SECURITY_HEADERS)
+        user, lang, refused = await supervisor_page_user(request, self.templates)
+        if refused is not None:
+            return refused
         reasons = await run_in_threadpool(self._pause_reasons_in, lang)
         with i18n.use_language(lang):
             data = {

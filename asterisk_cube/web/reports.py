@@ -32,7 +32,7 @@ from zoneinfo import ZoneInfo
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -40,8 +40,8 @@ from .. import reports as R
 from ..logs import get_logger
 from ..reports.common import PERIOD_UNITS, Period, Report, ReportError, check_zone, parse_day
 from . import i18n
-from .auth import User, current_user, refusal, request_language, require_role
-from .desktop import SECURITY_HEADERS, STATIC, make_templates
+from .auth import User, refusal, require_role
+from .desktop import SECURITY_HEADERS, STATIC, make_templates, supervisor_page_user
 from .i18n import N_
 from .i18n import gettext as _
 
@@ -290,16 +290,9 @@ class Reports:
     # --- the page -----------------------------------------------------------------------
 
     async def page(self, request: Request) -> Response:
-        user = await current_user(request)
-        if user is None:
-            return RedirectResponse("/login", status_code=303)
-        lang = request_language(request)
-        if not user.has_role("supervisor"):
-            with i18n.use_language(lang):
-                html = self.templates.get_template("message.html").render(
-                    lang=lang, languages=i18n.LANGUAGES, message=i18n.reason_message("forbidden")
-                )
-            return HTMLResponse(html, status_code=403, headers=SECURITY_HEADERS)
+        user, lang, refused = await supervisor_page_user(request, self.templates)
+        if refused is not None:
+            return refused
         error = None
         q: Query | None = None
         report: Report | None = None

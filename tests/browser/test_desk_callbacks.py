@@ -12,7 +12,6 @@ Then it cancels A's callback from the list."""
 from __future__ import annotations
 
 import datetime as dt
-import os
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -41,12 +40,7 @@ def ports(sandbox, offsets):
 
 @pytest.fixture
 def serve(sandbox, tmp_path):
-    env = dict(os.environ)
-    env.update(sandbox.env())
-    env.update(ASTERISK_CUBE_DATA_DIR=str(tmp_path), ASTERISK_CUBE_CONFIG=str(tmp_path / "c.toml"))
-    (tmp_path / "c.toml").write_text("")
-    srv = Serve(env, tmp_path)
-    srv.cli("db", "upgrade")
+    srv = Serve.on_sandbox(sandbox, tmp_path)
     srv.cli("demo", "load", "--agents", "1")  # agent01 holds the skill "sales"
     srv.cli("dialplan", "install")
     srv.cli(

@@ -5,8 +5,6 @@ forced registration demands, close the call."""
 
 from __future__ import annotations
 
-import os
-
 import pytest
 from browserkit import SHOTS, text_in, visible, wait
 from cubeproc import Serve
@@ -21,12 +19,7 @@ HOTLINE = "4721000002"  # demo data: hotline of the inbound campaign with forced
 
 @pytest.fixture
 def serve(sandbox, tmp_path):
-    env = dict(os.environ)
-    env.update(sandbox.env())
-    env.update(ASTERISK_CUBE_DATA_DIR=str(tmp_path), ASTERISK_CUBE_CONFIG=str(tmp_path / "c.toml"))
-    (tmp_path / "c.toml").write_text("")
-    srv = Serve(env, tmp_path)
-    srv.cli("db", "upgrade")
+    srv = Serve.on_sandbox(sandbox, tmp_path)
     srv.cli("demo", "load", "--agents", "1")
     srv.cli("dialplan", "install")
     srv.start()

@@ -10,15 +10,12 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import threading
-import time
 from types import SimpleNamespace
 
 import pytest
 import report_history as RH
-import uvicorn
 from browserkit import SHOTS, visible, wait
-from fakes.web import demo_for, free_port, make_accounts, make_settings
+from fakes.web import LiveServer, demo_for, make_accounts, make_settings
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select
@@ -32,15 +29,21 @@ from asterisk_cube.web.reports import Reports
 pytestmark = pytest.mark.browser
 
 
-class LiveReports:
+class LiveReports(LiveServer):
     """The desktop mount with the reports' routes on uvicorn in a thread, over the history."""
 
+    what = "reports"
+
     def __init__(self, path) -> None:
+        super().__init__()
+        self.path = path
         self.sessions, self.ids = make_accounts(path)
         with transaction(self.sessions) as s:
             self.history = RH.build_history(s)
+
+    async def _serve(self) -> None:
         hub = EventHub()
-        settings = make_settings(path)
+        settings = make_settings(self.path)
         mount = desktop_mount(
             settings,
             demo_for(hub, self.ids),
@@ -48,27 +51,9 @@ class LiveReports:
             self.sessions,
             extra_routes=Reports(self.sessions).routes(),
         )
-        app = create_app(settings, SimpleNamespace(hub=hub, web=None), extra_routes=[mount])
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(
-            app, host="127.0.0.1", port=self.port, log_config=None, lifespan="off"
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, name="live-reports", daemon=True)
-
-    def start(self) -> LiveReports:
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("reports server did not start")
-            time.sleep(0.02)
-        return self
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
+        state = SimpleNamespace(hub=hub, web=None)
+        app = create_app(settings, state, extra_routes=[mount])
+        await self._run_server(app, state)
 
 
 @pytest.fixture(scope="module")

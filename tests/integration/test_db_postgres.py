@@ -1,33 +1,19 @@
 """The same models, migrations and provisioning code on a real PostgreSQL server."""
 
 import json
-import uuid
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from click.testing import CliRunner
-from sqlalchemy import create_engine, inspect, text
+from dbkit import call_row
+from sqlalchemy import inspect, text
 
 from asterisk_cube.cli import cli
 from asterisk_cube.db.models import Base
 from asterisk_cube.db.session import downgrade, make_engine, schema_status, upgrade
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres]
-
-
-@pytest.fixture
-def pg_db(postgres_url):
-    """A fresh database on the session's PostgreSQL server."""
-    name = "t_" + uuid.uuid4().hex[:10]
-    admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = postgres_url.rsplit("/", 1)[0] + "/" + name
-    yield url
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    admin.dispose()
 
 
 def test_migrations_up_match_models_and_go_down(pg_db):
@@ -86,21 +72,10 @@ def test_id_allocator_takes_blocks_from_the_sequence(pg_db):
     node_a, node_b = IdAllocator(engine, block=5), IdAllocator(make_engine(pg_db), block=5)
     now = dt.datetime.now(dt.UTC)
 
-    def row(call_id=None):
-        return m.Call(
-            id=call_id,
-            direction=m.Direction.INBOUND,
-            kind=m.CallKind.SERVICE,
-            state=m.CallState.WAITING,
-            caller_number="1",
-            dialed_number="2",
-            started_at=now,
-        )
-
     taken = [node_a.next(m.Call), node_b.next(m.Call), node_a.next(m.Call)]
     with transaction(sessions) as s:
-        s.add_all([row(i) for i in taken])
-        s.add(row())  # the column default (sequence) meanwhile
+        s.add_all([call_row(i, now) for i in taken])
+        s.add(call_row(started_at=now))  # the column default (sequence) meanwhile
         s.flush()
     with transaction(sessions) as s:
         ids = sorted(s.scalars(text("SELECT id FROM calls")))

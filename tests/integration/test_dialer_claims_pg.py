@@ -3,10 +3,9 @@
 
 import datetime as dt
 import threading
-import uuid
 
 import pytest
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import select
 
 from asterisk_cube.core.contacts import PickKind
 from asterisk_cube.db import models as m
@@ -21,17 +20,10 @@ NOW = dt.datetime(2026, 11, 23, 10, 0, tzinfo=dt.UTC)
 
 
 @pytest.fixture
-def pg_db(postgres_url):
-    name = "t_" + uuid.uuid4().hex[:10]
-    admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = postgres_url.rsplit("/", 1)[0] + "/" + name
-    upgrade(url)
-    yield url
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    admin.dispose()
+def pg_db(pg_db):
+    """The shared fixture's empty database, migrated."""
+    upgrade(pg_db)
+    return pg_db
 
 
 def test_two_processes_claim_disjoint_contacts(pg_db):

@@ -2,10 +2,10 @@
 the same calls as on SQLite end in the same rows, with ids from the sequences."""
 
 import asyncio
-import uuid
 
 import pytest
-from sqlalchemy import create_engine, select, text
+from dbkit import call_row
+from sqlalchemy import select
 
 from asterisk_cube.acd.distributor import Distributor
 from asterisk_cube.db import models as m
@@ -26,19 +26,11 @@ class Telephony:
 
 
 @pytest.fixture
-def pg_sessions(postgres_url):
-    name = "t_" + uuid.uuid4().hex[:10]
-    admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = postgres_url.rsplit("/", 1)[0] + "/" + name
-    upgrade(url)
-    engine = make_engine(url)
+def pg_sessions(pg_db):
+    upgrade(pg_db)
+    engine = make_engine(pg_db)
     yield make_sessionmaker(engine)
     engine.dispose()
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    admin.dispose()
 
 
 async def test_calls_offers_and_missed_calls_are_written_behind(pg_sessions):
@@ -85,16 +77,7 @@ async def test_calls_offers_and_missed_calls_are_written_behind(pg_sessions):
         states = [r.to_state.value for r in s.scalars(select(m.AgentStateLog))]
         assert "busy" in states and "offered" in states
         # the column default (the sequence) and the allocator never collide
-        s.add(
-            m.Call(
-                direction=m.Direction.INBOUND,
-                kind=m.CallKind.SERVICE,
-                state=m.CallState.ENDED,
-                caller_number="1",
-                dialed_number="2",
-                started_at=one.started_at,
-            )
-        )
+        s.add(call_row(started_at=one.started_at))
     assert d.ids.next(m.Call) not in (talked, waiting)
     await d.close()
 

@@ -9,7 +9,6 @@ killing `serve` (SIGKILL) with calls waiting loses none.
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 
 import pytest
@@ -25,12 +24,7 @@ LOW, HIGH = "4721000011", "4721000012"
 
 @pytest.fixture
 def serve(sandbox, tmp_path):
-    env = dict(os.environ)
-    env.update(sandbox.env())
-    env.update(ASTERISK_CUBE_DATA_DIR=str(tmp_path), ASTERISK_CUBE_CONFIG=str(tmp_path / "c.toml"))
-    (tmp_path / "c.toml").write_text("")
-    srv = Serve(env, tmp_path)
-    srv.cli("db", "upgrade")
+    srv = Serve.on_sandbox(sandbox, tmp_path)
     srv.cli("line", "add", LOW, "--name", "Low", "--priority", "1", "--offer-timeout", "5")
     srv.cli("line", "add", HIGH, "--name", "High", "--priority", "9", "--offer-timeout", "5")
     for n in (1, 2):

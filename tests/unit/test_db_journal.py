@@ -1,18 +1,16 @@
 """The write-behind journal and the id allocator (db/journal.py, db/ids.py) on SQLite."""
 
 import asyncio
-import datetime as dt
 import threading
 
 import pytest
+from dbkit import call_row
 from sqlalchemy import select
 
 from asterisk_cube.db import models as m
 from asterisk_cube.db.ids import IdAllocator
 from asterisk_cube.db.journal import Journal
 from asterisk_cube.db.session import make_engine, make_sessionmaker, transaction, upgrade
-
-NOW = dt.datetime(2026, 11, 23, 10, 0, tzinfo=dt.UTC)
 
 
 @pytest.fixture
@@ -111,18 +109,6 @@ async def test_close_writes_what_is_left(sessions):
     await asyncio.get_running_loop().run_in_executor(None, journal.close)
     assert len([c for c in labels(sessions) if c.startswith("close")]) == 50
     assert journal.pending == 0
-
-
-def call_row(call_id=None):
-    return m.Call(
-        id=call_id,
-        direction=m.Direction.INBOUND,
-        kind=m.CallKind.SERVICE,
-        state=m.CallState.WAITING,
-        caller_number="1",
-        dialed_number="2",
-        started_at=NOW,
-    )
 
 
 def test_sqlite_ids_start_after_the_table_and_never_repeat(sessions):

@@ -4,6 +4,7 @@ import asyncio
 import datetime as dt
 
 import pytest
+from dbkit import db
 from sqlalchemy import select
 
 from asterisk_cube.acd import contract as c
@@ -76,12 +77,6 @@ async def start_work(d, agent_id, line_ids):
     await d.login(agent_id)
     await d.choose_lines(agent_id, line_ids)
     await d.ready(agent_id)
-
-
-def db(d):
-    """The database once the distributor's write-behind journal is written."""
-    d.journal.flush()
-    return transaction(d.sessions)
 
 
 async def settle():

@@ -8,6 +8,8 @@ import asyncio
 import datetime as dt
 
 import pytest
+from dbkit import db
+from fakes.ari import FakeSupervisor
 from sqlalchemy import select
 
 from asterisk_cube.acd.distributor import Clock, Distributor
@@ -41,12 +43,6 @@ class FixedClock(Clock):
     def __init__(self):
         t = dt.datetime(2026, 11, 23, 10, 0, tzinfo=dt.UTC)
         super().__init__(now=lambda: t)
-
-
-def db(d):
-    """The database once the distributor's write-behind journal is written."""
-    d.journal.flush()
-    return transaction(d.sessions)
 
 
 async def settle():
@@ -100,18 +96,6 @@ async def test_stale_connect_after_caller_left_does_not_touch_the_agents_next_ca
     d.caller_left("ch-b")
     with db(d) as s:
         assert s.get(m.Call, b).state == m.CallState.ENDED
-
-
-class FakeSupervisor:
-    def __init__(self, client):
-        self.client = client
-        self.tasks = []
-
-    def spawn(self, coro, name=None):
-        self.tasks.append(asyncio.ensure_future(coro))
-
-    async def originate(self, **params):
-        await self.client.channels.originate(**params)
 
 
 class FakeAri:

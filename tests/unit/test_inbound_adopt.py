@@ -4,6 +4,7 @@ import asyncio
 import datetime as dt
 
 import pytest
+from fakes.ari import FakeSupervisor
 from sqlalchemy import select
 
 from asterisk_cube.acd.distributor import Distributor
@@ -14,15 +15,6 @@ from asterisk_cube.db import models as m
 from asterisk_cube.db.session import make_engine, make_sessionmaker, transaction, upgrade
 from asterisk_cube.events import EventHub
 from asterisk_cube.services import provisioning as p
-
-
-class FakeSupervisor:
-    def __init__(self, client):
-        self.client = client
-        self.tasks = []
-
-    def spawn(self, coro, name=None):
-        self.tasks.append(asyncio.ensure_future(coro))
 
 
 def channel(cid, args, created, number):
