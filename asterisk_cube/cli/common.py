@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from asterisk_cube.config import ConfigError, Settings, load_settings
+from asterisk_cube.core.text import control_problem, csv_text
 from asterisk_cube.db.session import make_engine, make_sessionmaker, schema_status, transaction
 from asterisk_cube.services.provisioning import ProvisioningError
 
@@ -55,11 +56,29 @@ class CliContext:
 pass_ctx = click.make_pass_decorator(CliContext, ensure=True)
 
 
+#: CLI parameters that may span lines (a FAQ answer, a note, a work instruction).
+MULTILINE_PARAMS = frozenset({"answer", "message", "instruction", "comment", "info"})
+
+
+def check_text_params(params: dict[str, Any]) -> None:
+    """Refuse a text argument with a control character (``--name $'A\\nB'``), naming it."""
+    for key, value in params.items():
+        values = value if isinstance(value, list | tuple) else [value]
+        for item in values:
+            if not isinstance(item, str):
+                continue
+            problem = control_problem(item, multiline=key in MULTILINE_PARAMS)
+            if problem:
+                raise click.ClickException(f"{key.replace('_', '-')}: {problem}")
+
+
 def friendly_errors(fn: Callable) -> Callable:
-    """Turn the errors users can cause into one-line messages and exit status 1."""
+    """Turn the errors users can cause into one-line messages and exit status 1; refuse
+    text arguments with control characters before anything runs."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        check_text_params(kwargs)
         try:
             return fn(*args, **kwargs)
         except (ProvisioningError, ConfigError) as exc:
@@ -114,15 +133,8 @@ def emit(
             json.dumps([{c: r.get(c) for c in columns} for r in rows], indent=2, default=str)
         )
         return
-    if fmt == "csv":
-        import csv
-        import io
-
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
-        click.echo(buf.getvalue(), nl=False)
+    if fmt == "csv":  # formula-like cells quote-prefixed (OWASP; docs/reports.md)
+        click.echo(csv_text(columns, rows), nl=False)
         return
     if not rows:
         click.echo("(none)")

@@ -31,9 +31,7 @@ Ratios are fractions (0..1) rounded to 4 decimals, seconds are rounded to 3.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -58,6 +56,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement, UnaryExpression
 from sqlalchemy.sql.operators import custom_op
 
+from asterisk_cube.core.text import csv_text
 from asterisk_cube.db import models as m
 
 PERIOD_UNITS = ("day", "week", "month")
@@ -424,25 +423,13 @@ class Report:
     meta: dict[str, Any] = field(default_factory=dict)  # period, zone, options used
 
     def to_csv(self) -> str:
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=self.columns, extrasaction="ignore")
-        writer.writeheader()
-        for row in self.rows:
-            writer.writerow({c: _csv_cell(row.get(c)) for c in self.columns})
-        return buf.getvalue()
+        """Formula-like cells quote-prefixed (the OWASP rule, :mod:`asterisk_cube.core.text`)."""
+        return csv_text(self.columns, self.rows)
 
     def to_json(self) -> str:
         return json.dumps(
             [{c: _json_cell(row.get(c)) for c in self.columns} for row in self.rows], indent=2
         )
-
-
-def _csv_cell(value: Any) -> Any:
-    if value is None:
-        return ""
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    return value
 
 
 def _json_cell(value: Any) -> Any:

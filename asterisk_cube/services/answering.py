@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from asterisk_cube.core.hours import wall_to_aware
 from asterisk_cube.core.numbers import DEFAULT_REGION, InvalidNumber, is_withheld, parse_pattern
 from asterisk_cube.db import models as m
-from asterisk_cube.services.contact_import import MAX_ROWS, RowError, _read
+from asterisk_cube.services.contact_import import MAX_ROWS, RowError, _read, row_problem
 from asterisk_cube.services.provisioning import (
     _EMAIL,
     ProvisioningError,
@@ -365,6 +365,10 @@ def _records(text: str, aliases, required) -> tuple[list[tuple[int, dict[str, st
             continue
         if len(values) != len(header):
             errors.append(RowError(line, f"has {len(values)} fields, the header has {len(header)}"))
+            continue
+        problem = row_problem(header, values)
+        if problem:
+            errors.append(RowError(line, problem))
             continue
         records.append((line, {name: values[i].strip() for name, i in index.items()}))
     if len(rows) > MAX_ROWS:

@@ -8,6 +8,10 @@ contact's ``extra`` data for the screen pop.
 Two policies: ``all_or_nothing`` (default) stores nothing if any row is
 rejected; ``valid_only`` stores the valid rows and reports the rest. Either
 way the report lists each rejected row's number and reason.
+
+A cell with a control character (NUL, a line break inside a quoted field, ...) rejects its
+row; a field over csv's 128 KiB limit refuses the file. A cell our own CSV export
+quote-prefixed (``'+4721000001``, docs/reports.md) is read without that quote.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from asterisk_cube.core.numbers import normalize
+from asterisk_cube.core.text import control_problem, unquote_cell
 from asterisk_cube.db import models as m
 from asterisk_cube.services.provisioning import ProvisioningError, get_campaign
 
@@ -81,10 +86,27 @@ def _read(text: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
     reader = csv.reader(io.StringIO(text), dialect)
     try:
         header = next(reader)
+        rows = [(reader.line_num, [unquote_cell(v) for v in r]) for r in reader]
     except StopIteration:
         raise ProvisioningError("the CSV file is empty") from None
-    rows = [(reader.line_num, r) for r in reader]
-    return [h.strip() for h in header], rows
+    except csv.Error as exc:  # e.g. a field over csv's limit of 128 KiB
+        where = f"the CSV file is not readable at line {reader.line_num}"
+        raise ProvisioningError(f"{where}: {exc}") from None
+    header = [h.strip() for h in header]
+    for name in header:
+        problem = control_problem(name)
+        if problem:
+            raise ProvisioningError(f"the CSV header {name!r} {problem}")
+    return header, rows
+
+
+def row_problem(header: list[str], values: list[str]) -> str | None:
+    """Why a row is refused for its text (a cell with a control character), or None."""
+    for name, value in zip(header, values, strict=False):
+        problem = control_problem(value)
+        if problem:
+            return f"{name or 'a column'} {problem}"
+    return None
 
 
 def validate_csv(
@@ -113,6 +135,10 @@ def validate_csv(
         read += 1
         if len(values) != len(header):
             errors.append(RowError(line, f"has {len(values)} fields, the header has {len(header)}"))
+            continue
+        problem = row_problem(header, values)
+        if problem:
+            errors.append(RowError(line, problem))
             continue
         raw_phone = values[phone_idx].strip()
         if not raw_phone:

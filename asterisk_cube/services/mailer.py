@@ -5,6 +5,8 @@ Life of a note's mail (columns of ``call_notes``)::
 
     pending ──send ok──────────────────────────────► sent (mailed_at)
        │ fail: mail_attempts += 1, mail_error, mail_next_try_at = now + backoff
+       ├── the message cannot be built ───────────► failed at once, the reason in
+       │                                            mail_error (the other notes go on)
        └── after max_attempts failures ───────────► failed (listed by
                                                      `asterisk-cube client notes --failed`,
                                                      requeued by `client resend-notes`)
@@ -38,6 +40,7 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from asterisk_cube.config import SmtpSettings
+from asterisk_cube.core.text import control_problem
 from asterisk_cube.db import models as m
 from asterisk_cube.logs import get_logger
 from asterisk_cube.services.notes import note_recipients
@@ -86,7 +89,8 @@ def build_message(
     created = _local(note.created_at or m.utcnow(), client.timezone)
     who = note.caller_name or note.callback_number or "unknown caller"
     msg = EmailMessage()
-    msg["Subject"] = f"Call note for {client.name}: {who}"
+    # One line, whatever old rows hold (a line break in a header value raises)
+    msg["Subject"] = _one_line(f"Call note for {client.name}: {who}")
     msg["From"] = sender
     msg["To"] = ", ".join(recipients)
     msg["Date"] = format_datetime(created)
@@ -108,6 +112,11 @@ def build_message(
     return msg
 
 
+def _one_line(text: str) -> str:
+    """Control characters (line breaks, tabs, NUL) as spaces, runs of spaces as one."""
+    return " ".join("".join(" " if control_problem(c) else c for c in text).split())
+
+
 # ------------------------------------------------------------------ the worker
 
 
@@ -118,6 +127,7 @@ class _Claimed:
     message: EmailMessage | None
     recipients: list[str]
     problem: str | None = None  # a reason it cannot be sent at all (e.g. no recipients)
+    permanent: bool = False  # retrying cannot help (the message cannot be built): failed now
 
 
 class NoteMailer:
@@ -219,7 +229,12 @@ class NoteMailer:
                     )
                     continue
                 employee = s.get(m.Employee, note.employee_id) if note.employee_id else None
-                message = build_message(note, client, recipients, self.smtp.sender, employee)
+                try:
+                    message = build_message(note, client, recipients, self.smtp.sender, employee)
+                except Exception as exc:  # one bad note must not stop the others' mail
+                    problem = f"cannot build the e-mail: {_describe(exc)}"
+                    out.append(_Claimed(note_id, note.mail_attempts, None, [], problem, True))
+                    continue
                 out.append(_Claimed(note_id, note.mail_attempts, message, recipients))
         return out
 
@@ -273,7 +288,7 @@ class NoteMailer:
             attempts = item.attempts + 1
             note.mail_attempts = attempts
             note.mail_error = error[:2000]
-            if attempts >= self.max_attempts:
+            if attempts >= self.max_attempts or item.permanent:
                 note.mail_status = m.MailStatus.FAILED
                 note.mail_next_try_at = None
             else:

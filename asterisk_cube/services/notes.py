@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from asterisk_cube.core.numbers import is_withheld
 from asterisk_cube.core.script import CallbackCheck, check_callback_number
+from asterisk_cube.core.text import control_problem
 from asterisk_cube.db import models as m
 from asterisk_cube.services.provisioning import ProvisioningError, get_client
 
@@ -80,6 +81,14 @@ def create_note(
     name = (caller_name or "").strip()
     if len(name) > MAX_NAME:
         raise NoteError(f"the caller's name is longer than {MAX_NAME} characters")
+    for what, value, multiline in (
+        ("the note's message", text, True),
+        ("the caller's name", name, False),
+        ("the callback number", callback_number or "", False),
+    ):
+        problem = control_problem(value, multiline=multiline)
+        if problem:
+            raise NoteError(f"{what} {problem}")
     number = check_callback(row, callback_number)
     if employee_id is not None:
         employee = s.get(m.Employee, employee_id)

@@ -186,7 +186,7 @@ class Answering:
 
     async def note(self, request: Request, user: User, body: dict[str, Any]) -> Response | None:
         call_id = path_id(request, "call_id")
-        message = str_field(body, "message", required=True, max_length=MAX_MESSAGE)
+        message = str_field(body, "message", required=True, max_length=MAX_MESSAGE, multiline=True)
         caller_name = str_field(body, "caller_name", max_length=MAX_NAME)
         callback = str_field(body, "callback_number", max_length=40)
         employee_id = optional_id(body, "employee_id")

@@ -422,7 +422,7 @@ def _read_body(body: dict[str, Any]) -> Asked:
     """The body, strictly: every problem names its field before anything is looked up."""
     text = str_field(body, "due_at", required=True, max_length=40)
     when = parse_local(text)
-    comment = str_field(body, "comment", max_length=MAX_COMMENT)
+    comment = str_field(body, "comment", max_length=MAX_COMMENT, multiline=True)
     target = body.get("for", "me")
     if target not in ("me", "all"):
         raise BadInput("for", _('must be "me" or "all"'))

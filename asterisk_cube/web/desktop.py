@@ -451,7 +451,7 @@ class Desktop:
     async def enquiry(self, request: Request, user: User, body: dict[str, Any]) -> None:
         call_id = path_id(request, "call_id")
         topic_ids = id_list(body, "topic_ids")
-        comment = str_field(body, "comment", max_length=4000)
+        comment = str_field(body, "comment", max_length=4000, multiline=True)
         await self.desk.register_enquiry(user.agent_id, call_id, topic_ids, comment)
 
     async def attach_contact(self, request: Request, user: User, body: dict[str, Any]) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 
 from starlette.requests import Request
 
+from ..core.text import control_problem
 from .i18n import gettext as _
 
 MAX_ID = 2**53  # what a browser's JSON number keeps exactly
@@ -79,7 +80,11 @@ def str_field(
     *,
     required: bool = False,
     max_length: int = 200,
+    multiline: bool = False,
 ) -> str:
+    """A text field, stripped. No control characters (line breaks only in ``multiline``
+    fields: a note's message, a comment), so nothing downstream (an e-mail Subject, a log
+    line, a CSV cell) can be broken by it."""
     if name not in body or body[name] is None:
         if required:
             raise BadInput(name, _("is required"))
@@ -92,7 +97,7 @@ def str_field(
         raise BadInput(name, _("is required"))
     if len(value) > max_length:
         raise BadInput(name, _("is longer than %(max)d characters") % {"max": max_length})
-    if any(ord(c) < 32 and c not in "\n\r\t" for c in value):
+    if control_problem(value, multiline=multiline):
         raise BadInput(name, _("contains control characters"))
     return value
 

@@ -6,12 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import email
-import socket
-from email import policy
 
 import pytest
-from aiosmtpd.controller import Controller
+from smtpkit import Inbox, free_port, smtp_servers
 from sqlalchemy import select
 
 from asterisk_cube.config import SmtpSettings
@@ -30,42 +27,9 @@ from asterisk_cube.services.notes import (
 T0 = dt.datetime(2026, 11, 23, 13, 5, tzinfo=dt.UTC)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Inbox:
-    """aiosmtpd handler: collects messages; refuses DATA while ``refuse`` > 0."""
-
-    def __init__(self, refuse: int = 0):
-        self.refuse = refuse
-        self.messages: list[tuple[list[str], email.message.EmailMessage]] = []
-
-    async def handle_DATA(self, server, session, envelope):
-        if self.refuse > 0:
-            self.refuse -= 1
-            return "451 4.3.0 Mailbox busy, try again later"
-        msg = email.message_from_bytes(envelope.content, policy=policy.default)
-        self.messages.append((list(envelope.rcpt_tos), msg))
-        return "250 OK"
-
-
 @pytest.fixture
 def smtp_server():
-    started = []
-
-    def start(handler: Inbox, port: int | None = None) -> int:
-        port = port or free_port()
-        controller = Controller(handler, hostname="127.0.0.1", port=port)
-        controller.start()
-        started.append(controller)
-        return port
-
-    yield start
-    for controller in started:
-        controller.stop()
+    yield from smtp_servers()
 
 
 @pytest.fixture
