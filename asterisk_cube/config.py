@@ -12,6 +12,7 @@ e.g. ``ASTERISK_CUBE_DATABASE_URL`` or ``ASTERISK_CUBE_ARI_PASSWORD``.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import math
 import os
 import tomllib
@@ -69,6 +70,14 @@ class WebSettings:
     host: str = "127.0.0.1"
     port: int = 8080
     secret_key: str = ""  # empty: generated once and kept under the data dir
+    # The session cookie only over HTTPS (set it when a TLS proxy is in front): README.
+    secure_cookie: bool = False
+    # Proxies whose X-Forwarded-For / X-Forwarded-Proto are believed: comma-separated
+    # addresses or networks ("127.0.0.1", "10.0.0.0/8"); empty = none, not even localhost.
+    trusted_proxies: str = ""
+
+    def proxy_list(self) -> list[str]:
+        return [p.strip() for p in self.trusted_proxies.split(",") if p.strip()]
 
 
 @dataclass
@@ -228,11 +237,17 @@ def load_settings(
         raise ConfigError(f"config file not found: {file}")
     if file.is_file():
         try:
-            data = tomllib.loads(file.read_text())
+            data = tomllib.loads(file.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{file}: not valid TOML: {exc}") from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{file}: not UTF-8 text (byte {exc.start})") from None
+        except OSError as exc:
+            raise ConfigError(f"{file}: cannot read it: {exc.strerror}") from None
         for section, values in data.items():
             if section == "data_dir":
+                if not isinstance(values, str) or not values.strip():
+                    raise ConfigError(f"{file}: data_dir must be a path (a string), got {values!r}")
                 settings.data_dir = Path(values)
                 continue
             if section not in _SECTIONS or not isinstance(values, dict):
@@ -247,7 +262,18 @@ def load_settings(
         if values:
             _apply(settings, section, values, "environment")
     _check_dialer(settings.dialer)
+    _check_web(settings.web)
     return settings
+
+
+def _check_web(web: WebSettings) -> None:
+    for entry in web.proxy_list():
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise ConfigError(
+                f"web.trusted_proxies: {entry!r} is not an IP address or network"
+            ) from None
 
 
 def _check_dialer(d: DialerSettings) -> None:

@@ -187,6 +187,9 @@ class Runtime:
                 lifespan="auto",
                 timeout_graceful_shutdown=3,
                 server_header=False,
+                # X-Forwarded-For/-Proto only from [web] trusted_proxies (README)
+                proxy_headers=bool(settings.web.proxy_list()),
+                forwarded_allow_ips=settings.web.proxy_list(),
             )
             state.web = _EmbeddedServer(config)
             state.components["web"] = asyncio.create_task(

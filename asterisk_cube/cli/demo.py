@@ -18,9 +18,15 @@ def demo() -> None:
 @click.option(
     "--password", default="demo-password", show_default=True, help="Password of every demo user."
 )
-def load(s, agents, password):
-    """Provision demo data (skipped if it is already there)."""
-    return load_demo(s, agents=agents, password=password)
+@click.option(
+    "--force", is_flag=True, help="Load even into a database that already has users or lines."
+)
+def load(s, agents, password, force):
+    """Provision demo data (skipped if it is already there).
+
+    Refused on a database that already has users or lines (e.g. production) unless --force:
+    the demo adds an admin and a supervisor with a known password."""
+    return load_demo(s, agents=agents, password=password, force=force)
 
 
 @demo.command("run")

@@ -72,11 +72,20 @@ class ReportError(ValueError):
 # ------------------------------------------------------------------- periods
 
 
+#: Days a report may name: date arithmetic (a week back, the day after, UTC offsets) stays
+#: far inside Python's years 1..9999.
+FIRST_DAY = dt.date(1970, 1, 1)
+LAST_DAY = dt.date(9998, 12, 31)
+
+
 def parse_day(text: str, what: str) -> dt.date:
     try:
-        return dt.date.fromisoformat(text.strip())
+        day = dt.date.fromisoformat(text.strip())
     except (ValueError, AttributeError):
         raise ReportError(f"{what} must be a date like 2026-11-23; got {text!r}") from None
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise ReportError(f"{what} must be between {FIRST_DAY} and {LAST_DAY}; got {text!r}")
+    return day
 
 
 def check_zone(name: str) -> str:

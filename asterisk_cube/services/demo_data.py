@@ -18,9 +18,22 @@ CLIENT_DID = "4721000003"
 OUTBOUND_CALLER_ID = "4721000009"
 
 
-def load_demo(s: Session, agents: int = 4, password: str = "demo-password") -> str:
+def load_demo(
+    s: Session, agents: int = 4, password: str = "demo-password", *, force: bool = False
+) -> str:
+    """Load the demo data into an empty database. A database that already has users or
+    lines (a production one) is refused unless ``force``: the demo adds an admin and a
+    supervisor with a known password."""
     if s.scalar(select(m.Line).where(m.Line.did == SERVICE_DID)):
         return "demo data already loaded"
+    if not force and (
+        s.scalar(select(m.Agent.id).limit(1)) or s.scalar(select(m.Line.id).limit(1))
+    ):
+        raise p.ProvisioningError(
+            "this database already has users or lines: demo data (an admin and a supervisor "
+            "with a known password) is only loaded into an empty database; "
+            "use --force to add it anyway"
+        )
     p.add_campaign(s, "New customers", direction="inbound", forced_registration=True)
     p.add_campaign(
         s,

@@ -219,7 +219,7 @@ class Desktop:
     def bad_input(self, request: Request, exc: BadInput) -> JSONResponse:
         """400 (or 415) naming the field: ``{"error": "invalid", "field": "line_ids",
         "message": "line_ids: must be a list of ids"}``."""
-        reason = "unsupported_media_type" if exc.status == 415 else INVALID
+        reason = {415: "unsupported_media_type", 413: "too_large"}.get(exc.status, INVALID)
         text = f"{exc.field}: {exc.message}"
         return refusal(request, reason, exc.status, detail=text, field=exc.field, message=text)
 
@@ -562,7 +562,7 @@ def desktop_mount(
     sessions_factory: sessionmaker[Session] | None,
     *,
     extra_routes: Sequence[BaseRoute] = (),
-    https_only: bool = False,
+    https_only: bool | None = None,
     **kwargs: Any,
 ) -> Mount:
     """One ``Mount("")`` holding the desktop routes (and ``extra_routes``, e.g. the
@@ -571,6 +571,8 @@ def desktop_mount(
     Put it *last* in ``create_app(extra_routes=[...])``: it answers every path the
     routes before it did not match."""
     desktop = Desktop(desk, hub, sessions_factory, **kwargs)
+    if https_only is None:  # the Secure cookie flag: [web] secure_cookie
+        https_only = settings.web.secure_cookie
     middleware = auth_middleware(settings, desktop.directory, https_only=https_only)
     routes = [*desktop.routes(), *extra_routes]
     if "max_body_size" in inspect.signature(Mount.__init__).parameters:

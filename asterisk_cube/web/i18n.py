@@ -135,6 +135,7 @@ REASONS: dict[str, str] = {
     "bad_login": N_("Wrong username or password."),
     "throttled": N_("Too many failed attempts. Wait a minute and try again."),
     "unsupported_media_type": N_("Send the request as JSON."),
+    "too_large": N_("The request is too large."),
     "internal": N_("Something went wrong. The error has been logged; try again."),
 }
 

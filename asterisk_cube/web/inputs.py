@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
 from ..core.text import control_problem
@@ -27,11 +28,22 @@ class BadInput(Exception):
 
 
 async def json_body(request: Request) -> dict[str, Any]:
-    """The request's JSON object; an empty body counts as ``{}``."""
-    raw = await request.body()
+    """The request's JSON object; an empty body counts as ``{}``.
+
+    Another content type is 415 before the body is read (a form body may already have
+    been consumed for its CSRF field); a body over the mount's limit (``MAX_BODY``, also
+    when sent chunked) is 413."""
+    ctype = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if ctype and ctype != "application/json":
+        raise BadInput("body", _("send the request as application/json"), status=415)
+    try:
+        raw = await request.body()
+    except HTTPException as exc:  # starlette's body limit (Mount max_body_size)
+        if exc.status_code == 413:
+            raise BadInput("body", _("is too large"), status=413) from None
+        raise
     if not raw.strip():
         return {}
-    ctype = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if ctype != "application/json":
         raise BadInput("body", _("send the request as application/json"), status=415)
     try:

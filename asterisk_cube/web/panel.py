@@ -135,7 +135,9 @@ class Panel:
                 try:
                     return await handler(request, user)
                 except BadInput as exc:
-                    reason = "unsupported_media_type" if exc.status == 415 else INVALID
+                    reason = {415: "unsupported_media_type", 413: "too_large"}.get(
+                        exc.status, INVALID
+                    )
                     text = f"{exc.field}: {exc.message}"
                     return refusal(
                         request, reason, exc.status, detail=text, field=exc.field, message=text
