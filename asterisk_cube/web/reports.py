@@ -37,6 +37,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from .. import reports as R
+from ..core.text import control_problem
 from ..logs import get_logger
 from ..reports.common import PERIOD_UNITS, Period, Report, ReportError, check_zone, parse_day
 from . import i18n
@@ -153,6 +154,10 @@ def default_zone() -> str:
 def parse_query(request: Request) -> Query:
     """The report request from the query string; :class:`ReportError` names what is wrong."""
     qp = request.query_params
+    for key, value in qp.multi_items():
+        problem = control_problem(key + value)
+        if problem:
+            raise ReportError(f"{key}: {problem}")
     kind = (qp.get("report") or "inbound").strip()
     if kind not in KINDS:
         raise ReportError(f"unknown report {kind!r}; choose from {', '.join(KINDS)}")

@@ -138,6 +138,15 @@ def test_report_dates_out_of_range_are_400(tmp_path, path, query):
     assert "must be between 1970-01-01 and 9998-12-31" in r.text
 
 
+@pytest.mark.parametrize("query", ["agent=kari%0Aevil", "zone=UTC%00", "group=day%1B"])
+def test_report_query_with_control_characters_is_400(tmp_path, query):
+    c = logged_in(web_app(tmp_path))
+    for path in ("/api/reports", "/reports/export.csv"):
+        r = c.get(f"{path}?report=agents&{query}")
+        assert r.status_code == 400, r.text
+        assert "contains a control character" in r.text
+
+
 # --- request bodies ---------------------------------------------------------------------------
 
 
