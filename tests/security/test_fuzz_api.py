@@ -49,6 +49,14 @@ FIELDS = [
     "employee_id", "due_at", "for", "status", "priority", "agent_id", "username",
     "password", "q", "lines", "state",
 ]  # fmt: skip
+CONTENT_TYPES = [
+    "application/json",
+    "text/plain",
+    "",
+    "application/x-www-form-urlencoded",
+    "multipart/form-data; boundary=xyz",
+    "multipart/form-data",
+]
 NOT_FUZZED = ("/desk/events", "/api/events", "/panel/events", "/api/logout")  # streams; logout
 
 json_scalars = (
@@ -147,9 +155,13 @@ def test_the_json_api_never_answers_500(api, routes, live):
                 body = json.dumps(data.draw(bodies, label="body"))
                 resp = api.post(path, content=body, headers={"Content-Type": "application/json"})
             elif kind == "raw":
-                ctype = data.draw(st.sampled_from(["application/json", "text/plain", ""]))
+                ctype = data.draw(st.sampled_from(CONTENT_TYPES))
                 raw = data.draw(st.binary(max_size=200), label="raw")
-                resp = api.post(path, content=raw, headers={"Content-Type": ctype})
+                request = api.build_request("POST", path, content=raw)
+                request.headers["Content-Type"] = ctype
+                if data.draw(st.booleans(), label="no CSRF header"):  # the form is read for it
+                    del request.headers["X-CSRF-Token"]
+                resp = api.send(request)
             else:
                 form = data.draw(st.dictionaries(st.sampled_from(FIELDS), st.text(max_size=20)))
                 if data.draw(st.booleans(), label="csrf in the form"):  # as an HTML form would
@@ -180,6 +192,14 @@ def test_login_never_answers_500(live):
             )
             assert_no_crash(resp, f"login {body!r}")
             assert resp.status_code != 200
+            form = (
+                {k: v if isinstance(v, str) else json.dumps(v) for k, v in body.items()}
+                if (isinstance(body, dict))
+                else {"username": json.dumps(body)}
+            )
+            resp = anonymous.post("/login", data=form)  # the HTML form
+            assert_no_crash(resp, f"login form {form!r}")
+            assert resp.status_code in (401, 403, 429), resp.status_code
 
         one()
 
