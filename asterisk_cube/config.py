@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from asterisk_cube.core.text import control_problem
+
 DEFAULT_CONFIG_PATH = Path("/etc/asterisk-cube/cube.toml")
 ENV_PREFIX = "ASTERISK_CUBE_"
 
@@ -213,6 +215,9 @@ def _coerce(section: str, key: str, raw: Any, current: Any) -> Any:
         return value
     if not isinstance(raw, str):
         raise ConfigError(f"{name} must be a string, got {raw!r}")
+    problem = control_problem(raw)  # e.g. a line break in smtp.sender breaks every e-mail
+    if problem:
+        raise ConfigError(f"{name} {problem}")
     return raw
 
 

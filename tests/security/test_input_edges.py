@@ -238,6 +238,7 @@ def test_nul_bytes_in_a_csv_are_not_stored(run, tmp_path):
         (b"data_dir = ['/a']\n", "data_dir must be a path (a string)"),
         (b'[web]\nsecret_key = "\xff\xfe"\n', "not UTF-8 text (byte 20)"),
         (b"[web]\ntrusted_proxies = 'everyone'\n", "web.trusted_proxies: 'everyone' is not"),
+        (b'[smtp]\nsender = "a@b.no\\r\\nBcc: x@y.no"\n', "smtp.sender contains a control"),
     ],
 )
 def test_a_bad_config_file_is_one_line(tmp_path, monkeypatch, content, message):
