@@ -4,8 +4,12 @@ import json
 
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import select
 
 from asterisk_cube.cli import cli
+from asterisk_cube.config import load_settings
+from asterisk_cube.db import models as m
+from asterisk_cube.db.session import make_engine
 
 
 @pytest.fixture
@@ -249,3 +253,44 @@ def test_demo_load_is_idempotent(run):
     assert "demo data loaded" in run("demo", "load").output
     assert "already loaded" in run("demo", "load").output
     assert len(rows(run, "line", "list")) == 3
+
+
+# ------------------------------------------------------- numbers as people type them
+
+
+def test_a_number_series_can_be_a_clients_own_number(run):
+    run("client", "add", "Serie AS", "--own-number", "+4723450*", "--own-number", "22 00 00 00")
+    result = run("client", "add", "Bad AS", "--own-number", "+47 2345 0ab*", ok=False)
+    assert "own number '+47 2345 0ab*' is not a phone number or number series" in result.output
+    assert "DID" not in result.output and result.output.count("\n") == 1
+    assert [c["name"] for c in rows(run, "client", "list")] == ["Serie AS"]
+    engine = make_engine(load_settings().database_url)
+    with engine.connect() as conn:
+        own = conn.scalar(select(m.Client.own_numbers).where(m.Client.name == "Serie AS"))
+    engine.dispose()
+    assert own == ["+4723450*", "+4722000000"]  # stored normalised
+
+
+@pytest.mark.parametrize("raw", ["12ab34", "9123456x", "+47 912 34 567 ext"])
+def test_a_contact_number_with_letters_is_refused_not_stripped(run, tmp_path, raw):
+    run("campaign", "add", "W", "--mode", "power")
+    path = tmp_path / "letters.csv"
+    path.write_text(f"phone,name\n{raw},Kari\n91234567,Ola\n")
+    result = run("contacts", "import", "W", str(path), ok=False)
+    assert f"row 2: phone {raw!r} is not a valid number" in result.output
+    assert rows(run, "contacts", "list", "W") == []
+    run("contacts", "import", "W", str(path), "--valid-only")
+    assert [c["phone"] for c in rows(run, "contacts", "list", "W")] == ["+4791234567"]
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [("4721000001", "+4721000001"), ("+4721000001", "004721000001"), ("21000001", "4721000001")],
+)
+def test_one_did_in_two_forms_is_one_line(run, first, second):
+    run("line", "add", first)
+    result = run("line", "add", second, ok=False)
+    assert f"line {second} already exists as {first} (the same number)" in result.output
+    assert [ln["did"] for ln in rows(run, "line", "list")] == [first]
+    run("line", "set", second, "--priority", "7")  # found in either form
+    assert rows(run, "line", "list")[0]["priority"] == 7
