@@ -1,6 +1,7 @@
 """The provisioning CLI, including bad input: one-line errors, nothing half-written."""
 
 import json
+import sys
 
 import pytest
 from click.testing import CliRunner
@@ -294,3 +295,50 @@ def test_one_did_in_two_forms_is_one_line(run, first, second):
     assert [ln["did"] for ln in rows(run, "line", "list")] == [first]
     run("line", "set", second, "--priority", "7")  # found in either form
     assert rows(run, "line", "list")[0]["priority"] == 7
+
+
+# ------------------------------------------------------------------ database URL
+
+
+@pytest.fixture
+def bare(tmp_path, monkeypatch):
+    """The CLI with an empty config file and no database yet, run from tmp_path."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ASTERISK_CUBE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("ASTERISK_CUBE_CONFIG", str(tmp_path / "c.toml"))
+    monkeypatch.delenv("ASTERISK_CUBE_DATABASE_URL", raising=False)
+    (tmp_path / "c.toml").write_text("")
+
+    def invoke(*args):
+        result = CliRunner().invoke(cli, list(args))
+        assert result.exit_code == 1, result.output
+        assert "Traceback" not in result.output and result.output.count("\n") == 1
+        return result.output
+
+    return invoke
+
+
+@pytest.mark.parametrize("args", [["line", "list"], ["db", "status"], ["client", "list"]])
+def test_a_read_only_command_without_a_database_creates_none(bare, tmp_path, args):
+    out = bare(*args)
+    path = tmp_path / "data" / "cube.db"
+    assert f"no database at {path}: run `asterisk-cube db upgrade`" in out
+    assert not path.exists() and not (tmp_path / "data").exists()
+
+
+@pytest.mark.parametrize("args", [["db", "upgrade"], ["line", "list"], ["db", "status"]])
+def test_a_relative_sqlite_path_is_refused_naming_it(bare, tmp_path, monkeypatch, args):
+    monkeypatch.setenv("ASTERISK_CUBE_DATABASE_URL", "sqlite:///var/lib/asterisk-cube/cube.db")
+    out = bare(*args)
+    assert "names var/lib/asterisk-cube/cube.db, a path relative to the current directory" in out
+    assert "sqlite:////var/lib/asterisk-cube/cube.db" in out
+    assert not (tmp_path / "var").exists()
+
+
+def test_postgresql_without_the_driver_says_which_extra_to_install(bare, monkeypatch):
+    monkeypatch.setenv("ASTERISK_CUBE_DATABASE_URL", "postgresql://cube:s3cret@db.example/cube")
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # as if the extra were not installed
+    for args in (["line", "list"], ["db", "upgrade"]):
+        out = bare(*args)
+        assert "install asterisk-cube[postgres]" in out
+        assert "s3cret" not in out
