@@ -391,16 +391,26 @@ def public_holidays(
 ) -> dict[date, str]:
     """National holidays ``{date: name}`` from the ``holidays`` package (``NO``, ``SE``, ``RS``...).
 
-    ``language`` picks the names' language where the package has it (``"no"``,
-    ``"sv"``, ``"sr"``, ``"en_US"``); by default the package's own default.
+    ``language`` picks the names' language: the package's codes (``"no"``, ``"sv"``,
+    ``"sr"``, ``"en_US"``) or ours (``nb``/``nn`` -> ``no``, ``en`` -> ``en_US``). When the
+    country's table does not have it, or none is given, the names are in the country's own
+    language (``Andre juledag``, ``Annandag jul``), never the package's English fallback.
     Raises ``ValueError`` for an unknown country code.
     """
     import holidays  # local: only adapters building a Schedule need it
 
     try:
-        table = holidays.country_holidays(
-            country.upper(), subdiv=subdiv, years=list(years), language=language
-        )
+        kind = type(holidays.country_holidays(country.upper(), subdiv=subdiv, years=[]))
     except NotImplementedError as exc:
         raise ValueError(f"no holiday calendar for country {country!r}") from exc
+    wanted = HOLIDAY_LANGUAGES.get((language or "").lower(), language)
+    supported = getattr(kind, "supported_languages", ())
+    chosen = wanted if wanted in supported else getattr(kind, "default_language", None)
+    table = holidays.country_holidays(
+        country.upper(), subdiv=subdiv, years=list(years), language=chosen
+    )
     return {day: str(name) for day, name in sorted(table.items())}
+
+
+# Our language codes (clients, agents) -> the ``holidays`` package's.
+HOLIDAY_LANGUAGES = {"nb": "no", "nn": "no", "no": "no", "sv": "sv", "sr": "sr", "en": "en_US"}
