@@ -342,3 +342,12 @@ def test_postgresql_without_the_driver_says_which_extra_to_install(bare, monkeyp
         out = bare(*args)
         assert "install asterisk-cube[postgres]" in out
         assert "s3cret" not in out
+
+
+def test_a_callback_for_a_number_with_letters_is_refused(run, tmp_path):
+    run("campaign", "add", "W", "--mode", "power")
+    path = tmp_path / "one.csv"
+    path.write_text("phone,name\n91234567,Kari\n")
+    run("contacts", "import", "W", str(path))
+    result = run("callbacks", "add", "W", "9123456a", "--at", "2099-01-05 10:00", ok=False)
+    assert "phone '9123456a' is not a phone number" in result.output  # not +479123456
