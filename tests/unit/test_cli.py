@@ -351,3 +351,15 @@ def test_a_callback_for_a_number_with_letters_is_refused(run, tmp_path):
     run("contacts", "import", "W", str(path))
     result = run("callbacks", "add", "W", "9123456a", "--at", "2099-01-05 10:00", ok=False)
     assert "phone '9123456a' is not a phone number" in result.output  # not +479123456
+
+
+def test_serve_without_a_database_creates_none(tmp_path):
+    from asterisk_cube.wiring import SchemaOutOfDate, open_database
+
+    (tmp_path / "c.toml").write_text("")
+    settings = load_settings(
+        tmp_path / "c.toml", env={"ASTERISK_CUBE_DATA_DIR": str(tmp_path / "data")}
+    )
+    with pytest.raises(SchemaOutOfDate, match=r"no database at .*: run `asterisk-cube db upgrade`"):
+        open_database(settings)
+    assert not (tmp_path / "data").exists()
