@@ -356,10 +356,16 @@ def _format_intervals(intervals: tuple[Interval, ...], words: HoursWords) -> str
     if not intervals:
         return words.closed
     return words.interval_sep.join(
-        f"{i.opens.strftime(words.time_format)}{words.time_range}"
-        f"{i.closes.strftime(words.time_format)}"
+        f"{i.opens.strftime(words.time_format)}{words.time_range}{_end_text(i.closes, words)}"
         for i in intervals
     )
+
+
+def _end_text(closes: time, words: HoursWords) -> str:
+    """A closing time; midnight as an end is ``24:00`` on a 24-hour clock (``00:00-24:00``
+    is the whole day, as people write it)."""
+    fmt = words.time_format.replace("%H", "24") if closes == time(0) else words.time_format
+    return closes.strftime(fmt)
 
 
 def format_summary(summary: HoursSummary, words: HoursWords | None = None) -> str:

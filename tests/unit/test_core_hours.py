@@ -420,3 +420,12 @@ def test_a_norwegian_clients_holiday_is_named_in_norwegian():
     verdict = status_at(client_schedule(client, (2026,)), oslo(2026, 12, 25, 10, 0))
     assert verdict.status is HoursStatus.HOLIDAY
     assert verdict.holiday_name == "Første juledag"  # was "Christmas Day"
+
+
+def test_a_day_ending_at_midnight_is_shown_ending_at_24_00():
+    around_the_clock = Schedule.build("Europe/Oslo", {d: ["00:00-00:00"] for d in range(7)})
+    assert format_summary(summarize(around_the_clock, date(2026, 12, 7))) == "Mon–Sun 00:00–24:00"
+    evenings = Schedule.build("Europe/Oslo", {0: ["18:00-00:00"], 1: ["22:00-02:00"]})
+    assert format_summary(summarize(evenings, date(2026, 12, 7))).startswith(
+        "Mon 18:00–24:00; Tue 22:00–02:00"
+    )
