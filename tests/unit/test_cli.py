@@ -363,3 +363,10 @@ def test_serve_without_a_database_creates_none(tmp_path):
     with pytest.raises(SchemaOutOfDate, match=r"no database at .*: run `asterisk-cube db upgrade`"):
         open_database(settings)
     assert not (tmp_path / "data").exists()
+
+
+def test_a_relative_data_dir_gives_an_absolute_database_path(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "c.toml").write_text("")
+    settings = load_settings(tmp_path / "c.toml", env={"ASTERISK_CUBE_DATA_DIR": "data"})
+    assert settings.database_url == f"sqlite:///{tmp_path}/data/cube.db"
