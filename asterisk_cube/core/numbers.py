@@ -52,13 +52,14 @@ class InvalidNumber(ValueError):
 
 # What people write in a number they type: digits, an optional leading + and the usual
 # separators. A letter (``12ab34``) makes it a typo, not a number: never strip it away.
-_TYPED = re.compile(r"\+?[0-9 ().\-/]*[0-9][0-9 ().\-/]*")
+_TYPED = re.compile(r"\+?[0-9\s().\-/]*[0-9][0-9\s().\-/]*")
 
 
 def check_typed(raw: str, what: str = "number") -> str:
-    """``raw`` stripped, when it is written as a phone number a person typed (digits, optional
-    leading ``+``, spaces, ``-``, ``.``, ``/``, parentheses); else :class:`InvalidNumber`
-    naming it. For input from people (CSV files, the CLI, web forms), not caller IDs."""
+    """``raw`` stripped, when it is written as a phone number a person typed (digits, an
+    optional leading ``+``, spaces of any kind, ``-``, ``.``, ``/``, parentheses); else
+    :class:`InvalidNumber` naming it. For input from people (CSV files, the CLI, web forms),
+    not for caller IDs (those keep :func:`normalize`: SIP URIs, display names)."""
     text = (raw or "").strip()
     if not _TYPED.fullmatch(text):
         raise InvalidNumber(
@@ -66,15 +67,6 @@ def check_typed(raw: str, what: str = "number") -> str:
             "no letters or other characters)"
         )
     return text
-
-
-def normalize_typed(raw: str, region: str = DEFAULT_REGION, what: str = "number") -> str:
-    """E.164 form of a number a person typed; :class:`InvalidNumber` for letters or a
-    withheld-looking value (all zeros)."""
-    number = normalize(check_typed(raw, what), region)
-    if number is None:
-        raise InvalidNumber(f"{what} {raw!r} is not a phone number")
-    return number
 
 
 def _user_part(raw: str) -> str:
