@@ -151,7 +151,8 @@ class Settings:
 
     @property
     def database_url(self) -> str:
-        return self.database.url or f"sqlite:///{self.data_dir / 'cube.db'}"
+        # absolute: a relative data dir must not turn into a refused relative SQLite URL
+        return self.database.url or f"sqlite:///{(self.data_dir / 'cube.db').absolute()}"
 
     def as_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)

@@ -17,8 +17,8 @@ from asterisk_cube.acd.distributor import Distributor
 from asterisk_cube.ari.inbound import InboundApp
 from asterisk_cube.ari.outbound import OutboundApp
 from asterisk_cube.ari.router import StasisRouter
-from asterisk_cube.config import Settings
-from asterisk_cube.db.session import make_engine, make_sessionmaker, schema_status
+from asterisk_cube.config import ConfigError, Settings
+from asterisk_cube.db.session import make_engine, make_sessionmaker, require_database, schema_status
 from asterisk_cube.dialer.service import Dialer, dialer_options
 from asterisk_cube.events import EventHub
 from asterisk_cube.logs import get_logger
@@ -34,6 +34,10 @@ class SchemaOutOfDate(RuntimeError):
 
 
 def open_database(settings: Settings):
+    try:
+        require_database(settings.database_url)  # serve never creates an empty database
+    except ConfigError as exc:
+        raise SchemaOutOfDate(str(exc)) from None
     engine = make_engine(settings.database_url)
     current, head = schema_status(engine)
     if current != head:

@@ -39,7 +39,7 @@ from asterisk_cube.acd import supervision as sv
 from asterisk_cube.acd.caller_lookup import CallerLookup
 from asterisk_cube.core import agents as ag
 from asterisk_cube.core import routing as rt
-from asterisk_cube.core.numbers import normalize
+from asterisk_cube.core.numbers import InvalidNumber, check_typed, normalize
 from asterisk_cube.db import models as m
 from asterisk_cube.db.ids import IdAllocator
 from asterisk_cube.db.journal import Journal
@@ -1131,7 +1131,13 @@ class Distributor:
     ) -> c.ContactView:
         agent = self._agent(agent_id)
         call = self._card_call(agent, call_id)
-        number = normalize(phone or call.caller, DEFAULT_REGION)
+        if phone:
+            try:  # a typed number with letters is a typo, not a number with the letters stripped
+                number = normalize(check_typed(phone), DEFAULT_REGION)
+            except InvalidNumber:
+                number = None
+        else:
+            number = normalize(call.caller, DEFAULT_REGION)
         if not number:
             raise c.Refused(c.INVALID, "phone: not a phone number")
         if not name.strip():

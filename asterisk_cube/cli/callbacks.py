@@ -9,7 +9,7 @@ import click
 from sqlalchemy import select
 
 from asterisk_cube.cli.common import FORMAT_OPTION, db_command, emit
-from asterisk_cube.core.numbers import InvalidNumber, normalize
+from asterisk_cube.core.numbers import InvalidNumber, check_typed, normalize
 from asterisk_cube.db import models as m
 from asterisk_cube.dialer import callbacks as cb
 from asterisk_cube.services.provisioning import get_agent, get_campaign
@@ -57,7 +57,7 @@ def add(s, campaign, phone, at, username, comment):
     """Schedule a callback of a campaign's contact."""
     camp = get_campaign(s, campaign)
     try:
-        number = normalize(phone, camp.phone_region)
+        number = normalize(check_typed(phone, "phone"), camp.phone_region)
     except InvalidNumber as exc:
         raise click.ClickException(str(exc)) from None
     if not number:

@@ -55,7 +55,7 @@ def client() -> None:
     "--own-number",
     "own_numbers",
     multiple=True,
-    help="Client's own number (never a callback number).",
+    help="Client's own number, or a series with a trailing * (+4723450*): never a callback number.",
 )
 @click.option(
     "--recipient", "recipients", multiple=True, help="E-mail for call notes (repeatable)."

@@ -14,7 +14,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from asterisk_cube.config import ConfigError, Settings, load_settings
 from asterisk_cube.core.text import control_problem, csv_text
-from asterisk_cube.db.session import make_engine, make_sessionmaker, schema_status, transaction
+from asterisk_cube.db.session import (
+    make_engine,
+    make_sessionmaker,
+    require_database,
+    schema_status,
+    transaction,
+)
 from asterisk_cube.services.provisioning import ProvisioningError
 
 
@@ -35,6 +41,8 @@ class CliContext:
 
     def sessions(self, check_schema: bool = True) -> sessionmaker[Session]:
         if self._sessions is None:
+            if check_schema:  # reads an existing database: never create an empty file
+                require_database(self.settings.database_url)
             engine = make_engine(self.settings.database_url)
             if check_schema:
                 try:

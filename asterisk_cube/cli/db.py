@@ -18,6 +18,7 @@ def db() -> None:
 def upgrade(ctx, revision: str) -> None:
     """Create or migrate the schema to the newest version."""
     url = ctx.settings.database_url
+    dbs.check_url(url)  # a relative SQLite path or a missing driver: say so, create nothing
     try:
         dbs.upgrade(url, revision)
     except Exception as exc:  # alembic raises many types; the message is what matters
@@ -32,6 +33,7 @@ def upgrade(ctx, revision: str) -> None:
 def status(ctx) -> None:
     """Show the schema revision in the database and the newest shipped."""
     url = ctx.settings.database_url
+    dbs.require_database(url)
     current, head = dbs.schema_status(dbs.make_engine(url))
     state = "up to date" if current == head else "needs `asterisk-cube db upgrade`"
     click.echo(f"{_safe_url(url)}: revision {current or 'none'}, newest {head} ({state})")

@@ -356,10 +356,16 @@ def _format_intervals(intervals: tuple[Interval, ...], words: HoursWords) -> str
     if not intervals:
         return words.closed
     return words.interval_sep.join(
-        f"{i.opens.strftime(words.time_format)}{words.time_range}"
-        f"{i.closes.strftime(words.time_format)}"
+        f"{i.opens.strftime(words.time_format)}{words.time_range}{_end_text(i.closes, words)}"
         for i in intervals
     )
+
+
+def _end_text(closes: time, words: HoursWords) -> str:
+    """A closing time; midnight as an end is ``24:00`` on a 24-hour clock (``00:00-24:00``
+    is the whole day, as people write it)."""
+    fmt = words.time_format.replace("%H", "24") if closes == time(0) else words.time_format
+    return closes.strftime(fmt)
 
 
 def format_summary(summary: HoursSummary, words: HoursWords | None = None) -> str:
@@ -391,16 +397,26 @@ def public_holidays(
 ) -> dict[date, str]:
     """National holidays ``{date: name}`` from the ``holidays`` package (``NO``, ``SE``, ``RS``...).
 
-    ``language`` picks the names' language where the package has it (``"no"``,
-    ``"sv"``, ``"sr"``, ``"en_US"``); by default the package's own default.
+    ``language`` picks the names' language: the package's codes (``"no"``, ``"sv"``,
+    ``"sr"``, ``"en_US"``) or ours (``nb``/``nn`` -> ``no``, ``en`` -> ``en_US``). When the
+    country's table does not have it, or none is given, the names are in the country's own
+    language (``Andre juledag``, ``Annandag jul``), never the package's English fallback.
     Raises ``ValueError`` for an unknown country code.
     """
     import holidays  # local: only adapters building a Schedule need it
 
     try:
-        table = holidays.country_holidays(
-            country.upper(), subdiv=subdiv, years=list(years), language=language
-        )
+        kind = type(holidays.country_holidays(country.upper(), subdiv=subdiv, years=[]))
     except NotImplementedError as exc:
         raise ValueError(f"no holiday calendar for country {country!r}") from exc
+    wanted = HOLIDAY_LANGUAGES.get((language or "").lower(), language)
+    supported = getattr(kind, "supported_languages", ())
+    chosen = wanted if wanted in supported else getattr(kind, "default_language", None)
+    table = holidays.country_holidays(
+        country.upper(), subdiv=subdiv, years=list(years), language=chosen
+    )
     return {day: str(name) for day, name in sorted(table.items())}
+
+
+# Our language codes (clients, agents) -> the ``holidays`` package's.
+HOLIDAY_LANGUAGES = {"nb": "no", "nn": "no", "no": "no", "sv": "sv", "sr": "sr", "en": "en_US"}

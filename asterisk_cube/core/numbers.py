@@ -50,6 +50,25 @@ class InvalidNumber(ValueError):
     """A number or prefix that cannot be understood; ``str()`` names the input."""
 
 
+# What people write in a number they type: digits, an optional leading + and the usual
+# separators. A letter (``12ab34``) makes it a typo, not a number: never strip it away.
+_TYPED = re.compile(r"\+?[0-9\s().\-/]*[0-9][0-9\s().\-/]*")
+
+
+def check_typed(raw: str, what: str = "number") -> str:
+    """``raw`` stripped, when it is written as a phone number a person typed (digits, an
+    optional leading ``+``, spaces of any kind, ``-``, ``.``, ``/``, parentheses); else
+    :class:`InvalidNumber` naming it. For input from people (CSV files, the CLI, web forms),
+    not for caller IDs (those keep :func:`normalize`: SIP URIs, display names)."""
+    text = (raw or "").strip()
+    if not _TYPED.fullmatch(text):
+        raise InvalidNumber(
+            f"{what} {raw!r} is not a phone number (digits, optional leading +; "
+            "no letters or other characters)"
+        )
+    return text
+
+
 def _user_part(raw: str) -> str:
     """Strip a SIP URI or display name down to its user part (``sip:123@host`` -> ``123``)."""
     text = raw.strip()
@@ -160,9 +179,10 @@ class NumberPattern:
 def parse_pattern(raw: str, region: str = DEFAULT_REGION) -> NumberPattern:
     """Read a list entry: ``+4791234567`` (exact) or ``+4782*`` (prefix, trailing ``*``).
 
-    Raises :class:`InvalidNumber` for an entry without digits.
+    Raises :class:`InvalidNumber` for an entry without digits or with letters.
     """
     text = raw.strip()
+    check_typed(text.removesuffix("*"), "list entry")
     if text.endswith("*"):
         return NumberPattern(normalize_prefix(text, region), prefix=True)
     number = normalize(text, region)

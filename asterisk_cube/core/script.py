@@ -33,7 +33,7 @@ from datetime import date, datetime, time
 from enum import StrEnum
 
 from .hours import HoursSummary, HoursVerdict, Schedule, status_at, summarize
-from .numbers import DEFAULT_REGION, InvalidNumber, NumberList, normalize
+from .numbers import DEFAULT_REGION, InvalidNumber, NumberList, check_typed, normalize
 
 
 class Tone(StrEnum):
@@ -338,6 +338,7 @@ class CallbackCheck(StrEnum):
     OK = "ok"
     EMPTY = "empty"  # no number given
     OWN_NUMBER = "own_number"  # the client's own number: the client cannot call itself back
+    INVALID = "invalid"  # not written as a phone number (letters: a typo, never stripped)
 
 
 @dataclass(frozen=True)
@@ -355,10 +356,15 @@ def check_callback_number(
 ) -> CallbackNumberVerdict:
     """F-S9: refuse the client's own number(s) as a callback number (normalised compare;
     an own-number entry ending in ``*`` covers a whole number series). Unreadable own-number
-    entries are skipped rather than blocking the agent."""
+    entries are skipped rather than blocking the agent. A number with letters (``12ab34``)
+    is ``INVALID``: it was mistyped, and stripping the letters would store another number."""
     number = normalize(candidate, region)
-    if number is None:
+    if number is None:  # nothing given, or a word such as "anonymous"
         return CallbackNumberVerdict(CallbackCheck.EMPTY, None)
+    try:
+        check_typed(candidate or "")
+    except InvalidNumber:
+        return CallbackNumberVerdict(CallbackCheck.INVALID, None)
     own = _own_numbers(tuple(own_numbers), region)
     if own.match(number) is not None:
         return CallbackNumberVerdict(CallbackCheck.OWN_NUMBER, number)

@@ -48,8 +48,10 @@ def _nb(when: datetime, today_days: int) -> list[str]:
     said += ["klokken", str(when.hour)]
     if when.minute >= 10:
         said.append(str(when.minute))
-    elif when.minute or when.hour == 0:
-        said += ["0", str(when.minute)]
+    elif when.minute:
+        said += ["0", str(when.minute)]  # 16:05 "seksten null fem", 00:05 "null null fem"
+    elif when.hour == 0:
+        said.append("0")  # midnight is "null null": the hour, then one "null" for the minutes
     return said
 
 

@@ -2,6 +2,10 @@
 
 Used for campaign calling windows and client opening hours. Pure parsing and
 formatting; the meaning (open now? may we dial now?) lives in hours/contacts.
+
+``24:00`` ends an interval at the end of the day: it is stored as ``00:00``, which
+:class:`asterisk_cube.core.hours.Interval` reads as the next midnight (an end at or before
+the start runs into the next day), so ``mon-sun 00:00-24:00`` is open around the clock.
 """
 
 from __future__ import annotations
@@ -29,13 +33,27 @@ class WeeklyInterval:
     ends: dt.time
 
 
-def _time(text: str, part: str) -> dt.time:
+MIDNIGHT = dt.time(0)  # as an end: 24:00, the end of the day (hours.Interval reads it so)
+
+
+def _time(text: str, part: str, end: bool = False) -> dt.time:
     hours, minutes = (int(x) for x in text.split(":"))
     if hours == 24 and minutes == 0:
-        return dt.time(23, 59, 59)
+        if not end:
+            raise WeeklySpecError(f"24:00 can only end an interval, in {part!r}")
+        return MIDNIGHT
     if not (0 <= hours < 24 and 0 <= minutes < 60):
         raise WeeklySpecError(f"bad time {text!r} in {part!r}")
     return dt.time(hours, minutes)
+
+
+def end_minutes(end: dt.time) -> int:
+    """Minutes after the day's start at which an interval ends: 00:00 as an end is 24:00."""
+    return end.hour * 60 + end.minute if end != MIDNIGHT else 24 * 60
+
+
+def _start_minutes(start: dt.time) -> int:
+    return start.hour * 60 + start.minute
 
 
 def _days(text: str, part: str) -> list[int]:
@@ -64,15 +82,15 @@ def parse_weekly(spec: str) -> list[WeeklyInterval]:
             raise WeeklySpecError(
                 f"cannot read {raw.strip()!r}: expected e.g. 'mon-fri 08:00-16:00'"
             )
-        start, end = _time(m["start"], part), _time(m["end"], part)
-        if end <= start:
+        start, end = _time(m["start"], part), _time(m["end"], part, end=True)
+        if end_minutes(end) <= _start_minutes(start):
             raise WeeklySpecError(f"end is not after start in {part!r}")
         intervals.extend(WeeklyInterval(d, start, end) for d in _days(m["days"], part))
     if not intervals:
         raise WeeklySpecError("empty weekly spec")
     intervals.sort()
     for a, b in itertools.pairwise(intervals):
-        if a.weekday == b.weekday and b.starts < a.ends:
+        if a.weekday == b.weekday and _start_minutes(b.starts) < end_minutes(a.ends):
             raise WeeklySpecError(f"overlapping intervals on {DAYS[a.weekday]}")
     return intervals
 
@@ -91,5 +109,9 @@ def format_weekly(intervals: list[WeeklyInterval]) -> str:
             else:
                 runs.append([d])
         names = "+".join(DAYS[r[0]] if len(r) == 1 else f"{DAYS[r[0]]}-{DAYS[r[-1]]}" for r in runs)
-        parts.append(f"{names} {start:%H:%M}-{end:%H:%M}")
+        parts.append(f"{names} {start:%H:%M}-{_end_text(end)}")
     return ", ".join(parts)
+
+
+def _end_text(end: dt.time) -> str:
+    return "24:00" if end == MIDNIGHT else f"{end:%H:%M}"

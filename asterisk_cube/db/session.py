@@ -16,16 +16,92 @@ from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.orm import Session, sessionmaker
+
+from asterisk_cube.config import ConfigError
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
+class DatabaseUrlError(ConfigError):
+    """The database URL cannot be used as written; the message names it and says why."""
+
+
+class NoDatabase(ConfigError):
+    """A command that only reads found no database file at the configured path."""
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite URL (``None`` for another database or an in-memory one)."""
+    parsed = _parse(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
+
+
+def _parse(url: str):
+    try:
+        return make_url(url)
+    except ArgumentError:
+        raise DatabaseUrlError(f"database url {url!r} is not a database URL") from None
+
+
+def check_url(url: str) -> None:
+    """Refuse a URL that would not do what it seems to: a SQLite path relative to the current
+    directory (``sqlite:///var/lib/x.db`` is ``./var/lib/x.db``: an absolute path takes four
+    slashes), or a driver that is not installed (PostgreSQL needs ``asterisk-cube[postgres]``).
+    """
+    parsed = _parse(url)
+    path = sqlite_path(url)
+    if path is not None and not path.is_absolute():
+        raise DatabaseUrlError(
+            f"database url {url!r} names {path}, a path relative to the current directory "
+            f"({Path.cwd() / path}); write an absolute path with four slashes, "
+            f"e.g. sqlite:////{path}"
+        )
+    try:
+        parsed.get_dialect().import_dbapi()
+    except NoSuchModuleError:
+        raise DatabaseUrlError(
+            f"database url {_hide_password(url)!r}: unknown database {parsed.drivername!r}"
+        ) from None
+    except ImportError as exc:
+        if parsed.get_backend_name() == "postgresql":
+            how = "install asterisk-cube[postgres] (pip install 'asterisk-cube[postgres]')"
+        else:
+            how = "install it"
+        raise DatabaseUrlError(
+            f"database url {_hide_password(url)!r} needs a driver that is not installed "
+            f"({exc}): {how}"
+        ) from None
+
+
+def require_database(url: str) -> None:
+    """For commands that only read: refuse (naming the path) when the SQLite file does not
+    exist, rather than creating an empty database there."""
+    check_url(url)
+    path = sqlite_path(url)
+    if path is not None and not path.exists():
+        raise NoDatabase(
+            f"no database at {path}: run `asterisk-cube db upgrade` to create it, or set "
+            "[database] url (ASTERISK_CUBE_DATABASE_URL) to the existing one"
+        )
+
+
+def _hide_password(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
 def make_engine(url: str, **kwargs) -> Engine:
+    """An engine for ``url`` (checked with :func:`check_url`). A SQLite file and its folder
+    are created on first connect: commands that only read call :func:`require_database`."""
+    check_url(url)
     if url.startswith("sqlite"):
-        path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        path = sqlite_path(url)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
 
         @event.listens_for(engine, "connect")

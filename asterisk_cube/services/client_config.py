@@ -27,8 +27,8 @@ def holiday_years(now: datetime) -> tuple[int, ...]:
 
 
 @functools.lru_cache(maxsize=64)
-def _holidays(country: str, years: tuple[int, ...]) -> dict[date, str]:
-    return public_holidays(country, years)
+def _holidays(country: str, years: tuple[int, ...], language: str | None) -> dict[date, str]:
+    return public_holidays(country, years, language=language)
 
 
 def client_schedule(client: m.Client, years: tuple[int, ...]) -> Schedule:
@@ -45,7 +45,9 @@ def client_schedule(client: m.Client, years: tuple[int, ...]) -> Schedule:
     national: dict[date, str] = {}
     if client.holiday_country:
         try:
-            national = _holidays(client.holiday_country, years)
+            # Named in the client's language (the agent reads them out in it); the country's
+            # own language when the package has no such translation.
+            national = _holidays(client.holiday_country, years, client.language)
         except ValueError as exc:
             log.warning("holidays_unavailable", client=client.id, error=str(exc))
     return Schedule.build(client.timezone, weekly, overrides, national)

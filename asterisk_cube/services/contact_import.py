@@ -24,7 +24,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from asterisk_cube.core.numbers import normalize
+from asterisk_cube.core.numbers import InvalidNumber, check_typed, normalize
 from asterisk_cube.core.text import control_problem, unquote_cell
 from asterisk_cube.db import models as m
 from asterisk_cube.services.provisioning import ProvisioningError, get_campaign
@@ -144,7 +144,10 @@ def validate_csv(
         if not raw_phone:
             errors.append(RowError(line, "phone is empty"))
             continue
-        phone = normalize(raw_phone, region)
+        try:  # letters make it a typo: 12ab34 is refused, never stored as +471234
+            phone = normalize(check_typed(raw_phone), region)
+        except InvalidNumber:
+            phone = None
         digits = len(phone or "") - 1
         if phone is None or not 5 <= digits <= 15:
             errors.append(RowError(line, f"phone {raw_phone!r} is not a valid number"))

@@ -46,6 +46,10 @@ def check_callback(client: m.Client, number: str | None) -> str:
     if is_withheld(text):
         raise NoteError(f"callback number {text!r} is not a phone number")
     verdict = check_callback_number(text, client_own_numbers(client), client.phone_region)
+    if verdict.result is CallbackCheck.INVALID:
+        raise NoteError(
+            f"callback number {text!r} is not a phone number (digits, optional leading +)"
+        )
     if verdict.result is CallbackCheck.OWN_NUMBER:
         raise NoteError(
             f"callback number {verdict.number} is {client.name}'s own number: "

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from asterisk_cube.core.numbers import DEFAULT_REGION, InvalidNumber, normalize, parse_pattern
 from asterisk_cube.core.weekly import WeeklySpecError, format_weekly, parse_weekly
 from asterisk_cube.db import models as m
 from asterisk_cube.passwords import hash_password
@@ -38,6 +39,50 @@ def check_did(did: str) -> str:
     if not _DID.match(did):
         raise ProvisioningError(f"DID {did!r} must be 2-20 digits, optionally starting with +")
     return did
+
+
+def check_own_number(raw: str, region: str = DEFAULT_REGION) -> str:
+    """A client's own number, or a number series with a trailing ``*`` (``+4723450*``), in
+    normalised form (``+4723450*``) so that every later compare is on one form."""
+    text = (raw or "").strip()
+    try:
+        pattern = parse_pattern(text, region)
+    except InvalidNumber:
+        pattern = None
+    digits = len(pattern.value) - 1 if pattern else 0
+    low, high = (4, 14) if pattern and pattern.prefix else (5, 15)
+    if pattern is None or not low <= digits <= high:
+        raise ProvisioningError(
+            f"own number {text!r} is not a phone number or number series (digits, optional "
+            "leading +; a trailing * covers a series, e.g. +4723450*)"
+        )
+    return pattern.value + ("*" if pattern.prefix else "")
+
+
+def did_key(did: str, region: str | None = None) -> str:
+    """The form two DIDs are compared in: ``4721000001`` and ``+4721000001`` are one line.
+    National DIDs are read in ``region`` (the owner's; default NO)."""
+    try:
+        return normalize(did, region or DEFAULT_REGION) or did
+    except InvalidNumber:
+        return did
+
+
+def _line_region(line: m.Line) -> str | None:
+    owner = line.client or line.campaign
+    return owner.phone_region if owner is not None else None
+
+
+def _same_line(s: Session, did: str, region: str | None = None) -> m.Line | None:
+    """The stored line that is ``did`` once both are normalised, if any."""
+    exact = s.scalar(select(m.Line).where(m.Line.did == did))
+    if exact is not None:
+        return exact
+    key = did_key(did, region)
+    return next(
+        (ln for ln in s.scalars(select(m.Line)) if did_key(ln.did, _line_region(ln)) == key),
+        None,
+    )
 
 
 def check_timezone(name: str) -> str:
@@ -94,7 +139,11 @@ def _one(s: Session, column, value: str, missing: str):
 
 
 def get_line(s: Session, did: str) -> m.Line:
-    return _one(s, m.Line.did, did.strip(), f"no line with DID {did!r}")
+    """The line with this DID, written as stored or in another form of the same number."""
+    line = _same_line(s, did.strip())
+    if line is None:
+        raise ProvisioningError(f"no line with DID {did!r}")
+    return line
 
 
 def get_agent(s: Session, username: str) -> m.Agent:
@@ -142,14 +191,17 @@ def add_line(
     if campaign and client:
         raise ProvisioningError("a line belongs to a campaign or to a client, not both")
     check_positive(offer_timeout, "offer timeout", 5)
-    if s.scalar(select(m.Line).where(m.Line.did == did)):
-        raise ProvisioningError(f"line {did} already exists")
     owner_campaign = get_campaign(s, campaign) if campaign else None
     if owner_campaign and owner_campaign.direction != m.Direction.INBOUND:
         raise ProvisioningError(
             f"campaign {campaign!r} is outbound; a hotline needs an inbound campaign"
         )
     owner_client = get_client(s, client) if client else None
+    owner = owner_client or owner_campaign
+    existing = _same_line(s, did, owner.phone_region if owner else None)
+    if existing is not None:
+        same = "" if existing.did == did else f" as {existing.did} (the same number)"
+        raise ProvisioningError(f"line {did} already exists{same}")
     line = m.Line(
         did=did,
         name=name or did,
@@ -558,7 +610,7 @@ def add_client(
     if holiday_country:
         _check_holiday_country(holiday_country)
     check_positive(forward_timeout, "forward timeout (seconds)", 3)
-    own = [check_did(n) for n in own_numbers]
+    own = list(dict.fromkeys(check_own_number(n, region) for n in own_numbers))
     mails = list(recipients)
     for mail in mails:
         if not _EMAIL.match(mail):

@@ -71,6 +71,7 @@ from ..acd.contract import (
     AgentView,
     Refused,
 )
+from ..core.numbers import InvalidNumber, check_typed
 from ..events import EventHub
 from ..logs import get_logger
 from . import i18n
@@ -468,6 +469,11 @@ class Desktop:
             raise BadInput("name", _("give a name or a phone number"))
         if email and ("@" not in email or any(c.isspace() for c in email)):
             raise BadInput("email", _("is not an e-mail address"))
+        if phone:
+            try:  # 12ab34 is a typo: refused, never stored with the letters stripped
+                check_typed(phone)
+            except InvalidNumber:
+                raise BadInput("phone", _("is not a valid phone number")) from None
         await self.desk.create_contact(user.agent_id, call_id, name, phone, company, email)
 
     async def callback(self, request: Request, user: User, body: dict[str, Any]) -> None:

@@ -71,6 +71,9 @@ def script_data(script: cs.AgentScript, hours_words: HoursWords | None = None) -
         "tone": script.tone.value,
         "prompt_set": script.prompt_set.value,
         "language": script.language,
+        # The client's zone: the desk shows the exception's end and the next opening on the
+        # client's wall clock, not the browser's.
+        "timezone": getattr(script.hours.local_time.tzinfo, "key", None),
         "greeting": script.greeting,
         "day_part": script.day_part.value,
         "instruction": script.work_instruction,

@@ -241,6 +241,22 @@ def test_informal_script_with_the_current_exception(browser, live):
     finish(browser, live, call)
 
 
+def test_the_exceptions_end_is_on_the_clients_clock_not_the_browsers(browser, live):
+    # The agent's browser is in New York; the client is in Oslo. The exception runs until
+    # 31 December 2099 inclusive: midnight into 1 January in Oslo, 18:00 on 31 December in
+    # New York. The agent reads the client's time to callers.
+    browser.execute_cdp_cmd("Emulation.setTimezoneOverride", {"timezoneId": "America/New_York"})
+    log_in(browser, live, "kari", "kari-secret-1", [INFORMAL])
+    call = take_call(browser, live, INFORMAL)
+    until = visible(browser, "script-exception-until").text
+    assert browser.execute_script("return Intl.DateTimeFormat().resolvedOptions().timeZone") == (
+        "America/New_York"
+    )
+    assert "Jan" in until and "00:00" in until and "(Europe/Oslo)" in until, until
+    assert "Dec" not in until and "18:00" not in until, until
+    finish(browser, live, call)
+
+
 def test_closed_client_has_no_forward_only_notes(browser, live):
     log_in(browser, live, "kari", "kari-secret-1", [CLOSED])
     call = take_call(browser, live, CLOSED)

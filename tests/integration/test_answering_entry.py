@@ -7,7 +7,8 @@ trunk.
   media, then 403) and the verdict is logged with its reason; no call reaches the queue;
 - outside hours with "announce" handling the closed prompt, the next opening and goodbye
   play, then Asterisk hangs up: for an English client through ``SayUnixTime``, for a
-  Norwegian one as our own word prompts ("Vi åpner igjen onsdag klokken åtte tretti").
+  Norwegian one as our own word prompts ("Vi åpner igjen onsdag klokken åtte tretti", and
+  at midnight "... klokken null null").
 
 "Outside hours" is made by giving the client hours on a weekday that is not today.
 """
@@ -41,6 +42,7 @@ UAC_REJECTED = SCENARIOS / "uac_rejected.xml"
 OPEN_DID = "4733000001"
 CLOSED_DID = "4733000002"
 NORWEGIAN_CLOSED_DID = "4733000003"
+MIDNIGHT_DID = "4733000004"  # a Norwegian client that opens at 00:00: "klokken null null"
 BLOCKED_NUMBER = "+4781555000"
 
 
@@ -88,12 +90,26 @@ async def entry(sandbox, tmp_path):
             tone="formal",
         )
         stengt.language = "nb"
+        midnatt = p.add_client(
+            s,
+            "Midnatt AS",
+            hours=not_today_hours("Europe/Oslo", opens="00:00"),
+            closed_handling="announce",
+            tone="formal",
+        )
+        midnatt.language = "nb"
         p.add_line(s, OPEN_DID, "Open AS", client="Open AS")
         p.add_line(s, CLOSED_DID, "Closed AS", client="Closed AS")
         p.add_line(s, NORWEGIAN_CLOSED_DID, "Stengt AS", client="Stengt AS")
+        p.add_line(s, MIDNIGHT_DID, "Midnatt AS", client="Midnatt AS")
         answering.add_blocks(s, [BLOCKED_NUMBER], client="Open AS", reason="test")
         text = dp.render(s, settings)
-        ids = {"open": open_client.id, "closed": closed.id, "stengt": stengt.id}
+        ids = {
+            "open": open_client.id,
+            "closed": closed.id,
+            "stengt": stengt.id,
+            "midnatt": midnatt.id,
+        }
         lines = {ln.did: ln.id for ln in s.scalars(select(m.Line))}
     await asyncio.to_thread(dp.install, text, settings)
 
@@ -214,25 +230,31 @@ async def test_outside_hours_announce_plays_the_closed_prompts_and_hangs_up(
     assert verdict_rows(sessions) == []  # ad-blocking is off for this client
 
 
+@pytest.mark.parametrize(
+    ("did", "client", "clock"),
+    [
+        (NORWEGIAN_CLOSED_DID, "stengt", ("8", "30")),  # klokken åtte tretti
+        (MIDNIGHT_DID, "midnatt", ("0", "0")),  # klokken null null (was null null null)
+    ],
+    ids=["08:30", "midnight"],
+)
 async def test_outside_hours_a_norwegian_caller_hears_when_we_open_in_norwegian(
-    entry, sandbox, tmp_path
+    entry, sandbox, tmp_path, did, client, clock
 ):
     sessions, ids = entry["sessions"], entry["ids"]
-    sipp = caller(
-        sandbox, NORWEGIAN_CLOSED_DID, tmp_path / "caller", caller_id="91234567", hold_ms=60_000
-    )
+    sipp = caller(sandbox, did, tmp_path / "caller", caller_id="91234567", hold_ms=60_000)
     started = time.monotonic()
     result = await asyncio.to_thread(sipp.run, 90)
     took = time.monotonic() - started
     assert result.ok, result.summary()
     assert took < 55, "Asterisk should hang up after the announcement, not the caller"
     assert "BYE sip:" in result.messages()
-    assert entry["decisions"] == [(ids["stengt"], "announce")]
+    assert entry["decisions"] == [(ids[client], "announce")]
     [verdict] = entry["hours"]
-    # Opens at 08:30 on the weekday two days on: "Vi åpner igjen <weekday> klokken åtte tretti"
+    # Opens on the weekday two days on: "Vi åpner igjen <weekday> klokken åtte tretti"
     # ("i morgen" only if the Oslo date turned between provisioning and the call).
     words = next_open_words(verdict.next_open, verdict.local_time, "nb")
-    assert words[1:] == ("words/klokken", "words/8", "words/30")
+    assert words[1:] == ("words/klokken", *(f"words/{w}" for w in clock))
     assert words[0].removeprefix("words/") in (*NB_WEEKDAYS, "i-morgen")
     files = "&".join(f"asterisk-cube/nb/formal/{w}" for w in words)
     log = entry["log"]()

@@ -101,6 +101,7 @@ def test_note_is_stored_pending_with_a_normalised_callback_number(sessions, clie
         ({"callback_number": "+47 21 00 00 99"}, "own number"),  # the line the caller dialed
         ({"callback_number": "anonymous"}, "is not a phone number"),
         ({"callback_number": "12"}, "not a valid phone number"),
+        ({"callback_number": "9123 45ab"}, "'9123 45ab' is not a phone number"),  # not +4791234545
         ({"caller_name": "x" * 201}, "longer than 200"),
         ({"employee_id": 999}, "does not belong to Acme AS"),
         ({"agent_id": 999}, "no agent with id 999"),

@@ -1,11 +1,16 @@
 """The provisioning CLI, including bad input: one-line errors, nothing half-written."""
 
 import json
+import sys
 
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import select
 
 from asterisk_cube.cli import cli
+from asterisk_cube.config import load_settings
+from asterisk_cube.db import models as m
+from asterisk_cube.db.session import make_engine
 
 
 @pytest.fixture
@@ -249,3 +254,119 @@ def test_demo_load_is_idempotent(run):
     assert "demo data loaded" in run("demo", "load").output
     assert "already loaded" in run("demo", "load").output
     assert len(rows(run, "line", "list")) == 3
+
+
+# ------------------------------------------------------- numbers as people type them
+
+
+def test_a_number_series_can_be_a_clients_own_number(run):
+    run("client", "add", "Serie AS", "--own-number", "+4723450*", "--own-number", "22 00 00 00")
+    result = run("client", "add", "Bad AS", "--own-number", "+47 2345 0ab*", ok=False)
+    assert "own number '+47 2345 0ab*' is not a phone number or number series" in result.output
+    assert "DID" not in result.output and result.output.count("\n") == 1
+    assert [c["name"] for c in rows(run, "client", "list")] == ["Serie AS"]
+    engine = make_engine(load_settings().database_url)
+    with engine.connect() as conn:
+        own = conn.scalar(select(m.Client.own_numbers).where(m.Client.name == "Serie AS"))
+    engine.dispose()
+    assert own == ["+4723450*", "+4722000000"]  # stored normalised
+
+
+@pytest.mark.parametrize("raw", ["12ab34", "9123456x", "+47 912 34 567 ext"])
+def test_a_contact_number_with_letters_is_refused_not_stripped(run, tmp_path, raw):
+    run("campaign", "add", "W", "--mode", "power")
+    path = tmp_path / "letters.csv"
+    path.write_text(f"phone,name\n{raw},Kari\n91234567,Ola\n")
+    result = run("contacts", "import", "W", str(path), ok=False)
+    assert f"row 2: phone {raw!r} is not a valid number" in result.output
+    assert rows(run, "contacts", "list", "W") == []
+    run("contacts", "import", "W", str(path), "--valid-only")
+    assert [c["phone"] for c in rows(run, "contacts", "list", "W")] == ["+4791234567"]
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [("4721000001", "+4721000001"), ("+4721000001", "004721000001"), ("21000001", "4721000001")],
+)
+def test_one_did_in_two_forms_is_one_line(run, first, second):
+    run("line", "add", first)
+    result = run("line", "add", second, ok=False)
+    assert f"line {second} already exists as {first} (the same number)" in result.output
+    assert [ln["did"] for ln in rows(run, "line", "list")] == [first]
+    run("line", "set", second, "--priority", "7")  # found in either form
+    assert rows(run, "line", "list")[0]["priority"] == 7
+
+
+# ------------------------------------------------------------------ database URL
+
+
+@pytest.fixture
+def bare(tmp_path, monkeypatch):
+    """The CLI with an empty config file and no database yet, run from tmp_path."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ASTERISK_CUBE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("ASTERISK_CUBE_CONFIG", str(tmp_path / "c.toml"))
+    monkeypatch.delenv("ASTERISK_CUBE_DATABASE_URL", raising=False)
+    (tmp_path / "c.toml").write_text("")
+
+    def invoke(*args):
+        result = CliRunner().invoke(cli, list(args))
+        assert result.exit_code == 1, result.output
+        assert "Traceback" not in result.output and result.output.count("\n") == 1
+        return result.output
+
+    return invoke
+
+
+@pytest.mark.parametrize("args", [["line", "list"], ["db", "status"], ["client", "list"]])
+def test_a_read_only_command_without_a_database_creates_none(bare, tmp_path, args):
+    out = bare(*args)
+    path = tmp_path / "data" / "cube.db"
+    assert f"no database at {path}: run `asterisk-cube db upgrade`" in out
+    assert not path.exists() and not (tmp_path / "data").exists()
+
+
+@pytest.mark.parametrize("args", [["db", "upgrade"], ["line", "list"], ["db", "status"]])
+def test_a_relative_sqlite_path_is_refused_naming_it(bare, tmp_path, monkeypatch, args):
+    monkeypatch.setenv("ASTERISK_CUBE_DATABASE_URL", "sqlite:///var/lib/asterisk-cube/cube.db")
+    out = bare(*args)
+    assert "names var/lib/asterisk-cube/cube.db, a path relative to the current directory" in out
+    assert "sqlite:////var/lib/asterisk-cube/cube.db" in out
+    assert not (tmp_path / "var").exists()
+
+
+def test_postgresql_without_the_driver_says_which_extra_to_install(bare, monkeypatch):
+    monkeypatch.setenv("ASTERISK_CUBE_DATABASE_URL", "postgresql://cube:s3cret@db.example/cube")
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # as if the extra were not installed
+    for args in (["line", "list"], ["db", "upgrade"]):
+        out = bare(*args)
+        assert "install asterisk-cube[postgres]" in out
+        assert "s3cret" not in out
+
+
+def test_a_callback_for_a_number_with_letters_is_refused(run, tmp_path):
+    run("campaign", "add", "W", "--mode", "power")
+    path = tmp_path / "one.csv"
+    path.write_text("phone,name\n91234567,Kari\n")
+    run("contacts", "import", "W", str(path))
+    result = run("callbacks", "add", "W", "9123456a", "--at", "2099-01-05 10:00", ok=False)
+    assert "phone '9123456a' is not a phone number" in result.output  # not +479123456
+
+
+def test_serve_without_a_database_creates_none(tmp_path):
+    from asterisk_cube.wiring import SchemaOutOfDate, open_database
+
+    (tmp_path / "c.toml").write_text("")
+    settings = load_settings(
+        tmp_path / "c.toml", env={"ASTERISK_CUBE_DATA_DIR": str(tmp_path / "data")}
+    )
+    with pytest.raises(SchemaOutOfDate, match=r"no database at .*: run `asterisk-cube db upgrade`"):
+        open_database(settings)
+    assert not (tmp_path / "data").exists()
+
+
+def test_a_relative_data_dir_gives_an_absolute_database_path(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "c.toml").write_text("")
+    settings = load_settings(tmp_path / "c.toml", env={"ASTERISK_CUBE_DATA_DIR": "data"})
+    assert settings.database_url == f"sqlite:///{tmp_path}/data/cube.db"

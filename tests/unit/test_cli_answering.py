@@ -63,6 +63,8 @@ def test_recipients_and_notes(run, db):
     assert "note 1 stored" in out.output
     own = run("client", "note", "Acme", "x", "--callback", "22 00 00 00", ok=False)
     assert "is Acme's own number" in error_line(own)
+    typo = run("client", "note", "Acme", "x", "--callback", "9123 45ab", ok=False)
+    assert "callback number '9123 45ab' is not a phone number" in error_line(typo)
     [row] = rows(run, "client", "notes", "--pending")
     assert (row["callback"], row["status"], row["caller"]) == ("+4791234567", "pending", "Kari")
     assert rows(run, "client", "notes", "--failed") == []

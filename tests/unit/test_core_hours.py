@@ -395,3 +395,37 @@ def test_consistency_with_any_intervals_in_utc(schedule, now):
         assert not is_open(schedule, v.next_open - timedelta(minutes=1)) or (
             v.next_open - timedelta(minutes=1) <= now
         )
+
+
+@pytest.mark.parametrize(
+    ("country", "language", "day", "name"),
+    [
+        ("NO", "nb", date(2026, 12, 26), "Andre juledag"),  # our code for bokmål
+        ("NO", None, date(2026, 12, 26), "Andre juledag"),  # the country's own language
+        ("SE", "sv", date(2026, 12, 26), "Annandag jul"),
+        ("SE", "nb", date(2026, 12, 26), "Annandag jul"),  # no bokmål table for SE: Swedish
+        ("RS", "sr", date(2026, 4, 13), "Други дан Васкрса"),
+        ("NO", "en", date(2026, 12, 26), "Second Day of Christmas"),
+    ],
+)
+def test_public_holiday_names_are_localized(country, language, day, name):
+    assert public_holidays(country, [2026], language=language)[day] == name
+
+
+def test_a_norwegian_clients_holiday_is_named_in_norwegian():
+    from asterisk_cube.db import models as m
+    from asterisk_cube.services.client_config import client_schedule
+
+    client = m.Client(name="Fjord AS", language="nb", holiday_country="NO", timezone="Europe/Oslo")
+    verdict = status_at(client_schedule(client, (2026,)), oslo(2026, 12, 25, 10, 0))
+    assert verdict.status is HoursStatus.HOLIDAY
+    assert verdict.holiday_name == "Første juledag"  # was "Christmas Day"
+
+
+def test_a_day_ending_at_midnight_is_shown_ending_at_24_00():
+    around_the_clock = Schedule.build("Europe/Oslo", {d: ["00:00-00:00"] for d in range(7)})
+    assert format_summary(summarize(around_the_clock, date(2026, 12, 7))) == "Mon–Sun 00:00–24:00"
+    evenings = Schedule.build("Europe/Oslo", {0: ["18:00-00:00"], 1: ["22:00-02:00"]})
+    assert format_summary(summarize(evenings, date(2026, 12, 7))).startswith(
+        "Mon 18:00–24:00; Tue 22:00–02:00"
+    )

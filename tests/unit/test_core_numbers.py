@@ -1,3 +1,5 @@
+import re
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -6,6 +8,7 @@ from asterisk_cube.core.numbers import (
     InvalidNumber,
     NumberList,
     NumberPattern,
+    check_typed,
     is_withheld,
     normalize,
     normalize_prefix,
@@ -173,3 +176,18 @@ def test_number_list_match_is_the_longest_prefix_of_any_length(prefixes, exact, 
         heads = [number[:end] for end in range(len(number), 0, -1) if number[:end] in prefixes]
         expected = NumberPattern(heads[0], prefix=True) if heads else None
     assert lst.match(number) == expected
+
+
+@pytest.mark.parametrize(
+    "typed", ["+47 912 34 567", "912\u00a034\u00a0567", "(22) 12-34/56", "0047.22.12.34.56"]
+)
+def test_typed_numbers_may_have_separators(typed):
+    assert check_typed(typed) == typed.strip()
+
+
+@pytest.mark.parametrize("typed", ["12ab34", "9123456x", "+47 912 34 567 ext 2", "", "+", "#123"])
+def test_typed_numbers_with_letters_or_other_signs_are_refused_naming_the_input(typed):
+    with pytest.raises(InvalidNumber, match=re.escape(repr(typed))):
+        check_typed(typed)
+    with pytest.raises(InvalidNumber):
+        parse_pattern(typed + "*")  # a list entry (own number series, blocklist prefix) too

@@ -318,3 +318,9 @@ def test_entry_at_dst_change():
     assert entry(
         "1", datetime(2025, 3, 31, 6, 0, tzinfo=UTC) + timedelta(hours=8)
     ).hours.status is (HoursStatus.CLOSED)
+
+
+@pytest.mark.parametrize("typed", ["12ab34", "9123 456x", "22 00 00 0o"])
+def test_a_callback_number_with_letters_is_invalid_not_stripped(typed):
+    verdict = check_callback_number(typed, ["22000000"], "NO")
+    assert verdict.result is CallbackCheck.INVALID and verdict.number is None

@@ -100,6 +100,7 @@ def test_outside_hours_and_an_active_exception_override(sessions, client_id):
     d = data_at(sessions, client_id, MONDAY_10, words=DayPartWords("God morgen", "", ""))
     assert d["exception"]["instruction"].startswith("Everyone at the fair")
     assert d["exception"]["overrides"] is True
+    assert d["timezone"] == "Europe/Oslo"  # the desk shows "until" on the client's clock
     assert d["handling"]["source"] == "exception"
     assert d["handling"]["targets"] == ["+4799999999"]
     assert all(e["handling"]["source"] == "exception" for e in d["employees"])

@@ -269,6 +269,7 @@ def test_the_clients_own_number_is_refused_as_callback(env, number):
         ({"message": "x", "caller_name": 5}, "caller_name"),
         ({"message": "x", "callback_number": "12"}, "callback_number"),
         ({"message": "x", "callback_number": "anonymous"}, "callback_number"),
+        ({"message": "x", "callback_number": "912 34 56x"}, "callback_number"),
         ({"message": "x", "employee_id": "1"}, "employee_id"),
     ],
 )

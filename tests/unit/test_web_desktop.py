@@ -334,6 +334,7 @@ def test_missed_calls_of_other_lines_are_not_yours(env):
         ("/api/calls/5/contact", b'{"contact_id": "7"}', "contact_id"),
         ("/api/calls/5/contact/new", b'{"name": "", "phone": ""}', "name"),
         ("/api/calls/5/contact/new", b'{"name": "A", "email": "not-mail"}', "email"),
+        ("/api/calls/5/contact/new", b'{"name": "A", "phone": "12ab34"}', "phone"),
         ("/api/missed/x/processed", b"", "missed_id"),
         ("/api/language", b'{"language": "klingon"}', "language"),
     ],

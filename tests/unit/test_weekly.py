@@ -54,3 +54,42 @@ def test_format_is_the_inverse_of_parse(items):
     if not ivs:
         return
     assert parse_weekly(format_weekly(sorted(ivs))) == sorted(ivs)
+
+
+# ------------------------------------------------------------------ 24:00
+
+
+def test_24_00_ends_the_day_at_midnight_not_a_second_before():
+    [iv] = parse_weekly("mon 00:00-24:00")
+    assert (iv.starts, iv.ends) == (dt.time(0), dt.time(0))  # not 23:59:59
+    assert format_weekly([iv]) == "mon 00:00-24:00"
+    assert parse_weekly("mon-sun 08:00-24:00")[0].ends == dt.time(0)
+    assert format_weekly(parse_weekly("mon-sun 08:00-24:00")) == "mon-sun 08:00-24:00"
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("mon 24:00-24:00", "24:00 can only end an interval"),
+        ("mon 24:00-08:00", "24:00 can only end an interval"),
+        ("mon 20:00-24:00, mon 22:00-23:00", "overlapping"),
+    ],
+)
+def test_24_00_only_ends_an_interval(spec, message):
+    with pytest.raises(WeeklySpecError, match=message):
+        parse_weekly(spec)
+
+
+def test_a_24_7_schedule_is_open_in_the_last_second_of_every_day():
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from asterisk_cube.core.hours import Interval, Schedule, is_open
+
+    week: dict[int, list[Interval]] = {}
+    for iv in parse_weekly("mon-sun 00:00-24:00"):
+        week.setdefault(iv.weekday, []).append(Interval(iv.starts, iv.ends))
+    schedule = Schedule.build("Europe/Oslo", week)
+    oslo = ZoneInfo("Europe/Oslo")
+    for day in range(7, 14):  # Monday 7 December 2026 to Sunday
+        assert is_open(schedule, datetime(2026, 12, day, 23, 59, 59, 500000, oslo))

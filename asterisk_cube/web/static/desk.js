@@ -443,12 +443,18 @@
   function canForward(call) {
     return call.state === "connected" && !isClosed(call) && !forwardBusy(call);
   }
-  function dayAndTime(iso) {
+  // A time of the client's (its hours, an exception's end) on the client's wall clock, with
+  // the zone named when the browser is elsewhere: never silently in the browser's zone.
+  function dayAndTime(iso, zone) {
     if (!iso) return "";
     var d = new Date(iso);
-    return d.toLocaleString(page.locale, {
-      weekday: "short", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit",
-    });
+    var options = { weekday: "short", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" };
+    if (zone) {
+      try {
+        return d.toLocaleString(page.locale, Object.assign({ timeZone: zone }, options)) + zoneSuffix(zone);
+      } catch (e) { /* a zone this browser does not know: its own zone below */ }
+    }
+    return d.toLocaleString(page.locale, options);
   }
   function handlingText(h) {
     var text = HANDLING[h.kind] || h.kind;
@@ -538,7 +544,7 @@
     var ex = s.exception;
     show($("script-exception"), !!ex);
     $("script-exception-text").textContent = ex ? ex.instruction : "";
-    $("script-exception-until").textContent = ex && ex.until ? fmt(_("until %(when)s"), { when: dayAndTime(ex.until) }) : "";
+    $("script-exception-until").textContent = ex && ex.until ? fmt(_("until %(when)s"), { when: dayAndTime(ex.until, s.timezone) }) : "";
 
     $("script-instruction").textContent = s.instruction || "";
     show($("script-instruction"), !!s.instruction);
@@ -614,7 +620,7 @@
     var title = hours === "holiday"
       ? (script.hours.holiday ? fmt(_("Closed today: %(holiday)s."), { holiday: script.hours.holiday }) : _("Closed today (holiday)."))
       : _("Closed now.");
-    if (script.hours.next_open) title += " " + fmt(_("Opens %(when)s."), { when: dayAndTime(script.hours.next_open) });
+    if (script.hours.next_open) title += " " + fmt(_("Opens %(when)s."), { when: dayAndTime(script.hours.next_open, script.timezone) });
     $("script-closed-title").textContent = title;
 
     var forwardOk = canForward(call);
