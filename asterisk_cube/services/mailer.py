@@ -40,6 +40,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from asterisk_cube.config import SmtpSettings
 from asterisk_cube.db import models as m
 from asterisk_cube.logs import get_logger
+from asterisk_cube.redact import redact
 from asterisk_cube.services.notes import note_recipients
 
 log = get_logger(__name__)
@@ -272,7 +273,7 @@ class NoteMailer:
             note = s.get(m.CallNote, item.note_id)
             attempts = item.attempts + 1
             note.mail_attempts = attempts
-            note.mail_error = error[:2000]
+            note.mail_error = redact(error)[:2000]  # an SMTP reply may quote the login
             if attempts >= self.max_attempts:
                 note.mail_status = m.MailStatus.FAILED
                 note.mail_next_try_at = None

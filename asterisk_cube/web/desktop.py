@@ -12,6 +12,7 @@ never an id from the request. Routes (all JSON unless noted)::
     POST /api/login                 {username, password} -> {csrf_token, agent}
     POST /api/logout                end work (desk.logout) and the session
     GET  /api/me                    AgentView
+    GET  /api/health                /health with error details (supervisor, admin)
     POST /api/start                 start work (desk.login)
     POST /api/end                   end work, stay signed in (desk.logout)
     POST /api/lines                 {line_ids: [int]}
@@ -394,6 +395,13 @@ class Desktop:
         log.info("web_logout", agent=user.agent_id)
         return JSONResponse({"ok": True})
 
+    async def api_health(self, request: Request, user: User) -> Response:
+        """``/health`` with the error details, for supervisors and admins."""
+        from .app import health_payload
+
+        state = getattr(request.app.state, "cube", None)
+        return JSONResponse(health_payload(state, details=True))
+
     async def api_me(self, request: Request, user: User) -> Response:
         return JSONResponse(await self.view_payload(user.agent_id))
 
@@ -498,6 +506,7 @@ class Desktop:
             Route("/api/login", self.api_login, methods=post),
             Route("/api/logout", self.api(self.api_logout), methods=post),
             Route("/api/me", self.api(self.api_me), methods=["GET"]),
+            Route("/api/health", require_role("supervisor")(self.api_health), methods=["GET"]),
             Route("/api/events", self.events, methods=["GET"]),
             Route("/api/contacts", self.api(self.api_contacts), methods=["GET"]),
             Route("/api/language", self.api(self.api_language), methods=post),
