@@ -89,6 +89,7 @@ from .auth import (
     request_language,
     require_role,
     start_session,
+    still_signed_in,
 )
 from .i18n import gettext as _
 from .inputs import BadInput, id_list, int_field, json_body, path_id, str_field
@@ -350,6 +351,7 @@ class Desktop:
                 user.agent_id,
                 render=AgentView.to_dict,
                 heartbeat=self.heartbeat,
+                signed_in=lambda: still_signed_in(request, user),
             )
         )
 
@@ -391,6 +393,8 @@ class Desktop:
         except Refused as exc:
             if exc.reason != NOT_FOUND:
                 return self.refused(request, exc)
+        # ends this session and every other of this agent (a copied cookie is dead too)
+        await run_in_threadpool(self.directory.revoke, user.agent_id)
         end_session(request)
         log.info("web_logout", agent=user.agent_id)
         return JSONResponse({"ok": True})
