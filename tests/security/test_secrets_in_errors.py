@@ -156,3 +156,33 @@ def test_one_redaction_for_every_error_text(text, secret):
     assert secret not in out
     assert "***" in out
     assert redact(out) == out
+
+
+@pytest.mark.parametrize("fmt", ["kv", "json"])
+def test_log_lines_and_tracebacks_are_redacted(fmt):
+    """Both log formats, our fields, a library's plain message and a traceback."""
+    import io
+    import logging
+
+    from asterisk_cube import logs
+
+    out = io.StringIO()
+    root = logging.getLogger()
+    before = (root.level, list(root.handlers))
+    logs.configure("INFO", fmt, stream=out)
+    try:
+        log = logs.get_logger("test.secrets")
+        log.warning("db_failed", url="postgresql+psycopg://cube:pw-81@db/cube")
+        logging.getLogger("test.library").warning("GET http://h/ari?api_key=cube:pw-82 failed")
+        try:
+            raise ConnectionError("ws://h/ari/events?app=a&api_key=cube:pw-83")
+        except ConnectionError:
+            log.exception("ari_failed")
+    finally:
+        for handler in list(root.handlers):
+            if handler not in before[1]:
+                root.removeHandler(handler)
+        root.setLevel(before[0])
+    text = out.getvalue()
+    assert "pw-8" not in text
+    assert text.count("***") >= 4  # url, message, exc and traceback
