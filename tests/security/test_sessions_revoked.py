@@ -139,3 +139,28 @@ async def test_checks_do_not_read_the_database_per_request(live):
     # at most one re-read per started RECHECK_SECONDS window
     assert len(reads) <= 1 + int(elapsed / auth.RECHECK_SECONDS), (len(reads), elapsed)
     await client.aclose()
+
+
+async def test_open_panel_stream_ends_when_the_supervisor_is_demoted(tmp_path):
+    from fakes.panel import LivePanel
+    from panel_client import SupervisorClient
+
+    with LivePanel(tmp_path) as panel:
+        async with SupervisorClient(panel.url) as sup:
+            await sup.login("siri", "siri-secret-1")
+            async with sup.event_stream("/panel/events") as resp:
+                lines = resp.aiter_lines()
+                name, _data = await asyncio.wait_for(next_event(lines, "panel"), 10)
+                assert name != "refused"
+                with transaction(panel.sessions) as s:
+                    provisioning.update_agent(s, "siri", role="agent")
+
+                async def refused():
+                    while True:  # patches may come first; then the stream says why it ends
+                        name, data = await next_event(lines, "panel")
+                        if name == "refused":
+                            return json.loads(data)
+
+                assert (await asyncio.wait_for(refused(), PROMPTLY))["error"] == "login_required"
+                with pytest.raises(EOFError):
+                    await asyncio.wait_for(next_event(lines, "panel"), 5)
