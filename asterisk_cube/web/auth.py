@@ -248,14 +248,6 @@ class AgentDirectory:
                 return None
             return _user(agent)
 
-    def get(self, agent_id: int) -> User | None:
-        """The account if it still exists and is active."""
-        with self.sessions() as s:
-            agent = s.get(m.Agent, agent_id)
-            if agent is None or not agent.active:
-                return None
-            return _user(agent)
-
     def set_language(self, agent_id: int, language: str) -> None:
         with self.sessions() as s, s.begin():
             agent = s.get(m.Agent, agent_id)
