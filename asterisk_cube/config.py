@@ -300,6 +300,32 @@ def _check_dialer(d: DialerSettings) -> None:
         )
 
 
+#: (section, key) of every setting that is a credential; ``config show`` masks them.
+SECRET_SETTINGS = (
+    ("ari", "password"),
+    ("ami", "secret"),
+    ("smtp", "password"),
+    # anyone holding the session key can sign an admin session cookie offline
+    ("web", "secret_key"),
+)
+MASK = "***"
+
+
+def masked(settings: Settings) -> Settings:
+    """A copy of ``settings`` fit to print: credentials replaced by ``***``, including
+    the password inside ``database.url``."""
+    from .redact import redact_url
+
+    out = dataclasses.replace(
+        settings, **{name: dataclasses.replace(getattr(settings, name)) for name in _SECTIONS}
+    )
+    for section, key in SECRET_SETTINGS:
+        if getattr(getattr(out, section), key):
+            setattr(getattr(out, section), key, MASK)
+    out.database.url = redact_url(out.database.url)
+    return out
+
+
 def render_toml(settings: Settings) -> str:
     """The settings as a TOML file an admin can start from (``config show --toml``)."""
     lines = [f'data_dir = "{settings.data_dir}"', ""]

@@ -14,7 +14,9 @@ event=stasis_start channel=1730800000.12 args=inbound,3
 
 Records from other libraries (uvicorn, asyncari, ...) come out in the same shape with
 their message as ``event=``. A traceback is kept on the same line (newlines escaped)
-so a log line is always one event.
+so a log line is always one event. Every value goes through :func:`redact.redact`, so a
+library's error that quotes a URL with ``api_key=user:password`` or ``user:pw@`` does not
+put the password in the log.
 
 :func:`configure` installs the handler on the root logger; ``serve`` calls it with the
 level and format from ``--log-level``/``--log-format`` (or ``ASTERISK_CUBE_LOG_LEVEL`` /
@@ -30,6 +32,8 @@ import time
 import traceback
 from collections.abc import Mapping
 from typing import Any, TextIO
+
+from .redact import redact
 
 FIELDS_ATTR = "cube_fields"
 FORMATS = ("kv", "json")
@@ -58,7 +62,7 @@ def _format_value(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, (list, tuple, set, frozenset)):
         value = ",".join(_format_value(v) for v in value)
-    text = str(value)
+    text = redact(str(value))
     if text == "" or any(c in text for c in ' "=\\\n\r\t') or not text.isprintable():
         escaped = (
             text.replace("\\", "\\\\")
@@ -72,13 +76,15 @@ def _format_value(value: Any) -> str:
 
 
 def _jsonable(value: Any) -> Any:
-    if value is None or isinstance(value, (bool, int, float, str)):
+    if isinstance(value, str):
+        return redact(value)
+    if value is None or isinstance(value, (bool, int, float)):
         return value
     if isinstance(value, (list, tuple, set, frozenset)):
         return [_jsonable(v) for v in value]
     if isinstance(value, Mapping):
         return {str(k): _jsonable(v) for k, v in value.items()}
-    return str(value)
+    return redact(str(value))
 
 
 def _timestamp(record: logging.LogRecord) -> str:

@@ -33,6 +33,7 @@ from typing import Protocol
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from asterisk_cube.acd import contact_scope as scope
 from asterisk_cube.acd import contract as c
 from asterisk_cube.acd import records as rec
 from asterisk_cube.acd import supervision as sv
@@ -1100,18 +1101,25 @@ class Distributor:
         )
 
     async def search_contacts(self, agent_id: int, query: str) -> list[c.ContactView]:
-        self._agent(agent_id)
+        """Contacts by name, company or number, among those the agent may see
+        (``acd.contact_scope``)."""
+        agent = self._agent(agent_id)
         text = query.strip()
         if len(text) < 2:
             raise c.Refused(c.INVALID, "q: type at least 2 characters")
         number = normalize(text, DEFAULT_REGION) if any(ch.isdigit() for ch in text) else None
-        like = f"%{text}%"
+        like = scope.like_containing(text)  # literal: q=%% is not "everything"
         with self._tx() as s:
-            conditions = [m.Contact.name.ilike(like), m.Contact.company.ilike(like)]
+            conditions = [
+                m.Contact.name.ilike(like, escape=scope.LIKE_ESCAPE),
+                m.Contact.company.ilike(like, escape=scope.LIKE_ESCAPE),
+            ]
             if number:
-                conditions.append(m.Contact.phone.like(f"%{number.lstrip('+')}%"))
+                digits = scope.like_containing(number.lstrip("+"))
+                conditions.append(m.Contact.phone.like(digits, escape=scope.LIKE_ESCAPE))
+            mine = scope.visible_contacts(s, agent_id, agent.permitted)
             rows = s.scalars(
-                select(m.Contact).where(or_(*conditions)).order_by(m.Contact.id).limit(25)
+                select(m.Contact).where(or_(*conditions), mine).order_by(m.Contact.id).limit(25)
             )
             return [self._contact_view(s, ct) for ct in rows]
 
@@ -1119,7 +1127,17 @@ class Distributor:
         agent = self._agent(agent_id)
         call = self._card_call(agent, call_id)
         with self._tx() as s:
-            if s.get(m.Contact, contact_id) is None:
+            contact = s.get(m.Contact, contact_id)
+            # one the agent may search for, or one of the caller's own (the screen pop)
+            if contact is None or not (
+                contact.phone == normalize(call.caller, DEFAULT_REGION)
+                or s.scalar(
+                    select(m.Contact.id).where(
+                        m.Contact.id == contact_id,
+                        scope.visible_contacts(s, agent_id, agent.permitted),
+                    )
+                )
+            ):
                 raise c.Refused(c.NOT_FOUND, f"no contact {contact_id}")
             s.get(m.Call, call_id).contact_id = contact_id
         call.contact_id = contact_id

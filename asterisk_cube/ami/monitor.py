@@ -45,6 +45,7 @@ from panoramisk import Manager
 from asterisk_cube.config import AmiSettings
 from asterisk_cube.events import Event, EventHub
 from asterisk_cube.logs import get_logger
+from asterisk_cube.redact import redact
 
 log = get_logger(__name__)
 
@@ -726,7 +727,7 @@ class AmiMonitor:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            self.last_error = f"resync failed: {exc!r}"
+            self.last_error = redact(f"resync failed: {exc!r}")
             log.warning("ami_resync_failed", error=repr(exc))
             self._drop("resync failed")
 
@@ -747,7 +748,7 @@ class AmiMonitor:
             reason = str(exc) if isinstance(exc, Exception) and str(exc) else "connection lost"
             if not isinstance(exc, Exception) and exc is not None:
                 reason = "asterisk shut down"  # panoramisk passes the Shutdown event
-            self.last_error = reason
+            self.last_error = reason = redact(reason)
             log.warning("ami_disconnected", reason=reason)
             self._publish_status("disconnected")
 

@@ -64,6 +64,7 @@ from ..events import (
     StasisStarted,
 )
 from ..logs import get_logger
+from ..redact import redact
 
 log = get_logger(__name__)
 
@@ -317,7 +318,8 @@ def _describe(exc: BaseException) -> str:
     while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
         exc = exc.exceptions[0]
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    # httpx quotes the request URL, and asyncari authenticates with ?api_key=user:password
+    return redact(f"{type(exc).__name__}: {text}") if text else type(exc).__name__
 
 
 class _ConnectionLost(Exception):
@@ -372,7 +374,7 @@ class AriSupervisor:
         return {
             "connected": self.connected,
             "app": self.settings.app,
-            "url": self.settings.url,
+            "url": redact(self.settings.url),
             "connects": self.connects,
             "events": self.events_seen,
             "since": self.connected_since,

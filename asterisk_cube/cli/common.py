@@ -21,6 +21,7 @@ from asterisk_cube.db.session import (
     schema_status,
     transaction,
 )
+from asterisk_cube.redact import redact
 from asterisk_cube.services.provisioning import ProvisioningError
 
 
@@ -48,7 +49,9 @@ class CliContext:
                 try:
                     current, head = schema_status(engine)
                 except OperationalError as exc:
-                    raise click.ClickException(f"cannot open the database: {exc.orig}") from None
+                    raise click.ClickException(
+                        f"cannot open the database: {redact(str(exc.orig))}"
+                    ) from None
                 if current != head:
                     raise click.ClickException(
                         "the database schema is not up to date "
@@ -92,9 +95,11 @@ def friendly_errors(fn: Callable) -> Callable:
         except (ProvisioningError, ConfigError) as exc:
             raise click.ClickException(str(exc)) from None
         except IntegrityError as exc:
-            raise click.ClickException(f"conflicts with stored data: {exc.orig}") from None
+            raise click.ClickException(
+                f"conflicts with stored data: {redact(str(exc.orig))}"
+            ) from None
         except SQLAlchemyError as exc:
-            raise click.ClickException(f"database error: {exc}") from None
+            raise click.ClickException(f"database error: {redact(str(exc))}") from None
 
     return wrapper
 

@@ -4,6 +4,7 @@ import click
 
 from asterisk_cube.cli.common import friendly_errors, pass_ctx
 from asterisk_cube.db import session as dbs
+from asterisk_cube.redact import redact
 
 
 @click.group()
@@ -22,7 +23,7 @@ def upgrade(ctx, revision: str) -> None:
     try:
         dbs.upgrade(url, revision)
     except Exception as exc:  # alembic raises many types; the message is what matters
-        raise click.ClickException(f"migration failed: {exc}") from None
+        raise click.ClickException(f"migration failed: {redact(str(exc))}") from None
     current, _ = dbs.schema_status(dbs.make_engine(url))
     click.echo(f"database at revision {current}: {_safe_url(url)}")
 

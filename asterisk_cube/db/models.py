@@ -292,6 +292,9 @@ class Agent(Base):
     language: Mapped[str] = mapped_column(String(10), default="en")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # Bumped by logout, a password change, deactivation and a role change: a web session
+    # made under an older version is over (web/auth.py).
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     skills: Mapped[list[Skill]] = relationship(secondary="agent_skills", order_by="Skill.name")
     line_links: Mapped[list[AgentLine]] = relationship(cascade="all, delete-orphan")

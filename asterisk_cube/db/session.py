@@ -3,11 +3,18 @@
 One engine per database URL. SQLite gets WAL mode, a busy timeout and foreign
 keys switched on, so the embedded default behaves like PostgreSQL where it
 matters (cascades, concurrent readers while ``serve`` writes).
+
+The SQLite file holds password hashes and contacts: it is created mode 0600 (SQLite
+gives its ``-wal`` and ``-shm`` files the database file's mode) in a directory created
+0700. Files found looser on open are tightened (with a warning); a directory that
+already existed is left as it is (it may be shared on purpose) but a warning says so.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,7 +29,38 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from asterisk_cube.config import ConfigError
 
+from ..logs import get_logger
+
+log = get_logger(__name__)
+
 MIGRATIONS = Path(__file__).with_name("migrations")
+PRIVATE_FILE = 0o600
+PRIVATE_DIR = 0o700
+
+
+def private_sqlite_file(path: Path) -> None:
+    """Make ``path`` (and its ``-wal``/``-shm``) exist with mode 0600, in a directory
+    that is 0700 if we create it (see the module docstring)."""
+    folder = path.parent
+    if not folder.exists():
+        folder.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
+    elif folder.stat().st_mode & 0o077:
+        log.warning(
+            "db_directory_not_private",
+            path=str(folder),
+            mode=oct(stat.S_IMODE(folder.stat().st_mode)),
+            hint="chmod 700 it unless others must reach it",
+        )
+    # created here with 0600 before SQLite opens it (SQLite would make it 0644)
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE))
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            mode = stat.S_IMODE(file.stat().st_mode)
+        except FileNotFoundError:
+            continue
+        if mode & 0o077:
+            os.chmod(file, PRIVATE_FILE)
+            log.warning("db_file_mode_tightened", path=str(file), was=oct(mode), now="0o600")
 
 
 class DatabaseUrlError(ConfigError):
@@ -100,8 +138,8 @@ def make_engine(url: str, **kwargs) -> Engine:
     check_url(url)
     if url.startswith("sqlite"):
         path = sqlite_path(url)
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
+        if path is not None and not str(path).startswith("file:"):
+            private_sqlite_file(path)
         engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
 
         @event.listens_for(engine, "connect")

@@ -43,6 +43,7 @@ from asterisk_cube.config import SmtpSettings
 from asterisk_cube.core.text import control_problem
 from asterisk_cube.db import models as m
 from asterisk_cube.logs import get_logger
+from asterisk_cube.redact import redact
 from asterisk_cube.services.notes import note_recipients
 
 log = get_logger(__name__)
@@ -287,7 +288,7 @@ class NoteMailer:
             note = s.get(m.CallNote, item.note_id)
             attempts = item.attempts + 1
             note.mail_attempts = attempts
-            note.mail_error = error[:2000]
+            note.mail_error = redact(error)[:2000]  # an SMTP reply may quote the login
             if attempts >= self.max_attempts or item.permanent:
                 note.mail_status = m.MailStatus.FAILED
                 note.mail_next_try_at = None

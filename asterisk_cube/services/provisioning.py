@@ -335,6 +335,9 @@ def update_agent(
     unknown = [k for k in remove_skills if k not in {sk.name for sk in agent.skills}]
     if unknown:
         raise ProvisioningError(f"agent {username} does not hold skill {unknown[0]!r}")
+    # a new password, a role change or (de)activation ends the agent's web sessions
+    revoke = bool(pw_hash) or (role_value is not None and role_value != agent.role)
+    revoke = revoke or (active is not None and active != agent.active)
     if name:
         agent.name = name
     if endpoint is not None:
@@ -345,6 +348,8 @@ def update_agent(
         agent.password_hash = pw_hash
     if active is not None:
         agent.active = active
+    if revoke:
+        agent.session_version = (agent.session_version or 0) + 1
     for k in add_skills:
         skill = get_or_create_skill(s, k)
         if skill not in agent.skills:

@@ -28,14 +28,19 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from .. import __version__
+from ..redact import redact
 
 if TYPE_CHECKING:
     from ..config import Settings
     from ..runtime import RuntimeState
 
 
-def health_payload(state: RuntimeState | Any) -> dict[str, Any]:
-    """``status`` is "ok" when ARI is connected and AGI listens, else "degraded"."""
+def health_payload(state: RuntimeState | Any, *, details: bool = False) -> dict[str, Any]:
+    """``status`` is "ok" when ARI is connected and AGI listens, else "degraded".
+
+    Without ``details`` (``GET /health``, no login) it says how things are, never why:
+    error texts (ARI's last error) are only in the ``details`` payload, which
+    ``GET /api/health`` gives a signed-in supervisor or admin, redacted even then."""
     supervisor = getattr(state, "supervisor", None)
     agi = getattr(state, "agi", None)
     # (AgiServer is a dict subclass: an empty one is falsy, hence "is not None")
@@ -48,11 +53,9 @@ def health_payload(state: RuntimeState | Any) -> dict[str, Any]:
         "agi": {"listening": agi_listening},
     }
     if supervisor is not None:
-        payload["ari"].update(
-            app=supervisor.settings.app,
-            connects=supervisor.connects,
-            last_error=supervisor.last_error,
-        )
+        payload["ari"].update(app=supervisor.settings.app, connects=supervisor.connects)
+        if details:
+            payload["ari"]["last_error"] = redact(supervisor.last_error or "")
     if agi is not None:
         payload["agi"].update(port=agi.bound_port, sessions=agi.sessions_total)
     started = getattr(state, "started_at", None)
@@ -68,7 +71,7 @@ def health_payload(state: RuntimeState | Any) -> dict[str, Any]:
 
 async def health(request: Request) -> JSONResponse:
     """Always 200 while the process serves (a load balancer's liveness check); read
-    ``status`` for readiness."""
+    ``status`` for readiness. Public: no error details (see :func:`health_payload`)."""
     return JSONResponse(health_payload(request.app.state.cube))
 
 

@@ -9,13 +9,21 @@
   ``csrf_token`` form field (HTML forms); it must equal the session's token.
 * Roles rank agent < supervisor < admin; ``@require_role("supervisor")`` lets
   supervisors and admins in.
-* The account is re-read from the database at most every :data:`RECHECK_SECONDS` per
-  session, so deactivating an agent or changing its role takes effect without waiting
-  for the cookie to expire.
+* Sessions are revocable server-side: the cookie records the agent's
+  ``session_version`` at login, and every request (and every tick of an open event
+  stream, :func:`still_signed_in`) compares it with the current one. Logout, a password
+  change, deactivation and a role change bump it (``AgentDirectory.revoke``,
+  ``services.provisioning.update_agent``), so the cookie stops being a bearer token at
+  once, on every device. Cost: no database read per request — :class:`AgentDirectory`
+  keeps every account's (version, active, role, name) in memory and re-reads the whole
+  (small) agents table in one query when that copy is older than :data:`RECHECK_SECONDS`;
+  a change made by this process (logout) updates the copy at once, one made by the CLI
+  or another node is seen within :data:`RECHECK_SECONDS`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hmac
 import os
@@ -26,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
@@ -50,7 +58,7 @@ SESSION_MAX_AGE = 12 * 3600  # one working day (and then some)
 SECRET_FILE = "web-secret"
 CSRF_HEADER = "x-csrf-token"
 CSRF_FIELD = "csrf_token"
-RECHECK_SECONDS = 30.0
+RECHECK_SECONDS = 2.0  # how stale the in-memory copy of the accounts may be
 SCOPE_DIRECTORY = "cube.directory"
 ROLE_RANK = {"agent": 1, "supervisor": 2, "admin": 3}
 
@@ -70,7 +78,7 @@ def load_secret_key(settings: Settings) -> str:
             return key
     except FileNotFoundError:
         pass
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)  # the data dir: private
     key = secrets.token_urlsafe(48)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -128,6 +136,7 @@ class User:
     name: str
     role: str
     language: str
+    session_version: int = 0  # the account's, when the session was made
 
     def has_role(self, role: str) -> bool:
         return ROLE_RANK.get(self.role, 0) >= ROLE_RANK[role]
@@ -140,14 +149,88 @@ def _user(agent: m.Agent) -> User:
         name=agent.name,
         role=str(agent.role.value if hasattr(agent.role, "value") else agent.role),
         language=normalize(agent.language) or DEFAULT_LANGUAGE,
+        session_version=agent.session_version or 0,
     )
 
 
-class AgentDirectory:
-    """Reads accounts from the agents table (blocking calls: run them in a thread)."""
+@dataclass(frozen=True)
+class Account:
+    """What a session is checked against on every request."""
 
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    session_version: int
+    active: bool
+    role: str
+    name: str
+
+
+class AgentDirectory:
+    """Reads accounts from the agents table (blocking calls: run them in a thread), and
+    keeps the in-memory copy that sessions are checked against (:meth:`account`)."""
+
+    def __init__(
+        self, sessions: sessionmaker[Session], *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.sessions = sessions
+        self.clock = clock
+        self._accounts: dict[int, Account] = {}
+        self._loaded_at: float | None = None
+        self._lock: asyncio.Lock | None = None
+
+    def load_accounts(self, agent_id: int | None = None) -> dict[int, Account]:
+        """Every account in one query, or just ``agent_id``'s (blocking)."""
+        query = select(
+            m.Agent.id, m.Agent.session_version, m.Agent.active, m.Agent.role, m.Agent.name
+        )
+        if agent_id is not None:
+            query = query.where(m.Agent.id == agent_id)
+        with self.sessions() as s:
+            return {
+                row.id: Account(
+                    session_version=row.session_version or 0,
+                    active=bool(row.active),
+                    role=str(row.role.value if hasattr(row.role, "value") else row.role),
+                    name=row.name,
+                )
+                for row in s.execute(query)
+            }
+
+    async def account(self, agent_id: int, *, min_version: int = 0) -> Account | None:
+        """The account as of at most :data:`RECHECK_SECONDS` ago (None: gone). When the
+        copy does not know the account or holds an older version than ``min_version`` (a
+        login after the copy was made), that one row is read at once."""
+        if self._stale():
+            if self._lock is None:
+                self._lock = asyncio.Lock()
+            async with self._lock:  # one re-read for every request waiting on it
+                if self._stale():
+                    try:
+                        self._accounts = await run_in_threadpool(self.load_accounts)
+                    except Exception as exc:
+                        if self._loaded_at is None:
+                            raise
+                        # the database is away: keep the copy rather than log everyone out
+                        log.warning("web_accounts_reload_failed", error=repr(exc))
+                    self._loaded_at = self.clock()
+        account = self._accounts.get(agent_id)
+        if account is None or account.session_version < min_version:
+            fresh = await run_in_threadpool(self.load_accounts, agent_id)
+            account = fresh.get(agent_id)
+            if account is not None:
+                self._accounts[agent_id] = account
+        return account
+
+    def _stale(self) -> bool:
+        return self._loaded_at is None or self.clock() - self._loaded_at >= RECHECK_SECONDS
+
+    def revoke(self, agent_id: int) -> None:
+        """End every session of this agent (blocking): bump its session version."""
+        with self.sessions() as s, s.begin():
+            s.execute(
+                update(m.Agent)
+                .where(m.Agent.id == agent_id)
+                .values(session_version=m.Agent.session_version + 1)
+            )
+        self._loaded_at = None  # the next check re-reads
 
     def authenticate(self, username: str, password: str) -> User | None:
         """The active agent with this username and password, else None (no hint why)."""
@@ -162,14 +245,6 @@ class AgentDirectory:
                 verify_password(_DUMMY_HASH, password)
                 return None
             if not verify_password(agent.password_hash, password) or not agent.active:
-                return None
-            return _user(agent)
-
-    def get(self, agent_id: int) -> User | None:
-        """The account if it still exists and is active."""
-        with self.sessions() as s:
-            agent = s.get(m.Agent, agent_id)
-            if agent is None or not agent.active:
                 return None
             return _user(agent)
 
@@ -217,7 +292,8 @@ class LoginThrottle:
 
 
 def start_session(request: Request, user: User) -> str:
-    """Log ``user`` in: a fresh session (and CSRF token). Returns the token."""
+    """Log ``user`` in: a fresh session (and CSRF token) under the account's current
+    ``session_version``. Returns the token."""
     request.session.clear()
     token = secrets.token_urlsafe(32)
     request.session.update(
@@ -228,7 +304,7 @@ def start_session(request: Request, user: User) -> str:
             "role": user.role,
             "lang": user.language,
             "csrf": token,
-            "checked": time.time(),
+            "sv": user.session_version,
         }
     )
     return token
@@ -250,24 +326,50 @@ def session_user(request: Request) -> User | None:
         name=str(session.get("name", "")),
         role=str(session.get("role", "agent")),
         language=str(session.get("lang", DEFAULT_LANGUAGE)),
+        session_version=session.get("sv") if isinstance(session.get("sv"), int) else -1,
     )
 
 
+async def _valid_account(request: Request, user: User) -> Account | bool | None:
+    """The account if the session is still valid, False if it was revoked; None when
+    there is no directory to check against (a bare test app)."""
+    directory: AgentDirectory | None = request.scope.get(SCOPE_DIRECTORY)
+    if directory is None:
+        return None
+    account = await directory.account(user.agent_id, min_version=user.session_version)
+    if account is None or not account.active:
+        return False
+    if account.session_version != user.session_version:
+        return False  # logged out, new password, role change: sessions made before are over
+    return account
+
+
 async def current_user(request: Request) -> User | None:
-    """The logged-in user, re-checked against the database now and then."""
+    """The logged-in user, if the session is still valid (see the module docstring)."""
     user = session_user(request)
     if user is None:
         return None
-    directory: AgentDirectory | None = request.scope.get(SCOPE_DIRECTORY)
-    checked = request.session.get("checked", 0)
-    if directory is not None and time.time() - float(checked or 0) > RECHECK_SECONDS:
-        fresh = await run_in_threadpool(directory.get, user.agent_id)
-        if fresh is None:
-            end_session(request)
-            return None
-        request.session.update({"role": fresh.role, "name": fresh.name, "checked": time.time()})
-        user = User(user.agent_id, user.username, fresh.name, fresh.role, user.language)
+    account = await _valid_account(request, user)
+    if account is False:
+        end_session(request)
+        return None
+    if isinstance(account, Account) and (account.role, account.name) != (user.role, user.name):
+        request.session.update({"role": account.role, "name": account.name})
+        user = User(
+            user.agent_id,
+            user.username,
+            account.name,
+            account.role,
+            user.language,
+            user.session_version,
+        )
     return user
+
+
+async def still_signed_in(request: Request, user: User) -> bool:
+    """For a long-lived response (an event stream): is ``user``'s session still valid?
+    Cheap (the directory's in-memory copy); called on every tick of the stream."""
+    return await _valid_account(request, user) is not False
 
 
 def csrf_token(request: Request) -> str:

@@ -12,6 +12,7 @@ never an id from the request. Routes (all JSON unless noted)::
     POST /api/login                 {username, password} -> {csrf_token, agent}
     POST /api/logout                end work (desk.logout) and the session
     GET  /api/me                    AgentView
+    GET  /api/health                /health with error details (supervisor, admin)
     POST /api/start                 start work (desk.login)
     POST /api/end                   end work, stay signed in (desk.logout)
     POST /api/lines                 {line_ids: [int]}
@@ -89,6 +90,7 @@ from .auth import (
     request_language,
     require_role,
     start_session,
+    still_signed_in,
 )
 from .i18n import gettext as _
 from .inputs import BadInput, id_list, int_field, json_body, path_id, str_field
@@ -350,6 +352,7 @@ class Desktop:
                 user.agent_id,
                 render=AgentView.to_dict,
                 heartbeat=self.heartbeat,
+                signed_in=lambda: still_signed_in(request, user),
             )
         )
 
@@ -391,9 +394,18 @@ class Desktop:
         except Refused as exc:
             if exc.reason != NOT_FOUND:
                 return self.refused(request, exc)
+        # ends this session and every other of this agent (a copied cookie is dead too)
+        await run_in_threadpool(self.directory.revoke, user.agent_id)
         end_session(request)
         log.info("web_logout", agent=user.agent_id)
         return JSONResponse({"ok": True})
+
+    async def api_health(self, request: Request, user: User) -> Response:
+        """``/health`` with the error details, for supervisors and admins."""
+        from .app import health_payload
+
+        state = getattr(request.app.state, "cube", None)
+        return JSONResponse(health_payload(state, details=True))
 
     async def api_me(self, request: Request, user: User) -> Response:
         return JSONResponse(await self.view_payload(user.agent_id))
@@ -504,6 +516,7 @@ class Desktop:
             Route("/api/login", self.api_login, methods=post),
             Route("/api/logout", self.api(self.api_logout), methods=post),
             Route("/api/me", self.api(self.api_me), methods=["GET"]),
+            Route("/api/health", require_role("supervisor")(self.api_health), methods=["GET"]),
             Route("/api/events", self.events, methods=["GET"]),
             Route("/api/contacts", self.api(self.api_contacts), methods=["GET"]),
             Route("/api/language", self.api(self.api_language), methods=post),

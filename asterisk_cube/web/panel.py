@@ -42,13 +42,21 @@ from ..db.session import transaction
 from ..logs import get_logger
 from ..services import supervision as svc
 from . import i18n
-from .auth import User, csrf_token, current_user, refusal, request_language, require_role
+from .auth import (
+    User,
+    csrf_token,
+    current_user,
+    refusal,
+    request_language,
+    require_role,
+    still_signed_in,
+)
 from .desktop import SECURITY_HEADERS, STATIC, make_templates, supervisor_page_user
 from .i18n import N_
 from .i18n import gettext as _
 from .inputs import BadInput, id_list, int_field, json_body, path_id, str_field
 from .panel_feed import PanelFeed
-from .push import HEARTBEAT_SECONDS, _stopping, sse_response
+from .push import HEARTBEAT_SECONDS, LOGIN_REQUIRED, _stopping, sse_response
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
@@ -216,9 +224,11 @@ class Panel:
             return refusal(request, "login_required", 401)
         if not user.has_role("supervisor"):
             return refusal(request, "forbidden", 403)
-        return sse_response(self.stream(request))
+        return sse_response(self.stream(request, user))
 
-    async def stream(self, request: Request):
+    async def stream(self, request: Request, user: User | None = None):
+        """The panel feed; ends when the supervisor's session does (checked every second
+        and before every message, from the directory's in-memory copy)."""
         client = self.feed.subscribe()
         loop = asyncio.get_running_loop()
         try:
@@ -230,11 +240,17 @@ class Panel:
                 except TimeoutError:
                     if _stopping(request):
                         return
+                    if user is not None and not await still_signed_in(request, user):
+                        yield LOGIN_REQUIRED
+                        return
                     if loop.time() - last_sent >= self.heartbeat:
                         last_sent = loop.time()
                         yield ": ping\n\n"
                     continue
                 if message is None:
+                    return
+                if user is not None and not await still_signed_in(request, user):
+                    yield LOGIN_REQUIRED
                     return
                 last_sent = loop.time()
                 yield message

@@ -15,14 +15,16 @@ burst of ``AgentViewChanged`` events for this agent (bursts are coalesced: the v
 read once after draining what is queued). A comment line every ``heartbeat`` seconds
 keeps proxies from closing an idle stream. Nothing polls: the stream waits on the hub.
 A client that goes away is noticed by Starlette's disconnect listener, which cancels the
-stream (and so closes its hub subscription).
+stream (and so closes its hub subscription). A session that ends meanwhile (logout
+elsewhere, deactivation, new password: ``signed_in`` says so, checked every second and
+before every view) ends the stream with ``event: refused`` ``login_required``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -45,6 +47,10 @@ def sse_message(event: str, data: Any) -> str:
     return f"event: {event}\n{lines}\n"
 
 
+#: the last message of a stream whose session ended (the page goes to the login form)
+LOGIN_REQUIRED = sse_message("refused", {"error": "login_required", "detail": ""})
+
+
 def _stopping(request: Request) -> bool:
     cube = getattr(request.app.state, "cube", None)
     server = getattr(cube, "web", None)
@@ -59,8 +65,13 @@ async def view_stream(
     *,
     render: Callable[[AgentView], dict[str, Any]],
     heartbeat: float = HEARTBEAT_SECONDS,
+    signed_in: Callable[[], Awaitable[bool]] | None = None,
 ) -> AsyncIterator[str]:
     sub = hub.subscribe(AgentViewChanged, maxsize=64, name=f"desk-sse-{agent_id}")
+
+    async def session_over() -> bool:
+        return signed_in is not None and not await signed_in()
+
     try:
         yield f"retry: {RETRY_MS}\n\n"
         # subscribed before reading: a change after this read arrives as an event
@@ -78,6 +89,9 @@ async def view_stream(
             except TimeoutError:
                 if _stopping(request):
                     return
+                if await session_over():
+                    yield LOGIN_REQUIRED
+                    return
                 if loop.time() - last_sent >= heartbeat:
                     last_sent = loop.time()
                     yield ": ping\n\n"
@@ -94,6 +108,9 @@ async def view_stream(
                 relevant = True  # we lost events: send the full view anyway
             if not relevant:
                 continue
+            if await session_over():
+                yield LOGIN_REQUIRED
+                return
             try:
                 view = await desk.view(agent_id)
             except Refused as exc:

@@ -8,7 +8,7 @@ from starlette.routing import Route
 
 from asterisk_cube import __version__
 from asterisk_cube.config import Settings
-from asterisk_cube.web.app import create_app
+from asterisk_cube.web.app import create_app, health_payload
 
 
 def fake_state(ari_connected: bool, agi_listening: bool):
@@ -35,20 +35,19 @@ async def test_health_reports_ari_and_agi():
     body = resp.json()
     assert body["status"] == "ok"
     assert body["version"] == __version__
-    assert body["ari"] == {
-        "connected": True,
-        "app": "asterisk-cube",
-        "connects": 2,
-        "last_error": "",
-    }
+    # public: how things are, never error details (issue #12: those may carry credentials)
+    assert body["ari"] == {"connected": True, "app": "asterisk-cube", "connects": 2}
     assert body["agi"] == {"listening": True, "port": 4573, "sessions": 5}
 
 
 async def test_health_is_degraded_without_ari():
-    body = (await get(create_app(Settings(), fake_state(False, True)), "/health")).json()
+    state = fake_state(False, True)
+    body = (await get(create_app(Settings(), state), "/health")).json()
     assert body["status"] == "degraded"
     assert body["ari"]["connected"] is False
-    assert body["ari"]["last_error"].startswith("ConnectError")
+    assert "last_error" not in body["ari"]
+    # the details (GET /api/health, supervisors) say why
+    assert health_payload(state, details=True)["ari"]["last_error"].startswith("ConnectError")
 
 
 async def test_version_and_extra_routes():

@@ -85,7 +85,14 @@
       render(JSON.parse(e.data));
     });
     source.addEventListener("refused", function (e) {
-      flash(refusalText(JSON.parse(e.data)));
+      var body = JSON.parse(e.data);
+      if (body.error === "login_required") {
+        // the session ended (logout elsewhere, new password, deactivated)
+        source.close();
+        window.location.href = "/login";
+        return;
+      }
+      flash(refusalText(body));
     });
     source.addEventListener("error", function () {
       show($("conn-lost"), true);
