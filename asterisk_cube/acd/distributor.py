@@ -1003,7 +1003,7 @@ class Distributor:
             raise c.Refused(
                 c.REGISTRATION_REQUIRED, "register the enquiry before taking the next call"
             )
-        self._apply(agent, ag.MakeReady())
+        self._apply(agent, ag.FinishWrapUp())  # refused unless in wrap-up
         self._after_agent_change(agent)
 
     async def extend_wrap_up(self, agent_id: int, seconds: int) -> None:
