@@ -185,3 +185,14 @@ async def test_a_callback_nobody_answers_fails_and_frees_the_agent(world):
     assert (view.state, view.call, view.blocked) == ("ready", None, False)
     with db(d) as s:
         assert s.get(m.Call, call_id).state == m.CallState.FAILED
+
+
+def test_callback_caller_id_is_the_line_or_the_configured_number():
+    from asterisk_cube.ari.inbound import InboundApp
+    from asterisk_cube.config import Settings
+
+    settings = Settings()
+    app = InboundApp(settings, supervisor=None, distributor=None)
+    assert app.callback_caller_id("4721000001") == '"4721000001" <4721000001>'
+    settings.dialplan.callback_caller_id = "4721000099"
+    assert app.callback_caller_id("4721000001") == '"4721000099" <4721000099>'
