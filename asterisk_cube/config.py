@@ -100,6 +100,9 @@ class DialplanSettings:
     # Dial string for outbound calls (dialer, forwards, missed-call callbacks);
     # {number} is replaced by the E.164 number without "+" unless kept.
     outbound_dial: str = "PJSIP/{number}@carrier"
+    # Caller ID shown to a customer called back after a missed call (F-I7); empty = the
+    # number of the line the customer called.
+    callback_caller_id: str = ""
     # What a caller hears when the Stasis app cannot take the call (an
     # application run before hanging up, e.g. "Queue(support)" or
     # "VoiceMail(100@default,u)"; empty = an announcement only).

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import itertools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import partial
@@ -51,6 +52,7 @@ from asterisk_cube.logs import get_logger
 log = get_logger(__name__)
 
 LOGIN_PAUSE = "login"
+CALLBACK_MODE = "missed_callback"  # LiveCall.mode of a missed-call callback (F-I7)
 LINE_REFRESH_SECONDS = 10.0
 DEFAULT_REGION = "NO"
 
@@ -67,8 +69,18 @@ class Telephony(Protocol):
 
     async def hangup(self, channel_id: str) -> None: ...
 
-    async def callback(self, call_id: int, endpoint: str, number: str) -> bool:
-        """F-I7: ring the agent first, then the customer, and bridge them."""
+    async def release(self, call_id: int, channels: list[str]) -> None:
+        """The call is over (or one leg left): hang up ``channels`` (ringing or answered)
+        and remove the call's bridges. ``Distributor`` says which channels
+        (``LiveCall.legs``)."""
+
+    async def callback(
+        self, call_id: int, endpoint: str, number: str, caller_id: str
+    ) -> tuple[str, str] | None:
+        """F-I7: ring the agent first, then the customer (showing ``caller_id``), and bridge
+        them. Returns ``(agent channel, customer channel)`` once bridged, else None (the
+        legs it made are hung up). Each originated leg is first reported with
+        ``Distributor.leg_originated``."""
 
     async def consult(
         self, call_id: int, caller_channel: str, agent_channel: str, target: str, ring: int
@@ -149,6 +161,23 @@ class LiveCall:
     forced_registration: bool = False
     registered: bool = False
     wrap_up_seconds: int | None = None  # the campaign's default, known at arrival
+    # Channels originated for this call that may still ring (an agent's phone, a forward
+    # target, a callback's legs): legs of the call even before they answer.
+    ringing: list[str] = field(default_factory=list)
+    lost_leg: bool = False  # a callback leg left before both were bridged
+
+    def legs(self) -> list[str]:
+        """Every channel the product created or took for this call and may still hold:
+        caller (or contact), agent, anything ringing, the forward target. One list, used
+        by every path that ends a call, so no leg is left behind."""
+        target = self.forward.channel if self.forward else None
+        chain = itertools.chain((self.channel_id, self.agent_channel), self.ringing, (target,))
+        return [ch for ch in dict.fromkeys(chain) if ch]
+
+    @property
+    def dialer_owned(self) -> bool:
+        """An outbound dialer call: the dialer watches its legs; the inbound app does not."""
+        return self.mode is not None and self.mode != CALLBACK_MODE
 
     def routing_view(self) -> rt.WaitingCall:
         return rt.WaitingCall(
@@ -795,8 +824,6 @@ class Distributor:
             # end_reason keeps who it was forwarded to
             self._write(rec.update_call, call.call_id, state=m.CallState.ENDED, ended_at=now)
             self.calls.pop(call.call_id, None)
-            if call.forward and call.forward.channel and self.telephony is not None:
-                self._spawn(self.telephony.hangup(call.forward.channel), "hangup-target")
         elif call.phase == "connected":
             self._write(
                 rec.update_call,
@@ -805,15 +832,19 @@ class Distributor:
                 ended_at=now,
                 end_reason="caller_hangup",
             )
-            if call.forward and call.forward.channel and self.telephony is not None:
-                self._spawn(self.telephony.hangup(call.forward.channel), "hangup-target")
-            call.forward = None
             self._call_finished(call)
+        # Whatever the phase: the agent's phone (ringing or talking) and a forward target
+        # go too.
+        self._release(call, gone=channel_id)
+        if call.forward is not None and call.phase != "forwarded":
+            call.forward = None
         self._notify_line(call.line_id, *([call.agent_id] if call.agent_id else []))
         self.dispatch()
 
-    def agent_leg_left(self, call_id: int) -> None:
-        """The agent hung up: end the call (the adapter hangs up the caller)."""
+    def agent_leg_left(self, call_id: int, gone: str | None = None) -> None:
+        """The agent hung up (its phone: ``gone`` is its channel; the desk's Hang up: None).
+        The call ends and every other leg is hung up: caller, forward target, and the
+        agent's phone itself when the desk asked."""
         call = self.calls.get(call_id)
         if call is None or call.phase != "connected":
             return
@@ -826,10 +857,53 @@ class Distributor:
         )
         self._call_finished(call)
         self.by_channel.pop(call.channel_id, None)
-        if self.telephony is not None:
-            self._spawn(self.telephony.hangup(call.channel_id), f"hangup-{call_id}")
+        self._release(call, gone=gone)
+        call.forward = None
         self._notify_all()
         self.dispatch()
+
+    def _release(self, call: LiveCall, gone: str | None = None) -> None:
+        """Hang up every leg of ``call`` still there (all but ``gone``, which just left) and
+        remove its bridges: the one place that decides what ending a call hangs up."""
+        channels = [ch for ch in call.legs() if ch != gone]
+        call.ringing = []
+        if not channels and call.answered_at is None and call.forward is None:
+            return  # it never got further than the queue: nothing to hang up, no bridge
+        if self.telephony is not None:
+            self._spawn(self.telephony.release(call.call_id, channels), f"release-{call.call_id}")
+
+    def leg_originated(self, call_id: int, channel_id: str) -> bool:
+        """The adapter is ringing ``channel_id`` for this call (an agent's phone, a forward
+        target, a callback's leg): it is hung up with the call even before it answers.
+        False if the call is already over (or a callback already lost a leg): don't ring."""
+        call = self.calls.get(call_id)
+        if call is None or call.phase in ("ended", "missed") or call.lost_leg:
+            return False
+        call.ringing.append(channel_id)
+        return True
+
+    def channel_left(self, channel_id: str) -> None:
+        """A channel of ours left the Stasis app (hung up, by whichever side). The one entry
+        for every ending that Asterisk reports; what else to hang up comes from
+        ``LiveCall.legs`` (``_release``)."""
+        if self.forward_target_left(channel_id):
+            return
+        for call in self.calls.values():
+            if (
+                call.mode == CALLBACK_MODE
+                and call.phase == "connecting"
+                and channel_id in call.ringing
+            ):
+                # A callback leg hung up before both were bridged: drop the other; the
+                # callback task then records the failure.
+                call.lost_leg = True
+                self._release(call, gone=channel_id)
+                return
+        call_id = self.call_of_agent_channel(channel_id)
+        if call_id is not None:
+            self.agent_leg_left(call_id, gone=channel_id)
+        elif channel_id in self.by_channel:
+            self.caller_left(channel_id)
 
     def _call_finished(self, call: LiveCall) -> None:
         """Talk is over: the agent goes to wrap-up; the card stays for registration."""
@@ -994,9 +1068,16 @@ class Distributor:
         self._after_agent_change(agent)
 
     async def hangup(self, agent_id: int, call_id: int) -> None:
+        """The desk's Hang up: the call ends and every leg goes, the agent's phone too."""
         agent = self._agent(agent_id)
-        call = self._my_call(agent, call_id, ("connected",))
-        self.agent_leg_left(call.call_id)
+        call = self._my_call(agent, call_id, ("connected", "connecting"))
+        if call.phase == "connected":
+            self.agent_leg_left(call.call_id)
+        elif call.mode == CALLBACK_MODE:  # still ringing: stop both legs
+            call.lost_leg = True
+            self._release(call)
+        else:
+            raise c.Refused(c.ILLEGAL_STATE, "the call is not connected yet")
 
     async def finish_wrap_up(self, agent_id: int) -> None:
         agent = self._agent(agent_id)
@@ -1004,7 +1085,7 @@ class Distributor:
             raise c.Refused(
                 c.REGISTRATION_REQUIRED, "register the enquiry before taking the next call"
             )
-        self._apply(agent, ag.MakeReady())
+        self._apply(agent, ag.FinishWrapUp())  # refused unless in wrap-up
         self._after_agent_change(agent)
 
     async def extend_wrap_up(self, agent_id: int, seconds: int) -> None:
@@ -1192,10 +1273,13 @@ class Distributor:
         return missed
 
     async def callback_missed(self, agent_id: int, missed_id: int) -> None:
+        """F-I7: call a missed caller back, the agent's phone first. The callback is a call
+        like any other: a card on the desk (hang up, enquiry, contact), ``connected`` with
+        ``answered_at`` once both legs are bridged, wrap-up when it ends."""
         agent = self._agent(agent_id)
         with self._tx() as s:
             missed = self._my_missed(s, agent, missed_id)
-            number = missed.caller_number
+            number, line_id = missed.caller_number, missed.line_id
         if not agent.endpoint or self.telephony is None:
             raise c.Refused(c.ILLEGAL_STATE, "no phone to call from")
         if agent.status.state not in (
@@ -1205,13 +1289,14 @@ class Distributor:
         ):
             raise c.Refused(c.ILLEGAL_STATE, "finish the current call first")
         now = self.now()
+        did = self.line_info.get(line_id or -1, ("", "", 0))[0]
         with self._tx() as s:
             row = m.Call(
                 id=self.ids.next(m.Call),  # never the database's: see db/ids.py
                 direction=m.Direction.OUTBOUND,
                 kind=m.CallKind.MANUAL,
                 state=m.CallState.DIALING,
-                line_id=s.get(m.MissedCall, missed_id).line_id,
+                line_id=line_id,
                 agent_id=agent_id,
                 caller_number=number,
                 dialed_number=number,
@@ -1223,22 +1308,75 @@ class Distributor:
             s.get(m.MissedCall, missed_id).callback_call_id = row.id
             self._apply(agent, ag.CallStarted(call_id=row.id), s)
             call_id = row.id
+        call = LiveCall(
+            call_id=call_id,
+            channel_id="",
+            kind=rt.CallType.SERVICE,
+            line_id=line_id,
+            caller=number,
+            did=did,
+            queued_at=now,
+            phase="connecting",
+            agent_id=agent_id,
+            mode=CALLBACK_MODE,
+        )
+        self.calls[call_id] = call
         agent.on_outbound_call = True
+        self._set_card(agent, call_id)
         self._notify(agent_id)
-        self._spawn(self._run_callback(agent, call_id, number), f"callback-{call_id}")
+        self._spawn(self._run_callback(agent, call, number, did), f"callback-{call_id}")
 
-    async def _run_callback(self, agent: LiveAgent, call_id: int, number: str) -> None:
-        ok = False
+    async def _run_callback(self, agent: LiveAgent, call: LiveCall, number: str, did: str) -> None:
+        legs = None
         try:
-            ok = await self.telephony.callback(call_id, agent.endpoint, number)
+            legs = await self.telephony.callback(call.call_id, agent.endpoint, number, did)
         except Exception as exc:
-            log.error("callback_failed", call=call_id, error=repr(exc))
-        with self._tx() as s:
-            row = s.get(m.Call, call_id)
-            row.state = m.CallState.ENDED if ok else m.CallState.FAILED
-            row.ended_at = self.now()
-            agent.on_outbound_call = False
-            self._apply(agent, ag.CallEnded(wrap_up=dt.timedelta(0)), s)
+            log.error("callback_failed", call=call.call_id, error=repr(exc))
+        if call.phase != "connecting":
+            return
+        now = self.now()
+        if legs is not None:
+            call.agent_channel, call.channel_id = legs
+            call.phase = "connected"
+            call.answered_at = now
+            self.by_channel[call.channel_id] = call.call_id
+            self._write(
+                rec.update_call,
+                call.call_id,
+                state=m.CallState.CONNECTED,
+                answered_at=now,
+                channel_id=call.channel_id,
+            )
+            self._write(
+                rec.insert_agent_leg,
+                call.call_id,
+                call.agent_channel,
+                agent.endpoint or "",
+                agent.agent_id,
+                now,
+            )
+            self._write(rec.insert_contact_leg, call.call_id, call.channel_id, number, now)
+            log.info("callback_connected", call=call.call_id, agent=agent.username)
+            if call.lost_leg:  # one side hung up while they were being bridged
+                self.agent_leg_left(call.call_id)
+            else:
+                self._notify(agent.agent_id)
+            return
+        # Nobody to talk to (the agent or the customer did not answer, or hung up first).
+        self._release(call)
+        call.phase = "ended"
+        self._write(
+            rec.update_call,
+            call.call_id,
+            state=m.CallState.FAILED,
+            ended_at=now,
+            end_reason="callback_not_connected",
+        )
+        agent.on_outbound_call = False
+        with contextlib.suppress(c.Refused):  # e.g. logged out by a supervisor meanwhile
+            self._apply(agent, ag.CallEnded(wrap_up=dt.timedelta(0)))
+        self._set_card(agent, None)
+        self.calls.pop(call.call_id, None)
         self._after_agent_change(agent)
 
     async def mark_missed_processed(self, agent_id: int, missed_id: int) -> None:
@@ -1474,8 +1612,7 @@ class Distributor:
             fwd = call.forward
             if fwd and fwd.channel == channel_id and fwd.status == "connected":
                 # The target hung up after the hand-over: the call is over for the caller too.
-                if self.telephony is not None:
-                    self._spawn(self.telephony.hangup(call.channel_id), "hangup-caller")
+                self._release(call, gone=channel_id)
                 return True
             if fwd and fwd.channel == channel_id and fwd.status == "announcing":
                 fwd.channel = None
@@ -1632,12 +1769,17 @@ class Distributor:
         self._set_card(agent, call_id)
         self._notify(agent_id)
 
-    def outbound_connected(self, call_id: int, channel_id: str) -> None:
+    def outbound_connected(
+        self, call_id: int, channel_id: str, agent_channel: str | None = None
+    ) -> None:
+        """Contact and agent are bridged; with the agent's leg known, the desk's Hang up
+        ends both legs."""
         call = self.calls.get(call_id)
         if call is None:
             return
         call.phase = "connected"
         call.channel_id = channel_id
+        call.agent_channel = agent_channel
         call.answered_at = self.now()
         self._notify(call.agent_id)
 
@@ -1830,8 +1972,14 @@ class Distributor:
         return call
 
     def call_of_agent_channel(self, channel_id: str) -> int | None:
+        """The connected call whose agent leg is ``channel_id`` (not the dialer's calls:
+        the dialer watches their legs itself)."""
         for call in self.calls.values():
-            if call.agent_channel == channel_id and call.phase == "connected":
+            if (
+                call.agent_channel == channel_id
+                and call.phase == "connected"
+                and not call.dialer_owned
+            ):
                 return call.call_id
         return None
 

@@ -132,5 +132,21 @@ def insert_agent_leg(
     )
 
 
+def insert_contact_leg(
+    s: Session, call_id: int, channel_id: str, number: str, at: dt.datetime
+) -> None:
+    """The answered leg to the person called (a missed-call callback's customer)."""
+    s.execute(
+        _LEGS.insert().values(
+            call_id=call_id,
+            role=m.LegRole.CONTACT,
+            channel_id=channel_id,
+            endpoint=number,
+            started_at=at,
+            answered_at=at,
+        )
+    )
+
+
 def set_last_agent(s: Session, contact_id: int, agent_id: int) -> None:
     s.execute(_CONTACTS.update().where(_CONTACTS.c.id == contact_id).values(last_agent_id=agent_id))

@@ -15,7 +15,10 @@ Stasis arguments set by the generated dialplan:
 - ``cb-agent,<call_id>`` / ``cb-customer,<call_id>``: a missed-call callback (F-I7).
 
 This module translates ARI events into distributor calls and carries out
-the distributor's telephony requests; it decides nothing itself.
+the distributor's telephony requests; it decides nothing itself. Every channel it
+originates for a call is reported first (``Distributor.leg_originated``), and every
+channel leaving the app goes to ``Distributor.channel_left``, which says what else to
+hang up (``release``): so whichever side ends a call, no leg of it stays up.
 """
 
 from __future__ import annotations
@@ -106,7 +109,6 @@ class InboundApp:
         self.ring_timeout = ring_timeout
         self._answered: dict[str, asyncio.Future[bool]] = {}  # originated channel -> answered?
         self._playbacks: dict[str, asyncio.Future[None]] = {}
-        self._pending_agent: dict[int, str] = {}  # call id -> agent channel being rung
         self._gone: dict[str, asyncio.Future[None]] = {}  # channel -> resolved when it leaves
         # caller channel -> resolved once it is answered and in its holding bridge
         self._settled: dict[str, asyncio.Future[None]] = {}
@@ -176,25 +178,8 @@ class InboundApp:
 
     def _stasis_end(self, channel_id: str) -> None:
         self._resolve(self._gone.pop(channel_id, None), None)
-        if self.distributor.forward_target_left(channel_id):
-            return
-        call_id = self.distributor.call_of_agent_channel(channel_id)
-        if call_id is not None:
-            self.distributor.agent_leg_left(call_id)
-            self.supervisor.spawn(self._destroy_bridge(call_bridge_id(call_id)))
-            return
-        call_id = self.distributor.by_channel.get(channel_id)
-        if call_id is None:
-            return
-        call = self.distributor.calls.get(call_id)
-        agent_channel = call.agent_channel if call else None
-        ringing = self._pending_agent.pop(call_id, None)
-        self.distributor.caller_left(channel_id)
-        for other in (agent_channel, ringing):
-            if other:
-                self.supervisor.spawn(self.hangup(other))
-        self.supervisor.spawn(self._destroy_bridge(call_bridge_id(call_id)))
-        self.supervisor.spawn(self._destroy_bridge(consult_bridge_id(call_id)))
+        # The distributor knows every leg of the call and asks for the rest (release).
+        self.distributor.channel_left(channel_id)
 
     async def on_resync(self, snapshot: AppSnapshot, client: Any) -> None:
         """After (re)connecting: rebuild from the DB and what Asterisk still holds."""
@@ -306,16 +291,13 @@ class InboundApp:
     ) -> str | None:
         call = self.distributor.calls.get(call_id)
         caller = call.caller if call else ""
-        # The same id is originated and remembered, so a caller who hangs up while the
-        # agent's phone rings can stop it (see _stasis_end).
+        # The same id is originated and told to the distributor, so a caller who hangs up
+        # while the agent's phone rings stops it (the call's legs).
         agent_channel_id = f"cube-{uuid.uuid4().hex[:16]}"
-        self._pending_agent[call_id] = agent_channel_id
-        try:
-            agent_channel = await self._ring(
-                endpoint, f"agent,{call_id}", f'"{caller}" <{caller}>', agent_channel_id
-            )
-        finally:
-            self._pending_agent.pop(call_id, None)
+        self.distributor.leg_originated(call_id, agent_channel_id)
+        agent_channel = await self._ring(
+            endpoint, f"agent,{call_id}", f'"{caller}" <{caller}>', agent_channel_id
+        )
         if agent_channel is None:
             return None
         try:
@@ -343,34 +325,53 @@ class InboundApp:
         with contextlib.suppress(Exception):
             await self.client.channels.hangup(channelId=channel_id)
 
-    async def callback(self, call_id: int, endpoint: str, number: str) -> bool:
-        """F-I7: ring the agent first, then the customer; bridge them until either hangs up."""
-        agent_channel = await self._ring(endpoint, f"cb-agent,{call_id}", f'"Callback" <{number}>')
+    async def release(self, call_id: int, channels: list[str]) -> None:
+        """Hang up the call's remaining legs (ringing or answered) and remove its bridges."""
+        await asyncio.gather(*(self.hangup(ch) for ch in channels))
+        await self._destroy_bridge(call_bridge_id(call_id))
+        await self._destroy_bridge(consult_bridge_id(call_id))
+
+    def callback_caller_id(self, line_number: str) -> str:
+        """What the customer sees when called back: ``[dialplan] callback_caller_id`` if
+        set, else the number of the line they called (never ``anonymous``)."""
+        number = self.settings.dialplan.callback_caller_id or line_number
+        return f'"{number}" <{number}>' if number else ""
+
+    async def callback(
+        self, call_id: int, endpoint: str, number: str, caller_id: str
+    ) -> tuple[str, str] | None:
+        """F-I7: ring the agent first, then the customer; bridge them. Returns both channels
+        once bridged; the call then ends like any other (``Distributor.channel_left``)."""
+        d = self.distributor
+        agent_id = f"cube-{uuid.uuid4().hex[:16]}"
+        if not d.leg_originated(call_id, agent_id):
+            return None
+        agent_channel = await self._ring(
+            endpoint, f"cb-agent,{call_id}", f'"Callback" <{number}>', agent_id
+        )
         if agent_channel is None:
-            return False
-        digits = number.lstrip("+")
-        dial = self.settings.dialplan.outbound_dial.replace("{number}", digits)
-        customer = await self._ring(dial, f"cb-customer,{call_id}", "")
+            return None
+        customer_id = f"cube-{uuid.uuid4().hex[:16]}"
+        customer = None
+        if d.leg_originated(call_id, customer_id):
+            customer = await self._ring(
+                self.dial_string(number),
+                f"cb-customer,{call_id}",
+                self.callback_caller_id(caller_id),
+                customer_id,
+            )
         if customer is None:
             await self.hangup(agent_channel)
-            return False
-        bridge_id = call_bridge_id(call_id)
-        loop = asyncio.get_running_loop()
-        left = {ch: loop.create_future() for ch in (agent_channel, customer)}
-        self._gone.update(left)
+            return None
         try:
-            await self._ensure_bridge(bridge_id, "mixing")
+            await self._ensure_bridge(call_bridge_id(call_id), "mixing")
             await self.client.bridges.addChannel(
-                bridgeId=bridge_id, channel=f"{agent_channel},{customer}"
+                bridgeId=call_bridge_id(call_id), channel=f"{agent_channel},{customer}"
             )
-            # The call lasts until either side hangs up; then the other is hung up too.
-            await asyncio.wait(left.values(), return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for channel in left:
-                self._gone.pop(channel, None)
-                await self.hangup(channel)
-            await self._destroy_bridge(bridge_id)
-        return True
+        except Exception:
+            await self.release(call_id, [agent_channel, customer])  # a leg left meanwhile
+            return None
+        return agent_channel, customer
 
     # ------------------------------------------- answering service: forward (F-S2)
 
@@ -396,8 +397,12 @@ class InboundApp:
             )
         await client.bridges.addChannel(bridgeId=consult, channel=agent_channel)
         saved, self.ring_timeout = self.ring_timeout, ring
+        target_id = f"cube-{uuid.uuid4().hex[:16]}"
+        self.distributor.leg_originated(call_id, target_id)  # hung up if the call ends
         try:
-            target_channel = await self._ring(self.dial_string(target), f"fwd,{call_id}", "")
+            target_channel = await self._ring(
+                self.dial_string(target), f"fwd,{call_id}", "", target_id
+            )
         finally:
             self.ring_timeout = saved
         if target_channel is not None:

@@ -28,6 +28,7 @@ _COMMANDS = [
     ("asterisk_cube.cli.serve", "serve"),
     ("asterisk_cube.cli.report", "report"),
     ("asterisk_cube.cli.callbacks", "callbacks"),
+    ("asterisk_cube.cli.missed", "missed"),
 ]
 
 

@@ -10,7 +10,8 @@ States::
 
     logged_out --login--> ready --offer--> offered --accept--> busy --call_ended--> wrap_up
                  ready <--decline/withdrawn-- offered --timeout--> paused(no_answer)
-    wrap_up --expired / make_ready--> ready   (or the pause requested meanwhile)
+    wrap_up --expired / finish_wrap_up--> ready   (or the pause requested meanwhile)
+    wrap_up --make_ready--> ready
     ready/paused --pause--> paused(reason);  paused --make_ready--> ready
 
 Design choices:
@@ -178,6 +179,13 @@ class WrapUpExpired:
     pass
 
 
+@dataclass(frozen=True)
+class FinishWrapUp:
+    """The agent ends its wrap-up early (the desk's Finish button). Only legal in wrap-up:
+    it never makes a paused agent ready. Like the wrap-up's end, it leads to the pause
+    requested meanwhile, or to ready."""
+
+
 Event = (
     Login
     | Logout
@@ -193,6 +201,7 @@ Event = (
     | CallEnded
     | ExtendWrapUp
     | WrapUpExpired
+    | FinishWrapUp
 )
 
 _EVENT_NAMES = {
@@ -210,6 +219,7 @@ _EVENT_NAMES = {
     CallEnded: "call_ended",
     ExtendWrapUp: "extend_wrap_up",
     WrapUpExpired: "wrap_up_expired",
+    FinishWrapUp: "finish_wrap_up",
 }
 
 
@@ -385,6 +395,11 @@ def _next(status: AgentStatus, event: Event, now: datetime) -> AgentStatus:
                 raise reject(RejectReason.NOT_IN_WRAP_UP)
             if status.wrap_up_until is not None and now < status.wrap_up_until:
                 raise reject(RejectReason.WRAP_UP_NOT_OVER)
+            return _after_work(status, now)
+
+        case FinishWrapUp():
+            if state is not AgentState.WRAP_UP:
+                raise reject(RejectReason.NOT_IN_WRAP_UP)
             return _after_work(status, now)
 
     raise TypeError(f"not an agent event: {event!r}")

@@ -901,7 +901,7 @@ class Dialer:
                 records.contact_answered(s, line.call_id, line.answered_wall or self.now())
                 self._agent_leg(line, agent, rung, True, s)
             records.call_connected(s, line.call_id, agent.agent_id, self.now())
-        self.distributor.outbound_connected(line.call_id, line.contact_channel)
+        self.distributor.outbound_connected(line.call_id, line.contact_channel, line.agent_channel)
         line.phase = "talking"
         talk_started = time.monotonic()
         gone_contact = tel.gone(line.contact_channel)

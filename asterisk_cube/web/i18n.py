@@ -153,6 +153,7 @@ CALL_KINDS: dict[str, str] = {
     "new_customer": N_("New customer"),
     "service": N_("Service call"),
     "answering": N_("Answering service"),
+    "missed_callback": N_("Missed-call callback"),
 }
 
 CALL_STATES: dict[str, str] = {

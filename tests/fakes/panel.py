@@ -49,8 +49,11 @@ class QuietTelephony:
     async def hangup(self, channel_id):
         return None
 
-    async def callback(self, call_id, endpoint, number):
-        return False
+    async def release(self, call_id, channels):
+        return None
+
+    async def callback(self, call_id, endpoint, number, caller_id):
+        return None
 
 
 class LivePanel(LiveServer):

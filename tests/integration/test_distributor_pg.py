@@ -24,6 +24,9 @@ class Telephony:
     async def hangup(self, channel_id):
         pass
 
+    async def release(self, call_id, channels):
+        pass
+
 
 @pytest.fixture
 def pg_sessions(pg_db):

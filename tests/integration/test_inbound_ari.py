@@ -278,7 +278,8 @@ async def test_forward_with_no_target_answering_returns_to_the_caller(cube, sand
         )
         assert view.call.state == "connected"  # the agent is back with the caller
         await desk.hangup(a1, view.call.call_id)
-        call.stop()
+        result = await asyncio.to_thread(call.wait, 10)  # hung up by us, not by its timer
+        assert result.ok, result.summary()
 
 
 async def test_missed_call_is_called_back_agent_first(cube, sandbox, tmp_path):

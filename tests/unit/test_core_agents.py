@@ -13,6 +13,7 @@ from asterisk_cube.core.agents import (
     CancelPauseRequest,
     Decline,
     ExtendWrapUp,
+    FinishWrapUp,
     IllegalTransition,
     Login,
     Logout,
@@ -182,6 +183,32 @@ def test_make_ready_in_wrap_up_cancels_pause_request():
     assert status.state is AgentState.READY and status.pause_requested is None
 
 
+def test_finish_wrap_up_only_from_wrap_up():
+    # Finishing wrap-up ends the wrap-up early; anywhere else it is refused, so a paused
+    # agent is never made ready by it (issue #11 item 4).
+    wrap, _ = run(logged_in(), (CallStarted(), 0), (CallEnded(wrap_up=timedelta(seconds=30)), 5))
+    status, records = run(wrap, (FinishWrapUp(), 6))
+    assert status.state is AgentState.READY and status.wrap_up_until is None
+    assert records[-1].reason == "finish_wrap_up"
+    paused, _ = run(logged_in(), (Pause("lunch"), 1))
+    rejected(paused, FinishWrapUp(), RejectReason.NOT_IN_WRAP_UP)
+    rejected(logged_in(), FinishWrapUp(), RejectReason.NOT_IN_WRAP_UP)
+    busy, _ = run(logged_in(), (CallStarted(), 1))
+    rejected(busy, FinishWrapUp(), RejectReason.NOT_IN_WRAP_UP)
+    rejected(AgentStatus(7), FinishWrapUp(), RejectReason.NOT_IN_WRAP_UP)
+
+
+def test_finish_wrap_up_goes_to_the_pause_requested_meanwhile():
+    status, _ = run(
+        logged_in(),
+        (CallStarted(), 0),
+        (CallEnded(wrap_up=timedelta(seconds=30)), 10),
+        (Pause("lunch"), 11),
+        (FinishWrapUp(), 12),
+    )
+    assert status.state is AgentState.PAUSED and status.pause_reason == "lunch"
+
+
 def test_cancel_pause_request():
     status, _ = run(logged_in(), (CallStarted(), 0), (Pause("lunch"), 1), (CancelPauseRequest(), 2))
     assert status.pause_requested is None and status.state is AgentState.BUSY
@@ -294,6 +321,7 @@ events = st.one_of(
     st.builds(CallEnded, wrap_up=st.sampled_from([timedelta(0), timedelta(seconds=20)])),
     st.builds(ExtendWrapUp, by=st.sampled_from([timedelta(seconds=10), timedelta(seconds=-1)])),
     st.just(WrapUpExpired()),
+    st.just(FinishWrapUp()),
 )
 
 

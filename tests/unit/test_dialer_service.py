@@ -123,6 +123,10 @@ class FakeTelephony:
         if channel:
             self._leave(channel)
 
+    async def release(self, call_id, channels):  # as the distributor's telephony
+        for channel in channels:
+            await self.hangup(channel)
+
 
 class Clock:
     def __init__(self):

@@ -32,8 +32,11 @@ class FakeTelephony:
     async def hangup(self, channel_id):
         self.hung_up.append(channel_id)
 
-    async def callback(self, call_id, endpoint, number):
-        return True
+    async def release(self, call_id, channels):
+        self.hung_up.extend(channels)
+
+    async def callback(self, call_id, endpoint, number, caller_id):
+        return None
 
 
 class StepClock(Clock):

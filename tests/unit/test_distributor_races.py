@@ -35,8 +35,11 @@ class GatedTelephony:
     async def hangup(self, channel_id):
         self.hung_up.append(channel_id)
 
-    async def callback(self, call_id, endpoint, number):
-        return True
+    async def release(self, call_id, channels):
+        self.hung_up.extend(channels)
+
+    async def callback(self, call_id, endpoint, number, caller_id):
+        return None
 
 
 class FixedClock(Clock):
@@ -154,18 +157,31 @@ async def test_answered_agent_channel_is_hung_up_when_the_caller_is_gone(world):
 
 
 async def test_ringing_agent_channel_is_known_so_the_caller_leaving_can_stop_it(world):
-    sessions, _ann, _line = world
+    sessions, ann, line = world
     ari = FakeAri(answer=False)  # the agent's phone keeps ringing
     d = Distributor(sessions, EventHub(), None, FixedClock())
     app = InboundApp(Settings(), FakeSupervisor(ari), d, ring_timeout=2)
+    d.telephony = app
     ari.app = app
-    task = asyncio.ensure_future(app.connect_agent(7, "caller", "PJSIP/ann", tone=False))
+    d.load()
+    await d.login(ann)
+    await d.choose_lines(ann, [line])
+    await d.ready(ann)
+    call = d.call_arrived("caller", line, "91000001")
+    await d.accept(ann, call)
     await settle()
-    try:
-        # _stasis_end() hangs up _pending_agent[call] when the caller leaves.
-        assert app._pending_agent[7] in ari.originated
-    finally:
-        task.cancel()
+    (ringing,) = ari.originated
+    assert d.calls[call].legs() == ["caller", ringing]  # the distributor knows the leg
+    # The caller hangs up while the agent's phone rings: the ringing leg is hung up too.
+    await app.on_event({"type": "StasisEnd", "channel": {"id": "caller"}}, ari)
+    await settle()
+    assert ringing in ari.hung_up
+    await app.on_event({"type": "ChannelDestroyed", "channel": {"id": ringing}}, ari)
+    await settle()
+    view = await d.view(ann)
+    assert (view.state, view.call) == ("ready", None)
+    with db(d) as s:
+        assert s.get(m.Call, call).state == m.CallState.MISSED
 
 
 class AnsweringTelephony(GatedTelephony):

@@ -1,0 +1,56 @@
+"""The desk's Hang up of a dialer call ends both legs (issue #11 item 1, outbound side): on
+the sandbox, a power call to a SIPp customer who would stay on the line, hung up from the
+desk; asserted from the agent phone's SIP trace, ARI and the call row."""
+
+from __future__ import annotations
+
+import pytest
+from sippkit import phone
+from sqlalchemy import select
+from test_call_legs_end import assert_nothing_left, bye_reaches
+from test_dialer_e2e import (  # the dialer's runtime on the sandbox and its helpers
+    add_agents,
+    add_contacts,
+    cube,  # noqa: F401 - fixture
+    customers,  # noqa: F401 - fixture
+    number,
+    ready,
+    until,
+)
+
+from asterisk_cube.db import models as m
+from asterisk_cube.services import provisioning as p
+
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("customers")]
+
+
+@pytest.fixture
+def dialer_cube(cube):  # noqa: F811 - the fixture imported above
+    return cube
+
+
+async def _connected(desk, agent_id):
+    view = await desk.view(agent_id)
+    return view if view.call and view.call.state == "connected" else None
+
+
+async def test_desk_hangup_of_a_power_call_ends_contact_and_agent(dialer_cube, sandbox, tmp_path):
+    served = dialer_cube
+    with served.tx() as s:
+        camp = p.add_campaign(s, "Hangup", mode="power", skill="hangup", wrap_up=0)
+        (agent,) = add_agents(s, [1], "hangup")
+        # answers after 0.5 s and waits for us to hang up
+        add_contacts(s, camp.id, [number(1, 5, 0, 1)])
+    await served.start()
+    desk = served.desk
+    with phone(sandbox, sandbox.agent_port(1), tmp_path / "agent01") as agent_phone:
+        await ready(desk, [agent])
+        served.running("Hangup")
+        view = await until(lambda: _connected(desk, agent), timeout=20, what="connected")
+        await desk.hangup(agent, view.call.call_id)
+        await bye_reaches(agent_phone, "BYE to the agent's phone")
+        await assert_nothing_left(sandbox, "after the desk hung up the dialer call")
+        assert (await desk.view(agent)).call.state == "ended"
+    with served.tx() as s:
+        row = s.scalar(select(m.Call).where(m.Call.campaign_id == camp.id))
+        assert row.state == m.CallState.ENDED and row.answered_at is not None
