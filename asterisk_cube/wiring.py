@@ -18,6 +18,7 @@ from asterisk_cube.ari.inbound import InboundApp
 from asterisk_cube.ari.outbound import OutboundApp
 from asterisk_cube.ari.router import StasisRouter
 from asterisk_cube.config import Settings
+from asterisk_cube.db.config_version import ConfigWatcher
 from asterisk_cube.db.session import make_engine, make_sessionmaker, schema_status
 from asterisk_cube.dialer.service import Dialer, dialer_options
 from asterisk_cube.events import EventHub
@@ -51,6 +52,11 @@ def build_runtime(settings: Settings, **runtime_kwargs: Any) -> Runtime:
     # interval (5 ms by default) after each socket read: 1 ms keeps calls moving.
     sys.setswitchinterval(GIL_SWITCH_INTERVAL)
     sessions = open_database(settings)
+    # Configuration changed by the CLI (or another node) while we run: noticed within a
+    # second, then every part that keeps configuration in memory reloads it. Primed
+    # before loading, so a change made while we start is not missed.
+    watcher = ConfigWatcher(sessions.kw["bind"])
+    watcher.prime()
     hub = runtime_kwargs.pop("hub", None) or EventHub()
     distributor = Distributor(sessions, hub, node=socket.gethostname())
     distributor.load()
@@ -68,8 +74,10 @@ def build_runtime(settings: Settings, **runtime_kwargs: Any) -> Runtime:
         return StasisRouter(inbound, dialer.telephony)
 
     monitor, feed = _panel(settings, distributor, dialer, hub, sessions)
-    entry, verdicts, mailer = _answering_service(settings, sessions)
+    entry, verdicts, mailer = _answering_service(settings, sessions, watcher)
     distributor.on_note = mailer.wake
+    watcher.add("acd", distributor.reload_config)
+    watcher.add("dialer", dialer.refresh)
     components = {
         "acd": lambda state: keep_until_stopped(distributor),
         "dialer": lambda state: dialer.run(),
@@ -77,6 +85,7 @@ def build_runtime(settings: Settings, **runtime_kwargs: Any) -> Runtime:
         "panel": feed.run,
         "adblock-verdicts": verdicts.component,
         "notes-mail": mailer.component,
+        "config-watch": lambda state: watcher.run(),
         **runtime_kwargs.pop("components", {}),
     }
     runtime = Runtime(
@@ -105,14 +114,17 @@ async def keep_until_stopped(distributor: Distributor) -> None:
         await distributor.close()
 
 
-def _answering_service(settings, sessions):
+def _answering_service(settings, sessions, watcher=None):
     """The FastAGI entry route (hours, ad-block, tone), its verdict log, the note mailer."""
     from asterisk_cube.agi.entry import EntryConfigCache, EntryRoute, VerdictLog
     from asterisk_cube.services.mailer import NoteMailer
 
     verdicts = VerdictLog(sessions)
+    cache = EntryConfigCache(sessions)
+    if watcher is not None:
+        watcher.add("entry", cache.invalidate)
     # Register the bound method: panoramisk's dispatch wants a coroutine function.
-    entry = EntryRoute(EntryConfigCache(sessions), verdicts).handle
+    entry = EntryRoute(cache, verdicts).handle
     return entry, verdicts, NoteMailer(sessions, settings.smtp)
 
 

@@ -31,7 +31,7 @@ from functools import partial
 from typing import Protocol
 
 from sqlalchemy import or_, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from asterisk_cube.acd import contract as c
 from asterisk_cube.acd import records as rec
@@ -50,7 +50,6 @@ from asterisk_cube.logs import get_logger
 log = get_logger(__name__)
 
 LOGIN_PAUSE = "login"
-LINE_REFRESH_SECONDS = 10.0
 DEFAULT_REGION = "NO"
 
 
@@ -225,6 +224,82 @@ class LineRoute:
     wrap_up_seconds: int | None
 
 
+def _route_of(line: m.Line) -> LineRoute:
+    campaign = line.campaign
+    return LineRoute(
+        line_id=line.id,
+        did=line.did,
+        priority=line.priority,
+        client_id=line.client_id,
+        campaign_id=campaign.id if campaign else None,
+        region=campaign.phone_region if campaign else None,
+        skill=campaign.skill.name if campaign and campaign.skill else None,
+        forced_registration=bool(campaign and campaign.forced_registration),
+        wrap_up_seconds=campaign.wrap_up_seconds if campaign else None,
+    )
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    """An agent as provisioned (CLI): what a configuration reload may change."""
+
+    username: str
+    name: str
+    role: str
+    endpoint: str | None
+    skills: frozenset[str]
+    permitted: frozenset[int]
+    chosen: frozenset[int]
+
+
+@dataclass(frozen=True)
+class ConfigSnapshot:
+    """The configuration the distributor keeps in memory, read in one transaction."""
+
+    routes: dict[int, LineRoute]
+    line_info: dict[int, tuple[str, str, int]]
+    agents: dict[int, AgentConfig]  # active agents
+    pause_reasons: list[tuple[str, str]]
+
+
+def read_config(s: Session) -> ConfigSnapshot:
+    """Lines with their campaigns, active agents with grants and skills, pause reasons."""
+    lines = list(
+        s.scalars(
+            select(m.Line).options(selectinload(m.Line.campaign).selectinload(m.Campaign.skill))
+        )
+    )
+    agents = s.scalars(
+        select(m.Agent)
+        .where(m.Agent.active.is_(True))
+        .options(selectinload(m.Agent.skills), selectinload(m.Agent.line_links))
+    )
+    return ConfigSnapshot(
+        routes={line.id: _route_of(line) for line in lines},
+        line_info={line.id: (line.did, line.name, line.offer_timeout_seconds) for line in lines},
+        agents={
+            a.id: AgentConfig(
+                username=a.username,
+                name=a.name,
+                role=a.role.value,
+                endpoint=a.endpoint,
+                skills=frozenset(sk.name for sk in a.skills),
+                permitted=frozenset(link.line_id for link in a.line_links),
+                chosen=frozenset(link.line_id for link in a.line_links if link.chosen),
+            )
+            for a in agents
+        },
+        pause_reasons=[
+            (r.code, r.label)
+            for r in s.scalars(
+                select(m.PauseReason)
+                .where(m.PauseReason.system.is_(False))
+                .order_by(m.PauseReason.label)
+            )
+        ],
+    )
+
+
 @dataclass(frozen=True)
 class Write:
     """One queued ``acd.records`` call: ``op(session, *args, **kwargs)``."""
@@ -284,7 +359,6 @@ class Distributor:
         self.line_info: dict[int, tuple[str, str, int]] = {}  # id -> (did, name, offer timeout)
         self.line_routes: dict[int, LineRoute] = {}
         self._tx_depth = 0
-        self._refresh_timer: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task] = set()
         self._loaded = False
         # Kept in memory so that building an agent's view needs no query (views are
@@ -363,8 +437,6 @@ class Distributor:
         )
 
     async def close(self) -> None:
-        if self._refresh_timer:
-            self._refresh_timer.cancel()
         self.caller_lookup.close()
         for call in self.calls.values():
             if call.offer_timer:
@@ -418,18 +490,7 @@ class Distributor:
         }
 
     def _remember_line(self, line: m.Line) -> LineRoute:
-        campaign = line.campaign
-        route = LineRoute(
-            line_id=line.id,
-            did=line.did,
-            priority=line.priority,
-            client_id=line.client_id,
-            campaign_id=campaign.id if campaign else None,
-            region=campaign.phone_region if campaign else None,
-            skill=campaign.skill.name if campaign and campaign.skill else None,
-            forced_registration=bool(campaign and campaign.forced_registration),
-            wrap_up_seconds=campaign.wrap_up_seconds if campaign else None,
-        )
+        route = _route_of(line)
         self.line_priorities[line.id] = line.priority
         self.line_info[line.id] = (line.did, line.name, line.offer_timeout_seconds)
         self.line_routes[line.id] = route
@@ -484,29 +545,12 @@ class Distributor:
         return live
 
     def refresh_lines(self) -> None:
-        """Line priorities may change from the panel or CLI: the next decision follows."""
+        """Reread the configuration now, on the loop (a line added since the last reload,
+        or changed from the panel): the next decision follows it. ``serve`` otherwise
+        reloads through ``reload_config`` when ``db.config_version`` moves."""
         with self._read() as s:
-            self._load_lines(s)
-
-    def _keep_lines_fresh(self) -> None:
-        """Reread lines and their campaigns every ``LINE_REFRESH_SECONDS``: arrivals read
-        them from memory, and the CLI may change them while ``serve`` runs (the panel's
-        changes take effect at once, through ``lines_changed``)."""
-        if self._refresh_timer is not None:
-            self._refresh_timer.cancel()
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            return  # not serving (a CLI or a plain test)
-        self._refresh_timer = loop.call_later(LINE_REFRESH_SECONDS, self._refresh_tick)
-
-    def _refresh_tick(self) -> None:
-        self._refresh_timer = None
-        try:
-            self.refresh_lines()
-        except Exception as exc:
-            log.warning("line_refresh_failed", error=repr(exc))
-        self._keep_lines_fresh()
+            snap = read_config(s)
+        self._take_config(snap)
 
     def _agent(self, agent_id: int) -> LiveAgent:
         agent = self.agents.get(agent_id)
@@ -1702,7 +1746,6 @@ class Distributor:
         (``queued_at``); calls whose caller is gone become missed / ended."""
         if not self._loaded:
             self.load()
-        self._keep_lines_fresh()
         self.forget_lost_calls(live_channels)
         now = self.now()
         stats = {"waiting": 0, "connected": 0, "missed": 0, "ended": 0}
@@ -1908,6 +1951,80 @@ class Distributor:
             raise c.Refused(c.INVALID, "reason: not a known pause reason")
         self._apply(agent, ag.Pause(reason=reason))
         self._after_agent_change(agent)
+
+    # ------------------------------------------------- configuration reload (CLI)
+
+    async def reload_config(self) -> None:
+        """The configuration changed in the database (``db.config_version``): read it in a
+        worker thread, then apply it here on the loop in one step."""
+
+        def read() -> ConfigSnapshot:
+            with self._read() as s:
+                return read_config(s)
+
+        self.apply_config(await asyncio.to_thread(read))
+
+    def apply_config(self, snap: ConfigSnapshot) -> None:
+        """Take the configuration of ``snap`` and route by it from now on."""
+        self._take_config(snap)
+        self._notify_all()
+        self.dispatch()
+
+    def _take_config(self, snap: ConfigSnapshot) -> None:
+        """Take lines, grants, skills, endpoints and pause reasons from ``snap`` without
+        disturbing calls in progress:
+
+        * a call already offered or connected stays with its agent, whatever changed;
+        * a removed line whose callers are still waiting (or talking) stays known, and
+          the agents who served it keep it, until those calls are over: its callers are
+          still answered, none is dropped; new calls cannot reach it (the DID is gone
+          from the dialplan at the next ``dialplan install``);
+        * a line revoked from an agent leaves the agent's chosen lines; a newly granted
+          line is chosen if the grant says so; lines kept keep the desk's choice;
+        * a removed or deactivated agent gets no new work (no lines, no skills) and is
+          forgotten once logged out; one on a call keeps the call;
+        * an agent added since is loaded (as ``load`` does).
+        """
+        live_lines = {
+            call.line_id
+            for call in self.calls.values()
+            if call.line_id is not None and call.phase not in ("ended", "missed")
+        }
+        retired = {i for i in self.line_routes if i not in snap.routes and i in live_lines}
+        if retired:
+            log.warning("removed_lines_kept_for_their_calls", lines=sorted(retired))
+        routes = dict(snap.routes)
+        info = dict(snap.line_info)
+        for line_id in retired:
+            routes[line_id] = self.line_routes[line_id]
+            info[line_id] = self.line_info.get(line_id, (routes[line_id].did, "", 20))
+        self.line_routes = routes
+        self.line_info = info
+        self.line_priorities = {i: r.priority for i, r in routes.items()}
+        self.pause_reasons = list(snap.pause_reasons)
+
+        for agent_id, live in list(self.agents.items()):
+            cfg = snap.agents.get(agent_id)
+            kept = live.permitted & retired
+            if cfg is None:
+                if live.status.state == ag.AgentState.LOGGED_OUT:
+                    del self.agents[agent_id]
+                else:
+                    live.permitted, live.chosen = kept, live.chosen & kept
+                    live.skills = frozenset()
+                continue
+            before = live.permitted
+            live.permitted = cfg.permitted | kept
+            live.chosen = frozenset(
+                line_id
+                for line_id in live.permitted
+                if (line_id in live.chosen if line_id in before else line_id in cfg.chosen)
+            )
+            live.username, live.name, live.role = cfg.username, cfg.name, cfg.role
+            live.endpoint, live.skills = cfg.endpoint, cfg.skills
+        for agent_id in snap.agents.keys() - self.agents.keys():
+            with contextlib.suppress(c.Refused):  # removed again meanwhile
+                self._agent(agent_id)
 
     def lines_changed(self) -> None:
         """A line's priority (or name) changed in the database, e.g. from the panel:
