@@ -10,6 +10,7 @@ import contextlib
 
 import pytest
 from sqlalchemy import select
+from test_cli import run  # noqa: F401 (fixture)
 from test_distributor import FakeTelephony, make, settle, start_work, world  # noqa: F401 (fixture)
 
 from asterisk_cube.acd import contract as c
@@ -59,6 +60,18 @@ def test_rolled_back_and_non_configuration_writes_do_not_bump(world):
             link.chosen = not link.chosen
         s.add(m.AuditLog(actor="test", action="nothing", target=""))
     assert version(sessions) == v0
+
+
+def test_cli_line_changes_bump_and_say_that_the_dialplan_needs_installing(run):
+    from asterisk_cube.cli.common import CliContext
+
+    sessions = CliContext().sessions()
+    v0 = version(sessions)
+    out = run("line", "add", "4721000077", "--name", "New").output
+    assert "run `asterisk-cube dialplan install`" in out
+    assert version(sessions) == v0 + 1
+    assert "dialplan install" in run("line", "remove", "4721000077").output
+    assert version(sessions) == v0 + 2
 
 
 # ------------------------------------------------------------------ the watcher
