@@ -68,6 +68,8 @@ CONFIG_MODELS: tuple[type, ...] = (
     m.EnquiryTopic,
 )
 
+_CONFIG_TABLES = frozenset(model.__table__ for model in CONFIG_MODELS)
+
 # Columns whose change alone is not provisioning: the desk's line choice is written by
 # the distributor that already holds it in memory.
 _NOT_CONFIG: dict[type, frozenset[str]] = {m.AgentLine: frozenset({"chosen"})}
@@ -119,6 +121,16 @@ def _after_flush(session: Session, _context: Any) -> None:
         session.info[_BUMPED] = True  # once per transaction
 
 
+def _bulk_write(state: Any) -> None:
+    """``session.execute(update(m.Agent)...)`` and the like bypass the flush: bump here."""
+    if not (state.is_update or state.is_delete or state.is_insert):
+        return
+    table = getattr(state.statement, "table", None)
+    if table in _CONFIG_TABLES and not state.session.info.get(_BUMPED):
+        bump(state.session.connection())
+        state.session.info[_BUMPED] = True
+
+
 def _transaction_ended(session: Session, transaction: Any) -> None:
     if transaction.parent is None:
         session.info.pop(_PENDING, None)
@@ -129,6 +141,7 @@ def track(factory: sessionmaker[Session]) -> sessionmaker[Session]:
     """Make every session of ``factory`` bump the version when it changes configuration."""
     event.listen(factory, "before_flush", _before_flush)
     event.listen(factory, "after_flush", _after_flush)
+    event.listen(factory, "do_orm_execute", _bulk_write)
     event.listen(factory, "after_transaction_end", _transaction_ended)
     return factory
 

@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from test_cli import run  # noqa: F401 (fixture)
 from test_distributor import FakeTelephony, make, settle, start_work, world  # noqa: F401 (fixture)
 
@@ -47,6 +47,17 @@ def test_every_provisioning_write_bumps_the_version_in_its_transaction(world):
     with transaction(sessions) as s:
         p.update_campaign(s, "Hot", wrap_up=30)
     assert version(sessions) > v2
+
+
+def test_bulk_statements_on_configuration_tables_bump_too(world):
+    sessions = cli(world)
+    v0 = version(sessions)
+    with transaction(sessions) as s:
+        s.execute(update(m.Agent).where(m.Agent.username == "ann").values(active=False))
+    assert version(sessions) == v0 + 1
+    with transaction(sessions) as s:
+        s.execute(update(m.Call).values(caller_number="1"))  # not configuration
+    assert version(sessions) == v0 + 1
 
 
 def test_rolled_back_and_non_configuration_writes_do_not_bump(world):
