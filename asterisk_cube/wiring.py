@@ -94,7 +94,7 @@ def build_runtime(settings: Settings, **runtime_kwargs: Any) -> Runtime:
         handler=handler,
         agi_routes={"entry": entry, **runtime_kwargs.pop("agi_routes", {})},
         components=components,
-        extra_routes=_web_routes(settings, distributor, hub, sessions, feed, dialer),
+        extra_routes=_web_routes(settings, distributor, hub, sessions, feed, dialer, watcher),
         **runtime_kwargs,
     )
     # Everything built so far (modules, SQLAlchemy's mappers, the loaded state) lives as
@@ -144,7 +144,8 @@ def _panel(settings, distributor, dialer, hub, sessions):
     return monitor, feed
 
 
-def _web_routes(settings, distributor, hub, sessions, feed=None, dialer=None) -> list:
+def _web_routes(settings, distributor, hub, sessions, feed=None, dialer=None, watcher=None) -> list:
+    from asterisk_cube.web.auth import AgentDirectory
     from asterisk_cube.web.desktop import desktop_mount
     from asterisk_cube.web.panel import Panel
     from asterisk_cube.web.reports import Reports
@@ -152,4 +153,18 @@ def _web_routes(settings, distributor, hub, sessions, feed=None, dialer=None) ->
     panel = [] if feed is None else Panel(feed, distributor, sessions).routes()
     panel += Reports(sessions).routes()
     # The desktop mount answers every path not matched before it: keep it last.
-    return [desktop_mount(settings, distributor, hub, sessions, extra_routes=panel, dialer=dialer)]
+    # Accounts: a role changed or an agent removed with the CLI counts at the next request.
+    directory = AgentDirectory(sessions)
+    if watcher is not None:
+        watcher.add("web-auth", directory.config_changed)
+    return [
+        desktop_mount(
+            settings,
+            distributor,
+            hub,
+            sessions,
+            extra_routes=panel,
+            dialer=dialer,
+            directory=directory,
+        )
+    ]

@@ -148,6 +148,12 @@ class AgentDirectory:
 
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self.sessions = sessions
+        # Bumped when the configuration changed (serve's db.config_version watcher): every
+        # session re-checks its account at its next request, not up to RECHECK_SECONDS later.
+        self.generation = 0
+
+    def config_changed(self) -> None:
+        self.generation += 1
 
     def authenticate(self, username: str, password: str) -> User | None:
         """The active agent with this username and password, else None (no hint why)."""
@@ -260,12 +266,22 @@ async def current_user(request: Request) -> User | None:
         return None
     directory: AgentDirectory | None = request.scope.get(SCOPE_DIRECTORY)
     checked = request.session.get("checked", 0)
-    if directory is not None and time.time() - float(checked or 0) > RECHECK_SECONDS:
+    if directory is not None and (
+        time.time() - float(checked or 0) > RECHECK_SECONDS
+        or request.session.get("gen", 0) != directory.generation
+    ):
         fresh = await run_in_threadpool(directory.get, user.agent_id)
         if fresh is None:
             end_session(request)
             return None
-        request.session.update({"role": fresh.role, "name": fresh.name, "checked": time.time()})
+        request.session.update(
+            {
+                "role": fresh.role,
+                "name": fresh.name,
+                "checked": time.time(),
+                "gen": directory.generation,
+            }
+        )
         user = User(user.agent_id, user.username, fresh.name, fresh.role, user.language)
     return user
 

@@ -20,9 +20,13 @@ from asterisk_cube.db.session import make_engine, make_sessionmaker, transaction
 from asterisk_cube.services import provisioning as p
 
 
-def cli(world):
+def cli_sessions(sessions):
     """Sessions of another process on the same database (what the CLI opens)."""
-    return make_sessionmaker(make_engine(str(world[0].kw["bind"].url)))
+    return make_sessionmaker(make_engine(str(sessions.kw["bind"].url)))
+
+
+def cli(world):
+    return cli_sessions(world[0])
 
 
 def version(sessions) -> int:
@@ -201,3 +205,34 @@ async def test_new_and_removed_agents_and_pause_reasons(world):
     assert bob.permitted == frozenset() and bob.chosen == frozenset()
     d.call_arrived("ch1", lines["100"], "91000001")
     assert all(call.agent_id is None for call in d.calls.values())
+
+
+# ------------------------------------------------------------------ web sessions
+
+
+def test_an_account_change_counts_at_the_next_request_after_a_reload(tmp_path):
+    """Before: a desk session re-checked its account only every 30 s (RECHECK_SECONDS)."""
+    import warnings
+
+    from fakes.web import demo_for, make_accounts, make_app, make_settings
+
+    from asterisk_cube.events import EventHub
+    from asterisk_cube.web.auth import AgentDirectory
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from starlette.testclient import TestClient
+
+    sessions, ids = make_accounts(tmp_path)
+    hub = EventHub()
+    directory = AgentDirectory(sessions)
+    app = make_app(make_settings(tmp_path), demo_for(hub, ids), hub, sessions, directory=directory)
+    client = TestClient(app)
+    resp = client.post("/api/login", json={"username": "nora", "password": "nora-secret-1"})
+    assert resp.status_code == 200, resp.text
+    assert client.get("/api/me").status_code == 200
+    with transaction(cli_sessions(sessions)) as s:
+        p.update_agent(s, "nora", active=False)
+    assert client.get("/api/me").status_code == 200  # not re-checked yet: nothing said so
+    directory.config_changed()  # what serve's watcher calls
+    assert client.get("/api/me").status_code == 401
