@@ -31,7 +31,7 @@ from functools import partial
 from typing import Protocol
 
 from sqlalchemy import or_, select
-from sqlalchemy.orm import Session, selectinload, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from asterisk_cube.acd import contract as c
 from asterisk_cube.acd import records as rec
@@ -263,40 +263,79 @@ class ConfigSnapshot:
 
 
 def read_config(s: Session) -> ConfigSnapshot:
-    """Lines with their campaigns, active agents with grants and skills, pause reasons."""
-    lines = list(
-        s.scalars(
-            select(m.Line).options(selectinload(m.Line.campaign).selectinload(m.Campaign.skill))
+    """Lines with their campaigns, active agents with grants and skills, pause reasons.
+
+    Plain rows, no ORM objects: it runs in a worker thread while the loop serves calls, and
+    500 agents with 10 000 grants read this way take tens of milliseconds of GIL time
+    rather than a quarter of a second."""
+    L, C, K, A = m.Line, m.Campaign, m.Skill, m.Agent
+    routes, line_info = {}, {}
+    for row in s.execute(
+        select(
+            L.id,
+            L.did,
+            L.name,
+            L.priority,
+            L.client_id,
+            L.offer_timeout_seconds,
+            C.id.label("campaign_id"),
+            C.phone_region,
+            C.forced_registration,
+            C.wrap_up_seconds,
+            K.name.label("skill"),
         )
-    )
-    agents = s.scalars(
-        select(m.Agent)
-        .where(m.Agent.active.is_(True))
-        .options(selectinload(m.Agent.skills), selectinload(m.Agent.line_links))
+        .outerjoin(C, L.campaign_id == C.id)
+        .outerjoin(K, C.skill_id == K.id)
+    ):
+        routes[row.id] = LineRoute(
+            line_id=row.id,
+            did=row.did,
+            priority=row.priority,
+            client_id=row.client_id,
+            campaign_id=row.campaign_id,
+            region=row.phone_region,
+            skill=row.skill,
+            forced_registration=bool(row.forced_registration),
+            wrap_up_seconds=row.wrap_up_seconds,
+        )
+        line_info[row.id] = (row.did, row.name, row.offer_timeout_seconds)
+    permitted: dict[int, set[int]] = {}
+    chosen: dict[int, set[int]] = {}
+    for agent_id, line_id, is_chosen in s.execute(
+        select(m.AgentLine.agent_id, m.AgentLine.line_id, m.AgentLine.chosen)
+    ):
+        permitted.setdefault(agent_id, set()).add(line_id)
+        if is_chosen:
+            chosen.setdefault(agent_id, set()).add(line_id)
+    skills: dict[int, set[str]] = {}
+    for agent_id, name in s.execute(
+        select(m.AgentSkill.agent_id, K.name).join(K, m.AgentSkill.skill_id == K.id)
+    ):
+        skills.setdefault(agent_id, set()).add(name)
+    agents = {
+        row.id: AgentConfig(
+            username=row.username,
+            name=row.name,
+            role=m.Role(row.role).value,
+            endpoint=row.endpoint,
+            skills=frozenset(skills.get(row.id, ())),
+            permitted=frozenset(permitted.get(row.id, ())),
+            chosen=frozenset(chosen.get(row.id, ())),
+        )
+        for row in s.execute(
+            select(A.id, A.username, A.name, A.role, A.endpoint).where(A.active.is_(True))
+        )
+    }
+    reasons = s.execute(
+        select(m.PauseReason.code, m.PauseReason.label)
+        .where(m.PauseReason.system.is_(False))
+        .order_by(m.PauseReason.label)
     )
     return ConfigSnapshot(
-        routes={line.id: _route_of(line) for line in lines},
-        line_info={line.id: (line.did, line.name, line.offer_timeout_seconds) for line in lines},
-        agents={
-            a.id: AgentConfig(
-                username=a.username,
-                name=a.name,
-                role=a.role.value,
-                endpoint=a.endpoint,
-                skills=frozenset(sk.name for sk in a.skills),
-                permitted=frozenset(link.line_id for link in a.line_links),
-                chosen=frozenset(link.line_id for link in a.line_links if link.chosen),
-            )
-            for a in agents
-        },
-        pause_reasons=[
-            (r.code, r.label)
-            for r in s.scalars(
-                select(m.PauseReason)
-                .where(m.PauseReason.system.is_(False))
-                .order_by(m.PauseReason.label)
-            )
-        ],
+        routes=routes,
+        line_info=line_info,
+        agents=agents,
+        pause_reasons=[(code, label) for code, label in reasons],
     )
 
 
