@@ -33,7 +33,6 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, event, select, text, update
 from sqlalchemy import inspect as sa_inspect
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from asterisk_cube.db import models as m
@@ -171,6 +170,7 @@ class ConfigWatcher:
         self.changes = 0  # versions acted on (for tests and the log)
         self._wake: asyncio.Event | None = None
         self._stop = threading.Event()
+        self.listening = threading.Event()  # PostgreSQL: the LISTEN connection is up
 
     def add(self, name: str, reload: Reload) -> None:
         self.reloads.append((name, reload))
@@ -241,16 +241,18 @@ class ConfigWatcher:
         delays a reload to the next interval)."""
         import psycopg
 
-        url = make_url(str(self.engine.url.render_as_string(hide_password=False)))
-        conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
+        url = self.engine.url.set(drivername="postgresql")  # libpq's URI, no SQLAlchemy driver
+        conninfo = url.render_as_string(hide_password=False)
         while not self._stop.is_set():
             try:
                 with psycopg.connect(conninfo, autocommit=True) as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
+                    self.listening.set()
                     while not self._stop.is_set():
                         for _ in conn.notifies(timeout=self.interval, stop_after=1):
                             loop.call_soon_threadsafe(self._wake_up)
             except Exception as exc:
+                self.listening.clear()
                 if loop.is_closed():
                     return
                 log.warning("config_listen_failed", error=repr(exc))
