@@ -50,6 +50,8 @@ from asterisk_cube.logs import get_logger
 log = get_logger(__name__)
 
 LOGIN_PAUSE = "login"
+REMOVED_PAUSE = "supervisor"  # an agent removed (CLI) during a call: paused after it
+_IDLE_STATES = (ag.AgentState.LOGGED_OUT, ag.AgentState.READY, ag.AgentState.PAUSED)
 DEFAULT_REGION = "NO"
 
 
@@ -2020,8 +2022,9 @@ class Distributor:
           from the dialplan at the next ``dialplan install``);
         * a line revoked from an agent leaves the agent's chosen lines; a newly granted
           line is chosen if the grant says so; lines kept keep the desk's choice;
-        * a removed or deactivated agent gets no new work (no lines, no skills) and is
-          forgotten once logged out; one on a call keeps the call;
+        * a removed or deactivated agent is forgotten at once unless it has a call (an
+          offer, a call, its wrap-up): then it keeps that call but gets no lines and no
+          skills (no new work), is paused after it, and is forgotten at the next reload;
         * an agent added since is loaded (as ``load`` does).
         """
         live_lines = {
@@ -2045,12 +2048,16 @@ class Distributor:
         for agent_id, live in list(self.agents.items()):
             cfg = snap.agents.get(agent_id)
             kept = live.permitted & retired
-            if cfg is None:
-                if live.status.state == ag.AgentState.LOGGED_OUT:
-                    del self.agents[agent_id]
-                else:
-                    live.permitted, live.chosen = kept, live.chosen & kept
-                    live.skills = frozenset()
+            if cfg is None:  # removed or deactivated
+                state = live.status.state
+                if state in _IDLE_STATES and not live.on_outbound_call:
+                    del self.agents[agent_id]  # no call to finish: forgotten now
+                    continue
+                live.permitted, live.chosen = kept, live.chosen & kept
+                live.skills = frozenset()
+                busy = state in (ag.AgentState.BUSY, ag.AgentState.WRAP_UP)
+                if busy and not live.status.pause_requested:  # paused, not ready, after it
+                    self._apply(live, ag.Pause(reason=REMOVED_PAUSE))
                 continue
             before = live.permitted
             live.permitted = cfg.permitted | kept

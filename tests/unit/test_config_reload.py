@@ -187,27 +187,32 @@ async def test_a_removed_lines_waiting_callers_are_still_served(world):
 
 async def test_new_and_removed_agents_and_pause_reasons(world):
     _, ids, lines = world
-    d = make(world)
+    tel = FakeTelephony()
+    d = make(world, tel)
     await start_work(d, ids["bob"], [lines["100"]])
+    await start_work(d, ids["cid"], [lines["200"]])
+    call_id = d.call_arrived("ch1", lines["200"], "91000001")
+    await d.accept(ids["cid"], call_id)
+    await settle()
     with transaction(cli(world)) as s:
         p.add_agent(s, "dag", endpoint="PJSIP/dag", lines=["200"], skills=["sales"])
         p.remove_agent(s, "ann")  # logged out
+        p.update_agent(s, "bob", active=False)  # ready, no call
+        p.update_agent(s, "cid", active=False)  # on a call
         s.add(m.PauseReason(code="lunch2", label="Late lunch"))
     await d.reload_config()
-    assert ids["ann"] not in d.agents
+    assert ids["ann"] not in d.agents and ids["bob"] not in d.agents
     dag = next(a for a in d.agents.values() if a.username == "dag")
     assert dag.permitted == {lines["200"]} and dag.skills == {"sales"}
-    assert ("lunch2", "Late lunch") in (await d.view(ids["bob"])).pause_reasons
-    with transaction(cli(world)) as s:
-        p.remove_agent(s, "bob")  # logged in and ready: no new work, not forgotten yet
+    assert ("lunch2", "Late lunch") in (await d.view(dag.agent_id)).pause_reasons
+    # cid keeps its call, gets nothing new, and is paused (not ready) after it
+    cid = d.agents[ids["cid"]]
+    assert cid.permitted == frozenset() and cid.skills == frozenset()
+    assert (await d.view(ids["cid"])).call.state == "connected"
+    d.caller_left("ch1")
+    assert d.agents[ids["cid"]].status.state.value == "paused"
     await d.reload_config()
-    bob = d.agents[ids["bob"]]
-    assert bob.permitted == frozenset() and bob.chosen == frozenset()
-    d.call_arrived("ch1", lines["100"], "91000001")
-    assert all(call.agent_id is None for call in d.calls.values())
-
-
-# ------------------------------------------------------------------ web sessions
+    assert ids["cid"] not in d.agents
 
 
 def test_an_account_change_counts_at_the_next_request_after_a_reload(tmp_path):
