@@ -93,6 +93,17 @@ async def test_cli_line_and_grant_reach_a_running_serve(serve, sandbox, tmp_path
                 await events.wait_for(
                     lambda v: v["call"] and v["call"]["state"] == "connected", timeout=20
                 )
+            # A reload during the call (the line revoked from the agent, a line renamed)
+            # leaves the call alone.
+            changed = await cli(serve, "agent", "revoke", "agent01", NEW)
+            await cli(serve, "line", "set", OLD, "--name", "Renamed")
+            took = await seen_within(
+                agent,
+                changed,
+                lambda v: NEW not in line_ids(v) and v["call"]["state"] == "connected",
+                "the revoke during the call",
+            )
+            assert took < PROPAGATION_LIMIT + 1.5  # two CLI runs in between
             # From Asterisk's side: the caller and agent01's phone share the call's bridge.
             bridge = sandbox.rx(f"bridge show cube-call-{call_id}")
             assert "PJSIP/agent01" in bridge and "PJSIP/carrier" in bridge, bridge
