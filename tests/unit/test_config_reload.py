@@ -147,6 +147,22 @@ async def test_a_grant_made_while_serving_is_taken_on_reload(world):
     assert view.offer.call_id == call_id
 
 
+async def test_a_changed_campaign_and_line_count_from_the_next_call(world):
+    _, ids, lines = world
+    d = make(world)
+    with transaction(cli(world)) as s:
+        p.update_campaign(s, "Hot", wrap_up=45, skill="vip")
+        p.update_line(s, "100", priority=20, name="Low renamed")
+        p.update_agent(s, "ann", add_skills=["vip"], endpoint="PJSIP/ann2")
+    await d.reload_config()
+    route = d.line_routes[lines["300"]]
+    assert (route.wrap_up_seconds, route.skill) == (45, "vip")
+    assert d.line_priorities[lines["100"]] == 20
+    assert d.line_info[lines["100"]][1] == "Low renamed"
+    ann = d.agents[ids["ann"]]
+    assert ann.skills == {"vip"} and ann.endpoint == "PJSIP/ann2"
+
+
 async def test_revoke_leaves_the_call_in_progress_and_the_choice(world):
     _, ids, lines = world
     tel = FakeTelephony()
@@ -267,3 +283,28 @@ async def test_on_postgresql_the_notification_wakes_the_watcher_at_once(pg_db):
         with contextlib.suppress(asyncio.CancelledError):
             await task
         engine.dispose()
+
+
+# ------------------------------------------------------------------ serve's wiring
+
+
+def test_serve_watches_the_configuration_and_reloads_every_cache(tmp_path, monkeypatch):
+    from asterisk_cube import wiring
+    from asterisk_cube.config import load_settings
+    from asterisk_cube.db.session import upgrade
+
+    made: list[ConfigWatcher] = []
+
+    class Recorder(ConfigWatcher):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+    monkeypatch.setattr(wiring, "ConfigWatcher", Recorder)
+    settings = load_settings(env={"ASTERISK_CUBE_DATA_DIR": str(tmp_path)})
+    upgrade(settings.database_url)
+    runtime = wiring.build_runtime(settings, install_signal_handlers=False)
+    (watcher,) = made
+    assert watcher.version is not None  # primed before the distributor loaded
+    assert sorted(name for name, _ in watcher.reloads) == ["acd", "dialer", "entry", "web-auth"]
+    assert "config-watch" in runtime.extra_components
