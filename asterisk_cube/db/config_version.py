@@ -239,8 +239,11 @@ class ConfigWatcher:
         """PostgreSQL: wake the watcher as soon as a bump is committed (a thread of its
         own, one connection; the poll goes on regardless, so a lost connection only
         delays a reload to the next interval)."""
-        import psycopg
-
+        try:
+            import psycopg
+        except ImportError:  # another driver (psycopg2): the poll alone, at most 1 s late
+            log.warning("config_listen_unavailable", reason="psycopg (3) is not installed")
+            return
         url = self.engine.url.set(drivername="postgresql")  # libpq's URI, no SQLAlchemy driver
         conninfo = url.render_as_string(hide_password=False)
         while not self._stop.is_set():
