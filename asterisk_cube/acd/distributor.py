@@ -2027,11 +2027,9 @@ class Distributor:
           skills (no new work), is paused after it, and is forgotten at the next reload;
         * an agent added since is loaded (as ``load`` does).
         """
-        live_lines = {
-            call.line_id
-            for call in self.calls.values()
-            if call.line_id is not None and call.phase not in ("ended", "missed")
-        }
+        ongoing = [c_ for c_ in self.calls.values() if c_.phase not in ("ended", "missed")]
+        live_lines = {c_.line_id for c_ in ongoing if c_.line_id is not None}
+        with_calls = {c_.agent_id for c_ in ongoing if c_.agent_id is not None}
         retired = {i for i in self.line_routes if i not in snap.routes and i in live_lines}
         if retired:
             log.warning("removed_lines_kept_for_their_calls", lines=sorted(retired))
@@ -2050,7 +2048,11 @@ class Distributor:
             kept = live.permitted & retired
             if cfg is None:  # removed or deactivated
                 state = live.status.state
-                if state in _IDLE_STATES and not live.on_outbound_call:
+                if (
+                    state in _IDLE_STATES
+                    and not live.on_outbound_call
+                    and agent_id not in with_calls  # e.g. a call it forwarded
+                ):
                     del self.agents[agent_id]  # no call to finish: forgotten now
                     continue
                 live.permitted, live.chosen = kept, live.chosen & kept
