@@ -586,12 +586,12 @@ class Distributor:
         return live
 
     def refresh_lines(self) -> None:
-        """Reread the configuration now, on the loop (a line added since the last reload,
-        or changed from the panel): the next decision follows it. ``serve`` otherwise
-        reloads through ``reload_config`` when ``db.config_version`` moves."""
+        """Reread the lines now, on the loop (one added since the last reload, or changed
+        from the panel): the next decision follows them. ``serve`` reloads everything
+        (agents too) through ``reload_config`` when ``db.config_version`` moves."""
         with self._read() as s:
             snap = read_config(s)
-        self._take_config(snap)
+        self._take_lines(snap)
 
     def _agent(self, agent_id: int) -> LiveAgent:
         agent = self.agents.get(agent_id)
@@ -2011,6 +2011,26 @@ class Distributor:
         self._notify_all()
         self.dispatch()
 
+    def _take_lines(self, snap: ConfigSnapshot) -> set[int]:
+        """Take the lines of ``snap``; removed lines with ongoing calls are kept (returned)."""
+        live_lines = {
+            c_.line_id
+            for c_ in self.calls.values()
+            if c_.line_id is not None and c_.phase not in ("ended", "missed")
+        }
+        retired = {i for i in self.line_routes if i not in snap.routes and i in live_lines}
+        if retired:
+            log.warning("removed_lines_kept_for_their_calls", lines=sorted(retired))
+        routes = dict(snap.routes)
+        info = dict(snap.line_info)
+        for line_id in retired:
+            routes[line_id] = self.line_routes[line_id]
+            info[line_id] = self.line_info.get(line_id, (routes[line_id].did, "", 20))
+        self.line_routes = routes
+        self.line_info = info
+        self.line_priorities = {i: r.priority for i, r in routes.items()}
+        return retired
+
     def _take_config(self, snap: ConfigSnapshot) -> None:
         """Take lines, grants, skills, endpoints and pause reasons from ``snap`` without
         disturbing calls in progress:
@@ -2027,22 +2047,13 @@ class Distributor:
           skills (no new work), is paused after it, and is forgotten at the next reload;
         * an agent added since is loaded (as ``load`` does).
         """
-        ongoing = [c_ for c_ in self.calls.values() if c_.phase not in ("ended", "missed")]
-        live_lines = {c_.line_id for c_ in ongoing if c_.line_id is not None}
-        with_calls = {c_.agent_id for c_ in ongoing if c_.agent_id is not None}
-        retired = {i for i in self.line_routes if i not in snap.routes and i in live_lines}
-        if retired:
-            log.warning("removed_lines_kept_for_their_calls", lines=sorted(retired))
-        routes = dict(snap.routes)
-        info = dict(snap.line_info)
-        for line_id in retired:
-            routes[line_id] = self.line_routes[line_id]
-            info[line_id] = self.line_info.get(line_id, (routes[line_id].did, "", 20))
-        self.line_routes = routes
-        self.line_info = info
-        self.line_priorities = {i: r.priority for i, r in routes.items()}
+        retired = self._take_lines(snap)
         self.pause_reasons = list(snap.pause_reasons)
-
+        with_calls = {
+            c_.agent_id
+            for c_ in self.calls.values()
+            if c_.agent_id is not None and c_.phase not in ("ended", "missed")
+        }
         for agent_id, live in list(self.agents.items()):
             cfg = snap.agents.get(agent_id)
             kept = live.permitted & retired
