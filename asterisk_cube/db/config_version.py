@@ -134,6 +134,8 @@ def _transaction_ended(session: Session, transaction: Any) -> None:
     if transaction.parent is None:
         session.info.pop(_PENDING, None)
         session.info.pop(_BUMPED, None)
+    elif transaction.nested:  # a savepoint may have taken the bump with it: bump again
+        session.info.pop(_BUMPED, None)
 
 
 def track(factory: sessionmaker[Session]) -> sessionmaker[Session]:

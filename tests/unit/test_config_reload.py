@@ -64,6 +64,17 @@ def test_bulk_statements_on_configuration_tables_bump_too(world):
     assert version(sessions) == v0 + 1
 
 
+def test_a_bump_rolled_back_with_a_savepoint_is_made_again(world):
+    sessions = cli(world)
+    v0 = version(sessions)
+    with transaction(sessions) as s:
+        with contextlib.suppress(RuntimeError), s.begin_nested():
+            p.add_line(s, "403", "Undone")
+            raise RuntimeError("savepoint rolled back")
+        p.add_line(s, "404", "Kept")
+    assert version(sessions) == v0 + 1
+
+
 def test_rolled_back_and_non_configuration_writes_do_not_bump(world):
     sessions = cli(world)
     v0 = version(sessions)
