@@ -18,6 +18,7 @@ from asterisk_cube.ari.inbound import InboundApp
 from asterisk_cube.ari.outbound import OutboundApp
 from asterisk_cube.ari.router import StasisRouter
 from asterisk_cube.config import ConfigError, Settings
+from asterisk_cube.db.config_version import ConfigWatcher
 from asterisk_cube.db.session import make_engine, make_sessionmaker, require_database, schema_status
 from asterisk_cube.dialer.service import Dialer, dialer_options
 from asterisk_cube.events import EventHub
@@ -55,6 +56,11 @@ def build_runtime(settings: Settings, **runtime_kwargs: Any) -> Runtime:
     # interval (5 ms by default) after each socket read: 1 ms keeps calls moving.
     sys.setswitchinterval(GIL_SWITCH_INTERVAL)
     sessions = open_database(settings)
+    # Configuration changed by the CLI (or another node) while we run: noticed within a
+    # second, then every part that keeps configuration in memory reloads it. Primed
+    # before loading, so a change made while we start is not missed.
+    watcher = ConfigWatcher(sessions.kw["bind"])
+    watcher.prime()
     hub = runtime_kwargs.pop("hub", None) or EventHub()
     distributor = Distributor(sessions, hub, node=socket.gethostname())
     distributor.load()
@@ -72,8 +78,10 @@ def build_runtime(settings: Settings, **runtime_kwargs: Any) -> Runtime:
         return StasisRouter(inbound, dialer.telephony)
 
     monitor, feed = _panel(settings, distributor, dialer, hub, sessions)
-    entry, verdicts, mailer = _answering_service(settings, sessions)
+    entry, verdicts, mailer = _answering_service(settings, sessions, watcher)
     distributor.on_note = mailer.wake
+    watcher.add("acd", distributor.reload_config)
+    watcher.add("dialer", dialer.refresh)
     components = {
         "acd": lambda state: keep_until_stopped(distributor),
         "dialer": lambda state: dialer.run(),
@@ -81,6 +89,7 @@ def build_runtime(settings: Settings, **runtime_kwargs: Any) -> Runtime:
         "panel": feed.run,
         "adblock-verdicts": verdicts.component,
         "notes-mail": mailer.component,
+        "config-watch": lambda state: watcher.run(),
         **runtime_kwargs.pop("components", {}),
     }
     runtime = Runtime(
@@ -89,7 +98,7 @@ def build_runtime(settings: Settings, **runtime_kwargs: Any) -> Runtime:
         handler=handler,
         agi_routes={"entry": entry, **runtime_kwargs.pop("agi_routes", {})},
         components=components,
-        extra_routes=_web_routes(settings, distributor, hub, sessions, feed, dialer),
+        extra_routes=_web_routes(settings, distributor, hub, sessions, feed, dialer, watcher),
         **runtime_kwargs,
     )
     # Everything built so far (modules, SQLAlchemy's mappers, the loaded state) lives as
@@ -109,14 +118,17 @@ async def keep_until_stopped(distributor: Distributor) -> None:
         await distributor.close()
 
 
-def _answering_service(settings, sessions):
+def _answering_service(settings, sessions, watcher=None):
     """The FastAGI entry route (hours, ad-block, tone), its verdict log, the note mailer."""
     from asterisk_cube.agi.entry import EntryConfigCache, EntryRoute, VerdictLog
     from asterisk_cube.services.mailer import NoteMailer
 
     verdicts = VerdictLog(sessions)
+    cache = EntryConfigCache(sessions)
+    if watcher is not None:
+        watcher.add("entry", cache.invalidate)
     # Register the bound method: panoramisk's dispatch wants a coroutine function.
-    entry = EntryRoute(EntryConfigCache(sessions), verdicts).handle
+    entry = EntryRoute(cache, verdicts).handle
     return entry, verdicts, NoteMailer(sessions, settings.smtp)
 
 
@@ -136,7 +148,8 @@ def _panel(settings, distributor, dialer, hub, sessions):
     return monitor, feed
 
 
-def _web_routes(settings, distributor, hub, sessions, feed=None, dialer=None) -> list:
+def _web_routes(settings, distributor, hub, sessions, feed=None, dialer=None, watcher=None) -> list:
+    from asterisk_cube.web.auth import AgentDirectory
     from asterisk_cube.web.desktop import desktop_mount
     from asterisk_cube.web.panel import Panel
     from asterisk_cube.web.reports import Reports
@@ -144,4 +157,18 @@ def _web_routes(settings, distributor, hub, sessions, feed=None, dialer=None) ->
     panel = [] if feed is None else Panel(feed, distributor, sessions).routes()
     panel += Reports(sessions).routes()
     # The desktop mount answers every path not matched before it: keep it last.
-    return [desktop_mount(settings, distributor, hub, sessions, extra_routes=panel, dialer=dialer)]
+    # Accounts: a role changed or an agent removed with the CLI counts at the next request.
+    directory = AgentDirectory(sessions)
+    if watcher is not None:
+        watcher.add("web-auth", directory.config_changed)
+    return [
+        desktop_mount(
+            settings,
+            distributor,
+            hub,
+            sessions,
+            extra_routes=panel,
+            dialer=dialer,
+            directory=directory,
+        )
+    ]

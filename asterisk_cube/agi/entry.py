@@ -19,7 +19,8 @@ verdicts are written in batches by :class:`VerdictLog`. The cache is invalidated
 ``max(clients.updated_at)``) run at most once per ``check_interval`` second. It therefore
 notices changes made by another process (the CLI) within about a second, without any
 signalling between processes.
-``invalidate()`` drops entries at once for changes made in this process.
+``invalidate()`` drops entries at once: ``serve``'s configuration watcher
+(``db.config_version``) calls it when any process changed the configuration.
 
 Register it in the runtime::
 

@@ -25,16 +25,33 @@ async def _command(ami: AmiSettings, command: str, timeout: float) -> str:
         reconnect_timeout=3600,
     )
     manager.log.disabled = True
+    # panoramisk sends Login when connected and calls ``manager.login`` with the reply, which
+    # clears ``authenticated_future``: a fast reply (a loaded machine) cleared it before we
+    # looked, and ``wait_for(None)`` raised TypeError. Hear the reply from ``login`` itself.
+    logged_in: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+    panoramisk_login = manager.login
+
+    def login(reply: asyncio.Future) -> bool:
+        try:
+            ok = panoramisk_login(reply)
+        except Exception as exc:
+            if not logged_in.done():
+                logged_in.set_exception(exc)
+            raise
+        if not logged_in.done():
+            logged_in.set_result(ok)
+        return ok
+
+    manager.login = login
     try:
         try:
             await asyncio.wait_for(manager.connect(), timeout)
+            ok = await asyncio.wait_for(logged_in, timeout)
         except (OSError, TimeoutError) as exc:
             raise AmiError(
                 f"cannot reach AMI at {ami.host}:{ami.port}: {exc or 'timeout'}"
             ) from None
-        await asyncio.sleep(0)  # let panoramisk send the Login action
-        login = await asyncio.wait_for(manager.authenticated_future, timeout)
-        if not login.success:
+        if not ok:
             raise AmiError(f"AMI login to {ami.host}:{ami.port} as {ami.username!r} refused")
         reply = await asyncio.wait_for(manager.send_command(command), timeout)
         if isinstance(reply, list):

@@ -5,6 +5,10 @@ import click
 from asterisk_cube.cli.common import FORMAT_OPTION, db_command, emit
 from asterisk_cube.services import provisioning as p
 
+# A running serve takes line changes by itself (db.config_version); Asterisk routes a DID
+# only once the generated dialplan has it.
+DIALPLAN_HINT = "run `asterisk-cube dialplan install` so that Asterisk routes it"
+
 
 @click.group()
 def line() -> None:
@@ -24,7 +28,7 @@ def line() -> None:
 def add(s, did, **options):
     """Add a line. Without --campaign or --client it is a service line."""
     line_ = p.add_line(s, did, **options)
-    return f"line {line_.did} added (priority {line_.priority})"
+    return f"line {line_.did} added (priority {line_.priority}); {DIALPLAN_HINT}"
 
 
 @db_command(line, "set")
@@ -47,7 +51,7 @@ def set_(s, did, priority, **changes):
 def remove(s, did):
     """Remove a line."""
     p.remove_line(s, did)
-    return f"line {did} removed"
+    return f"line {did} removed; {DIALPLAN_HINT}"
 
 
 @db_command(line, "list")

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
     Date,
@@ -796,3 +797,13 @@ class AuditLog(Base):
     action: Mapped[str] = mapped_column(String(64))
     target: Mapped[str] = mapped_column(String(120), default="")
     details: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class ConfigVersion(Base):
+    """One row: bumped in the same transaction as every configuration change (lines,
+    agents and their grants, skills, campaigns, clients, ...), so every running ``serve``
+    notices it (``db.config_version``)."""
+
+    __tablename__ = "config_version"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger, default=0)

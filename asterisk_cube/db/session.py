@@ -155,7 +155,12 @@ def make_engine(url: str, **kwargs) -> Engine:
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
+    """Sessions that commit without expiring what they loaded, and bump the configuration
+    version when they change configuration (``db.config_version``): every running
+    ``serve`` then reloads it."""
+    from asterisk_cube.db.config_version import track
+
+    return track(sessionmaker(engine, expire_on_commit=False))
 
 
 @contextlib.contextmanager

@@ -232,6 +232,11 @@ class AgentDirectory:
             )
         self._loaded_at = None  # the next check re-reads
 
+    def config_changed(self) -> None:
+        """serve's configuration watcher saw a change (db.config_version): the next
+        request re-reads every account instead of up to RECHECK_SECONDS later."""
+        self._loaded_at = None
+
     def authenticate(self, username: str, password: str) -> User | None:
         """The active agent with this username and password, else None (no hint why)."""
         global _DUMMY_HASH
