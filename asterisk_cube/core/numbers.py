@@ -117,7 +117,9 @@ def _mechanical(text: str, region: str) -> str:
     if not digits:
         raise InvalidNumber(f"no digits in {text!r}")
     if stripped.startswith("+"):
-        return "+" + digits
+        # a country code never starts with 0 (phonenumbers drops such zeros too, so the
+        # result stays the same when normalised again: "+001+00" -> "+100")
+        return "+" + (digits.lstrip("0") or "0")
     if digits.startswith("00"):
         return "+" + digits[2:]
     meta = phonenumbers.PhoneMetadata.metadata_for_region(region.upper())
