@@ -149,6 +149,10 @@ def normalize(raw: str | None, region: str = DEFAULT_REGION) -> str | None:
         parsed = phonenumbers.parse(text, region.upper())
     except phonenumbers.NumberParseException:
         return _mechanical(text, region)
+    if not phonenumbers.is_valid_number(parsed):
+        # phonenumbers may drop digits of a number it does not know ("+310000000" ->
+        # "+31000000" -> "+3100000" ...): keep every digit, so normalising is idempotent
+        return _mechanical(text, region)
     return phonenumbers.format_number(parsed, _E164)
 
 
