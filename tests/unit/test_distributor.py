@@ -494,6 +494,32 @@ async def test_waiting_customer_callbacks_per_campaign(world):
     assert d.waiting_for_campaign(camp_id) == 0
 
 
+async def test_a_contact_with_a_scheduled_callback_calling_in_is_a_customer_callback(world):
+    """Scheduling a callback resets the attempts to 0: the contact is still open (F-I3)."""
+    _sessions, _ids, lines = world
+    d = make(world)
+    with db(d) as s:
+        camp = p.add_campaign(s, "Out4", mode="power", caller_id="4721000008")
+        p.set_campaign_status(s, "Out4", "paused")
+        later = dt.datetime(2026, 11, 24, 9, 0, tzinfo=dt.UTC)
+        dialed = m.Contact(
+            campaign_id=camp.id, phone="+4791000005", status=m.ContactStatus.CALLBACK, attempts=0
+        )
+        dialed.last_attempt_at, dialed.next_attempt_at = later - dt.timedelta(days=1), later
+        fresh = m.Contact(campaign_id=camp.id, phone="+4791000006", status=m.ContactStatus.NEW)
+        s.add_all([dialed, fresh])
+        s.flush()
+        camp_id, ids = camp.id, (dialed.id, fresh.id)
+    arrivals = zip(("ch-a", "ch-b"), ("91000005", "91000006"), ids, strict=True)
+    for channel, number, contact_id in arrivals:
+        call = d.calls[d.call_arrived(channel, lines["100"], number)]
+        assert (call.kind.value, call.contact_id, call.campaign_id) == (
+            "customer_callback",
+            contact_id,
+            camp_id,
+        )
+
+
 # ------------------------------------------------------------ supervision (panel, F-M1)
 
 
