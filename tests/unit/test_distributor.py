@@ -520,6 +520,42 @@ async def test_a_contact_with_a_scheduled_callback_calling_in_is_a_customer_call
         )
 
 
+async def test_a_call_to_a_campaigns_caller_id_is_a_callback_for_its_agents(world):
+    """F-I3 without a line: the campaign's skill picks the agents; an unknown or withheld
+    caller is still a callback of that campaign (with no contact)."""
+    sessions, ids, lines = world
+    with transaction(sessions) as s:
+        camp = p.add_campaign(s, "Out5", mode="power", skill="sales", caller_id="4721000007")
+        p.update_agent(s, "bob", add_skills=["sales"])
+        camp_id = camp.id
+    d = make(world)
+    await start_work(d, ids["ann"], [lines["100"]])
+    for channel, caller in (("ch-x", "91000007"), ("ch-y", "anonymous")):
+        call = d.calls[d.call_arrived(channel, None, caller, "4721000007", campaign_id=camp_id)]
+        assert (call.kind.value, call.campaign_id, call.skill, call.line_id, call.contact_id) == (
+            "customer_callback",
+            camp_id,
+            "sales",
+            None,
+            None,
+        )
+    assert d.waiting_for_campaign(camp_id) == 2
+    assert (await d.view(ids["ann"])).offer is None  # not the campaign's agent
+    await start_work(d, ids["bob"], [])
+    assert (await d.view(ids["bob"])).offer.caller == "91000007"
+
+
+async def test_a_withheld_caller_who_gives_up_is_not_on_the_missed_call_list(world):
+    _sessions, ids, lines = world
+    d = make(world)
+    await start_work(d, ids["ann"], [lines["200"]])
+    d.call_arrived("ch-w", lines["100"], "anonymous")
+    d.call_arrived("ch-n", lines["100"], "91000008")
+    d.caller_left("ch-w")
+    d.caller_left("ch-n")
+    assert [mc.caller for mc in (await d.view(ids["ann"])).missed] == ["91000008"]
+
+
 # ------------------------------------------------------------ supervision (panel, F-M1)
 
 
