@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import re
 
 import pytest
 from agent_client import AgentClient
 from cubeproc import Serve
+from panel_client import SupervisorClient
 from sippkit import SCENARIOS, Sipp, caller, phone
 from sqlalchemy import select
 
@@ -38,8 +40,16 @@ DIALED = "+4791000091"  # a contact dialed once, not answered
 SCHEDULED = "+4791000092"  # a contact with a scheduled callback (attempts reset to 0)
 
 
+def hang_up_everything(sandbox) -> None:
+    """No channel outlives a test here: a leg left up (an agent's leg is not always hung up
+    with the call yet, issue #11 item 1) would be adopted by the next test's serve or show
+    on its panel."""
+    sandbox.rx("channel request hangup all")
+
+
 @pytest.fixture
 def cube(sandbox, tmp_path):
+    hang_up_everything(sandbox)
     srv = Serve.on_sandbox(sandbox, tmp_path)
     sessions = make_sessionmaker(make_engine(load_settings(env=srv.env).database_url))
     with transaction(sessions) as s:
@@ -56,6 +66,7 @@ def cube(sandbox, tmp_path):
             skills=["sales"],
             lines=[SERVICE_DID],
         )
+        p.add_agent(s, "siri", role="supervisor", password=PASSWORD)
         yesterday = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
         dialed = m.Contact(
             campaign_id=camp.id, phone=DIALED, status=m.ContactStatus.NOT_ANSWERED, attempts=1
@@ -72,6 +83,7 @@ def cube(sandbox, tmp_path):
     srv.start()
     yield srv, sessions, contacts
     assert srv.stop() == 0, srv.log()
+    hang_up_everything(sandbox)
 
 
 async def agent01(srv: Serve, lines: tuple[str, ...] = ()) -> AgentClient:
@@ -113,8 +125,11 @@ def calls(sessions) -> list[m.Call]:
         return list(s.scalars(select(m.Call).order_by(m.Call.id)))
 
 
-async def take_the_offer(agent: AgentClient, sandbox, tmp_path, kind: str) -> dict:
-    """Accept the offer of ``kind`` on agent01's SIPp phone; the connected call's card."""
+async def take_the_offer(
+    agent: AgentClient, sandbox, tmp_path, kind: str, while_connected=None
+) -> dict:
+    """Accept the offer of ``kind`` on agent01's SIPp phone; the connected call's card.
+    ``while_connected``: an async check to run before the agent hangs up."""
     view = await wait_view(agent, lambda v: v["offer"], what=f"{kind} offer")
     offer = view["offer"]
     assert offer["kind"] == kind, offer
@@ -124,6 +139,8 @@ async def take_the_offer(agent: AgentClient, sandbox, tmp_path, kind: str) -> di
             agent, lambda v: v["call"] and v["call"]["state"] == "connected", what="connected"
         )
         card = view["call"]
+        if while_connected is not None:
+            await while_connected()
         await agent.hangup(card["call_id"])
         await wait_view(agent, lambda v: v["call"]["state"] == "ended", what="ended")
     return {**card, "offer": offer}
@@ -217,6 +234,54 @@ async def test_a_withheld_number_is_anonymous_to_agents(cube, sandbox, tmp_path)
             assert s.scalars(select(m.MissedCall)).all() == []
     finally:
         await agent.aclose()
+
+
+async def test_a_withheld_number_is_on_neither_the_call_card_nor_the_panel(cube, sandbox, tmp_path):
+    """#11 item 8: the withheld caller (an open contact's number in P-Asserted-Identity) is
+    connected to an agent: the card shows no number and no contact, and the supervisors'
+    panel (fed by AMI too, which reports the number but not its presentation) has the number
+    nowhere while the call is up."""
+    srv, sessions, _contacts = cube
+    agent = await agent01(srv, (SERVICE_DID,))
+    sup = SupervisorClient(srv.url)
+    await sup.login("siri", PASSWORD)
+
+    async def panel_shows_no_number():
+        def call_up(state):
+            bridged = [
+                ch
+                for ch in state["channels"].values()
+                if (ch.get("bridge") or "").startswith("cube-call-")
+            ]
+            connected = [c for c in state["calls"].values() if c["phase"] == "connected"]
+            return len(bridged) == 2 and connected
+
+        async with sup.panel_events() as panel:
+            state = await panel.wait_for(call_up, timeout=15)
+        assert DIALED[3:] not in json.dumps(state), json.dumps(state["channels"])
+        assert [c["caller"] for c in state["calls"].values()] == ["anonymous"]
+
+    try:
+        await agent.ready()
+        with caller(
+            sandbox,
+            SERVICE_DID,
+            tmp_path / "hidden",
+            caller_id=DIALED[1:],
+            hold_ms=20000,
+            withheld=True,
+        ) as hidden:
+            card = await take_the_offer(
+                agent, sandbox, tmp_path, "service", while_connected=panel_shows_no_number
+            )
+            assert (card["caller"], card["contacts"], card["contact_id"]) == ("anonymous", [], None)
+            result = await asyncio.to_thread(hidden.wait, 30)
+            assert result.ok, result.summary()
+        [row] = calls(sessions)
+        assert (row.caller_number, row.contact_id) == ("anonymous", None)
+    finally:
+        await agent.aclose()
+        await sup.aclose()
 
 
 async def test_a_withheld_number_is_blocked_as_anonymous_by_ad_blocking(cube, sandbox, tmp_path):
