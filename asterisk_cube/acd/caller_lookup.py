@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Engine, Select, literal_column, select
+from sqlalchemy import Engine, Select, literal_column, or_, select
 
 from asterisk_cube.db import models as m
 
@@ -40,9 +40,9 @@ def open_contact_query(phone: Any) -> Select:
     of the caller's open contact in an outbound campaign that is not stopped, the latest
     dialed first (then the newest contact).
 
-    Open is the contact's status alone, whatever its attempt count: scheduling a callback
-    resets the attempts to 0, and a contact not dialed yet who calls the campaign's number
-    is a customer of the campaign as well (F-I3)."""
+    Open is the contact's status, whatever its attempt count (scheduling a callback resets
+    the attempts to 0): ``not_answered``, ``callback`` or ``dialing``; a ``new`` contact only
+    once it has been dialed (a contact never called cannot be calling back, F-I3)."""
     return (
         select(
             m.Contact.id,
@@ -57,6 +57,7 @@ def open_contact_query(phone: Any) -> Select:
         .where(
             m.Contact.phone == phone,
             m.Contact.status.in_(OPEN_CONTACT),
+            or_(m.Contact.status != m.ContactStatus.NEW, m.Contact.attempts > 0),
             m.Campaign.direction == m.Direction.OUTBOUND,
             m.Campaign.status != m.CampaignStatus.STOPPED,
         )
