@@ -546,6 +546,17 @@ async def test_a_call_to_a_campaigns_caller_id_is_a_callback_for_its_agents(worl
     assert (await d.view(ids["bob"])).offer.caller == "91000007"
 
 
+async def test_a_withheld_caller_on_a_hotline_gets_no_contact(world):
+    """A hotline creates a contact for a new caller (F-I3), never one for a withheld caller:
+    that would store 'anonymous' as a phone number agents can see."""
+    _sessions, _ids, lines = world
+    d = make(world)
+    call = d.calls[d.call_arrived("ch-h", lines["300"], "anonymous")]
+    assert (call.kind.value, call.contact_id) == ("new_customer", None)
+    with db(d) as s:
+        assert s.scalars(select(m.Contact)).all() == []
+
+
 async def test_a_withheld_caller_who_gives_up_is_not_on_the_missed_call_list(world):
     _sessions, ids, lines = world
     d = make(world)
