@@ -11,6 +11,7 @@ import os
 import re
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from asterisk_cube import __version__
 from asterisk_cube.config import Settings
+from asterisk_cube.core.numbers import dialled_forms, normalize
 from asterisk_cube.db import models as m
 
 _UNSAFE = re.compile(r"[^\w .:@/+-]", re.UNICODE)
@@ -50,11 +52,49 @@ def _environment() -> Environment:
     return env
 
 
+@dataclass(frozen=True)
+class CallbackNumber:
+    """An outbound campaign's caller ID routed into the Stasis app (F-I3): ``number`` as
+    the campaign has it, ``aliases`` the other forms a trunk may deliver it in."""
+
+    campaign_id: int
+    campaign: str
+    number: str
+    aliases: tuple[str, ...]
+
+
+def callback_numbers(lines: list[m.Line], campaigns: list[m.Campaign]) -> list[CallbackNumber]:
+    """The caller IDs of outbound campaigns that no line already routes, compared in E.164
+    in the campaign's region; a number shared by two campaigns goes to the first by id (the
+    caller's open contact decides the campaign anyway, see ``Distributor.classify``)."""
+    out: list[CallbackNumber] = []
+    taken = {ln.did for ln in lines}
+    for campaign in sorted(campaigns, key=lambda c: c.id):
+        if campaign.direction != m.Direction.OUTBOUND or not campaign.caller_id:
+            continue
+        region = campaign.phone_region or "NO"
+        e164 = normalize(campaign.caller_id, region)
+        if e164 is None or any(normalize(did, region) == e164 for did in taken):
+            continue
+        forms = [f for f in dialled_forms(campaign.caller_id, region) if f not in taken]
+        if campaign.caller_id not in forms:
+            continue
+        taken.update(forms)
+        aliases = tuple(f for f in forms if f != campaign.caller_id)
+        out.append(CallbackNumber(campaign.id, campaign.name, campaign.caller_id, aliases))
+    return out
+
+
 def render(session: Session, settings: Settings) -> str:
     lines = session.scalars(
         select(m.Line)
         .options(selectinload(m.Line.client), selectinload(m.Line.campaign))
         .order_by(m.Line.did)
+    ).all()
+    campaigns = session.scalars(
+        select(m.Campaign).where(
+            m.Campaign.direction == m.Direction.OUTBOUND, m.Campaign.caller_id.is_not(None)
+        )
     ).all()
     agents = session.scalars(
         select(m.Agent).where(m.Agent.endpoint.is_not(None)).order_by(m.Agent.username)
@@ -66,6 +106,7 @@ def render(session: Session, settings: Settings) -> str:
             version=__version__,
             path=settings.dialplan.path,
             lines=lines,
+            callbacks=callback_numbers(list(lines), list(campaigns)),
             agents=agents,
             app=settings.ari.app,
             agi_host=settings.agi.host

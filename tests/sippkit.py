@@ -240,18 +240,24 @@ def caller(
     cancel_after_ms: int | None = None,
     slot: int = 0,
     calls: int = 1,
+    withheld: bool = False,
     **kwargs: Any,
 ) -> Sipp:
     """A caller on the carrier trunk (port base+100+slot) dialling ``number``.
 
     It stays ``hold_ms`` after the answer, then hangs up (Asterisk may hang up first). With
     ``cancel_after_ms`` it instead gives up while it rings: CANCEL that long after 100 Trying
-    (the call then counts as successful only if Asterisk had not answered)."""
+    (the call then counts as successful only if Asterisk had not answered). ``withheld``:
+    From anonymous, ``caller_id`` only in P-Asserted-Identity with ``Privacy: id``."""
     if not 0 <= slot < len(sandbox.carrier_ports):
         raise ValueError(f"slot must be 0..{len(sandbox.carrier_ports) - 1}")
     if cancel_after_ms is None:
         scenario, sets, extra = UAC, {"caller": caller_id, "hold_ms": hold_ms}, []
+        if withheld:
+            sets["privacy"] = "id"
     else:
+        if withheld:
+            raise ValueError("the cancelling caller cannot withhold its number")
         scenario, sets = UAC_CANCEL, {"caller": caller_id, "ring_ms": cancel_after_ms}
         extra = ["-pause_msg_ign"]
     kwargs["extra_args"] = [*extra, *kwargs.get("extra_args", [])]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Engine, Select, literal_column, select
+from sqlalchemy import Engine, Select, literal_column, or_, select
 
 from asterisk_cube.db import models as m
 
@@ -37,7 +37,12 @@ _PLACEHOLDER = {
 
 def open_contact_query(phone: Any) -> Select:
     """(contact id, campaign id, last agent, skill, forced registration, wrap-up seconds)
-    of the caller's open contact in a running outbound campaign, the latest dialed."""
+    of the caller's open contact in an outbound campaign that is not stopped, the latest
+    dialed first (then the newest contact).
+
+    Open is the contact's status, whatever its attempt count (scheduling a callback resets
+    the attempts to 0): ``not_answered``, ``callback`` or ``dialing``; a ``new`` contact only
+    once it has been dialed (a contact never called cannot be calling back, F-I3)."""
     return (
         select(
             m.Contact.id,
@@ -52,11 +57,11 @@ def open_contact_query(phone: Any) -> Select:
         .where(
             m.Contact.phone == phone,
             m.Contact.status.in_(OPEN_CONTACT),
-            m.Contact.attempts > 0,
+            or_(m.Contact.status != m.ContactStatus.NEW, m.Contact.attempts > 0),
             m.Campaign.direction == m.Direction.OUTBOUND,
             m.Campaign.status != m.CampaignStatus.STOPPED,
         )
-        .order_by(m.Contact.last_attempt_at.desc())
+        .order_by(m.Contact.last_attempt_at.desc().nulls_last(), m.Contact.id.desc())
         .limit(1)
     )
 

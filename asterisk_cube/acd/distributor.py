@@ -41,7 +41,7 @@ from asterisk_cube.acd import supervision as sv
 from asterisk_cube.acd.caller_lookup import CallerLookup
 from asterisk_cube.core import agents as ag
 from asterisk_cube.core import routing as rt
-from asterisk_cube.core.numbers import InvalidNumber, check_typed, normalize
+from asterisk_cube.core.numbers import InvalidNumber, check_typed, is_withheld, normalize
 from asterisk_cube.db import models as m
 from asterisk_cube.db.ids import IdAllocator
 from asterisk_cube.db.journal import Journal
@@ -243,9 +243,10 @@ class Forward:
 
 @dataclass(frozen=True)
 class LineRoute:
-    """What arrival needs to know of a line and its campaign, kept in memory."""
+    """What arrival needs to know of a line and its campaign, kept in memory. For a call
+    to an outbound campaign's caller ID (no line) ``line_id`` is None."""
 
-    line_id: int
+    line_id: int | None
     did: str
     priority: int
     client_id: int | None
@@ -429,6 +430,7 @@ class Distributor:
         self.line_priorities: dict[int, int] = {}
         self.line_info: dict[int, tuple[str, str, int]] = {}  # id -> (did, name, offer timeout)
         self.line_routes: dict[int, LineRoute] = {}
+        self.callback_routes: dict[int, LineRoute] = {}  # outbound campaign id -> route
         self._tx_depth = 0
         self._tasks: set[asyncio.Task] = set()
         self._loaded = False
@@ -537,6 +539,7 @@ class Distributor:
         self.line_priorities = {}
         self.line_info = {}
         self.line_routes = {}
+        self.callback_routes = {}
         for line in s.scalars(select(m.Line)):
             self._remember_line(line)
 
@@ -577,9 +580,34 @@ class Distributor:
                 route = self._remember_line(line) if line is not None else None
         return route
 
+    def _callback_route(self, campaign_id: int | None) -> LineRoute | None:
+        """The route of a call to an outbound campaign's caller ID (read once, then kept)."""
+        if campaign_id is None:
+            return None
+        route = self.callback_routes.get(campaign_id)
+        if route is None:
+            with self._tx() as s:
+                campaign = s.get(m.Campaign, campaign_id)
+                if campaign is None:
+                    return None
+                route = self.callback_routes[campaign_id] = LineRoute(
+                    line_id=None,
+                    did=campaign.caller_id or "",
+                    priority=0,
+                    client_id=None,
+                    campaign_id=campaign.id,
+                    region=campaign.phone_region,
+                    skill=campaign.skill.name if campaign.skill else None,
+                    forced_registration=campaign.forced_registration,
+                    wrap_up_seconds=campaign.wrap_up_seconds,
+                )
+        return route
+
     def _record_missed(
         self, call_id: int, line_id: int | None, caller: str, at: dt.datetime
     ) -> None:
+        if is_withheld(caller):
+            return  # nobody can call a withheld caller back: not on the missed-call list
         missed_id = self.ids.next(m.MissedCall)
         self._write(rec.insert_missed, missed_id, call_id, line_id, caller, at)
         self.missed[missed_id] = (line_id, caller, at)
@@ -781,12 +809,16 @@ class Distributor:
         Returns the call type, the caller's number in E.164 (None if it is not a
         number) and, for a customer callback, the open contact found
         ``(contact id, campaign id, last agent, skill, forced registration, wrap-up)``.
-        One indexed read; a hotline's new contact is created by the journal."""
+        One indexed read; a hotline's new contact is created by the journal. A call to an
+        outbound campaign's caller ID (``line.line_id`` None) is a customer callback of
+        that campaign even when the caller is no open contact (withheld, or not in the list)."""
         number = normalize(caller, (line.region if line else None) or DEFAULT_REGION)
         if number:
             found = self.caller_lookup(number)  # a read: no need to flush the journal
             if found is not None:
                 return rt.CallType.CUSTOMER_CALLBACK, number, tuple(found)
+        if line is not None and line.line_id is None:
+            return rt.CallType.CUSTOMER_CALLBACK, number, None
         if line is not None and line.client_id is not None:
             return rt.CallType.ANSWERING, number, None
         if line is not None and line.campaign_id is not None:
@@ -801,13 +833,15 @@ class Distributor:
         dialed: str = "",
         hours: str = "",
         queued_at: dt.datetime | None = None,
+        campaign_id: int | None = None,
     ) -> int:
-        """A caller entered the Stasis app on a line: record it, queue it, offer it.
+        """A caller entered the Stasis app on a line (or, ``campaign_id``, on an outbound
+        campaign's caller ID): record it, queue it, offer it.
         ``queued_at``: when it entered, if earlier than now (adopted after a restart)."""
         if channel_id in self.by_channel:
             return self.by_channel[channel_id]
         now = queued_at or self.now()
-        line = self._line_route(line_id)
+        line = self._line_route(line_id) or self._callback_route(campaign_id)
         kind, number, found = self.classify(caller, line)
         call = LiveCall(
             call_id=self.ids.next(m.Call),
@@ -828,7 +862,7 @@ class Distributor:
                 last_agent,
             )
             call.skill, call.forced_registration, call.wrap_up_seconds = skill, bool(forced), wrap
-        elif kind == rt.CallType.NEW_CUSTOMER:
+        elif kind == rt.CallType.NEW_CUSTOMER or kind == rt.CallType.CUSTOMER_CALLBACK:
             call.campaign_id, call.skill = line.campaign_id, line.skill
             call.forced_registration = line.forced_registration
             call.wrap_up_seconds = line.wrap_up_seconds
@@ -2201,6 +2235,7 @@ class Distributor:
         self.line_routes = routes
         self.line_info = info
         self.line_priorities = {i: r.priority for i, r in routes.items()}
+        self.callback_routes = {}  # a campaign's skill or caller ID may have changed: re-read
         return retired
 
     def _take_config(self, snap: ConfigSnapshot) -> None:

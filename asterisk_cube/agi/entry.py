@@ -67,7 +67,7 @@ from ..core.hours import (
     status_at,
     wall_to_aware,
 )
-from ..core.numbers import InvalidNumber
+from ..core.numbers import InvalidNumber, presented_number
 from ..core.script import ClosedHandling, Tone
 from ..core.spoken import LANGUAGES as SPOKEN_LANGUAGES
 from ..core.spoken import next_open_words
@@ -566,6 +566,9 @@ class AgiLike(Protocol):
     def caller_number(self) -> str: ...
 
     @property
+    def caller_presentation(self) -> str: ...
+
+    @property
     def channel(self) -> str: ...
 
     async def get_variable(self, name: str) -> str | None: ...
@@ -696,7 +699,9 @@ class EntryRoute:
             await agi.set_variable("CUBE_ACTION", "queue")  # fail open: an agent answers
             return
         config, shared = found
-        caller = agi.caller_number
+        # A number the caller withholds (Privacy: id, a trusted P-Asserted-Identity) arrives
+        # with a restricted presentation: it is anonymous here, as in the Stasis app.
+        caller = presented_number(agi.caller_number, agi.caller_presentation)
         # The cached config lives until the configuration changes; both memos with it.
         decision = decide(
             config.hours_memo.at(config.hours, now),

@@ -151,6 +151,12 @@ class AgiSession:
         return self.headers.get("agi_callerid", "")
 
     @property
+    def caller_presentation(self) -> str:
+        """``agi_callingpres``: Asterisk's presentation of the caller's number as a number
+        (0x20 set: restricted, 0x40: unavailable; see ``core.numbers.presentation_withheld``)."""
+        return self.headers.get("agi_callingpres", "")
+
+    @property
     def caller_name(self) -> str:
         return self.headers.get("agi_calleridname", "")
 

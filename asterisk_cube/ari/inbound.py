@@ -11,6 +11,8 @@ Stasis arguments set by the generated dialplan:
 
 - ``inbound,<line_id>``: a caller on an inbound line;
 - ``service,<line_id>,<client_id>,<hours>``: an answering-service caller;
+- ``callback,<campaign_id>``: a caller who dialled an outbound campaign's caller ID;
+  each of these three ends with the caller's presentation (``${CALLERID(pres)}``);
 - ``agent,<call_id>``: the agent's phone, rung by us, answered;
 - ``cb-agent,<call_id>`` / ``cb-customer,<call_id>``: a missed-call callback (F-I7).
 
@@ -39,6 +41,7 @@ from asterisk_cube.ari.supervisor import (
     event_type,
 )
 from asterisk_cube.config import Settings
+from asterisk_cube.core.numbers import presented_number
 from asterisk_cube.logs import get_logger
 
 log = get_logger(__name__)
@@ -56,14 +59,26 @@ def http_status(exc: BaseException) -> int | None:
     return None
 
 
+# Where each kind of caller's Stasis arguments carry the caller's presentation
+# (``${CALLERID(pres)}``: ARI's channel JSON has no presentation).
+_PRESENTATION_ARG = {"inbound": 2, "service": 4, "callback": 2}
+
+
 def caller_arrival(args: list[str], channel: dict) -> dict[str, Any]:
     """``Distributor.call_arrived``'s arguments for a caller: from its Stasis arguments
-    (``inbound,<line>`` or ``service,<line>,<client>,<hours>``) and its ARI channel JSON."""
+    (``inbound,<line>,<pres>``, ``service,<line>,<client>,<hours>,<pres>`` or
+    ``callback,<campaign>,<pres>``) and its ARI channel JSON. A number the caller withholds
+    (restricted presentation) is never passed on: the caller is ``anonymous``."""
+    kind = args[0] if args else ""
+    first = int(args[1]) if len(args) > 1 and args[1].isdigit() else None
+    at = _PRESENTATION_ARG.get(kind, len(args))
+    presentation = args[at] if at < len(args) else ""
     return {
-        "line_id": int(args[1]) if len(args) > 1 and args[1].isdigit() else None,
-        "caller": (channel.get("caller") or {}).get("number", ""),
+        "line_id": first if kind != "callback" else None,
+        "caller": presented_number((channel.get("caller") or {}).get("number", ""), presentation),
         "dialed": (channel.get("dialplan") or {}).get("exten", ""),
-        "hours": args[3] if args[0] == "service" and len(args) > 3 else "",
+        "hours": args[3] if kind == "service" and len(args) > 3 else "",
+        "campaign_id": first if kind == "callback" else None,
     }
 
 
@@ -150,7 +165,7 @@ class InboundApp:
         if kind in ("agent", "cb-agent", "cb-customer", "fwd"):
             self._resolve(self._answered.pop(channel_id, None), True)
             return
-        if kind not in ("inbound", "service"):
+        if kind not in ("inbound", "service", "callback"):
             # Not ours (another dialplan's Stasis call): never strand it.
             log.warning("stasis_unknown_args", channel=channel_id, args=args)
             await continue_in_dialplan(self.client, channel_id)
@@ -202,7 +217,7 @@ class InboundApp:
                 continue  # gone meanwhile
             raw = channel if isinstance(channel, dict) else getattr(channel, "json", {}) or {}
             args = stasis_args(raw)
-            if not args or args[0] not in ("inbound", "service"):
+            if not args or args[0] not in ("inbound", "service", "callback"):
                 continue
             created = created_at(raw) or dt.datetime.now(dt.UTC)
             found.append((created, channel_id, caller_arrival(args, raw)))

@@ -3,8 +3,8 @@ app (queues, agents rung for inbound calls, missed-call callbacks) and the outbo
 (the dialer's contact and agent legs).
 
 ``StasisStart`` goes by the first Stasis argument: ``dial``, ``dial-agent`` and
-``dial-amd`` to the outbound app, everything else (``inbound``, ``service``, ``agent``,
-``cb-agent``, ``cb-customer``, and unknown arguments, which the inbound app sends back to
+``dial-amd`` to the outbound app, everything else (``inbound``, ``service``, ``callback``,
+``agent``, ``cb-agent``, ``cb-customer``, and unknown arguments, which the inbound app sends back to
 the dialplan) to the inbound app. Every other event goes to both: each ignores channels it
 did not create. ``on_resync`` runs both apps' hooks.
 """

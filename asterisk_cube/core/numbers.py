@@ -10,6 +10,13 @@ using ``phonenumbers`` with a default region per client or campaign (``NO``,
 Withheld callers (empty, ``anonymous``, ``restricted``, ``unknown``, ``0``...)
 have no number: :func:`normalize` returns ``None`` and :func:`is_withheld`
 says so, so no rule can accidentally match them as a number.
+
+A caller may also withhold a number Asterisk knows: ``Privacy: id`` with the real
+number in ``P-Asserted-Identity`` (taken when the endpoint has ``trust_id_inbound``)
+gives the channel that number with a *restricted* presentation. Every entry point
+passes the number through :func:`presented_number` with the channel's presentation,
+so such a caller is anonymous for ad-blocking, classification, the desk, the missed-call
+list, the panel and the stored call.
 """
 
 from __future__ import annotations
@@ -92,6 +99,37 @@ def is_withheld(raw: str | None) -> bool:
     return raw is None or _number_part(raw) is None
 
 
+WITHHELD = "anonymous"
+"""What a caller with a restricted presentation is known as (never its number)."""
+
+# Asterisk's presentation bits (AST_PRES_RESTRICTED 0x20, AST_PRES_UNAVAILABLE 0x40).
+_PRES_NOT_ALLOWED = 0x60
+
+
+def presentation_withheld(presentation: str | None) -> bool:
+    """True when Asterisk's caller presentation says the number must not be shown.
+
+    Takes both spellings Asterisk uses: the names of ``${CALLERID(pres)}`` (``allowed``,
+    ``allowed_not_screened``, ``prohib_not_screened``, ``prohib``, ``unavailable``...) and
+    the number of FastAGI's ``agi_callingpres`` (``0``-``3`` allowed, ``32``-``35``
+    prohibited, ``67`` unavailable: the 0x20/0x40 bits). Empty or unknown text is *not*
+    withheld (an old dialplan that passes nothing keeps showing numbers)."""
+    text = (presentation or "").strip().lower()
+    if not text:
+        return False
+    if text.isdigit():
+        return bool(int(text) & _PRES_NOT_ALLOWED)
+    return text.startswith("prohib") or text == "unavailable"
+
+
+def presented_number(raw: str | None, presentation: str | None) -> str:
+    """The caller's number as it may be shown and stored: :data:`WITHHELD` when the
+    presentation withholds it, else ``raw`` as it came (``""`` for None)."""
+    if presentation_withheld(presentation):
+        return WITHHELD
+    return raw or ""
+
+
 def _number_part(raw: str) -> str | None:
     """The user part of ``raw``, or None when it holds no usable number (withheld)."""
     text = _user_part(raw)
@@ -154,6 +192,23 @@ def normalize(raw: str | None, region: str = DEFAULT_REGION) -> str | None:
         # "+31000000" -> "+3100000" ...): keep every digit, so normalising is idempotent
         return _mechanical(text, region)
     return phonenumbers.format_number(parsed, _E164)
+
+
+def dialled_forms(raw: str, region: str = DEFAULT_REGION) -> tuple[str, ...]:
+    """The shapes a trunk may deliver a dialled number in, ``raw`` first: as written, E.164
+    (``+4721000009``), E.164 without the ``+`` and the national number (``21000009``, with
+    the region's trunk prefix where it has one). Empty for a withheld ``raw``."""
+    e164 = normalize(raw, region)
+    if e164 is None:
+        return ()
+    forms = [raw.strip(), e164, e164[1:]]
+    try:
+        parsed = phonenumbers.parse(e164)
+        national = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL)
+        forms.append(_NON_DIGITS.sub("", national))
+    except phonenumbers.NumberParseException:
+        pass
+    return tuple(dict.fromkeys(f for f in forms if f))
 
 
 def normalize_prefix(raw: str, region: str = DEFAULT_REGION) -> str:

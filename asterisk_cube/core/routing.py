@@ -35,7 +35,9 @@ An agent *serves* a call when:
 
 - customer callback: it holds the campaign's skill (the campaign's agents,
   F-D2) — the line choice is not needed, the call belongs to the campaign;
-  with no skill on the campaign, it must have chosen the line;
+  with no skill on the campaign, it must have chosen the line; a call to the
+  campaign's caller ID has no line (``line_id`` None): with no skill on the
+  campaign every agent serves it;
 - new customer / service / answering: it has chosen the line (F-I2) and holds
   the call's skill if one applies.
 
@@ -146,6 +148,8 @@ def serves(agent: AgentView, call: WaitingCall) -> bool:
     """Could this agent take this call if it were ready (ignores state and blocking)?"""
     if call.call_type is CallType.CUSTOMER_CALLBACK and call.skill is not None:
         return call.skill in agent.skills
+    if call.call_type is CallType.CUSTOMER_CALLBACK and call.line_id is None:
+        return True  # to the caller ID of a campaign without a skill: anyone may take it
     if call.line_id is None or call.line_id not in agent.lines:
         return False
     return call.skill is None or call.skill in agent.skills
@@ -240,8 +244,12 @@ def assignments(
         if call.reserved_for is not None:
             pool = ready  # a reserved agent needs no line choice
         else:
-            callback = call.call_type is CallType.CUSTOMER_CALLBACK and call.skill is not None
-            key = (callback, call.line_id, call.skill)
+            callback = call.call_type is CallType.CUSTOMER_CALLBACK
+            key = (
+                callback and (call.skill is not None or call.line_id is None),
+                call.line_id,
+                call.skill,
+            )
             pool = serving.get(key)
             if pool is None:
                 pool = serving[key] = [a for a in ready if serves(a, call)]

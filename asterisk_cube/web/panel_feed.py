@@ -47,6 +47,7 @@ from typing import Any
 
 from asterisk_cube.acd.supervision import AcdSnapshot, PanelChanged, Supervision
 from asterisk_cube.ami.monitor import AmiChanged, AmiMonitor, AmiStatusChanged
+from asterisk_cube.core.numbers import WITHHELD, is_withheld
 from asterisk_cube.events import Event, EventHub
 from asterisk_cube.logs import get_logger
 
@@ -124,6 +125,28 @@ class PanelClient:
         self.feed.unsubscribe(self)
 
 
+def withheld_channels(snap: AcdSnapshot | None, ami: AmiMonitor | None) -> frozenset[str]:
+    """The AMI channels that must not show a number: those of calls whose caller withheld
+    it. AMI events carry the number Asterisk took from P-Asserted-Identity but not its
+    presentation, so the caller's channel (its uniqueid is the ARI channel id), the channels
+    linked to it and those in its call bridge (the agent's leg) are masked here."""
+    if snap is None or ami is None:
+        return frozenset()
+    callers = {c.channel_id for c in snap.calls if is_withheld(c.caller)}
+    if not callers:
+        return frozenset()
+    bridges = {  # the call's own bridge (not a holding bridge other callers wait in)
+        ch.bridge
+        for uid in callers
+        if (ch := ami.channels.get(uid)) is not None and (ch.bridge or "").startswith("cube-call-")
+    }
+    return frozenset(
+        uid
+        for uid, ch in ami.channels.items()
+        if uid in callers or ch.linkedid in callers or (ch.bridge and ch.bridge in bridges)
+    )
+
+
 class PanelFeed:
     def __init__(
         self,
@@ -192,6 +215,7 @@ class PanelFeed:
         if ami is not None:
             for ch in ami.channels.values():
                 by_endpoint.setdefault(ch.endpoint, []).append(ch)
+        hidden = withheld_channels(snap, ami)
         if snap is not None:
             for a in snap.agents:
                 item: dict[str, Any] = {
@@ -224,7 +248,7 @@ class PanelFeed:
                         item["channel"] = {
                             "name": ch.name,
                             "state": ch.state,
-                            "connected": ch.connected_num,
+                            "connected": WITHHELD if ch.uniqueid in hidden else ch.connected_num,
                             "answered": ch.answered and round(ch.answered, 3),
                             "count": len(chans),
                         }
@@ -262,8 +286,8 @@ class PanelFeed:
                     "id": ch.uniqueid,
                     "name": ch.name,
                     "state": ch.state,
-                    "caller": ch.caller_num,
-                    "connected": ch.connected_num,
+                    "caller": WITHHELD if ch.uniqueid in hidden else ch.caller_num,
+                    "connected": WITHHELD if ch.uniqueid in hidden else ch.connected_num,
                     "created": round(ch.created, 3),
                     "answered": ch.answered and round(ch.answered, 3),
                     "bridge": ch.bridge,

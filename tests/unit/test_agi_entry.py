@@ -31,8 +31,11 @@ CHRISTMAS = datetime(2026, 12, 25, 9, 0, tzinfo=UTC)  # a Friday, national holid
 class FakeAgi:
     """The route's view of an AGI session; records commands, answers like Asterisk."""
 
-    def __init__(self, caller="4791234567", params=None, args=(), variables=None, mset=True):
+    def __init__(
+        self, caller="4791234567", params=None, args=(), variables=None, mset=True, pres="0"
+    ):
         self.caller_number = caller
+        self.caller_presentation = pres
         self.channel = "PJSIP/carrier-00000001"
         self.params = dict(params or {})
         self.args = list(args)
@@ -167,6 +170,30 @@ async def test_withheld_caller_is_rejected_when_the_client_blocks_anonymous(
     await verdicts.flush()
     [(client, _logged, blocked, reason)] = verdict_rows(sessions)
     assert (client, blocked, reason) == (cid, True, "anonymous")
+
+
+@pytest.mark.parametrize("presentation", ["32", "35", "67"])  # prohibited, unavailable
+async def test_a_number_withheld_by_its_presentation_is_anonymous(sessions, setup, presentation):
+    """Privacy: id with the real number in a trusted P-Asserted-Identity: Asterisk gives the
+    number with a restricted presentation (agi_callingpres). It is blocked as anonymous and
+    the number is stored nowhere."""
+    cid = add_client(sessions)
+    route, _, verdicts = setup()
+    agi = FakeAgi(caller="4791234567", params={"client": str(cid)}, pres=presentation)
+    await route(agi)
+    assert agi.variables["CUBE_ACTION"] == "reject"
+    await verdicts.flush()
+    assert verdict_rows(sessions) == [(cid, "anonymous", True, "anonymous")]
+
+
+async def test_an_allowed_presentation_keeps_the_number(sessions, setup):
+    cid = add_client(sessions)
+    route, _, verdicts = setup()
+    agi = FakeAgi(caller="4791234567", params={"client": str(cid)}, pres="0")
+    await route(agi)
+    assert agi.variables["CUBE_ACTION"] == "queue"
+    await verdicts.flush()
+    assert verdict_rows(sessions) == [(cid, "+4791234567", False, "no_match")]
 
 
 async def test_global_lists_and_known_advertisers_apply_to_every_client(sessions, setup):

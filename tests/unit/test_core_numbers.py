@@ -13,6 +13,8 @@ from asterisk_cube.core.numbers import (
     normalize,
     normalize_prefix,
     parse_pattern,
+    presentation_withheld,
+    presented_number,
     same_number,
 )
 
@@ -71,6 +73,35 @@ def test_other_regions(raw, region, expected):
 def test_withheld_callers_have_no_number(raw):
     assert is_withheld(raw)
     assert normalize(raw) is None
+
+
+@pytest.mark.parametrize(
+    ("presentation", "withheld"),
+    [
+        # ${CALLERID(pres)} names
+        ("allowed_not_screened", False),
+        ("allowed_passed_screen", False),
+        ("allowed", False),
+        ("prohib_not_screened", True),
+        ("prohib_passed_screen", True),
+        ("prohib", True),
+        ("unavailable", True),
+        # agi_callingpres numbers
+        ("0", False),
+        ("3", False),
+        ("32", True),
+        ("35", True),
+        ("67", True),
+        # nothing passed (an old dialplan): shown as before
+        ("", False),
+        (None, False),
+    ],
+)
+def test_restricted_presentation_withholds_the_number(presentation, withheld):
+    assert presentation_withheld(presentation) is withheld
+    shown = presented_number("+4791234567", presentation)
+    assert shown == ("anonymous" if withheld else "+4791234567")
+    assert is_withheld(shown) is withheld
 
 
 def test_short_numbers_get_a_stable_form():

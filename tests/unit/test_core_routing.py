@@ -138,6 +138,17 @@ def test_customer_callback_goes_to_campaign_agents_without_line_choice():
     assert next_assignment([call("cb2", CB, line=7)], agents, NOW).agent_id == 2
 
 
+def test_a_call_to_the_caller_id_of_a_campaign_without_a_skill_goes_to_anyone():
+    """A call to an outbound campaign's caller ID has no line; with no skill to pick the
+    campaign's agents, every ready agent may take it (it must not wait forever)."""
+    agents = [agent(1, lines=(), idle=0)]  # chose no line, holds no skill
+    cb = call("cb", CB, line=None)
+    assert next_assignment([cb], agents, NOW).agent_id == 1
+    assert [a.agent_id for a in assignments([cb], agents, NOW)] == [1]
+    # ... but a service call without a line still goes to nobody
+    assert assignments([call("s", SVC, line=None), cb], agents, NOW)[0].call_id == "cb"
+
+
 def test_callback_prefers_the_last_agent_if_eligible():
     agents = [agent(1, skills=("c",), idle=0), agent(2, skills=("c",), idle=500)]
     cb = call("cb", CB, skill="c", last_agent_id=2)

@@ -42,6 +42,10 @@ def test_every_did_is_rendered_in_cube_inbound(sessions, settings):
         "4721000001",
         "4721000002",
         "4721000003",
+        # the demo's outbound campaign's caller ID, in the forms a trunk may deliver it
+        "4721000009",
+        "+4721000009",
+        "21000009",
     ]
     for context in ("[cube-inbound]", "[cube-agents]", "[cube-fallback]"):
         assert context in text
@@ -51,9 +55,10 @@ def test_inbound_lines_enter_stasis_and_clients_go_through_agi(sessions, setting
     with transaction(sessions) as s:
         load_demo(s)
         text = render(s, settings)
-    assert "same => n,Stasis(cube-test,inbound,1)" in text
+    # the caller's presentation is the last argument (ARI's channel JSON has none)
+    assert "same => n,Stasis(cube-test,inbound,1,${CALLERID(pres)})" in text
     assert "same => n,AGI(agi://127.0.0.1:25573/entry?client=1&line=3)" in text
-    assert "Stasis(cube-test,service,3,1,${CUBE_HOURS})" in text
+    assert "Stasis(cube-test,service,3,1,${CUBE_HOURS},${CALLERID(pres)})" in text
     # The branches use the variables core.entry.EntryDecision.channel_variables() sets.
     assert '$["${CUBE_ACTION}" = "reject"]?blocked' in text
     assert '$["${CUBE_ACTION}" = "announce"]?closed' in text
@@ -63,6 +68,31 @@ def test_inbound_lines_enter_stasis_and_clients_go_through_agi(sessions, setting
         if "Stasis(" in block:
             after = block.split("Stasis(", 1)[1]
             assert "Goto(cube-fallback,s,1)" in after.splitlines()[1]
+
+
+def test_an_outbound_campaigns_caller_id_enters_stasis_as_a_callback(sessions, settings):
+    """F-I3: customers call the campaign's caller ID back; no line needs to be added."""
+    with transaction(sessions) as s:
+        winter = p.add_campaign(s, "Winter", mode="power", skill="sales", caller_id="+4721000009")
+        p.add_campaign(s, "Same number", mode="preview", caller_id="21000009")  # first one wins
+        p.add_line(s, "4721000005", "Support")
+        p.add_campaign(s, "Has a line", mode="preview", caller_id="+4721000005")
+        p.add_campaign(s, "No caller ID", mode="preview")
+        p.add_campaign(s, "Inbound", direction="inbound", caller_id="4721000006")
+        text = render(s, settings)
+    assert extensions(text, "cube-inbound") == [
+        "4721000005",
+        "+4721000009",
+        "4721000009",
+        "21000009",
+    ]
+    cid = winter.id
+    assert (
+        f"exten => +4721000009,1,NoOp(asterisk-cube campaign={cid} callback number)\n"
+        f" same => n,Stasis(cube-test,callback,{cid},${{CALLERID(pres)}})\n"
+        " same => n,Goto(cube-fallback,s,1)\n"
+    ) in text
+    assert "exten => 21000009,1,Goto(+4721000009,1)" in text
 
 
 def test_disabled_line_goes_to_fallback(sessions, settings):

@@ -497,6 +497,80 @@ async def test_waiting_customer_callbacks_per_campaign(world):
     assert d.waiting_for_campaign(camp_id) == 0
 
 
+async def test_a_contact_with_a_scheduled_callback_calling_in_is_a_customer_callback(world):
+    """Scheduling a callback resets the attempts to 0: the contact is still open (F-I3)."""
+    _sessions, _ids, lines = world
+    d = make(world)
+    with db(d) as s:
+        camp = p.add_campaign(s, "Out4", mode="power", caller_id="4721000008")
+        p.set_campaign_status(s, "Out4", "paused")
+        later = dt.datetime(2026, 11, 24, 9, 0, tzinfo=dt.UTC)
+        dialed = m.Contact(
+            campaign_id=camp.id, phone="+4791000005", status=m.ContactStatus.CALLBACK, attempts=0
+        )
+        dialed.last_attempt_at, dialed.next_attempt_at = later - dt.timedelta(days=1), later
+        fresh = m.Contact(campaign_id=camp.id, phone="+4791000006", status=m.ContactStatus.NEW)
+        s.add_all([dialed, fresh])
+        s.flush()
+        camp_id, dialed_id = camp.id, dialed.id
+    call = d.calls[d.call_arrived("ch-a", lines["100"], "91000005")]
+    assert (call.kind.value, call.contact_id, call.campaign_id) == (
+        "customer_callback",
+        dialed_id,
+        camp_id,
+    )
+    # a contact never dialed is not calling back (as tests/integration/test_distributor_pg.py)
+    call = d.calls[d.call_arrived("ch-b", lines["100"], "91000006")]
+    assert (call.kind.value, call.contact_id) == ("service", None)
+
+
+async def test_a_call_to_a_campaigns_caller_id_is_a_callback_for_its_agents(world):
+    """F-I3 without a line: the campaign's skill picks the agents; an unknown or withheld
+    caller is still a callback of that campaign (with no contact)."""
+    sessions, ids, lines = world
+    with transaction(sessions) as s:
+        camp = p.add_campaign(s, "Out5", mode="power", skill="sales", caller_id="4721000007")
+        p.update_agent(s, "bob", add_skills=["sales"])
+        camp_id = camp.id
+    d = make(world)
+    await start_work(d, ids["ann"], [lines["100"]])
+    for channel, caller in (("ch-x", "91000007"), ("ch-y", "anonymous")):
+        call = d.calls[d.call_arrived(channel, None, caller, "4721000007", campaign_id=camp_id)]
+        assert (call.kind.value, call.campaign_id, call.skill, call.line_id, call.contact_id) == (
+            "customer_callback",
+            camp_id,
+            "sales",
+            None,
+            None,
+        )
+    assert d.waiting_for_campaign(camp_id) == 2
+    assert (await d.view(ids["ann"])).offer is None  # not the campaign's agent
+    await start_work(d, ids["bob"], [])
+    assert (await d.view(ids["bob"])).offer.caller == "91000007"
+
+
+async def test_a_withheld_caller_on_a_hotline_gets_no_contact(world):
+    """A hotline creates a contact for a new caller (F-I3), never one for a withheld caller:
+    that would store 'anonymous' as a phone number agents can see."""
+    _sessions, _ids, lines = world
+    d = make(world)
+    call = d.calls[d.call_arrived("ch-h", lines["300"], "anonymous")]
+    assert (call.kind.value, call.contact_id) == ("new_customer", None)
+    with db(d) as s:
+        assert s.scalars(select(m.Contact)).all() == []
+
+
+async def test_a_withheld_caller_who_gives_up_is_not_on_the_missed_call_list(world):
+    _sessions, ids, lines = world
+    d = make(world)
+    await start_work(d, ids["ann"], [lines["200"]])
+    d.call_arrived("ch-w", lines["100"], "anonymous")
+    d.call_arrived("ch-n", lines["100"], "91000008")
+    d.caller_left("ch-w")
+    d.caller_left("ch-n")
+    assert [mc.caller for mc in (await d.view(ids["ann"])).missed] == ["91000008"]
+
+
 # ------------------------------------------------------------ supervision (panel, F-M1)
 
 

@@ -8,7 +8,7 @@ from fakes.ari import FakeSupervisor
 from sqlalchemy import select
 
 from asterisk_cube.acd.distributor import Distributor
-from asterisk_cube.ari.inbound import InboundApp, created_at, stasis_args
+from asterisk_cube.ari.inbound import InboundApp, caller_arrival, created_at, stasis_args
 from asterisk_cube.ari.supervisor import AppSnapshot
 from asterisk_cube.config import Settings
 from asterisk_cube.db import models as m
@@ -69,6 +69,39 @@ def test_stasis_args_and_creation_time_from_channel_json():
     assert stasis_args(raw) == ["service", "3", "7", "closed"]
     assert created_at(raw) == dt.datetime(2026, 11, 23, 9, 0, 1, 250000, tzinfo=dt.UTC)
     assert stasis_args({"dialplan": {}}) == [] and created_at({}) is None
+
+
+@pytest.mark.parametrize(
+    ("app_data", "expected"),
+    [
+        # an old dialplan without the presentation argument: shown as before
+        ("a,inbound,3", dict(line_id=3, caller="+4791000001", hours="", campaign_id=None)),
+        (
+            "a,inbound,3,allowed_not_screened",
+            dict(line_id=3, caller="+4791000001", hours="", campaign_id=None),
+        ),
+        (
+            "a,inbound,3,prohib_not_screened",
+            dict(line_id=3, caller="anonymous", hours="", campaign_id=None),
+        ),
+        (
+            "a,service,3,7,closed,prohib",
+            dict(line_id=3, caller="anonymous", hours="closed", campaign_id=None),
+        ),
+        (
+            "a,service,3,7,,allowed",
+            dict(line_id=3, caller="+4791000001", hours="", campaign_id=None),
+        ),
+        ("a,callback,5,allowed", dict(line_id=None, caller="+4791000001", hours="", campaign_id=5)),
+        (
+            "a,callback,5,unavailable",
+            dict(line_id=None, caller="anonymous", hours="", campaign_id=5),
+        ),
+    ],
+)
+def test_caller_arrival_reads_the_kind_and_the_presentation(app_data, expected):
+    raw = channel("c1", app_data, "2026-11-23T10:00:01.250+0100", "+4791000001")
+    assert caller_arrival(stasis_args(raw), raw) == {**expected, "dialed": "100"}
 
 
 async def test_unknown_callers_are_queued_again_in_arrival_order(sessions):

@@ -124,6 +124,60 @@ async def test_state_merges_distributor_ami_and_campaigns(world):
     assert state["ami"]["status"]["stale"] is True  # never connected in this test
 
 
+async def test_a_withheld_callers_number_never_shows_on_the_panel(world):
+    """Privacy: id: Asterisk knows the number (P-Asserted-Identity) and AMI reports it, but
+    not the presentation. The Stasis app made the caller anonymous; the panel masks the AMI
+    channels of that call (the caller's and the agent's leg in its bridge), no other."""
+    w = world
+    kari = w.ids["kari"]
+    w.desk.call_arrived("hidden", w.lines["4721000002"], "anonymous")
+    w.desk.call_arrived("shown", w.lines["4721000002"], "+4791000002")
+    channel = dict(Event="Newchannel", ChannelStateDesc="Up", Context="cube-inbound")
+    w.ami.on_event(
+        ami_event(
+            **channel,
+            Uniqueid="hidden",
+            Channel="PJSIP/carrier-1",
+            Linkedid="hidden",
+            CallerIDNum="4791000001",
+            Exten="4721000002",
+        )
+    )
+    w.ami.on_event(
+        ami_event(
+            **channel,
+            Uniqueid="shown",
+            Channel="PJSIP/carrier-2",
+            Linkedid="shown",
+            CallerIDNum="4791000002",
+            Exten="4721000002",
+        )
+    )
+    w.ami.on_event(
+        ami_event(
+            **channel,
+            Uniqueid="leg",
+            Channel="PJSIP/kari-3",
+            Linkedid="leg",
+            CallerIDNum="kari",
+            ConnectedLineNum="4791000001",
+        )
+    )
+    for uid in ("hidden", "leg"):
+        w.ami.on_event(ami_event(Event="BridgeEnter", BridgeUniqueid="cube-call-1", Uniqueid=uid))
+    w.desk.agents[kari].endpoint = "PJSIP/kari"
+    state = w.feed.build()
+    shown = {uid: (ch["caller"], ch["connected"]) for uid, ch in state["channels"].items()}
+    assert shown == {
+        "hidden": ("anonymous", "anonymous"),
+        "leg": ("anonymous", "anonymous"),
+        "shown": ("4791000002", ""),
+    }
+    assert state["agents"][str(kari)]["channel"]["connected"] == "anonymous"
+    assert "4791000001" not in json.dumps(state)
+    assert sorted(c["caller"] for c in state["calls"].values()) == ["+4791000002", "anonymous"]
+
+
 async def test_campaign_row_carries_the_dialers_live_figures(world):
     """F-M1 / issue 6: lines dialing, agents, pace and the learned answer rate of the
     campaigns this process dials for, beside the day's abandon rate against the cap."""
