@@ -62,6 +62,11 @@ class AmiSettings:
 class AgiSettings:
     host: str = "127.0.0.1"
     port: int = 4573
+    # a command's reply (Asterisk answers in milliseconds) is awaited this long, then the
+    # session is closed; a route may give one command longer
+    command_timeout: float = 10.0
+    # open FastAGI sessions; at the cap a new one evicts the longest-waiting one
+    max_sessions: int = 512
 
 
 @dataclass
@@ -69,6 +74,14 @@ class WebSettings:
     host: str = "127.0.0.1"
     port: int = 8080
     secret_key: str = ""  # empty: generated once and kept under the data dir
+    # a connection gets this long to send a whole request header (slowloris)
+    header_timeout: float = 10.0
+    # open HTTP connections; at the cap a new one evicts the oldest without a request
+    max_connections: int = 4096
+    # password checks (argon2, 64 MiB and ~0.1 s of CPU each) run at most this many at
+    # once, at most login_queue more wait; beyond that a login is refused at once (503)
+    login_workers: int = 1
+    login_queue: int = 8
 
 
 @dataclass
@@ -247,7 +260,28 @@ def load_settings(
         if values:
             _apply(settings, section, values, "environment")
     _check_dialer(settings.dialer)
+    _check_limits(settings)
     return settings
+
+
+#: Limits against floods (issue #12): (section, key) -> (lowest, highest) accepted.
+LIMIT_RANGES: dict[tuple[str, str], tuple[float, float]] = {
+    ("agi", "command_timeout"): (0.1, 3600.0),
+    ("agi", "max_sessions"): (1, 100_000),
+    ("web", "header_timeout"): (0.1, 300.0),
+    ("web", "max_connections"): (1, 1_000_000),
+    ("web", "login_workers"): (1, 64),
+    ("web", "login_queue"): (0, 10_000),
+}
+
+
+def _check_limits(settings: Settings) -> None:
+    for (section, key), (low, high) in LIMIT_RANGES.items():
+        value = getattr(getattr(settings, section), key)
+        if not low <= value <= high:
+            raise ConfigError(
+                f"{section}.{key} must be between {low:g} and {high:g}, got {value:g}"
+            )
 
 
 def _check_dialer(d: DialerSettings) -> None:

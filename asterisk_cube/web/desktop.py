@@ -72,12 +72,15 @@ from ..acd.contract import (
     Refused,
 )
 from ..events import EventHub
+from ..limits import RateLimitedLog
 from ..logs import get_logger
 from . import i18n
 from .auth import (
     CSRF_FIELD,
     AgentDirectory,
+    LoginBusy,
     LoginThrottle,
+    PasswordGate,
     User,
     auth_middleware,
     csrf_ok,
@@ -104,6 +107,8 @@ HERE = Path(__file__).resolve().parent
 TEMPLATES = HERE / "templates"
 STATIC = HERE / "static"
 MAX_BODY = 64 * 1024
+# HTTP status of a refused login, by reason (else 401)
+LOGIN_STATUS = {"throttled": 429, "login_busy": 503}
 
 STATUS_FOR_REASON = {
     NOT_FOUND: 404,
@@ -177,6 +182,7 @@ class Desktop:
         heartbeat: float = HEARTBEAT_SECONDS,
         clock: Callable[[], dt.datetime] | None = None,
         dialer: Any = None,
+        password_gate: PasswordGate | None = None,
     ) -> None:
         if directory is None:
             if sessions is None:
@@ -192,6 +198,8 @@ class Desktop:
         self.templates = make_templates()
         self.user_throttle = LoginThrottle(limit=5, window=60.0)
         self.addr_throttle = LoginThrottle(limit=30, window=60.0)
+        self.password_gate = password_gate or PasswordGate()
+        self.login_note = RateLimitedLog(log.warning)
 
     # --- plumbing -----------------------------------------------------------------------
 
@@ -290,7 +298,7 @@ class Desktop:
                 request,
                 "login.html",
                 {"csrf_token": csrf_token(request), "error": reason, "username": username},
-                status=429 if reason == "throttled" else 401,
+                status=LOGIN_STATUS.get(reason, 401),
             )
         start_session(request, user)
         return RedirectResponse("/desk", status_code=303)
@@ -301,17 +309,28 @@ class Desktop:
         addr = request.client.host if request.client else "-"
         keys = ("u:" + username.lower(), "a:" + addr)
         if self.user_throttle.blocked(keys[0]) or self.addr_throttle.blocked(keys[1]):
-            log.warning("web_login_throttled", username=username, client=addr)
+            self.login_note("web_login_throttled", username=username[:64], client=addr)
             return None, "throttled"
+        # Count the attempt before the (slow) check, so that parallel requests see it; a
+        # success takes it back.
+        self.user_throttle.failed(keys[0])
+        self.addr_throttle.failed(keys[1])
         user = None
         if username and password and len(username) <= 64 and len(password) <= 1024:
-            user = await run_in_threadpool(self.directory.authenticate, username, password)
+            try:
+                user = await self.password_gate.run(self.directory.authenticate, username, password)
+            except LoginBusy:
+                self.user_throttle.forgive(keys[0])
+                self.addr_throttle.forgive(keys[1])
+                self.login_note(
+                    "web_login_busy", client=addr, refused_total=self.password_gate.refused
+                )
+                return None, "login_busy"
         if user is None:
-            self.user_throttle.failed(keys[0])
-            self.addr_throttle.failed(keys[1])
             log.info("web_login_failed", username=username, client=addr)
             return None, "bad_login"
         self.user_throttle.succeeded(keys[0])
+        self.addr_throttle.forgive(keys[1])
         log.info("web_login", username=username, agent=user.agent_id, client=addr)
         return user, ""
 
@@ -366,7 +385,10 @@ class Desktop:
                 return self.bad_input(request, exc)
             user, reason = await self._check_login(request, username, password)
         if user is None:
-            return refusal(request, reason, 429 if reason == "throttled" else 401)
+            answer = refusal(request, reason, LOGIN_STATUS.get(reason, 401))
+            if reason == "login_busy":
+                answer.headers["Retry-After"] = "1"
+            return answer
         token = start_session(request, user)
         return JSONResponse(
             {
@@ -570,6 +592,9 @@ def desktop_mount(
 
     Put it *last* in ``create_app(extra_routes=[...])``: it answers every path the
     routes before it did not match."""
+    kwargs.setdefault(
+        "password_gate", PasswordGate(settings.web.login_workers, settings.web.login_queue)
+    )
     desktop = Desktop(desk, hub, sessions_factory, **kwargs)
     middleware = auth_middleware(settings, desktop.directory, https_only=https_only)
     routes = [*desktop.routes(), *extra_routes]

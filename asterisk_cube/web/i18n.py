@@ -134,6 +134,7 @@ REASONS: dict[str, str] = {
     "forbidden": N_("Your role does not give access to this page."),
     "bad_login": N_("Wrong username or password."),
     "throttled": N_("Too many failed attempts. Wait a minute and try again."),
+    "login_busy": N_("Too many logins at once. Try again in a few seconds."),
     "unsupported_media_type": N_("Send the request as JSON."),
     "internal": N_("Something went wrong. The error has been logged; try again."),
 }
