@@ -65,8 +65,9 @@ class AgiSettings:
     # a command's reply (Asterisk answers in milliseconds) is awaited this long, then the
     # session is closed; a route may give one command longer
     command_timeout: float = 10.0
-    # open FastAGI sessions; at the cap a new one evicts the longest-waiting one
-    max_sessions: int = 512
+    # open FastAGI sessions; at the cap a new one evicts the longest-waiting one (if it
+    # has waited at least 1 s) or is refused
+    max_sessions: int = 2048
 
 
 @dataclass

@@ -100,7 +100,9 @@ class _EmbeddedServer(uvicorn.Server):
 
 def _bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.create_server((host, port), family=family, reuse_port=False)
+    # backlog: a burst of connects waits in the kernel instead of being dropped (a dropped
+    # SYN is retried only after 1 s)
+    sock = socket.create_server((host, port), family=family, reuse_port=False, backlog=1024)
     sock.setblocking(False)
     return sock
 

@@ -55,7 +55,12 @@ log = get_logger(__name__)
 ENV_TIMEOUT = 5.0  # seconds a peer gets to send the whole AGI environment
 ENV_LIMIT = 64 * 1024  # bytes; Asterisk sends ~1 KB
 COMMAND_TIMEOUT = 10.0  # seconds a command's reply is awaited (Asterisk: milliseconds)
-MAX_SESSIONS = 512  # open sessions; a call spends milliseconds in the entry route
+MAX_SESSIONS = 2048  # open sessions; a call spends milliseconds in the entry route
+# At the cap, only a session that has waited this long for its peer is evicted for a new
+# one (Asterisk answers in milliseconds); otherwise the new one is refused. Without it a
+# peer holding more sessions than the cap makes the server churn through evictions.
+EVICT_AFTER = 1.0
+BACKLOG = 1024  # listen backlog: a burst of connects is queued, not dropped (1 s SYN retry)
 
 AgiRoute = Callable[["AgiSession"], Awaitable[None]]
 
@@ -393,10 +398,17 @@ class AgiServer(fast_agi.Application):
     async def start(self, sock=None) -> None:
         """Listen on ``host:port`` (or on an already bound socket ``sock``)."""
         if sock is not None:
-            self._server = await asyncio.start_server(self.handler, sock=sock, limit=self.env_limit)
+            self._server = await asyncio.start_server(
+                self.handler, sock=sock, limit=self.env_limit, backlog=BACKLOG
+            )
         else:
             self._server = await asyncio.start_server(
-                self.handler, self.host, self.port, limit=self.env_limit, reuse_address=True
+                self.handler,
+                self.host,
+                self.port,
+                limit=self.env_limit,
+                reuse_address=True,
+                backlog=BACKLOG,
             )
         log.info("agi_listening", host=self.host, port=self.bound_port, routes=sorted(self._route))
 
@@ -452,10 +464,15 @@ class AgiServer(fast_agi.Application):
 
     def _make_room(self) -> bool:
         """At the session cap: evict the session that has waited longest for its peer (a
-        reply, else the rest of an environment). False if none is waiting."""
-        for waits in (self._reply_deadlines, self._env_deadlines):
+        reply, else the rest of an environment), if that is at least EVICT_AFTER. False if
+        none has."""
+        now = time.monotonic()
+        for waits, timeout in (
+            (self._reply_deadlines, self.command_timeout),
+            (self._env_deadlines, self.env_timeout),
+        ):
             victim = next(iter(waits), None)
-            if victim is not None:
+            if victim is not None and waits[victim] - timeout <= now - EVICT_AFTER:
                 self.evicted_total += 1
                 self.note(
                     "agi_session_evicted",
