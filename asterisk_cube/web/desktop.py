@@ -48,9 +48,10 @@ Mount with :func:`desktop_mount` (routes + session middleware in one ``Mount("")
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import inspect
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -109,6 +110,7 @@ STATIC = HERE / "static"
 MAX_BODY = 64 * 1024
 # HTTP status of a refused login, by reason (else 401)
 LOGIN_STATUS = {"throttled": 429, "login_busy": 503}
+MAX_STREAMS_PER_AGENT = 4  # open event streams (tabs) per agent; a fifth ends the oldest
 
 STATUS_FOR_REASON = {
     NOT_FOUND: 404,
@@ -200,6 +202,7 @@ class Desktop:
         self.addr_throttle = LoginThrottle(limit=30, window=60.0)
         self.password_gate = password_gate or PasswordGate()
         self.login_note = RateLimitedLog(log.warning)
+        self._streams: dict[int, list[asyncio.Event]] = {}  # agent -> its open event streams
 
     # --- plumbing -----------------------------------------------------------------------
 
@@ -360,16 +363,35 @@ class Desktop:
         user = await current_user(request)
         if user is None:
             return refusal(request, "login_required", 401)
-        return sse_response(
-            view_stream(
-                request,
-                self.desk,
-                self.hub,
-                user.agent_id,
-                render=AgentView.to_dict,
-                heartbeat=self.heartbeat,
-            )
-        )
+        # At most MAX_STREAMS_PER_AGENT streams per agent (issue #12): each costs a hub
+        # subscription and a view per change, so one login must not buy hundreds. A new
+        # stream ends the agent's oldest one (a reloaded tab's stream may not be gone yet).
+        superseded = asyncio.Event()
+        streams = self._streams.setdefault(user.agent_id, [])
+        streams.append(superseded)
+        while len(streams) > MAX_STREAMS_PER_AGENT:
+            streams.pop(0).set()
+            self.login_note("desk_stream_superseded", agent=user.agent_id)
+
+        async def stream() -> AsyncIterator[str]:
+            try:
+                async for chunk in view_stream(
+                    request,
+                    self.desk,
+                    self.hub,
+                    user.agent_id,
+                    render=AgentView.to_dict,
+                    heartbeat=self.heartbeat,
+                    superseded=superseded,
+                ):
+                    yield chunk
+            finally:
+                if superseded in streams:
+                    streams.remove(superseded)
+                if not streams:
+                    self._streams.pop(user.agent_id, None)
+
+        return sse_response(stream())
 
     # --- JSON API -----------------------------------------------------------------------
 
