@@ -110,7 +110,7 @@ STATIC = HERE / "static"
 MAX_BODY = 64 * 1024
 # HTTP status of a refused login, by reason (else 401)
 LOGIN_STATUS = {"throttled": 429, "login_busy": 503}
-MAX_STREAMS_PER_AGENT = 4  # open event streams (tabs) per agent; a fifth ends the oldest
+MAX_STREAMS_PER_AGENT = 4  # open event streams (tabs) per agent; a fifth is refused (429)
 
 STATUS_FOR_REASON = {
     NOT_FOUND: 404,
@@ -364,14 +364,15 @@ class Desktop:
         if user is None:
             return refusal(request, "login_required", 401)
         # At most MAX_STREAMS_PER_AGENT streams per agent (issue #12): each costs a hub
-        # subscription and a view per change, so one login must not buy hundreds. A new
-        # stream ends the agent's oldest one (a reloaded tab's stream may not be gone yet).
-        superseded = asyncio.Event()
+        # subscription and a view per change, so one login must not buy hundreds. Beyond
+        # that a stream is refused, which costs less than starting it (the desk retries in
+        # 2 s; a reloaded tab's old stream ends as soon as its connection closes).
         streams = self._streams.setdefault(user.agent_id, [])
+        if len(streams) >= MAX_STREAMS_PER_AGENT:
+            self.login_note("desk_streams_refused", agent=user.agent_id, open=len(streams))
+            return refusal(request, "too_many_streams", 429)
+        superseded = asyncio.Event()  # kept: a hook to end a stream from outside
         streams.append(superseded)
-        while len(streams) > MAX_STREAMS_PER_AGENT:
-            streams.pop(0).set()
-            self.login_note("desk_stream_superseded", agent=user.agent_id)
 
         async def stream() -> AsyncIterator[str]:
             try:

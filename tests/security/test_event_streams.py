@@ -2,8 +2,8 @@
 
 Each ``GET /api/events`` stream costs a hub subscription (every event of the process is
 queued to it) and a rendered view per change; 500 streams of one agent delayed calls
-several-fold in bench/isolation_bench.py. At most 4 streams per agent stay open: a new one
-ends the agent's oldest.
+several-fold in bench/isolation_bench.py. At most 4 streams per agent are open; a fifth is
+refused (429) until one ends.
 """
 
 from __future__ import annotations
@@ -30,18 +30,20 @@ def login_cookie(port: int) -> str:
     return cookie
 
 
-def open_stream(port: int, cookie: str) -> socket.socket:
+def open_stream(port: int, cookie: str) -> tuple[int, socket.socket]:
+    """(HTTP status, socket); for 200 once the first view has arrived."""
     sock = socket.create_connection(("127.0.0.1", port), timeout=10)
     sock.sendall(
         f"GET /api/events HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: {cookie}\r\n\r\n".encode()
     )
     head = b""
-    while b"event: view" not in head:  # the stream is up: headers and the first view
+    while b"\r\n\r\n" not in head or (
+        head.startswith(b"HTTP/1.1 200") and b"event: view" not in head
+    ):
         chunk = sock.recv(65536)
         assert chunk, head
         head += chunk
-    assert head.startswith(b"HTTP/1.1 200"), head[:100]
-    return sock
+    return int(head.split(b" ", 2)[1]), sock
 
 
 def ended(sock: socket.socket) -> bool:
@@ -73,14 +75,18 @@ def test_an_agent_keeps_at_most_four_event_streams(tmp_path):
     socks: list[socket.socket] = []
     try:
         cookie = login_cookie(target.web_port)
-        socks = [open_stream(target.web_port, cookie) for _ in range(STREAMS)]
+        opened = [open_stream(target.web_port, cookie) for _ in range(STREAMS)]
+        socks = [sock for _, sock in opened]
+        assert [status for status, _ in opened] == [200] * KEPT + [429] * (STREAMS - KEPT)
+        assert not any(ended(sock) for sock in socks[:KEPT])
+        socks[0].close()  # a tab is closed: its place is free again
         deadline = time.monotonic() + 10
-        done = [False] * STREAMS
-        while time.monotonic() < deadline and sum(done) < STREAMS - KEPT:
-            done = [d or ended(s) for d, s in zip(done, socks, strict=True)]
+        while (status := open_stream(target.web_port, cookie))[0] != 200:
+            status[1].close()
+            assert time.monotonic() < deadline, "the closed stream's place stayed taken"
             time.sleep(0.1)
-        assert done == [True] * (STREAMS - KEPT) + [False] * KEPT, done
-        assert target.log().count("event=desk_stream_superseded") <= 2
+        socks.append(status[1])
+        assert target.log().count("event=desk_streams_refused") <= 2
     finally:
         for sock in socks:
             sock.close()
