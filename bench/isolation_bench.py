@@ -72,7 +72,11 @@ ATTACKS: dict[str, list[str]] = {
     "agi": ["agi", "--count", "1000"],
     "sse": ["sse", "--count", "500", "--username", "agent20", "--password", WATCHER_PASSWORD],
 }
-PHASES = ("quiet", *ATTACKS)
+# The same login flood aimed at *another* serve process (its own web app, no calls): what
+# the calls would see if the web ran in a process of its own (the "workers" alternative of
+# docs/decisions.md) -- only the machine's CPU is shared then, not the event loop.
+ATTACKS["login_elsewhere"] = ATTACKS["login"]
+PHASES = ("quiet", "login", "slowloris", "agi", "sse", "login_elsewhere")
 RSS_LIMIT_MIB = 100
 P99_FACTOR = 2.0
 
@@ -102,9 +106,26 @@ class IsolationBench(Bench):
             return None
         state = self.runtime.state
         port = state.agi.bound_port if name == "agi" else self.settings.web.port
+        if name == "login_elsewhere":
+            port = self._elsewhere().web_port
         cmd = [sys.executable, "-m", "bench.attackers", *ATTACKS[name], "--port", str(port)]
         cmd += ["--seconds", str(seconds), "--out", str(self.workdir / f"attack-{name}.json")]
         return subprocess.Popen(cmd, cwd=Path(__file__).resolve().parent.parent)
+
+    def _elsewhere(self):
+        """A second serve (no Asterisk: its ARI just retries), started once."""
+        if getattr(self, "other", None) is None:
+            sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+            from isolation_kit import Target
+
+            (self.workdir / "elsewhere").mkdir(exist_ok=True)
+            self.other = Target(self.workdir / "elsewhere").start()
+        return self.other
+
+    async def teardown(self) -> None:
+        if getattr(self, "other", None) is not None:
+            self.other.stop()
+        await super().teardown()
 
     def _prober(self, seconds: float, name: str) -> subprocess.Popen:
         port = self.runtime.state.agi.bound_port
