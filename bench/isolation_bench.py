@@ -249,8 +249,8 @@ def markdown(results: dict[str, Any], command: str) -> str:
     lines = [
         f"### Isolation benchmark, {results.get('date')} ({command})",
         "",
-        f"Machine: {mach.get('cpu', '?')}, {mach.get('cores', '?')} cores; "
-        f"{mach.get('asterisk', '')}; load average at start {mach.get('loadavg', '?')}, "
+        f"Machine: {mach.get('cpu', '?')}, {mach.get('nproc', '?')} cores; "
+        f"{mach.get('asterisk', '')}; load average at start {mach.get('loadavg_start', '?')}, "
         f"at end {results.get('loadavg_end', '?')}. {results.get('calls')} calls per phase at "
         f"{results.get('rate')}/s, agents in `{results.get('agent_mode')}` mode.",
         "",

@@ -61,3 +61,23 @@ async def test_the_password_gate_runs_one_check_at_a_time_and_refuses_beyond_its
     release.set()
     assert await asyncio.gather(*tasks) == [0, 1, 2]
     assert await gate.run(check, 4) == 4  # room again
+
+
+async def test_accept_errors_out_of_descriptors_are_logged_once_per_interval(caplog):
+    from asterisk_cube.limits import quiet_accept_errors
+
+    loop = asyncio.get_running_loop()
+    previous = loop.get_exception_handler()
+    quiet_accept_errors(loop)
+    try:
+        for _ in range(500):  # what asyncio reports for every refused accept at EMFILE
+            loop.call_exception_handler(
+                {
+                    "message": "socket.accept() out of system resource",
+                    "exception": OSError(24, "Too many open files"),
+                }
+            )
+    finally:
+        loop.set_exception_handler(previous)
+    lines = [r for r in caplog.records if r.getMessage() == "accept_out_of_resources"]
+    assert len(lines) == 1
