@@ -65,6 +65,12 @@ class AmiSettings:
 class AgiSettings:
     host: str = "127.0.0.1"
     port: int = 4573
+    # a command's reply (Asterisk answers in milliseconds) is awaited this long, then the
+    # session is closed; a route may give one command longer
+    command_timeout: float = 10.0
+    # open FastAGI sessions; at the cap a new one evicts the longest-waiting one (if it
+    # has waited at least 1 s) or is refused
+    max_sessions: int = 2048
 
 
 @dataclass
@@ -77,6 +83,14 @@ class WebSettings:
     # Proxies whose X-Forwarded-For / X-Forwarded-Proto are believed: comma-separated
     # addresses or networks ("127.0.0.1", "10.0.0.0/8"); empty = none, not even localhost.
     trusted_proxies: str = ""
+    # a connection gets this long to send a whole request header (slowloris)
+    header_timeout: float = 10.0
+    # open HTTP connections; at the cap a new one evicts the oldest without a request
+    max_connections: int = 4096
+    # password checks (argon2, 64 MiB and ~0.1 s of CPU each) run at most this many at
+    # once, at most login_queue more wait; beyond that a login is refused at once (503)
+    login_workers: int = 1
+    login_queue: int = 8
 
     def proxy_list(self) -> list[str]:
         return [p.strip() for p in self.trusted_proxies.split(",") if p.strip()]
@@ -272,6 +286,7 @@ def load_settings(
             _apply(settings, section, values, "environment")
     _check_dialer(settings.dialer)
     _check_web(settings.web)
+    _check_limits(settings)
     return settings
 
 
@@ -283,6 +298,26 @@ def _check_web(web: WebSettings) -> None:
             raise ConfigError(
                 f"web.trusted_proxies: {entry!r} is not an IP address or network"
             ) from None
+
+
+#: Limits against floods (issue #12): (section, key) -> (lowest, highest) accepted.
+LIMIT_RANGES: dict[tuple[str, str], tuple[float, float]] = {
+    ("agi", "command_timeout"): (0.1, 3600.0),
+    ("agi", "max_sessions"): (1, 100_000),
+    ("web", "header_timeout"): (0.1, 300.0),
+    ("web", "max_connections"): (1, 1_000_000),
+    ("web", "login_workers"): (1, 64),
+    ("web", "login_queue"): (0, 10_000),
+}
+
+
+def _check_limits(settings: Settings) -> None:
+    for (section, key), (low, high) in LIMIT_RANGES.items():
+        value = getattr(getattr(settings, section), key)
+        if not low <= value <= high:
+            raise ConfigError(
+                f"{section}.{key} must be between {low:g} and {high:g}, got {value:g}"
+            )
 
 
 def _check_dialer(d: DialerSettings) -> None:

@@ -48,8 +48,10 @@ from .agi.server import AgiRoute, AgiServer, ping
 from .ari.supervisor import AriSupervisor, StasisHandler
 from .config import Settings
 from .events import EventHub
+from .limits import fit_connection_caps, quiet_accept_errors, raise_open_file_limit
 from .logs import get_logger
 from .web.app import create_app
+from .web.guard import ConnectionGuard, guarded_protocol
 
 log = get_logger(__name__)
 
@@ -71,6 +73,7 @@ class RuntimeState:
     supervisor: AriSupervisor | None = None
     agi: AgiServer | None = None
     web: Any = None  # the uvicorn.Server
+    web_guard: ConnectionGuard | None = None  # header deadline + connection cap
     started_at: float | None = None
     components: dict[str, asyncio.Task] = field(default_factory=dict)
     web_routes: list[BaseRoute] = field(default_factory=list)  # setup hooks may add routes
@@ -97,7 +100,9 @@ class _EmbeddedServer(uvicorn.Server):
 
 def _bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.create_server((host, port), family=family, reuse_port=False)
+    # backlog: a burst of connects waits in the kernel instead of being dropped (a dropped
+    # SYN is retried only after 1 s)
+    sock = socket.create_server((host, port), family=family, reuse_port=False, backlog=1024)
     sock.setblocking(False)
     return sock
 
@@ -143,6 +148,13 @@ class Runtime:
         self.stop_event = asyncio.Event()
         settings, state = self.settings, self.state
         log.info("serve_start", version=__version__, config=settings.source)
+        # Outside traffic must not take what calls need (issue #12): enough descriptors,
+        # caps on web connections and AGI sessions below them, and accept errors logged
+        # once per interval instead of once per refused connection.
+        web_cap, agi_cap = fit_connection_caps(
+            settings.web.max_connections, settings.agi.max_sessions, raise_open_file_limit()
+        )
+        quiet_accept_errors(loop)
 
         try:
             agi_sock = _bind(settings.agi.host, settings.agi.port)
@@ -163,7 +175,13 @@ class Runtime:
         exit_code = EXIT_OK
         try:
             # build the parts, let setup hooks wire them, then start listening
-            state.agi = AgiServer(settings.agi.host, settings.agi.port, hub=state.hub)
+            state.agi = AgiServer(
+                settings.agi.host,
+                settings.agi.port,
+                hub=state.hub,
+                command_timeout=settings.agi.command_timeout,
+                max_sessions=agi_cap,
+            )
             for name, route in self.agi_routes.items():
                 state.agi.add_route(name, route)
             state.supervisor = AriSupervisor(settings.ari, state.hub)
@@ -180,8 +198,10 @@ class Runtime:
 
             await state.agi.start(sock=agi_sock)
             app = create_app(settings, state, extra_routes=state.web_routes)
+            state.web_guard = ConnectionGuard(web_cap, settings.web.header_timeout)
             config = uvicorn.Config(
                 app,
+                http=guarded_protocol(state.web_guard),
                 log_config=None,
                 access_log=False,
                 lifespan="auto",

@@ -72,10 +72,13 @@ from ..core.script import ClosedHandling, Tone
 from ..core.spoken import LANGUAGES as SPOKEN_LANGUAGES
 from ..core.spoken import next_open_words
 from ..db import models as m
+from ..limits import RateLimitedLog
 from ..logs import get_logger
 from ..services.client_config import client_schedule, holiday_years
 
 log = get_logger(__name__)
+# A peer can name this route with any client (or none): one line per interval, not per call.
+_garbage = RateLimitedLog(log.error)
 
 CHECK_INTERVAL = 1.0  # seconds between configuration fingerprint checks
 PROMPT_BASE = "asterisk-cube"  # sounds/ is installed as <astdatadir>/sounds/asterisk-cube
@@ -690,7 +693,7 @@ class EntryRoute:
             client_id = await self.client_id(agi)
         if client_id is None:
             self.failures += 1
-            log.error("entry_no_client", channel=agi.channel)
+            _garbage("entry_no_client", channel=agi.channel)
             await agi.set_variable("CUBE_ACTION", "queue")
             return
         now = self.now()
@@ -737,7 +740,7 @@ class EntryRoute:
             return None
         if config is None:
             self.failures += 1
-            log.error("entry_unknown_client", client=client_id, channel=agi.channel)
+            _garbage("entry_unknown_client", client=client_id, channel=agi.channel)
             return None
         return config, shared or NO_GLOBAL_LISTS
 

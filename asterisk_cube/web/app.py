@@ -58,6 +58,12 @@ def health_payload(state: RuntimeState | Any, *, details: bool = False) -> dict[
             payload["ari"]["last_error"] = redact(supervisor.last_error or "")
     if agi is not None:
         payload["agi"].update(port=agi.bound_port, sessions=agi.sessions_total)
+        limits = getattr(agi, "limit_stats", None)
+        if limits is not None:
+            payload["agi"].update(limits())
+    guard = getattr(state, "web_guard", None)
+    if guard is not None:
+        payload["web"] = {"connections": guard.stats()}
     started = getattr(state, "started_at", None)
     if started is not None:
         payload["uptime"] = round(time.time() - started, 1)

@@ -24,10 +24,13 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import functools
 import hmac
 import os
 import secrets
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -291,6 +294,60 @@ class LoginThrottle:
     def succeeded(self, *keys: str) -> None:
         for key in keys:
             self._fails.pop(key, None)
+
+    def forgive(self, *keys: str) -> None:
+        """Take back the latest attempt counted for each key (it was not a failure)."""
+        for key in keys:
+            times = self._fails.get(key)
+            if times:
+                times.pop()
+                if not times:
+                    del self._fails[key]
+
+
+class LoginBusy(Exception):
+    """Every password-check slot and queue place is taken: refuse the login at once."""
+
+
+# Password-check threads run at this nice level, so argon2 (which spreads one check over
+# several threads) yields the CPU to the event loop that carries the calls.
+LOGIN_NICE = 19
+
+
+def _lower_priority() -> None:
+    # Linux: the nice value is per thread and inherited by the threads it starts
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), LOGIN_NICE)
+
+
+class PasswordGate:
+    """Runs password checks in a small pool of their own (issue #12 item 1).
+
+    An argon2 check costs 64 MiB and ~0.1 s of CPU: an unauthenticated client must not
+    be able to buy as many at once as it sends requests. At most ``workers`` checks run
+    at once (in low-priority threads, not Starlette's shared thread pool), at most
+    ``queue`` more wait; beyond that :meth:`run` raises :class:`LoginBusy` at once."""
+
+    def __init__(self, workers: int = 1, queue: int = 8) -> None:
+        if workers < 1 or queue < 0:
+            raise ValueError("workers must be at least 1 and queue at least 0")
+        self.workers = workers
+        self.capacity = workers + queue
+        self.pending = 0
+        self.refused = 0
+        self._executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=workers, thread_name_prefix="cube-login", initializer=_lower_priority
+        )
+
+    async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        if self.pending >= self.capacity:
+            self.refused += 1
+            raise LoginBusy
+        self.pending += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+        finally:
+            self.pending -= 1
 
 
 # --- the session ------------------------------------------------------------------------

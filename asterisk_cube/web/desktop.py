@@ -49,9 +49,10 @@ Mount with :func:`desktop_mount` (routes + session middleware in one ``Mount("")
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import inspect
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -74,12 +75,15 @@ from ..acd.contract import (
 )
 from ..core.numbers import InvalidNumber, check_typed
 from ..events import EventHub
+from ..limits import RateLimitedLog
 from ..logs import get_logger
 from . import i18n
 from .auth import (
     CSRF_FIELD,
     AgentDirectory,
+    LoginBusy,
     LoginThrottle,
+    PasswordGate,
     User,
     auth_middleware,
     csrf_ok,
@@ -107,6 +111,9 @@ HERE = Path(__file__).resolve().parent
 TEMPLATES = HERE / "templates"
 STATIC = HERE / "static"
 MAX_BODY = 64 * 1024
+# HTTP status of a refused login, by reason (else 401)
+LOGIN_STATUS = {"throttled": 429, "login_busy": 503}
+MAX_STREAMS_PER_AGENT = 4  # open event streams (tabs) per agent; a fifth is refused (429)
 
 STATUS_FOR_REASON = {
     NOT_FOUND: 404,
@@ -180,6 +187,7 @@ class Desktop:
         heartbeat: float = HEARTBEAT_SECONDS,
         clock: Callable[[], dt.datetime] | None = None,
         dialer: Any = None,
+        password_gate: PasswordGate | None = None,
     ) -> None:
         if directory is None:
             if sessions is None:
@@ -195,6 +203,9 @@ class Desktop:
         self.templates = make_templates()
         self.user_throttle = LoginThrottle(limit=5, window=60.0)
         self.addr_throttle = LoginThrottle(limit=30, window=60.0)
+        self.password_gate = password_gate or PasswordGate()
+        self.login_note = RateLimitedLog(log.warning)
+        self._streams: dict[int, list[asyncio.Event]] = {}  # agent -> its open event streams
 
     # --- plumbing -----------------------------------------------------------------------
 
@@ -293,7 +304,7 @@ class Desktop:
                 request,
                 "login.html",
                 {"csrf_token": csrf_token(request), "error": reason, "username": username},
-                status=429 if reason == "throttled" else 401,
+                status=LOGIN_STATUS.get(reason, 401),
             )
         start_session(request, user)
         return RedirectResponse("/desk", status_code=303)
@@ -304,17 +315,28 @@ class Desktop:
         addr = request.client.host if request.client else "-"
         keys = ("u:" + username.lower(), "a:" + addr)
         if self.user_throttle.blocked(keys[0]) or self.addr_throttle.blocked(keys[1]):
-            log.warning("web_login_throttled", username=username, client=addr)
+            self.login_note("web_login_throttled", username=username[:64], client=addr)
             return None, "throttled"
+        # Count the attempt before the (slow) check, so that parallel requests see it; a
+        # success takes it back.
+        self.user_throttle.failed(keys[0])
+        self.addr_throttle.failed(keys[1])
         user = None
         if username and password and len(username) <= 64 and len(password) <= 1024:
-            user = await run_in_threadpool(self.directory.authenticate, username, password)
+            try:
+                user = await self.password_gate.run(self.directory.authenticate, username, password)
+            except LoginBusy:
+                self.user_throttle.forgive(keys[0])
+                self.addr_throttle.forgive(keys[1])
+                self.login_note(
+                    "web_login_busy", client=addr, refused_total=self.password_gate.refused
+                )
+                return None, "login_busy"
         if user is None:
-            self.user_throttle.failed(keys[0])
-            self.addr_throttle.failed(keys[1])
             log.info("web_login_failed", username=username, client=addr)
             return None, "bad_login"
         self.user_throttle.succeeded(keys[0])
+        self.addr_throttle.forgive(keys[1])
         log.info("web_login", username=username, agent=user.agent_id, client=addr)
         return user, ""
 
@@ -344,17 +366,37 @@ class Desktop:
         user = await current_user(request)
         if user is None:
             return refusal(request, "login_required", 401)
-        return sse_response(
-            view_stream(
-                request,
-                self.desk,
-                self.hub,
-                user.agent_id,
-                render=AgentView.to_dict,
-                heartbeat=self.heartbeat,
-                signed_in=lambda: still_signed_in(request, user),
-            )
-        )
+        # At most MAX_STREAMS_PER_AGENT streams per agent (issue #12): each costs a hub
+        # subscription and a view per change, so one login must not buy hundreds. Beyond
+        # that a stream is refused, which costs less than starting it (the desk retries in
+        # 2 s; a reloaded tab's old stream ends as soon as its connection closes).
+        streams = self._streams.setdefault(user.agent_id, [])
+        if len(streams) >= MAX_STREAMS_PER_AGENT:
+            self.login_note("desk_streams_refused", agent=user.agent_id, open=len(streams))
+            return refusal(request, "too_many_streams", 429)
+        superseded = asyncio.Event()  # kept: a hook to end a stream from outside
+        streams.append(superseded)
+
+        async def stream() -> AsyncIterator[str]:
+            try:
+                async for chunk in view_stream(
+                    request,
+                    self.desk,
+                    self.hub,
+                    user.agent_id,
+                    render=AgentView.to_dict,
+                    heartbeat=self.heartbeat,
+                    superseded=superseded,
+                    signed_in=lambda: still_signed_in(request, user),
+                ):
+                    yield chunk
+            finally:
+                if superseded in streams:
+                    streams.remove(superseded)
+                if not streams:
+                    self._streams.pop(user.agent_id, None)
+
+        return sse_response(stream())
 
     # --- JSON API -----------------------------------------------------------------------
 
@@ -370,7 +412,10 @@ class Desktop:
                 return self.bad_input(request, exc)
             user, reason = await self._check_login(request, username, password)
         if user is None:
-            return refusal(request, reason, 429 if reason == "throttled" else 401)
+            answer = refusal(request, reason, LOGIN_STATUS.get(reason, 401))
+            if reason == "login_busy":
+                answer.headers["Retry-After"] = "1"
+            return answer
         token = start_session(request, user)
         return JSONResponse(
             {
@@ -589,6 +634,9 @@ def desktop_mount(
 
     Put it *last* in ``create_app(extra_routes=[...])``: it answers every path the
     routes before it did not match."""
+    kwargs.setdefault(
+        "password_gate", PasswordGate(settings.web.login_workers, settings.web.login_queue)
+    )
     desktop = Desktop(desk, hub, sessions_factory, **kwargs)
     if https_only is None:  # the Secure cookie flag: [web] secure_cookie
         https_only = settings.web.secure_cookie

@@ -134,6 +134,8 @@ REASONS: dict[str, str] = {
     "forbidden": N_("Your role does not give access to this page."),
     "bad_login": N_("Wrong username or password."),
     "throttled": N_("Too many failed attempts. Wait a minute and try again."),
+    "login_busy": N_("Too many logins at once. Try again in a few seconds."),
+    "too_many_streams": N_("Too many desk windows are open. Close one."),
     "unsupported_media_type": N_("Send the request as JSON."),
     "too_large": N_("The request is too large."),
     "internal": N_("Something went wrong. The error has been logged; try again."),

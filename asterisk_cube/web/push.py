@@ -66,7 +66,10 @@ async def view_stream(
     render: Callable[[AgentView], dict[str, Any]],
     heartbeat: float = HEARTBEAT_SECONDS,
     signed_in: Callable[[], Awaitable[bool]] | None = None,
+    superseded: asyncio.Event | None = None,
 ) -> AsyncIterator[str]:
+    """The agent's view, then again on every change, until the client leaves, the server
+    stops or ``superseded`` is set (a newer stream of the same agent took its place)."""
     sub = hub.subscribe(AgentViewChanged, maxsize=64, name=f"desk-sse-{agent_id}")
 
     async def session_over() -> bool:
@@ -87,7 +90,7 @@ async def view_stream(
             try:
                 event = await asyncio.wait_for(sub.get(), timeout=_SHUTDOWN_CHECK)
             except TimeoutError:
-                if _stopping(request):
+                if _stopping(request) or (superseded is not None and superseded.is_set()):
                     return
                 if await session_over():
                     yield LOGIN_REQUIRED
@@ -106,6 +109,8 @@ async def view_stream(
                 )
             if sub.take_stale():
                 relevant = True  # we lost events: send the full view anyway
+            if superseded is not None and superseded.is_set():
+                return
             if not relevant:
                 continue
             if await session_over():
