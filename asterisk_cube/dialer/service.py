@@ -476,18 +476,21 @@ class Dialer:
                     delivered += 1
             if not delivered:  # none due, or reserved for agents who are not free
                 run.empty_until["callback"] = time.monotonic() + 1.0
+        # contacts (preview, or callbacks in any mode) an agent let ring: to the next free
+        # agent who has not, never back to one who has
+        for agent in list(free):
+            line = next(
+                (ln for ln in run.pending_preview if agent.agent_id not in ln.declined), None
+            )
+            if line is not None:
+                run.pending_preview.remove(line)
+                if self._offer_preview(line, agent):
+                    free.remove(agent)
+                else:
+                    run.pending_preview.appendleft(line)
+        self._requeue_declined(run, pool)
         if cfg.mode == m.DialMode.PREVIEW.value:
             for agent in list(free):
-                line = next(
-                    (ln for ln in run.pending_preview if agent.agent_id not in ln.declined), None
-                )
-                if line is not None:
-                    run.pending_preview.remove(line)
-                    if self._offer_preview(line, agent):
-                        free.remove(agent)
-                    else:
-                        run.pending_preview.appendleft(line)
-                    continue
                 if self._empty(run, "preview"):
                     continue
                 claims = self._claim(
@@ -501,7 +504,6 @@ class Dialer:
                 )
                 if claims and self._start_preview(run, *claims[0], agent, now):
                     free.remove(agent)
-            self._requeue_declined(run, pool)
             return set()
         # power / predictive: the pacer sees the agents as they are after this round
         mine = {a.agent_id for a in pool}
@@ -640,11 +642,27 @@ class Dialer:
                 self._forget_line(line)
 
     def _requeue_declined(self, run: CampaignRun, pool: list[DialerAgent]) -> None:
-        """A contact every logged-in agent let ring may go round again."""
+        """A contact is never offered again to an agent who let it ring. Once every
+        logged-in agent of the campaign has, it goes back to the list, not dialed (the
+        attempt does not count), for the campaign's retry interval."""
         everyone = {a.agent_id for a in pool}
-        for line in run.pending_preview:
-            if everyone and everyone <= line.declined:
-                line.declined.clear()
+        if not everyone:
+            return
+        for line in [ln for ln in run.pending_preview if everyone <= ln.declined]:
+            run.pending_preview.remove(line)
+            now = self.now()
+            with self._tx() as s:
+                release_claim(
+                    s, line.claim.contact_id, now, retry_at=now + run.config.rules.retry_interval
+                )
+                records.call_finished(s, line.call_id, m.CallState.FAILED, "no_agent_answered", now)
+            log.info(
+                "dialer_preview_released",
+                call=line.call_id,
+                contact=line.claim.contact_id,
+                declined=sorted(line.declined),
+            )
+            self._forget_line(line)
 
     # -------------------------------------------------------- assignments
 
@@ -870,7 +888,8 @@ class Dialer:
     def _agent_leg(
         self, line: Line, agent: DialerAgent, rung: float, ok: bool, s: Session | None = None
     ) -> None:
-        started = self.now() - dt.timedelta(seconds=time.monotonic() - rung)
+        now = self.now()
+        started = now - dt.timedelta(seconds=time.monotonic() - rung)
         with contextlib.nullcontext(s) if s is not None else self._tx() as tx:
             records.agent_leg(
                 tx,
@@ -879,8 +898,9 @@ class Dialer:
                 line.agent_channel or "",
                 agent.endpoint or "",
                 started,
-                self.now() if ok else None,
+                now if ok else None,
                 None if ok else "no_answer",
+                ended=None if ok else now,  # it rang until now: the ring time is kept
             )
 
     async def _bridge_and_talk(

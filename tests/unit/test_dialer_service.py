@@ -291,6 +291,41 @@ async def test_preview_agent_first_and_no_answer_moves_on(world):
             (agents[0], False),
             (agents[1], True),
         ]
+        # the unanswered leg rang for agent_ring_timeout (0.1 s): its ring time is kept
+        assert legs[0].ended_at - legs[0].started_at >= dt.timedelta(seconds=0.09)
+
+
+async def test_preview_never_offered_again_to_the_agent_who_let_it_ring(world):
+    """#11 item 7: the only agent lets the contact ring: it is paused once, its ring time is
+    kept, and the contact goes back to the list for the retry interval (the attempt does
+    not count) instead of coming back to the same agent when it is ready again."""
+    sessions, agents = world
+    dialer, distributor, tel, cid = make(
+        world, "preview", ["+4790000001"], max_attempts=2, retry_interval=5
+    )
+    tel.contacts["+4790000001"] = ("answer", 0.02, 0.05)
+    tel.silent_agents.add("PJSIP/agent1")
+    await ready(distributor, agents[:1])
+    await run_until(
+        dialer,
+        lambda: statuses(sessions, cid) == ["not_answered"] and not dialer.lines,
+    )
+    assert (await distributor.view(agents[0])).pause_reason == "no_answer"
+    await distributor.ready(agents[0])
+    dialer.step()  # ready again: nothing for it now (the old rule offered the same contact)
+    assert not dialer.lines and not tel.dialed
+    assert (await distributor.view(agents[0])).state == "ready"
+    with transaction(sessions) as s:
+        contact = s.scalar(select(m.Contact))
+        assert contact.attempts == 0  # never dialed
+        retry_in = contact.next_attempt_at - dt.datetime.now(dt.UTC)
+        assert dt.timedelta(minutes=4) < retry_in <= dt.timedelta(minutes=5)
+        call = s.scalar(select(m.Call))
+        assert (call.state, call.end_reason) == (m.CallState.FAILED, "no_agent_answered")
+        (leg,) = s.scalars(select(m.CallLeg).where(m.CallLeg.role == m.LegRole.AGENT)).all()
+        assert (leg.agent_id, leg.answered_at, leg.cause) == (agents[0], None, "no_answer")
+        # it rang for the whole agent_ring_timeout (0.1 s): the ring time is in the data
+        assert leg.ended_at - leg.started_at >= dt.timedelta(seconds=0.09)
 
 
 async def test_callback_reserved_for_its_agent_then_to_another(world):
