@@ -13,13 +13,16 @@ import contextlib
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import children
 import pytest
 
 # The sandbox Asterisk fixtures, for integration and browser tests alike.
@@ -27,6 +30,16 @@ pytest_plugins = ["sandbox_fixtures"]
 
 PG_PORT = int(os.environ.get("ASTERISK_CUBE_TEST_PG_PORT", "25432"))
 PG_VERSIONS = ("15", "16", "17")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # SIGTERM stops a run like Ctrl-C does: finalizers run and stop the SIPp phones, serve
+    # processes and the sandbox Asterisk the run started (children.py is the backstop)
+    if (
+        threading.current_thread() is threading.main_thread()
+        and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    ):
+        signal.signal(signal.SIGTERM, children.sigterm_to_keyboard_interrupt)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

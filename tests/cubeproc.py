@@ -11,6 +11,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+import children
+
 CLI = [sys.executable, "-c", "from asterisk_cube.cli import main; main()"]
 
 
@@ -46,7 +48,11 @@ class Serve:
     def start(self) -> None:
         self.starts += 1
         with open(self.logdir / f"serve{self.starts}.log", "w") as log:
-            self.proc = subprocess.Popen([*CLI, "serve"], env=self.env, stdout=log, stderr=log)
+            self.proc = children.track(
+                subprocess.Popen(
+                    [*CLI, "serve"], env=self.env, stdout=log, stderr=log, start_new_session=True
+                )
+            )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             try:

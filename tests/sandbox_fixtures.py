@@ -11,6 +11,7 @@ and the SIPp phones in ``sippkit``.
 
 from __future__ import annotations
 
+import atexit
 import fcntl
 import os
 import time
@@ -59,11 +60,15 @@ def sandbox() -> Iterator[SandboxInstance]:
         f"\nsandbox {TEST_INSTANCE!r} up in {time.monotonic() - started:.1f} s "
         f"(ARI answered {ari_seconds:.2f} s after start), base port {TEST_BASE_PORT}"
     )
+    # backstop: the finalizer below stops it (also on Ctrl-C/SIGTERM, see conftest.py); if
+    # the run dies before finalizers run, at exit
+    atexit.register(inst.down)
     try:
         yield inst
     finally:
         try:
             inst.down()
+            atexit.unregister(inst.down)
         finally:
             lock.close()
 

@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import children
+
 SCENARIOS = Path(__file__).resolve().parent / "sipp"
 UAC = SCENARIOS / "uac_call.xml"
 UAC_CANCEL = SCENARIOS / "uac_cancel.xml"
@@ -146,8 +148,14 @@ class Sipp:
     def start(self) -> Sipp:
         self.trace_dir.mkdir(parents=True, exist_ok=True)
         out = open(self.trace_dir / "sipp.out", "wb")  # noqa: SIM115 - lives as long as the process
-        self.proc = subprocess.Popen(
-            self.command(), stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT
+        self.proc = children.track(
+            subprocess.Popen(
+                self.command(),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # stopped by us (children.py), also on Ctrl-C/SIGTERM
+            )
         )
         out.close()
         return self

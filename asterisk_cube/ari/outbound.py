@@ -57,6 +57,15 @@ async def within(future: asyncio.Future, timeout: float) -> Any:
     return future.result()
 
 
+async def _exists(client: Any, channel_id: str) -> bool:
+    """Does Asterisk still have this channel (``GET /channels/{id}``)?"""
+    try:
+        await client.channels.get(channelId=channel_id)
+    except Exception:  # 404, or Asterisk gone again: treat it as lost
+        return False
+    return True
+
+
 def bridge_id(call_id: int) -> str:
     return f"cube-dial-{call_id}"
 
@@ -86,6 +95,7 @@ class OutboundApp:
         self._amd: set[str] = set()  # channels away in the AMD dialplan
         self._playbacks: dict[str, asyncio.Future[bool]] = {}
         self._known: set[str] = set()
+        self._originating: set[str] = set()  # originate request not answered yet
 
     @property
     def client(self) -> Any:
@@ -129,10 +139,19 @@ class OutboundApp:
             future.set_result(value)
 
     async def on_resync(self, snapshot: AppSnapshot, client: Any) -> None:
-        """After a (re)connect: ours that Asterisk lost are gone; strangers are hung up."""
+        """After a (re)connect: ours that Asterisk lost are gone; strangers are hung up.
+
+        A channel of ours missing from the snapshot may still exist: a dial rings outside
+        the app until it is answered, and a dial started while the snapshot was being read
+        (the dialer dials as soon as ARI connects) is not in it, nor perhaps in Asterisk
+        yet while its originate request is on its way. Only one Asterisk does not know at
+        all, once asked, is gone: ending the others here logged a ringing contact as not
+        answered (and then its answer met nobody)."""
         alive = set(snapshot.channel_ids)
         for channel_id in list(self._known):
-            if channel_id not in alive:
+            if channel_id in alive or channel_id in self._originating:
+                continue
+            if not await _exists(client, channel_id):
                 self._resolve(self._answered.get(channel_id), (False, None, []))
                 self._resolve(self._gone.get(channel_id), None)
                 self._known.discard(channel_id)
@@ -173,6 +192,7 @@ class OutboundApp:
 
     async def _originate(self, channel_id: str, endpoint: str, args: str, **extra: Any) -> str:
         """Originate into our app; returns '' or the error."""
+        self._originating.add(channel_id)
         try:
             await self.client.channels.originate(
                 endpoint=endpoint,
@@ -184,6 +204,8 @@ class OutboundApp:
         except Exception as exc:
             log.warning("dialer_originate_failed", endpoint=endpoint, error=repr(exc)[:200])
             return repr(exc)[:200] or "originate failed"
+        finally:
+            self._originating.discard(channel_id)
         return ""
 
     async def dial_contact(

@@ -273,17 +273,25 @@ def start_attempt(contact: ContactState, now: datetime) -> ContactState:
     )
 
 
-def release(contact: ContactState, now: datetime) -> ContactState:
-    """Undo a claim that was never dialed (the attempt does not count)."""
+def release(
+    contact: ContactState, now: datetime, *, retry_at: datetime | None = None
+) -> ContactState:
+    """Undo a claim that was never dialed (the attempt does not count). With ``retry_at``
+    the contact is due again only then (e.g. a preview contact none of the agents logged
+    in answered for): ``not_answered`` with that time, even before its first dial; a
+    scheduled callback keeps its own due time."""
     if contact.status is not ContactStatus.DIALING:
         raise ContactError(f"contact {contact.contact_id} is not being dialed")
     attempts = max(contact.attempts - 1, 0)
     if contact.callback is not None:
-        status = ContactStatus.CALLBACK
-    elif attempts == 0:
-        status = ContactStatus.NEW
-    else:
-        status = ContactStatus.NOT_ANSWERED
+        return replace(
+            contact, status=ContactStatus.CALLBACK, attempts=attempts, next_attempt_at=None
+        )
+    if retry_at is not None:
+        return replace(
+            contact, status=ContactStatus.NOT_ANSWERED, attempts=attempts, next_attempt_at=retry_at
+        )
+    status = ContactStatus.NEW if attempts == 0 else ContactStatus.NOT_ANSWERED
     return replace(contact, status=status, attempts=attempts, next_attempt_at=None)
 
 

@@ -289,10 +289,13 @@ def write_state(row: m.Contact, state: core.ContactState) -> None:
         row.claimed_by = None
 
 
-def release_claim(s: Session, contact_id: int, now: dt.datetime) -> bool:
-    """Put back a claimed contact that was never dialed; False if it was not claimed."""
+def release_claim(
+    s: Session, contact_id: int, now: dt.datetime, *, retry_at: dt.datetime | None = None
+) -> bool:
+    """Put back a claimed contact that was never dialed (due again at ``retry_at`` if
+    given, else at once); False if it was not claimed."""
     row = s.get(m.Contact, contact_id, with_for_update=True)
     if row is None or row.status != m.ContactStatus.DIALING:
         return False
-    write_state(row, core.release(contact_state(s, row), now))
+    write_state(row, core.release(contact_state(s, row), now, retry_at=retry_at))
     return True

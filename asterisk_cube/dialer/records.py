@@ -114,8 +114,10 @@ def agent_leg(
     started: dt.datetime,
     answered: dt.datetime | None,
     cause: str | None = None,
+    ended: dt.datetime | None = None,
 ) -> None:
-    """An agent leg: answered (``answered`` set) or not (``cause`` says why)."""
+    """An agent leg: answered (``answered`` set) or not (``cause`` says why; ``ended``: when
+    its phone stopped ringing, so ``ended - started`` is the ring time)."""
     s.add(
         m.CallLeg(
             call_id=call_id,
@@ -125,7 +127,7 @@ def agent_leg(
             agent_id=agent_id,
             started_at=started,
             answered_at=answered,
-            ended_at=None if answered else started,
+            ended_at=None if answered else (ended or started),
             cause=cause,
         )
     )

@@ -187,21 +187,22 @@ class CampaignRun:
     agents: int = 0  # working for the campaign at the last step (logged in, not paused)
     ready: int = 0  # of them free for a call
     dialed: deque[float] = field(default_factory=deque)  # monotonic, last PACE_WINDOW s
+    monotonic: Callable[[], float] = time.monotonic  # the dialer's clock
 
     def count_dial(self) -> None:
-        now = time.monotonic()
+        now = self.monotonic()
         self.dialed.append(now)
         while self.dialed and self.dialed[0] < now - PACE_WINDOW:
             self.dialed.popleft()
 
     @property
     def dials_per_minute(self) -> float:
-        cutoff = time.monotonic() - PACE_WINDOW
+        cutoff = self.monotonic() - PACE_WINDOW
         return sum(1 for t in self.dialed if t >= cutoff) * 60.0 / PACE_WINDOW
 
     @property
     def ringing_ages(self) -> tuple[float, ...]:
-        now = time.monotonic()
+        now = self.monotonic()
         return tuple(
             now - ln.dialed_at
             for ln in self.lines.values()
@@ -226,6 +227,7 @@ class Dialer:
         *,
         node: str = "local",
         clock: Callable[[], dt.datetime] | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
         tick: float = 0.1,
         ring_timeout: float = 25.0,
         agent_ring_timeout: float = 20.0,
@@ -246,6 +248,9 @@ class Dialer:
         self.telephony = telephony
         self.node = node
         self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
+        # every duration, deadline and budget is measured on this clock (tests inject the
+        # event loop's, which they can fast-forward: timing logic independent of load)
+        self.monotonic = monotonic
         self.tick = tick
         self.ring_timeout = ring_timeout
         self.agent_ring_timeout = agent_ring_timeout
@@ -312,12 +317,12 @@ class Dialer:
         try:
             while True:
                 self._wake.clear()
-                began = time.monotonic()
+                began = self.monotonic()
                 try:
                     self.step()
                 except Exception:
                     log.exception("dialer_step_failed")
-                self.step_seconds.append(time.monotonic() - began)
+                self.step_seconds.append(self.monotonic() - began)
                 waiter = asyncio.ensure_future(self._wake.wait())
                 try:  # not wait_for: on 3.11 it can swallow our cancellation
                     await asyncio.wait({waiter}, timeout=self.tick)
@@ -369,7 +374,7 @@ class Dialer:
 
     def step(self) -> None:
         """One round over every campaign (synchronous: DB claims, hooks, task spawns)."""
-        mono = time.monotonic()
+        mono = self.monotonic()
         if mono - self._loaded_at >= self.reload_every:
             self._reload()
             self._loaded_at = mono
@@ -401,7 +406,7 @@ class Dialer:
                     grace_seconds=self.connect_budget,
                 )
                 self._learn_history(config, learning)
-                self.runs[cid] = CampaignRun(config, learning)
+                self.runs[cid] = CampaignRun(config, learning, monotonic=self.monotonic)
                 log.info("dialer_campaign_started", campaign=config.name, mode=config.mode)
             elif run.config != config:
                 run.config = config
@@ -475,19 +480,22 @@ class Dialer:
                     free.remove(agent)
                     delivered += 1
             if not delivered:  # none due, or reserved for agents who are not free
-                run.empty_until["callback"] = time.monotonic() + 1.0
+                run.empty_until["callback"] = self.monotonic() + 1.0
+        # contacts (preview, or callbacks in any mode) an agent let ring: to the next free
+        # agent who has not, never back to one who has
+        for agent in list(free):
+            line = next(
+                (ln for ln in run.pending_preview if agent.agent_id not in ln.declined), None
+            )
+            if line is not None:
+                run.pending_preview.remove(line)
+                if self._offer_preview(line, agent):
+                    free.remove(agent)
+                else:
+                    run.pending_preview.appendleft(line)
+        self._requeue_declined(run, pool, free)
         if cfg.mode == m.DialMode.PREVIEW.value:
             for agent in list(free):
-                line = next(
-                    (ln for ln in run.pending_preview if agent.agent_id not in ln.declined), None
-                )
-                if line is not None:
-                    run.pending_preview.remove(line)
-                    if self._offer_preview(line, agent):
-                        free.remove(agent)
-                    else:
-                        run.pending_preview.appendleft(line)
-                    continue
                 if self._empty(run, "preview"):
                     continue
                 claims = self._claim(
@@ -501,7 +509,6 @@ class Dialer:
                 )
                 if claims and self._start_preview(run, *claims[0], agent, now):
                     free.remove(agent)
-            self._requeue_declined(run, pool)
             return set()
         # power / predictive: the pacer sees the agents as they are after this round
         mine = {a.agent_id for a in pool}
@@ -509,14 +516,14 @@ class Dialer:
         free = [a for a in free if any(p.agent_id == a.agent_id and free_agent(p) for p in pool)]
         waiting = len(run.waiting) + self.distributor.waiting_for_campaign(cfg.campaign_id)
         in_call = tuple(
-            time.monotonic() - ln.answered_at
+            self.monotonic() - ln.answered_at
             for ln in run.lines.values()
             if ln.phase == "talking" and ln.answered_at is not None
         )
         state = pacing_state(
             pool,
             now,
-            estimates=run.learning.estimates(in_call),
+            estimates=run.learning.estimates(in_call, now=self.monotonic()),
             config=pacing_config(cfg),
             ringing=run.ringing_ages,
             waiting=waiting,
@@ -558,7 +565,7 @@ class Dialer:
         return {a.agent_id for a in free[callbacks:]}
 
     def _empty(self, run: CampaignRun, key: str) -> bool:
-        return time.monotonic() < run.empty_until.get(key, 0.0)
+        return self.monotonic() < run.empty_until.get(key, 0.0)
 
     def _claim(
         self,
@@ -601,7 +608,7 @@ class Dialer:
             ]
         if len(claims) < limit and key is not None:
             # nothing more due now: look again in a second (not on every tick)
-            run.empty_until[key] = time.monotonic() + 1.0
+            run.empty_until[key] = self.monotonic() + 1.0
             if key in ("pool", "preview") and not claims and not run.hopper_empty:
                 run.hopper_empty = True  # shown in snapshot(); logged once
                 log.info("dialer_nothing_to_dial", campaign=run.config.name)
@@ -612,12 +619,12 @@ class Dialer:
     def _refresh_stats(self, run: CampaignRun, now: dt.datetime) -> None:
         zone = ZoneInfo(run.config.timezone)
         today = now.astimezone(zone).date()
-        if time.monotonic() - run.stats_at < self.stats_every and run.stats_day == today:
+        if self.monotonic() - run.stats_at < self.stats_every and run.stats_day == today:
             return
         since = dt.datetime.combine(today, dt.time(0), zone)
         with self._tx() as s:
             run.abandoned, run.answered = records.abandon_counts(s, run.config.campaign_id, since)
-        run.stats_at = time.monotonic()
+        run.stats_at = self.monotonic()
         run.stats_day = today
 
     def _set_flags(self, wanted: set[int]) -> None:
@@ -639,12 +646,32 @@ class Dialer:
                     records.call_finished(s, line.call_id, m.CallState.FAILED, "not_dialed", now)
                 self._forget_line(line)
 
-    def _requeue_declined(self, run: CampaignRun, pool: list[DialerAgent]) -> None:
-        """A contact every logged-in agent let ring may go round again."""
+    def _requeue_declined(
+        self, run: CampaignRun, pool: list[DialerAgent], free: list[DialerAgent]
+    ) -> None:
+        """A contact is never offered again to an agent who let it ring: it waits for one
+        who has not (e.g. one logging in). When every logged-in agent of the campaign has
+        let it ring and one of them is free again (where it used to be offered to that
+        agent again), it goes back to the list, not dialed (the attempt does not count),
+        for the campaign's retry interval."""
         everyone = {a.agent_id for a in pool}
-        for line in run.pending_preview:
-            if everyone and everyone <= line.declined:
-                line.declined.clear()
+        if not everyone or not free:
+            return
+        for line in [ln for ln in run.pending_preview if everyone <= ln.declined]:
+            run.pending_preview.remove(line)
+            now = self.now()
+            with self._tx() as s:
+                release_claim(
+                    s, line.claim.contact_id, now, retry_at=now + run.config.rules.retry_interval
+                )
+                records.call_finished(s, line.call_id, m.CallState.FAILED, "no_agent_answered", now)
+            log.info(
+                "dialer_preview_released",
+                call=line.call_id,
+                contact=line.claim.contact_id,
+                declined=sorted(line.declined),
+            )
+            self._forget_line(line)
 
     # -------------------------------------------------------- assignments
 
@@ -656,7 +683,7 @@ class Dialer:
                 (line.answered_at or 0.0)
                 + self.connect_budget
                 - self.bridge_margin
-                - time.monotonic()
+                - self.monotonic()
             )
             if line.waiter is None or line.waiter.done() or left < self.min_agent_time:
                 run.waiting.popleft()
@@ -695,7 +722,7 @@ class Dialer:
     def _start_pool_line(self, run: CampaignRun, claim: Claim, call_id: int) -> None:
         line = self._new_line(run, claim, call_id, run.config.mode)
         line.phase = "ringing"
-        line.dialed_at = time.monotonic()
+        line.dialed_at = self.monotonic()
         line.task = self._spawn(self._pool_line(line), f"dial-{line.call_id}")
 
     def _start_preview(
@@ -763,7 +790,7 @@ class Dialer:
                 self._finish(line, m.CallState.MACHINE, "machine", Outcome.MACHINE)
                 return
             run.learning.observe_dial(result.ring_seconds, True)
-            line.answered_at = time.monotonic()
+            line.answered_at = self.monotonic()
             line.answered_wall = self.now()  # written once bridged: keep the 2 s path short
             await self._connect_answered(line)
         except asyncio.CancelledError:
@@ -790,7 +817,7 @@ class Dialer:
         self.step_waiting(run)
         await asyncio.wait(
             {line.waiter, gone},
-            timeout=max(0.0, deadline - time.monotonic()),
+            timeout=max(0.0, deadline - self.monotonic()),
             return_when=asyncio.FIRST_COMPLETED,
         )
         if line in run.waiting:
@@ -808,7 +835,7 @@ class Dialer:
         line.phase = "connecting"
         agent_channel = tel.new_channel_id(agent=True)
         line.agent_channel = agent_channel
-        rung = time.monotonic()
+        rung = self.monotonic()
         ring = asyncio.ensure_future(
             tel.ring_agent(
                 line.call_id,
@@ -846,7 +873,7 @@ class Dialer:
             )
             await self._abandon(line, "agent_no_answer")
             return
-        self.agent_answer_delays.append(time.monotonic() - rung)
+        self.agent_answer_delays.append(self.monotonic() - rung)
         await self._bridge_and_talk(line, agent, rung)
 
     def step_waiting(self, run: CampaignRun) -> None:
@@ -870,7 +897,8 @@ class Dialer:
     def _agent_leg(
         self, line: Line, agent: DialerAgent, rung: float, ok: bool, s: Session | None = None
     ) -> None:
-        started = self.now() - dt.timedelta(seconds=time.monotonic() - rung)
+        now = self.now()
+        started = now - dt.timedelta(seconds=self.monotonic() - rung)
         with contextlib.nullcontext(s) if s is not None else self._tx() as tx:
             records.agent_leg(
                 tx,
@@ -879,8 +907,9 @@ class Dialer:
                 line.agent_channel or "",
                 agent.endpoint or "",
                 started,
-                self.now() if ok else None,
+                now if ok else None,
                 None if ok else "no_answer",
+                ended=None if ok else now,  # it rang until now: the ring time is kept
             )
 
     async def _bridge_and_talk(
@@ -895,7 +924,7 @@ class Dialer:
             await self._not_bridged(line, agent, rung, exc)
             return
         if line.answered_at is not None:
-            self.connect_delays.append(time.monotonic() - line.answered_at)
+            self.connect_delays.append(self.monotonic() - line.answered_at)
         with self._tx() as s:
             if rung is not None:
                 records.contact_answered(s, line.call_id, line.answered_wall or self.now())
@@ -903,7 +932,7 @@ class Dialer:
             records.call_connected(s, line.call_id, agent.agent_id, self.now())
         self.distributor.outbound_connected(line.call_id, line.contact_channel, line.agent_channel)
         line.phase = "talking"
-        talk_started = time.monotonic()
+        talk_started = self.monotonic()
         gone_contact = tel.gone(line.contact_channel)
         gone_agent = tel.gone(line.agent_channel)
         await asyncio.wait({gone_contact, gone_agent}, return_when=asyncio.FIRST_COMPLETED)
@@ -911,7 +940,7 @@ class Dialer:
         line.phase = "ending"
         await tel.hangup(line.agent_channel if gone_contact.done() else line.contact_channel)
         await tel.end_call(line.call_id)
-        line.run.learning.observe_talk(time.monotonic() - talk_started)
+        line.run.learning.observe_talk(self.monotonic() - talk_started)
         self.distributor.outbound_ended(line.call_id)
         self._finish(line, m.CallState.ENDED, reason, Outcome.FINAL)
 
@@ -938,7 +967,7 @@ class Dialer:
         line.phase = "ending"
         line.abandoned = True  # counted by the pacer from now on, not when the message ends
         if line.answered_at is not None:
-            self.abandon_waits.append(time.monotonic() - line.answered_at)
+            self.abandon_waits.append(self.monotonic() - line.answered_at)
         log.info("dialer_abandon", call=line.call_id, campaign=line.run.config.name, why=why)
         played = await self.telephony.play(
             line.contact_channel, self.abandon_media, timeout=self.abandon_timeout
@@ -956,7 +985,7 @@ class Dialer:
         try:
             agent_channel = tel.new_channel_id(agent=True)
             line.agent_channel = agent_channel
-            rung = time.monotonic()
+            rung = self.monotonic()
             ok = await tel.ring_agent(
                 line.call_id,
                 agent_channel,
@@ -990,7 +1019,7 @@ class Dialer:
             channel = tel.new_channel_id()
             line.contact_channel = channel
             line.phase = "ringing"
-            line.dialed_at = time.monotonic()
+            line.dialed_at = self.monotonic()
             with self._tx() as s:
                 if line.claim.callback_id is not None:
                     records.callback_delivered(s, line.claim.callback_id, dialed)
@@ -1033,7 +1062,7 @@ class Dialer:
                 self.distributor.outbound_ended(line.call_id)
                 self._finish_unanswered(line, result)
                 return
-            line.answered_at = time.monotonic()
+            line.answered_at = self.monotonic()
             with self._tx() as s:
                 records.contact_answered(s, line.call_id, self.now())
             line.phase = "connecting"

@@ -13,6 +13,7 @@ import time
 import urllib.request
 import uuid
 
+import children
 import httpx
 import pytest
 
@@ -68,7 +69,9 @@ def serve(sandbox, tmp_path_factory):
     env["ASTERISK_CUBE_LOG_LEVEL"] = "DEBUG"  # successful AGI sessions log at DEBUG
     subprocess.run([*SERVE[:-1], "db", "upgrade"], env=env, check=True, capture_output=True)
     with open(tmp / "stdout", "w") as out, open(tmp / "stderr", "w") as err:
-        proc = subprocess.Popen(SERVE, env=env, stdout=out, stderr=err)
+        proc = children.track(
+            subprocess.Popen(SERVE, env=env, stdout=out, stderr=err, start_new_session=True)
+        )
     srv = Serve(proc, env, tmp / "stderr")
     try:
         wait_for(srv.ari_connected, 15, "serve to connect to ARI")

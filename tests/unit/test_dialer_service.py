@@ -8,6 +8,7 @@ import itertools
 import pytest
 from sqlalchemy import select
 
+from asterisk_cube.acd.distributor import Clock as DistributorClock
 from asterisk_cube.acd.distributor import DialerAgent, Distributor, EnquiryRegistered
 from asterisk_cube.ari.outbound import DialResult
 from asterisk_cube.core import pacing as pc
@@ -128,12 +129,22 @@ class FakeTelephony:
             await self.hangup(channel)
 
 
+#: The loop tests run on looptime's fast-forwarding event loop: sleeps, timeouts and the
+#: dialer's budgets (0.1-0.3 s here) are measured on the loop's fake clock, which moves only
+#: when every task waits, so a busy machine cannot make them run out (issue #11 item 11).
+pytestmark = pytest.mark.looptime
+
+
 class Clock:
+    """The dialer's wall clock on the event loop's (fake) time, plus ``offset``."""
+
     def __init__(self):
+        self.loop = asyncio.get_running_loop()
+        self.base = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=self.loop.time())
         self.offset = dt.timedelta(0)
 
     def __call__(self):
-        return dt.datetime.now(dt.UTC) + self.offset
+        return self.base + dt.timedelta(seconds=self.loop.time()) + self.offset
 
 
 @pytest.fixture
@@ -158,7 +169,9 @@ def make(world, mode, contacts, clock=None, **campaign):
             s.add(m.Contact(campaign_id=camp.id, phone=phone))
         cid = camp.id
     hub = EventHub()
-    distributor = Distributor(sessions, hub)
+    clock = clock or Clock()
+    # agents' states (wrap-up ends, idle times) on the same clock as the dialer
+    distributor = Distributor(sessions, hub, clock=DistributorClock(now=clock))
     distributor.load()
     tel = FakeTelephony()
     dialer = Dialer(
@@ -167,6 +180,7 @@ def make(world, mode, contacts, clock=None, **campaign):
         hub,
         tel,
         clock=clock,
+        monotonic=asyncio.get_running_loop().time,
         tick=0.01,
         ring_timeout=0.15,
         agent_ring_timeout=0.1,
@@ -295,6 +309,47 @@ async def test_preview_agent_first_and_no_answer_moves_on(world):
             (agents[0], False),
             (agents[1], True),
         ]
+        # the unanswered leg rang for agent_ring_timeout (0.1 s): its ring time is kept
+        assert legs[0].ended_at - legs[0].started_at >= dt.timedelta(seconds=0.1)
+
+
+async def test_preview_never_offered_again_to_the_agent_who_let_it_ring(world):
+    """#11 item 7: the only agent lets the contact ring: it is paused once, its ring time is
+    kept; when it is ready again the contact is not offered to it a second time but goes
+    back to the list for the retry interval (the attempt does not count)."""
+    sessions, agents = world
+    dialer, distributor, tel, cid = make(
+        world, "preview", ["+4790000001"], max_attempts=2, retry_interval=5
+    )
+    tel.contacts["+4790000001"] = ("answer", 0.02, 0.05)
+    tel.silent_agents.add("PJSIP/agent1")
+    await ready(distributor, agents[:1])
+
+    async def back_from_the_pause():
+        while (await distributor.view(agents[0])).pause_reason != "no_answer":
+            await asyncio.sleep(0.01)
+        assert dialer.lines  # the contact waits for an agent who has not let it ring
+        await distributor.ready(agents[0])
+
+    helper = asyncio.create_task(back_from_the_pause())
+    await run_until(
+        dialer,
+        lambda: helper.done() and statuses(sessions, cid) == ["not_answered"] and not dialer.lines,
+    )
+    await helper
+    dialer.step()  # nothing for it now (the old rule offered it the same contact again)
+    assert not dialer.lines and not tel.dialed
+    assert (await distributor.view(agents[0])).state == "ready"  # paused once only
+    with transaction(sessions) as s:
+        contact = s.scalar(select(m.Contact))
+        assert contact.attempts == 0  # never dialed
+        call = s.scalar(select(m.Call))
+        assert (call.state, call.end_reason) == (m.CallState.FAILED, "no_agent_answered")
+        assert contact.next_attempt_at - call.ended_at == dt.timedelta(minutes=5)
+        (leg,) = s.scalars(select(m.CallLeg).where(m.CallLeg.role == m.LegRole.AGENT)).all()
+        assert (leg.agent_id, leg.answered_at, leg.cause) == (agents[0], None, "no_answer")
+        # it rang for the whole agent_ring_timeout (0.1 s): the ring time is in the data
+        assert leg.ended_at - leg.started_at >= dt.timedelta(seconds=0.1)
 
 
 async def test_callback_reserved_for_its_agent_then_to_another(world):

@@ -12,6 +12,7 @@ import sys
 import time
 import urllib.request
 
+import children
 import pytest
 
 SERVE = [sys.executable, "-c", "from asterisk_cube.cli import main; main()", "serve"]
@@ -41,7 +42,9 @@ def serve_env(tmp_path):
 def start(env, tmp_path):
     """Start serve; its output goes to files (the child keeps its own copies of the fds)."""
     with open(tmp_path / "stdout", "w") as out, open(tmp_path / "stderr", "w") as err:
-        return subprocess.Popen(SERVE, env=env, stdout=out, stderr=err)
+        return children.track(
+            subprocess.Popen(SERVE, env=env, stdout=out, stderr=err, start_new_session=True)
+        )
 
 
 def health(env, timeout=10.0):
