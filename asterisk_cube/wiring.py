@@ -101,6 +101,10 @@ def build_runtime(settings: Settings, **runtime_kwargs: Any) -> Runtime:
         extra_routes=_web_routes(settings, distributor, hub, sessions, feed, dialer, watcher),
         **runtime_kwargs,
     )
+    # what /health, /ready and /metrics read (issue #15)
+    runtime.state.extras.update(
+        distributor=distributor, ami=monitor, config_watcher=watcher, mailer=mailer
+    )
     # Everything built so far (modules, SQLAlchemy's mappers, the loaded state) lives as
     # long as serve: leave it out of the garbage collector's full scans, which otherwise
     # pause the loop for 10-60 ms now and then (a caller waits through that).

@@ -35,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -61,6 +62,7 @@ class Journal:
         self.name = name
         self.delay = delay
         self.failures = 0
+        self.last_failure_at: float | None = None  # time.monotonic() (readiness, issue #15)
         self.written = 0
         self.batches = 0
         self._ops: deque[tuple[Operation, Then | None]] = deque()
@@ -143,6 +145,7 @@ class Journal:
                 results.append(result)  # after the commit: it may fail too
             except Exception as exc:
                 self.failures += 1
+                self.last_failure_at = time.monotonic()
                 results.append(_FAILED)
                 log.error(
                     "journal_write_failed",

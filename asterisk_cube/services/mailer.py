@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -161,6 +162,7 @@ class NoteMailer:
         self._wake: asyncio.Event | None = None
         self.sent = 0
         self.failed_attempts = 0
+        self.pass_started_at: float | None = None  # time.monotonic(); None: not running
 
     # --- loop ----------------------------------------------------------------------------
 
@@ -173,6 +175,7 @@ class NoteMailer:
         self._wake = asyncio.Event()
         log.info("notes_mailer_started", smtp=f"{self.smtp.host}:{self.smtp.port}")
         while True:
+            self.pass_started_at = time.monotonic()
             try:
                 handled = await self.process_due()
             except asyncio.CancelledError:
