@@ -23,6 +23,7 @@ from asterisk_cube.db.session import make_engine, make_sessionmaker, require_dat
 from asterisk_cube.dialer.service import Dialer, dialer_options
 from asterisk_cube.events import EventHub
 from asterisk_cube.logs import get_logger
+from asterisk_cube.metrics import Metrics, loop_lag
 from asterisk_cube.runtime import Runtime, RuntimeState
 
 log = get_logger(__name__)
@@ -103,8 +104,17 @@ def build_runtime(settings: Settings, **runtime_kwargs: Any) -> Runtime:
     )
     # what /health, /ready and /metrics read (issue #15)
     runtime.state.extras.update(
-        distributor=distributor, ami=monitor, config_watcher=watcher, mailer=mailer
+        distributor=distributor,
+        dialer=dialer,
+        ami=monitor,
+        panel_feed=feed,
+        config_watcher=watcher,
+        mailer=mailer,
     )
+    metrics = Metrics(runtime.state)
+    metrics.attach(runtime.state)
+    runtime.state.extras["metrics"] = metrics
+    runtime.extra_components["loop-lag"] = lambda state: loop_lag(metrics)
     # Everything built so far (modules, SQLAlchemy's mappers, the loaded state) lives as
     # long as serve: leave it out of the garbage collector's full scans, which otherwise
     # pause the loop for 10-60 ms now and then (a caller waits through that).

@@ -63,6 +63,7 @@ class Journal:
         self.delay = delay
         self.failures = 0
         self.last_failure_at: float | None = None  # time.monotonic() (readiness, issue #15)
+        self.on_flush: Callable[[float], None] | None = None  # seconds per batch (metrics)
         self.written = 0
         self.batches = 0
         self._ops: deque[tuple[Operation, Then | None]] = deque()
@@ -123,7 +124,10 @@ class Journal:
                 batch.append(self._ops.popleft())
             if not batch:
                 return 0
+            started = time.perf_counter()
             results = self._write_batch(batch)
+            if self.on_flush is not None:
+                self.on_flush(time.perf_counter() - started)
             self.batches += 1
             self.written += len(batch)
         for (_op, then), result in zip(batch, results, strict=True):

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from .. import __version__
@@ -132,6 +132,16 @@ async def ready(request: Request) -> JSONResponse:
     )
 
 
+async def metrics(request: Request) -> Response:
+    """Prometheus exposition (``asterisk_cube.metrics``), read from held state."""
+    found = (getattr(request.app.state.cube, "extras", None) or {}).get("metrics")
+    if found is None:
+        return Response("metrics are not collected in this process\n", status_code=404)
+    from ..metrics import CONTENT_TYPE
+
+    return Response(found.exposition(), media_type=CONTENT_TYPE)
+
+
 async def version(request: Request) -> JSONResponse:
     return JSONResponse({"name": "asterisk-cube", "version": __version__})
 
@@ -147,6 +157,7 @@ def create_app(
     routes: list[BaseRoute] = [
         Route("/health", liveness, methods=["GET"]),
         Route("/ready", ready, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
         Route("/version", version, methods=["GET"]),
         *extra_routes,
     ]
