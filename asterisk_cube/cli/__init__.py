@@ -29,6 +29,7 @@ _COMMANDS = [
     ("asterisk_cube.cli.report", "report"),
     ("asterisk_cube.cli.callbacks", "callbacks"),
     ("asterisk_cube.cli.missed", "missed"),
+    ("asterisk_cube.cli.doctor", "doctor"),
 ]
 
 
