@@ -7,6 +7,7 @@ printed: errors go through :func:`asterisk_cube.redact.redact`."""
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import socket
 import sys
@@ -66,8 +67,12 @@ def install_sounds(target: str | Path = DEFAULT_SOUNDS_DIR) -> int:
         for src in files:
             dest = target / src.relative_to(source)
             dest.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
-            shutil.copyfile(src, dest)
-            dest.chmod(0o644)
+            # a temp file renamed over the prompt: Asterisk playing it meanwhile reads
+            # the old or the new file, never half of one
+            tmp = dest.with_name(f".{dest.name}.tmp")
+            shutil.copyfile(src, tmp)
+            tmp.chmod(0o644)
+            os.replace(tmp, dest)
     except OSError as exc:
         raise SoundsError(f"cannot write {exc.filename or target}: {exc.strerror}") from None
     return len(files)
