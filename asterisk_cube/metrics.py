@@ -14,6 +14,7 @@ global: tests build several)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -80,6 +81,7 @@ class StateCollector(Collector):
         missed = _gauge("missed_calls_open", "Missed calls nobody has handled yet")
         missed.add_metric([], len(distributor.missed))
         yield missed
+        yield from self._inbound_counts(distributor)
         states: Counter[tuple[str, str]] = Counter()
         for agent in distributor.agents.values():
             st = agent.status
@@ -88,6 +90,57 @@ class StateCollector(Collector):
         for (state, reason), n in sorted(states.items()):
             agents.add_metric([state, reason], n)
         yield agents
+
+    def _inbound_counts(self, distributor: Any) -> Iterator[Metric]:
+        """Since start, from the distributor's plain counters (one dict increment each on
+        the call path)."""
+        counts = getattr(distributor, "counts", None)
+        if counts is None:
+            return
+        dids = {line_id: did for line_id, (did, _n, _t) in distributor.line_info.items()}
+        names = {a.agent_id: a.username for a in distributor.agents.values()}
+        per_line: Counter[tuple[str, str]] = Counter()
+        per_agent: Counter[tuple[str, str]] = Counter()
+        answered: Counter[tuple[str, bool]] = Counter()
+        missed: Counter[str] = Counter()
+        for (what, line_id, extra), n in list(counts.items()):
+            line = dids.get(line_id, "") if line_id is not None else ""
+            if what == "answered":
+                answered[(line, bool(extra))] += n
+            elif what == "missed":
+                missed[line] += n
+            else:
+                per_line[(line, what)] += n
+                per_agent[(names.get(extra, str(extra)), what)] += n
+        offers = _counter(
+            "inbound_offers", "Offers made (offered) and how they ended", ["line", "outcome"]
+        )
+        for (line, what), n in sorted(per_line.items()):
+            offers.add_metric([line, what], n)
+        yield offers
+        agents = _counter("agent_offers", "Offers per agent and outcome", ["agent", "outcome"])
+        for (agent, what), n in sorted(per_agent.items()):
+            agents.add_metric([agent, what], n)
+        yield agents
+        total = _counter("inbound_answered", "Inbound calls answered by an agent", ["line"])
+        within = _counter(
+            "inbound_answered_within_service_level",
+            "Answered within [metrics] service_level_seconds of arriving",
+            ["line"],
+        )
+        lines = sorted({line for line, _ in answered})
+        for line in lines:
+            total.add_metric([line], answered[(line, True)] + answered[(line, False)])
+            within.add_metric([line], answered[(line, True)])
+        yield total
+        yield within
+        lost = _counter("inbound_missed", "Callers who hung up while waiting", ["line"])
+        for line, n in sorted(missed.items()):
+            lost.add_metric([line], n)
+        yield lost
+        level = _gauge("service_level_threshold_seconds", "The service-level threshold")
+        level.add_metric([], distributor.service_level.total_seconds())
+        yield level
 
     # --- dialer ---------------------------------------------------------------------------
 
@@ -154,6 +207,19 @@ class StateCollector(Collector):
         yield _one(
             _counter("agi_rejected", "FastAGI sessions refused"), getattr(agi, "rejected_total", 0)
         )
+        by_route = _counter(
+            "agi_route_sessions", "FastAGI sessions by route and outcome", ["route", "outcome"]
+        )
+        for (route, outcome), n in sorted((getattr(agi, "session_counts", None) or {}).items()):
+            by_route.add_metric([route, outcome], n)
+        yield by_route
+        metrics = extras.get("metrics")
+        verdicts = _counter(
+            "entry_decisions", "Answering-service entry decisions", ["action", "hours"]
+        )
+        for (action, hours), n in sorted(getattr(metrics, "entry_counts", {}).items()):
+            verdicts.add_metric([action, hours], n)
+        yield verdicts
         journal = getattr(extras.get("distributor"), "journal", None)
         if journal is not None:
             yield _one(_gauge("journal_pending", "Writes queued, not yet written"), journal.pending)
@@ -216,6 +282,14 @@ class Metrics:
             registry=self.registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
         )
+        self.agi_session = Histogram(
+            f"{PREFIX}_agi_session_seconds",
+            "FastAGI session time per route (entry: hours, ad-block, tone)",
+            ["route"],
+            registry=self.registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+        )
+        self.entry_counts: Counter[tuple[str, str]] = Counter()
         self.loop_lag = Histogram(
             f"{PREFIX}_event_loop_lag_seconds",
             "How late the event loop woke a timer (a busy or blocked loop)",
@@ -224,11 +298,24 @@ class Metrics:
         )
 
     def attach(self, state: Any) -> None:
-        """Hook the histograms into the parts (off the call path)."""
-        distributor = (getattr(state, "extras", None) or {}).get("distributor")
-        journal = getattr(distributor, "journal", None)
+        """Hook the histograms into the parts (a runtime setup hook: the AGI server exists).
+        Each hook is one observe or dict increment."""
+        extras = getattr(state, "extras", None) or {}
+        journal = getattr(extras.get("distributor"), "journal", None)
         if journal is not None:
             journal.on_flush = self.journal_flush.observe
+        agi = getattr(state, "agi", None)
+        if agi is not None:
+            agi.on_session = self._agi_session
+        entry = extras.get("entry")
+        if entry is not None:
+            entry.on_decision = self._entry_decided
+
+    def _agi_session(self, route: str, outcome: str, seconds: float) -> None:
+        self.agi_session.labels(route).observe(seconds)
+
+    def _entry_decided(self, client_id: int, decision: Any) -> None:
+        self.entry_counts[(decision.action.value, decision.hours.status.value)] += 1
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
@@ -244,3 +331,23 @@ async def loop_lag(metrics: Metrics, interval: float = LOOP_LAG_INTERVAL) -> Non
 
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+async def metrics_server(metrics: Metrics, host: str, port: int) -> None:
+    """A component: ``GET /metrics`` alone on its own port ([metrics] http_port), served on
+    serve's loop by uvicorn like the web app (the collector reads loop-owned state, so
+    prometheus_client's threaded server is not an option)."""
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    async def scrape(request: Any) -> Response:
+        return Response(metrics.exposition(), media_type=CONTENT_TYPE)
+
+    app = Starlette(routes=[Route("/metrics", scrape, methods=["GET"])])
+    config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)
+    server = uvicorn.Server(config)
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    server.capture_signals = lambda: contextlib.nullcontext()  # type: ignore[method-assign]
+    await server.serve()

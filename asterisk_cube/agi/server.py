@@ -27,6 +27,7 @@ priority (``AGISTATUS`` is ``SUCCESS`` unless the channel is gone).
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import functools
 import inspect
@@ -310,6 +311,9 @@ class AgiServer(fast_agi.Application):
         self._watchdog: asyncio.Task[None] | None = None
         self.sessions_total = 0
         self.rejected_total = 0
+        # /metrics: sessions by (route, outcome); ``on_session(route, outcome, seconds)``
+        self.session_counts: collections.Counter[tuple[str, str]] = collections.Counter()
+        self.on_session: Callable[[str, str, float], None] | None = None
 
     # --- routes ------------------------------------------------------------------------
 
@@ -457,6 +461,9 @@ class AgiServer(fast_agi.Application):
                 self._sessions.discard(task)
             if session is not None:
                 duration = time.monotonic() - started
+                self.session_counts[(session.route, outcome)] += 1
+                if self.on_session is not None:
+                    self.on_session(session.route, outcome, duration)
                 # One line per call at INFO would dominate the log (and cost ~40 µs a
                 # session); sessions that went wrong stay at INFO.
                 if outcome != "ok" or log.isEnabledFor(logging.DEBUG):

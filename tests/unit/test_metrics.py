@@ -133,3 +133,26 @@ def test_every_grafana_panel_queries_an_exported_metric(runtime):
     assert len(titles) == len(panels)
     rows = {p["title"] for p in dashboard["panels"] if p.get("type") == "row"}
     assert rows == {"Queues", "Agents", "Dialer", "Process health"}
+
+
+async def test_metrics_on_their_own_port(runtime, unused_tcp_port):
+    from asterisk_cube.metrics import metrics_server
+
+    metrics = runtime.state.extras["metrics"]
+    server = asyncio.create_task(metrics_server(metrics, "127.0.0.1", unused_tcp_port))
+    url = f"http://127.0.0.1:{unused_tcp_port}/metrics"
+    try:
+        async with httpx.AsyncClient() as client:
+            for _ in range(100):  # until uvicorn listens
+                try:
+                    resp = await client.get(url)
+                    break
+                except httpx.ConnectError:
+                    await asyncio.sleep(0.05)
+            assert resp.status_code == 200
+            assert "asterisk_cube_ready" in resp.text
+            assert (await client.get(url.replace("/metrics", "/health"))).status_code == 404
+    finally:
+        server.cancel()
+        await asyncio.gather(server, return_exceptions=True)
+    await runtime.state.extras["distributor"].close()
