@@ -184,7 +184,9 @@ async def _ami(ami: AmiSettings, timeout: float) -> tuple[bool, dict, str, str]:
         manager.close()
 
 
-def check_ami(settings: Settings, dids: list[str], timeout: float = 5.0) -> list[d.Finding]:
+def check_ami(
+    settings: Settings, dids: list[str], caller_ids: list[str] = (), timeout: float = 5.0
+) -> list[d.Finding]:
     ami = settings.ami
     where = f"{ami.host}:{ami.port}"
     try:
@@ -217,6 +219,8 @@ def check_ami(settings: Settings, dids: list[str], timeout: float = 5.0) -> list
         return found
     found.append(d.modules_finding(modules))
     found.append(d.dialplan_finding(shown, dids, settings.dialplan.path))
+    if caller_ids:
+        found.append(d.caller_ids_finding(shown, caller_ids))
     return found
 
 
@@ -288,15 +292,24 @@ def run_checks(settings: Settings, sounds_dir: str = DEFAULT_SOUNDS_DIR) -> list
     db_finding, sessions = check_database(settings)
     findings.append(db_finding)
     dids: list[str] = []
+    caller_ids: list[str] = []
     rendered = None
     mails = 0
     if sessions is not None:
         with transaction(sessions) as s:
             dids = list(s.scalars(select(m.Line.did).order_by(m.Line.did)))
+            caller_ids = list(
+                s.scalars(
+                    select(m.Campaign.caller_id)
+                    .where(m.Campaign.caller_id.is_not(None), m.Campaign.caller_id != "")
+                    .where(m.Campaign.direction == m.Direction.OUTBOUND)
+                    .order_by(m.Campaign.caller_id)
+                )
+            )
             rendered = dp.render(s, settings)
             mails = s.scalar(select(func.count()).select_from(m.NoteRecipient)) or 0
     findings += check_ari(settings)
-    findings += check_ami(settings, dids)
+    findings += check_ami(settings, dids, caller_ids)
     if rendered is not None:
         path = Path(settings.dialplan.path)
         try:

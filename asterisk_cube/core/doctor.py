@@ -109,6 +109,20 @@ def dialplan_finding(shown: str, dids: Iterable[str], path: str) -> Finding:
     return ok("dialplan current", "cube-inbound routes every line")
 
 
+def caller_ids_finding(shown: str, caller_ids: Iterable[str]) -> Finding:
+    """Each campaign's caller ID is a number customers call back: the loaded dialplan must
+    route it into cube-inbound (a line with that DID), or the callback reaches nothing."""
+    missing = [cid for cid in dict.fromkeys(caller_ids) if f"'{cid}' =>" not in shown]
+    if missing:
+        return problem(
+            "campaign caller ids",
+            "customers calling back reach no line: " + ", ".join(missing),
+            "add a line with that DID (`asterisk-cube line add <number>`), then "
+            "`asterisk-cube dialplan install`",
+        )
+    return ok("campaign caller ids", "every campaign caller ID routes to a line")
+
+
 def file_current_finding(installed: str | None, rendered: str, path: str) -> Finding:
     if installed is None:
         return problem(

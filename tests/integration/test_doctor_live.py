@@ -128,3 +128,15 @@ def test_ami_user_without_originate(cube, sounds, limited_ami_user, monkeypatch,
     assert found["ami permissions"]["status"] == "problem"
     assert "Originate" in found["ami permissions"]["detail"]
     assert "limited-secret" not in json.dumps(body)
+
+
+def test_campaign_caller_id_without_a_line(cube, sounds, sandbox):
+    cube("campaign", "add", "Winter", "--mode", "power", "--caller-id", "4721555999")
+    found, _ = doctor(cube, "--sounds-dir", sounds, code=1)
+    assert found["campaign caller ids"]["status"] == "problem"
+    assert "4721555999" in found["campaign caller ids"]["detail"]
+    cube("line", "add", "4721555999", "--name", "Winter callbacks")
+    cube("dialplan", "install")
+    assert "'4721555999' =>" in sandbox.rx("dialplan show cube-inbound")  # outside view
+    found, body = doctor(cube, "--sounds-dir", sounds, code=0)
+    assert found["campaign caller ids"]["status"] == "ok", body

@@ -54,3 +54,11 @@ def test_sounds_missing_are_counted():
     found = d.sounds_finding({"formal/closed", "formal/welcome"}, {"formal/closed"}, "/s")
     assert not found.ok and "formal/welcome" in found.detail
     assert d.sounds_finding({"a"}, {"a", "b"}, "/s").ok
+
+
+def test_campaign_caller_ids_must_route_to_a_line():
+    shown = "[ Context 'cube-inbound' ]\n  '4721000009' => 1. NoOp()\n"
+    assert d.caller_ids_finding(shown, ["4721000009"]).ok
+    found = d.caller_ids_finding(shown, ["4721000009", "4799999999", "4799999999"])
+    assert not found.ok and found.detail.endswith("4799999999")
+    assert "line add" in found.fix
