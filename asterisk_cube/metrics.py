@@ -250,6 +250,10 @@ class StateCollector(Collector):
                 _counter("mail_failed_attempts", "Note e-mail attempts that failed"),
                 mailer.failed_attempts,
             )
+            yield _one(
+                _gauge("mail_backlog", "Notes not mailed yet (counted at the mailer's last pass)"),
+                getattr(mailer, "backlog", 0),
+            )
 
     def _readiness(self) -> Iterator[Metric]:
         from .web.app import health_snapshot
