@@ -40,9 +40,11 @@ def notify_socket(tmp_path):
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
 
-    def wait_for(count, timeout=10):
+    def wait_for(what, timeout=10):
+        """``what``: a message count, or a predicate over the messages received."""
+        done = what if callable(what) else (lambda: len(received) >= what)
         with arrived:
-            assert arrived.wait_for(lambda: len(received) >= count, timeout), received
+            assert arrived.wait_for(done, timeout), received
 
     yield {"NOTIFY_SOCKET": path}, received, wait_for
     stop.set()
