@@ -105,6 +105,11 @@ def health_payload(state: RuntimeState | Any, *, details: bool = False) -> dict[
             payload["ari"]["last_error"] = redact(supervisor.last_error or "")
     if agi is not None:
         payload["agi"].update(port=agi.bound_port, sessions=agi.sessions_total)
+    monitor = (getattr(state, "extras", None) or {}).get("ami")
+    if monitor is not None:
+        payload["ami"] = {"connected": bool(monitor.connected), "synced": bool(monitor.synced)}
+        if details:
+            payload["ami"]["last_error"] = redact(getattr(monitor, "last_error", "") or "")
     started = getattr(state, "started_at", None)
     if started is not None:
         payload["uptime"] = round(time.time() - started, 1)

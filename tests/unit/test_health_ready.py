@@ -33,7 +33,7 @@ def running_state(sessions, **extras):
         last_error="",
     )
     agi = SimpleNamespace(listening=True, bound_port=4573, sessions_total=0)
-    monitor = SimpleNamespace(connected=True, synced=True)
+    monitor = SimpleNamespace(connected=True, synced=True, last_error="")
     watcher = ConfigWatcher(sessions.kw["bind"])
     watcher.prime()  # one good read: the database answers
     distributor = SimpleNamespace(journal=Journal(sessions, name="acd"))
@@ -136,3 +136,18 @@ def test_journal_failure_long_ago_is_ready_again():
         started=True, journal_failures=3, journal_failure_age=health.JOURNAL_FAILURE_WINDOW + 1
     )
     assert health.ready(health.checks(snap))
+
+
+async def test_ami_error_only_in_the_details(sessions):
+    from asterisk_cube.web.app import health_payload
+
+    state = running_state(sessions)
+    state.extras["ami"].connected = False
+    state.extras["ami"].last_error = "login refused for secret=hunter2"
+    public = (await get(state, "/health")).json()
+    assert public["ami"] == {"connected": False, "synced": True}
+    assert public["problems"] == {"ami": "disconnected"}
+    assert public["status"] == "ok"  # AMI feeds the panel: /ready says it, not the status
+    assert "hunter2" not in str(public)
+    detailed = health_payload(state, details=True)["ami"]["last_error"]
+    assert detailed.startswith("login refused") and "hunter2" not in detailed
