@@ -294,6 +294,7 @@ class Metrics:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
         )
         self.entry_counts: Counter[tuple[str, str]] = Counter()
+        self._attached: set[int] = set()
         self.loop_lag = Histogram(
             f"{PREFIX}_event_loop_lag_seconds",
             "How late the event loop woke a timer (a busy or blocked loop)",
@@ -312,8 +313,18 @@ class Metrics:
         if agi is not None:
             agi.on_session = self._agi_session
         entry = extras.get("entry")
-        if entry is not None:
-            entry.on_decision = self._entry_decided
+        if entry is not None and id(entry) not in self._attached:
+            self._attached.add(id(entry))  # attach runs twice (build, then setup hook)
+            previous = entry.on_decision  # another listener (a test, a monitor) keeps its own
+            if previous is None:
+                entry.on_decision = self._entry_decided
+            else:
+
+                def both(client_id: int, decision: Any) -> None:
+                    self._entry_decided(client_id, decision)
+                    previous(client_id, decision)
+
+                entry.on_decision = both
 
     def _agi_session(self, route: str, outcome: str, seconds: float) -> None:
         self.agi_session.labels(route).observe(seconds)

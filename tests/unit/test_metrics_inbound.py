@@ -83,3 +83,20 @@ def test_entry_route_sessions_and_decisions():
     assert got[("asterisk_cube_agi_route_sessions_total", key)] == 2
     assert got[("asterisk_cube_agi_session_seconds_count", (("route", "entry"),))] == 1
     assert got[("asterisk_cube_entry_decisions_total", (("action", "reject"), ("hours", "open")))]
+
+
+def test_entry_hook_keeps_another_listener_and_counts_once():
+    from asterisk_cube.core.hours import HoursStatus
+
+    seen = []
+    entry = SimpleNamespace(on_decision=lambda client_id, decision: seen.append(client_id))
+    state = SimpleNamespace(extras={"entry": entry})
+    metrics = Metrics(state)
+    metrics.attach(state)
+    metrics.attach(state)  # serve attaches at build and again once the AGI server exists
+    decision = SimpleNamespace(
+        action=SimpleNamespace(value="queue"), hours=SimpleNamespace(status=HoursStatus.OPEN)
+    )
+    entry.on_decision(3, decision)
+    assert seen == [3]
+    assert metrics.entry_counts == {("queue", "open"): 1}
