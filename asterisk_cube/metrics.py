@@ -294,6 +294,14 @@ class Metrics:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
         )
         self.entry_counts: Counter[tuple[str, str]] = Counter()
+        self.call_setup = Histogram(
+            f"{PREFIX}_inbound_call_setup_seconds",
+            "Inbound call setup: arrival (StasisStart) to the agent's originate (includes the "
+            "wait for an agent), and the agent's answer to both legs bridged",
+            ["stage"],
+            registry=self.registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300),
+        )
         self._attached: set[int] = set()
         self.loop_lag = Histogram(
             f"{PREFIX}_event_loop_lag_seconds",
@@ -312,6 +320,9 @@ class Metrics:
         agi = getattr(state, "agi", None)
         if agi is not None:
             agi.on_session = self._agi_session
+        inbound = extras.get("inbound")
+        if inbound is not None:
+            inbound.on_timing = self._call_setup
         entry = extras.get("entry")
         if entry is not None and id(entry) not in self._attached:
             self._attached.add(id(entry))  # attach runs twice (build, then setup hook)
@@ -325,6 +336,9 @@ class Metrics:
                     previous(client_id, decision)
 
                 entry.on_decision = both
+
+    def _call_setup(self, stage: str, seconds: float) -> None:
+        self.call_setup.labels(stage).observe(seconds)
 
     def _agi_session(self, route: str, outcome: str, seconds: float) -> None:
         self.agi_session.labels(route).observe(seconds)

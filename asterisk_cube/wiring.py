@@ -76,6 +76,7 @@ def build_runtime(settings: Settings, **runtime_kwargs: Any) -> Runtime:
         dialer.telephony = OutboundApp(state.settings, state.supervisor)
         state.extras["distributor"] = distributor
         state.extras["dialer"] = dialer
+        state.extras["inbound"] = inbound  # /metrics hooks its call-setup timings
         state.extras["sessions"] = sessions
         return StasisRouter(inbound, dialer.telephony)
 

@@ -128,6 +128,15 @@ outbound_dial = "PJSIP/{{number}}@carrier"
         with urllib.request.urlopen(url + "/metrics", timeout=5) as resp:
             assert b"asterisk_cube_ari_connected 1.0" in resp.read()
         await one_call_answered(url, sandbox, tmp_path)
+        with urllib.request.urlopen(url + "/metrics", timeout=5) as resp:
+            metrics = resp.read().decode()
+        line = f'line="{DID}"'
+        assert f"asterisk_cube_inbound_answered_total{{{line}}} 1.0" in metrics
+        assert f'asterisk_cube_inbound_offers_total{{{line},outcome="accepted"}} 1.0' in metrics
+        for stage in ("arrival_to_originate", "answer_to_bridged"):
+            assert f'asterisk_cube_inbound_call_setup_seconds_count{{stage="{stage}"}} 1.0' in (
+                metrics
+            )
     finally:
         proc.terminate()
         assert proc.wait(20) == 0, log.read_text()[-4000:]
