@@ -18,7 +18,7 @@ def sounds() -> None:
 def install(target: str | None) -> None:
     """Copy the prompts shipped with the package where Asterisk finds them (the dialplan
     plays asterisk-cube/<tone>/...); creates the folder."""
-    from asterisk_cube.doctor import DEFAULT_SOUNDS_DIR, SoundsError, install_sounds
+    from asterisk_cube.sounds import DEFAULT_SOUNDS_DIR, SoundsError, install_sounds
 
     target = target or DEFAULT_SOUNDS_DIR
     try:

@@ -5,7 +5,7 @@ from click.testing import CliRunner
 
 from asterisk_cube.cli import cli
 from asterisk_cube.core import doctor as d
-from asterisk_cube.doctor import packaged_sounds_dir, prompt_names
+from asterisk_cube.sounds import packaged_sounds_dir, prompt_names
 
 
 def test_install_creates_the_folder_and_doctor_finds_every_prompt(tmp_path):
