@@ -154,6 +154,17 @@ class DialerSettings:
 
 
 @dataclass
+class MetricsSettings:
+    """``GET /metrics`` (Prometheus); docs/operations.md."""
+
+    # An inbound call answered within this many seconds of arriving meets the service level.
+    service_level_seconds: float = 20.0
+    # 0: /metrics on the web port only; else also on this port of http_host.
+    http_port: int = 0
+    http_host: str = "127.0.0.1"
+
+
+@dataclass
 class Settings:
     data_dir: Path = field(default_factory=default_data_dir)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
@@ -164,6 +175,7 @@ class Settings:
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     dialplan: DialplanSettings = field(default_factory=DialplanSettings)
     dialer: DialerSettings = field(default_factory=DialerSettings)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
     source: str = "defaults"  # where the settings came from, for `config show`
 
     @property
@@ -178,7 +190,7 @@ class Settings:
         return out
 
 
-_SECTIONS = ("database", "ari", "ami", "agi", "web", "smtp", "dialplan", "dialer")
+_SECTIONS = ("database", "ari", "ami", "agi", "web", "smtp", "dialplan", "dialer", "metrics")
 #: ARI media URI schemes (the abandon message).
 MEDIA_SCHEMES = ("sound:", "recording:", "tone:", "number:", "digits:", "characters:")
 #: [dialer] second settings: (lowest, highest) accepted.
@@ -287,7 +299,18 @@ def load_settings(
     _check_dialer(settings.dialer)
     _check_web(settings.web)
     _check_limits(settings)
+    _check_metrics(settings.metrics)
     return settings
+
+
+def _check_metrics(metrics: MetricsSettings) -> None:
+    if not 0 < metrics.service_level_seconds <= 3600:
+        raise ConfigError(
+            "metrics.service_level_seconds must be between 0 and 3600, "
+            f"got {metrics.service_level_seconds:g}"
+        )
+    if not (metrics.http_port == 0 or 1 <= metrics.http_port <= 65535):
+        raise ConfigError(f"metrics.http_port must be 0 (off) or 1-65535, got {metrics.http_port}")
 
 
 def _check_web(web: WebSettings) -> None:

@@ -8,6 +8,7 @@ internals.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import gc
 import socket
 import sys
@@ -23,6 +24,7 @@ from asterisk_cube.db.session import make_engine, make_sessionmaker, require_dat
 from asterisk_cube.dialer.service import Dialer, dialer_options
 from asterisk_cube.events import EventHub
 from asterisk_cube.logs import get_logger
+from asterisk_cube.metrics import Metrics, loop_lag, metrics_server
 from asterisk_cube.runtime import Runtime, RuntimeState
 
 log = get_logger(__name__)
@@ -74,6 +76,7 @@ def build_runtime(settings: Settings, **runtime_kwargs: Any) -> Runtime:
         dialer.telephony = OutboundApp(state.settings, state.supervisor)
         state.extras["distributor"] = distributor
         state.extras["dialer"] = dialer
+        state.extras["inbound"] = inbound  # /metrics hooks its call-setup timings
         state.extras["sessions"] = sessions
         return StasisRouter(inbound, dialer.telephony)
 
@@ -101,6 +104,26 @@ def build_runtime(settings: Settings, **runtime_kwargs: Any) -> Runtime:
         extra_routes=_web_routes(settings, distributor, hub, sessions, feed, dialer, watcher),
         **runtime_kwargs,
     )
+    # what /health, /ready and /metrics read (issue #15)
+    runtime.state.extras.update(
+        distributor=distributor,
+        dialer=dialer,
+        ami=monitor,
+        panel_feed=feed,
+        config_watcher=watcher,
+        mailer=mailer,
+        entry=getattr(entry, "__self__", None),  # the EntryRoute behind the bound handler
+    )
+    distributor.service_level = dt.timedelta(seconds=settings.metrics.service_level_seconds)
+    metrics = Metrics(runtime.state)
+    metrics.attach(runtime.state)  # the journal now; the AGI server once it exists:
+    runtime.setup_hooks.append(metrics.attach)
+    runtime.state.extras["metrics"] = metrics
+    runtime.extra_components["loop-lag"] = lambda state: loop_lag(metrics)
+    if settings.metrics.http_port:
+        runtime.extra_components["metrics-http"] = lambda state: metrics_server(
+            metrics, settings.metrics.http_host, settings.metrics.http_port
+        )
     # Everything built so far (modules, SQLAlchemy's mappers, the loaded state) lives as
     # long as serve: leave it out of the garbage collector's full scans, which otherwise
     # pause the loop for 10-60 ms now and then (a caller waits through that).

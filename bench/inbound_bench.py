@@ -120,6 +120,20 @@ with httpx.Client(base_url=url, auth=(user, password)) as c, open(out, "w") as f
         time.sleep(0.05)
 """
 
+# Prometheus as a separate process: GET /metrics every second during a "+scrape" run.
+SCRAPER = r"""
+import sys, time, httpx
+url, out = sys.argv[1:3]
+with httpx.Client() as c, open(out, "w") as f:
+    while True:
+        t0 = time.monotonic()
+        r = c.get(url)
+        r.raise_for_status()
+        f.write(f"{time.monotonic() - t0} {len(r.content)}\n")
+        f.flush()
+        time.sleep(max(0.0, 1.0 - (time.monotonic() - t0)))
+"""
+
 STAGES = ("ws", "start", "arrived", "offered", "accept", "orig", "orig_ok")
 SYSTEM_PAUSES = {ag.PauseReason.NO_ANSWER.value}
 
@@ -668,8 +682,16 @@ class Bench:
         self.results["latency"] = out
 
     async def _probe_run(self, mode: str, rtt_channel: str) -> dict[str, Any]:
+        """``mode``: an agent mode, ``+scrape`` to have GET /metrics scraped every second
+        by another process meanwhile (issue #15: metrics must not cost the call path)."""
         args = self.args
-        agents = BenchAgents(self.distributor, self.hub, self.agent_ids, mode)
+        agent_mode, _, extra = mode.partition("+")
+        scrape_file = self.workdir / f"scrapes-{mode}.txt"
+        scraper = None
+        if extra == "scrape":
+            url = self.runtime.state.web_url + "metrics"
+            scraper = subprocess.Popen([sys.executable, "-c", SCRAPER, url, str(scrape_file)])
+        agents = BenchAgents(self.distributor, self.hub, self.agent_ids, agent_mode)
         agents.start()
         self.marks.t.clear()
         self.marks.rest.clear()
@@ -705,6 +727,18 @@ class Bench:
         with contextlib.suppress(asyncio.CancelledError):
             await sampler
         outside_rtt = self._stop_outside_sampler(outside, outside_file)
+        scrapes: list[float] = []
+        scrape_bytes = 0
+        if scraper is not None:
+            scraper.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                scraper.wait(5)
+            with contextlib.suppress(OSError):
+                for row in scrape_file.read_text().split("\n"):
+                    if row.strip():
+                        seconds, size = row.split()
+                        scrapes.append(float(seconds))
+                        scrape_bytes = int(size)
         loop_lag = await lag.stop()
         await agents.stop()
         channels = [ch for ch, st in self.marks.t.items() if "start" in st and ch not in before]
@@ -740,6 +774,7 @@ class Bench:
             "bare_loaded": {k: summary_ms(v) for k, v in loaded.items()},
             "bare_outside": summary_ms(outside_rtt),
             "loop_lag": loop_lag,
+            "scrapes": {"count": len(scrapes), "bytes": scrape_bytes, **summary_ms(scrapes)},
             "cpu_ms_per_probe": cpu * 1000 / max(1, len(channels)),
             "views": agents.views,
             "view_ms_mean": agents.view_seconds * 1000 / max(1, agents.views),
@@ -1151,6 +1186,13 @@ def markdown(results: dict[str, Any], command: str) -> str:
                     if r["views"]
                     else ""
                 )
+                + (
+                    f"; GET /metrics scraped {r['scrapes']['count']} times "
+                    f"({r['scrapes']['bytes']} bytes, p50 {fmt(r['scrapes']['p50'])} ms, "
+                    f"p99 {fmt(r['scrapes']['p99'])} ms)"
+                    if r.get("scrapes", {}).get("count")
+                    else ""
+                )
                 + ".",
                 "",
                 "REST requests during the probes (ms):",
@@ -1239,7 +1281,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--quick", action="store_true", help="40 probes, 60 load calls")
     ap.add_argument("--part", choices=("all", "latency", "load"), default="all")
-    ap.add_argument("--modes", default="desktop,direct", help="agent modes for the latency part")
+    ap.add_argument(
+        "--modes",
+        default="desktop,direct",
+        help="agent modes for the latency part; MODE+scrape: GET /metrics every second meanwhile",
+    )
     ap.add_argument("--load-mode", default="desktop", choices=("desktop", "direct"))
     ap.add_argument("--probes", type=int, default=200)
     ap.add_argument("--probe-rate", type=float, default=4.0)
@@ -1255,6 +1301,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--py-spy", action="store_true", help="profile each part (py-spy raw)")
     ap.add_argument("--keep-sandbox", action="store_true", help="leave instance 'bench' up")
     ap.add_argument("--base-port", type=int, default=BASE_PORT)
+    ap.add_argument("--instance", default=INSTANCE, help="sandbox instance name")
     args = ap.parse_args(argv)
     if args.quick:
         args.probes, args.load_calls, args.rtt_samples = 40, 60, 100
@@ -1269,10 +1316,12 @@ def main(argv: list[str] | None = None) -> int:
     workdir.mkdir(parents=True, exist_ok=True)
     logs.configure("INFO", "kv", stream=open(workdir / "serve.log", "w"))  # noqa: SIM115
     logging.getLogger("asterisk_cube").setLevel(logging.INFO)
-    sandbox = SandboxInstance(INSTANCE, args.base_port)
+    sandbox = SandboxInstance(args.instance, args.base_port)
     if sandbox.is_running():
         sandbox.down()
-    print(f"work dir {workdir}; sandbox {INSTANCE!r} on base port {args.base_port}", flush=True)
+    print(
+        f"work dir {workdir}; sandbox {args.instance!r} on base port {args.base_port}", flush=True
+    )
     sandbox.up(reset_dialplan=True)
     results: dict[str, Any] = {}
     try:

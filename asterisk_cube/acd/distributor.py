@@ -23,13 +23,14 @@ agent) runs in tasks that report back.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import datetime as dt
 import itertools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -440,6 +441,11 @@ class Distributor:
         self.missed: dict[int, tuple[int | None, str, dt.datetime]] = {}
         self.pause_reasons: list[tuple[str, str]] = []
         self.on_note: Callable[[], None] | None = None  # e.g. wake the note mailer
+        # Counters for /metrics (asterisk_cube/metrics.py reads them at scrape time): one
+        # dict increment per offer, offer end, answer and missed call; keys are
+        # (what, line_id, agent_id or, for "answered", within the service level).
+        self.counts: collections.Counter[tuple[str, int | None, Any]] = collections.Counter()
+        self.service_level = dt.timedelta(seconds=20)
         self._enquiry_listeners: list[Callable[[EnquiryRegistered], None]] = []
 
     # ------------------------------------------------------------- plumbing
@@ -609,6 +615,7 @@ class Distributor:
         if is_withheld(caller):
             return  # nobody can call a withheld caller back: not on the missed-call list
         missed_id = self.ids.next(m.MissedCall)
+        self.counts[("missed", line_id, None)] += 1
         self._write(rec.insert_missed, missed_id, call_id, line_id, caller, at)
         self.missed[missed_id] = (line_id, caller, at)
 
@@ -756,6 +763,7 @@ class Distributor:
         call.phase = "offered"
         call.agent_id = agent.agent_id
         call.offered_at = now
+        self.counts[("offered", call.line_id, agent.agent_id)] += 1
         call.offer_expires = now + dt.timedelta(seconds=timeout)
         loop = asyncio.get_running_loop()
         call.offer_timer = loop.call_later(
@@ -770,6 +778,7 @@ class Distributor:
             call.offer_timer = None
         if call.offer_id is not None:
             self._write(rec.end_offer, call.offer_id, result, self.now())
+            self.counts[(result.value, call.line_id, call.agent_id)] += 1
         call.offer_id = None
 
     def _offer_timed_out(self, call_id: int, agent_id: int) -> None:
@@ -1071,6 +1080,8 @@ class Distributor:
             call.phase = "connected"
             call.agent_channel = agent_channel
             call.answered_at = now
+            within = now - call.queued_at <= self.service_level
+            self.counts[("answered", call.line_id, within)] += 1
             self._write(
                 rec.update_call,
                 call.call_id,

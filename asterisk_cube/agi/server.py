@@ -34,6 +34,7 @@ priority (``AGISTATUS`` is ``SUCCESS`` unless the channel is gone).
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import functools
 import inspect
@@ -363,6 +364,9 @@ class AgiServer(fast_agi.Application):
         # garbage and floods: one line per kind and interval
         self.note = RateLimitedLog(log.warning)
         self.note_error = RateLimitedLog(log.error)
+        # /metrics: sessions by (route, outcome); ``on_session(route, outcome, seconds)``
+        self.session_counts: collections.Counter[tuple[str, str]] = collections.Counter()
+        self.on_session: Callable[[str, str, float], None] | None = None
 
     # --- routes ------------------------------------------------------------------------
 
@@ -591,6 +595,9 @@ class AgiServer(fast_agi.Application):
                 self._sessions.discard(task)
             if session is not None:
                 duration = time.monotonic() - started
+                self.session_counts[(session.route, outcome)] += 1
+                if self.on_session is not None:
+                    self.on_session(session.route, outcome, duration)
                 # One line per call at INFO would dominate the log (and cost ~40 µs a
                 # session); sessions that went wrong stay at INFO (those a flood can cause,
                 # rate-limited above, at DEBUG).

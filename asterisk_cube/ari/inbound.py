@@ -28,8 +28,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from asterisk_cube.acd.distributor import Distributor
@@ -128,6 +129,8 @@ class InboundApp:
         # caller channel -> resolved once it is answered and in its holding bridge
         self._settled: dict[str, asyncio.Future[None]] = {}
         self._bridges_ready: set[str] = set()
+        # /metrics: on_timing("arrival_to_originate" | "answer_to_bridged", seconds)
+        self.on_timing: Callable[[str, float], None] | None = None
 
     @property
     def client(self) -> Any:
@@ -310,11 +313,15 @@ class InboundApp:
         # while the agent's phone rings stops it (the call's legs).
         agent_channel_id = f"cube-{uuid.uuid4().hex[:16]}"
         self.distributor.leg_originated(call_id, agent_channel_id)
+        if self.on_timing is not None and call is not None:
+            waited = self.distributor.now() - call.queued_at
+            self.on_timing("arrival_to_originate", waited.total_seconds())
         agent_channel = await self._ring(
             endpoint, f"agent,{call_id}", f'"{caller}" <{caller}>', agent_channel_id
         )
         if agent_channel is None:
             return None
+        answered = time.monotonic()
         try:
             if tone:
                 await self._play(agent_channel, CALLBACK_TONE)
@@ -331,6 +338,8 @@ class InboundApp:
             await client.bridges.addChannel(
                 bridgeId=bridge_id, channel=f"{channel_id},{agent_channel}"
             )
+            if self.on_timing is not None:
+                self.on_timing("answer_to_bridged", time.monotonic() - answered)
         except BaseException:
             await self.hangup(agent_channel)  # never leave an answered agent leg behind
             raise

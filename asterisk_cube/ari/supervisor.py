@@ -363,6 +363,7 @@ class AriSupervisor:
         self.events_seen = 0
         self.last_error = ""
         self.connected_since: float | None = None  # time.time() of the current connection
+        self.alive_at: float | None = None  # time.monotonic(): connect or last ping answer
         self._queues: dict[str, deque] = {}
         self._workers: dict[str, asyncio.Task] = {}
         self._tasks: set[asyncio.Task] = set()
@@ -473,6 +474,7 @@ class AriSupervisor:
             self.connected = True
             self.connects += 1
             self.connected_since = time.time()
+            self.alive_at = time.monotonic()
             self.last_error = ""
             self._connected_event.set()
             log.info("ari_connected", url=self.settings.url, app=self.settings.app)
@@ -524,6 +526,7 @@ class AriSupervisor:
                 async with asyncio.timeout(self.ping_timeout):
                     await client.applications.get(applicationName=self.settings.app)
                 failures = 0
+                self.alive_at = time.monotonic()
             except Exception as exc:
                 failures += 1
                 log.warning("ari_ping_failed", error=_describe(exc), failures=failures)

@@ -31,3 +31,21 @@ def show(ctx, as_toml: bool, show_secrets: bool) -> None:
         click.echo(render_toml(settings))
         return
     click.echo(json.dumps(settings.as_dict(), indent=2, default=str))
+
+
+@config.command()
+@click.option("--env", "as_env", is_flag=True, help="Print the example environment file.")
+@click.option(
+    "--executable",
+    help="ExecStart's asterisk-cube (default: the one running this command).",
+)
+def systemd(as_env: bool, executable: str | None) -> None:
+    """Print the systemd unit shipped with the package (Type=notify, watchdog, an
+    unprivileged user owning /var/lib/asterisk-cube, LimitNOFILE raised).
+
+    \b
+    asterisk-cube config systemd > /etc/systemd/system/asterisk-cube.service
+    asterisk-cube config systemd --env > /etc/default/asterisk-cube"""
+    from asterisk_cube import systemd as sd
+
+    click.echo(sd.environment_file() if as_env else sd.unit_file(executable), nl=False)

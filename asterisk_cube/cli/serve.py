@@ -48,13 +48,22 @@ def serve(ctx: click.Context, log_level: str, log_format: str) -> None:
 
     logs.configure(log_level, log_format)
 
+    from asterisk_cube import systemd
+
     def announce(state: RuntimeState) -> None:
+        systemd.notify("READY=1")  # Type=notify: every part listens (no-op outside systemd)
         click.echo(f"asterisk-cube serving: web {state.web_url}  (health: {state.web_url}health)")
         click.echo(f"  FastAGI {state.agi_url}   ARI {settings.ari.url} app {settings.ari.app}")
         click.echo("  stop with Ctrl-C or SIGTERM", nl=True)
 
+    # systemd's watchdog (WatchdogSec): pinged from the event loop, so a blocked loop
+    # gets the service restarted
+    interval = systemd.watchdog_interval()
+    components = {"systemd-watchdog": lambda state: systemd.watchdog(interval)} if interval else {}
     try:
-        runtime = build_runtime(settings, on_ready=announce)
+        runtime = build_runtime(settings, on_ready=announce, components=components)
     except SchemaOutOfDate as exc:
         raise click.ClickException(str(exc)) from None
-    ctx.exit(asyncio.run(runtime.run()))
+    code = asyncio.run(runtime.run())
+    systemd.notify("STOPPING=1")
+    ctx.exit(code)

@@ -170,6 +170,7 @@ class ConfigWatcher:
         self.version: int | None = None
         self.reloads: list[tuple[str, Reload]] = []
         self.changes = 0  # versions acted on (for tests and the log)
+        self.last_read_at: float | None = None  # time.monotonic() of the last good read
         self._wake: asyncio.Event | None = None
         self._stop = threading.Event()
         self.listening = threading.Event()  # PostgreSQL: the LISTEN connection is up
@@ -179,7 +180,9 @@ class ConfigWatcher:
 
     def read(self) -> int:
         with self.engine.connect() as conn:
-            return read_version(conn)
+            version = read_version(conn)
+        self.last_read_at = time.monotonic()  # the database answers (readiness, issue #15)
+        return version
 
     def prime(self) -> None:
         """Take the current version as the one already loaded."""

@@ -35,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -61,6 +62,8 @@ class Journal:
         self.name = name
         self.delay = delay
         self.failures = 0
+        self.last_failure_at: float | None = None  # time.monotonic() (readiness, issue #15)
+        self.on_flush: Callable[[float], None] | None = None  # seconds per batch (metrics)
         self.written = 0
         self.batches = 0
         self._ops: deque[tuple[Operation, Then | None]] = deque()
@@ -121,7 +124,10 @@ class Journal:
                 batch.append(self._ops.popleft())
             if not batch:
                 return 0
+            started = time.perf_counter()
             results = self._write_batch(batch)
+            if self.on_flush is not None:
+                self.on_flush(time.perf_counter() - started)
             self.batches += 1
             self.written += len(batch)
         for (_op, then), result in zip(batch, results, strict=True):
@@ -143,6 +149,7 @@ class Journal:
                 results.append(result)  # after the commit: it may fail too
             except Exception as exc:
                 self.failures += 1
+                self.last_failure_at = time.monotonic()
                 results.append(_FAILED)
                 log.error(
                     "journal_write_failed",

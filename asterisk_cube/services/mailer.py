@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -36,7 +37,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import aiosmtplib
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from asterisk_cube.config import SmtpSettings
@@ -161,6 +162,8 @@ class NoteMailer:
         self._wake: asyncio.Event | None = None
         self.sent = 0
         self.failed_attempts = 0
+        self.pass_started_at: float | None = None  # time.monotonic(); None: not running
+        self.backlog = 0  # notes still pending mail, counted at each pass (metrics)
 
     # --- loop ----------------------------------------------------------------------------
 
@@ -173,6 +176,7 @@ class NoteMailer:
         self._wake = asyncio.Event()
         log.info("notes_mailer_started", smtp=f"{self.smtp.host}:{self.smtp.port}")
         while True:
+            self.pass_started_at = time.monotonic()
             try:
                 handled = await self.process_due()
             except asyncio.CancelledError:
@@ -207,6 +211,14 @@ class NoteMailer:
         )
         out: list[_Claimed] = []
         with self.sessions() as s, s.begin():
+            self.backlog = (
+                s.scalar(
+                    select(func.count())
+                    .select_from(m.CallNote)
+                    .where(m.CallNote.mail_status == m.MailStatus.PENDING)
+                )
+                or 0
+            )
             ids = s.scalars(
                 select(m.CallNote.id).where(due).order_by(m.CallNote.id).limit(self.batch)
             ).all()
