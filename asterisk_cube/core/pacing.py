@@ -83,6 +83,7 @@ __all__ = [
     "Prior",
     "TalkLearner",
     "build_estimates",
+    "connect_window",
     "decide",
     "default_estimates",
     "learn_history",
@@ -95,6 +96,30 @@ __all__ = [
 
 #: Regulators' rule: a call answered by a person must reach an agent within 2 s.
 GRACE_SECONDS = 2.0
+#: The live dialer's defaults around that rule: an agent must have at least
+#: MIN_AGENT_SECONDS to answer (auto-answer) and bridging takes BRIDGE_MARGIN_SECONDS.
+MIN_AGENT_SECONDS = 0.5
+BRIDGE_MARGIN_SECONDS = 0.1
+
+
+def connect_window(
+    abandon_seconds: float = GRACE_SECONDS,
+    min_agent_time: float = MIN_AGENT_SECONDS,
+    bridge_margin: float = BRIDGE_MARGIN_SECONDS,
+) -> float:
+    """How long after a person answers an agent may still become free and take the
+    call: the rule's seconds less the agent's answer time less the bridge margin.
+    The live dialer gives up on a waiting call after exactly this, and the pacer plans
+    with it (``grace_seconds``): one number from one place."""
+    return max(0.0, abandon_seconds - min_agent_time - bridge_margin)
+
+
+#: :func:`connect_window` for the shipped settings (1.4 s).
+CONNECT_WINDOW = connect_window()
+#: A new campaign's ``max_dial_ratio``: lines ringing (plus calls waiting) per agent at
+#: most. Low enough to stop a runaway, high enough not to bind the pacer on low-answer
+#: lists (at 5 % answer a ratio of 3 capped 8 % of decisions: docs/benchmarks.md).
+DEFAULT_MAX_DIAL_RATIO = 10.0
 #: Ring-time tables cover ages 0..RING_TABLE_SECONDS seconds (1 s bins).
 RING_TABLE_SECONDS = 60
 #: Talk-time tables: TALK_STEP-second bins up to TALK_TABLE_SECONDS, exponential tail after.
@@ -561,7 +586,7 @@ def build_estimates(
     talk: TalkLearner | None = None,
     prior: Prior | None = None,
     wrapup_seconds: float = 15.0,
-    grace_seconds: float = GRACE_SECONDS,
+    grace_seconds: float = CONNECT_WINDOW,
     in_call: tuple[float, ...] = (),
 ) -> PacingEstimates:
     """Blend observations with the prior and pre-digest them for :func:`decide`.
