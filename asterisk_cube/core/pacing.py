@@ -13,12 +13,13 @@ approximation of sums of independent yes/no events,
 * ``A(t)``: answered-by-a-person calls needing an agent by ``t`` — calls already
   waiting plus the lines still ringing (each one's chance of a person answering
   between its current age and ``age + t``, conditioned on it still ringing), and
-* ``F(t)``: agents free by ``t + grace`` (2 s: a call answered at ``t`` may wait
-  that long) — ready agents, agents whose wrap-up ends by then, and talking
+* ``F(t)``: agents free by ``t + grace`` (the live dialer's connect window,
+  :func:`connect_window`, 1.4 s by default: a call answered at ``t`` may wait
+  that long for an agent to free up) — ready agents, agents whose wrap-up ends by then, and talking
   agents whose call (conditioned on its elapsed time, learned talk-time
   distribution) plus the wrap-up ends by then.
 
-One more dial answered at ``t`` is abandoned when all agents free by ``t + 2 s``
+One more dial answered at ``t`` is abandoned when all agents free by ``t + grace``
 are taken by calls answered before it, ``P(A(t) >= F(t))``; and if it takes an
 agent, a call answered later may find none, so the pacer charges it the worst of
 that probability from ``t`` to the end of the horizon. Averaged over when it
