@@ -101,8 +101,7 @@ class Learning:
 
     prior: pc.Prior
     wrap_up_seconds: float
-    #: how long an answered call may wait for an agent to free up (pc.connect_window)
-    grace_seconds: float = pc.CONNECT_WINDOW
+    grace_seconds: float = pc.GRACE_SECONDS  # the abandon rule's budget
     rebuild_events: int = 20
     rebuild_seconds: float = 5.0
     dials: pc.DialLearner = field(default_factory=pc.DialLearner)
