@@ -984,8 +984,14 @@ class Dialer:
         played = await self.telephony.play(
             line.contact_channel, self.abandon_media, timeout=self.abandon_timeout
         )
+        # a contact who hung up before the message ended (under load: while we were late to
+        # decide) did not miss it because of us: told apart from a message that failed
+        left = not played and self.telephony.gone(line.contact_channel).done()
         await self.telephony.hangup(line.contact_channel)
-        reason = f"abandoned_{why}" if played else f"abandoned_{why}_no_message"
+        if played:
+            reason = f"abandoned_{why}"
+        else:
+            reason = f"abandoned_{why}_contact_left" if left else f"abandoned_{why}_no_message"
         self._finish(line, m.CallState.ABANDONED, reason, Outcome.ABANDONED)
 
     async def _preview_line(self, line: Line, agent: DialerAgent) -> None:

@@ -654,3 +654,36 @@ async def test_a_burst_of_wake_ups_is_one_step_not_one_each(world):
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
     assert 1 <= steps <= 3, steps
+
+
+async def test_an_abandoned_contact_who_left_before_the_message_is_not_a_missed_message(world):
+    """A contact who hung up before the abandon message could play (the play fails, the
+    channel is gone) is ``abandoned_no_agent_contact_left``; ``..._no_message`` is kept
+    for a message that failed while the contact was there."""
+    sessions, agents = world
+    dialer, distributor, tel, cid = make(world, "power", ["+4790000001"], max_attempts=2)
+    tel.contacts["+4790000001"] = ("answer", 0.05, None)
+
+    async def hung_up_just_before(channel, media, timeout=15.0):
+        tel._leave(channel)  # Asterisk answers the play request 404/409
+        return False
+
+    tel.play = hung_up_just_before
+    await ready(distributor, agents[:1])
+
+    async def pause_when_dialing():
+        while not tel.dialed:
+            await asyncio.sleep(0.005)
+        await distributor.pause(agents[0], "break")
+
+    pauser = asyncio.create_task(pause_when_dialing())
+    await run_until(
+        dialer, lambda: statuses(sessions, cid) == ["not_answered"] and not dialer.lines
+    )
+    await pauser
+    with transaction(sessions) as s:
+        call = s.scalar(select(m.Call))
+        assert (call.state, call.end_reason) == (
+            m.CallState.ABANDONED,
+            "abandoned_no_agent_contact_left",
+        )
