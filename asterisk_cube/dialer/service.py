@@ -985,8 +985,14 @@ class Dialer:
             line.contact_channel, self.abandon_media, timeout=self.abandon_timeout
         )
         # a contact who hung up before the message ended (under load: while we were late to
-        # decide) did not miss it because of us: told apart from a message that failed
-        left = not played and self.telephony.gone(line.contact_channel).done()
+        # decide) did not miss it because of us: told apart from a message that failed.
+        # A hang-up during the message fails the playback just before the channel's
+        # StasisEnd (same event queue): give that event a moment, as _not_bridged does.
+        left = False
+        if not played:
+            gone = self.telephony.gone(line.contact_channel)
+            await asyncio.wait({gone}, timeout=0.5)
+            left = gone.done()
         await self.telephony.hangup(line.contact_channel)
         if played:
             reason = f"abandoned_{why}"

@@ -687,3 +687,33 @@ async def test_an_abandoned_contact_who_left_before_the_message_is_not_a_missed_
             m.CallState.ABANDONED,
             "abandoned_no_agent_contact_left",
         )
+
+
+async def test_a_contact_hanging_up_during_the_message_left_too(world):
+    """Asterisk fails the playback when the contact hangs up during it (the e2e day test
+    under load: beep started 3.9 s after the answer, failed 90 ms later); the channel's
+    StasisEnd comes just after the failure: that contact left, it is not a missed message."""
+    sessions, agents = world
+    dialer, distributor, tel, cid = make(world, "power", ["+4790000001"], max_attempts=2)
+    tel.contacts["+4790000001"] = ("answer", 0.05, None)
+
+    async def hung_up_during(channel, media, timeout=15.0):
+        asyncio.get_running_loop().call_later(0.05, tel._leave, channel)
+        return False  # PlaybackFinished: failed
+
+    tel.play = hung_up_during
+    await ready(distributor, agents[:1])
+
+    async def pause_when_dialing():
+        while not tel.dialed:
+            await asyncio.sleep(0.005)
+        await distributor.pause(agents[0], "break")
+
+    pauser = asyncio.create_task(pause_when_dialing())
+    await run_until(
+        dialer, lambda: statuses(sessions, cid) == ["not_answered"] and not dialer.lines
+    )
+    await pauser
+    with transaction(sessions) as s:
+        call = s.scalar(select(m.Call))
+        assert call.end_reason == "abandoned_no_agent_contact_left"
