@@ -49,3 +49,32 @@ async def test_a_playback_refused_because_the_channel_left_marks_it_gone(status,
 def test_http_status_of_asyncaris_error():
     assert http_status(ari_error(409)) == 409
     assert http_status(RuntimeError("x")) is None
+
+
+class FailingPlayback:
+    """Asterisk starts the playback, then fails it (PlaybackFinished, state failed)
+    because the contact hung up; GET /channels/{id} then says whether it still exists."""
+
+    def __init__(self, app, exists):
+        self.app, self.exists = app, exists
+
+    async def playWithId(self, channelId, playbackId, media):
+        self.app._resolve(self.app._playbacks.get(playbackId), False)
+
+    async def get(self, channelId):
+        if not self.exists:
+            raise ari_error(404)
+        return {"id": channelId, "state": "Up"}
+
+
+@pytest.mark.parametrize("exists", [False, True])
+async def test_a_playback_failed_by_a_hang_up_marks_the_channel_gone(exists):
+    """#11 item 11: the beep started 3.2 s after the customer answered and failed 100 ms
+    later (the customer's call ended); our StasisEnd for it came 2.2 s after that, so the
+    abandoned contact was logged _no_message. Asterisk no longer has the channel: gone."""
+    client = Client(500)
+    app = OutboundApp(Settings(), FakeSupervisor(client))
+    client.channels = FailingPlayback(app, exists)
+    app._watch("cube-d-1")
+    assert await app.play("cube-d-1", "sound:beep", timeout=1) is False
+    assert app.gone("cube-d-1").done() is (not exists)
