@@ -66,6 +66,17 @@ async def _exists(client: Any, channel_id: str) -> bool:
     return True
 
 
+def http_status(exc: BaseException) -> int | None:
+    """The HTTP status of a failed ARI request (asyncari wraps httpx's error, without it)."""
+    seen = 0
+    while exc is not None and seen < 5:
+        status = getattr(getattr(exc, "response", None), "status_code", None)
+        if isinstance(status, int):
+            return status
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return None
+
+
 def bridge_id(call_id: int) -> str:
     return f"cube-dial-{call_id}"
 
@@ -322,9 +333,23 @@ class OutboundApp:
             finished, _ = await asyncio.wait(
                 {done, gone}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
             )
-            return done in finished and done.result()
+            played = done in finished and done.result()
+            if done in finished and not played and not await _exists(self.client, channel_id):
+                # failed because the channel hung up during it: its StasisEnd can come
+                # seconds later under load (the e2e day test), Asterisk already knows
+                self._resolve(self._gone.get(channel_id), None)
+            return played
         except Exception as exc:
-            log.warning("dialer_playback_failed", channel=channel_id, media=media, error=repr(exc))
+            status = http_status(exc)
+            if status in (404, 409):  # not found / not in the app: the channel left us
+                self._resolve(self._gone.get(channel_id), None)
+            log.warning(
+                "dialer_playback_failed",
+                channel=channel_id,
+                media=media,
+                status=status,
+                error=repr(exc),
+            )
             return False
         finally:
             self._playbacks.pop(playback_id, None)

@@ -571,6 +571,7 @@ class AriSupervisor:
             name=channel.get("name", ""),
             caller=caller.get("number", ""),
             args=args,
+            asterisk_at=raw.get("timestamp", ""),  # when Asterisk sent it: our intake delay
         )
         self.hub.publish(
             StasisStarted(

@@ -443,7 +443,7 @@ class PacingSpy:
 # ~135 s on an idle machine, several minutes on a loaded one (the ini's 300 s is for the rest)
 @pytest.mark.timeout(900)
 @pytest.mark.parametrize("cube", [{"abandon_message": "sound:beep"}], indirect=True)
-async def test_a_day_in_every_mode(cube, sandbox, customers, tmp_path, monkeypatch):
+async def test_a_day_in_every_mode(cube, sandbox, customers, tmp_path, monkeypatch, request):
     """Every mode with CONTACTS customers. The predictive campaign starts cold, on a list
     whose first HOT_START customers all answer: it paces as power until it has answers of
     its own, then dials ahead, and stays under its cap. The power campaign is on its second
@@ -486,6 +486,7 @@ async def test_a_day_in_every_mode(cube, sandbox, customers, tmp_path, monkeypat
     await cube.start()
     assert cube.dialer.abandon_media == "sound:beep"
     lag = LoopLag().start()
+    request.addfinalizer(lambda: print(f"\nevent loop lag (whole day): {lag.stop()}"))
     desk = cube.desk
     cb_a, cb_b = ids["callbacks"]
     lazy = ids["preview"][0]  # agent20: its phone rings but nobody answers

@@ -14,7 +14,12 @@ from asterisk_cube.db import models as m
 from asterisk_cube.db.session import make_engine, make_sessionmaker, transaction, upgrade
 from asterisk_cube.dialer import records
 from asterisk_cube.dialer.campaigns import load_campaign, outbound_campaigns
-from asterisk_cube.dialer.claims import claim_contacts, contact_state, release_claim
+from asterisk_cube.dialer.claims import (
+    any_callback_due,
+    claim_contacts,
+    contact_state,
+    release_claim,
+)
 from asterisk_cube.services import provisioning as p
 
 NOW = dt.datetime(2026, 11, 23, 10, 0, tzinfo=dt.UTC)  # a Monday, 11:00 in Oslo
@@ -364,3 +369,24 @@ def test_two_engines_never_claim_one_contact_twice(db):
         t.join(60)
     both = got["a"] + got["b"]
     assert len(both) == len(set(both)) == 200
+
+
+def test_any_callback_due_is_never_no_when_a_claim_would_find_one(db):
+    """The dialer asks this before a callback claim per free agent: 'no' must mean that no
+    agent's claim could get one (a superset of what claims find, reservations aside)."""
+    _, sessions, cid, agents = db
+
+    def due(now=NOW):
+        with transaction(sessions) as s:
+            return any_callback_due(s, load_campaign(s, cid), now)
+
+    with transaction(sessions) as s:
+        add_contact(s, cid, 1)  # fresh, not a callback
+        later = add_contact(s, cid, 2)
+        add_callback(s, cid, later, NOW + dt.timedelta(minutes=5), agent_id=agents["ann"])
+    assert not due()
+    assert not due(NOW.replace(hour=22))  # outside the window: nothing at all
+    soon = NOW + dt.timedelta(minutes=5)
+    assert due(soon)  # reserved for ann: due for her
+    assert claim(sessions, cid, now=soon, for_agent=agents["ann"], logged_in={agents["ann"]})
+    assert not due(soon)  # claimed: dialing, no longer a callback to deliver

@@ -6,7 +6,7 @@ import datetime as dt
 import itertools
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from asterisk_cube.acd.distributor import Clock as DistributorClock
 from asterisk_cube.acd.distributor import DialerAgent, Distributor, EnquiryRegistered
@@ -612,3 +612,108 @@ def test_learning_history_reads_the_campaigns_finished_calls(world):
         (last,) = records.learning_history(s, cid, t0, limit=1)  # the newest
         assert last.dialed_at == t0 + dt.timedelta(minutes=3)
         assert records.learning_history(s, cid, t0 + dt.timedelta(minutes=2))[0] == last
+
+
+async def test_a_step_without_due_callbacks_costs_no_callback_claim_per_free_agent(world):
+    """Every free agent used to cost a claim statement of its own for callbacks, on every
+    step, in every campaign (most of the event loop's time in the opening burst of the day
+    test): one look says none are due."""
+    sessions, agents = world
+    dialer, distributor, _tel, _cid = make(world, "power", [], max_attempts=1)
+    await ready(distributor, agents)
+    engine = sessions.kw["bind"]
+    updates: list[str] = []
+
+    def count(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().upper().startswith("UPDATE CONTACTS"):
+            updates.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        dialer.step()
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert len(updates) <= 1, f"{len(updates)} claim statements for {len(agents)} free agents"
+
+
+async def test_a_burst_of_wake_ups_is_one_step_not_one_each(world):
+    """Every agent change wakes the dialer: in a burst they collapse into a few steps."""
+    dialer, _distributor, _tel, _cid = make(world, "power", [])
+    dialer.tick, dialer.coalesce = 1.0, 0.05
+    task = asyncio.create_task(dialer.run())
+    try:
+        while not dialer.step_seconds:
+            await asyncio.sleep(0.001)
+        before = len(dialer.step_seconds)
+        for _ in range(40):  # 40 wake-ups within 40 ms
+            dialer.wake()
+            await asyncio.sleep(0.001)
+        await asyncio.sleep(0.06)
+        steps = len(dialer.step_seconds) - before
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert 1 <= steps <= 3, steps
+
+
+async def test_an_abandoned_contact_who_left_before_the_message_is_not_a_missed_message(world):
+    """A contact who hung up before the abandon message could play (the play fails, the
+    channel is gone) is ``abandoned_no_agent_contact_left``; ``..._no_message`` is kept
+    for a message that failed while the contact was there."""
+    sessions, agents = world
+    dialer, distributor, tel, cid = make(world, "power", ["+4790000001"], max_attempts=2)
+    tel.contacts["+4790000001"] = ("answer", 0.05, None)
+
+    async def hung_up_just_before(channel, media, timeout=15.0):
+        tel._leave(channel)  # Asterisk answers the play request 404/409
+        return False
+
+    tel.play = hung_up_just_before
+    await ready(distributor, agents[:1])
+
+    async def pause_when_dialing():
+        while not tel.dialed:
+            await asyncio.sleep(0.005)
+        await distributor.pause(agents[0], "break")
+
+    pauser = asyncio.create_task(pause_when_dialing())
+    await run_until(
+        dialer, lambda: statuses(sessions, cid) == ["not_answered"] and not dialer.lines
+    )
+    await pauser
+    with transaction(sessions) as s:
+        call = s.scalar(select(m.Call))
+        assert (call.state, call.end_reason) == (
+            m.CallState.ABANDONED,
+            "abandoned_no_agent_contact_left",
+        )
+
+
+async def test_a_contact_hanging_up_during_the_message_left_too(world):
+    """Asterisk fails the playback when the contact hangs up during it (the e2e day test
+    under load: beep started 3.9 s after the answer, failed 90 ms later); the channel's
+    StasisEnd comes just after the failure: that contact left, it is not a missed message."""
+    sessions, agents = world
+    dialer, distributor, tel, cid = make(world, "power", ["+4790000001"], max_attempts=2)
+    tel.contacts["+4790000001"] = ("answer", 0.05, None)
+
+    async def hung_up_during(channel, media, timeout=15.0):
+        asyncio.get_running_loop().call_later(0.05, tel._leave, channel)
+        return False  # PlaybackFinished: failed
+
+    tel.play = hung_up_during
+    await ready(distributor, agents[:1])
+
+    async def pause_when_dialing():
+        while not tel.dialed:
+            await asyncio.sleep(0.005)
+        await distributor.pause(agents[0], "break")
+
+    pauser = asyncio.create_task(pause_when_dialing())
+    await run_until(
+        dialer, lambda: statuses(sessions, cid) == ["not_answered"] and not dialer.lines
+    )
+    await pauser
+    with transaction(sessions) as s:
+        call = s.scalar(select(m.Call))
+        assert call.end_reason == "abandoned_no_agent_contact_left"
