@@ -13,8 +13,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
-from panoramisk import Manager
 
+from asterisk_cube.ami.commands import AmiRefused, AmiUnreachable, ami_session, command_reply
 from asterisk_cube.config import AmiSettings, Settings
 from asterisk_cube.core import doctor as d
 from asterisk_cube.redact import redact
@@ -71,57 +71,22 @@ def check_ari(settings: Settings, timeout: float = 5.0) -> list[d.Finding]:
 # --------------------------------------------------------------------------- AMI
 
 
-async def _ami(ami: AmiSettings, timeout: float) -> tuple[bool, dict, str, str]:
-    """Log in; return (logged in, ListCommands reply, `module show`, `dialplan show`)."""
-    manager = Manager(
-        loop=asyncio.get_running_loop(),
-        host=ami.host,
-        port=ami.port,
-        username=ami.username,
-        secret=ami.secret,
-        events="off",
-        ping_delay=3600,
-        reconnect_timeout=3600,
-    )
-    manager.log.disabled = True
-    logged_in: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-    panoramisk_login = manager.login
-
-    def login(reply: asyncio.Future) -> bool:  # see ami/commands.py: hear the reply here
-        try:
-            result = panoramisk_login(reply)
-        except Exception as exc:
-            if not logged_in.done():
-                logged_in.set_exception(exc)
-            raise
-        if not logged_in.done():
-            logged_in.set_result(result)
-        return result
-
-    manager.login = login
+async def _ami(ami: AmiSettings, timeout: float) -> tuple[dict, str, str]:
+    """Log in; return (ListCommands reply, `module show`, `dialplan show`); raises
+    AmiUnreachable or AmiRefused (ami/commands.py)."""
 
     async def command(text: str) -> str:
-        reply = await asyncio.wait_for(manager.send_command(text), timeout)
-        reply = reply[0] if isinstance(reply, list) else reply
-        if reply.get("Response") == "Error":
-            return ""
-        output = reply.get("Output") or reply.content or ""
-        return "\n".join(output) if isinstance(output, list) else output
+        accepted, output = await command_reply(manager, text, timeout)
+        return output if accepted else ""
 
-    try:
-        await asyncio.wait_for(manager.connect(), timeout)
-        if not await asyncio.wait_for(logged_in, timeout):
-            return False, {}, "", ""
+    async with ami_session(ami, timeout) as manager:
         commands = await asyncio.wait_for(manager.send_action({"Action": "ListCommands"}), timeout)
         commands = commands[0] if isinstance(commands, list) else commands
         return (
-            True,
             dict(commands),
             await command("module show"),
             await command("dialplan show cube-inbound"),
         )
-    finally:
-        manager.close()
 
 
 def check_ami(
@@ -130,16 +95,16 @@ def check_ami(
     ami = settings.ami
     where = f"{ami.host}:{ami.port}"
     try:
-        logged, commands, modules, shown = asyncio.run(_ami(ami, timeout))
-    except (OSError, TimeoutError) as exc:
+        commands, modules, shown = asyncio.run(_ami(ami, timeout))
+    except AmiUnreachable as exc:
         return [
             d.problem(
                 "ami login",
-                f"AMI at {where} not reachable: {redact(str(exc) or 'timeout')}",
+                f"AMI at {where} not reachable: {redact(exc.reason)}",
                 "enable manager.conf ([general] enabled = yes, port) and check [ami] host/port",
             )
         ]
-    if not logged:
+    except AmiRefused:
         return [
             d.problem(
                 "ami login",
