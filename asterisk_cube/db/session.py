@@ -51,8 +51,13 @@ def private_sqlite_file(path: Path) -> None:
             mode=oct(stat.S_IMODE(folder.stat().st_mode)),
             hint="chmod 700 it unless others must reach it",
         )
-    # created here with 0600 before SQLite opens it (SQLite would make it 0644)
-    os.close(os.open(path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE))
+    # created here with 0600 before SQLite opens it (SQLite would make it 0644). Never open
+    # and close an existing database file: closing any descriptor of a file drops every
+    # POSIX lock this process holds on it, so a process already connected (serve making a
+    # second engine) would look unconnected to others, and a CLI command closing its last
+    # connection would then delete the WAL that serve still writes to.
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, PRIVATE_FILE))
     for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
         try:
             mode = stat.S_IMODE(file.stat().st_mode)
