@@ -125,6 +125,22 @@ class DialplanSettings:
 
 
 @dataclass
+class WebrtcSettings:
+    # The WebSocket URL the agents' browsers reach Asterisk's PJSIP on (its http.conf
+    # server, path /ws), e.g. "wss://pbx.example.com:8089/ws"; empty: no browser phone.
+    ws_url: str = ""
+    # The browser phones' PJSIP config that `asterisk-cube webrtc install` writes
+    # (include it from pjsip.conf).
+    pjsip_path: str = "/etc/asterisk/pjsip_asterisk-cube.conf"
+    # Where the DTLS certificate and key are made (once) and read by Asterisk from;
+    # asterisk_cert_dir: the same directory as Asterisk sees it, if that differs (chroot).
+    cert_dir: str = "/etc/asterisk/keys/asterisk-cube"
+    asterisk_cert_dir: str = ""
+    # An existing PJSIP transport (protocol ws/wss) to use; empty: the file defines one.
+    transport: str = ""
+
+
+@dataclass
 class DialerSettings:
     """The outbound dialer's timings (seconds) and abandon message; docs/dialer.md."""
 
@@ -175,6 +191,7 @@ class Settings:
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     dialplan: DialplanSettings = field(default_factory=DialplanSettings)
     dialer: DialerSettings = field(default_factory=DialerSettings)
+    webrtc: WebrtcSettings = field(default_factory=WebrtcSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     source: str = "defaults"  # where the settings came from, for `config show`
 
@@ -190,7 +207,18 @@ class Settings:
         return out
 
 
-_SECTIONS = ("database", "ari", "ami", "agi", "web", "smtp", "dialplan", "dialer", "metrics")
+_SECTIONS = (
+    "database",
+    "ari",
+    "ami",
+    "agi",
+    "web",
+    "smtp",
+    "dialplan",
+    "dialer",
+    "webrtc",
+    "metrics",
+)
 #: ARI media URI schemes (the abandon message).
 MEDIA_SCHEMES = ("sound:", "recording:", "tone:", "number:", "digits:", "characters:")
 #: [dialer] second settings: (lowest, highest) accepted.
@@ -298,6 +326,7 @@ def load_settings(
             _apply(settings, section, values, "environment")
     _check_dialer(settings.dialer)
     _check_web(settings.web)
+    _check_webrtc(settings.webrtc)
     _check_limits(settings)
     _check_metrics(settings.metrics)
     return settings
@@ -311,6 +340,18 @@ def _check_metrics(metrics: MetricsSettings) -> None:
         )
     if not (metrics.http_port == 0 or 1 <= metrics.http_port <= 65535):
         raise ConfigError(f"metrics.http_port must be 0 (off) or 1-65535, got {metrics.http_port}")
+
+
+def _check_webrtc(webrtc: WebrtcSettings) -> None:
+    from asterisk_cube.core.phones import check_ws_url
+
+    problem = webrtc.ws_url and check_ws_url(webrtc.ws_url)
+    if problem:
+        raise ConfigError(f"webrtc.ws_url {problem}, got {webrtc.ws_url!r}")
+    if webrtc.transport and not webrtc.transport.replace("-", "").replace("_", "").isalnum():
+        raise ConfigError(
+            f"webrtc.transport must be a PJSIP section name, got {webrtc.transport!r}"
+        )
 
 
 def _check_web(web: WebSettings) -> None:

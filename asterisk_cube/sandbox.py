@@ -47,6 +47,7 @@ PASSWORD = "asterisk-cube"
 AGENTS = 40  # the dialer end-to-end test runs 32 agents (three campaigns of 200+)
 STOCK_CONFIGS = ("amd.conf", "confbridge.conf", "cli_aliases.conf")
 CONTEXTS = ("cube-inbound", "cube-agents", "cube-fallback")
+WEBRTC_PJSIP = "pjsip_asterisk-cube.conf"  # `asterisk-cube webrtc install` writes it
 CHROOT_ENV = {
     "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
     "LANG": "C.UTF-8",
@@ -475,6 +476,11 @@ class SandboxInstance:
     def ari_url(self) -> str:
         return f"http://127.0.0.1:{self.http_port}"
 
+    @property
+    def ws_url(self) -> str:
+        """PJSIP over WebSocket (browser phones): Asterisk's HTTP server, path /ws."""
+        return f"ws://127.0.0.1:{self.http_port}/ws"
+
     # ---- paths (``inner`` = as Asterisk sees it inside the chroot, ``host`` = from outside)
     @property
     def inner_dir(self) -> str:
@@ -521,6 +527,12 @@ class SandboxInstance:
             "ASTERISK_CUBE_WEB_HOST": "127.0.0.1",
             "ASTERISK_CUBE_WEB_PORT": str(self.web_port),
             "ASTERISK_CUBE_DIALPLAN_PATH": str(self.dialplan_path),
+            # browser phones: plain ws on Asterisk's own HTTP port (loopback only;
+            # docs/webrtc.md says why and what a real Asterisk uses instead)
+            "ASTERISK_CUBE_WEBRTC_WS_URL": self.ws_url,
+            "ASTERISK_CUBE_WEBRTC_PJSIP_PATH": str(self.host_dir / "etc" / WEBRTC_PJSIP),
+            "ASTERISK_CUBE_WEBRTC_CERT_DIR": str(self.host_dir / "lib" / "keys" / "webrtc"),
+            "ASTERISK_CUBE_WEBRTC_ASTERISK_CERT_DIR": f"{self.inner_dir}/lib/keys/webrtc",
         }
 
     # ---- state
@@ -578,7 +590,13 @@ class SandboxInstance:
             if sub != "etc":
                 os.chown(d, uid, gid)
         (self.host_dir / "lib" / "keys").mkdir(exist_ok=True)
+        # the DTLS certificate of the browser phones, made once and read by Asterisk
+        from asterisk_cube.webrtc import ensure_certificate
+
+        ensure_certificate(self.host_dir / "lib" / "keys" / "webrtc", uid, gid)
         etc = self.host_dir / "etc"
+        # Asterisk's group reads the generated files that hold passwords (mode 0640)
+        os.chown(etc, 0, gid)
         # Modules whose package defaults are fine (AMD for the dialer, ConfBridge, CLI aliases).
         for name in STOCK_CONFIGS:
             stock = root / "etc/asterisk" / name
@@ -1021,6 +1039,11 @@ endpoint = carrier
 """
     ]
     out += [f"match = 127.0.0.1:{p}/32\n" for p in [*inst.carrier_ports, *inst.customer_ports]]
+    out.append(
+        "\n; Browser phones (WebRTC over ws://127.0.0.1:HTTP/ws), written by "
+        "`asterisk-cube webrtc install`\n"
+        f'#tryinclude "{inst.inner_dir}/etc/{WEBRTC_PJSIP}"\n'
+    )
     for n in range(1, AGENTS + 1):
         agent = f"agent{n:02d}"
         port = inst.agent_port(n)

@@ -34,10 +34,19 @@ FLAGS = (
 )
 
 
-def chrome(profile_dir: Path) -> webdriver.Chrome:
+# A microphone and camera that need no hardware and no permission prompt, and WebRTC
+# candidates on loopback: for the browser phone (tests/browser/test_browser_phone.py).
+MEDIA_FLAGS = (
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+    "--allow-loopback-in-peer-connection",
+)
+
+
+def chrome(profile_dir: Path, extra_flags: tuple[str, ...] = ()) -> webdriver.Chrome:
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for flag in (*FLAGS, f"--user-data-dir={profile_dir}"):
+    for flag in (*FLAGS, *extra_flags, f"--user-data-dir={profile_dir}"):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     driver.set_page_load_timeout(20)

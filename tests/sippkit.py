@@ -32,6 +32,7 @@ SCENARIOS = Path(__file__).resolve().parent / "sipp"
 UAC = SCENARIOS / "uac_call.xml"
 UAC_CANCEL = SCENARIOS / "uac_cancel.xml"
 UAS = SCENARIOS / "uas_phone.xml"
+UAC_AUDIO = SCENARIOS / "uac_audio.xml"
 
 # SIPp exit codes (sipp(1)).
 EXIT_CODES = {
@@ -277,6 +278,51 @@ def caller(
         service=number,
         sets=sets,
         calls=calls,
+        **kwargs,
+    )
+
+
+def talking_caller(
+    sandbox: Any,
+    number: str,
+    trace_dir: Path,
+    *,
+    caller_id: str = "0612345678",
+    slot: int = 0,
+    **kwargs: Any,
+) -> Sipp:
+    """A caller on the carrier trunk that plays a 440 Hz tone as RTP (PCMU) once answered
+    and waits for the other side to hang up (the call fails if nobody does in 2 minutes)."""
+    trace_dir.mkdir(parents=True, exist_ok=True)
+    audio = trace_dir / "tone.wav"
+    subprocess.run(
+        [
+            "sox",
+            "-n",
+            "-r",
+            "8000",
+            "-c",
+            "1",
+            "-e",
+            "u-law",
+            str(audio),
+            "synth",
+            "2",
+            "sine",
+            "440",
+        ],
+        check=True,
+    )
+    scenario = trace_dir / "uac_audio.xml"
+    scenario.write_text(UAC_AUDIO.read_text().replace("@AUDIO@", str(audio)))
+    return Sipp(
+        scenario,
+        sandbox.carrier_ports[slot],
+        trace_dir,
+        remote=f"127.0.0.1:{sandbox.sip_port}",
+        service=number,
+        sets={"caller": caller_id},
+        calls=1,
         **kwargs,
     )
 

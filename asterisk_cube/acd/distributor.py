@@ -43,6 +43,7 @@ from asterisk_cube.acd.caller_lookup import CallerLookup
 from asterisk_cube.core import agents as ag
 from asterisk_cube.core import routing as rt
 from asterisk_cube.core.numbers import InvalidNumber, check_typed, is_withheld, normalize
+from asterisk_cube.core.phones import dial_endpoint
 from asterisk_cube.db import models as m
 from asterisk_cube.db.ids import IdAllocator
 from asterisk_cube.db.journal import Journal
@@ -351,13 +352,13 @@ def read_config(s: Session) -> ConfigSnapshot:
             username=row.username,
             name=row.name,
             role=m.Role(row.role).value,
-            endpoint=row.endpoint,
+            endpoint=dial_endpoint(row.endpoint, row.phone, row.username),  # desk or browser
             skills=frozenset(skills.get(row.id, ())),
             permitted=frozenset(permitted.get(row.id, ())),
             chosen=frozenset(chosen.get(row.id, ())),
         )
         for row in s.execute(
-            select(A.id, A.username, A.name, A.role, A.endpoint).where(A.active.is_(True))
+            select(A.id, A.username, A.name, A.role, A.endpoint, A.phone).where(A.active.is_(True))
         )
     }
     reasons = s.execute(
@@ -631,7 +632,7 @@ class Distributor:
             username=agent.username,
             name=agent.name,
             role=agent.role.value,
-            endpoint=agent.endpoint,
+            endpoint=dial_endpoint(agent.endpoint, agent.phone, agent.username),
             skills=frozenset(sk.name for sk in agent.skills),
             permitted=frozenset(link.line_id for link in links),
             chosen=frozenset(link.line_id for link in links if link.chosen),

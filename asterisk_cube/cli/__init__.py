@@ -23,6 +23,7 @@ _COMMANDS = [
     ("asterisk_cube.cli.clients", "client"),
     ("asterisk_cube.cli.enquiry", "enquiry"),
     ("asterisk_cube.cli.dialplan", "dialplan"),
+    ("asterisk_cube.cli.webrtc", "webrtc"),
     ("asterisk_cube.cli.demo", "demo"),
     ("asterisk_cube.cli.sandbox", "sandbox"),
     ("asterisk_cube.cli.serve", "serve"),

@@ -290,6 +290,8 @@ class Agent(Base):
     role: Mapped[Role] = mapped_column(_enum(Role), default=Role.AGENT)
     password_hash: Mapped[str | None] = mapped_column(String(255))
     endpoint: Mapped[str | None] = mapped_column(String(80))  # e.g. PJSIP/agent01
+    # the phone the agent's calls ring: "desk" (endpoint) or "browser" (core/phones.py)
+    phone: Mapped[str] = mapped_column(String(10), default="desk", server_default="desk")
     language: Mapped[str] = mapped_column(String(10), default="en")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -29,6 +29,7 @@ never an id from the request. Routes (all JSON unless noted)::
     POST /api/wrapup/finish
     POST /api/wrapup/extend         {seconds}
     POST /api/language              {language: "en" | "nb"}
+    GET  /api/phone, POST /api/phone        desk or browser phone (see web/phone.py)
     GET  /api/calls/{call_id}/script        answering service (see web/answering.py)
     POST /api/calls/{call_id}/forward       {employee_id | null}
     POST /api/calls/{call_id}/forward/connect | /forward/cancel
@@ -74,6 +75,7 @@ from ..acd.contract import (
     Refused,
 )
 from ..core.numbers import InvalidNumber, check_typed
+from ..core.phones import csp_origin
 from ..events import EventHub
 from ..limits import RateLimitedLog
 from ..logs import get_logger
@@ -123,12 +125,13 @@ STATUS_FOR_REASON = {
     INVALID: 400,
 }
 
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'{connect}; media-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
+    "form-action 'self'"
+)
 SECURITY_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        "connect-src 'self'; media-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
-        "form-action 'self'"
-    ),
+    "Content-Security-Policy": CSP.format(connect=""),
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY",
@@ -188,6 +191,8 @@ class Desktop:
         clock: Callable[[], dt.datetime] | None = None,
         dialer: Any = None,
         password_gate: PasswordGate | None = None,
+        webrtc_url: str = "",
+        secret_key: str = "",
     ) -> None:
         if directory is None:
             if sessions is None:
@@ -206,6 +211,17 @@ class Desktop:
         self.password_gate = password_gate or PasswordGate()
         self.login_note = RateLimitedLog(log.warning)
         self._streams: dict[int, list[asyncio.Event]] = {}  # agent -> its open event streams
+        self.phone = None
+        self.headers = SECURITY_HEADERS
+        if sessions is not None:
+            from .phone import BrowserPhone
+
+            self.phone = BrowserPhone(self, sessions, webrtc_url, secret_key)
+            if self.phone.available:  # the desk's WebSocket to Asterisk, that one only
+                self.headers = {
+                    **SECURITY_HEADERS,
+                    "Content-Security-Policy": CSP.format(connect=" " + csp_origin(webrtc_url)),
+                }
 
     # --- plumbing -----------------------------------------------------------------------
 
@@ -217,7 +233,7 @@ class Desktop:
             html = self.templates.get_template(name).render(
                 lang=lang, languages=i18n.LANGUAGES, **context
             )
-        return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
+        return HTMLResponse(html, status_code=status, headers=self.headers)
 
     def refused(self, request: Request, exc: Refused) -> JSONResponse:
         status = STATUS_FOR_REASON.get(exc.reason, 400)
@@ -359,6 +375,7 @@ class Desktop:
                 "user": {"name": user.name, "username": user.username, "role": user.role},
                 "catalog": i18n.js_catalog(lang),
                 "words": i18n.word_catalog(),
+                "phone": None if self.phone is None else await self.phone.state(user),
             }
         return self.render(request, "desk.html", {"user": user, "data": data})
 
@@ -584,6 +601,7 @@ class Desktop:
             Route("/api/wrapup/extend", a(self.extend_wrap_up), methods=post),
             *self.answering_routes(),
             *self.callback_routes(),
+            *([] if self.phone is None else self.phone.routes()),
         ]
 
     def answering_routes(self) -> list[BaseRoute]:
@@ -637,6 +655,11 @@ def desktop_mount(
     kwargs.setdefault(
         "password_gate", PasswordGate(settings.web.login_workers, settings.web.login_queue)
     )
+    if settings.webrtc.ws_url:  # the browser phone (web/phone.py)
+        from .auth import load_secret_key
+
+        kwargs.setdefault("webrtc_url", settings.webrtc.ws_url)
+        kwargs.setdefault("secret_key", load_secret_key(settings))
     desktop = Desktop(desk, hub, sessions_factory, **kwargs)
     if https_only is None:  # the Secure cookie flag: [web] secure_cookie
         https_only = settings.web.secure_cookie

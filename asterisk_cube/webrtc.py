@@ -1,0 +1,162 @@
+"""Browser phones on Asterisk: the DTLS certificate, the generated PJSIP file, its install.
+
+``asterisk-cube webrtc install`` (and the sandbox) call these; what the file holds is
+:func:`asterisk_cube.core.phones.render_pjsip`. See docs/webrtc.md.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+
+from asterisk_cube.core import phones
+from asterisk_cube.db import models as m
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from asterisk_cube.config import Settings
+
+CERT_NAME = "dtls.crt"
+KEY_NAME = "dtls.key"
+CERT_DAYS = 3650
+
+
+class WebrtcError(RuntimeError):
+    """Setting up the browser phones failed; the message says why in one line."""
+
+
+def ensure_certificate(
+    cert_dir: str | os.PathLike, uid: int | None = None, gid: int | None = None
+) -> tuple[Path, Path, bool]:
+    """Make a self-signed DTLS certificate and key in ``cert_dir`` unless both exist.
+
+    Browsers check DTLS certificates by the fingerprint in the SDP, not by a CA, so a
+    self-signed one is what WebRTC uses. The key is readable by its owner and group
+    only (``uid``/``gid``: Asterisk's user, when we run as root). Returns (cert, key,
+    whether it was made now)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    folder = Path(cert_dir)
+    cert, key = folder / CERT_NAME, folder / KEY_NAME
+    if cert.is_file() and key.is_file():
+        return cert, key, False
+    folder.mkdir(parents=True, exist_ok=True, mode=0o750)
+    private = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "asterisk-cube WebRTC")])
+    now = dt.datetime.now(dt.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(private.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=CERT_DAYS))
+        .sign(private, hashes.SHA256())
+    )
+    key_pem = private.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    )
+    _write(key, key_pem, 0o640, uid, gid)
+    _write(cert, certificate.public_bytes(serialization.Encoding.PEM), 0o644, uid, gid)
+    if uid is not None or gid is not None:
+        os.chown(folder, -1 if uid is None else uid, -1 if gid is None else gid)
+    return cert, key, True
+
+
+def _write(path: Path, data: bytes, mode: int, uid: int | None, gid: int | None) -> None:
+    """Write ``path`` atomically with ``mode`` (never readable by others in between)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.chmod(tmp, mode)
+        if uid is not None or gid is not None:
+            os.chown(tmp, -1 if uid is None else uid, -1 if gid is None else gid)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _asterisk_ids() -> tuple[int | None, int | None]:
+    """The host's ``asterisk`` user and group when we run as root (else no change)."""
+    if os.geteuid() != 0:
+        return None, None
+    import grp
+    import pwd
+
+    try:
+        return pwd.getpwnam("asterisk").pw_uid, grp.getgrnam("asterisk").gr_gid
+    except KeyError:
+        return None, None
+
+
+def render(s: Session, settings: Settings, secret_key: str) -> str:
+    """The PJSIP file for every active user's browser phone."""
+    w = settings.webrtc
+    if not w.ws_url:
+        raise WebrtcError("[webrtc] ws_url is not set: say where browsers reach Asterisk")
+    inner = Path(w.asterisk_cert_dir or w.cert_dir)
+    config = phones.WebrtcConfig(
+        ws_url=w.ws_url,
+        cert_file=str(inner / CERT_NAME),
+        key_file=str(inner / KEY_NAME),
+        transport=w.transport,
+    )
+    names = s.scalars(
+        select(m.Agent.username).where(m.Agent.active.is_(True)).order_by(m.Agent.username)
+    )
+    return phones.render_pjsip(
+        config, [(name, phones.sip_password(secret_key, name)) for name in names]
+    )
+
+
+def install(text: str, settings: Settings, *, reload: bool = True) -> str:
+    """Make the certificate if missing, write the PJSIP file, reload PJSIP in Asterisk."""
+    from asterisk_cube.ami.commands import AmiError, run_command
+
+    w = settings.webrtc
+    uid, gid = _asterisk_ids()
+    done = []
+    try:
+        _cert, _key, made = ensure_certificate(w.cert_dir, uid, gid)
+        if made:
+            done.append(f"made the DTLS certificate in {w.cert_dir}")
+    except OSError as exc:
+        raise WebrtcError(f"cannot write the certificate in {w.cert_dir}: {exc.strerror}") from None
+    target = Path(w.pjsip_path)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        group = target.parent.stat().st_gid if os.geteuid() == 0 else None
+        # it holds the SIP passwords: Asterisk's group may read it, nobody else
+        _write(target, text.encode(), 0o640, None, group)
+    except OSError as exc:
+        raise WebrtcError(f"cannot write {target}: {exc.strerror}") from None
+    done.append(f"wrote {target}")
+    if not reload:
+        return "; ".join(done)
+    try:
+        run_command(settings.ami, "module reload res_pjsip.so")
+        transports = run_command(settings.ami, "pjsip show transports")
+    except AmiError as exc:
+        raise WebrtcError(f"{exc} (the file is written; reload PJSIP yourself)") from None
+    scheme = w.ws_url.split(":", 1)[0]
+    if not w.transport and f"cube-webrtc-{scheme}" not in transports:
+        raise WebrtcError(
+            f"Asterisk did not load transport cube-webrtc-{scheme}: "
+            f"is `#include {target.name}` in pjsip.conf?"
+        )
+    done.append("PJSIP reloaded in Asterisk")
+    return "; ".join(done)
