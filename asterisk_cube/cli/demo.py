@@ -29,6 +29,21 @@ def load(s, agents, password, force):
     return load_demo(s, agents=agents, password=password, force=force)
 
 
+def _install_browser_phones(settings, sessions) -> None:
+    """Every demo user can pick the phone in the browser on the desk (docs/webrtc.md)."""
+    from asterisk_cube import webrtc as wr
+    from asterisk_cube.db.session import transaction
+    from asterisk_cube.web.auth import load_secret_key
+
+    with transaction(sessions) as s:
+        text = wr.render(s, settings, load_secret_key(settings))
+    try:
+        click.echo(wr.install(text, settings))
+    except wr.WebrtcError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo("browser phone: on the desk, pick 'Phone in the browser' (Phone card)")
+
+
 @demo.command("run")
 @click.option("--name", default="demo", show_default=True, help="Sandbox instance name.")
 @click.option("--base-port", type=int, default=15000, show_default=True, help="Sandbox port base.")
@@ -70,6 +85,7 @@ def run(click_ctx, name, base_port, agents, keep_pbx):
         click.echo(dp.install(text, settings))
     except dp.DialplanInstallError as exc:
         raise click.ClickException(str(exc)) from None
+    _install_browser_phones(settings, sessions)
     click.echo(f"database: {settings.database_url}")
     click.echo(
         f"SIP: the carrier trunk takes calls from 127.0.0.1 ports {instance.carrier_ports.start}-"
