@@ -21,10 +21,13 @@ from cubeproc import Serve
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from sippkit import talking_caller
+from test_desk_callbacks import customers  # noqa: F401 - fixture: the SIPp customer phones
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
 SUPPORT = "4721000001"  # demo data: the support line
+POWER = "Browser power"
+CUSTOMER = "+4791050074"  # tests/sipp/uas_customer.xml: answers after 0.5 s, waits for BYE
 
 
 @pytest.fixture
@@ -33,6 +36,24 @@ def serve(sandbox, tmp_path):
     srv.cli("demo", "load", "--agents", "1")
     srv.cli("dialplan", "install")
     srv.cli("webrtc", "install")
+    srv.start()
+    yield srv
+    assert srv.stop() == 0, srv.log()
+
+
+@pytest.fixture
+def power_serve(sandbox, tmp_path):
+    """agent01 (skill sales) and a power campaign with one customer, stopped until the
+    browser phone is registered."""
+    srv = Serve.on_sandbox(sandbox, tmp_path)
+    srv.cli("demo", "load", "--agents", "1")
+    srv.cli("dialplan", "install")
+    srv.cli("webrtc", "install")
+    srv.cli("campaign", "add", POWER, "--mode", "power", "--skill", "sales", "--wrap-up", "0")
+    srv.cli("campaign", "stop", POWER)
+    contacts = tmp_path / "contacts.csv"
+    contacts.write_text(f"phone,name\n{CUSTOMER},Camilla Kunde\n")
+    srv.cli("contacts", "import", POWER, str(contacts))
     srv.start()
     yield srv
     assert srv.stop() == 0, srv.log()
@@ -89,8 +110,8 @@ def nothing_left(sandbox):
     return not ari(sandbox, "channels") and "0 active channels" in sandbox.rx("core show channels")
 
 
-def test_browser_phone_takes_a_call_and_hangs_up(serve, sandbox, media_browser, tmp_path):
-    b = media_browser
+def ready_on_the_browser_phone(b, serve, sandbox):
+    """Log in as agent01, take every line, pick the browser phone; registered, Ready."""
     b.get(serve.url + "/login")
     b.find_element(By.ID, "username").send_keys("agent01")
     b.find_element(By.ID, "password").send_keys("demo-password")
@@ -118,6 +139,10 @@ def test_browser_phone_takes_a_call_and_hangs_up(serve, sandbox, media_browser, 
     assert endpoint["state"] == "online", endpoint
     b.save_screenshot(str(SHOTS / "desk-phone-registered.png"))
 
+
+def test_browser_phone_takes_a_call_and_hangs_up(serve, sandbox, media_browser, tmp_path):
+    b = media_browser
+    ready_on_the_browser_phone(b, serve, sandbox)
     call = talking_caller(sandbox, SUPPORT, tmp_path / "caller", caller_id="91234567").started()
     visible(b, "offer-card", timeout=20)
     b.find_element(By.ID, "accept-btn").click()
@@ -156,3 +181,23 @@ def test_browser_phone_takes_a_call_and_hangs_up(serve, sandbox, media_browser, 
     until(lambda: nothing_left(sandbox), 15, "no channel left in Asterisk")
     wait(b).until(EC.invisibility_of_element_located((By.ID, "phone-call")))
     text_in(b, "phone-reg", "Browser phone: registered")
+
+
+def test_a_power_call_rings_the_browser_phone_which_answers_by_itself(
+    power_serve,
+    sandbox,
+    media_browser,
+    customers,  # noqa: F811 - the fixture imported above
+):
+    b = media_browser
+    ready_on_the_browser_phone(b, power_serve, sandbox)
+    power_serve.cli("campaign", "start", POWER)
+    # the dialer connects the answered customer with Call-Info: answer-after=0: no click
+    text_in(b, "phone-call-state", "In call with", timeout=30)
+    visible(b, "call-card")
+    text_in(b, "call-caller", CUSTOMER)
+    channels = ari(sandbox, "channels")
+    assert any(c["name"].startswith("PJSIP/cube-webrtc-agent01-") for c in channels), channels
+    b.find_element(By.ID, "phone-hangup").click()
+    until(lambda: nothing_left(sandbox), 15, "no channel left in Asterisk")
+    wait(b).until(EC.invisibility_of_element_located((By.ID, "phone-call")))
