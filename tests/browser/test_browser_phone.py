@@ -22,6 +22,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from sippkit import talking_caller
 from test_desk_callbacks import customers  # noqa: F401 - fixture: the SIPp customer phones
+from websockets.sync.client import connect
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -71,6 +72,28 @@ def ari(sandbox, path):
     req.add_header("Authorization", "Basic " + b64encode(b"asterisk-cube:asterisk-cube").decode())
     with urllib.request.urlopen(req, timeout=5) as resp:
         return json.load(resp)
+
+
+def dtmf_seen(sandbox, press, digit, timeout=10):
+    """Press a key (``press()``) and wait until Asterisk reports the digit received on the
+    browser phone's channel: an ARI observer app subscribed to every event source."""
+    url = sandbox.ari_url.replace("http", "ws", 1)
+    query = "app=webrtc-observer&subscribeAll=true&api_key=asterisk-cube:asterisk-cube"
+    with connect(f"{url}/ari/events?{query}") as events:
+        press()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                event = json.loads(events.recv(timeout=max(0.1, deadline - time.monotonic())))
+            except TimeoutError:
+                break
+            if (
+                event.get("type") == "ChannelDtmfReceived"
+                and event["channel"]["name"].startswith("PJSIP/cube-webrtc-agent01-")
+                and event["digit"] == digit
+            ):
+                return True
+    return False
 
 
 def until(check, timeout, what):
@@ -160,6 +183,10 @@ def test_browser_phone_takes_a_call_and_hangs_up(serve, sandbox, media_browser, 
         raise AssertionError(sandbox.rx("pjsip show channelstats")) from None
     print("rx/tx packets per leg:", legs)
     b.save_screenshot(str(SHOTS / "desk-phone-call.png"))
+
+    # a key on the desk's keypad reaches Asterisk as DTMF from the browser phone
+    key = b.find_element(By.CSS_SELECTOR, '#phone-keypad .key[data-key="5"]')
+    assert dtmf_seen(sandbox, key.click, "5"), "Asterisk got no DTMF 5 from the browser phone"
 
     # mute and hold show on the desk (and hold reaches Asterisk as a re-INVITE)
     def pressed(value):
