@@ -233,4 +233,8 @@ def run_checks(settings: Settings, sounds_dir: str = DEFAULT_SOUNDS_DIR) -> list
     )
     if mails:
         findings.append(check_smtp(settings))
+    if settings.webrtc.ws_url:  # the phone in the browser (docs/webrtc.md)
+        from asterisk_cube import webrtc
+
+        findings += webrtc.check(settings, sessions)
     return findings

@@ -160,3 +160,36 @@ def install(text: str, settings: Settings, *, reload: bool = True) -> str:
         )
     done.append("PJSIP reloaded in Asterisk")
     return "; ".join(done)
+
+
+def check(settings: Settings, sessions) -> list:
+    """``asterisk-cube doctor``'s browser phone checks (only with ``[webrtc] ws_url``)."""
+    from asterisk_cube.ami.commands import AmiError, run_command
+    from asterisk_cube.db.session import transaction
+    from asterisk_cube.web.auth import load_secret_key
+
+    w = settings.webrtc
+    rendered = None  # no database: the file is only checked to exist
+    if sessions is not None:
+        with transaction(sessions) as s:
+            rendered = render(s, settings, load_secret_key(settings))
+    try:
+        installed: str | None = Path(w.pjsip_path).read_text()
+    except OSError:
+        installed = None
+    try:
+        transports: str | None = run_command(settings.ami, "pjsip show transports")
+    except AmiError:
+        transports = None  # the AMI checks say why
+    folder = Path(w.cert_dir)
+    absent = [str(folder / n) for n in (CERT_NAME, KEY_NAME) if not (folder / n).is_file()]
+    transport = w.transport or f"cube-webrtc-{w.ws_url.split(':', 1)[0]}"
+    return phones.doctor_findings(
+        w.ws_url,
+        installed,
+        rendered,
+        w.pjsip_path,
+        transports,
+        transport,
+        absent[0] if absent else None,
+    )

@@ -130,3 +130,60 @@ def render_pjsip(config: WebrtcConfig, agents: Iterable[tuple[str, str]]) -> str
             "",
         ]
     return "\n".join(out)
+
+
+# --- `asterisk-cube doctor` (verdicts on what the adapter found; see core/doctor.py) -----
+
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+INSTALL = "run `asterisk-cube webrtc install`"
+
+
+def doctor_findings(
+    ws_url: str,
+    installed: str | None,
+    rendered: str | None,
+    path: str,
+    transports: str | None,
+    transport: str,
+    certificate: str | None,
+) -> list:
+    """Findings for the browser phones: ``installed`` the PJSIP file's text (None: missing),
+    ``rendered`` what it should hold (None: unknown, no database), ``transports``
+    Asterisk's ``pjsip show transports`` (None: AMI gave nothing),
+    ``certificate`` the missing DTLS file (None: both there)."""
+    from asterisk_cube.core.doctor import ok, problem
+
+    found = []
+    parts = urlsplit(ws_url)
+    if parts.scheme != "wss" and parts.hostname not in LOOPBACK_HOSTS:
+        found.append(
+            problem(
+                "browser phone url",
+                f"{ws_url}: browsers open only wss:// from an HTTPS page",
+                "enable TLS in http.conf and set [webrtc] ws_url = wss://HOST:8089/ws",
+            )
+        )
+    else:
+        found.append(ok("browser phone url", ws_url))
+    if installed is None:
+        found.append(problem("browser phone file", f"{path} is missing", INSTALL))
+    elif rendered is not None and installed != rendered:
+        found.append(
+            problem("browser phone file", f"{path} differs from the users and settings", INSTALL)
+        )
+    else:
+        found.append(ok("browser phone file", path))
+    if transports is not None:
+        if transport not in transports:
+            found.append(
+                problem(
+                    "browser phone transport",
+                    f"Asterisk has no PJSIP transport {transport}",
+                    f"add `#include {path.rsplit('/', 1)[-1]}` to pjsip.conf; {INSTALL}",
+                )
+            )
+        else:
+            found.append(ok("browser phone transport", transport))
+    if certificate is not None:
+        found.append(problem("browser phone certificate", f"{certificate} is missing", INSTALL))
+    return found

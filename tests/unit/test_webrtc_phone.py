@@ -198,3 +198,41 @@ def test_the_sandbox_serves_ws_on_its_http_port_and_includes_the_browser_phones(
     assert settings.webrtc.pjsip_path == "/srv/sbx/srv/cube/dev/etc/pjsip_asterisk-cube.conf"
     assert settings.webrtc.asterisk_cert_dir == "/srv/cube/dev/lib/keys/webrtc"
     assert '#tryinclude "/srv/cube/dev/etc/pjsip_asterisk-cube.conf"' in render_pjsip(inst)
+
+
+# --- doctor -----------------------------------------------------------------------------
+
+
+def _verdicts(**kw):
+    args = {
+        "ws_url": WS,
+        "installed": "file",
+        "rendered": "file",
+        "path": "/etc/asterisk/pjsip_asterisk-cube.conf",
+        "transports": "Transport:  cube-webrtc-wss   wss  0 0 0.0.0.0:5060",
+        "transport": "cube-webrtc-wss",
+        "certificate": None,
+    }
+    args.update(kw)
+    return {f.check: f for f in phones.doctor_findings(**args)}
+
+
+def test_doctor_says_ok_when_everything_is_in_place():
+    assert all(f.ok for f in _verdicts().values())
+
+
+def test_doctor_names_each_problem_and_its_fix():
+    found = _verdicts(
+        ws_url="ws://pbx.example.com:8088/ws",
+        installed="old",
+        transports="Transport:  transport-udp  udp",
+        certificate="/etc/asterisk/keys/asterisk-cube/dtls.key",
+    )
+    assert "wss://" in found["browser phone url"].detail
+    assert "differs" in found["browser phone file"].detail
+    assert "#include pjsip_asterisk-cube.conf" in found["browser phone transport"].fix
+    assert found["browser phone certificate"].fix == "run `asterisk-cube webrtc install`"
+    assert _verdicts(installed=None)["browser phone file"].detail.endswith("is missing")
+    # plain ws is fine on loopback (the sandbox); no database: the file only has to exist
+    assert _verdicts(ws_url="ws://127.0.0.1:15088/ws")["browser phone url"].ok
+    assert _verdicts(installed="x", rendered=None)["browser phone file"].ok
