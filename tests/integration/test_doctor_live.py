@@ -17,7 +17,8 @@ LIMITED = "cube-limited"
 
 @pytest.fixture
 def cube(sandbox, tmp_path, monkeypatch):
-    """The CLI against the sandbox with a fresh database, one line, the dialplan installed."""
+    """The CLI against the sandbox with a fresh database, one line, the dialplan and the
+    browser phones (the sandbox sets [webrtc] ws_url) installed."""
     for key, value in sandbox.env().items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("ASTERISK_CUBE_DATA_DIR", str(tmp_path))
@@ -33,6 +34,7 @@ def cube(sandbox, tmp_path, monkeypatch):
     invoke("db", "upgrade")
     invoke("line", "add", "4721555000", "--name", "Doctor")
     invoke("dialplan", "install")
+    invoke("webrtc", "install")
     return invoke
 
 
@@ -55,6 +57,8 @@ def test_a_healthy_asterisk_passes_every_check(cube, sounds, sandbox):
         assert found[check]["status"] == "ok"
     assert found["dialplan current"]["status"] == "ok"
     assert "'4721555000' =>" in sandbox.rx("dialplan show cube-inbound")
+    assert found["browser phone transport"]["status"] == "ok"
+    assert "cube-webrtc-ws" in sandbox.rx("pjsip show transports")
     # the human form: one line per check and a count (secrets: see the fault tests)
     text = cube("doctor", "--sounds-dir", sounds).output
     assert text.rstrip().endswith("ok, 0 problems")
