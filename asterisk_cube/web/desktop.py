@@ -212,13 +212,13 @@ class Desktop:
         self.login_note = RateLimitedLog(log.warning)
         self._streams: dict[int, list[asyncio.Event]] = {}  # agent -> its open event streams
         self.phone = None
-        self.headers = SECURITY_HEADERS
+        self.desk_headers = SECURITY_HEADERS  # the desk page's: + Asterisk's WebSocket
         if sessions is not None:
             from .phone import BrowserPhone
 
             self.phone = BrowserPhone(self, sessions, webrtc_url, secret_key)
             if self.phone.available:  # the desk's WebSocket to Asterisk, that one only
-                self.headers = {
+                self.desk_headers = {
                     **SECURITY_HEADERS,
                     "Content-Security-Policy": CSP.format(connect=" " + csp_origin(webrtc_url)),
                 }
@@ -226,14 +226,19 @@ class Desktop:
     # --- plumbing -----------------------------------------------------------------------
 
     def render(
-        self, request: Request, name: str, context: dict[str, Any], status: int = 200
+        self,
+        request: Request,
+        name: str,
+        context: dict[str, Any],
+        status: int = 200,
+        headers: dict[str, str] = SECURITY_HEADERS,
     ) -> HTMLResponse:
         lang = request_language(request)
         with i18n.use_language(lang):
             html = self.templates.get_template(name).render(
                 lang=lang, languages=i18n.LANGUAGES, **context
             )
-        return HTMLResponse(html, status_code=status, headers=self.headers)
+        return HTMLResponse(html, status_code=status, headers=headers)
 
     def refused(self, request: Request, exc: Refused) -> JSONResponse:
         status = STATUS_FOR_REASON.get(exc.reason, 400)
@@ -377,7 +382,9 @@ class Desktop:
                 "words": i18n.word_catalog(),
                 "phone": None if self.phone is None else await self.phone.state(user),
             }
-        return self.render(request, "desk.html", {"user": user, "data": data})
+        return self.render(
+            request, "desk.html", {"user": user, "data": data}, headers=self.desk_headers
+        )
 
     async def events(self, request: Request) -> Response:
         user = await current_user(request)

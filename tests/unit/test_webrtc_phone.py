@@ -153,6 +153,9 @@ def test_the_agent_picks_the_browser_phone_and_gets_its_own_sip_account(desk_app
     assert 'id="phone-card"' in page.text and "jssip-3.13.8.min.js" in page.text
     csp = page.headers["content-security-policy"]
     assert "connect-src 'self' wss://pbx.example.com:8089;" in csp
+    # only the desk page: the login page needs no WebSocket
+    c.post("/api/logout")
+    assert "connect-src 'self';" in c.get("/login").headers["content-security-policy"]
 
 
 def test_a_bad_choice_is_refused_and_nothing_is_written(desk_app):
