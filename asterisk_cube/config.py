@@ -85,6 +85,8 @@ class WebSettings:
     trusted_proxies: str = ""
     # a connection gets this long to send a whole request header (slowloris)
     header_timeout: float = 10.0
+    # ... and this long from the end of the header to send its whole body
+    body_timeout: float = 30.0
     # open HTTP connections; at the cap a new one evicts the oldest without a request
     max_connections: int = 4096
     # password checks (argon2, 64 MiB and ~0.1 s of CPU each) run at most this many at
@@ -369,6 +371,7 @@ LIMIT_RANGES: dict[tuple[str, str], tuple[float, float]] = {
     ("agi", "command_timeout"): (0.1, 3600.0),
     ("agi", "max_sessions"): (1, 100_000),
     ("web", "header_timeout"): (0.1, 300.0),
+    ("web", "body_timeout"): (0.1, 3600.0),
     ("web", "max_connections"): (1, 1_000_000),
     ("web", "login_workers"): (1, 64),
     ("web", "login_queue"): (0, 10_000),

@@ -51,7 +51,7 @@ from .events import EventHub
 from .limits import fit_connection_caps, quiet_accept_errors, raise_open_file_limit
 from .logs import get_logger
 from .web.app import create_app
-from .web.guard import ConnectionGuard, guarded_protocol
+from .web.guard import BodyDeadline, ConnectionGuard, guarded_protocol
 
 log = get_logger(__name__)
 
@@ -197,10 +197,12 @@ class Runtime:
                     await result
 
             await state.agi.start(sock=agi_sock)
+            state.web_guard = ConnectionGuard(
+                web_cap, settings.web.header_timeout, settings.web.body_timeout
+            )
             app = create_app(settings, state, extra_routes=state.web_routes)
-            state.web_guard = ConnectionGuard(web_cap, settings.web.header_timeout)
             config = uvicorn.Config(
-                app,
+                BodyDeadline(app, state.web_guard),
                 http=guarded_protocol(state.web_guard),
                 log_config=None,
                 access_log=False,

@@ -242,7 +242,9 @@ async def amain(args: argparse.Namespace) -> dict:
     )
     with contextlib.suppress(asyncio.CancelledError):
         await KINDS[args.kind](args, stats, stop)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     out = {"kind": args.kind, "seconds": round(time.monotonic() - stats.started, 1)}
+    out["cpu_s"] = round(usage.ru_utime + usage.ru_stime, 2)
     out |= dict(stats.counts)
     if stats.samples:
         out["samples_ms"] = stats.samples

@@ -27,6 +27,14 @@ In each phase, after the attack has had ``--settle`` seconds: ``--calls`` SIPp c
 played as Asterisk every 100 ms: connect → environment → command → reply → closed); this
 process's RSS (sampled every 250 ms) above the quiet phase's start.
 
+``--rounds N`` runs the whole sequence N times (quiet, attacks, quiet, attacks, ...) and pools
+each phase's samples over the rounds, so a stall of this shared machine lands in any phase
+alike and p99 is not the second-largest of a handful. Per phase the CPU seconds of this
+process (serve's runtime + the bench agents) and of the attacker are reported: on 2 cores
+the attacker's own CPU competes with serve, which a remote attacker's would not;
+``--attacker-nice N`` runs the attacker (and nothing else) at that niceness to show how
+much of a p99 is the attacker's own CPU rather than serve's work (both in docs).
+
 Verdict per attack: every call queued and offered, p99 within 2x the quiet p99 of the same
 run, peak RSS growth under 100 MiB. Results: JSON and a markdown section in the work dir.
 """
@@ -110,7 +118,12 @@ class IsolationBench(Bench):
             port = self._elsewhere().web_port
         cmd = [sys.executable, "-m", "bench.attackers", *ATTACKS[name], "--port", str(port)]
         cmd += ["--seconds", str(seconds), "--out", str(self.workdir / f"attack-{name}.json")]
-        return subprocess.Popen(cmd, cwd=Path(__file__).resolve().parent.parent)
+        niceness = self.args.attacker_nice
+        return subprocess.Popen(
+            cmd,
+            cwd=Path(__file__).resolve().parent.parent,
+            preexec_fn=(lambda: os.nice(niceness)) if niceness else None,
+        )
 
     def _elsewhere(self):
         """A second serve (no Asterisk: its ARI just retries), started once."""
@@ -152,6 +165,7 @@ class IsolationBench(Bench):
         args = self.args
         seconds = args.settle + args.calls / args.rate + 90  # upper bound; stopped earlier
         attacker = self._attacker(name, seconds)
+        cpu_before = os.times()
         await self.staff(DID_PROBE)
         agents = BenchAgents(self.distributor, self.hub, self.agent_ids, args.agent_mode)
         agents.start()
@@ -186,6 +200,7 @@ class IsolationBench(Bench):
             )
         probe = self._finish(prober, self.workdir / f"agiprobe-{name}.json")
         attack = self._finish(attacker, self.workdir / f"attack-{name}.json")
+        cpu_after = os.times()
         sampler.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await sampler
@@ -193,35 +208,72 @@ class IsolationBench(Bench):
         channels = [ch for ch, st in self.marks.t.items() if "start" in st and ch not in before]
         offered = [ch for ch in channels if "offered" in self.marks.t[ch]]
         agi_ms = probe.pop("samples_ms", [])
+        attack.pop("samples_ms", None)
         return {
             "calls_placed": res.created,
             "sipp_ok": res.successful,
             "sipp_fail": res.failed,
             "queued": len(channels),
             "offered": len(offered),
-            "start->orig": summary_ms(self.marks.deltas(channels, "start", "orig")),
-            "start->offered": summary_ms(self.marks.deltas(channels, "start", "offered")),
-            "agi_ping": summary_ms([x / 1000 for x in agi_ms]),
+            "samples": {
+                "start->orig": self.marks.deltas(channels, "start", "orig"),
+                "start->offered": self.marks.deltas(channels, "start", "offered"),
+                "agi_ping": [x / 1000 for x in agi_ms],
+            },
             "agi_probe": probe,
             "rss_peak_growth_mib": round((peak[0] - self.baseline_kib) / 1024, 1),
+            "cpu_s": {
+                "serve": round(
+                    sum(cpu_after[:2]) - sum(cpu_before[:2]), 2
+                ),  # this process: serve's runtime and the bench agents
+                "attacker": attack.pop("cpu_s", 0.0),
+            },
             "attack": attack,
             "accepted": agents.accepted,
             "refused": dict(agents.refused),
             "loadavg": " ".join(f"{x:.2f}" for x in os.getloadavg()),
         }
 
-    async def run_phases(self, phases: list[str]) -> None:
-        for name in phases:
-            print(f"phase {name} ...", flush=True)
-            self.results["phases"][name] = out = await self.phase(name)
-            print(
-                f"  {name}: queued {out['queued']}/{out['calls_placed']} offered "
-                f"{out['offered']} start->orig p50 {fmt(out['start->orig']['p50'])} p99 "
-                f"{fmt(out['start->orig']['p99'])} ms; agi p99 {fmt(out['agi_ping']['p99'])} "
-                f"ms; rss +{out['rss_peak_growth_mib']} MiB",
-                flush=True,
-            )
-            await asyncio.sleep(2)  # let the attack's leftovers close
+    async def run_phases(self, phases: list[str], rounds: int = 1) -> None:
+        raw: dict[str, list[dict[str, Any]]] = {}
+        for round_no in range(1, rounds + 1):
+            for name in phases:
+                print(f"round {round_no}/{rounds} phase {name} ...", flush=True)
+                raw.setdefault(name, []).append(await self.phase(name))
+                self.results["phases"][name] = out = pooled(raw[name])
+                print(
+                    f"  {name} (pooled over {len(raw[name])}): queued {out['queued']}/"
+                    f"{out['calls_placed']} offered {out['offered']} start->orig p50 "
+                    f"{fmt(out['start->orig']['p50'])} p99 {fmt(out['start->orig']['p99'])} ms;"
+                    f" agi p99 {fmt(out['agi_ping']['p99'])} ms; rss +"
+                    f"{out['rss_peak_growth_mib']} MiB; cpu {out['cpu_s']}",
+                    flush=True,
+                )
+                await asyncio.sleep(2)  # let the attack's leftovers close
+
+
+def pooled(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One phase's rounds as one: counts and CPU summed, samples pooled, RSS the peak."""
+    out: dict[str, Any] = {"rounds": len(runs)}
+    for key in ("calls_placed", "sipp_ok", "sipp_fail", "queued", "offered", "accepted"):
+        out[key] = sum(r[key] for r in runs)
+    for key in ("start->orig", "start->offered", "agi_ping"):
+        out[key] = summary_ms([x for r in runs for x in r["samples"][key]])
+    out["rss_peak_growth_mib"] = max(r["rss_peak_growth_mib"] for r in runs)
+    out["cpu_s"] = {
+        who: round(sum(r["cpu_s"][who] for r in runs), 2) for who in ("serve", "attacker")
+    }
+    attack: dict[str, Any] = {}
+    for r in runs:
+        for k, v in r["attack"].items():
+            if isinstance(v, int | float) and not isinstance(v, bool):
+                attack[k] = round(attack.get(k, 0) + v, 1)
+            else:
+                attack[k] = v
+    out["attack"] = attack
+    out["per_round"] = [{k: v for k, v in r.items() if k != "samples"} for r in runs]
+    out["loadavg"] = runs[-1]["loadavg"]
+    return out
 
 
 def verdicts(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -252,11 +304,12 @@ def markdown(results: dict[str, Any], command: str) -> str:
         f"Machine: {mach.get('cpu', '?')}, {mach.get('nproc', '?')} cores; "
         f"{mach.get('asterisk', '')}; load average at start {mach.get('loadavg_start', '?')}, "
         f"at end {results.get('loadavg_end', '?')}. {results.get('calls')} calls per phase at "
-        f"{results.get('rate')}/s, agents in `{results.get('agent_mode')}` mode.",
+        f"{results.get('rate')}/s, {results.get('rounds', 1)} round(s) pooled, agents in "
+        f"`{results.get('agent_mode')}` mode, attacker at nice {results.get('attacker_nice', 0)}.",
         "",
         "| phase | queued / offered / placed | start→orig p50 | p99 | max | "
-        "FastAGI ping p50 | p99 | max | RSS peak growth | attack |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "FastAGI ping p50 | p99 | max | RSS peak growth | CPU s serve / attacker | attack |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, ph in results.get("phases", {}).items():
         so, ag = ph["start->orig"], ph["agi_ping"]
@@ -270,6 +323,7 @@ def markdown(results: dict[str, Any], command: str) -> str:
             f"{fmt(so['p50'])} ms | {fmt(so['p99'])} ms | {fmt(so['max'])} ms | "
             f"{fmt(ag['p50'])} ms | {fmt(ag['p99'])} ms | {fmt(ag['max'])} ms | "
             f"{ph['rss_peak_growth_mib']} MiB | "
+            f"{ph['cpu_s']['serve']} / {ph['cpu_s']['attacker']} | "
             + ", ".join(f"{k} {v}" for k, v in attack.items())
             + " |"
         )
@@ -288,7 +342,7 @@ async def run(args: argparse.Namespace, sandbox: SandboxInstance, workdir: Path)
     bench = IsolationBench(args, sandbox, workdir)
     try:
         await bench.setup()
-        await bench.run_phases(args.phases)
+        await bench.run_phases(args.phases, args.rounds)
     finally:
         await bench.teardown()
     return bench.results
@@ -304,6 +358,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--calls", type=int, default=60, help="calls per phase")
     ap.add_argument("--rate", type=float, default=2.0, help="calls per second")
     ap.add_argument("--settle", type=float, default=5.0, help="seconds of attack before calls")
+    ap.add_argument("--rounds", type=int, default=1, help="run the phases this many times")
+    ap.add_argument("--attacker-nice", type=int, default=0, help="niceness of the attacker")
     ap.add_argument("--agent-mode", default="desktop", choices=("desktop", "direct"))
     ap.add_argument("--answer-ms", type=int, default=200, help="agent phones answer after")
     ap.add_argument("--name", default="test-52000", help="sandbox instance")
@@ -337,6 +393,8 @@ def main(argv: list[str] | None = None) -> int:
         "calls": args.calls,
         "rate": args.rate,
         "agent_mode": args.agent_mode,
+        "rounds": args.rounds,
+        "attacker_nice": args.attacker_nice,
     }
     try:
         results["machine"] = machine(sandbox)

@@ -50,7 +50,6 @@ Mount with :func:`desktop_mount` (routes + session middleware in one ``Mount("")
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -100,7 +99,7 @@ from .auth import (
 )
 from .i18n import gettext as _
 from .inputs import BadInput, id_list, int_field, json_body, path_id, str_field
-from .push import HEARTBEAT_SECONDS, sse_response, view_stream
+from .push import HEARTBEAT_SECONDS, StreamSlots, sse_response, view_stream
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
@@ -210,7 +209,7 @@ class Desktop:
         self.addr_throttle = LoginThrottle(limit=30, window=60.0)
         self.password_gate = password_gate or PasswordGate()
         self.login_note = RateLimitedLog(log.warning)
-        self._streams: dict[int, list[asyncio.Event]] = {}  # agent -> its open event streams
+        self.streams = StreamSlots(MAX_STREAMS_PER_AGENT, self.login_note, "desk_streams_refused")
         self.phone = None
         self.desk_headers = SECURITY_HEADERS  # the desk page's: + Asterisk's WebSocket
         if sessions is not None:
@@ -390,16 +389,11 @@ class Desktop:
         user = await current_user(request)
         if user is None:
             return refusal(request, "login_required", 401)
-        # At most MAX_STREAMS_PER_AGENT streams per agent (issue #12): each costs a hub
-        # subscription and a view per change, so one login must not buy hundreds. Beyond
-        # that a stream is refused, which costs less than starting it (the desk retries in
-        # 2 s; a reloaded tab's old stream ends as soon as its connection closes).
-        streams = self._streams.setdefault(user.agent_id, [])
-        if len(streams) >= MAX_STREAMS_PER_AGENT:
-            self.login_note("desk_streams_refused", agent=user.agent_id, open=len(streams))
+        # At most MAX_STREAMS_PER_AGENT streams per agent (the desk retries a refused one
+        # in 2 s; a reloaded tab's old stream ends as soon as its connection closes).
+        superseded = self.streams.take(user.agent_id)
+        if superseded is None:
             return refusal(request, "too_many_streams", 429)
-        superseded = asyncio.Event()  # kept: a hook to end a stream from outside
-        streams.append(superseded)
 
         async def stream() -> AsyncIterator[str]:
             try:
@@ -415,10 +409,7 @@ class Desktop:
                 ):
                     yield chunk
             finally:
-                if superseded in streams:
-                    streams.remove(superseded)
-                if not streams:
-                    self._streams.pop(user.agent_id, None)
+                self.streams.release(user.agent_id, superseded)
 
         return sse_response(stream())
 

@@ -136,6 +136,7 @@ REASONS: dict[str, str] = {
     "throttled": N_("Too many failed attempts. Wait a minute and try again."),
     "login_busy": N_("Too many logins at once. Try again in a few seconds."),
     "too_many_streams": N_("Too many desk windows are open. Close one."),
+    "too_many_panels": N_("Too many panel windows are open. Close one."),
     "unsupported_media_type": N_("Send the request as JSON."),
     "too_large": N_("The request is too large."),
     "internal": N_("Something went wrong. The error has been logged; try again."),

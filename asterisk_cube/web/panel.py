@@ -39,6 +39,7 @@ from ..acd.contract import ILLEGAL_STATE, INVALID, NOT_FOUND, NOT_PERMITTED, Ref
 from ..acd.supervision import Supervision
 from ..db import models as m
 from ..db.session import transaction
+from ..limits import RateLimitedLog
 from ..logs import get_logger
 from ..services import supervision as svc
 from . import i18n
@@ -56,12 +57,14 @@ from .i18n import N_
 from .i18n import gettext as _
 from .inputs import BadInput, id_list, int_field, json_body, path_id, str_field
 from .panel_feed import PanelFeed
-from .push import HEARTBEAT_SECONDS, LOGIN_REQUIRED, _stopping, sse_response
+from .push import HEARTBEAT_SECONDS, LOGIN_REQUIRED, StreamSlots, _stopping, sse_response
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
 log = get_logger(__name__)
+
+MAX_STREAMS_PER_SUPERVISOR = 4  # open panel streams per supervisor; a fifth is refused (429)
 
 SUPERVISOR_PAUSE = "supervisor"
 STATUS_FOR_REASON = {NOT_FOUND: 404, NOT_PERMITTED: 403, ILLEGAL_STATE: 409, INVALID: 400}
@@ -133,6 +136,9 @@ class Panel:
         self.sessions = sessions
         self.heartbeat = heartbeat
         self.templates = make_templates()
+        self.streams = StreamSlots(
+            MAX_STREAMS_PER_SUPERVISOR, RateLimitedLog(log.warning), "panel_streams_refused"
+        )
 
     # --- plumbing -----------------------------------------------------------------------
 
@@ -224,9 +230,14 @@ class Panel:
             return refusal(request, "login_required", 401)
         if not user.has_role("supervisor"):
             return refusal(request, "forbidden", 403)
-        return sse_response(self.stream(request, user))
+        place = self.streams.take(user.username)
+        if place is None:
+            return refusal(request, "too_many_panels", 429)
+        return sse_response(self.stream(request, user, place))
 
-    async def stream(self, request: Request, user: User | None = None):
+    async def stream(
+        self, request: Request, user: User | None = None, place: asyncio.Event | None = None
+    ):
         """The panel feed; ends when the supervisor's session does (checked every second
         and before every message, from the directory's in-memory copy)."""
         client = self.feed.subscribe()
@@ -256,6 +267,8 @@ class Panel:
                 yield message
         finally:
             client.close()
+            if user is not None and place is not None:
+                self.streams.release(user.username, place)
 
     async def api_state(self, request: Request, user: User) -> Response:
         _seq, message = self.feed.snapshot_message()

@@ -127,6 +127,38 @@ async def view_stream(
         sub.close()
 
 
+class StreamSlots:
+    """At most ``per_user`` open event streams per user (issue #12).
+
+    Each stream costs a hub or feed subscription and a render per change, so one login
+    must not buy hundreds: beyond the limit a stream is refused (429), which costs less
+    than starting it; a closed tab frees its place as soon as its connection ends.
+    :meth:`take` returns the stream's place, an event kept as a hook to end it from outside.
+    """
+
+    def __init__(self, per_user: int, note: Callable[..., None], refused_event: str) -> None:
+        self.per_user = per_user
+        self.note = note  # a rate-limited log (limits.RateLimitedLog)
+        self.refused_event = refused_event
+        self.open: dict[Any, list[asyncio.Event]] = {}  # user -> its open streams
+
+    def take(self, user: Any) -> asyncio.Event | None:
+        streams = self.open.setdefault(user, [])
+        if len(streams) >= self.per_user:
+            self.note(self.refused_event, user=user, open=len(streams))
+            return None
+        place = asyncio.Event()
+        streams.append(place)
+        return place
+
+    def release(self, user: Any, place: asyncio.Event) -> None:
+        streams = self.open.get(user, [])
+        if place in streams:
+            streams.remove(place)
+        if not streams:
+            self.open.pop(user, None)
+
+
 def sse_response(stream: AsyncIterator[str]) -> StreamingResponse:
     return StreamingResponse(
         stream,
