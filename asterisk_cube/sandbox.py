@@ -577,6 +577,10 @@ class SandboxInstance:
             d.mkdir(parents=True, exist_ok=True)
             if sub != "etc":
                 os.chown(d, uid, gid)
+        # ARI recordings (issue #17) go to <spool>/recording, which Asterisk does not create
+        recordings = self.host_dir / "spool" / "recording"
+        recordings.mkdir(exist_ok=True)
+        os.chown(recordings, uid, gid)
         (self.host_dir / "lib" / "keys").mkdir(exist_ok=True)
         etc = self.host_dir / "etc"
         # Modules whose package defaults are fine (AMD for the dialer, ConfBridge, CLI aliases).

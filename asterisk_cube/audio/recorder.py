@@ -70,9 +70,11 @@ class Recorder:
         *,
         spawn: Callable[[Any], Any] | None = None,
         now: Callable[[], dt.datetime] | None = None,
+        store: Any = None,
     ) -> None:
         self.sessions = sessions
         self._client = client  # () -> the connected ARI client (raises if none)
+        self.store = store  # audio.store.StoredRecordings: is the file really there?
         self._spawn = spawn or self._task
         self._tasks: set[asyncio.Task] = set()
         self.now = now or (lambda: dt.datetime.now(dt.UTC))
@@ -227,11 +229,26 @@ class Recorder:
         if etype == "RecordingFailed":
             self._failed(call_id, name, "asterisk", str(rec.get("cause") or "failed"))
             return
-        self.finished += 1
         duration = rec.get("duration")
-        self._spawn(self._write_finished(name, float(duration) if duration is not None else None))
+        self._spawn(
+            self._write_finished(call_id, name, float(duration) if duration is not None else None)
+        )
 
-    async def _write_finished(self, name: str, duration: float | None) -> None:
+    async def _write_finished(self, call_id: int, name: str, duration: float | None) -> None:
+        # Asterisk 22 reports RecordingStarted and RecordingFinished even when it could not
+        # open the file (unwritable directory, full disk: only its log says so). A finished
+        # recording whose stored file does not exist is a failure.
+        if self.store is not None:
+            try:
+                there = await self.store.exists(name)
+            except Exception as exc:
+                log.warning("recording_check_failed", name=name, error=repr(exc))
+                there = True  # cannot tell now: keep the row; playback will say
+            if not there:
+                self._failed(call_id, name, "asterisk", "no file written")
+                return
+        self.finished += 1
+
         def write() -> None:
             with transaction(self.sessions) as s:
                 svc.finished(s, name, now=self.now(), duration=duration)

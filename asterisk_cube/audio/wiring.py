@@ -47,6 +47,7 @@ def build(settings: Any, sessions: Any, distributor: Any) -> AudioParts:
 
     parts: AudioParts
     listening = Listening(lambda: parts.client(), settings.ari.app, call_legs_of(distributor))
-    recorder = Recorder(sessions, lambda: parts.client())
-    parts = AudioParts(listening, recorder, StoredRecordings(settings.ari))
+    store = StoredRecordings(settings.ari)
+    recorder = Recorder(sessions, lambda: parts.client(), store=store)
+    parts = AudioParts(listening, recorder, store)
     return parts
