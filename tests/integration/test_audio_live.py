@@ -285,6 +285,14 @@ async def test_a_recorded_call_plays_for_a_supervisor_not_an_agent_and_expires(
     assert row["trigger"] == "all" and row["started_by"] == "policy"
     assert abs(row["duration_seconds"] - talk) <= 1.5, (row["duration_seconds"], talk)
 
+    # the call's row in the recorded-calls report links it
+    report = await boss._get("/api/reports?report=recordings&zone=UTC")
+    (rep,) = [x for x in report["rows"] if x["call"] == call_id]
+    assert rep["recording"] == row["url"] and rep["line"] == SUPPORT
+    assert rep["caller"] == "91240002" and rep["agent"] == "agent01"
+    page = await boss.request("GET", "/reports?report=recordings&zone=UTC")
+    assert f'src="{row["url"]}"' in page.text
+
     # played back over HTTP for the supervisor: a WAV of the call's length
     resp = await boss.request("GET", row["url"])
     assert resp.status_code == 200 and resp.headers["content-type"] == "audio/wav"
