@@ -143,9 +143,15 @@ async def bridge_members(ari, bridge_id: str) -> set[str] | None:
 async def connect_a_call(cube, sandbox, tmp_path, caller_id: str, hold_ms: int):
     """A SIPp caller on SUPPORT answered by agent01 (its SIPp phone): (sipp, call_id)."""
     agent = cube["agent"]
-    await agent.start()
-    await agent.choose_lines([cube["line_id"]])
-    await agent.ready()
+    state = (await agent.view())["state"]
+    if state == "logged_out":
+        await agent.start()
+        await agent.choose_lines([cube["line_id"]])
+        await agent.ready()
+    elif state == "wrap_up":  # after the previous call
+        await agent.finish_wrap_up()
+    elif state == "paused":
+        await agent.ready()
     (slot,) = free_slots(sandbox, 1)
     sipp = caller(
         sandbox,
@@ -363,3 +369,38 @@ async def test_a_recording_that_cannot_be_written_leaves_the_call_connected(
     assert sum(float(line.rsplit(" ", 1)[1]) for line in failures) >= 1, failures
     (row,) = await recordings_of(cube["boss"], call_id)
     assert row["state"] == "failed" and row["url"] is None
+
+
+async def test_on_demand_recording_from_the_desk(cube, sandbox, tmp_path):
+    boss, agent = cube["boss"], cube["agent"]
+    with transaction(cube["sessions"]) as s:
+        r.set_policy(s, line=SUPPORT, mode="on_demand", consent="none")
+    with phone(sandbox, cube["agent_port"], tmp_path / "a", control_port=cp(cube["agent_port"])):
+        sipp, call_id = await connect_a_call(cube, sandbox, tmp_path, "91240004", 4000)
+        assert await recordings_of(boss, call_id) == []  # nothing until somebody asks
+        resp = await agent.request("POST", "/api/desk/record", {})
+        assert resp.status_code == 200, resp.text
+        name = resp.json()["name"]
+        result = await asyncio.to_thread(sipp.wait, 30)
+        assert result.ok, result.summary()
+
+    async def done():
+        rows = await recordings_of(boss, call_id)
+        return rows if rows and rows[0]["state"] == "done" else None
+
+    (row,) = await until(done, timeout=15, what="the on-demand recording finished")
+    assert (row["name"], row["trigger"], row["started_by"]) == (name, "on_demand", "agent01")
+    assert row["duration_seconds"] > 1
+    with cube["sessions"]() as s:
+        audit = s.scalar(select(m.AuditLog).where(m.AuditLog.action == "recording_start"))
+        assert (audit.actor, audit.details["call_id"]) == ("agent01", call_id)
+    # with recording off the desk is refused
+    with transaction(cube["sessions"]) as s:
+        r.set_policy(s, line=SUPPORT, mode="off")
+    with phone(sandbox, cube["agent_port"], tmp_path / "a2", control_port=cp(cube["agent_port"])):
+        sipp, call_id = await connect_a_call(cube, sandbox, tmp_path, "91240005", 3000)
+        resp = await agent.request("POST", "/api/desk/record", {})
+        assert resp.status_code == 403 and resp.json()["error"] == "not_permitted"
+        result = await asyncio.to_thread(sipp.wait, 30)
+        assert result.ok, result.summary()
+    assert await recordings_of(boss, call_id) == []
