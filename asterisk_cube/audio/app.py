@@ -12,9 +12,12 @@ from __future__ import annotations
 from typing import Any
 
 from asterisk_cube.ari.supervisor import AppSnapshot, event_json, event_type
+from asterisk_cube.logs import get_logger
 
 from .listen import Listening
 from .recorder import Recorder
+
+log = get_logger(__name__)
 
 AUDIO_ARGS = ("sup", "snoop")
 
@@ -40,3 +43,7 @@ class AudioApp:
         await self.listening.forget_all(
             client, list(snapshot.channel_ids), list(snapshot.bridge_ids)
         )
+        try:
+            await self.recorder.resync(set(snapshot.bridge_ids))
+        except Exception as exc:  # the database or ARI away: next reconnect settles them
+            log.warning("recording_resync_failed", error=repr(exc))

@@ -206,6 +206,34 @@ class Recorder:
                 fmt=FORMAT,
             )
 
+    # ----------------------------------------------------------------- resync
+
+    async def resync(self, bridge_ids: set[str]) -> int:
+        """After a (re)connect: rows still ``recording`` whose bridge Asterisk no longer has
+        ended while nobody listened (``serve`` restarted, ARI dropped). Each becomes
+        ``done`` if Asterisk stored its file, else ``failed``. Returns how many."""
+
+        def open_rows() -> list[tuple[str, str]]:
+            with self.sessions() as s:
+                return svc.open_recordings(s)
+
+        settled = 0
+        for name, target in await asyncio.to_thread(open_rows):
+            bridge = target.removeprefix("bridge:")
+            if bridge in bridge_ids or name in self.by_name:
+                continue  # still recording
+            there = self.store is not None and await self.store.exists(name)
+
+            def write(name: str = name, there: bool = there) -> None:
+                with transaction(self.sessions) as s:
+                    error = None if there else "ended while serve was away; no file"
+                    svc.finished(s, name, now=self.now(), duration=None, error=error)
+
+            await asyncio.to_thread(write)
+            settled += 1
+            log.info("recording_settled", name=name, stored=there)
+        return settled
+
     # ----------------------------------------------------------------- events
 
     def on_event(self, etype: str, raw: dict) -> None:

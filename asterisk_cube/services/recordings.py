@@ -232,6 +232,14 @@ def finished(
     return row
 
 
+def open_recordings(s: Session) -> list[tuple[str, str]]:
+    """(name, target) of the recordings still marked ``recording``."""
+    rows = s.execute(
+        select(m.Recording.name, m.Recording.target).where(m.Recording.state == "recording")
+    )
+    return [(name, target) for name, target in rows]
+
+
 def expired(s: Session, now: dt.datetime, limit: int = 200) -> list[m.Recording]:
     """Recordings past their retention that still have a file (done or failed rows)."""
     return list(

@@ -196,3 +196,59 @@ async def test_on_demand_is_refused_when_the_line_does_not_record(sessions):
     with pytest.raises(RecordingRefused) as refused:
         await recorder.start(999, by="kari")
     assert refused.value.reason == "illegal_state"
+
+
+class Stored:
+    def __init__(self, names):
+        self.names = set(names)
+
+    async def exists(self, name):
+        return name in self.names
+
+
+async def test_recordings_open_across_a_restart_are_settled_at_resync(sessions):
+    policy = r.Policy(mode="all")
+    with transaction(sessions) as s:
+        for n in (1, 2, 3):
+            r.started(
+                s,
+                call_id=n,
+                name=f"cube-{n}",
+                target=f"bridge:cube-call-{n}",
+                trigger="all",
+                started_by="policy",
+                policy=policy,
+                now=NOW,
+            )
+    recorder = Recorder(sessions, lambda: None, now=lambda: NOW, store=Stored({"cube-1"}))
+    # cube-3's bridge is still up (the call goes on): left alone
+    assert await recorder.resync({"cube-call-3", "cube-hold-1"}) == 2
+    with sessions() as s:
+        states = {x.name: x.state for x in s.scalars(select(m.Recording))}
+    assert states == {"cube-1": "done", "cube-2": "failed", "cube-3": "recording"}
+
+
+async def test_finished_without_a_stored_file_is_a_failure(sessions):
+    """Asterisk 22 says RecordingFinished even when it could not open the file."""
+    policy = r.Policy(mode="all")
+    with transaction(sessions) as s:
+        r.started(
+            s,
+            call_id=1,
+            name="cube-1",
+            target="bridge:b",
+            trigger="all",
+            started_by="policy",
+            policy=policy,
+            now=NOW,
+        )
+    recorder = Recorder(sessions, lambda: None, now=lambda: NOW, store=Stored(set()))
+    recorder.by_name["cube-1"] = 1
+    recorder.on_event("RecordingFinished", {"recording": {"name": "cube-1", "duration": 0}})
+    for _ in range(200):
+        with sessions() as s:
+            state = s.scalar(select(m.Recording.state))
+        if state != "recording":
+            break
+        await asyncio.sleep(0.01)
+    assert state == "failed" and recorder.failures == 1 and recorder.finished == 0
