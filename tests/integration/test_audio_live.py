@@ -32,6 +32,7 @@ import asyncio
 import datetime as dt
 import io
 import os
+import time
 import wave
 
 import httpx
@@ -211,7 +212,9 @@ async def test_listen_whisper_barge_then_the_call_ends_and_nothing_is_left(cube,
         assert await bridge_members(ari, call_bridge) == {caller_ch, agent_ch}
 
         # listen: supervisor + snoop on the agent's leg, in a bridge of their own
+        started = time.monotonic()
         heard = await listen(boss, call_id, "listen")
+        rang = time.monotonic() - started  # ring (SIPp answers at once) + snoop + bridge
         sup_ch, snoop, lbridge = (
             heard["supervisor_channel"],
             heard["snoop_channel"],
@@ -226,7 +229,13 @@ async def test_listen_whisper_barge_then_the_call_ends_and_nothing_is_left(cube,
         assert sup_json["state"] == "Up"
 
         # whisper: the same phone, a new snoop (whisper=out on the agent's leg)
+        started = time.monotonic()
         whisper = await listen(boss, call_id, "whisper")
+        switched = time.monotonic() - started
+        print(
+            f"\nlisten: phone rung and connected in {rang * 1000:.0f} ms; "
+            f"switch to whisper {switched * 1000:.0f} ms"
+        )
         assert whisper["supervisor_channel"] == sup_ch and whisper["snoop_channel"] != snoop
         assert await ari_get(ari, f"/channels/{snoop}") is None  # the listen snoop went
         assert await bridge_members(ari, whisper["bridge"]) == {sup_ch, whisper["snoop_channel"]}
