@@ -9,9 +9,12 @@ stored recording over ARI's HTTP):
 * listen: the supervisor's channel and a ``Snoop/<agent channel>`` channel are alone in a
   listen bridge; the call's bridge still holds only the caller and the agent (so nobody
   hears the supervisor);
-* whisper: the same shape with a new snoop channel on the agent's leg (asked with
-  ``whisper=out``: the audio goes to the agent's phone only; Asterisk does not show an
-  audiohook's direction, so that part is asserted from our request, not from Asterisk);
+* whisper: the same shape with a new snoop channel on the agent's leg (``whisper=out``);
+* with RTP (phones that send speech, tests/sipp/uas_talker.xml and uac_talker.xml): the
+  call's recording (the mix caller and agent share) has none of the supervisor's voice
+  in listen (even with the agent's phone echoing what it hears) and in whisper with a
+  plain agent phone, has it in whisper with an echoing agent phone (the agent hears it)
+  and in barge; the listen bridge carries the agent's and the caller's voice;
 * barge: the supervisor's channel is in the call's own bridge with caller and agent;
   no snoop channel is left;
 * when the caller hangs up, nothing of the session is left in Asterisk (no ``cube-sup-``
@@ -28,18 +31,21 @@ stored recording over ARI's HTTP):
 
 from __future__ import annotations
 
+import array
 import asyncio
 import datetime as dt
 import io
+import math
 import os
 import time
 import wave
+from pathlib import Path
 
 import httpx
 import pytest
 from agent_client import AgentClient, ApiError
 from panel_client import SupervisorClient, listen, recordings_of, stop_listening
-from sippkit import caller, phone
+from sippkit import Sipp, caller, phone
 from sqlalchemy import select
 from test_panel_live import cp, free_agents, free_slots, until
 
@@ -55,6 +61,7 @@ from asterisk_cube.wiring import build_runtime
 pytestmark = pytest.mark.integration
 
 SUPPORT = "4721000041"
+PCAP = "/usr/share/sip-tester/g711a.pcap"  # the talker's speech (tests/sipp/uas_talker.xml)
 PASSWORD = "audio-test-pw-1"
 
 
@@ -141,8 +148,11 @@ async def bridge_members(ari, bridge_id: str) -> set[str] | None:
     return None if bridge is None else set(bridge["channels"])
 
 
-async def connect_a_call(cube, sandbox, tmp_path, caller_id: str, hold_ms: int):
-    """A SIPp caller on SUPPORT answered by agent01 (its SIPp phone): (sipp, call_id)."""
+async def connect_a_call(
+    cube, sandbox, tmp_path, caller_id: str, hold_ms: int, *, talks: bool = False
+):
+    """A SIPp caller on SUPPORT answered by agent01 (its SIPp phone): (sipp, call_id).
+    ``talks``: the caller sends speech (tests/sipp/uac_talker.xml)."""
     agent = cube["agent"]
     state = (await agent.view())["state"]
     if state == "logged_out":
@@ -165,7 +175,10 @@ async def connect_a_call(cube, sandbox, tmp_path, caller_id: str, hold_ms: int):
         # sippkit's default media port (port % 1000 based) overflows 65535 for the carrier
         # ports of a base like 60800; base + 3300.. is free (agents' media: base + 3200..)
         media_port=sandbox.base_port + 3300 + slot * 4,
-    ).start()
+    )
+    if talks:
+        sipp.scenario = UAC_TALKER  # the same caller, sending speech once answered
+    sipp.start()
     async with agent.events() as events:
         view = await events.wait_for(lambda v: v["offer"], timeout=15)
         call_id = view["offer"]["call_id"]
@@ -413,3 +426,129 @@ async def test_on_demand_recording_from_the_desk(cube, sandbox, tmp_path):
         result = await asyncio.to_thread(sipp.wait, 30)
         assert result.ok, result.summary()
     assert await recordings_of(boss, call_id) == []
+
+
+TALKER = Path(__file__).resolve().parents[1] / "sipp" / "uas_talker.xml"
+UAC_TALKER = TALKER.with_name("uac_talker.xml")
+
+
+def loudness(wav_bytes: bytes) -> float:
+    """The loudest 200 ms of a 16-bit mono WAV, as RMS (digital silence is 0)."""
+    with wave.open(io.BytesIO(wav_bytes)) as wav:
+        rate, frames = wav.getframerate(), wav.readframes(wav.getnframes())
+    samples = array.array("h", frames)
+    window = rate // 5
+    best = 0.0
+    for start in range(0, max(1, len(samples) - window), window):
+        chunk = samples[start : start + window]
+        if chunk:
+            best = max(best, math.sqrt(sum(x * x for x in chunk) / len(chunk)))
+    return best
+
+
+@pytest.mark.skipif(not Path(PCAP).exists(), reason=f"{PCAP} (Debian's sip-tester) missing")
+async def test_who_hears_the_supervisor_from_the_calls_recording(cube, sandbox, tmp_path):
+    """The supervisor's phone talks (RTP speech); the call's bridge recording is the mix
+    caller and agent share. listen: silent, even with the agent's phone echoing what it
+    hears (nobody in the call hears the supervisor); whisper: silent with a plain agent
+    phone (the caller does not hear the supervisor) but loud when the agent's phone echoes
+    what it hears (the agent does); barge: loud (the supervisor is in the call). And the
+    other way: with the agent's phone talking, what the listening supervisor is sent (the
+    listen bridge, recorded by the test over ARI) is loud."""
+    boss = cube["boss"]
+    with transaction(cube["sessions"]) as s:
+        r.set_policy(s, line=SUPPORT, mode="all", consent="none")
+    levels = {}
+    for n, (mode, echo) in enumerate(
+        (("listen", True), ("whisper", False), ("whisper", True), ("barge", False))
+    ):
+        agent_phone = phone(
+            sandbox,
+            cube["agent_port"],
+            tmp_path / f"a{n}",
+            control_port=cp(cube["agent_port"]),
+            extra_args=["-rtp_echo"] if echo else [],
+        )
+        talker = Sipp(
+            TALKER,
+            cube["boss_port"],
+            tmp_path / f"b{n}",
+            remote=f"127.0.0.1:{sandbox.sip_port}",
+            sets={"answer_ms": 0, "talk_ms": 0},
+            control_port=cp(cube["boss_port"]),
+        )
+        with agent_phone, talker:
+            sipp, call_id = await connect_a_call(cube, sandbox, tmp_path, f"9124010{n}", 6000)
+            await listen(boss, call_id, mode)
+            result = await asyncio.to_thread(sipp.wait, 30)
+            assert result.ok, result.summary()
+
+        async def done(call_id=call_id):
+            rows = await recordings_of(boss, call_id)
+            return rows if rows and rows[0]["state"] == "done" else None
+
+        (row,) = await until(done, timeout=15, what="the recording finished")
+        resp = await boss.request("GET", row["url"])
+        levels[(mode, echo)] = loudness(resp.content)
+    # and the supervisor hears the call: the agent's phone talks, the supervisor listens;
+    # the test records the listen bridge (what the supervisor's phone is sent) over ARI
+    ari = cube["ari"]
+    talking_agent = Sipp(
+        TALKER,
+        cube["agent_port"],
+        tmp_path / "a-talks",
+        remote=f"127.0.0.1:{sandbox.sip_port}",
+        sets={"answer_ms": 0, "talk_ms": 0},
+        control_port=cp(cube["agent_port"]),
+    )
+    quiet_boss = phone(
+        sandbox, cube["boss_port"], tmp_path / "b-quiet", control_port=cp(cube["boss_port"])
+    )
+    with talking_agent, quiet_boss:
+        sipp, call_id = await connect_a_call(cube, sandbox, tmp_path, "91240199", 6000)
+        session = await listen(boss, call_id, "listen")
+        name = f"test-listen-{call_id}"
+        resp = await ari.post(
+            f"/bridges/{session['bridge']}/record", params={"name": name, "format": "wav"}
+        )
+        assert resp.status_code == 201, resp.text
+        result = await asyncio.to_thread(sipp.wait, 30)  # the call ends: so does the bridge
+        assert result.ok, result.summary()
+
+    def stored(name):
+        async def file():
+            resp = await ari.get(f"/recordings/stored/{name}/file")
+            return resp.content if resp.status_code == 200 else None
+
+        return file
+
+    heard = loudness(await until(stored(name), timeout=10, what="the listen bridge's recording"))
+    await ari.delete(f"/recordings/stored/{name}")
+    levels[("supervisor hears the agent", "listen")] = heard
+
+    # ... and the caller: the caller talks, agent and supervisor are quiet
+    plain_agent = phone(
+        sandbox, cube["agent_port"], tmp_path / "a-quiet", control_port=cp(cube["agent_port"])
+    )
+    quiet_boss = phone(
+        sandbox, cube["boss_port"], tmp_path / "b-quiet2", control_port=cp(cube["boss_port"])
+    )
+    with plain_agent, quiet_boss:
+        sipp, call_id = await connect_a_call(cube, sandbox, tmp_path, "91240198", 6000, talks=True)
+        session = await listen(boss, call_id, "listen")
+        name2 = f"test-listen-{call_id}"
+        resp = await ari.post(
+            f"/bridges/{session['bridge']}/record", params={"name": name2, "format": "wav"}
+        )
+        assert resp.status_code == 201, resp.text
+        result = await asyncio.to_thread(sipp.wait, 30)
+        assert result.ok, result.summary()
+    heard_caller = loudness(await until(stored(name2), timeout=10, what="the listen recording"))
+    await ari.delete(f"/recordings/stored/{name2}")
+    levels[("supervisor hears the caller", "listen")] = heard_caller
+    print(f"\nloudest 200 ms (RMS): {levels}")
+    assert heard > 300 and heard_caller > 300
+    assert levels[("listen", True)] < 50
+    assert levels[("whisper", False)] < 50
+    assert levels[("whisper", True)] > 300
+    assert levels[("barge", False)] > 300
