@@ -297,7 +297,8 @@ class Listening:
                 continue
             if channel_id in (session.caller_channel, session.agent_channel):
                 spawn(self.stop(session, "call_ended"))
-            elif channel_id == session.sup_channel:
+            elif channel_id == session.sup_channel and session.answered:
+                # (a phone that never answered is the ringing start()'s to end: "failed")
                 spawn(self.stop(session, "supervisor_hung_up"))
             elif channel_id == session.snoop_channel:
                 spawn(self.stop(session, "snoop_ended"))
