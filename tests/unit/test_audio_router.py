@@ -32,3 +32,31 @@ async def test_without_an_audio_app_sup_is_not_ours_and_goes_to_inbound():
         {"type": "StasisStart", "args": ["sup", "x"]}, None
     )
     assert inbound.events == [("StasisStart", ("sup", "x"))]
+
+
+def test_wiring_hooks_record_dialer_calls_by_their_campaign():
+    """audio/wiring.py: both adapters' on_bridged reach the recorder with the call's line
+    and campaign from the distributor's memory (a dialer call has only a campaign)."""
+    from types import SimpleNamespace
+
+    from asterisk_cube.audio.wiring import build
+    from asterisk_cube.config import Settings
+
+    calls = {
+        5: SimpleNamespace(line_id=None, campaign_id=3),
+        6: SimpleNamespace(line_id=2, campaign_id=None),
+    }
+    distributor = SimpleNamespace(calls=calls)
+    parts = build(Settings(), sessions=None, distributor=distributor)
+    seen = []
+    parts.recorder.bridged = lambda *args: seen.append(args)
+    inbound, outbound = SimpleNamespace(), SimpleNamespace()
+    parts.app(SimpleNamespace(supervisor=None), inbound, outbound, distributor)
+    outbound.on_bridged(5, "cube-dial-5")
+    inbound.on_bridged(6, "cube-call-6")
+    inbound.on_bridged(99, "cube-call-99")  # unknown to the distributor: no policy scope
+    assert seen == [
+        (5, "cube-dial-5", None, 3),
+        (6, "cube-call-6", 2, None),
+        (99, "cube-call-99", None, None),
+    ]
