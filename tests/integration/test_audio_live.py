@@ -552,3 +552,27 @@ async def test_who_hears_the_supervisor_from_the_calls_recording(cube, sandbox, 
     assert levels[("whisper", False)] < 50
     assert levels[("whisper", True)] > 300
     assert levels[("barge", False)] > 300
+
+
+async def test_the_consent_announcement_is_heard_in_the_call(cube, sandbox, tmp_path):
+    """consent=announcement: the media is played to the call's bridge (both parties hear
+    it) as recording starts; with silent phones the recording holds only the notice
+    (consent none and silent phones give digital silence: the listen case above)."""
+    boss = cube["boss"]
+    with transaction(cube["sessions"]) as s:
+        r.set_policy(
+            s, line=SUPPORT, mode="all", consent="announcement", announcement="sound:tt-monkeys"
+        )
+    with phone(sandbox, cube["agent_port"], tmp_path / "a", control_port=cp(cube["agent_port"])):
+        sipp, call_id = await connect_a_call(cube, sandbox, tmp_path, "91240301", 4000)
+        result = await asyncio.to_thread(sipp.wait, 30)
+        assert result.ok, result.summary()
+
+    async def done():
+        rows = await recordings_of(boss, call_id)
+        return rows if rows and rows[0]["state"] == "done" else None
+
+    (row,) = await until(done, timeout=15, what="the recording finished")
+    level = loudness((await boss.request("GET", row["url"])).content)
+    print(f"\nconsent announcement: loudest 200 ms of the recording {level:.0f} RMS")
+    assert level > 300
