@@ -255,6 +255,8 @@ class StateCollector(Collector):
                 getattr(mailer, "backlog", 0),
             )
 
+        yield from _audio(extras)
+
     def _readiness(self) -> Iterator[Metric]:
         from .web.app import health_snapshot
 
@@ -266,6 +268,30 @@ class StateCollector(Collector):
         for check in found:
             each.add_metric([check.name], 1 if check.ok else 0)
         yield each
+
+
+def _audio(extras: dict[str, Any]) -> Iterator[Metric]:
+    """Call recording and supervisor listening (issue #17, ``asterisk_cube.audio``)."""
+    recorder = extras.get("recorder")
+    if recorder is not None:
+        yield _one(_counter("recordings_started", "Recordings Asterisk started"), recorder.started)
+        yield _one(
+            _counter("recordings_finished", "Recordings Asterisk finished"), recorder.finished
+        )
+        failures = _counter(
+            "recording_failures",
+            "Recordings that failed (refused request, Asterisk's RecordingFailed, policy read)",
+            ["where"],
+        )
+        for where in ("request", "asterisk", "policy"):
+            failures.add_metric([where], recorder.failure_reasons.get(where, 0))
+        yield failures
+    listening = extras.get("listening")
+    if listening is not None:
+        yield _one(
+            _gauge("listen_sessions", "Supervisors listening, whispering or barging now"),
+            len(listening.sessions),
+        )
 
 
 def _one(family: Any, value: float | bool) -> Any:

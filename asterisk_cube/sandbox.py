@@ -589,6 +589,10 @@ class SandboxInstance:
             d.mkdir(parents=True, exist_ok=True)
             if sub != "etc":
                 os.chown(d, uid, gid)
+        # ARI recordings (issue #17) go to <spool>/recording, which Asterisk does not create
+        recordings = self.host_dir / "spool" / "recording"
+        recordings.mkdir(exist_ok=True)
+        os.chown(recordings, uid, gid)
         (self.host_dir / "lib" / "keys").mkdir(exist_ok=True)
         # the DTLS certificate of the browser phones, made once and read by Asterisk
         from asterisk_cube.webrtc import ensure_certificate

@@ -70,15 +70,18 @@ def build_runtime(settings: Settings, **runtime_kwargs: Any) -> Runtime:
         sessions, distributor, hub, node=socket.gethostname(), **dialer_options(settings.dialer)
     )
 
+    audio = _audio(settings, sessions, distributor)
+
     def handler(state: RuntimeState) -> StasisRouter:
         inbound = InboundApp(state.settings, state.supervisor, distributor)
         distributor.telephony = inbound
         dialer.telephony = OutboundApp(state.settings, state.supervisor)
+        audio_app = audio.app(state, inbound, dialer.telephony, distributor)  # issue #17
         state.extras["distributor"] = distributor
         state.extras["dialer"] = dialer
         state.extras["inbound"] = inbound  # /metrics hooks its call-setup timings
         state.extras["sessions"] = sessions
-        return StasisRouter(inbound, dialer.telephony)
+        return StasisRouter(inbound, dialer.telephony, audio_app)
 
     monitor, feed = _panel(settings, distributor, dialer, hub, sessions)
     entry, verdicts, mailer = _answering_service(settings, sessions, watcher)
@@ -93,6 +96,7 @@ def build_runtime(settings: Settings, **runtime_kwargs: Any) -> Runtime:
         "adblock-verdicts": verdicts.component,
         "notes-mail": mailer.component,
         "config-watch": lambda state: watcher.run(),
+        "recording-retention": lambda state: audio.retention(sessions),
         **runtime_kwargs.pop("components", {}),
     }
     runtime = Runtime(
@@ -101,7 +105,9 @@ def build_runtime(settings: Settings, **runtime_kwargs: Any) -> Runtime:
         handler=handler,
         agi_routes={"entry": entry, **runtime_kwargs.pop("agi_routes", {})},
         components=components,
-        extra_routes=_web_routes(settings, distributor, hub, sessions, feed, dialer, watcher),
+        extra_routes=_web_routes(
+            settings, distributor, hub, sessions, feed, dialer, watcher, audio=audio
+        ),
         **runtime_kwargs,
     )
     # what /health, /ready and /metrics read (issue #15)
@@ -113,6 +119,8 @@ def build_runtime(settings: Settings, **runtime_kwargs: Any) -> Runtime:
         config_watcher=watcher,
         mailer=mailer,
         entry=getattr(entry, "__self__", None),  # the EntryRoute behind the bound handler
+        recorder=audio.recorder,
+        listening=audio.listening,
     )
     distributor.service_level = dt.timedelta(seconds=settings.metrics.service_level_seconds)
     metrics = Metrics(runtime.state)
@@ -171,7 +179,17 @@ def _panel(settings, distributor, dialer, hub, sessions):
     return monitor, feed
 
 
-def _web_routes(settings, distributor, hub, sessions, feed=None, dialer=None, watcher=None) -> list:
+def _audio(settings, sessions, distributor):
+    """Supervisor listen/whisper/barge and call recording (issue #17)."""
+    from asterisk_cube.audio.wiring import build
+
+    return build(settings, sessions, distributor)
+
+
+def _web_routes(
+    settings, distributor, hub, sessions, feed=None, dialer=None, watcher=None, audio=None
+) -> list:
+    from asterisk_cube.web.audio import AudioWeb
     from asterisk_cube.web.auth import AgentDirectory
     from asterisk_cube.web.desktop import desktop_mount
     from asterisk_cube.web.panel import Panel
@@ -179,6 +197,10 @@ def _web_routes(settings, distributor, hub, sessions, feed=None, dialer=None, wa
 
     panel = [] if feed is None else Panel(feed, distributor, sessions).routes()
     panel += Reports(sessions).routes()
+    if audio is not None:
+        web = AudioWeb(sessions, distributor, audio.listening, audio.recorder, audio.store)
+        audio.listening.on_end = web.audit_end
+        panel += web.routes()
     # The desktop mount answers every path not matched before it: keep it last.
     # Accounts: a role changed or an agent removed with the CLI counts at the next request.
     directory = AgentDirectory(sessions)

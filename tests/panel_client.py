@@ -117,3 +117,19 @@ class SupervisorClient(AgentClient):
             stream = PanelStream(resp)
             await stream.next()  # the snapshot
             yield stream
+
+
+# --- supervisor audio and recordings (issue #17, web/audio.py) ---------------------------
+
+
+async def listen(sup: SupervisorClient, call_id: int, mode: str) -> dict[str, Any]:
+    """Listen, whisper or barge (``mode``) on a call from the panel."""
+    return await sup._json("POST", f"/api/panel/calls/{call_id}/{mode}", {})
+
+
+async def stop_listening(sup: SupervisorClient) -> dict[str, Any]:
+    return await sup._json("POST", "/api/panel/listen/stop", {})
+
+
+async def recordings_of(sup: SupervisorClient, call_id: int) -> list[dict[str, Any]]:
+    return (await sup._get(f"/api/recordings?call_id={call_id}"))["recordings"]

@@ -131,6 +131,8 @@ class InboundApp:
         self._bridges_ready: set[str] = set()
         # /metrics: on_timing("arrival_to_originate" | "answer_to_bridged", seconds)
         self.on_timing: Callable[[str, float], None] | None = None
+        # call recording (issue #17, audio/recorder.py): (call_id, bridge_id) once bridged
+        self.on_bridged: Callable[[int, str], None] | None = None
 
     @property
     def client(self) -> Any:
@@ -340,6 +342,8 @@ class InboundApp:
             )
             if self.on_timing is not None:
                 self.on_timing("answer_to_bridged", time.monotonic() - answered)
+            if self.on_bridged is not None:
+                self.on_bridged(call_id, bridge_id)
         except BaseException:
             await self.hangup(agent_channel)  # never leave an answered agent leg behind
             raise
@@ -395,6 +399,8 @@ class InboundApp:
         except Exception:
             await self.release(call_id, [agent_channel, customer])  # a leg left meanwhile
             return None
+        if self.on_bridged is not None:
+            self.on_bridged(call_id, call_bridge_id(call_id))
         return agent_channel, customer
 
     # ------------------------------------------- answering service: forward (F-S2)

@@ -107,6 +107,7 @@ class OutboundApp:
         self._playbacks: dict[str, asyncio.Future[bool]] = {}
         self._known: set[str] = set()
         self._originating: set[str] = set()  # originate request not answered yet
+        self.on_bridged: Any = None  # call recording (issue #17): (call_id, bridge_id)
 
     @property
     def client(self) -> Any:
@@ -315,6 +316,8 @@ class OutboundApp:
         client = self.client
         await client.bridges.createWithId(bridgeId=bid, type="mixing", name=bid)
         await client.bridges.addChannel(bridgeId=bid, channel=",".join(channels))
+        if self.on_bridged is not None:  # call recording (issue #17)
+            self.on_bridged(call_id, bid)
 
     async def end_call(self, call_id: int) -> None:
         with contextlib.suppress(Exception):

@@ -5,8 +5,9 @@ app (queues, agents rung for inbound calls, missed-call callbacks) and the outbo
 ``StasisStart`` goes by the first Stasis argument: ``dial``, ``dial-agent`` and
 ``dial-amd`` to the outbound app, everything else (``inbound``, ``service``, ``callback``,
 ``agent``, ``cb-agent``, ``cb-customer``, and unknown arguments, which the inbound app sends back to
-the dialplan) to the inbound app. Every other event goes to both: each ignores channels it
-did not create. ``on_resync`` runs both apps' hooks.
+the dialplan) to the inbound app; ``sup`` and ``snoop`` (a supervisor's phone and snoop
+channels, issue #17) to the audio app when there is one. Every other event goes to all of
+them: each ignores channels it did not create. ``on_resync`` runs every app's hook.
 """
 
 from __future__ import annotations
@@ -16,11 +17,16 @@ from typing import Any
 from asterisk_cube.ari.outbound import OUTBOUND_ARGS
 from asterisk_cube.ari.supervisor import AppSnapshot, StasisHandler, event_json, event_type
 
+AUDIO_ARGS = ("sup", "snoop")  # asterisk_cube.audio.app: a supervisor's phone, a snoop channel
+
 
 class StasisRouter:
-    def __init__(self, inbound: StasisHandler, outbound: StasisHandler) -> None:
+    def __init__(
+        self, inbound: StasisHandler, outbound: StasisHandler, audio: StasisHandler | None = None
+    ) -> None:
         self.inbound = inbound
         self.outbound = outbound
+        self.audio = audio
 
     def _first_arg(self, event: Any) -> str:
         args = event_json(event).get("args") or ()
@@ -28,14 +34,22 @@ class StasisRouter:
 
     async def on_event(self, event: Any, client: Any) -> None:
         if event_type(event) == "StasisStart":
-            target = self.outbound if self._first_arg(event) in OUTBOUND_ARGS else self.inbound
+            first = self._first_arg(event)
+            if self.audio is not None and first in AUDIO_ARGS:
+                target = self.audio
+            else:
+                target = self.outbound if first in OUTBOUND_ARGS else self.inbound
             await target.on_event(event, client)
             return
         await self.outbound.on_event(event, client)
         await self.inbound.on_event(event, client)
+        if self.audio is not None:
+            await self.audio.on_event(event, client)
 
     async def on_resync(self, snapshot: AppSnapshot, client: Any) -> None:
-        for app in (self.inbound, self.outbound):
+        for app in (self.inbound, self.outbound, self.audio):
+            if app is None:
+                continue
             hook = getattr(app, "on_resync", None)
             if hook is not None:
                 await hook(snapshot, client)

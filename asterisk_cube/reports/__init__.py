@@ -10,6 +10,7 @@ from .common import Period, Report, ReportError
 from .enquiries import enquiries
 from .inbound import inbound
 from .outbound import outbound, outbound_outcomes
+from .recordings import recordings
 
 __all__ = [
     "Period",
@@ -20,4 +21,5 @@ __all__ = [
     "inbound",
     "outbound",
     "outbound_outcomes",
+    "recordings",
 ]

@@ -10,7 +10,7 @@ page)::
 
 Query parameters (all optional; the same for all three)::
 
-    report   inbound | outbound | outcomes | agents | enquiries   (default inbound)
+    report   inbound | outbound | outcomes | agents | enquiries | recordings (default inbound)
     from, to YYYY-MM-DD, whole local days (default: the 7 days up to today)
     zone     IANA time zone (default: the machine's)
     group    a grouping key of the report; repeat to combine (default: the CLI's default)
@@ -103,6 +103,13 @@ KINDS: dict[str, Kind] = {
         ("line", "campaign", "agent"),
         ("enquiries",),
     ),
+    "recordings": Kind(
+        N_("Recorded calls"),
+        ("call",),
+        ("call",),
+        ("line", "campaign", "agent"),
+        ("duration_seconds",),
+    ),
 }
 
 KEY_LABELS = {
@@ -114,6 +121,7 @@ KEY_LABELS = {
     "agent": N_("Agent"),
     "category": N_("Category"),
     "topic": N_("Topic"),
+    "call": N_("Call"),
 }
 FILTER_HINTS = {
     "line": N_("DIDs, comma-separated"),
@@ -202,6 +210,15 @@ def run_report(session: Session, q: Query) -> Report:
         return R.outbound_outcomes(session, period, q.group, campaigns=f.get("campaign"))
     if q.kind == "agents":
         return R.agent_states(session, period, q.group, agents=f.get("agent"))
+    if q.kind == "recordings":
+        return R.recordings(
+            session,
+            period,
+            q.group,
+            lines=f.get("line"),
+            campaigns=f.get("campaign"),
+            agents=f.get("agent"),
+        )
     return R.enquiries(
         session,
         period,

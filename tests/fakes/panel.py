@@ -33,6 +33,7 @@ from asterisk_cube.events import EventHub
 from asterisk_cube.services import provisioning as p
 from asterisk_cube.services import supervision as svc
 from asterisk_cube.web.app import create_app
+from asterisk_cube.web.audio import AudioWeb
 from asterisk_cube.web.desktop import desktop_mount
 from asterisk_cube.web.panel import Panel
 from asterisk_cube.web.panel_feed import PanelFeed
@@ -102,8 +103,14 @@ class LivePanel(LiveServer):
         )
         state = SimpleNamespace(hub=self.hub, web=None)
         panel = Panel(self.feed, self.desk, self.sessions)
+        # supervisor audio (issue #17) without ARI: every listen/record is refused
+        audio = AudioWeb(self.sessions, self.desk, None, None, None)
         mount = desktop_mount(
-            self.settings, self.desk, self.hub, self.sessions, extra_routes=panel.routes()
+            self.settings,
+            self.desk,
+            self.hub,
+            self.sessions,
+            extra_routes=panel.routes() + audio.routes(),
         )
         app = create_app(self.settings, state, extra_routes=[mount])
         feed_task = asyncio.create_task(self.feed.run())

@@ -331,6 +331,14 @@
     show($("call-campaign"), !!call.campaign);
     show($("call-campaign-label"), !!call.campaign);
     show($("hangup-btn"), call.state !== "ended");
+    // on-demand recording (issue #17); the server refuses it where the line does not record
+    var recordBtn = $("record-btn");
+    show(recordBtn, call.state === "connected");
+    if (recordBtn.getAttribute("data-call") !== String(call.call_id)) {
+      recordBtn.setAttribute("data-call", String(call.call_id));
+      recordBtn.disabled = false;
+      recordBtn.textContent = _("Record");
+    }
 
     // contacts of the screen pop
     var list = $("contact-list");
@@ -970,6 +978,13 @@
   });
   $("decline-btn").addEventListener("click", function () {
     if (view.offer) quietly(act("/api/offers/" + view.offer.call_id + "/decline"));
+  });
+  $("record-btn").addEventListener("click", function () {
+    var btn = $("record-btn");
+    quietly(act("/api/desk/record", {}, $("call-msg")).then(function () {
+      btn.disabled = true;
+      btn.textContent = _("Recording");
+    }));
   });
   $("hangup-btn").addEventListener("click", function () {
     if (view.call) quietly(act("/api/calls/" + view.call.call_id + "/hangup", {}, $("call-msg")));

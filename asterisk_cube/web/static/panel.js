@@ -261,6 +261,20 @@
         el("td", {}, [el("span", { class: "badge phase" })]),
         el("td", { class: "num" }, [el("span", { class: "tick since", "data-t": "" })]),
         el("td", { class: "agent" }),
+        el("td", { class: "audio" }, [
+          // issue #17: the supervisor's phone rings, then hears the call (web/audio.py)
+          el("button", { type: "button", class: "small-btn listen-btn", text: _("Listen"),
+            title: _("Hear the caller and the agent; nobody hears you"),
+            onclick: function () { listenTo(c.id, "listen"); } }),
+          el("button", { type: "button", class: "small-btn whisper-btn", text: _("Whisper"),
+            title: _("Speak to the agent only; the caller does not hear you"),
+            onclick: function () { listenTo(c.id, "whisper"); } }),
+          el("button", { type: "button", class: "small-btn barge-btn", text: _("Barge"),
+            title: _("Join the call: both hear you"),
+            onclick: function () { listenTo(c.id, "barge"); } }),
+          el("button", { type: "button", class: "small-btn ghost record-btn", text: _("Record"),
+            onclick: function () { recordCall(c.id); } }),
+        ]),
       ]);
     }, function (row, c) {
       setText(row, "caller", c.caller || _("Unknown number"));
@@ -270,7 +284,12 @@
       setTick(row, "since", c.answered_at || c.queued_at);
       setText(row, "agent", agentName(c.agent_id));
       row.setAttribute("data-phase", c.phase);
+      Array.prototype.forEach.call(row.querySelectorAll(".audio button"), function (b) {
+        b.disabled = c.phase !== "connected";
+      });
     });
+    // the session ends with its call (the server hangs up your phone's leg)
+    if (listening && !state.calls[String(listening.call_id)]) showListening(null);
   }
 
   function renderCampaigns() {
@@ -404,6 +423,32 @@
   function unpauseAgent(agentId) {
     quietly(post("/api/panel/agents/" + agentId + "/ready", {}));
   }
+  var LISTEN_MODES = { listen: _("Listening"), whisper: _("Whispering"), barge: _("Barging in") };
+  var listening = null;
+  function showListening(session) {
+    listening = session || null;
+    show($("listen-bar"), !!session);
+    if (session) {
+      $("listen-text").textContent = fmt(_("%(mode)s on call %(call)s"),
+        { mode: LISTEN_MODES[session.mode] || session.mode, call: session.call_id });
+    }
+  }
+  function listenTo(callId, mode) {
+    $("listen-text").textContent = _("Ringing your phone…");
+    show($("listen-bar"), true);
+    post("/api/panel/calls/" + callId + "/" + mode, {}).then(showListening, function () {
+      showListening(null);
+    });
+  }
+  function stopListening() {
+    quietly(post("/api/panel/listen/stop", {}).then(function () { showListening(null); }));
+  }
+  function recordCall(callId) {
+    quietly(post("/api/panel/calls/" + callId + "/record", {}).then(function () {
+      var b = document.querySelector('tr[data-call="' + callId + '"] .record-btn');
+      if (b) { b.textContent = _("Recording"); b.setAttribute("data-recording", "1"); }
+    }));
+  }
   function setCampaign(campaignId, status) {
     quietly(post("/api/panel/campaigns/" + campaignId + "/status", { status: status }));
   }
@@ -436,6 +481,7 @@
     });
   });
   $("staff-cancel").addEventListener("click", function () { $("staff-dialog").close(); });
+  $("listen-stop").addEventListener("click", stopListening);
 
   $("logout-btn").addEventListener("click", function () {
     fetch("/api/logout", {
