@@ -13,12 +13,13 @@ approximation of sums of independent yes/no events,
 * ``A(t)``: answered-by-a-person calls needing an agent by ``t`` — calls already
   waiting plus the lines still ringing (each one's chance of a person answering
   between its current age and ``age + t``, conditioned on it still ringing), and
-* ``F(t)``: agents free by ``t + grace`` (2 s: a call answered at ``t`` may wait
-  that long) — ready agents, agents whose wrap-up ends by then, and talking
+* ``F(t)``: agents free by ``t + grace`` (the live dialer's connect window,
+  :func:`connect_window`, 1.4 s by default: a call answered at ``t`` may wait
+  that long for an agent to free up) — ready agents, agents whose wrap-up ends by then, and talking
   agents whose call (conditioned on its elapsed time, learned talk-time
   distribution) plus the wrap-up ends by then.
 
-One more dial answered at ``t`` is abandoned when all agents free by ``t + 2 s``
+One more dial answered at ``t`` is abandoned when all agents free by ``t + grace``
 are taken by calls answered before it, ``P(A(t) >= F(t))``; and if it takes an
 agent, a call answered later may find none, so the pacer charges it the worst of
 that probability from ``t`` to the end of the horizon. Averaged over when it
@@ -29,9 +30,11 @@ the accepted risk.
 The accepted risk is a budget controller on the campaign's observed abandons
 (abandoned / answered by a person, over the window the caller chose: the day,
 or 30 days for the FTC rule), see :func:`risk_allowance`: under budget it
-accepts more risk, over budget less, and at ``hard_fraction`` of the cap it goes
-*conservative*: a tiny accepted risk and never more lines than agents that are
-ready or in wrap-up. In every case it dials at least what power mode would (one
+accepts more risk, over budget less, smoothly down to a small floor (``min_risk``)
+however far over budget it is. (A campaign may set ``hard_fraction`` to go
+*conservative* at that fraction of the cap: a tiny accepted risk and never more
+lines than agents that are ready or in wrap-up; by default there is no such
+switch.) In every case it dials at least what power mode would (one
 line per ready agent or agent whose wrap-up ends within the grace, less lines
 ringing and calls waiting).
 
@@ -83,6 +86,7 @@ __all__ = [
     "Prior",
     "TalkLearner",
     "build_estimates",
+    "connect_window",
     "decide",
     "default_estimates",
     "learn_history",
@@ -95,6 +99,30 @@ __all__ = [
 
 #: Regulators' rule: a call answered by a person must reach an agent within 2 s.
 GRACE_SECONDS = 2.0
+#: The live dialer's defaults around that rule: an agent must have at least
+#: MIN_AGENT_SECONDS to answer (auto-answer) and bridging takes BRIDGE_MARGIN_SECONDS.
+MIN_AGENT_SECONDS = 0.5
+BRIDGE_MARGIN_SECONDS = 0.1
+
+
+def connect_window(
+    abandon_seconds: float = GRACE_SECONDS,
+    min_agent_time: float = MIN_AGENT_SECONDS,
+    bridge_margin: float = BRIDGE_MARGIN_SECONDS,
+) -> float:
+    """How long after a person answers an agent may still become free and take the
+    call: the rule's seconds less the agent's answer time less the bridge margin.
+    The live dialer gives up on a waiting call after exactly this, and the pacer plans
+    with it (``grace_seconds``): one number from one place."""
+    return max(0.0, abandon_seconds - min_agent_time - bridge_margin)
+
+
+#: :func:`connect_window` for the shipped settings (1.4 s).
+CONNECT_WINDOW = connect_window()
+#: A new campaign's ``max_dial_ratio``: lines ringing (plus calls waiting) per agent at
+#: most. Low enough to stop a runaway, high enough not to bind the pacer on low-answer
+#: lists (at 5 % answer a ratio of 3 capped 8 % of decisions: docs/benchmarks.md).
+DEFAULT_MAX_DIAL_RATIO = 10.0
 #: Ring-time tables cover ages 0..RING_TABLE_SECONDS seconds (1 s bins).
 RING_TABLE_SECONDS = 60
 #: Talk-time tables: TALK_STEP-second bins up to TALK_TABLE_SECONDS, exponential tail after.
@@ -130,10 +158,13 @@ class AbandonStats:
 class PacingConfig:
     mode: PacingMode = PacingMode.PREDICTIVE
     abandon_cap: float = 0.03
-    #: the controller aims at this fraction of the cap ...
+    #: the controller aims at this fraction of the cap
     target_fraction: float = 0.85
-    #: ... and goes conservative once the observed rate reaches this fraction of it.
-    hard_fraction: float = 0.9
+    #: None (the default): no switch, the accepted risk falls smoothly with the slack
+    #: left in the window's budget. A number: conservative once the observed rate
+    #: reaches this fraction of the cap (the old cliff: a burst of abandons at 90 % of
+    #: the cap held a campaign near power pace for most of an hour, docs/benchmarks.md).
+    hard_fraction: float | None = None
     #: never more lines ringing (plus calls waiting) than this per eligible agent (>= 1).
     max_ratio: float = 10.0
     #: power mode: lines per ready agent.
@@ -142,7 +173,7 @@ class PacingConfig:
     #: min(target_fraction x cap x answered, cap x answered - cushion x sqrt(cap x answered)).
     cushion: float = 1.5
     #: marginal abandon probability accepted when exactly on budget ...
-    base_risk: float = 0.025
+    base_risk: float = 0.05
     #: ... times exp(slack / slack_scale), slack = budget - abandoned (in calls),
     #: clamped to [min_risk, max_risk].
     slack_scale: float = 3.0
@@ -241,15 +272,19 @@ def risk_allowance(stats: AbandonStats, config: PacingConfig) -> float | None:
     answered, cap x answered - cushion x sqrt(cap x answered))``: a share of the
     cap, and less while the window holds few calls (abandons come in bursts; one
     is a large share of a small window). ``slack = budget - abandoned`` is what
-    the campaign may still spend; the accepted risk is ``base_risk x exp(slack /
-    slack_scale)``, clamped, so a campaign under budget dials harder and one
-    over it backs off, and the rate converges on the budget. Once the observed
-    rate reaches ``hard_fraction`` of the cap: conservative (``None``).
+    the campaign may still spend over the whole window; the accepted risk is
+    ``base_risk x exp(slack / slack_scale)``, clamped to ``[min_risk, max_risk]``,
+    so a campaign under budget dials harder and one over it backs off smoothly,
+    and the rate converges on the budget: no threshold where the pace jumps. Only
+    with ``hard_fraction`` set, once the observed rate reaches that fraction of
+    the cap: conservative (``None``); and ``None`` when the cap is 0.
     Non-increasing in ``stats.abandoned`` for a fixed ``stats.answered``.
     """
     cap = config.abandon_cap
     x, n = stats.abandoned, stats.answered
-    if cap <= 0 or (x > 0 and x >= cap * config.hard_fraction * n):
+    if cap <= 0:
+        return None
+    if config.hard_fraction is not None and x > 0 and x >= cap * config.hard_fraction * n:
         return None
     # the budget: target_fraction of the cap, less a cushion for noise while the
     # window holds few calls (one early abandon is a large share of a small day)
@@ -429,17 +464,84 @@ def _zeros(n: int) -> tuple[float, ...]:
 
 @dataclass(frozen=True, slots=True)
 class DialLearner:
-    """Counts of dial outcomes by whole seconds of ringing."""
+    """Counts of dial outcomes by whole seconds of ringing, and a drift detector.
+
+    Beside the counts it keeps an exponentially weighted answer rate over about the last
+    ``recent_weight`` dials. When that recent rate moves off the counts' rate by more
+    than ``drift_z`` standard errors (the list changed: a new batch, another time of day),
+    the counts are cut down to half the recent weight at the recent rate (the ring-time
+    shape is kept), so the estimates follow within a few hundred dials, up or down, and the
+    answer-rate bound widens again while the new rate is little known.
+    """
 
     dials: float = 0.0
     person: tuple[float, ...] = _zeros(RING_TABLE_SECONDS + 1)  # answered by a person at k s
     ended: tuple[float, ...] = _zeros(RING_TABLE_SECONDS + 1)  # stopped ringing (any cause) at k s
     #: when ``dials`` passes this, all counts are halved (older history fades).
     max_weight: float = 3000.0
+    #: exponentially weighted dials and person answers (weight 1 - 1/recent_weight per
+    #: dial). Left out of equality like ``drifts``: they depend on the order the dials
+    #: ended in, which a restart's history (ordered by dial time) does not keep.
+    recent_dials: float = field(default=0.0, compare=False)
+    recent_person: float = field(default=0.0, compare=False)
+    recent_weight: float = 150.0
+    drift_z: float = 3.0
+    #: how often the counts were cut down to follow a drift (diagnostics)
+    drifts: int = field(default=0, compare=False)
 
     @property
     def answer_rate(self) -> float:
         return sum(self.person) / self.dials if self.dials else 0.0
+
+
+def _fold_dials(dl: DialLearner, items: Iterable[tuple[float, bool]]) -> DialLearner:
+    """``dl`` after observing ``items`` one by one (see :class:`DialLearner`)."""
+    person, ended, count = list(dl.person), list(dl.ended), dl.dials
+    rd, rp, drifts = dl.recent_dials, dl.recent_person, dl.drifts
+    decay = 1.0 - 1.0 / max(1.0, dl.recent_weight)
+    half = dl.recent_weight / 2.0
+    z = dl.drift_z
+    total_p = sum(person)
+    for ring_seconds, answered in items:
+        k = min(RING_TABLE_SECONDS, max(0, int(ring_seconds)))
+        ended[k] += 1.0
+        if answered:
+            person[k] += 1.0
+            total_p += 1.0
+        count += 1.0
+        rd = rd * decay + 1.0
+        rp = rp * decay + (1.0 if answered else 0.0)
+        if count > dl.max_weight:
+            count /= 2.0
+            ended = [x / 2.0 for x in ended]
+            person = [x / 2.0 for x in person]
+            total_p /= 2.0
+        if rd >= half and count > 2.0 * rd:
+            p_long = total_p / count
+            p_rec = rp / rd
+            var = max(p_long * (1.0 - p_long), 1.0 / rd) * (1.0 / rd + 1.0 / count)
+            if (p_rec - p_long) ** 2 > z * z * var:
+                # the list changed: keep half the recent weight at the recent rate (the
+                # recent rate lags the change, so the calls after it soon outweigh it)
+                keep_d, keep_p = rd / 2.0, rp / 2.0
+                others = count - total_p
+                g = keep_p / total_p if total_p > 0 else 0.0
+                a = (keep_d - keep_p) / others if others > 0 else 0.0
+                ended = [a * (e - q) + g * q for e, q in zip(ended, person, strict=True)]
+                person = [g * q for q in person]
+                count, total_p = keep_d, keep_p
+                drifts += 1
+    return DialLearner(
+        count,
+        tuple(person),
+        tuple(ended),
+        dl.max_weight,
+        rd,
+        rp,
+        dl.recent_weight,
+        dl.drift_z,
+        drifts,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -457,21 +559,7 @@ class TalkLearner:
 def observe_dial(learner: DialLearner, ring_seconds: float, person: bool) -> DialLearner:
     """One dial stopped ringing after ``ring_seconds``: answered by a person or not
     (machine, no answer, busy, failure)."""
-    k = min(RING_TABLE_SECONDS, max(0, int(ring_seconds)))
-    ended = list(learner.ended)
-    ended[k] += 1.0
-    answered = learner.person
-    if person:
-        answered = list(answered)
-        answered[k] += 1.0
-        answered = tuple(answered)
-    dials = learner.dials + 1.0
-    ended_t = tuple(ended)
-    if dials > learner.max_weight:
-        dials /= 2.0
-        ended_t = tuple(x / 2.0 for x in ended_t)
-        answered = tuple(x / 2.0 for x in answered)
-    return DialLearner(dials, answered, ended_t, learner.max_weight)
+    return _fold_dials(learner, ((ring_seconds, person),))
 
 
 def observe_talk(learner: TalkLearner, seconds: float) -> TalkLearner:
@@ -503,18 +591,7 @@ def learn_history(
     ``talks`` (seconds), oldest first: the same as calling :func:`observe_dial` and
     :func:`observe_talk` once per item (fading included), without building a learner per
     item. A restarted dialer loads its campaigns' recent calls this way."""
-    dl = dial_learner or DialLearner()
-    person, ended, count = list(dl.person), list(dl.ended), dl.dials
-    for ring_seconds, answered in dials:
-        k = min(RING_TABLE_SECONDS, max(0, int(ring_seconds)))
-        ended[k] += 1.0
-        if answered:
-            person[k] += 1.0
-        count += 1.0
-        if count > dl.max_weight:
-            count /= 2.0
-            ended = [x / 2.0 for x in ended]
-            person = [x / 2.0 for x in person]
+    dl = _fold_dials(dial_learner or DialLearner(), dials)
     tl = talk_learner or TalkLearner()
     counts, over, excess = list(tl.counts), tl.over, tl.over_excess
     total = sum(counts) + over
@@ -531,10 +608,7 @@ def learn_history(
             over /= 2.0
             excess /= 2.0
             total = sum(counts) + over
-    return (
-        DialLearner(count, tuple(person), tuple(ended), dl.max_weight),
-        TalkLearner(tuple(counts), over, excess, tl.max_weight),
-    )
+    return dl, TalkLearner(tuple(counts), over, excess, tl.max_weight)
 
 
 def _lognormal_cdf(x: float, mean: float, sd: float) -> float:
@@ -561,7 +635,7 @@ def build_estimates(
     talk: TalkLearner | None = None,
     prior: Prior | None = None,
     wrapup_seconds: float = 15.0,
-    grace_seconds: float = GRACE_SECONDS,
+    grace_seconds: float = CONNECT_WINDOW,
     in_call: tuple[float, ...] = (),
 ) -> PacingEstimates:
     """Blend observations with the prior and pre-digest them for :func:`decide`.

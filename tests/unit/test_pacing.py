@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import replace
 
@@ -113,9 +114,13 @@ def test_power_mode_is_one_line_per_ready_agent_minus_lines_dialing():
     assert lines_to_dial(state(config=two, ready_agents=3, dialing=(1.0,))) == 5
 
 
+HARD = replace(PREDICTIVE, hard_fraction=0.9)  # the old switch, kept as a setting
+
+
 @pytest.mark.parametrize("abandoned", [3, 4, 10])
-def test_at_or_over_cap_goes_conservative(abandoned):
+def test_with_a_hard_limit_set_at_or_over_cap_goes_conservative(abandoned):
     s = state(
+        config=HARD,
         ready_agents=2,
         wrapping=(1.0, 6.0, 12.0),
         talking=(100.0,) * 15,
@@ -130,8 +135,44 @@ def test_at_or_over_cap_goes_conservative(abandoned):
 
 
 def test_conservative_still_serves_ready_agents():
-    s = state(ready_agents=3, abandon=AbandonStats(abandoned=50, answered=100))
+    s = state(config=HARD, ready_agents=3, abandon=AbandonStats(abandoned=50, answered=100))
     assert decide(s).dials == 3
+    assert decide(replace(s, config=PREDICTIVE)).dials >= 3
+
+
+@pytest.mark.parametrize("abandoned", [3, 4, 10])
+def test_over_the_cap_backs_off_without_a_switch(abandoned):
+    """By default there is no conservative mode: over budget the accepted risk falls with
+    every abandon down to the floor; the pacer dials no more lines than on budget and
+    never fewer than power."""
+    s = state(
+        ready_agents=2,
+        wrapping=(1.0, 6.0, 12.0),
+        talking=(100.0,) * 15,
+        dialing=(2.0,),
+        abandon=AbandonStats(abandoned=abandoned, answered=100),
+    )
+    d = decide(s)
+    assert d.reason == "predictive"
+    fewer = risk_allowance(AbandonStats(abandoned - 1, 100), PREDICTIVE)
+    assert d.risk < risk_allowance(AbandonStats(0, 100), PREDICTIVE)
+    assert d.risk < fewer or d.risk == fewer == PREDICTIVE.min_risk
+    if abandoned == 10:
+        assert d.risk == pytest.approx(PREDICTIVE.min_risk, rel=0.05)  # about the floor
+    assert d.dials <= lines_to_dial(replace(s, abandon=AbandonStats(0, 100)))
+    assert d.dials >= max(0, s.ready_agents + 1 - len(s.dialing))  # power: ready + wrap <= 1.4 s
+
+
+def test_the_accepted_risk_has_no_cliff():
+    """One more abandon changes the accepted risk by the same factor wherever the rate
+    is: no threshold (the old switch at 90 % of the cap) where the pace jumps."""
+    risks = [risk_allowance(AbandonStats(x, 4000), PREDICTIVE) for x in range(90, 125)]
+    assert all(r is not None for r in risks)
+    free = [r for r in risks if PREDICTIVE.min_risk < r < PREDICTIVE.max_risk]
+    steps = [b / a for a, b in itertools.pairwise(free)]
+    assert len(steps) > 5
+    assert max(steps) == pytest.approx(min(steps))  # exp(-1 / slack_scale) each
+    assert min(risks) == PREDICTIVE.min_risk  # far over: the floor, not a mode switch
 
 
 def test_running_under_target_accepts_more_risk():
@@ -141,7 +182,10 @@ def test_running_under_target_accepts_more_risk():
     high = risk_allowance(AbandonStats(abandoned=53, answered=2000), cfg)
     assert low is not None and on is not None and high is not None
     assert low > on > high
-    assert risk_allowance(AbandonStats(abandoned=55, answered=2000), cfg) is None  # 2.75 %
+    # 2.75 %: no switch by default, only less risk; with the hard limit set, conservative
+    over = risk_allowance(AbandonStats(abandoned=55, answered=2000), cfg)
+    assert over is not None and over < high
+    assert risk_allowance(AbandonStats(abandoned=55, answered=2000), HARD) is None
     assert risk_allowance(AbandonStats(), cfg) == pytest.approx(cfg.base_risk)
 
 
@@ -284,12 +328,17 @@ def test_learn_history_is_observing_one_by_one(dials, talks, weight):
     assert got_dl.dials == one_dl.dials and got_dl.max_weight == weight
     assert got_dl.person == pytest.approx(one_dl.person)
     assert got_dl.ended == pytest.approx(one_dl.ended)
+    assert (got_dl.recent_dials, got_dl.recent_person, got_dl.drifts) == pytest.approx(
+        (one_dl.recent_dials, one_dl.recent_person, one_dl.drifts)
+    )
     assert got_tl.counts == pytest.approx(one_tl.counts)
     assert (got_tl.over, got_tl.over_excess) == pytest.approx((one_tl.over, one_tl.over_excess))
 
 
 def test_learn_history_moves_the_estimates_off_the_prior():
-    dials = [(4.0, True)] * 300 + [(25.0, False)] * 700  # 30 % answer after 4 s
+    # 30 % answer after 4 s, mixed through the history as a real list's calls are (all
+    # answers first and then none would be a list that changed: see the drift tests)
+    dials = [(4.0, True) if i % 10 < 3 else (25.0, False) for i in range(1000)]
     talks = [45.0] * 300
     learned, talk = learn_history(dials, talks)
     assert learned.answer_rate == pytest.approx(0.3)
@@ -298,3 +347,38 @@ def test_learn_history_moves_the_estimates_off_the_prior():
     assert est.answer_rate == pytest.approx(0.3, abs=0.05)
     assert abs(est.answer_rate - 0.3) < abs(prior.answer_rate - 0.3)
     assert est.talk_mean < 0.6 * prior.talk_mean  # 45 s calls, the prior says 150 s
+
+
+# -- drift: the list changes mid-shift ------------------------------------------------
+
+
+def _dials(learner: DialLearner, rate: float, n: int, rng) -> DialLearner:
+    for _ in range(n):
+        person = rng.random() < rate
+        learner = observe_dial(learner, 12.0 if person else 25.0, person)
+    return learner
+
+
+@pytest.mark.parametrize(("before", "after"), [(0.10, 0.30), (0.30, 0.10)])
+def test_a_changed_answer_rate_is_followed_within_a_few_hundred_dials(before, after):
+    """3000 dials at one rate, then the list changes: within 300 dials (about five minutes
+    for 20 agents) the learner is near the new rate, up or down, and the pacer's bound
+    covers it (halving the counts every 3000 dials still said 14.6 % after 20 minutes)."""
+    import random
+
+    rng = random.Random(7)
+    learner = _dials(DialLearner(), before, 3000, rng)
+    assert learner.drifts == 0
+    learner = _dials(learner, after, 300, rng)
+    assert learner.drifts >= 1
+    assert learner.answer_rate == pytest.approx(after, abs=0.05)
+    assert build_estimates(learner).answer_rate >= after - 0.02
+
+
+def test_a_steady_list_is_not_mistaken_for_a_drift():
+    import random
+
+    rng = random.Random(11)
+    learner = _dials(DialLearner(), 0.15, 20000, rng)
+    assert learner.drifts <= 1  # a day of dials at one rate
+    assert learner.answer_rate == pytest.approx(0.15, abs=0.015)
