@@ -464,20 +464,30 @@ def _zeros(n: int) -> tuple[float, ...]:
 
 @dataclass(frozen=True, slots=True)
 class DialLearner:
-    """Counts of dial outcomes by whole seconds of ringing, and a drift detector.
+    """What a campaign's dials taught: exact totals, and a recency-weighted view for pacing.
 
-    Beside the counts it keeps an exponentially weighted answer rate over about the last
-    ``recent_weight`` dials. When that recent rate moves off the counts' rate by more
-    than ``drift_z`` standard errors (the list changed: a new batch, another time of day),
-    the counts are cut down to half the recent weight at the recent rate (the ring-time
-    shape is kept), so the estimates follow within a few hundred dials, up or down, and the
-    answer-rate bound widens again while the new rate is little known.
+    Two views of the same dials. ``dials`` and ``persons`` are exact totals (every dial
+    observed counts once, never faded or cut): what the product reports. ``weight``,
+    ``person`` and ``ended`` are the estimator's weighted counts by whole seconds of
+    ringing, what :func:`build_estimates` reads: they fade (halved when ``weight`` passes
+    ``max_weight``) and follow drift. Beside them an exponentially weighted answer rate
+    over about the last ``recent_weight`` dials; when it moves off the weighted counts'
+    rate by more than ``drift_z`` standard errors (the list changed: a new batch, another
+    time of day), the weighted counts are scaled down to half the recent weight at the
+    recent rate (the ring-time shape is kept), so the estimates follow within a few
+    hundred dials, up or down, and the answer-rate bound widens again while the new rate
+    is little known. The exact totals are untouched by either.
     """
 
-    dials: float = 0.0
+    #: exact number of dials observed
+    dials: int = 0
+    #: exact number of them answered by a person
+    persons: int = 0
+    #: the estimator's weighted dial count (faded, cut on drift)
+    weight: float = 0.0
     person: tuple[float, ...] = _zeros(RING_TABLE_SECONDS + 1)  # answered by a person at k s
     ended: tuple[float, ...] = _zeros(RING_TABLE_SECONDS + 1)  # stopped ringing (any cause) at k s
-    #: when ``dials`` passes this, all counts are halved (older history fades).
+    #: when ``weight`` passes this, the weighted counts are halved (older history fades).
     max_weight: float = 3000.0
     #: exponentially weighted dials and person answers (weight 1 - 1/recent_weight per
     #: dial). Left out of equality like ``drifts``: they depend on the order the dials
@@ -486,17 +496,24 @@ class DialLearner:
     recent_person: float = field(default=0.0, compare=False)
     recent_weight: float = 150.0
     drift_z: float = 3.0
-    #: how often the counts were cut down to follow a drift (diagnostics)
+    #: how often the weighted counts were cut down to follow a drift (diagnostics)
     drifts: int = field(default=0, compare=False)
 
     @property
     def answer_rate(self) -> float:
-        return sum(self.person) / self.dials if self.dials else 0.0
+        """Share of all dials observed answered by a person (exact totals: reporting)."""
+        return self.persons / self.dials if self.dials else 0.0
+
+    @property
+    def estimated_answer_rate(self) -> float:
+        """The weighted counts' answer rate (what the pacer's estimates rest on)."""
+        return sum(self.person) / self.weight if self.weight else 0.0
 
 
 def _fold_dials(dl: DialLearner, items: Iterable[tuple[float, bool]]) -> DialLearner:
     """``dl`` after observing ``items`` one by one (see :class:`DialLearner`)."""
-    person, ended, count = list(dl.person), list(dl.ended), dl.dials
+    person, ended, count = list(dl.person), list(dl.ended), dl.weight
+    n_dials, n_persons = dl.dials, dl.persons
     rd, rp, drifts = dl.recent_dials, dl.recent_person, dl.drifts
     decay = 1.0 - 1.0 / max(1.0, dl.recent_weight)
     half = dl.recent_weight / 2.0
@@ -505,9 +522,11 @@ def _fold_dials(dl: DialLearner, items: Iterable[tuple[float, bool]]) -> DialLea
     for ring_seconds, answered in items:
         k = min(RING_TABLE_SECONDS, max(0, int(ring_seconds)))
         ended[k] += 1.0
+        n_dials += 1
         if answered:
             person[k] += 1.0
             total_p += 1.0
+            n_persons += 1
         count += 1.0
         rd = rd * decay + 1.0
         rp = rp * decay + (1.0 if answered else 0.0)
@@ -532,6 +551,8 @@ def _fold_dials(dl: DialLearner, items: Iterable[tuple[float, bool]]) -> DialLea
                 count, total_p = keep_d, keep_p
                 drifts += 1
     return DialLearner(
+        n_dials,
+        n_persons,
         count,
         tuple(person),
         tuple(ended),
@@ -669,7 +690,7 @@ def build_estimates(
         ended[k] += pw * p
         prior_person += p
     ended[timeout] += pw * (1.0 - prior_person)  # the prior's other dials stop at the timeout
-    total = dials.dials + pw
+    total = dials.weight + pw
     p_hat = sum(person) / total if total > 0 else 0.0
     z = prior.answer_z
     p_ucb = min(1.0, p_hat + z * math.sqrt(p_hat * (1.0 - p_hat) / total) + z * z / (2 * total))

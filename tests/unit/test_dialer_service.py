@@ -511,7 +511,7 @@ def test_pacing_config_from_the_campaign(world):
     assert pacing_config(predictive).max_ratio == pc.DEFAULT_MAX_DIAL_RATIO == 10.0
 
 
-def test_the_pacer_plans_with_the_window_the_dialer_connects_in(world):
+async def test_the_pacer_plans_with_the_window_the_dialer_connects_in(world):
     """One number: an answered call waits for an agent to free up exactly as long as the
     pacer assumes (abandon budget less the agent's answer time less the bridge margin)."""
     dialer, _distributor, _tel, cid = make(world, "predictive", ["+4790000001"])

@@ -271,11 +271,14 @@ def test_dial_learner_counts_and_fades():
     learner = DialLearner(max_weight=100.0)
     for i in range(100):
         learner = observe_dial(learner, 10.5, person=i % 4 == 0)
-    assert learner.dials == pytest.approx(100.0)
-    assert learner.answer_rate == pytest.approx(0.25)
+    assert learner.weight == pytest.approx(100.0)
+    assert learner.estimated_answer_rate == pytest.approx(0.25)
     learner = observe_dial(learner, 3.0, person=False)  # past max_weight: halved
-    assert learner.dials == pytest.approx(50.5)
-    assert learner.answer_rate == pytest.approx(12.5 / 50.5)
+    assert learner.weight == pytest.approx(50.5)
+    assert learner.estimated_answer_rate == pytest.approx(12.5 / 50.5)
+    # the exact totals the product reports are never faded
+    assert (learner.dials, learner.persons) == (101, 25)
+    assert learner.answer_rate == pytest.approx(25 / 101)
 
 
 def test_estimates_follow_observations():
@@ -325,7 +328,9 @@ def test_learn_history_is_observing_one_by_one(dials, talks, weight):
     for seconds in talks:
         one_tl = observe_talk(one_tl, seconds)
     got_dl, got_tl = learn_history(dials, talks, dl, tl)
-    assert got_dl.dials == one_dl.dials and got_dl.max_weight == weight
+    assert got_dl.dials == one_dl.dials == len(dials) and got_dl.max_weight == weight
+    assert got_dl.persons == one_dl.persons == sum(1 for _, p in dials if p)
+    assert got_dl.weight == pytest.approx(one_dl.weight)
     assert got_dl.person == pytest.approx(one_dl.person)
     assert got_dl.ended == pytest.approx(one_dl.ended)
     assert (got_dl.recent_dials, got_dl.recent_person, got_dl.drifts) == pytest.approx(
@@ -371,8 +376,29 @@ def test_a_changed_answer_rate_is_followed_within_a_few_hundred_dials(before, af
     assert learner.drifts == 0
     learner = _dials(learner, after, 300, rng)
     assert learner.drifts >= 1
-    assert learner.answer_rate == pytest.approx(after, abs=0.05)
+    assert learner.estimated_answer_rate == pytest.approx(after, abs=0.05)
     assert build_estimates(learner).answer_rate >= after - 0.02
+
+
+def test_a_drift_reweights_the_estimate_but_keeps_every_dial_counted():
+    """The drift detector acts on the estimator's weighted counts only: the totals the
+    product reports (and the dialer e2e checks, history + today) keep every dial (the
+    first version cut them, 613 dials reported as 97)."""
+    import random
+
+    rng = random.Random(3)
+    learner = _dials(DialLearner(), 0.10, 500, rng)
+    assert learner.dials == 500
+    persons = learner.persons
+    learner = _dials(learner, 0.40, 300, rng)
+    assert learner.drifts >= 1
+    assert learner.weight < 800  # the estimate forgot the old list ...
+    assert learner.dials == 800  # ... the count did not
+    assert learner.persons > persons
+    assert learner.answer_rate == pytest.approx(learner.persons / 800)
+    # the restart fold agrees
+    again = _dials(DialLearner(), 0.10, 500, random.Random(3))
+    assert learn_history([], [], again)[0].dials == 500
 
 
 def test_a_steady_list_is_not_mistaken_for_a_drift():
@@ -381,4 +407,5 @@ def test_a_steady_list_is_not_mistaken_for_a_drift():
     rng = random.Random(11)
     learner = _dials(DialLearner(), 0.15, 20000, rng)
     assert learner.drifts <= 1  # a day of dials at one rate
-    assert learner.answer_rate == pytest.approx(0.15, abs=0.015)
+    assert learner.estimated_answer_rate == pytest.approx(0.15, abs=0.015)
+    assert learner.dials == 20000
