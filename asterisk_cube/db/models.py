@@ -36,6 +36,8 @@ from sqlalchemy import (
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from asterisk_cube.core.pacing import DEFAULT_MAX_DIAL_RATIO
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -333,7 +335,7 @@ class Campaign(Base):
     max_attempts: Mapped[int] = mapped_column(Integer, default=3)
     retry_interval_minutes: Mapped[int] = mapped_column(Integer, default=60)
     abandon_cap: Mapped[float] = mapped_column(Float, default=0.03)
-    max_dial_ratio: Mapped[float] = mapped_column(Float, default=3.0)
+    max_dial_ratio: Mapped[float] = mapped_column(Float, default=DEFAULT_MAX_DIAL_RATIO)
     wrap_up_seconds: Mapped[int] = mapped_column(Integer, default=15)
     callback_reservation_minutes: Mapped[int] = mapped_column(Integer, default=15)
     forced_registration: Mapped[bool] = mapped_column(Boolean, default=False)

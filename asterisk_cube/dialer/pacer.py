@@ -101,7 +101,8 @@ class Learning:
 
     prior: pc.Prior
     wrap_up_seconds: float
-    grace_seconds: float = pc.GRACE_SECONDS  # the abandon rule's budget
+    #: how long an answered call may wait for an agent to free up (pc.connect_window)
+    grace_seconds: float = pc.CONNECT_WINDOW
     rebuild_events: int = 20
     rebuild_seconds: float = 5.0
     dials: pc.DialLearner = field(default_factory=pc.DialLearner)

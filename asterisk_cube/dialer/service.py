@@ -233,9 +233,9 @@ class Dialer:
         ring_timeout: float = 25.0,
         agent_ring_timeout: float = 20.0,
         connect_budget: float = 2.0,
-        min_agent_time: float = 0.5,
+        min_agent_time: float = pc.MIN_AGENT_SECONDS,
         fair_answer_time: float = 1.0,
-        bridge_margin: float = 0.1,
+        bridge_margin: float = pc.BRIDGE_MARGIN_SECONDS,
         abandon_media: str = "sound:asterisk-cube/formal/sorry",
         abandon_timeout: float = 15.0,
         reload_every: float = 2.0,
@@ -260,6 +260,9 @@ class Dialer:
         self.min_agent_time = min_agent_time  # don't ring an agent with less budget left
         self.fair_answer_time = fair_answer_time  # auto-answer slower than this: pause it
         self.bridge_margin = bridge_margin
+        #: how long an answered call may wait for an agent to free up: the pacer plans with
+        #: the same number (pc.connect_window)
+        self.connect_window = pc.connect_window(connect_budget, min_agent_time, bridge_margin)
         self.abandon_media = abandon_media
         self.abandon_timeout = abandon_timeout  # the message may play this long at most
         self.reload_every = reload_every
@@ -408,7 +411,7 @@ class Dialer:
                 learning = Learning(
                     prior,
                     wrap_up_seconds=config.wrap_up_seconds,
-                    grace_seconds=self.connect_budget,
+                    grace_seconds=self.connect_window,
                 )
                 self._learn_history(config, learning)
                 self.runs[cid] = CampaignRun(config, learning, monotonic=self.monotonic)
@@ -691,13 +694,8 @@ class Dialer:
         """Answered contacts waiting for an agent get the longest-idle free ones."""
         while run.waiting and free:
             line = run.waiting[0]
-            left = (
-                (line.answered_at or 0.0)
-                + self.connect_budget
-                - self.bridge_margin
-                - self.monotonic()
-            )
-            if line.waiter is None or line.waiter.done() or left < self.min_agent_time:
+            waited = self.monotonic() - (line.answered_at or 0.0)
+            if line.waiter is None or line.waiter.done() or waited > self.connect_window:
                 run.waiting.popleft()
                 continue
             agent = free.pop(0)

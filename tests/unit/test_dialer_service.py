@@ -508,7 +508,19 @@ def test_pacing_config_from_the_campaign(world):
     assert pacing_config(power).mode == pc.PacingMode.POWER
     assert pacing_config(power).abandon_cap == 0.02
     assert pacing_config(predictive).mode == pc.PacingMode.PREDICTIVE
-    assert pacing_config(predictive).max_ratio == 3.0
+    assert pacing_config(predictive).max_ratio == pc.DEFAULT_MAX_DIAL_RATIO == 10.0
+
+
+async def test_the_pacer_plans_with_the_window_the_dialer_connects_in(world):
+    """One number: an answered call waits for an agent to free up exactly as long as the
+    pacer assumes (abandon budget less the agent's answer time less the bridge margin)."""
+    dialer, _distributor, _tel, cid = make(world, "predictive", ["+4790000001"])
+    dialer._reload()
+    window = 0.3 - 0.05 - 0.01
+    assert dialer.connect_window == pytest.approx(window)
+    assert dialer.runs[cid].learning.grace_seconds == pytest.approx(window)
+    assert dialer.runs[cid].learning.estimates().grace_seconds == pytest.approx(window)
+    assert pytest.approx(1.4) == pc.CONNECT_WINDOW  # 2 s - 0.5 s - 0.1 s, the defaults
 
 
 # ------------------------------------------------------------ learning from history

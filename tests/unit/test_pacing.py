@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import replace
 
@@ -113,9 +114,13 @@ def test_power_mode_is_one_line_per_ready_agent_minus_lines_dialing():
     assert lines_to_dial(state(config=two, ready_agents=3, dialing=(1.0,))) == 5
 
 
+HARD = replace(PREDICTIVE, hard_fraction=0.9)  # the old switch, kept as a setting
+
+
 @pytest.mark.parametrize("abandoned", [3, 4, 10])
-def test_at_or_over_cap_goes_conservative(abandoned):
+def test_with_a_hard_limit_set_at_or_over_cap_goes_conservative(abandoned):
     s = state(
+        config=HARD,
         ready_agents=2,
         wrapping=(1.0, 6.0, 12.0),
         talking=(100.0,) * 15,
@@ -130,8 +135,44 @@ def test_at_or_over_cap_goes_conservative(abandoned):
 
 
 def test_conservative_still_serves_ready_agents():
-    s = state(ready_agents=3, abandon=AbandonStats(abandoned=50, answered=100))
+    s = state(config=HARD, ready_agents=3, abandon=AbandonStats(abandoned=50, answered=100))
     assert decide(s).dials == 3
+    assert decide(replace(s, config=PREDICTIVE)).dials >= 3
+
+
+@pytest.mark.parametrize("abandoned", [3, 4, 10])
+def test_over_the_cap_backs_off_without_a_switch(abandoned):
+    """By default there is no conservative mode: over budget the accepted risk falls with
+    every abandon down to the floor; the pacer dials no more lines than on budget and
+    never fewer than power."""
+    s = state(
+        ready_agents=2,
+        wrapping=(1.0, 6.0, 12.0),
+        talking=(100.0,) * 15,
+        dialing=(2.0,),
+        abandon=AbandonStats(abandoned=abandoned, answered=100),
+    )
+    d = decide(s)
+    assert d.reason == "predictive"
+    fewer = risk_allowance(AbandonStats(abandoned - 1, 100), PREDICTIVE)
+    assert d.risk < risk_allowance(AbandonStats(0, 100), PREDICTIVE)
+    assert d.risk < fewer or d.risk == fewer == PREDICTIVE.min_risk
+    if abandoned == 10:
+        assert d.risk == pytest.approx(PREDICTIVE.min_risk, rel=0.05)  # about the floor
+    assert d.dials <= lines_to_dial(replace(s, abandon=AbandonStats(0, 100)))
+    assert d.dials >= max(0, s.ready_agents + 1 - len(s.dialing))  # power: ready + wrap <= 1.4 s
+
+
+def test_the_accepted_risk_has_no_cliff():
+    """One more abandon changes the accepted risk by the same factor wherever the rate
+    is: no threshold (the old switch at 90 % of the cap) where the pace jumps."""
+    risks = [risk_allowance(AbandonStats(x, 4000), PREDICTIVE) for x in range(90, 125)]
+    assert all(r is not None for r in risks)
+    free = [r for r in risks if PREDICTIVE.min_risk < r < PREDICTIVE.max_risk]
+    steps = [b / a for a, b in itertools.pairwise(free)]
+    assert len(steps) > 5
+    assert max(steps) == pytest.approx(min(steps))  # exp(-1 / slack_scale) each
+    assert min(risks) == PREDICTIVE.min_risk  # far over: the floor, not a mode switch
 
 
 def test_running_under_target_accepts_more_risk():
@@ -141,7 +182,10 @@ def test_running_under_target_accepts_more_risk():
     high = risk_allowance(AbandonStats(abandoned=53, answered=2000), cfg)
     assert low is not None and on is not None and high is not None
     assert low > on > high
-    assert risk_allowance(AbandonStats(abandoned=55, answered=2000), cfg) is None  # 2.75 %
+    # 2.75 %: no switch by default, only less risk; with the hard limit set, conservative
+    over = risk_allowance(AbandonStats(abandoned=55, answered=2000), cfg)
+    assert over is not None and over < high
+    assert risk_allowance(AbandonStats(abandoned=55, answered=2000), HARD) is None
     assert risk_allowance(AbandonStats(), cfg) == pytest.approx(cfg.base_risk)
 
 
@@ -227,11 +271,14 @@ def test_dial_learner_counts_and_fades():
     learner = DialLearner(max_weight=100.0)
     for i in range(100):
         learner = observe_dial(learner, 10.5, person=i % 4 == 0)
-    assert learner.dials == pytest.approx(100.0)
-    assert learner.answer_rate == pytest.approx(0.25)
+    assert learner.weight == pytest.approx(100.0)
+    assert learner.estimated_answer_rate == pytest.approx(0.25)
     learner = observe_dial(learner, 3.0, person=False)  # past max_weight: halved
-    assert learner.dials == pytest.approx(50.5)
-    assert learner.answer_rate == pytest.approx(12.5 / 50.5)
+    assert learner.weight == pytest.approx(50.5)
+    assert learner.estimated_answer_rate == pytest.approx(12.5 / 50.5)
+    # the exact totals the product reports are never faded
+    assert (learner.dials, learner.persons) == (101, 25)
+    assert learner.answer_rate == pytest.approx(25 / 101)
 
 
 def test_estimates_follow_observations():
@@ -281,15 +328,22 @@ def test_learn_history_is_observing_one_by_one(dials, talks, weight):
     for seconds in talks:
         one_tl = observe_talk(one_tl, seconds)
     got_dl, got_tl = learn_history(dials, talks, dl, tl)
-    assert got_dl.dials == one_dl.dials and got_dl.max_weight == weight
+    assert got_dl.dials == one_dl.dials == len(dials) and got_dl.max_weight == weight
+    assert got_dl.persons == one_dl.persons == sum(1 for _, p in dials if p)
+    assert got_dl.weight == pytest.approx(one_dl.weight)
     assert got_dl.person == pytest.approx(one_dl.person)
     assert got_dl.ended == pytest.approx(one_dl.ended)
+    assert (got_dl.recent_dials, got_dl.recent_person, got_dl.drifts) == pytest.approx(
+        (one_dl.recent_dials, one_dl.recent_person, one_dl.drifts)
+    )
     assert got_tl.counts == pytest.approx(one_tl.counts)
     assert (got_tl.over, got_tl.over_excess) == pytest.approx((one_tl.over, one_tl.over_excess))
 
 
 def test_learn_history_moves_the_estimates_off_the_prior():
-    dials = [(4.0, True)] * 300 + [(25.0, False)] * 700  # 30 % answer after 4 s
+    # 30 % answer after 4 s, mixed through the history as a real list's calls are (all
+    # answers first and then none would be a list that changed: see the drift tests)
+    dials = [(4.0, True) if i % 10 < 3 else (25.0, False) for i in range(1000)]
     talks = [45.0] * 300
     learned, talk = learn_history(dials, talks)
     assert learned.answer_rate == pytest.approx(0.3)
@@ -298,3 +352,60 @@ def test_learn_history_moves_the_estimates_off_the_prior():
     assert est.answer_rate == pytest.approx(0.3, abs=0.05)
     assert abs(est.answer_rate - 0.3) < abs(prior.answer_rate - 0.3)
     assert est.talk_mean < 0.6 * prior.talk_mean  # 45 s calls, the prior says 150 s
+
+
+# -- drift: the list changes mid-shift ------------------------------------------------
+
+
+def _dials(learner: DialLearner, rate: float, n: int, rng) -> DialLearner:
+    for _ in range(n):
+        person = rng.random() < rate
+        learner = observe_dial(learner, 12.0 if person else 25.0, person)
+    return learner
+
+
+@pytest.mark.parametrize(("before", "after"), [(0.10, 0.30), (0.30, 0.10)])
+def test_a_changed_answer_rate_is_followed_within_a_few_hundred_dials(before, after):
+    """3000 dials at one rate, then the list changes: within 300 dials (about five minutes
+    for 20 agents) the learner is near the new rate, up or down, and the pacer's bound
+    covers it (halving the counts every 3000 dials still said 14.6 % after 20 minutes)."""
+    import random
+
+    rng = random.Random(7)
+    learner = _dials(DialLearner(), before, 3000, rng)
+    assert learner.drifts == 0
+    learner = _dials(learner, after, 300, rng)
+    assert learner.drifts >= 1
+    assert learner.estimated_answer_rate == pytest.approx(after, abs=0.05)
+    assert build_estimates(learner).answer_rate >= after - 0.02
+
+
+def test_a_drift_reweights_the_estimate_but_keeps_every_dial_counted():
+    """The drift detector acts on the estimator's weighted counts only: the totals the
+    product reports (and the dialer e2e checks, history + today) keep every dial (the
+    first version cut them, 613 dials reported as 97)."""
+    import random
+
+    rng = random.Random(3)
+    learner = _dials(DialLearner(), 0.10, 500, rng)
+    assert learner.dials == 500
+    persons = learner.persons
+    learner = _dials(learner, 0.40, 300, rng)
+    assert learner.drifts >= 1
+    assert learner.weight < 800  # the estimate forgot the old list ...
+    assert learner.dials == 800  # ... the count did not
+    assert learner.persons > persons
+    assert learner.answer_rate == pytest.approx(learner.persons / 800)
+    # the restart fold agrees
+    again = _dials(DialLearner(), 0.10, 500, random.Random(3))
+    assert learn_history([], [], again)[0].dials == 500
+
+
+def test_a_steady_list_is_not_mistaken_for_a_drift():
+    import random
+
+    rng = random.Random(11)
+    learner = _dials(DialLearner(), 0.15, 20000, rng)
+    assert learner.drifts <= 1  # a day of dials at one rate
+    assert learner.estimated_answer_rate == pytest.approx(0.15, abs=0.015)
+    assert learner.dials == 20000

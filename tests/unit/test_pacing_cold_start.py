@@ -4,7 +4,7 @@ it has answers of its own, then dialing ahead.
 The day below is a small discrete-event model of a campaign driven by the core pacer the
 way the live dialer drives it (estimates rebuilt every 20 events, or after 5 s if anything
 was observed, a decision every tick and whenever an agent frees up, FIFO wait, abandoned
-after the 2 s grace).
+after the 1.4 s connect window).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from asterisk_cube.core import pacing as pc
 
 CAP = 0.03
-GRACE = pc.GRACE_SECONDS
+GRACE = pc.CONNECT_WINDOW  # the live dialer waits this long for an agent to free up
 
 
 @dataclass(frozen=True)
@@ -181,8 +181,9 @@ def test_a_cold_campaign_dials_one_line_per_agent_free_or_soon_free():
     cold = pc.default_estimates(wrapup_seconds=15.0)
     d = pc.decide(pc.PacingState(cold, ready_agents=10))
     assert (d.dials, d.reason) == (10, "learning")
-    # wrap-ups ending within the grace count, later ones and talking agents do not
-    s = pc.PacingState(cold, ready_agents=2, wrapping=(1.0, 2.0, 9.0), talking=(3.0,) * 5)
+    # wrap-ups ending within the connect window (1.4 s) count, later ones and talking
+    # agents do not
+    s = pc.PacingState(cold, ready_agents=2, wrapping=(1.0, 1.4, 9.0), talking=(3.0,) * 5)
     assert pc.decide(s).dials == 4
     s = pc.PacingState(cold, ready_agents=3, dialing=(0.5,), waiting_calls=1)
     assert pc.decide(s).dials == 1
