@@ -795,7 +795,8 @@ class Bench:
         return list(self.distributor.calls.values())
 
     # ---- part 2
-    async def load(self) -> None:
+    async def load(self, prefix: str = "9180") -> None:
+        """``prefix``: the callers' numbers (a new prefix per run when runs repeat)."""
         args = self.args
         await self.staff(DID_LOAD)
         agents = BenchAgents(self.distributor, self.hub, self.agent_ids, args.load_mode)
@@ -823,10 +824,10 @@ class Bench:
         phones0 = pids_cpu_s(phone_pids)
         ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         caller = self._caller(
-            "load",
+            f"load-{prefix}",
             DID_LOAD,
             2,
-            "9180",
+            prefix,
             (args.hold_min_ms, args.hold_max_ms),
             calls=args.load_calls,
             rate=args.load_rate,
@@ -925,13 +926,14 @@ class Bench:
         }
         out["rest"] = {k: summary_ms(v) for k, v in sorted(self.marks.rest.items())}
         out["sync"] = {k: summary_ms(v) for k, v in sorted(self.marks.sync.items())}
-        out["check"] = await self.check_load(res)
+        out["check"] = await self.check_load(res, prefix)
         self.results["load"] = out
 
-    async def check_load(self, res: sippkit.SippResult) -> dict[str, Any]:
+    async def check_load(self, res: sippkit.SippResult, prefix: str = "") -> dict[str, Any]:
         line_id = self.line_ids[DID_LOAD]
+        ours = m.Call.caller_number.startswith(prefix)
         with transaction(self.sessions) as s:
-            rows = s.scalars(select(m.Call).where(m.Call.line_id == line_id)).all()
+            rows = s.scalars(select(m.Call).where(m.Call.line_id == line_id, ours)).all()
             states: dict[str, int] = defaultdict(int)
             for r in rows:
                 states[r.state.value] += 1
@@ -949,7 +951,7 @@ class Bench:
                 select(func.count())
                 .select_from(m.CallLeg)
                 .join(m.Call, m.CallLeg.call_id == m.Call.id)
-                .where(m.Call.line_id == line_id, m.CallLeg.role == m.LegRole.AGENT)
+                .where(m.Call.line_id == line_id, ours, m.CallLeg.role == m.LegRole.AGENT)
             )
             callers = {r.caller_number for r in rows}
             waits = [
