@@ -16,7 +16,8 @@ so the machine's other load hits all three:
 * ``minimal``: ``Stasis(bench-minimal,caller)`` served by ``bench/minimal_ari_queue.py`` in
   its own process (aiohttp, no database, no logging).
 * ``cube``: the product's generated dialplan and ``wiring.build_runtime`` in this process,
-  exactly as ``bench.inbound_bench --part load --load-mode direct`` runs it (SQLite write-
+  as ``bench.inbound_bench --part load --load-mode direct`` runs it (a plain line: no
+  wrap-up, like app_queue's wrapuptime = 0; SQLite write-
   behind journal, logging INFO to a file, 20 in-process bench agents that accept every
   offer at once, the loop-lag sampler and the bench's timing wrappers).
 
