@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import datetime as dt
 
+from sqlalchemy import bindparam
 from sqlalchemy.orm import Session
 
 from asterisk_cube.core import agents as ag
 from asterisk_cube.db import models as m
+from asterisk_cube.db.journal import batched
 
 _CALLS = m.Call.__table__
 _LEGS = m.CallLeg.__table__
@@ -25,16 +27,10 @@ _STATE_LOG = m.AgentStateLog.__table__
 _CONTACTS = m.Contact.__table__
 
 
-def persist_agent(
-    s: Session,
-    agent_id: int,
-    status: ag.AgentStatus,
-    card_call_id: int | None,
-    record: ag.StateLogRecord | None,
-    now: dt.datetime,
-) -> None:
-    """The agent's current status row, and the state-time log record of the change."""
-    values = dict(
+def _status_values(
+    status: ag.AgentStatus, card_call_id: int | None, now: dt.datetime
+) -> dict[str, object]:
+    return dict(
         state=m.AgentState(status.state.value),
         since=status.since or now,
         pause_reason=status.pause_reason,
@@ -43,19 +39,64 @@ def persist_agent(
         call_id=card_call_id,
         idle_since=status.idle_since,
     )
+
+
+def _log_row(agent_id: int, record: ag.StateLogRecord | None) -> dict[str, object] | None:
+    if record is None or record.from_state == record.to_state:
+        return None
+    return dict(
+        agent_id=agent_id,
+        at=record.at,
+        from_state=m.AgentState(record.from_state.value),
+        to_state=m.AgentState(record.to_state.value),
+        reason=record.reason,
+    )
+
+
+_STATUS_UPDATE = _STATUS.update().where(_STATUS.c.agent_id == bindparam("b_agent_id"))
+
+
+def persist_agents(s: Session, calls: list[tuple[tuple, dict]]) -> None:
+    """Every ``persist_agent`` of one journal batch: the last status of each agent (one
+    executemany UPDATE; an INSERT for an agent without a row yet) and every state-log
+    record in one executemany INSERT. Nothing else in a batch reads these rows."""
+    last: dict[int, dict[str, object]] = {}
+    log_rows = []
+    for args, kwargs in calls:
+        agent_id, status, card_call_id, record, now = (*args, *kwargs.values())
+        last[agent_id] = _status_values(status, card_call_id, now)
+        row = _log_row(agent_id, record)
+        if row is not None:
+            log_rows.append(row)
+    params = [{"b_agent_id": agent_id, **values} for agent_id, values in last.items()]
+    done = s.execute(_STATUS_UPDATE, params)
+    if done.rowcount != len(params):  # some agent has no status row yet (rare)
+        have = set(s.scalars(_STATUS.select().with_only_columns(_STATUS.c.agent_id)))
+        missing = [{"agent_id": a, **v} for a, v in last.items() if a not in have]
+        if missing:
+            s.execute(_STATUS.insert(), missing)
+    if log_rows:
+        s.execute(_STATE_LOG.insert(), log_rows)
+
+
+@batched(persist_agents)
+def persist_agent(
+    s: Session,
+    agent_id: int,
+    status: ag.AgentStatus,
+    card_call_id: int | None,
+    record: ag.StateLogRecord | None,
+    now: dt.datetime,
+) -> None:
+    """The agent's current status row, and the state-time log record of the change
+    (queued on the journal: written with the batch's others by :func:`persist_agents`)."""
+    values = _status_values(status, card_call_id, now)
     done = s.execute(_STATUS.update().where(_STATUS.c.agent_id == agent_id).values(**values))
     if done.rowcount == 0:
         s.execute(_STATUS.insert().values(agent_id=agent_id, **values))
-    if record is not None and record.from_state != record.to_state:
-        s.execute(
-            _STATE_LOG.insert().values(
-                agent_id=agent_id,
-                at=record.at,
-                from_state=m.AgentState(record.from_state.value),
-                to_state=m.AgentState(record.to_state.value),
-                reason=record.reason,
-            )
-        )
+    row = _log_row(agent_id, record)
+    if row is not None:
+        s.execute(_STATE_LOG.insert(), [row])
 
 
 def insert_arrival(s: Session, call: dict, channel_id: str, at: dt.datetime) -> None:
