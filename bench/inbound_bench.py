@@ -817,7 +817,7 @@ class Bench:
             "process_ms_per_s": (process_cpu_s() - i_cpu) * 1000 / idle_s,
             "asterisk_ms_per_s": (asterisk_cpu_s(pid) - i_ast) * 1000 / idle_s,
         }
-        lag = LoopLag()
+        lag = LoopLag(getattr(args, "lag_interval", 0.005))
         lag.start()
         self.spy_start("load")
         cpu0, ast0, t0 = process_cpu_s(), asterisk_cpu_s(pid), time.monotonic()
