@@ -235,10 +235,9 @@ class AriClient:
         ws = self._ws
         if ws is None:
             return
-        decode = self.decode
         async for msg in ws:  # ends on close, error or a lost connection
             if msg.type is aiohttp.WSMsgType.TEXT:
-                yield decode(msg.data)
+                yield self.decode(msg.data)
             elif msg.type is aiohttp.WSMsgType.ERROR:
                 return
 
