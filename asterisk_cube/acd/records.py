@@ -53,7 +53,18 @@ def _log_row(agent_id: int, record: ag.StateLogRecord | None) -> dict[str, objec
     )
 
 
+# Built once (issue #19): building update().where().values() per write cost SQLAlchemy
+# more than executing it; the SET/VALUES columns come from each execution's parameters.
 _STATUS_UPDATE = _STATUS.update().where(_STATUS.c.agent_id == bindparam("b_agent_id"))
+_CALL_INSERT = _CALLS.insert()
+_CALL_UPDATE = _CALLS.update().where(_CALLS.c.id == bindparam("b_call_id"))
+_LEG_INSERT = _LEGS.insert()
+_LEG_END = _LEGS.update().where(
+    _LEGS.c.channel_id == bindparam("b_channel_id"), _LEGS.c.ended_at.is_(None)
+)
+_OFFER_INSERT = _OFFERS.insert()
+_OFFER_END = _OFFERS.update().where(_OFFERS.c.id == bindparam("b_offer_id"))
+_MISSED_INSERT = _MISSED.insert()
 
 
 def persist_agents(s: Session, calls: list[tuple[tuple, dict]]) -> None:
@@ -101,11 +112,10 @@ def persist_agent(
 
 def insert_arrival(s: Session, call: dict, channel_id: str, at: dt.datetime) -> None:
     """A caller entered the app: its call row (id allocated beforehand) and caller leg."""
-    s.execute(_CALLS.insert().values(**call))
+    s.execute(_CALL_INSERT, call)
     s.execute(
-        _LEGS.insert().values(
-            call_id=call["id"], role=m.LegRole.CALLER, channel_id=channel_id, started_at=at
-        )
+        _LEG_INSERT,
+        dict(call_id=call["id"], role=m.LegRole.CALLER, channel_id=channel_id, started_at=at),
     )
 
 
@@ -119,41 +129,37 @@ def create_contact(s: Session, call_id: int, campaign_id: int, phone: str) -> in
 
 
 def update_call(s: Session, call_id: int, **values) -> None:
-    s.execute(_CALLS.update().where(_CALLS.c.id == call_id).values(**values))
+    s.execute(_CALL_UPDATE, {"b_call_id": call_id, **values})
 
 
 def insert_offer(s: Session, offer_id: int, call_id: int, agent_id: int, at: dt.datetime) -> None:
     s.execute(
-        _OFFERS.insert().values(
+        _OFFER_INSERT,
+        dict(
             id=offer_id,
             call_id=call_id,
             agent_id=agent_id,
             offered_at=at,
             result=m.OfferResult.PENDING,
-        )
+        ),
     )
     update_call(s, call_id, state=m.CallState.OFFERED)
 
 
 def end_offer(s: Session, offer_id: int, result: m.OfferResult, at: dt.datetime) -> None:
-    s.execute(_OFFERS.update().where(_OFFERS.c.id == offer_id).values(result=result, decided_at=at))
+    s.execute(_OFFER_END, dict(b_offer_id=offer_id, result=result, decided_at=at))
 
 
 def end_leg(s: Session, channel_id: str, at: dt.datetime, cause: str) -> None:
-    s.execute(
-        _LEGS.update()
-        .where(_LEGS.c.channel_id == channel_id, _LEGS.c.ended_at.is_(None))
-        .values(ended_at=at, cause=cause)
-    )
+    s.execute(_LEG_END, dict(b_channel_id=channel_id, ended_at=at, cause=cause))
 
 
 def insert_missed(
     s: Session, missed_id: int, call_id: int, line_id: int | None, caller: str, at: dt.datetime
 ) -> None:
     s.execute(
-        _MISSED.insert().values(
-            id=missed_id, call_id=call_id, line_id=line_id, caller_number=caller, missed_at=at
-        )
+        _MISSED_INSERT,
+        dict(id=missed_id, call_id=call_id, line_id=line_id, caller_number=caller, missed_at=at),
     )
 
 
@@ -161,7 +167,8 @@ def insert_agent_leg(
     s: Session, call_id: int, channel_id: str, endpoint: str, agent_id: int, at: dt.datetime
 ) -> None:
     s.execute(
-        _LEGS.insert().values(
+        _LEG_INSERT,
+        dict(
             call_id=call_id,
             role=m.LegRole.AGENT,
             channel_id=channel_id,
@@ -169,7 +176,7 @@ def insert_agent_leg(
             agent_id=agent_id,
             started_at=at,
             answered_at=at,
-        )
+        ),
     )
 
 
