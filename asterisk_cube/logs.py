@@ -12,7 +12,7 @@ gives::
     2026-11-05T10:00:00.123Z level=info logger=asterisk_cube.ari.supervisor \
 event=stasis_start channel=1730800000.12 args=inbound,3
 
-Records from other libraries (uvicorn, asyncari, ...) come out in the same shape with
+Records from other libraries (uvicorn, aiohttp, ...) come out in the same shape with
 their message as ``event=``. A traceback is kept on the same line (newlines escaped)
 so a log line is always one event. Every value goes through :func:`redact.redact`, so a
 library's error that quotes a URL with ``api_key=user:password`` or ``user:pw@`` does not
@@ -43,12 +43,7 @@ LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _NOISY = {
     "httpx": logging.WARNING,  # one INFO line per REST request
     "httpcore": logging.WARNING,
-    "asyncari": logging.WARNING,  # DEBUG dumps every event with pformat
-    # "Event not recognized: DialStart/DialState/DialResult for Channel(...)": asyncari's
-    # channel model has no handler for the Dial events of every originate; harmless.
-    "asyncari.model": logging.ERROR,
-    "asyncswagger11": logging.WARNING,
-    "asyncwebsockets": logging.WARNING,
+    "aiohttp": logging.WARNING,
     "uvicorn": logging.WARNING,  # we log web_listening ourselves
     "uvicorn.access": logging.WARNING,
     "panoramisk": logging.WARNING,

@@ -1,7 +1,7 @@
 """Credentials out of error texts: the one function used wherever an error is kept or logged.
 
 Errors from the libraries we use carry credentials in predictable places: httpx puts the
-request URL in its message (asyncari authenticates ARI with ``?api_key=user:password``),
+request URL in its message (an ARI client may authenticate with ``?api_key=user:password``),
 database and SMTP URLs carry ``user:password@``, an AMI action's repr has ``Secret: ...``,
 an HTTP dump has ``Authorization: Basic ...``. :func:`redact` replaces the secret part of
 each with ``***`` and leaves the rest (host, path, user name, the error itself) readable::

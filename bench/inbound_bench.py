@@ -28,7 +28,7 @@ routing core weighs them on every decision, the desk views count them), 20 agent
 ready on the "probe" line, and probe calls arrive at ``--probe-rate`` and hold 1.5-2.5 s.
 Monotonic timestamps per probe call, taken by wrapping (never editing) product objects:
 
-  ws       asyncari hands the StasisStart JSON to its client (``process_ws``)
+  ws       the ARI client decodes the StasisStart frame (``AriClient.decode``)
   start    the supervisor dispatches StasisStart (``_dispatch``)
   arrived  ``distributor.call_arrived`` entered (answered, in the holding bridge)
   offered  ``distributor._offer`` returned (offer stored, AgentViewChanged published)
@@ -37,7 +37,7 @@ Monotonic timestamps per probe call, taken by wrapping (never editing) product o
   orig_ok  Asterisk answered that request
 
 Beside it, in the same run: the bare ARI REST round trip, ``GET /asterisk/info`` and a
-channel-variable GET through the same asyncari client (its HTTP pool), and
+channel-variable GET through the same ARI client (its HTTP pool), and
 ``GET /asterisk/info`` with a plain httpx client; sequentially before the probes
 (idle) and every 100 ms during them (loaded, same event loop); and ``GET
 /asterisk/info`` every 50 ms from a separate process during the probes (the machine's
@@ -280,36 +280,36 @@ def instrument(runtime: Any, marks: Marks) -> None:
 
 def _instrument_client(sup: Any, distributor: Any, marks: Marks) -> None:
     client = sup.client
-    orig_process = client.process_ws
+    decode = client.decode
 
-    async def process_ws(msg: dict) -> None:
+    def decode_marked(data: str) -> dict:
+        msg = decode(data)
         if msg.get("type") == "StasisStart":
             args = msg.get("args") or []
             if args and args[0] in ("inbound", "service"):
                 marks.mark((msg.get("channel") or {}).get("id"), "ws")
-        await orig_process(msg)
+        return msg
 
-    client.process_ws = process_ws
-    http = client.swagger.http_client
-    orig_request = http.request
+    client.decode = decode_marked
+    orig_request = client.request
 
-    async def request(method: str, url: str, params: Any = None, **kwargs: Any) -> Any:
+    async def request(method: str, path: str, params: Any = None, body: Any = None) -> Any:
         started = time.monotonic()
         channel = None
         app_args = str((params or {}).get("appArgs", ""))
-        if method == "POST" and url.endswith("/channels") and app_args.startswith("agent,"):
+        if method == "POST" and path == "channels" and app_args.startswith("agent,"):
             call = distributor.calls.get(int(app_args.split(",")[1]))
             channel = call.channel_id if call else None
             marks.mark(channel, "orig", started)
         try:
-            return await orig_request(method, url, params=params, **kwargs)
+            return await orig_request(method, path, params, body)
         finally:
             done = time.monotonic()
             marks.mark(channel, "orig_ok", done)
             if marks.enabled:
-                marks.rest[_rest_key(method, url)].append(done - started)
+                marks.rest[_rest_key(method, path)].append(done - started)
 
-    http.request = request
+    client.request = request
 
 
 # ---------------------------------------------------------------------------- bench agents
@@ -613,8 +613,8 @@ class Bench:
                 t2 = time.monotonic()
                 (await raw.get("/ari/asterisk/info")).raise_for_status()
                 t3 = time.monotonic()
-                out["asyncari GET /asterisk/info"].append(t1 - t0)
-                out["asyncari GET /channels/*/variable"].append(t2 - t1)
+                out["ari GET /asterisk/info"].append(t1 - t0)
+                out["ari GET /channels/*/variable"].append(t2 - t1)
                 out["httpx GET /asterisk/info"].append(t3 - t2)
         return {k: summary_ms(v) for k, v in out.items()}
 
@@ -624,11 +624,11 @@ class Bench:
             t0 = time.monotonic()
             with contextlib.suppress(Exception):
                 await client.asterisk.getInfo()
-                sink["asyncari GET /asterisk/info"].append(time.monotonic() - t0)
+                sink["ari GET /asterisk/info"].append(time.monotonic() - t0)
             t1 = time.monotonic()
             with contextlib.suppress(Exception):
                 await client.channels.getChannelVar(channelId=channel, variable="CALLERID(num)")
-                sink["asyncari GET /channels/*/variable"].append(time.monotonic() - t1)
+                sink["ari GET /channels/*/variable"].append(time.monotonic() - t1)
             await asyncio.sleep(0.1)
 
     def _start_outside_sampler(self, path: Path) -> subprocess.Popen:
@@ -795,7 +795,8 @@ class Bench:
         return list(self.distributor.calls.values())
 
     # ---- part 2
-    async def load(self) -> None:
+    async def load(self, prefix: str = "9180") -> None:
+        """``prefix``: the callers' numbers (a new prefix per run when runs repeat)."""
         args = self.args
         await self.staff(DID_LOAD)
         agents = BenchAgents(self.distributor, self.hub, self.agent_ids, args.load_mode)
@@ -816,17 +817,17 @@ class Bench:
             "process_ms_per_s": (process_cpu_s() - i_cpu) * 1000 / idle_s,
             "asterisk_ms_per_s": (asterisk_cpu_s(pid) - i_ast) * 1000 / idle_s,
         }
-        lag = LoopLag()
+        lag = LoopLag(getattr(args, "lag_interval", 0.005))
         lag.start()
         self.spy_start("load")
         cpu0, ast0, t0 = process_cpu_s(), asterisk_cpu_s(pid), time.monotonic()
         phones0 = pids_cpu_s(phone_pids)
         ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         caller = self._caller(
-            "load",
+            f"load-{prefix}",
             DID_LOAD,
             2,
-            "9180",
+            prefix,
             (args.hold_min_ms, args.hold_max_ms),
             calls=args.load_calls,
             rate=args.load_rate,
@@ -925,13 +926,14 @@ class Bench:
         }
         out["rest"] = {k: summary_ms(v) for k, v in sorted(self.marks.rest.items())}
         out["sync"] = {k: summary_ms(v) for k, v in sorted(self.marks.sync.items())}
-        out["check"] = await self.check_load(res)
+        out["check"] = await self.check_load(res, prefix)
         self.results["load"] = out
 
-    async def check_load(self, res: sippkit.SippResult) -> dict[str, Any]:
+    async def check_load(self, res: sippkit.SippResult, prefix: str = "") -> dict[str, Any]:
         line_id = self.line_ids[DID_LOAD]
+        ours = m.Call.caller_number.startswith(prefix)
         with transaction(self.sessions) as s:
-            rows = s.scalars(select(m.Call).where(m.Call.line_id == line_id)).all()
+            rows = s.scalars(select(m.Call).where(m.Call.line_id == line_id, ours)).all()
             states: dict[str, int] = defaultdict(int)
             for r in rows:
                 states[r.state.value] += 1
@@ -949,7 +951,7 @@ class Bench:
                 select(func.count())
                 .select_from(m.CallLeg)
                 .join(m.Call, m.CallLeg.call_id == m.Call.id)
-                .where(m.Call.line_id == line_id, m.CallLeg.role == m.LegRole.AGENT)
+                .where(m.Call.line_id == line_id, ours, m.CallLeg.role == m.LegRole.AGENT)
             )
             callers = {r.caller_number for r in rows}
             waits = [
@@ -1149,12 +1151,12 @@ def markdown(results: dict[str, Any], command: str) -> str:
             *_stage_rows(lat["bare_idle"]),
             "",
         ]
-        bare = lat["bare_idle"]["asyncari GET /asterisk/info"]["p50"]
+        bare = lat["bare_idle"]["ari GET /asterisk/info"]["p50"]
         for mode in results["modes"]:
             r = lat[mode]
             p99 = r["stages"]["start->orig"]["p99"]
             own99 = r["stages"]["start->orig minus offered->accept"]["p99"]
-            bare99 = lat["bare_idle"]["asyncari GET /asterisk/info"]["p99"]
+            bare99 = lat["bare_idle"]["ari GET /asterisk/info"]["p99"]
             outside = r.get("bare_outside") or {}
             out += [
                 f"Agents in `{mode}` mode ({r['probes']} probe calls; SIPp {r['sipp']['ok']} ok, "

@@ -129,6 +129,9 @@ class InboundApp:
         # caller channel -> resolved once it is answered and in its holding bridge
         self._settled: dict[str, asyncio.Future[None]] = {}
         self._bridges_ready: set[str] = set()
+        # call/consult bridges that exist (created, or found on resync): only these are
+        # destroyed, so a call without a consult sends no DELETE that gets a 404 (#19)
+        self._bridges: set[str] = set()
         # /metrics: on_timing("arrival_to_originate" | "answer_to_bridged", seconds)
         self.on_timing: Callable[[str, float], None] | None = None
         # call recording (issue #17, audio/recorder.py): (call_id, bridge_id) once bridged
@@ -204,6 +207,7 @@ class InboundApp:
     async def on_resync(self, snapshot: AppSnapshot, client: Any) -> None:
         """After (re)connecting: rebuild from the DB and what Asterisk still holds."""
         self._bridges_ready = {b for b in snapshot.bridge_ids if b.startswith("cube-hold-")}
+        self._bridges |= set(snapshot.bridge_ids) - self._bridges_ready
         self.distributor.recover(set(snapshot.channel_ids))
         await self._adopt_unknown_callers(snapshot.channel_ids, client)
 
@@ -246,6 +250,7 @@ class InboundApp:
             if http_status(exc) != 409:
                 raise
             log.info("bridge_exists", bridge=bridge_id)
+        self._bridges.add(bridge_id)
 
     async def _holding_bridge(self, line_id: int | None) -> str:
         bridge_id = hold_bridge_id(line_id)
@@ -256,6 +261,9 @@ class InboundApp:
         return bridge_id
 
     async def _destroy_bridge(self, bridge_id: str) -> None:
+        if bridge_id not in self._bridges:
+            return
+        self._bridges.discard(bridge_id)
         with contextlib.suppress(Exception):
             await self.client.bridges.destroy(bridgeId=bridge_id)
 

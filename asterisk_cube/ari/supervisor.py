@@ -1,18 +1,18 @@
-"""ARI supervisor: keeps one asyncari connection to Asterisk alive and dispatches Stasis events.
+"""ARI supervisor: keeps one ARI connection to Asterisk alive and dispatches Stasis events.
 
-asyncari has no reconnect logic, and when the websocket drops its ``async for msg in client``
-simply stops yielding, without an exception. :class:`AriSupervisor` therefore
+The connection is the lean client of :mod:`asterisk_cube.ari.client` (REST pool + event
+websocket; its event iterator ends when the websocket does). :class:`AriSupervisor`
 
 * connects (REST + websocket, registering the Stasis app ``settings.ari.app``), retrying
   with capped, jittered exponential backoff while Asterisk is down or restarting;
-* notices a dropped websocket three ways: our client subclass closes the event stream when
-  asyncari's websocket task ends, a watchdog polls asyncari's set of open websockets, and a
-  periodic REST ``GET /applications/<app>`` fails or shows the app gone (half-open TCP);
+* notices a dropped websocket three ways: the client's event stream ends, a watchdog polls
+  the client's set of open websockets, and a periodic REST ``GET /applications/<app>``
+  fails or shows the app gone (half-open TCP);
 * after every (re)connect runs :meth:`AriSupervisor.resync`: lists the channels and bridges
   still in the app and hands them to the handler's optional ``on_resync`` hook;
-* reads events in a tight loop (a slow consumer stalls asyncari and it gives up after 1.5 s)
-  and hands each to the :class:`StasisHandler` in a task, ordered per channel (events of one
-  channel run one after another, different channels in parallel);
+* reads events in a tight loop and hands each to the :class:`StasisHandler` in a task,
+  ordered per channel (events of one channel run one after another, different channels in
+  parallel);
 * if the handler raises on ``StasisStart`` the channel is continued at ``cube-fallback,s,1``
   (the generated dialplan's announcement + hangup) so a bug never strands a caller.
 
@@ -20,39 +20,32 @@ Writing a handler (inbound/outbound apps plug in here)::
 
     class Inbound:
         async def on_event(self, event, client) -> None:
-            if event.type == "StasisStart" and event.args[:1] == ["inbound"]:
-                supervisor.spawn(self.run_call(event.channel, event.args))
+            if event_type(event) == "StasisStart" and event_json(event)["args"][:1] == ["inbound"]:
+                supervisor.spawn(self.run_call(event_channel_id(event), event))
 
         async def on_resync(self, snapshot: AppSnapshot, client) -> None:  # optional
             ...  # channels still in the app after a reconnect
 
-``event`` is an asyncari ``EventMessage``: ``event.type``, ``event.channel`` (an asyncari
-``Channel`` with REST methods such as ``await event.channel.answer()``), ``event.args``, and
-``event_json(event)`` for the raw JSON. ``client`` is the asyncari client (``client.channels``,
-``client.bridges``, ...). Don't wait for *later* events inside ``on_event`` (that would block
-the channel's queue): start long call flows with :meth:`AriSupervisor.spawn`. Spawned tasks
-belong to the connection and are cancelled when it drops; ``on_resync`` picks up from there.
-
-Only one asyncari client per process: asyncari caches model objects per class, keyed by id,
-and we reset that cache on every reconnect.
+``event`` is the event's JSON as a dict (``event_json(event)`` returns it, ``event_type``
+its type). ``client`` is the :class:`~asterisk_cube.ari.client.AriClient`
+(``await client.channels.answer(channelId=...)``, ``client.bridges.addChannel(...)``).
+Don't wait for *later* events inside ``on_event`` (that would block the channel's queue):
+start long call flows with :meth:`AriSupervisor.spawn`. Spawned tasks belong to the
+connection and are cancelled when it drops; ``on_resync`` picks up from there.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import pprint
 import random
 import time
 import urllib.parse
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import Awaitable, Callable, Coroutine
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
-
-import anyio
-import httpx
 
 from ..config import AriSettings
 from ..events import (
@@ -65,12 +58,11 @@ from ..events import (
 )
 from ..logs import get_logger
 from ..redact import redact
+from .client import AriClient
 
 log = get_logger(__name__)
 
 ConnectFactory = Callable[[AriSettings], AbstractAsyncContextManager[Any]]
-
-REST_TIMEOUT = 15.0  # seconds for one ARI REST request
 
 
 # --- handler interface ---------------------------------------------------------------------
@@ -92,15 +84,12 @@ class StasisHandler(Protocol):
 
 
 def event_json(event: Any) -> dict[str, Any]:
-    """The raw JSON of an asyncari EventMessage (or a plain dict event)."""
-    raw = getattr(event, "_orig_msg", None)
-    if raw is None and isinstance(event, dict):
-        raw = event
-    return raw or {}
+    """The event's JSON (the client hands events on as decoded dicts)."""
+    return event if isinstance(event, dict) else {}
 
 
 def event_type(event: Any) -> str:
-    return str(getattr(event, "type", None) or event_json(event).get("type", ""))
+    return str(event_json(event).get("type", ""))
 
 
 def event_channel_id(event: Any) -> str | None:
@@ -183,7 +172,7 @@ class Backoff:
         self.attempt = 0
 
 
-# --- connecting with asyncari --------------------------------------------------------------
+# --- connecting ----------------------------------------------------------------------------
 
 
 def normalize_base_url(url: str) -> str:
@@ -197,120 +186,12 @@ def normalize_base_url(url: str) -> str:
     return urllib.parse.urlunsplit((parts.scheme, parts.netloc, path + "/", "", ""))
 
 
-def asyncari_connect(settings: AriSettings) -> AbstractAsyncContextManager[Any]:
-    """Connect with asyncari; the client's event iterator ends when the websocket does."""
-    return _asyncari_session(settings)
-
-
-class _LazyPformat:
-    """``pprint.pformat`` evaluated only if the log record is formatted."""
-
-    __slots__ = ("obj",)
-
-    def __init__(self, obj: Any) -> None:
-        self.obj = obj
-
-    def __str__(self) -> str:
-        return pprint.pformat(self.obj)
-
-
-@asynccontextmanager
-async def _asyncari_session(settings: AriSettings) -> AsyncIterator[Any]:
-    # Same as asyncari.connect(), plus: api_key quoted in the websocket URL, the event
-    # reader created before the websocket opens, and an event stream that ends on a drop.
-    import asyncari.client
-    from asyncari.client import Client
-
-    # asyncari pretty-prints every event for a debug line even with DEBUG off (5.7 % of
-    # serve's CPU in the inbound profile, docs/benchmarks.md "Inbound dispatch"): lazy.
-    asyncari.client.pformat = _LazyPformat
-    from asyncswagger11.http_client import ApiKeyAuthenticator, AsynchronousHttpClient
-
-    class QuotingApiKeyAuthenticator(ApiKeyAuthenticator):
-        # asyncswagger11 pastes params into the websocket URL without quoting (it calls
-        # apply(params, params) there); httpx quotes REST params itself.
-        def apply(self, headers, params):
-            key = self.api_key
-            if headers is params:
-                key = urllib.parse.quote(key, safe=":")
-            params[self.param_name] = key
-
-    class HttpClient(AsynchronousHttpClient):
-        # asyncswagger11 retries a failed request after closing its httpx client, so the
-        # retry always fails with "client has been closed" (hiding the real error) and the
-        # REST side stays dead afterwards. It also waits up to 600 s and allows only 3
-        # connections. Retry once on a transport error with the same pool instead.
-        def __init__(self, auth):
-            super().__init__(auth=auth)
-            self.session = httpx.AsyncClient(
-                timeout=REST_TIMEOUT,
-                limits=httpx.Limits(max_keepalive_connections=10, max_connections=20),
-            )
-
-        async def request(self, method, url, params=None, data=None, headers=None):
-            params = {} if params is None else params
-            headers = {} if headers is None else headers
-            if self.authenticator is not None and self.authenticator.matches(url):
-                self.authenticator.apply(headers, params)
-            kwargs = dict(method=method, url=url, params=params, content=data, headers=headers)
-            try:
-                response = await self.session.request(**kwargs)
-            except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):
-                response = await self.session.request(**kwargs)  # a stale keep-alive socket
-            if response.status_code >= 400:
-                try:
-                    response.raise_for_status()
-                except httpx.HTTPStatusError as err:
-                    err.data = None  # asyncari reads .data["message"] on 400
-                    if response.status_code == 400:
-                        with contextlib.suppress(ValueError):
-                            err.data = response.json()
-                    raise
-            return response
-
-    class SupervisedClient(Client):
-        async def __aenter__(self):
-            await self._init()
-            self.__aiter__()  # the '*' reader exists before the first event arrives
-            opened = anyio.Event()
-            self.taskgroup.start_soon(self._run, opened)
-            await opened.wait()
-            return self
-
-        async def _run(self, evt=None):
-            try:
-                await super()._run(evt)
-            finally:
-                # asyncari leaves `async for msg in client` waiting forever; end it instead.
-                if self._reader is not None:
-                    self._reader.send_stream.close()
-
-    base_url = normalize_base_url(settings.url)
-    host = urllib.parse.urlsplit(base_url).hostname
-    auth = QuotingApiKeyAuthenticator(host, f"{settings.username}:{settings.password}")
-    http_client = HttpClient(auth=auth)
-    try:
-        async with anyio.create_task_group() as tg:
-            client = SupervisedClient(tg, base_url, [settings.app], http_client)
-            async with client:
-                try:
-                    yield client
-                finally:
-                    tg.cancel_scope.cancel()
-    finally:
-        with anyio.CancelScope(shield=True):
-            await http_client.close()
-
-
-def _forget_asyncari_objects() -> None:
-    """Drop asyncari's per-class object caches (they pin objects to the old client)."""
-    try:
-        from asyncari.model import CLASS_MAP
-    except ImportError:  # pragma: no cover
-        return
-    for cls in set(CLASS_MAP.values()):
-        cls.cache = None
-        cls.active = None
+def ari_connect(settings: AriSettings) -> AbstractAsyncContextManager[Any]:
+    """Connect with the lean client (:mod:`asterisk_cube.ari.client`): REST pool + the event
+    websocket for ``settings.app``; its event iterator ends when the websocket does."""
+    return AriClient(
+        normalize_base_url(settings.url), settings.username, settings.password, settings.app
+    )
 
 
 def _describe(exc: BaseException) -> str:
@@ -318,7 +199,7 @@ def _describe(exc: BaseException) -> str:
     while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
         exc = exc.exceptions[0]
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    # httpx quotes the request URL, and asyncari authenticates with ?api_key=user:password
+    # an HTTP library may quote a request URL with credentials in it
     return redact(f"{type(exc).__name__}: {text}") if text else type(exc).__name__
 
 
@@ -339,7 +220,7 @@ class AriSupervisor:
         handler: StasisHandler | None = None,
         *,
         fallback_context: str = "cube-fallback",
-        connect: ConnectFactory = asyncari_connect,
+        connect: ConnectFactory = ari_connect,
         backoff: Backoff | None = None,
         ping_interval: float = 15.0,
         ping_timeout: float = 5.0,
@@ -394,16 +275,12 @@ class AriSupervisor:
         return task
 
     async def originate(self, **params: Any) -> None:
-        """``POST /channels`` (originate) straight through the REST client's connection
-        pool. asyncari's ``client.channels.originate`` first builds the request with
-        asyncswagger11 (~0.5-0.9 ms of CPU); ringing an agent is on the dispatch path.
-        Raises like any failed request (``httpx.HTTPStatusError``)."""
+        """``POST /channels`` (originate); raises like any failed request
+        (:class:`~asterisk_cube.ari.client.AriHttpError`, ``ConnectionError``)."""
         client = self.client
         if client is None:
             raise ConnectionError("ARI is not connected")
-        url = urllib.parse.urljoin(normalize_base_url(self.settings.url), "ari/channels")
-        params = {k: str(v) for k, v in params.items()}
-        await client.swagger.http_client.request("POST", url, params=params)
+        await client.channels.originate(**params)
 
     async def resync(self) -> AppSnapshot | None:
         """Ask Asterisk what is in our app and hand it to ``handler.on_resync`` (if any)."""
@@ -468,7 +345,6 @@ class AriSupervisor:
     # --- one connection --------------------------------------------------------------------
 
     async def _session(self) -> str:
-        _forget_asyncari_objects()
         async with self._connect(self.settings) as client:
             self.client = client
             self.connected = True
@@ -502,13 +378,10 @@ class AriSupervisor:
         self._connected_event.clear()
 
     async def _read_events(self, client: Any) -> str:
-        try:
-            async for event in client:
-                self.events_seen += 1
-                if self._dispatch(event, client):
-                    return "application replaced by another client"
-        except (anyio.EndOfStream, anyio.ClosedResourceError, anyio.BrokenResourceError):
-            return "websocket closed"
+        async for event in client:
+            self.events_seen += 1
+            if self._dispatch(event, client):
+                return "application replaced by another client"
         return "event stream ended"
 
     async def _watchdog(self, client: Any) -> str:

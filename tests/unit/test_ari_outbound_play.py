@@ -1,25 +1,16 @@
 """The abandon message's playback on a channel that already left the app."""
 
-import httpx
 import pytest
-from asyncari.model import OperationError
 from fakes.ari import FakeSupervisor
 
+from asterisk_cube.ari.client import AriHttpError
 from asterisk_cube.ari.outbound import OutboundApp, http_status
 from asterisk_cube.config import Settings
 
 
-def ari_error(status: int) -> OperationError:
-    """What asyncari raises for a failed REST call: OperationError from httpx's error."""
-    request = httpx.Request("POST", "http://ari/channels/x/play/y")
-    response = httpx.Response(status, request=request)
-    try:
-        try:
-            response.raise_for_status()
-        except httpx.HTTPStatusError as exc:
-            raise OperationError(None) from exc
-    except OperationError as err:
-        return err
+def ari_error(status: int) -> AriHttpError:
+    """What the ARI client raises for a failed REST call."""
+    return AriHttpError("POST", "channels/x/play/y", status, "Channel not found")
 
 
 class Channels:
@@ -38,7 +29,7 @@ class Client:
 @pytest.mark.parametrize(("status", "gone"), [(404, True), (409, True), (500, False)])
 async def test_a_playback_refused_because_the_channel_left_marks_it_gone(status, gone):
     """#11 item 11: under load an abandoned contact who had hung up was logged
-    ``abandoned_..._no_message`` (the play request failed with OperationError(None), the
+    ``abandoned_..._no_message`` (the play request failed with an HTTP error, the
     StasisEnd came 2.5 s later): Asterisk's 404/409 already says the channel left."""
     app = OutboundApp(Settings(), FakeSupervisor(Client(status)))
     app._watch("cube-d-1")
@@ -46,7 +37,7 @@ async def test_a_playback_refused_because_the_channel_left_marks_it_gone(status,
     assert app.gone("cube-d-1").done() is gone
 
 
-def test_http_status_of_asyncaris_error():
+def test_http_status_of_the_clients_error():
     assert http_status(ari_error(409)) == 409
     assert http_status(RuntimeError("x")) is None
 

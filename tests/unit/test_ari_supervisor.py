@@ -1,6 +1,6 @@
-"""The ARI supervisor's reconnect, re-sync and dispatch logic, with a fake asyncari client.
+"""The ARI supervisor's reconnect, re-sync and dispatch logic, with a fake ARI client.
 
-The fake behaves like asyncari after a websocket drop: its event iterator either ends or just
+The fake behaves like a client after a websocket drop: its event iterator either ends or just
 stops yielding (no exception) while its set of open websockets empties.
 """
 
@@ -75,11 +75,11 @@ class FakeClient:
         self.queue.put_nowait(event)
 
     def end_stream(self):
-        """The iterator ends (asyncari with our client subclass after a drop)."""
+        """The iterator ends (the lean client after a drop)."""
         self.queue.put_nowait(END)
 
     def drop_silently(self):
-        """Plain asyncari after a drop: the websocket is gone, the iterator just waits."""
+        """A client whose iterator just waits after a drop while its websocket is gone."""
         self.websockets.clear()
 
 
