@@ -26,6 +26,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
 from .core import health
+from .health_state import health_snapshot
 
 PREFIX = "asterisk_cube"
 LOOP_LAG_INTERVAL = 0.5
@@ -256,8 +257,6 @@ class StateCollector(Collector):
             )
 
     def _readiness(self) -> Iterator[Metric]:
-        from .web.app import health_snapshot
-
         found = health.checks(health_snapshot(self.state))
         up = _gauge("ready", "Every readiness check passes (0/1)")
         up.add_metric([], 1 if health.ready(found) else 0)

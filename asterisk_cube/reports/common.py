@@ -33,9 +33,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -96,6 +98,23 @@ def check_zone(name: str) -> str:
             f"unknown time zone {name!r} (use an IANA name like Europe/Oslo)"
         ) from None
     return name
+
+
+def system_zone() -> str:
+    """The machine's IANA zone (``TZ``, else the /etc/localtime link), else UTC."""
+    candidates = [os.environ.get("TZ", "").lstrip(":")]
+    try:
+        target = str(Path("/etc/localtime").resolve())
+        candidates.append(target.split("/zoneinfo/", 1)[1] if "/zoneinfo/" in target else "")
+    except OSError:
+        pass
+    for name in candidates:
+        try:
+            if name:
+                return check_zone(name)
+        except ReportError:
+            continue
+    return "UTC"
 
 
 def local_midnight(day: dt.date, tz: ZoneInfo) -> dt.datetime:

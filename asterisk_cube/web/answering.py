@@ -38,6 +38,7 @@ from ..core.script import CallbackCheck, DayPartWords, check_callback_number
 from ..db import models as m
 from . import i18n
 from .auth import User, refusal
+from .desk_host import DeskHost
 from .i18n import gettext as _
 from .inputs import MAX_ID, BadInput, path_id, str_field
 from .script_view import UnknownClient, client_script, script_data
@@ -45,7 +46,6 @@ from .script_view import UnknownClient, client_script, script_data
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
-    from .desktop import Desktop
 
 MAX_MESSAGE = 10_000  # services.notes.MAX_MESSAGE
 MAX_NAME = 200
@@ -78,7 +78,7 @@ class Answering:
 
     def __init__(
         self,
-        desktop: Desktop,
+        desktop: DeskHost,
         sessions: sessionmaker[Session],
         *,
         clock: Callable[[], dt.datetime] | None = None,

@@ -45,6 +45,7 @@ from ..db.session import transaction
 from ..dialer import callbacks as cb
 from ..dialer.claims import PENDING_CALLBACK
 from .auth import User, refusal
+from .desk_host import DeskHost
 from .i18n import N_
 from .i18n import gettext as _
 from .inputs import MAX_ID, BadInput, path_id, str_field
@@ -52,7 +53,6 @@ from .inputs import MAX_ID, BadInput, path_id, str_field
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
-    from .desktop import Desktop
 
 MAX_COMMENT = 4000  # dialer.callbacks.schedule's limit
 MAX_AHEAD = dt.timedelta(days=366)
@@ -169,7 +169,7 @@ class Callbacks:
 
     def __init__(
         self,
-        desktop: Desktop,
+        desktop: DeskHost,
         sessions: sessionmaker[Session],
         *,
         feedback: CallFeedback | None = None,

@@ -75,6 +75,7 @@ from ..acd.contract import (
 )
 from ..core.numbers import InvalidNumber, check_typed
 from ..events import EventHub
+from ..health_state import health_payload
 from ..limits import RateLimitedLog
 from ..logs import get_logger
 from . import i18n
@@ -96,6 +97,7 @@ from .auth import (
     start_session,
     still_signed_in,
 )
+from .desk_host import Api
 from .i18n import gettext as _
 from .inputs import BadInput, id_list, int_field, json_body, path_id, str_field
 from .push import HEARTBEAT_SECONDS, sse_response, view_stream
@@ -169,9 +171,6 @@ def make_templates() -> jinja2.Environment:
 def _field_of(message: str) -> str | None:
     head, sep, _rest = message.partition(":")
     return head.strip() if sep and head.strip().isidentifier() else None
-
-
-Api = Callable[[Request, User], Awaitable[Response]]
 
 
 class Desktop:
@@ -447,8 +446,6 @@ class Desktop:
 
     async def api_health(self, request: Request, user: User) -> Response:
         """``/health`` with the error details, for supervisors and admins."""
-        from .app import health_payload
-
         state = getattr(request.app.state, "cube", None)
         return JSONResponse(health_payload(state, details=True))
 

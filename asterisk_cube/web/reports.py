@@ -39,7 +39,15 @@ from starlette.staticfiles import StaticFiles
 from .. import reports as R
 from ..core.text import control_problem
 from ..logs import get_logger
-from ..reports.common import PERIOD_UNITS, Period, Report, ReportError, check_zone, parse_day
+from ..reports.common import (
+    PERIOD_UNITS,
+    Period,
+    Report,
+    ReportError,
+    check_zone,
+    parse_day,
+    system_zone,
+)
 from . import i18n
 from .auth import User, refusal, require_role
 from .desktop import SECURITY_HEADERS, STATIC, make_templates, supervisor_page_user
@@ -146,8 +154,6 @@ class Query:
 
 
 def default_zone() -> str:
-    from ..cli.report import system_zone
-
     return system_zone()
 
 
