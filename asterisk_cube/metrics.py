@@ -14,7 +14,6 @@ global: tests build several)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -370,12 +369,12 @@ async def metrics_server(metrics: Metrics, host: str, port: int) -> None:
     from starlette.responses import Response
     from starlette.routing import Route
 
+    from .embedded_server import EmbeddedServer
+
     async def scrape(request: Any) -> Response:
         return Response(metrics.exposition(), media_type=CONTENT_TYPE)
 
     app = Starlette(routes=[Route("/metrics", scrape, methods=["GET"])])
     config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)
-    server = uvicorn.Server(config)
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-    server.capture_signals = lambda: contextlib.nullcontext()  # type: ignore[method-assign]
+    server = EmbeddedServer(config)
     await server.serve()

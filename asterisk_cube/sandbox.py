@@ -532,6 +532,7 @@ class SandboxInstance:
             return None
         if not _pid_alive(pid):
             return None
+        assert self.root is not None
         with contextlib.suppress(OSError):  # a recycled pid belongs to another root
             if os.readlink(f"/proc/{pid}/root") != str(Path(self.root).resolve()):
                 return None

@@ -71,6 +71,7 @@ def build_runtime(settings: Settings, **runtime_kwargs: Any) -> Runtime:
     )
 
     def handler(state: RuntimeState) -> StasisRouter:
+        assert state.supervisor is not None  # the runtime connects ARI before it asks
         inbound = InboundApp(state.settings, state.supervisor, distributor)
         distributor.telephony = inbound
         dialer.telephony = OutboundApp(state.settings, state.supervisor)

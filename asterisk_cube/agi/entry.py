@@ -439,7 +439,7 @@ class VerdictInsert:
     """
 
     def __init__(self, dialect: Dialect):
-        table = m.AdblockVerdict.__table__
+        table = m.table_of(m.AdblockVerdict)
         columns = list(VERDICT_COLUMNS)
         compiled = table.insert().inline().compile(dialect=dialect, column_keys=columns)
         if compiled.positional and list(compiled.positiontup or ()) != columns:

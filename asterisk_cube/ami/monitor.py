@@ -213,7 +213,7 @@ class _Manager(Manager):
             self.on_login_refused(self)
         return ok
 
-    def connect(self, *args: Any, **kwargs: Any):  # type: ignore[override]
+    def connect(self, *args: Any, **kwargs: Any) -> Any:
         if self.closing:
             return None
         return super().connect(*args, **kwargs)
@@ -601,14 +601,14 @@ class AmiMonitor:
             if uid in journal.touched_channels and uid in self.channels:
                 new_channels[uid] = self.channels[uid]
                 continue
-            old = self.channels.get(uid)
+            was = self.channels.get(uid)
             state = _f(item, "ChannelStateDesc")
             created = now - _parse_duration(_f(item, "Duration"))
             ch = Channel(
                 uniqueid=uid,
                 name=_f(item, "Channel"),
                 state=state,
-                created=old.created if old else created,
+                created=was.created if was else created,
                 caller_num=_num(_f(item, "CallerIDNum")),
                 caller_name=_num(_f(item, "CallerIDName")),
                 connected_num=_num(_f(item, "ConnectedLineNum")),
@@ -617,7 +617,7 @@ class AmiMonitor:
                 exten=_f(item, "Exten"),
                 linkedid=_f(item, "Linkedid"),
                 bridge=_f(item, "BridgeId") or None,
-                answered=(old.answered if old and old.answered else None)
+                answered=(was.answered if was and was.answered else None)
                 or (created if state == "Up" else None),
             )
             new_channels[uid] = ch

@@ -67,7 +67,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_right
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from itertools import pairwise
@@ -326,7 +326,9 @@ def marginal_abandon(state: PacingState, n: int) -> float:
     return 0.0 if theta is None else theta(n)
 
 
-def _marginal_abandon(state: PacingState, ready: int, waiting: int):
+def _marginal_abandon(
+    state: PacingState, ready: int, waiting: int
+) -> Callable[[int], float] | None:
     est = state.estimates
     if est.answer_prob <= 0.0:
         return None
@@ -462,9 +464,9 @@ def observe_dial(learner: DialLearner, ring_seconds: float, person: bool) -> Dia
     ended[k] += 1.0
     answered = learner.person
     if person:
-        answered = list(answered)
-        answered[k] += 1.0
-        answered = tuple(answered)
+        person_counts = list(answered)
+        person_counts[k] += 1.0
+        answered = tuple(person_counts)
     dials = learner.dials + 1.0
     ended_t = tuple(ended)
     if dials > learner.max_weight:
@@ -693,15 +695,15 @@ def _digest(
     for j in range(len(talk_sf)):
         e = j * TALK_STEP
         s_e = sf(e)
-        row = []
+        ended: list[float] = []
         for k in range(k0, _NBINS):
             d = BIN_MIDS[k] + grace - wrapup
             if s_e <= 1e-12:
                 # beyond what the data covers: use the tail's memoryless rate
-                row.append(1.0 - math.exp(-d / tail_mean))
+                ended.append(1.0 - math.exp(-d / tail_mean))
             else:
-                row.append(min(1.0, max(0.0, 1.0 - sf(e + d) / s_e)))
-        talk_p.append(tuple(row))
+                ended.append(min(1.0, max(0.0, 1.0 - sf(e + d) / s_e)))
+        talk_p.append(tuple(ended))
     return PacingEstimates(
         answer_cdf=answer_cdf,
         ringing_sf=ringing_sf,

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
@@ -28,6 +28,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     Text,
     Time,
     TypeDecorator,
@@ -89,6 +90,11 @@ def _enum(cls: type[enum.Enum], name: str | None = None) -> SAEnum:
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
     type_annotation_map = {dt.datetime: UTCDateTime()}
+
+
+def table_of(model: type[DeclarativeBase]) -> Table:
+    """A mapped class's ``Table`` (``__table__``, which the stubs type as any FromClause)."""
+    return cast(Table, model.__table__)
 
 
 # --------------------------------------------------------------------------- enums

@@ -665,7 +665,7 @@ def import_blocklist(
     if (errors and not valid_only) or not valid:
         return report
     s.execute(
-        m.BlocklistEntry.__table__.insert(),
+        m.table_of(m.BlocklistEntry).insert(),
         [
             {
                 "client_id": owner.id if owner else None,

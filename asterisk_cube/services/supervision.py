@@ -128,7 +128,7 @@ def campaign_pace(s: Session, now: dt.datetime | None = None) -> list[dict[str, 
     if not campaigns:
         return []
     ids = [c.id for c in campaigns]
-    live: dict[tuple[int, m.CallState], int] = {
+    live: dict[tuple[int | None, m.CallState], int] = {
         (cid, state): n
         for cid, state, n in s.execute(
             select(m.Call.campaign_id, m.Call.state, func.count())

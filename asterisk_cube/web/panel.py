@@ -199,6 +199,7 @@ class Panel:
         user, lang, refused = await supervisor_page_user(request, self.templates)
         if refused is not None:
             return refused
+        assert user is not None  # no refusal: signed in
         reasons = await run_in_threadpool(self._pause_reasons_in, lang)
         with i18n.use_language(lang):
             data = {
