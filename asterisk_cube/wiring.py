@@ -144,7 +144,9 @@ async def keep_until_stopped(distributor: Distributor) -> None:
 
 def _answering_service(settings, sessions, watcher=None):
     """The FastAGI entry route (hours, ad-block, tone), its verdict log, the note mailer."""
-    from asterisk_cube.agi.entry import EntryConfigCache, EntryRoute, VerdictLog
+    from asterisk_cube.agi.entry import EntryRoute
+    from asterisk_cube.agi.entry_config import EntryConfigCache
+    from asterisk_cube.agi.verdict_log import VerdictLog
     from asterisk_cube.services.mailer import NoteMailer
 
     verdicts = VerdictLog(sessions)

@@ -26,7 +26,9 @@ from sippkit import SCENARIOS, Sipp, caller
 from sqlalchemy import select
 
 from asterisk_cube import dialplan as dp
-from asterisk_cube.agi.entry import EntryConfigCache, EntryRoute, VerdictLog
+from asterisk_cube.agi.entry import EntryRoute
+from asterisk_cube.agi.entry_config import EntryConfigCache
+from asterisk_cube.agi.verdict_log import VerdictLog
 from asterisk_cube.config import load_settings
 from asterisk_cube.core.spoken import NB_WEEKDAYS, next_open_words
 from asterisk_cube.core.weekly import DAYS

@@ -10,14 +10,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from asterisk_cube.agi.entry import (
-    EntryConfigCache,
-    EntryRoute,
-    VerdictLog,
-    config_fingerprint,
-    load_client_config,
-)
+from asterisk_cube.agi.entry import EntryRoute
+from asterisk_cube.agi.entry_config import EntryConfigCache, config_fingerprint, load_client_config
 from asterisk_cube.agi.server import AgiResult, AgiServer
+from asterisk_cube.agi.verdict_log import VerdictLog
 from asterisk_cube.db import models as m
 from asterisk_cube.db.session import make_engine, make_sessionmaker, transaction, upgrade
 from asterisk_cube.services import provisioning as p
@@ -571,7 +567,7 @@ async def test_blocklist_provisioning_reaches_a_running_cache(
 def test_hours_memo_changes_exactly_at_closing_and_at_midnight():
     from datetime import date
 
-    from asterisk_cube.agi.entry import HoursMemo
+    from asterisk_cube.agi.entry_config import HoursMemo
     from asterisk_cube.core.hours import DayOverride, Schedule
 
     schedule = Schedule.build(
