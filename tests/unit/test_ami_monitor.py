@@ -11,13 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from asterisk_cube.ami.monitor import (
-    AmiChanged,
-    AmiMonitor,
-    AmiStatusChanged,
-    device_state_key,
-    endpoint_of,
-)
+from asterisk_cube.ami.model import AmiChanged, AmiStatusChanged, device_state_key, endpoint_of
+from asterisk_cube.ami.monitor import AmiMonitor
 from asterisk_cube.config import AmiSettings
 from asterisk_cube.events import EventHub
 
