@@ -24,12 +24,12 @@ from asterisk_cube.core.hours import wall_to_aware
 from asterisk_cube.core.numbers import DEFAULT_REGION, InvalidNumber, is_withheld, parse_pattern
 from asterisk_cube.db import models as m
 from asterisk_cube.services.contact_import import MAX_ROWS, RowError, _read, row_problem
-from asterisk_cube.services.provisioning import (
+from asterisk_cube.services.provisioning.clients import touch_client
+from asterisk_cube.services.provisioning.common import (
     _EMAIL,
     ProvisioningError,
     _enum_value,
     get_client,
-    touch_client,
 )
 
 
