@@ -53,10 +53,8 @@ import asyncio
 import datetime as dt
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import jinja2
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -107,11 +105,10 @@ if TYPE_CHECKING:
 
     from ..config import Settings
 
+from .pages import SECURITY_HEADERS, STATIC, make_templates
+
 log = get_logger(__name__)
 
-HERE = Path(__file__).resolve().parent
-TEMPLATES = HERE / "templates"
-STATIC = HERE / "static"
 MAX_BODY = 64 * 1024
 # HTTP status of a refused login, by reason (else 401)
 LOGIN_STATUS = {"throttled": 429, "login_busy": 503}
@@ -124,48 +121,6 @@ STATUS_FOR_REASON = {
     REGISTRATION_REQUIRED: 409,
     INVALID: 400,
 }
-
-SECURITY_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        "connect-src 'self'; media-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
-        "form-action 'self'"
-    ),
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-    "X-Frame-Options": "DENY",
-    "Cache-Control": "no-store",
-}
-
-
-async def supervisor_page_user(
-    request: Request, templates: jinja2.Environment
-) -> tuple[User | None, str, Response | None]:
-    """For a supervisors' page (panel, reports): the signed-in user and its language, or
-    the response to send instead (to the login page, or a translated 403 page)."""
-    user = await current_user(request)
-    lang = request_language(request)
-    if user is None:
-        return None, lang, RedirectResponse("/login", status_code=303)
-    if not user.has_role("supervisor"):
-        with i18n.use_language(lang):
-            html = templates.get_template("message.html").render(
-                lang=lang, languages=i18n.LANGUAGES, message=i18n.reason_message("forbidden")
-            )
-        return user, lang, HTMLResponse(html, status_code=403, headers=SECURITY_HEADERS)
-    return user, lang, None
-
-
-def make_templates() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
-        autoescape=jinja2.select_autoescape(["html"]),
-        extensions=["jinja2.ext.i18n"],
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
-    return env
 
 
 def _field_of(message: str) -> str | None:

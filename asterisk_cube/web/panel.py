@@ -35,6 +35,8 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from asterisk_cube.web.pages import SECURITY_HEADERS, STATIC, make_templates, supervisor_page_user
+
 from ..acd.contract import ILLEGAL_STATE, INVALID, NOT_FOUND, NOT_PERMITTED, Refused
 from ..acd.supervision import Supervision
 from ..db import models as m
@@ -51,7 +53,6 @@ from .auth import (
     require_role,
     still_signed_in,
 )
-from .desktop import SECURITY_HEADERS, STATIC, make_templates, supervisor_page_user
 from .i18n import N_
 from .i18n import gettext as _
 from .inputs import BadInput, id_list, int_field, json_body, path_id, str_field

@@ -36,6 +36,8 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from asterisk_cube.web.pages import SECURITY_HEADERS, STATIC, make_templates, supervisor_page_user
+
 from .. import reports as R
 from ..core.text import control_problem
 from ..logs import get_logger
@@ -50,7 +52,6 @@ from ..reports.common import (
 )
 from . import i18n
 from .auth import User, refusal, require_role
-from .desktop import SECURITY_HEADERS, STATIC, make_templates, supervisor_page_user
 from .i18n import N_
 from .i18n import gettext as _
 
