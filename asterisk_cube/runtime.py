@@ -42,8 +42,10 @@ from typing import Any
 import uvicorn
 from starlette.routing import BaseRoute
 
+from asterisk_cube.agi.server import AgiServer
+from asterisk_cube.agi.session import AgiRoute, ping
+
 from . import __version__
-from .agi.server import AgiRoute, AgiServer, ping
 from .ari.supervisor import AriSupervisor, StasisHandler
 from .config import Settings
 from .embedded_server import EmbeddedServer

@@ -59,7 +59,7 @@ _garbage = RateLimitedLog(log.error)
 
 
 class AgiLike(Protocol):
-    """What the route needs of :class:`asterisk_cube.agi.server.AgiSession`."""
+    """What the route needs of :class:`asterisk_cube.agi.session.AgiSession`."""
 
     params: dict[str, str]
 

@@ -12,7 +12,8 @@ from sqlalchemy import select
 
 from asterisk_cube.agi.entry import EntryRoute
 from asterisk_cube.agi.entry_config import EntryConfigCache, config_fingerprint, load_client_config
-from asterisk_cube.agi.server import AgiResult, AgiServer
+from asterisk_cube.agi.server import AgiServer
+from asterisk_cube.agi.session import AgiResult
 from asterisk_cube.agi.verdict_log import VerdictLog
 from asterisk_cube.db import models as m
 from asterisk_cube.db.session import make_engine, make_sessionmaker, transaction, upgrade
