@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
+from support.clocks import FakeClock as Clock
 
 from asterisk_cube.agi.entry import EntryRoute
 from asterisk_cube.agi.entry_config import EntryConfigCache, config_fingerprint, load_client_config
@@ -56,14 +57,6 @@ class FakeAgi:
             name, _, value = pair.partition("=")
             self.variables[name] = value
         return AgiResult(200, "0", "", {}, "200 result=0")
-
-
-class Clock:
-    def __init__(self):
-        self.t = 1000.0
-
-    def __call__(self):
-        return self.t
 
 
 @pytest.fixture
