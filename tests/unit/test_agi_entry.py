@@ -693,13 +693,3 @@ async def test_verdict_rows_keep_instant_caller_and_reason(sessions):
     """The batch insert bypasses SQLAlchemy's per-row parameter handling but not the
     columns' own conversions: instants come back as the same aware UTC datetimes."""
     await written_verdicts_round_trip(sessions)
-
-
-@pytest.mark.integration
-async def test_verdict_rows_keep_instant_caller_and_reason_on_postgres(postgres_url):
-    upgrade(postgres_url)
-    engine = make_engine(postgres_url)
-    try:
-        await written_verdicts_round_trip(make_sessionmaker(engine))
-    finally:
-        engine.dispose()
