@@ -28,7 +28,6 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
@@ -39,7 +38,6 @@ from asterisk_cube.web.pages import SECURITY_HEADERS, STATIC, make_templates, su
 
 from ..acd.contract import ILLEGAL_STATE, INVALID, NOT_FOUND, NOT_PERMITTED, Refused
 from ..acd.supervision import Supervision
-from ..db import models as m
 from ..db.session import transaction
 from ..logs import get_logger
 from ..services import supervision as svc
@@ -186,12 +184,7 @@ class Panel:
 
     def pause_reasons(self) -> list[tuple[str, str]]:
         with self.sessions() as s:
-            rows = s.scalars(
-                select(m.PauseReason)
-                .where(m.PauseReason.system.is_(False))
-                .order_by(m.PauseReason.label)
-            ).all()
-            out = [(r.code, i18n.pause_label(r.code, r.label)) for r in rows]
+            out = [(code, i18n.pause_label(code, label)) for code, label in svc.pause_reasons(s)]
         return [(SUPERVISOR_PAUSE, _(SUPERVISOR_PAUSE_LABEL)), *out]
 
     # --- page and push ------------------------------------------------------------------
