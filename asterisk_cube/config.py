@@ -267,12 +267,12 @@ def _coerce(section: str, key: str, raw: Any, current: Any) -> Any:
         return value
     if isinstance(current, float):
         try:
-            value = float(raw)
+            number = float(raw)
         except (TypeError, ValueError):
             raise ConfigError(f"{name} must be a number, got {raw!r}") from None
-        if isinstance(raw, bool) or not math.isfinite(value):
+        if isinstance(raw, bool) or not math.isfinite(number):
             raise ConfigError(f"{name} must be a number, got {raw!r}")
-        return value
+        return number
     if not isinstance(raw, str):
         raise ConfigError(f"{name} must be a string, got {raw!r}")
     problem = control_problem(raw)  # e.g. a line break in smtp.sender breaks every e-mail

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Callable
+from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
+from sqlalchemy.orm import Session, sessionmaker
 
 from asterisk_cube.ami.commands import AmiRefused, AmiUnreachable, ami_session, command_reply
 from asterisk_cube.config import AmiSettings, Settings
@@ -90,7 +91,7 @@ async def _ami(ami: AmiSettings, timeout: float) -> tuple[dict, str, str]:
 
 
 def check_ami(
-    settings: Settings, dids: list[str], caller_ids: list[str] = (), timeout: float = 5.0
+    settings: Settings, dids: list[str], caller_ids: Sequence[str] = (), timeout: float = 5.0
 ) -> list[d.Finding]:
     ami = settings.ami
     where = f"{ami.host}:{ami.port}"
@@ -132,7 +133,7 @@ def check_ami(
 # --------------------------------------------------------------------------- the rest
 
 
-def check_database(settings: Settings) -> tuple[d.Finding, Callable | None]:
+def check_database(settings: Settings) -> tuple[d.Finding, sessionmaker[Session] | None]:
     from asterisk_cube.config import ConfigError
     from asterisk_cube.db.session import (
         make_engine,

@@ -14,7 +14,6 @@ global: tests build several)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -26,6 +25,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
 from .core import health
+from .health_state import health_snapshot
 
 PREFIX = "asterisk_cube"
 LOOP_LAG_INTERVAL = 0.5
@@ -258,8 +258,6 @@ class StateCollector(Collector):
         yield from _audio(extras)
 
     def _readiness(self) -> Iterator[Metric]:
-        from .web.app import health_snapshot
-
         found = health.checks(health_snapshot(self.state))
         up = _gauge("ready", "Every readiness check passes (0/1)")
         up.add_metric([], 1 if health.ready(found) else 0)
@@ -397,12 +395,12 @@ async def metrics_server(metrics: Metrics, host: str, port: int) -> None:
     from starlette.responses import Response
     from starlette.routing import Route
 
+    from .embedded_server import EmbeddedServer
+
     async def scrape(request: Any) -> Response:
         return Response(metrics.exposition(), media_type=CONTENT_TYPE)
 
     app = Starlette(routes=[Route("/metrics", scrape, methods=["GET"])])
     config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)
-    server = uvicorn.Server(config)
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-    server.capture_signals = lambda: contextlib.nullcontext()  # type: ignore[method-assign]
+    server = EmbeddedServer(config)
     await server.serve()

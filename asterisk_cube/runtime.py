@@ -31,22 +31,24 @@ service manager restarts it); SIGTERM/SIGINT shut down cleanly and exit 0::
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import inspect
 import signal
 import socket
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import uvicorn
 from starlette.routing import BaseRoute
 
+from asterisk_cube.agi.server import AgiServer
+from asterisk_cube.agi.session import AgiRoute, ping
+
 from . import __version__
-from .agi.server import AgiRoute, AgiServer, ping
 from .ari.supervisor import AriSupervisor, StasisHandler
 from .config import Settings
+from .embedded_server import EmbeddedServer
 from .events import EventHub
 from .limits import fit_connection_caps, quiet_accept_errors, raise_open_file_limit
 from .logs import get_logger
@@ -55,7 +57,7 @@ from .web.guard import BodyDeadline, ConnectionGuard, guarded_protocol
 
 log = get_logger(__name__)
 
-Component = Callable[["RuntimeState"], Awaitable[None]]
+Component = Callable[["RuntimeState"], Coroutine[Any, Any, None]]
 SetupHook = Callable[["RuntimeState"], Any]  # may return an awaitable
 HandlerFactory = Callable[["RuntimeState"], StasisHandler]
 
@@ -89,13 +91,6 @@ class RuntimeState:
     @property
     def agi_url(self) -> str:
         return f"agi://{self.settings.agi.host}:{self.settings.agi.port}/"
-
-
-class _EmbeddedServer(uvicorn.Server):
-    """uvicorn without its own signal handlers: the runtime owns SIGTERM/SIGINT."""
-
-    def capture_signals(self):  # type: ignore[override]
-        return contextlib.nullcontext()
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -213,7 +208,7 @@ class Runtime:
                 proxy_headers=bool(settings.web.proxy_list()),
                 forwarded_allow_ips=settings.web.proxy_list(),
             )
-            state.web = _EmbeddedServer(config)
+            state.web = EmbeddedServer(config)
             state.components["web"] = asyncio.create_task(
                 state.web.serve(sockets=[web_sock]), name="web"
             )
@@ -242,9 +237,9 @@ class Runtime:
             for task in done:
                 if task is stopper:
                     continue
-                exc = None if task.cancelled() else task.exception()
+                died = None if task.cancelled() else task.exception()
                 log.error(
-                    "component_died", component=task.get_name(), error=repr(exc) if exc else "-"
+                    "component_died", component=task.get_name(), error=repr(died) if died else "-"
                 )
                 self.stop_reason = f"{task.get_name()} died"
                 exit_code = EXIT_FAILED

@@ -73,6 +73,7 @@ def build_runtime(settings: Settings, **runtime_kwargs: Any) -> Runtime:
     audio = _audio(settings, sessions, distributor)
 
     def handler(state: RuntimeState) -> StasisRouter:
+        assert state.supervisor is not None  # the runtime connects ARI before it asks
         inbound = InboundApp(state.settings, state.supervisor, distributor)
         distributor.telephony = inbound
         dialer.telephony = OutboundApp(state.settings, state.supervisor)
@@ -151,7 +152,9 @@ async def keep_until_stopped(distributor: Distributor) -> None:
 
 def _answering_service(settings, sessions, watcher=None):
     """The FastAGI entry route (hours, ad-block, tone), its verdict log, the note mailer."""
-    from asterisk_cube.agi.entry import EntryConfigCache, EntryRoute, VerdictLog
+    from asterisk_cube.agi.entry import EntryRoute
+    from asterisk_cube.agi.entry_config import EntryConfigCache
+    from asterisk_cube.agi.verdict_log import VerdictLog
     from asterisk_cube.services.mailer import NoteMailer
 
     verdicts = VerdictLog(sessions)

@@ -149,7 +149,9 @@ async def serve(
 
                 agi.add_route("entry", guarded)
             else:
-                from asterisk_cube.agi.entry import EntryConfigCache, EntryRoute, VerdictLog
+                from asterisk_cube.agi.entry import EntryRoute
+                from asterisk_cube.agi.entry_config import EntryConfigCache
+                from asterisk_cube.agi.verdict_log import VerdictLog
                 from asterisk_cube.db.session import make_engine, make_sessionmaker
 
                 sessions = make_sessionmaker(make_engine(url))

@@ -95,7 +95,8 @@ from asterisk_cube.config import load_settings
 from asterisk_cube.core import agents as ag
 from asterisk_cube.db import models as m
 from asterisk_cube.db.session import make_engine, make_sessionmaker, transaction, upgrade
-from asterisk_cube.sandbox import SandboxInstance, ensure_host_tools
+from asterisk_cube.sandbox import SandboxInstance
+from asterisk_cube.sandbox_host import ensure_host_tools
 from asterisk_cube.services import provisioning as p
 from asterisk_cube.wiring import build_runtime
 

@@ -62,7 +62,8 @@ from asterisk_cube import logs
 from asterisk_cube.db import models as m
 from asterisk_cube.db.session import transaction
 from asterisk_cube.passwords import hash_password
-from asterisk_cube.sandbox import SandboxInstance, ensure_host_tools
+from asterisk_cube.sandbox import SandboxInstance
+from asterisk_cube.sandbox_host import ensure_host_tools
 from bench.inbound_bench import (
     DID_PROBE,
     Bench,

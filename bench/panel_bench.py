@@ -172,7 +172,7 @@ class Generator:
 
 async def hub_baseline(count: int) -> dict[str, Any]:
     """One in-process subscriber, events published as fast as possible (no web)."""
-    from asterisk_cube.ami.monitor import AmiChanged
+    from asterisk_cube.ami.model import AmiChanged
     from asterisk_cube.events import EventHub
 
     hub = EventHub()

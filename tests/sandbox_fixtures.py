@@ -19,7 +19,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from asterisk_cube.sandbox import SandboxError, SandboxInstance, ensure_host_tools, sandbox_root
+from asterisk_cube.sandbox import SandboxInstance
+from asterisk_cube.sandbox_host import SandboxError, ensure_host_tools, sandbox_root
 
 DEFAULT_BASE_PORT = 25000
 TEST_BASE_PORT = int(os.environ.get("ASTERISK_CUBE_TEST_BASE_PORT", str(DEFAULT_BASE_PORT)))

@@ -17,7 +17,8 @@ Model, from events (login with ``Events: system,call`` so dialplan/CDR noise nev
 * bridges: ``BridgeCreate``, ``BridgeEnter``, ``BridgeLeave``, ``BridgeDestroy``.
 
 Each change publishes :class:`AmiChanged`; connection changes publish
-:class:`AmiStatusChanged`.
+:class:`AmiStatusChanged`. The model's types are in :mod:`.model`, the events' effect on it
+in :mod:`.tracker` (``AmiTracker``, which this class extends with the connection).
 
 Staleness: the model is *stale* from the start until the first login and resync, and
 from the moment the connection drops until the next login and resync are done
@@ -36,168 +37,22 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from panoramisk import Manager
 
 from asterisk_cube.config import AmiSettings
-from asterisk_cube.events import Event, EventHub
+from asterisk_cube.events import EventHub
 from asterisk_cube.logs import get_logger
 from asterisk_cube.redact import redact
+
+from .model import AmiStatusChanged, Bridge, Channel, Device, _f, _Journal
+from .tracker import AmiTracker
 
 log = get_logger(__name__)
 
 EVENT_CLASSES = "system,call"
-
-# Device states as keys: AMI's DeviceStateChange says NOT_INUSE, PJSIPShowEndpoints says
-# "Not in use"; both become "not_inuse".
-_DEVICE_STATES = {
-    "unknown": "unknown",
-    "not_inuse": "not_inuse",
-    "not in use": "not_inuse",
-    "inuse": "inuse",
-    "in use": "inuse",
-    "busy": "busy",
-    "invalid": "invalid",
-    "unavailable": "unavailable",
-    "ringing": "ringing",
-    "ringinuse": "ringinuse",
-    "ring+inuse": "ringinuse",
-    "onhold": "onhold",
-    "on hold": "onhold",
-}
-
-
-def device_state_key(raw: str) -> str:
-    return _DEVICE_STATES.get((raw or "").strip().lower(), "unknown")
-
-
-def endpoint_of(channel_name: str) -> str:
-    """``PJSIP/agent01-0000002a`` -> ``PJSIP/agent01`` (the device a channel belongs to)."""
-    head, sep, _tail = channel_name.rpartition("-")
-    return head if sep and "/" in head else channel_name
-
-
-def _parse_duration(text: str) -> float:
-    try:
-        h, m, s = (int(x) for x in text.split(":"))
-    except (ValueError, AttributeError):
-        return 0.0
-    return float(h * 3600 + m * 60 + s)
-
-
-def _f(msg: Mapping[str, Any], key: str) -> str:
-    try:
-        value = msg[key]
-    except KeyError:
-        return ""
-    return value if isinstance(value, str) else str(value or "")
-
-
-def _num(value: str) -> str:
-    return "" if value in ("<unknown>", "<Unknown>") else value
-
-
-# ----------------------------------------------------------------------------- hub events
-
-
-@dataclass(frozen=True)
-class AmiStatusChanged(Event):
-    """The AMI connection went up or down, or a resync finished."""
-
-    connected: bool
-    stale: bool
-    stale_since: float | None
-    reason: str = ""
-
-
-@dataclass(frozen=True)
-class AmiChanged(Event):
-    """Something in the AMI model changed: ``what`` is device | channel | bridge | resync."""
-
-    what: str
-    key: str = ""
-
-
-# ----------------------------------------------------------------------------- the model
-
-
-@dataclass
-class Device:
-    name: str  # e.g. PJSIP/agent01
-    state: str  # device_state_key
-    since: float
-    reachable: bool | None = None  # from ContactStatus, None: not known
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "state": self.state,
-            "since": self.since,
-            "reachable": self.reachable,
-        }
-
-
-@dataclass
-class Channel:
-    uniqueid: str
-    name: str
-    state: str  # ChannelStateDesc: Down, Ring, Ringing, Up, Busy, ...
-    created: float
-    caller_num: str = ""
-    caller_name: str = ""
-    connected_num: str = ""
-    connected_name: str = ""
-    context: str = ""
-    exten: str = ""
-    linkedid: str = ""
-    bridge: str | None = None
-    answered: float | None = None
-
-    @property
-    def endpoint(self) -> str:
-        return endpoint_of(self.name)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "uniqueid": self.uniqueid,
-            "name": self.name,
-            "endpoint": self.endpoint,
-            "state": self.state,
-            "created": self.created,
-            "answered": self.answered,
-            "caller": self.caller_num,
-            "caller_name": self.caller_name,
-            "connected": self.connected_num,
-            "connected_name": self.connected_name,
-            "context": self.context,
-            "exten": self.exten,
-            "linkedid": self.linkedid,
-            "bridge": self.bridge,
-        }
-
-
-@dataclass
-class Bridge:
-    uniqueid: str
-    type: str = ""
-    channels: set[str] = field(default_factory=set)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"uniqueid": self.uniqueid, "type": self.type, "channels": sorted(self.channels)}
-
-
-@dataclass
-class _Journal:
-    """What events changed while a resync's lists were being collected."""
-
-    touched_channels: set[str] = field(default_factory=set)
-    gone_channels: set[str] = field(default_factory=set)
-    touched_devices: set[str] = field(default_factory=set)
-    touched_bridges: set[str] = field(default_factory=set)
-    gone_bridges: set[str] = field(default_factory=set)
 
 
 class _Manager(Manager):
@@ -213,7 +68,7 @@ class _Manager(Manager):
             self.on_login_refused(self)
         return ok
 
-    def connect(self, *args: Any, **kwargs: Any):  # type: ignore[override]
+    def connect(self, *args: Any, **kwargs: Any) -> Any:
         if self.closing:
             return None
         return super().connect(*args, **kwargs)
@@ -239,7 +94,7 @@ def _quiet_logger() -> logging.Logger:
     return logger
 
 
-class AmiMonitor:
+class AmiMonitor(AmiTracker):
     """See the module docstring. Use from the event loop's thread only."""
 
     def __init__(
@@ -320,9 +175,6 @@ class AmiMonitor:
 
     # ----------------------------------------------------------------- events
 
-    def _changed(self, what: str, key: str) -> None:
-        self.hub.publish(AmiChanged(what=what, key=key))
-
     def _publish_status(self, reason: str = "") -> None:
         self.hub.publish(
             AmiStatusChanged(
@@ -332,317 +184,6 @@ class AmiMonitor:
                 reason=reason,
             )
         )
-
-    def on_event(self, msg: Mapping[str, Any]) -> bool:
-        """Apply one AMI event to the model; True if it changed something."""
-        self.events_seen += 1
-        handler = self._HANDLERS.get(_f(msg, "Event"))
-        if handler is None:
-            return False
-        return handler(self, msg)
-
-    def _ev_device(self, msg: Mapping[str, Any]) -> bool:
-        name = _f(msg, "Device")
-        if not name:
-            return False
-        state = device_state_key(_f(msg, "State"))
-        if self._journal is not None:
-            self._journal.touched_devices.add(name)
-        dev = self.devices.get(name)
-        if dev is not None and dev.state == state:
-            return False
-        if dev is None:
-            self.devices[name] = Device(name, state, self.clock())
-        else:
-            dev.state, dev.since = state, self.clock()
-        self._changed("device", name)
-        return True
-
-    def _ev_contact(self, msg: Mapping[str, Any]) -> bool:
-        endpoint = _f(msg, "EndpointName")
-        status = _f(msg, "ContactStatus").lower()
-        if not endpoint:
-            return False
-        name = f"PJSIP/{endpoint}"
-        reachable = {"reachable": True, "unreachable": False, "removed": None}.get(status, ...)
-        if reachable is ...:  # Created / Updated / NonQualified: says nothing new
-            return False
-        dev = self.devices.get(name)
-        if dev is None:
-            dev = self.devices[name] = Device(name, "unknown", self.clock())
-        if dev.reachable == reachable:
-            return False
-        dev.reachable = reachable
-        self._changed("device", name)
-        return True
-
-    def _touch(self, uid: str) -> None:
-        if self._journal is not None:
-            self._journal.touched_channels.add(uid)
-
-    def _ev_newchannel(self, msg: Mapping[str, Any]) -> bool:
-        uid = _f(msg, "Uniqueid")
-        if not uid:
-            return False
-        self._touch(uid)
-        now = self.clock()
-        state = _f(msg, "ChannelStateDesc")
-        self.channels[uid] = Channel(
-            uniqueid=uid,
-            name=_f(msg, "Channel"),
-            state=state,
-            created=now,
-            caller_num=_num(_f(msg, "CallerIDNum")),
-            caller_name=_num(_f(msg, "CallerIDName")),
-            connected_num=_num(_f(msg, "ConnectedLineNum")),
-            connected_name=_num(_f(msg, "ConnectedLineName")),
-            context=_f(msg, "Context"),
-            exten=_f(msg, "Exten"),
-            linkedid=_f(msg, "Linkedid"),
-            answered=now if state == "Up" else None,
-        )
-        self._changed("channel", uid)
-        return True
-
-    def _channel_for(self, msg: Mapping[str, Any]) -> Channel | None:
-        uid = _f(msg, "Uniqueid")
-        if not uid:
-            return None
-        self._touch(uid)
-        ch = self.channels.get(uid)
-        if ch is None and _f(msg, "Channel"):
-            # An event for a channel we never saw (we connected after it was made, and the
-            # resync has not listed it yet): start tracking it from this event.
-            now = self.clock()
-            ch = self.channels[uid] = Channel(
-                uniqueid=uid,
-                name=_f(msg, "Channel"),
-                state=_f(msg, "ChannelStateDesc"),
-                created=now,
-                linkedid=_f(msg, "Linkedid"),
-            )
-        return ch
-
-    def _ev_newstate(self, msg: Mapping[str, Any]) -> bool:
-        ch = self._channel_for(msg)
-        if ch is None:
-            return False
-        before = (ch.state, ch.caller_num, ch.caller_name, ch.connected_num, ch.connected_name)
-        state = _f(msg, "ChannelStateDesc") or ch.state
-        if state == "Up" and ch.answered is None:
-            ch.answered = self.clock()
-        ch.state = state
-        for attr, key in (
-            ("caller_num", "CallerIDNum"),
-            ("caller_name", "CallerIDName"),
-            ("connected_num", "ConnectedLineNum"),
-            ("connected_name", "ConnectedLineName"),
-        ):
-            if key in msg:
-                setattr(ch, attr, _num(_f(msg, key)))
-        after = (ch.state, ch.caller_num, ch.caller_name, ch.connected_num, ch.connected_name)
-        if before == after:
-            return False
-        self._changed("channel", ch.uniqueid)
-        return True
-
-    def _ev_rename(self, msg: Mapping[str, Any]) -> bool:
-        ch = self.channels.get(_f(msg, "Uniqueid"))
-        new = _f(msg, "Newname")
-        if ch is None or not new or new == ch.name:
-            return False
-        self._touch(ch.uniqueid)
-        ch.name = new
-        self._changed("channel", ch.uniqueid)
-        return True
-
-    def _ev_hangup(self, msg: Mapping[str, Any]) -> bool:
-        uid = _f(msg, "Uniqueid")
-        if self._journal is not None:
-            self._journal.gone_channels.add(uid)
-        ch = self.channels.pop(uid, None)
-        if ch is None:
-            return False
-        if ch.bridge and ch.bridge in self.bridges:
-            self.bridges[ch.bridge].channels.discard(uid)
-        self._changed("channel", uid)
-        return True
-
-    def _ev_bridge_create(self, msg: Mapping[str, Any]) -> bool:
-        bid = _f(msg, "BridgeUniqueid")
-        if not bid:
-            return False
-        if self._journal is not None:
-            self._journal.touched_bridges.add(bid)
-        bridge = self.bridges.get(bid)
-        if bridge is None:
-            self.bridges[bid] = Bridge(bid, _f(msg, "BridgeType"))
-        elif bridge.type == _f(msg, "BridgeType"):
-            return False
-        else:
-            bridge.type = _f(msg, "BridgeType")
-        self._changed("bridge", bid)
-        return True
-
-    def _ev_bridge_destroy(self, msg: Mapping[str, Any]) -> bool:
-        bid = _f(msg, "BridgeUniqueid")
-        if self._journal is not None:
-            self._journal.gone_bridges.add(bid)
-        bridge = self.bridges.pop(bid, None)
-        if bridge is None:
-            return False
-        for uid in bridge.channels:
-            ch = self.channels.get(uid)
-            if ch is not None and ch.bridge == bid:
-                ch.bridge = None
-        self._changed("bridge", bid)
-        return True
-
-    def _ev_bridge_enter(self, msg: Mapping[str, Any]) -> bool:
-        bid = _f(msg, "BridgeUniqueid")
-        ch = self._channel_for(msg)
-        if ch is None or not bid:
-            return False
-        if self._journal is not None:
-            self._journal.touched_bridges.add(bid)
-        bridge = self.bridges.get(bid)
-        if bridge is None:
-            bridge = self.bridges[bid] = Bridge(bid, _f(msg, "BridgeType"))
-        if ch.bridge and ch.bridge != bid and ch.bridge in self.bridges:
-            self.bridges[ch.bridge].channels.discard(ch.uniqueid)
-        ch.bridge = bid
-        bridge.channels.add(ch.uniqueid)
-        self._changed("bridge", bid)
-        return True
-
-    def _ev_bridge_leave(self, msg: Mapping[str, Any]) -> bool:
-        bid = _f(msg, "BridgeUniqueid")
-        uid = _f(msg, "Uniqueid")
-        self._touch(uid)
-        if self._journal is not None:
-            self._journal.touched_bridges.add(bid)
-        changed = False
-        ch = self.channels.get(uid)
-        if ch is not None and ch.bridge == bid:
-            ch.bridge = None
-            changed = True
-        bridge = self.bridges.get(bid)
-        if bridge is not None and uid in bridge.channels:
-            bridge.channels.discard(uid)
-            changed = True
-        if changed:
-            self._changed("bridge", bid)
-        return changed
-
-    _HANDLERS: dict[str, Callable[[AmiMonitor, Mapping[str, Any]], bool]] = {
-        "DeviceStateChange": _ev_device,
-        "ContactStatus": _ev_contact,
-        "Newchannel": _ev_newchannel,
-        "Newstate": _ev_newstate,
-        "NewCallerid": _ev_newstate,
-        "NewConnectedLine": _ev_newstate,
-        "Rename": _ev_rename,
-        "Hangup": _ev_hangup,
-        "BridgeCreate": _ev_bridge_create,
-        "BridgeDestroy": _ev_bridge_destroy,
-        "BridgeEnter": _ev_bridge_enter,
-        "BridgeLeave": _ev_bridge_leave,
-    }
-
-    # ----------------------------------------------------------------- resync
-
-    def begin_resync(self) -> None:
-        """Start journaling events: lists read from now on are merged with them."""
-        self._journal = _Journal()
-
-    def apply_lists(
-        self,
-        devices: Iterable[Mapping[str, Any]] = (),
-        endpoints: Iterable[Mapping[str, Any]] = (),
-        channels: Iterable[Mapping[str, Any]] = (),
-        bridges: Iterable[Mapping[str, Any]] = (),
-    ) -> None:
-        """Replace the model with the listed state (``DeviceStateChange`` items of
-        DeviceStateList, ``EndpointList`` items of PJSIPShowEndpoints, ``CoreShowChannel``
-        and ``BridgeListItem`` items), keeping what events changed since
-        :meth:`begin_resync`. Ends the journal."""
-        journal = self._journal or _Journal()
-        self._journal = None
-        now = self.clock()
-
-        # devices: the newest of list and events
-        listed_devices: dict[str, str] = {}
-        for item in endpoints:
-            name = _f(item, "ObjectName")
-            if name and _f(item, "ObjectType") in ("", "endpoint"):
-                listed_devices[f"PJSIP/{name}"] = device_state_key(_f(item, "DeviceState"))
-        for item in devices:
-            if _f(item, "Device"):
-                listed_devices[_f(item, "Device")] = device_state_key(_f(item, "State"))
-        new_devices: dict[str, Device] = {}
-        for name, state in listed_devices.items():
-            old = self.devices.get(name)
-            if old is not None and (name in journal.touched_devices or old.state == state):
-                new_devices[name] = old
-            else:
-                new_devices[name] = Device(
-                    name, state, now, reachable=old.reachable if old else None
-                )
-        for name in journal.touched_devices:
-            if name not in new_devices and name in self.devices:
-                new_devices[name] = self.devices[name]
-
-        # channels
-        new_channels: dict[str, Channel] = {}
-        for item in channels:
-            uid = _f(item, "Uniqueid")
-            if not uid or uid in journal.gone_channels:
-                continue
-            if uid in journal.touched_channels and uid in self.channels:
-                new_channels[uid] = self.channels[uid]
-                continue
-            old = self.channels.get(uid)
-            state = _f(item, "ChannelStateDesc")
-            created = now - _parse_duration(_f(item, "Duration"))
-            ch = Channel(
-                uniqueid=uid,
-                name=_f(item, "Channel"),
-                state=state,
-                created=old.created if old else created,
-                caller_num=_num(_f(item, "CallerIDNum")),
-                caller_name=_num(_f(item, "CallerIDName")),
-                connected_num=_num(_f(item, "ConnectedLineNum")),
-                connected_name=_num(_f(item, "ConnectedLineName")),
-                context=_f(item, "Context"),
-                exten=_f(item, "Exten"),
-                linkedid=_f(item, "Linkedid"),
-                bridge=_f(item, "BridgeId") or None,
-                answered=(old.answered if old and old.answered else None)
-                or (created if state == "Up" else None),
-            )
-            new_channels[uid] = ch
-        for uid in journal.touched_channels:
-            alive = uid not in journal.gone_channels and uid in self.channels
-            if alive and uid not in new_channels:
-                new_channels[uid] = self.channels[uid]
-
-        # bridges: types from the list, members from the channels
-        new_bridges: dict[str, Bridge] = {}
-        for item in bridges:
-            bid = _f(item, "BridgeUniqueid")
-            if bid and bid not in journal.gone_bridges:
-                new_bridges[bid] = Bridge(bid, _f(item, "BridgeType"))
-        for bid in journal.touched_bridges:
-            if bid not in new_bridges and bid in self.bridges and bid not in journal.gone_bridges:
-                new_bridges[bid] = Bridge(bid, self.bridges[bid].type)
-        for ch in new_channels.values():
-            if ch.bridge and ch.bridge not in journal.gone_bridges:
-                new_bridges.setdefault(ch.bridge, Bridge(ch.bridge)).channels.add(ch.uniqueid)
-            elif ch.bridge:
-                ch.bridge = None
-
-        self.devices, self.channels, self.bridges = new_devices, new_channels, new_bridges
-        self._changed("resync", "")
 
     async def _list(self, action: str) -> list[Mapping[str, Any]]:
         """The items of a list action (``[]`` if Asterisk refuses it, e.g. no PJSIP)."""

@@ -309,13 +309,14 @@ class Recorder:
 def _reason(exc: BaseException) -> str:
     """A short reason for a refused ARI request: its HTTP status and Asterisk's message."""
     original, seen = exc, 0
-    while exc is not None and seen < 5:
-        response = getattr(exc, "response", None)
+    current: BaseException | None = exc
+    while current is not None and seen < 5:
+        response: Any = getattr(current, "response", None)
         status = getattr(response, "status_code", None)
         if isinstance(status, int):
             text = ""
             with contextlib.suppress(Exception):
                 text = (response.json() or {}).get("message", "")
             return f"HTTP {status} {text}".strip()
-        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+        current, seen = current.__cause__ or current.__context__, seen + 1
     return repr(original)[:200]

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from .app import AudioApp
-from .listen import Listening
+from .listen import CallLegs, Listening
 from .recorder import Recorder
 from .store import StoredRecordings, retention_job
 
@@ -42,9 +43,19 @@ class AudioParts:
         return retention_job(sessions, self.store)
 
 
-def build(settings: Any, sessions: Any, distributor: Any) -> AudioParts:
-    from asterisk_cube.web.audio import call_legs_of
+def call_legs_of(acd: Any) -> Callable[[int], CallLegs | None]:
+    """A connected call's caller and agent channels, from the distributor's memory."""
 
+    def legs(call_id: int) -> CallLegs | None:
+        call = getattr(acd, "calls", {}).get(call_id)
+        if call is None or call.phase != "connected" or not call.agent_channel:
+            return None
+        return CallLegs(call.channel_id, call.agent_channel)
+
+    return legs
+
+
+def build(settings: Any, sessions: Any, distributor: Any) -> AudioParts:
     parts: AudioParts
     listening = Listening(lambda: parts.client(), settings.ari.app, call_legs_of(distributor))
     store = StoredRecordings(settings.ari)

@@ -6,12 +6,11 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 import click
-from sqlalchemy import select
 
 from asterisk_cube.cli.common import FORMAT_OPTION, db_command, emit
 from asterisk_cube.core.numbers import InvalidNumber, check_typed, normalize
-from asterisk_cube.db import models as m
 from asterisk_cube.dialer import callbacks as cb
+from asterisk_cube.services.contacts import campaign_zones, contact_with_phone
 from asterisk_cube.services.provisioning import get_agent, get_campaign
 
 COLUMNS = ["id", "due", "state", "campaign", "phone", "name", "for", "comment"]
@@ -35,7 +34,7 @@ def list_(s, username, campaign, include_done, fmt):
     """Callbacks, soonest first, times in each campaign's zone."""
     agent_id = get_agent(s, username).id if username else None
     camp = get_campaign(s, campaign) if campaign else None
-    zones = {c.name: c.timezone for c in s.scalars(select(m.Campaign))}
+    zones = campaign_zones(s)
     rows = cb.scheduled_calls(
         s,
         agent_id=agent_id,
@@ -62,12 +61,7 @@ def add(s, campaign, phone, at, username, comment):
         raise click.ClickException(str(exc)) from None
     if not number:
         raise click.ClickException(f"not a phone number: {phone!r}")
-    contact = s.scalar(
-        select(m.Contact)
-        .where(m.Contact.campaign_id == camp.id, m.Contact.phone == number)
-        .order_by(m.Contact.id)
-        .limit(1)
-    )
+    contact = contact_with_phone(s, camp.id, number)
     if contact is None:
         raise click.ClickException(f"no contact {number} in campaign {camp.name}")
     try:

@@ -1,7 +1,6 @@
 """``asterisk-cube contacts``: contact lists from CSV (F-D1)."""
 
 import click
-from sqlalchemy import select
 
 from asterisk_cube.cli.common import (
     FORMAT_OPTION,
@@ -15,7 +14,7 @@ from asterisk_cube.cli.common import (
 )
 from asterisk_cube.db import models as m
 from asterisk_cube.services.contact_import import import_contacts
-from asterisk_cube.services.provisioning import get_campaign
+from asterisk_cube.services.contacts import contact_rows
 
 
 @click.group()
@@ -45,22 +44,5 @@ def import_(ctx, campaign, csv_file, valid_only, list_name, as_json):
 @FORMAT_OPTION
 def list_(s, campaign, status, limit, fmt):
     """List a campaign's contacts."""
-    c = get_campaign(s, campaign)
-    q = select(m.Contact).where(m.Contact.campaign_id == c.id).order_by(m.Contact.id).limit(limit)
-    if status:
-        q = q.where(m.Contact.status == m.ContactStatus(status))
-    rows = [
-        {
-            "id": ct.id,
-            "phone": ct.phone,
-            "name": ct.name or "",
-            "company": ct.company or "",
-            "status": ct.status.value,
-            "attempts": ct.attempts,
-            "next_attempt": ct.next_attempt_at.isoformat(timespec="minutes")
-            if ct.next_attempt_at
-            else "",
-        }
-        for ct in s.scalars(q)
-    ]
+    rows = contact_rows(s, campaign, status, limit)
     emit(rows, fmt)

@@ -61,7 +61,8 @@ def run(click_ctx, name, base_port, agents, keep_pbx):
     from asterisk_cube.cli.serve import serve
     from asterisk_cube.config import default_data_dir, load_settings
     from asterisk_cube.db.session import make_engine, make_sessionmaker, transaction, upgrade
-    from asterisk_cube.sandbox import SandboxError, SandboxInstance
+    from asterisk_cube.sandbox import SandboxInstance
+    from asterisk_cube.sandbox_host import SandboxError
 
     ctx = click_ctx.obj
     try:

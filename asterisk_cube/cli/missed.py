@@ -5,8 +5,7 @@ from __future__ import annotations
 import click
 
 from asterisk_cube.cli.common import FORMAT_OPTION, db_command, emit
-from asterisk_cube.cli.report import system_zone
-from asterisk_cube.reports.common import ReportError, check_zone
+from asterisk_cube.reports.common import ReportError, check_zone, system_zone
 from asterisk_cube.services import missed as ms
 
 COLUMNS = ["id", "missed_at", "line", "caller", "processed_at", "processed_by", "callback_state"]

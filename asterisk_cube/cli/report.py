@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import os
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -17,24 +15,14 @@ import click
 
 from asterisk_cube import reports
 from asterisk_cube.cli.common import FORMAT_OPTION, emit, friendly_errors, pass_ctx
-from asterisk_cube.reports.common import Period, Report, ReportError, check_zone, parse_day
-
-
-def system_zone() -> str:
-    """The machine's IANA zone (``TZ``, else the /etc/localtime link), else UTC."""
-    candidates = [os.environ.get("TZ", "").lstrip(":")]
-    try:
-        target = str(Path("/etc/localtime").resolve())
-        candidates.append(target.split("/zoneinfo/", 1)[1] if "/zoneinfo/" in target else "")
-    except OSError:
-        pass
-    for name in candidates:
-        try:
-            if name:
-                return check_zone(name)
-        except ReportError:
-            continue
-    return "UTC"
+from asterisk_cube.reports.common import (
+    Period,
+    Report,
+    ReportError,
+    check_zone,
+    parse_day,
+    system_zone,
+)
 
 
 def _period(first: str | None, last: str | None, zone: str) -> Period:

@@ -13,14 +13,8 @@ from typing import Any
 
 import click
 
-from asterisk_cube.sandbox import (
-    SandboxError,
-    SandboxInstance,
-    find_instance,
-    is_built,
-    list_instances,
-    sandbox_root,
-)
+from asterisk_cube.sandbox import SandboxInstance, find_instance, list_instances
+from asterisk_cube.sandbox_host import SandboxError, is_built, sandbox_root
 
 DEFAULT_BASES = {"demo": 15000, "test": 25000}
 

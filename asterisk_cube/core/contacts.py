@@ -30,6 +30,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
+from typing import Any
 
 from .hours import NO_HOLIDAYS, HoursVerdict, Interval, Schedule, status_at
 
@@ -209,7 +210,7 @@ def pick_contacts(
     """
     if limit <= 0 or not in_window(rules, now):
         return ()
-    ranked: list[tuple[tuple, Pick]] = []
+    ranked: list[tuple[tuple[Any, ...], Pick]] = []
     for contact in contacts:
         kind = due_kind(contact, rules, now)
         if kind is None:
@@ -226,7 +227,9 @@ def pick_contacts(
     return tuple(pick for _key, pick in ranked[:limit])
 
 
-def _rank(contact: ContactState, kind: PickKind, pick: Pick, agent_id: int | None) -> tuple:
+def _rank(
+    contact: ContactState, kind: PickKind, pick: Pick, agent_id: int | None
+) -> tuple[Any, ...]:
     if kind is PickKind.CALLBACK:
         assert contact.callback is not None
         mine_first = 0 if (agent_id is not None and pick.reserved_for == agent_id) else 1

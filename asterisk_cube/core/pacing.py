@@ -52,6 +52,7 @@ first 20 answers at power pace, a few minutes of a shift (docs/benchmarks.md,
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -274,7 +275,7 @@ def lines_to_dial(state: PacingState) -> int:
     return decide(state).dials
 
 
-def _risk_curve(state: PacingState, ready: int, waiting: int):
+def _risk_curve(state: PacingState, ready: int, waiting: int) -> Callable[[int], float] | None:
     return abandon_risk(
         state.estimates, ready, waiting, state.dialing, state.talking, state.wrapping
     )

@@ -367,15 +367,15 @@ def _digest(
     for j in range(len(talk_sf)):
         e = j * TALK_STEP
         s_e = sf(e)
-        row = []
+        cells: list[float] = []
         for k in range(k0, _NBINS):
             d = BIN_MIDS[k] + grace - wrapup
             if s_e <= 1e-12:
                 # beyond what the data covers: use the tail's memoryless rate
-                row.append(1.0 - math.exp(-d / tail_mean))
+                cells.append(1.0 - math.exp(-d / tail_mean))
             else:
-                row.append(min(1.0, max(0.0, 1.0 - sf(e + d) / s_e)))
-        talk_p.append(tuple(row))
+                cells.append(min(1.0, max(0.0, 1.0 - sf(e + d) / s_e)))
+        talk_p.append(tuple(cells))
     return PacingEstimates(
         answer_cdf=answer_cdf,
         ringing_sf=ringing_sf,

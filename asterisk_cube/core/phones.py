@@ -17,7 +17,11 @@ import hashlib
 import hmac
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from asterisk_cube.core.doctor import Finding
 
 DESK = "desk"
 BROWSER = "browser"
@@ -146,14 +150,14 @@ def doctor_findings(
     transports: str | None,
     transport: str,
     certificate: str | None,
-) -> list:
+) -> list[Finding]:
     """Findings for the browser phones: ``installed`` the PJSIP file's text (None: missing),
     ``rendered`` what it should hold (None: unknown, no database), ``transports``
     Asterisk's ``pjsip show transports`` (None: AMI gave nothing),
     ``certificate`` the missing DTLS file (None: both there)."""
     from asterisk_cube.core.doctor import ok, problem
 
-    found = []
+    found: list[Finding] = []
     parts = urlsplit(ws_url)
     if parts.scheme != "wss" and parts.hostname not in LOOPBACK_HOSTS:
         found.append(

@@ -52,6 +52,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from .agents import AgentState
 
@@ -129,7 +130,9 @@ class Assignment:
 # ----------------------------------------------------------------- ordering
 
 
-def call_order_key(call: WaitingCall, line_priorities: Mapping[int, int] | None = None) -> tuple:
+def call_order_key(
+    call: WaitingCall, line_priorities: Mapping[int, int] | None = None
+) -> tuple[Any, ...]:
     """Sort key: type rank, higher line priority, longer wait, call id."""
     priority = (line_priorities or {}).get(call.line_id, 0) if call.line_id is not None else 0
     return (TYPE_RANK[call.call_type], -priority, call.queued_at, str(call.call_id))
@@ -181,7 +184,7 @@ def reservation_holds(call: WaitingCall, agents: Sequence[AgentView], now: datet
     return any(a.agent_id == call.reserved_for and a.logged_in for a in agents)
 
 
-def _idle_key(agent: AgentView, now: datetime) -> tuple:
+def _idle_key(agent: AgentView, now: datetime) -> tuple[Any, ...]:
     idle = agent.idle_since or agent.since or now
     return (idle, agent.agent_id)
 
@@ -237,7 +240,7 @@ def assignments(
         return ()
     # Who serves a call depends only on this key (see ``serves``): with many calls waiting
     # on a few lines, each line's agents are found once per decision, not once per call.
-    serving: dict[tuple, list[AgentView]] = {}
+    serving: dict[tuple[Any, ...], list[AgentView]] = {}
     for call in ordered(calls, line_priorities):
         if len(taken) == len(ready):
             break  # every agent who could take a call has one now
@@ -250,9 +253,10 @@ def assignments(
                 call.line_id,
                 call.skill,
             )
-            pool = serving.get(key)
-            if pool is None:
-                pool = serving[key] = [a for a in ready if serves(a, call)]
+            found = serving.get(key)
+            if found is None:
+                found = serving[key] = [a for a in ready if serves(a, call)]
+            pool = found
             if not pool:
                 continue
         choice = pick_agent(call, agents, now, taken, pool)

@@ -46,7 +46,7 @@ CHECK_INTERVAL = 1.0  # seconds between two reads of the version
 # The tables ``serve`` caches (or derives cached decisions from). A write to any of them
 # bumps the version. Calls, offers, agent status, contacts and the like are not
 # configuration: the process that changes them owns them (or reads them when needed).
-CONFIG_MODELS: tuple[type, ...] = (
+CONFIG_MODELS: tuple[type[m.Base], ...] = (
     m.Line,
     m.Agent,
     m.AgentLine,
@@ -67,7 +67,7 @@ CONFIG_MODELS: tuple[type, ...] = (
     m.EnquiryTopic,
 )
 
-_CONFIG_TABLES = frozenset(model.__table__ for model in CONFIG_MODELS)
+_CONFIG_TABLES = frozenset(m.table_of(model) for model in CONFIG_MODELS)
 
 # Columns whose change alone is not provisioning: the desk's line choice is written by
 # the distributor that already holds it in memory.
@@ -97,7 +97,7 @@ def changes_config(session: Session) -> bool:
 
 def bump(conn: Connection) -> None:
     """Increment the version (and notify on PostgreSQL) in ``conn``'s transaction."""
-    table = m.ConfigVersion.__table__
+    table = m.table_of(m.ConfigVersion)
     conn.execute(update(table).where(table.c.id == 1).values(version=table.c.version + 1))
     if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_notify(:channel, '')"), {"channel": CHANNEL})
@@ -105,7 +105,7 @@ def bump(conn: Connection) -> None:
 
 def read_version(conn: Connection) -> int:
     """The current version (0 if the row is missing)."""
-    table = m.ConfigVersion.__table__
+    table = m.table_of(m.ConfigVersion)
     return conn.execute(select(table.c.version).where(table.c.id == 1)).scalar() or 0
 
 

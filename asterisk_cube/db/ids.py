@@ -22,6 +22,8 @@ from collections import deque
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import DeclarativeBase
 
+from . import models as m
+
 
 class IdAllocator:
     """``next(Model)`` -> a fresh primary key for that model's table."""
@@ -35,7 +37,7 @@ class IdAllocator:
         self._last: dict[str, int] = {}
 
     def next(self, model: type[DeclarativeBase]) -> int:
-        table = model.__table__
+        table = m.table_of(model)
         with self._lock:
             if self._postgres:
                 pool = self._pools.setdefault(table.name, deque())

@@ -7,13 +7,16 @@ code and migrations run on SQLite (embedded default) and PostgreSQL.
 
 Times are stored in UTC (see ``UTCDateTime``); wall-clock rules such as
 opening hours and calling windows keep their own IANA time zone.
+
+The tables are here but enquiry registration's (:mod:`.enquiry_models`) and call
+recording's (:mod:`.recording_models`); the declarative
+base and column types are in :mod:`.base`, the enumerations in :mod:`.enums` (all
+reachable as ``m.<name>`` from this module).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import enum
-from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -21,208 +24,48 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Date,
-    DateTime,
     Float,
     ForeignKey,
     Index,
     Integer,
-    MetaData,
     String,
     Text,
     Time,
-    TypeDecorator,
     UniqueConstraint,
 )
-from sqlalchemy import Enum as SAEnum
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from asterisk_cube.core.pacing import DEFAULT_MAX_DIAL_RATIO
 
-NAMING = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-class UTCDateTime(TypeDecorator):
-    """Aware datetimes in, aware UTC datetimes out, on every backend."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to a UTC column")
-        value = value.astimezone(dt.UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=dt.UTC)
-        return value.astimezone(dt.UTC)
-
-
-def _enum(cls: type[enum.Enum], name: str | None = None) -> SAEnum:
-    # Stored as VARCHAR + CHECK (not a native PG enum), so adding a value is a
-    # plain migration on both backends. ``name`` names the CHECK constraint:
-    # give one when a table has two columns of the same enum (PostgreSQL
-    # refuses two constraints of one name in a table).
-    return SAEnum(
-        cls,
-        native_enum=False,
-        create_constraint=True,
-        length=24,
-        values_callable=lambda e: [m.value for m in e],
-        name=name or cls.__name__.lower(),
-    )
-
-
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map = {dt.datetime: UTCDateTime()}
-
-
-# --------------------------------------------------------------------------- enums
-
-
-class Role(enum.StrEnum):
-    AGENT = "agent"
-    SUPERVISOR = "supervisor"
-    ADMIN = "admin"
-
-
-class AgentState(enum.StrEnum):
-    LOGGED_OUT = "logged_out"
-    READY = "ready"
-    OFFERED = "offered"
-    BUSY = "busy"
-    WRAP_UP = "wrap_up"
-    PAUSED = "paused"
-
-
-class Direction(enum.StrEnum):
-    INBOUND = "inbound"
-    OUTBOUND = "outbound"
-
-
-class DialMode(enum.StrEnum):
-    PREVIEW = "preview"
-    POWER = "power"
-    PREDICTIVE = "predictive"
-
-
-class CampaignStatus(enum.StrEnum):
-    STOPPED = "stopped"
-    RUNNING = "running"
-    PAUSED = "paused"
-
-
-class ContactStatus(enum.StrEnum):
-    NEW = "new"  # never dialed
-    DIALING = "dialing"  # claimed by a dialer right now
-    NOT_ANSWERED = "not_answered"  # to be retried while attempts remain (F-E5)
-    CALLBACK = "callback"  # a scheduled callback is pending (F-E6)
-    DONE = "done"  # reached and closed with a final outcome
-    EXHAUSTED = "exhausted"  # max attempts used without a final outcome
-    INVALID = "invalid"  # number unusable
-
-
-class CallKind(enum.StrEnum):
-    CUSTOMER_CALLBACK = "customer_callback"  # F-I3 1
-    NEW_CUSTOMER = "new_customer"  # F-I3 2
-    SERVICE = "service"  # F-I3 3
-    ANSWERING = "answering"  # answering-service client call (F-S*)
-    PREVIEW = "preview"
-    POWER = "power"
-    PREDICTIVE = "predictive"
-    MANUAL = "manual"  # agent-initiated, e.g. calling back a missed call
-
-
-class CallState(enum.StrEnum):
-    WAITING = "waiting"
-    OFFERED = "offered"
-    DIALING = "dialing"
-    CONNECTED = "connected"
-    ENDED = "ended"  # talked to an agent and hung up
-    MISSED = "missed"  # caller hung up while waiting (F-I7)
-    ABANDONED = "abandoned"  # outbound: answered, no agent within 2 s (F-D4)
-    NO_ANSWER = "no_answer"
-    MACHINE = "machine"
-    FAILED = "failed"
-    BLOCKED = "blocked"  # rejected by ad-blocking (F-S6)
-    CLOSED = "closed"  # answering service outside hours, handled without an agent
-
-
-class LegRole(enum.StrEnum):
-    CALLER = "caller"
-    AGENT = "agent"
-    CONTACT = "contact"
-    CONSULT = "consult"  # answering-service forward: announcement leg
-
-
-class OfferResult(enum.StrEnum):
-    PENDING = "pending"
-    ACCEPTED = "accepted"
-    TIMEOUT = "timeout"
-    DECLINED = "declined"
-    WITHDRAWN = "withdrawn"  # the caller hung up or another agent took it
-
-
-class Tone(enum.StrEnum):
-    FORMAL = "formal"
-    INFORMAL = "informal"
-
-
-class Handling(enum.StrEnum):
-    NOTE = "note"
-    FORWARD = "forward"
-
-
-class ClosedHandling(enum.StrEnum):
-    NOTE = "note"  # agent answers, tells the hours and takes a note
-    ANNOUNCE = "announce"  # play the hours and hang up, no agent
-
-
-class SpecialDayKind(enum.StrEnum):
-    HOLIDAY = "holiday"  # closed all day
-    SPECIAL = "special"  # other hours that day
-
-
-class MatchKind(enum.StrEnum):
-    EXACT = "exact"
-    PREFIX = "prefix"
-
-
-class TopicOutcome(enum.StrEnum):
-    NONE = "none"  # statistics only
-    FINAL = "final"  # closes the contact (Sale, Not interested…)
-    RETRY = "retry"  # answering machine / not answered (F-E5)
-    CALLBACK = "callback"  # schedule a callback (F-E6)
-
-
-class CallbackStatus(enum.StrEnum):
-    PENDING = "pending"
-    QUEUED = "queued"
-    DELIVERED = "delivered"
-    CANCELLED = "cancelled"
-
-
-class MailStatus(enum.StrEnum):
-    PENDING = "pending"
-    SENT = "sent"
-    FAILED = "failed"  # retries exhausted; visible to admins, resendable
-
+from .base import Base, _enum, utcnow
+from .base import UTCDateTime as UTCDateTime  # re-exported: m.UTCDateTime, the migrations
+from .base import table_of as table_of  # re-exported: m.table_of
+from .enquiry_models import Enquiry as Enquiry  # the enquiry tables, re-exported
+from .enquiry_models import EnquiryCategory as EnquiryCategory
+from .enquiry_models import EnquirySelection as EnquirySelection
+from .enquiry_models import EnquiryTopic as EnquiryTopic
+from .enums import (
+    AgentState,
+    CallbackStatus,
+    CallKind,
+    CallState,
+    CampaignStatus,
+    ClosedHandling,
+    ContactStatus,
+    DialMode,
+    Direction,
+    Handling,
+    LegRole,
+    MailStatus,
+    MatchKind,
+    OfferResult,
+    Role,
+    SpecialDayKind,
+    Tone,
+)
+from .enums import TopicOutcome as TopicOutcome  # re-exported
+from .recording_models import Recording as Recording  # the recording tables, re-exported
+from .recording_models import RecordingPolicy as RecordingPolicy
 
 # ------------------------------------------------------------------- association
 
@@ -590,66 +433,6 @@ class AdblockVerdict(Base):
     reason: Mapped[str] = mapped_column(String(120))
 
 
-# ---------------------------------------------------------- enquiry registration (F-E)
-
-
-class EnquiryCategory(Base):
-    """F-E1/F-E4: global categories, or campaign categories shown only on its calls."""
-
-    __tablename__ = "enquiry_categories"
-    __table_args__ = (UniqueConstraint("campaign_id", "name", name="campaign_name"),)
-    id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(120))
-    multi_choice: Mapped[bool] = mapped_column(Boolean, default=False)
-    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
-    position: Mapped[int] = mapped_column(Integer, default=0)
-    active: Mapped[bool] = mapped_column(Boolean, default=True)
-
-    topics: Mapped[list[EnquiryTopic]] = relationship(
-        cascade="all, delete-orphan", order_by="EnquiryTopic.position"
-    )
-
-
-class EnquiryTopic(Base):
-    __tablename__ = "enquiry_topics"
-    __table_args__ = (UniqueConstraint("category_id", "name", name="category_name"),)
-    id: Mapped[int] = mapped_column(primary_key=True)
-    category_id: Mapped[int] = mapped_column(
-        ForeignKey("enquiry_categories.id", ondelete="CASCADE")
-    )
-    name: Mapped[str] = mapped_column(String(120))
-    position: Mapped[int] = mapped_column(Integer, default=0)
-    outcome: Mapped[TopicOutcome] = mapped_column(_enum(TopicOutcome), default=TopicOutcome.NONE)
-
-
-class Enquiry(Base):
-    """One registration on a call; line/campaign/agent copied in for statistics (F-E3)."""
-
-    __tablename__ = "enquiries"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    call_id: Mapped[int | None] = mapped_column(
-        ForeignKey("calls.id", ondelete="SET NULL"), index=True
-    )
-    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
-    line_id: Mapped[int | None] = mapped_column(ForeignKey("lines.id", ondelete="SET NULL"))
-    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id", ondelete="SET NULL"))
-    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))
-    comment: Mapped[str] = mapped_column(Text, default="")
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
-
-    topics: Mapped[list[EnquiryTopic]] = relationship(secondary="enquiry_selections")
-
-
-class EnquirySelection(Base):
-    __tablename__ = "enquiry_selections"
-    enquiry_id: Mapped[int] = mapped_column(
-        ForeignKey("enquiries.id", ondelete="CASCADE"), primary_key=True
-    )
-    topic_id: Mapped[int] = mapped_column(
-        ForeignKey("enquiry_topics.id", ondelete="CASCADE"), primary_key=True
-    )
-
-
 # ------------------------------------------------------------------------ calls
 
 
@@ -811,53 +594,3 @@ class ConfigVersion(Base):
     __tablename__ = "config_version"
     id: Mapped[int] = mapped_column(primary_key=True)
     version: Mapped[int] = mapped_column(BigInteger, default=0)
-
-
-class RecordingPolicy(Base):
-    """Call recording for one line or one campaign (F-M4): ``mode`` off | all | on_demand
-    (the agent or a supervisor starts it from the desk), ``consent`` none | beep |
-    announcement (played to both parties before recording starts, where consent law
-    requires it), ``retention_days`` after which the file and its row's file go."""
-
-    __tablename__ = "recording_policies"
-    __table_args__ = (
-        CheckConstraint("(line_id IS NULL) <> (campaign_id IS NULL)", name="one_scope"),
-        CheckConstraint("retention_days >= 1", name="retention_positive"),
-    )
-    id: Mapped[int] = mapped_column(primary_key=True)
-    line_id: Mapped[int | None] = mapped_column(
-        ForeignKey("lines.id", ondelete="CASCADE"), unique=True
-    )
-    campaign_id: Mapped[int | None] = mapped_column(
-        ForeignKey("campaigns.id", ondelete="CASCADE"), unique=True
-    )
-    mode: Mapped[str] = mapped_column(String(16), default="off")
-    consent: Mapped[str] = mapped_column(String(16), default="none")
-    announcement: Mapped[str | None] = mapped_column(String(200))  # media for consent=announcement
-    retention_days: Mapped[int] = mapped_column(Integer, default=90)
-
-
-class Recording(Base):
-    """One recording of a call, made by Asterisk (ARI bridge recording). ``name`` is the
-    stored recording's name (``GET /recordings/stored/{name}/file``); ``state`` recording |
-    done | failed | deleted. ``call_id`` has no foreign key: the call's row may still be in
-    the distributor's write-behind journal when recording starts."""
-
-    __tablename__ = "recordings"
-    __table_args__ = (Index("ix_recordings_expires", "state", "expires_at"),)
-    id: Mapped[int] = mapped_column(primary_key=True)
-    call_id: Mapped[int] = mapped_column(Integer, index=True)
-    name: Mapped[str] = mapped_column(String(120), unique=True)
-    format: Mapped[str] = mapped_column(String(16), default="wav")
-    target: Mapped[str] = mapped_column(String(160), default="")  # bridge:<id>
-    trigger: Mapped[str] = mapped_column(String(16), default="all")  # all | on_demand
-    started_by: Mapped[str] = mapped_column(String(64), default="")  # username, or "policy"
-    line_id: Mapped[int | None] = mapped_column(Integer)
-    campaign_id: Mapped[int | None] = mapped_column(Integer)
-    state: Mapped[str] = mapped_column(String(16), default="recording")
-    error: Mapped[str | None] = mapped_column(String(200))
-    started_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    ended_at: Mapped[dt.datetime | None] = mapped_column()
-    duration_seconds: Mapped[float | None] = mapped_column(Float)
-    expires_at: Mapped[dt.datetime] = mapped_column()
-    deleted_at: Mapped[dt.datetime | None] = mapped_column()

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from sqlalchemy import case, func, literal, null, select, true, union_all
 from sqlalchemy.orm import Session
@@ -95,7 +96,7 @@ def agent_states(
     )
     if only:
         marks = marks.where(ag.id.in_(only))
-    marks = marks.subquery("marks")
+    marks_q = marks.subquery("marks")
     marked = m.AgentStateLog.__table__.alias("marked")
 
     def reason_of(table):  # the pause reason, only for paused (less to carry through LEAD)
@@ -104,13 +105,13 @@ def agent_states(
         return case((table.c.to_state == m.AgentState.PAUSED, table.c.reason))
 
     restated = select(
-        marks.c.agent_id,
-        marks.c.at,
+        marks_q.c.agent_id,
+        marks_q.c.at,
         literal(0).label("kind"),
         literal(0).label("id"),
         marked.c.to_state.label("state"),
         reason_of(marked).label("reason"),
-    ).join(marked, marked.c.id == marks.c.log_id)
+    ).join(marked, marked.c.id == marks_q.c.log_id)
     logged = select(
         log.agent_id,
         log.at,
@@ -152,7 +153,7 @@ def agent_states(
     for r in session.execute(stmt).mappings():
         if not r["ms"]:
             continue
-        row = {}
+        row: dict[str, Any] = {}
         if unit:
             row[unit] = as_date(r["bucket"])
         if "agent" in keys:

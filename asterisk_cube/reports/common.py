@@ -33,9 +33,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -52,7 +54,7 @@ from sqlalchemy import (
     type_coerce,
     values,
 )
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import QueryableAttribute, Session
 from sqlalchemy.sql.elements import ColumnElement, UnaryExpression
 from sqlalchemy.sql.operators import custom_op
 
@@ -63,6 +65,10 @@ PERIOD_UNITS = ("day", "week", "month")
 MAX_DAYS = 3700  # about ten years: bounds the day table and SQLite's offset CASE
 RATIO_DIGITS = 4
 SECONDS_DIGITS = 3
+
+
+#: a column or an ORM attribute, as the report helpers take them
+Column = ColumnElement[Any] | QueryableAttribute[Any]
 
 
 class ReportError(ValueError):
@@ -96,6 +102,23 @@ def check_zone(name: str) -> str:
             f"unknown time zone {name!r} (use an IANA name like Europe/Oslo)"
         ) from None
     return name
+
+
+def system_zone() -> str:
+    """The machine's IANA zone (``TZ``, else the /etc/localtime link), else UTC."""
+    candidates = [os.environ.get("TZ", "").lstrip(":")]
+    try:
+        target = str(Path("/etc/localtime").resolve())
+        candidates.append(target.split("/zoneinfo/", 1)[1] if "/zoneinfo/" in target else "")
+    except OSError:
+        pass
+    for name in candidates:
+        try:
+            if name:
+                return check_zone(name)
+        except ReportError:
+            continue
+    return "UTC"
 
 
 def local_midnight(day: dt.date, tz: ZoneInfo) -> dt.datetime:
@@ -167,7 +190,7 @@ def utc_offsets(zone: str, start: dt.datetime, end: dt.datetime) -> list[tuple[d
     tz = ZoneInfo(zone)
 
     def offset(t: dt.datetime) -> int:
-        return int(t.astimezone(tz).utcoffset().total_seconds())
+        return int((t.astimezone(tz).utcoffset() or dt.timedelta()).total_seconds())
 
     out = [(start, offset(start))]
     t = start
@@ -201,9 +224,7 @@ def _modifier(seconds: int) -> str:
     return f"{seconds:+d} seconds"
 
 
-def local_bucket(
-    session: Session, ts: ColumnElement, unit: str, period: Period
-) -> ColumnElement[dt.date]:
+def local_bucket(session: Session, ts: Column, unit: str, period: Period) -> ColumnElement[dt.date]:
     """SQL for the local day/week/month (first day, a DATE) of the UTC timestamp ``ts``.
 
     Exact for timestamps inside ``period`` (see the module docstring)."""
@@ -231,7 +252,7 @@ WIDE_RANGE = 0.25
 
 
 def in_period(
-    session: Session, col: ColumnElement, start: dt.datetime, end: dt.datetime
+    session: Session, col: Column, start: dt.datetime, end: dt.datetime
 ) -> ColumnElement[bool]:
     """``start <= col < end``.
 
@@ -248,22 +269,22 @@ def in_period(
         if lo is not None and hi is not None and hi > lo:
             covered = min(end, hi) - max(start, lo)
             if covered.total_seconds() > WIDE_RANGE * (hi - lo).total_seconds():
-                target = UnaryExpression(col, operator=custom_op("+"), type_=col.type)
+                target = UnaryExpression(col.expression, operator=custom_op("+"), type_=col.type)
     return and_(target >= start, target < end)
 
 
-def millis_between(session: Session, end: ColumnElement, start: ColumnElement) -> ColumnElement:
+def millis_between(session: Session, end: Column, start: Column) -> ColumnElement[Any]:
     """Whole milliseconds from ``start`` to ``end`` (both UTC timestamps), as an integer."""
     if _is_sqlite(session):
         return cast(func.round((func.julianday(end) - func.julianday(start)) * 86400000.0), Integer)
     return cast(func.round(func.extract("epoch", end - start) * 1000), Integer)
 
 
-def greatest(session: Session, a: ColumnElement, b: ColumnElement) -> ColumnElement:
+def greatest(session: Session, a: Column, b: Column) -> ColumnElement[Any]:
     return func.max(a, b) if _is_sqlite(session) else func.greatest(a, b)
 
 
-def least(session: Session, a: ColumnElement, b: ColumnElement) -> ColumnElement:
+def least(session: Session, a: Column, b: Column) -> ColumnElement[Any]:
     return func.min(a, b) if _is_sqlite(session) else func.least(a, b)
 
 
@@ -317,7 +338,7 @@ def _resolve(session: Session, names: Iterable[str] | None, col, id_col, what: s
     if not names:
         return []
     names = [n.strip() for n in names]
-    found = dict(session.execute(select(col, id_col).where(col.in_(names))).all())
+    found: dict[str, int] = dict(session.execute(select(col, id_col).where(col.in_(names))).all())
     missing = [n for n in names if n not in found]
     if missing:
         raise ReportError(f"no {what} {', '.join(repr(n) for n in missing)}")

@@ -4,8 +4,9 @@ per line and per campaign."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from asterisk_cube.db import models as m
@@ -80,7 +81,7 @@ def enquiries(
     topical = any(k in _TOPICAL for k in keys)
 
     def base(with_topics: bool):
-        cols = [
+        cols: list[ColumnElement[Any]] = [
             e.id.label("enquiry_id"),
             e.agent_id.label("agent_id"),
             e.line_id.label("line_id"),
@@ -118,6 +119,7 @@ def enquiries(
         # a topic's name is only unique within its category: show the category too
         keys = tuple(x for k in keys for x in (("category", "topic") if k == "topic" else (k,)))
     t = base(topical)
+    picks: ColumnElement[Any]
     if "topic" in keys:
         # one row per enquiry and picked topic (or none): rows are distinct enquiries
         measure = func.count().label("enquiries")
@@ -139,7 +141,7 @@ def enquiries(
     for r in session.execute(stmt).mappings():
         if not r["enquiries"]:
             continue
-        row = {}
+        row: dict[str, Any] = {}
         for k in keys:
             if k in PERIOD_UNITS:
                 row[k] = as_date(r[k])
@@ -162,12 +164,13 @@ def enquiries(
     totals_stmt = select(*base_cols, func.count(b.c.enquiry_id)).select_from(b)
     if base_cols:
         totals_stmt = totals_stmt.group_by(*base_cols)
-    totals = {}
-    for r in session.execute(totals_stmt):
+    totals: dict[tuple[Any, ...], int] = {}
+    for counted in session.execute(totals_stmt):
         key = tuple(
-            as_date(v) if k in PERIOD_UNITS else v for k, v in zip(base_keys, r[:-1], strict=True)
+            as_date(v) if k in PERIOD_UNITS else v
+            for k, v in zip(base_keys, counted[:-1], strict=True)
         )
-        totals[key] = r[-1]
+        totals[key] = counted[-1]
     for row in rows:
         key = tuple(row[k] if k in PERIOD_UNITS else row[f"{k}_id"] for k in base_keys)
         row["share"] = ratio(row["enquiries"], totals.get(key))

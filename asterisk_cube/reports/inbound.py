@@ -7,6 +7,7 @@ the outer one aggregates with ``COUNT``/``SUM(CASE ...)``/``AVG``/``MAX``.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from sqlalchemy import and_, case, func, literal, select
 from sqlalchemy.orm import Session
@@ -146,7 +147,7 @@ def inbound(
         offered = int(r["offered"])
         ans, abd = int(r["answered"] or 0), int(r["abandoned"] or 0)
         missed, processed = int(r["missed"] or 0), int(r["processed"] or 0)
-        row = {}
+        row: dict[str, Any] = {}
         if unit:
             row[unit] = as_date(r[unit])
         if "line" in keys:

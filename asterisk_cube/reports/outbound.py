@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
@@ -112,7 +113,7 @@ def outbound(
             continue
         n = {k: int(r[k] or 0) for k in r if k not in (unit, "campaign_id")}
         answered = n["reached"] + n["abandoned"]
-        row = {}
+        row: dict[str, Any] = {}
         if unit:
             row[unit] = as_date(r[unit])
         if "campaign" in keys:

@@ -226,7 +226,7 @@ def import_contacts(
     s.add(contact_list)
     s.flush()
     s.execute(
-        m.Contact.__table__.insert(),
+        m.table_of(m.Contact).insert(),
         [
             {
                 "campaign_id": campaign.id,

@@ -228,11 +228,11 @@ class NoteMailer:
                     .where(m.CallNote.id == note_id, due)
                     .values(mail_next_try_at=now + LEASE)
                     .execution_options(synchronize_session=False)
-                ).rowcount
+                ).rowcount  # type: ignore[attr-defined]  # an UPDATE's CursorResult
                 if claimed != 1:
                     continue  # another worker took it
-                note = s.get(m.CallNote, note_id)
-                client = s.get(m.Client, note.client_id)
+                note = s.get_one(m.CallNote, note_id)  # claimed above: it is there
+                client = s.get_one(m.Client, note.client_id)
                 recipients = note_recipients(s, note)
                 if not recipients:
                     out.append(
@@ -288,7 +288,7 @@ class NoteMailer:
 
     def _mark_sent(self, item: _Claimed) -> None:
         with self.sessions() as s, s.begin():
-            note = s.get(m.CallNote, item.note_id)
+            note = s.get_one(m.CallNote, item.note_id)
             note.mail_status = m.MailStatus.SENT
             note.mail_attempts = item.attempts + 1
             note.mail_error = None
@@ -297,7 +297,7 @@ class NoteMailer:
 
     def _mark_failed(self, item: _Claimed, error: str) -> m.MailStatus:
         with self.sessions() as s, s.begin():
-            note = s.get(m.CallNote, item.note_id)
+            note = s.get_one(m.CallNote, item.note_id)
             attempts = item.attempts + 1
             note.mail_attempts = attempts
             note.mail_error = redact(error)[:2000]  # an SMTP reply may quote the login

@@ -83,13 +83,13 @@ def set_policy(
         raise RecordingError("give exactly one of a line (DID) or a campaign")
     check_policy(mode, consent, announcement, retention_days)
     if line is not None:
-        row = s.scalar(select(m.Line).where(m.Line.did == line.strip()))
-        if row is None:
+        line_row = s.scalar(select(m.Line).where(m.Line.did == line.strip()))
+        if line_row is None:
             raise RecordingError(f"no line {line!r}")
-        policy = s.scalar(select(m.RecordingPolicy).where(m.RecordingPolicy.line_id == row.id))
-        target = f"line {row.did}"
+        policy = s.scalar(select(m.RecordingPolicy).where(m.RecordingPolicy.line_id == line_row.id))
+        target = f"line {line_row.did}"
         if policy is None:
-            policy = m.RecordingPolicy(line_id=row.id)
+            policy = m.RecordingPolicy(line_id=line_row.id)
     else:
         row = s.scalar(select(m.Campaign).where(m.Campaign.name == (campaign or "").strip()))
         if row is None:

@@ -98,6 +98,15 @@ def set_campaign_status(
     return campaign, old
 
 
+def pause_reasons(s: Session) -> list[tuple[str, str]]:
+    """The pause reasons an agent can be given (not the system's own), as (code, label)
+    by label."""
+    rows = s.scalars(
+        select(m.PauseReason).where(m.PauseReason.system.is_(False)).order_by(m.PauseReason.label)
+    ).all()
+    return [(r.code, r.label) for r in rows]
+
+
 def agent_label(s: Session, agent_id: int) -> str:
     agent = s.get(m.Agent, agent_id)
     if agent is None:
@@ -128,7 +137,7 @@ def campaign_pace(s: Session, now: dt.datetime | None = None) -> list[dict[str, 
     if not campaigns:
         return []
     ids = [c.id for c in campaigns]
-    live: dict[tuple[int, m.CallState], int] = {
+    live: dict[tuple[int | None, m.CallState], int] = {
         (cid, state): n
         for cid, state, n in s.execute(
             select(m.Call.campaign_id, m.Call.state, func.count())

@@ -38,6 +38,7 @@ from ..core.script import CallbackCheck, DayPartWords, check_callback_number
 from ..db import models as m
 from . import i18n
 from .auth import User, refusal
+from .desk_host import DeskHost
 from .i18n import gettext as _
 from .inputs import MAX_ID, BadInput, path_id, str_field
 from .script_view import UnknownClient, client_script, script_data
@@ -45,7 +46,6 @@ from .script_view import UnknownClient, client_script, script_data
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
-    from .desktop import Desktop
 
 MAX_MESSAGE = 10_000  # services.notes.MAX_MESSAGE
 MAX_NAME = 200
@@ -78,7 +78,7 @@ class Answering:
 
     def __init__(
         self,
-        desktop: Desktop,
+        desktop: DeskHost,
         sessions: sessionmaker[Session],
         *,
         clock: Callable[[], dt.datetime] | None = None,
@@ -88,12 +88,13 @@ class Answering:
         self.sessions = sessions
         self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
 
-    async def _my_client_call(self, user: User, call_id: int) -> CallView:
-        """The agent's current call if it is ``call_id`` and an answering-service call."""
+    async def _my_client_call(self, user: User, call_id: int) -> tuple[CallView, int]:
+        """The agent's current call if it is ``call_id`` and an answering-service call, and
+        its client."""
         call = (await self.desk.view(user.agent_id)).call
         if call is None or call.call_id != call_id or call.client_id is None:
             raise Refused(NOT_FOUND, f"call {call_id} is not your answering-service call")
-        return call
+        return call, call.client_id
 
     # --- the script ----------------------------------------------------------------------
 
@@ -109,11 +110,11 @@ class Answering:
             return script_data(script, hours_words)
 
     async def script(self, request: Request, user: User) -> Response:
-        call = await self._my_client_call(user, path_id(request, "call_id"))
+        call, client_id = await self._my_client_call(user, path_id(request, "call_id"))
         try:
-            data = await run_in_threadpool(self._script, call.client_id, user.name)
+            data = await run_in_threadpool(self._script, client_id, user.name)
         except UnknownClient:
-            raise Refused(NOT_FOUND, f"no client {call.client_id}") from None
+            raise Refused(NOT_FOUND, f"no client {client_id}") from None
         return JSONResponse({"call_id": call.call_id, "script": data})
 
     # --- forward -------------------------------------------------------------------------
@@ -121,7 +122,7 @@ class Answering:
     async def forward(self, request: Request, user: User, body: dict[str, Any]) -> Response | None:
         call_id = path_id(request, "call_id")
         employee_id = optional_id(body, "employee_id")
-        call = await self._my_client_call(user, call_id)
+        call, _client = await self._my_client_call(user, call_id)
         if call.hours in CLOSED_HOURS:
             return refusal(
                 request,
@@ -190,8 +191,8 @@ class Answering:
         caller_name = str_field(body, "caller_name", max_length=MAX_NAME)
         callback = str_field(body, "callback_number", max_length=40)
         employee_id = optional_id(body, "employee_id")
-        call = await self._my_client_call(user, call_id)
-        await run_in_threadpool(self._check_note, call.client_id, callback, employee_id)
+        _call, client_id = await self._my_client_call(user, call_id)
+        await run_in_threadpool(self._check_note, client_id, callback, employee_id)
         await self.desk.take_note(
             user.agent_id, call_id, message, caller_name, callback, employee_id
         )

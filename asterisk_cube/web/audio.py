@@ -29,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-from ..audio.listen import CallLegs, Listening, ListenRefused, ListenSession
+from ..audio.listen import Listening, ListenRefused, ListenSession
 from ..audio.recorder import Recorder, RecordingRefused
 from ..audio.store import CONTENT_TYPES, StoredRecordings
 from ..db import models as m
@@ -48,18 +48,6 @@ if TYPE_CHECKING:
 log = get_logger(__name__)
 
 STATUS = {"not_found": 404, "not_permitted": 403, "illegal_state": 409, "invalid": 400}
-
-
-def call_legs_of(acd: Any) -> Callable[[int], CallLegs | None]:
-    """A connected call's caller and agent channels, from the distributor's memory."""
-
-    def legs(call_id: int) -> CallLegs | None:
-        call = getattr(acd, "calls", {}).get(call_id)
-        if call is None or call.phase != "connected" or not call.agent_channel:
-            return None
-        return CallLegs(call.channel_id, call.agent_channel)
-
-    return legs
 
 
 class AudioWeb:
@@ -172,10 +160,11 @@ class AudioWeb:
 
     async def stop(self, request: Request, user: User) -> Response:
         await json_body(request)
-        session = self.listening.session_of(user.username) if self.listening else None
-        if session is None:
+        listening = self.listening
+        session = listening.session_of(user.username) if listening else None
+        if listening is None or session is None:
             raise ListenRefused("illegal_state", "you are not listening to a call")
-        await self.listening.stop(session, "stopped")
+        await listening.stop(session, "stopped")
         return JSONResponse({"ok": True, "session": session.id})
 
     async def current(self, request: Request, user: User) -> Response:

@@ -382,13 +382,14 @@ def session_user(request: Request) -> User | None:
     uid = session.get("uid")
     if not isinstance(uid, int):
         return None
+    version = session.get("sv")
     return User(
         agent_id=uid,
         username=str(session.get("user", "")),
         name=str(session.get("name", "")),
         role=str(session.get("role", "agent")),
         language=str(session.get("lang", DEFAULT_LANGUAGE)),
-        session_version=session.get("sv") if isinstance(session.get("sv"), int) else -1,
+        session_version=version if isinstance(version, int) else -1,
     )
 
 

@@ -45,6 +45,7 @@ from ..db.session import transaction
 from ..dialer import callbacks as cb
 from ..dialer.claims import PENDING_CALLBACK
 from .auth import User, refusal
+from .desk_host import DeskHost
 from .i18n import N_
 from .i18n import gettext as _
 from .inputs import MAX_ID, BadInput, path_id, str_field
@@ -52,7 +53,6 @@ from .inputs import MAX_ID, BadInput, path_id, str_field
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
-    from .desktop import Desktop
 
 MAX_COMMENT = 4000  # dialer.callbacks.schedule's limit
 MAX_AHEAD = dt.timedelta(days=366)
@@ -169,7 +169,7 @@ class Callbacks:
 
     def __init__(
         self,
-        desktop: Desktop,
+        desktop: DeskHost,
         sessions: sessionmaker[Session],
         *,
         feedback: CallFeedback | None = None,
@@ -187,8 +187,8 @@ class Callbacks:
             request, exc.reason, exc.status, detail=str(exc), field=exc.field, message=text
         )
 
-    async def _my_card(self, user: User, call_id: int) -> CallView:
-        """The call on the agent's card if it is ``call_id``."""
+    async def _my_card(self, user: User, call_id: int) -> tuple[CallView, int]:
+        """The call on the agent's card if it is ``call_id``, and its contact."""
         call = (await self.desk.view(user.agent_id)).call
         if call is None or call.call_id != call_id:
             raise Refusal(
@@ -198,7 +198,7 @@ class Callbacks:
             raise Refusal(
                 ILLEGAL_STATE, 409, N_("Open the contact of this call first: it has none.")
             )
-        return call
+        return call, call.contact_id
 
     # --- the database step (in a worker thread, one transaction) -------------------------
 
@@ -348,8 +348,8 @@ class Callbacks:
     async def facts(self, request: Request, user: User) -> Response:
         call_id = path_id(request, "call_id")
         try:
-            card = await self._my_card(user, call_id)
-            data = await run_in_threadpool(self._facts, user.agent_id, card.contact_id)
+            card, contact_id = await self._my_card(user, call_id)
+            data = await run_in_threadpool(self._facts, user.agent_id, contact_id)
         except Refusal as exc:
             return self.refused(request, exc)
         data["call_id"] = call_id
@@ -360,8 +360,8 @@ class Callbacks:
         call_id = path_id(request, "call_id")
         ask = _read_body(body)
         try:
-            card = await self._my_card(user, call_id)
-            if ask.contact_id is not None and ask.contact_id != card.contact_id:
+            card, contact_id = await self._my_card(user, call_id)
+            if ask.contact_id is not None and ask.contact_id != contact_id:
                 raise Refusal(
                     NOT_FOUND,
                     404,
@@ -374,13 +374,14 @@ class Callbacks:
             out, deferred = await run_in_threadpool(
                 self._schedule,
                 user.agent_id,
-                card.contact_id,
+                contact_id,
                 ask,
                 dialer_call=_dialer_call(card),
             )
         except Refusal as exc:
             return self.refused(request, exc)
         if deferred:
+            assert self.feedback is not None  # _schedule defers only to a dialer
             # the dialer writes it when the call ends, or now if it just ended (it refuses
             # a call that is not the agent's)
             self.feedback.schedule_callback(

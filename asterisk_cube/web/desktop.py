@@ -53,10 +53,8 @@ from __future__ import annotations
 import datetime as dt
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import jinja2
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -76,6 +74,7 @@ from ..acd.contract import (
 from ..core.numbers import InvalidNumber, check_typed
 from ..core.phones import csp_origin
 from ..events import EventHub
+from ..health_state import health_payload
 from ..limits import RateLimitedLog
 from ..logs import get_logger
 from . import i18n
@@ -97,6 +96,7 @@ from .auth import (
     start_session,
     still_signed_in,
 )
+from .desk_host import Api
 from .i18n import gettext as _
 from .inputs import BadInput, id_list, int_field, json_body, path_id, str_field
 from .push import HEARTBEAT_SECONDS, StreamSlots, sse_response, view_stream
@@ -106,11 +106,10 @@ if TYPE_CHECKING:
 
     from ..config import Settings
 
+from .pages import CSP, SECURITY_HEADERS, STATIC, make_templates
+
 log = get_logger(__name__)
 
-HERE = Path(__file__).resolve().parent
-TEMPLATES = HERE / "templates"
-STATIC = HERE / "static"
 MAX_BODY = 64 * 1024
 # HTTP status of a refused login, by reason (else 401)
 LOGIN_STATUS = {"throttled": 429, "login_busy": 503}
@@ -124,56 +123,10 @@ STATUS_FOR_REASON = {
     INVALID: 400,
 }
 
-CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'{connect}; media-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
-    "form-action 'self'"
-)
-SECURITY_HEADERS = {
-    "Content-Security-Policy": CSP.format(connect=""),
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-    "X-Frame-Options": "DENY",
-    "Cache-Control": "no-store",
-}
-
-
-async def supervisor_page_user(
-    request: Request, templates: jinja2.Environment
-) -> tuple[User | None, str, Response | None]:
-    """For a supervisors' page (panel, reports): the signed-in user and its language, or
-    the response to send instead (to the login page, or a translated 403 page)."""
-    user = await current_user(request)
-    lang = request_language(request)
-    if user is None:
-        return None, lang, RedirectResponse("/login", status_code=303)
-    if not user.has_role("supervisor"):
-        with i18n.use_language(lang):
-            html = templates.get_template("message.html").render(
-                lang=lang, languages=i18n.LANGUAGES, message=i18n.reason_message("forbidden")
-            )
-        return user, lang, HTMLResponse(html, status_code=403, headers=SECURITY_HEADERS)
-    return user, lang, None
-
-
-def make_templates() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
-        autoescape=jinja2.select_autoescape(["html"]),
-        extensions=["jinja2.ext.i18n"],
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
-    return env
-
 
 def _field_of(message: str) -> str | None:
     head, sep, _rest = message.partition(":")
     return head.strip() if sep and head.strip().isidentifier() else None
-
-
-Api = Callable[[Request, User], Awaitable[Response]]
 
 
 class Desktop:
@@ -462,8 +415,6 @@ class Desktop:
 
     async def api_health(self, request: Request, user: User) -> Response:
         """``/health`` with the error details, for supervisors and admins."""
-        from .app import health_payload
-
         state = getattr(request.app.state, "cube", None)
         return JSONResponse(health_payload(state, details=True))
 

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
@@ -103,17 +103,17 @@ class ConnectionGuard:
         }
 
 
-class GuardedProtocol:
+if TYPE_CHECKING:  # the type checker sees the mixin as the h11 protocol it extends
+    _Protocol = H11Protocol
+else:
+    _Protocol = object
+
+
+class GuardedProtocol(_Protocol):
     """uvicorn's HTTP protocol with a header deadline and a place under a connection cap
     (a mixin over either of uvicorn's protocols: both keep ``cycle`` and ``transport``)."""
 
     guard: ConnectionGuard  # set by guarded_protocol()
-    # from uvicorn's protocol class this is mixed into
-    cycle: Any
-    loop: asyncio.AbstractEventLoop
-    transport: asyncio.Transport | None
-    client: tuple[str, int] | None
-    connections: set[Any]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

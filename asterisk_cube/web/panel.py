@@ -28,16 +28,16 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from asterisk_cube.web.pages import SECURITY_HEADERS, STATIC, make_templates, supervisor_page_user
+
 from ..acd.contract import ILLEGAL_STATE, INVALID, NOT_FOUND, NOT_PERMITTED, Refused
 from ..acd.supervision import Supervision
-from ..db import models as m
 from ..db.session import transaction
 from ..limits import RateLimitedLog
 from ..logs import get_logger
@@ -52,7 +52,6 @@ from .auth import (
     require_role,
     still_signed_in,
 )
-from .desktop import SECURITY_HEADERS, STATIC, make_templates, supervisor_page_user
 from .i18n import N_
 from .i18n import gettext as _
 from .inputs import BadInput, id_list, int_field, json_body, path_id, str_field
@@ -191,12 +190,7 @@ class Panel:
 
     def pause_reasons(self) -> list[tuple[str, str]]:
         with self.sessions() as s:
-            rows = s.scalars(
-                select(m.PauseReason)
-                .where(m.PauseReason.system.is_(False))
-                .order_by(m.PauseReason.label)
-            ).all()
-            out = [(r.code, i18n.pause_label(r.code, r.label)) for r in rows]
+            out = [(code, i18n.pause_label(code, label)) for code, label in svc.pause_reasons(s)]
         return [(SUPERVISOR_PAUSE, _(SUPERVISOR_PAUSE_LABEL)), *out]
 
     # --- page and push ------------------------------------------------------------------
@@ -205,6 +199,7 @@ class Panel:
         user, lang, refused = await supervisor_page_user(request, self.templates)
         if refused is not None:
             return refused
+        assert user is not None  # no refusal: signed in
         reasons = await run_in_threadpool(self._pause_reasons_in, lang)
         with i18n.use_language(lang):
             data = {

@@ -7,8 +7,8 @@ state:
 * the call distributor (``Supervision.panel_snapshot``): agents, lines, waiting and
   connected calls — on every :class:`~asterisk_cube.acd.supervision.PanelChanged`;
 * the AMI monitor: device state and channels per agent endpoint, every channel and the
-  connection status — on :class:`~asterisk_cube.ami.monitor.AmiChanged` /
-  :class:`~asterisk_cube.ami.monitor.AmiStatusChanged`;
+  connection status — on :class:`~asterisk_cube.ami.model.AmiChanged` /
+  :class:`~asterisk_cube.ami.model.AmiStatusChanged`;
 * outbound campaigns' pace from the database (``services.supervision.campaign_pace``),
   re-read every ``campaign_interval`` seconds while somebody watches and at once after a
   campaign action (:class:`CampaignsChanged`), merged with the local dialer's in-memory
@@ -46,7 +46,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from asterisk_cube.acd.supervision import AcdSnapshot, PanelChanged, Supervision
-from asterisk_cube.ami.monitor import AmiChanged, AmiMonitor, AmiStatusChanged
+from asterisk_cube.ami.model import AmiChanged, AmiStatusChanged
+from asterisk_cube.ami.monitor import AmiMonitor
 from asterisk_cube.core.numbers import WITHHELD, is_withheld
 from asterisk_cube.events import Event, EventHub
 from asterisk_cube.logs import get_logger

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
     from .auth import User
-    from .desktop import Desktop
+    from .desk_host import DeskHost
 
 log = get_logger(__name__)
 
@@ -41,7 +41,7 @@ log = get_logger(__name__)
 class BrowserPhone:
     def __init__(
         self,
-        desktop: Desktop,
+        desktop: DeskHost,
         sessions: sessionmaker[Session],
         ws_url: str = "",
         secret_key: str = "",

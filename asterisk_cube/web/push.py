@@ -136,7 +136,7 @@ class StreamSlots:
     :meth:`take` returns the stream's place, an event kept as a hook to end it from outside.
     """
 
-    def __init__(self, per_user: int, note: Callable[..., None], refused_event: str) -> None:
+    def __init__(self, per_user: int, note: Callable[..., object], refused_event: str) -> None:
         self.per_user = per_user
         self.note = note  # a rate-limited log (limits.RateLimitedLog)
         self.refused_event = refused_event

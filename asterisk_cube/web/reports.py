@@ -36,13 +36,22 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from asterisk_cube.web.pages import SECURITY_HEADERS, STATIC, make_templates, supervisor_page_user
+
 from .. import reports as R
 from ..core.text import control_problem
 from ..logs import get_logger
-from ..reports.common import PERIOD_UNITS, Period, Report, ReportError, check_zone, parse_day
+from ..reports.common import (
+    PERIOD_UNITS,
+    Period,
+    Report,
+    ReportError,
+    check_zone,
+    parse_day,
+    system_zone,
+)
 from . import i18n
 from .auth import User, refusal, require_role
-from .desktop import SECURITY_HEADERS, STATIC, make_templates, supervisor_page_user
 from .i18n import N_
 from .i18n import gettext as _
 
@@ -154,8 +163,6 @@ class Query:
 
 
 def default_zone() -> str:
-    from ..cli.report import system_zone
-
     return system_zone()
 
 

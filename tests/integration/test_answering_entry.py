@@ -24,9 +24,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from sippkit import SCENARIOS, Sipp, caller
 from sqlalchemy import select
+from support.polling import until
 
 from asterisk_cube import dialplan as dp
-from asterisk_cube.agi.entry import EntryConfigCache, EntryRoute, VerdictLog
+from asterisk_cube.agi.entry import EntryRoute
+from asterisk_cube.agi.entry_config import EntryConfigCache
+from asterisk_cube.agi.verdict_log import VerdictLog
 from asterisk_cube.config import load_settings
 from asterisk_cube.core.spoken import NB_WEEKDAYS, next_open_words
 from asterisk_cube.core.weekly import DAYS
@@ -44,17 +47,6 @@ CLOSED_DID = "4733000002"
 NORWEGIAN_CLOSED_DID = "4733000003"
 MIDNIGHT_DID = "4733000004"  # a Norwegian client that opens at 00:00: "klokken null null"
 BLOCKED_NUMBER = "+4781555000"
-
-
-async def until(predicate, timeout=15.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 def not_today_hours(zone: str, opens: str = "08:00") -> str:

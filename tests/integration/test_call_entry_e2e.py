@@ -24,6 +24,7 @@ from cubeproc import Serve
 from panel_client import SupervisorClient
 from sippkit import SCENARIOS, Sipp, caller, phone
 from sqlalchemy import select
+from support.polling import until
 
 from asterisk_cube.config import load_settings
 from asterisk_cube.db import models as m
@@ -101,17 +102,6 @@ async def wait_view(client: AgentClient, predicate, timeout: float = 15.0, what:
             return await events.wait_for(predicate, timeout=timeout)
         except TimeoutError:
             raise AssertionError(f"timed out waiting for {what}: {await client.view()}") from None
-
-
-async def until(predicate, timeout: float = 15.0, what: str = ""):
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while loop.time() < deadline:
-        found = predicate()
-        if found:
-            return found
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def caller_channels(sandbox) -> list[str]:

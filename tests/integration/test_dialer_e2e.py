@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import itertools
 import logging
 import random
@@ -34,6 +35,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sippkit import SCENARIOS, Sipp, caller, phone
 from sqlalchemy import func, select
+from support import polling
 
 from asterisk_cube import dialplan as dp
 from asterisk_cube.config import load_settings
@@ -104,17 +106,7 @@ def random_customer(rng: random.Random, serial: int) -> tuple[str, str]:
     return number(4, rng.randint(5, 15), 0, serial), "unavailable"
 
 
-async def until(predicate, timeout=30.0, what="condition", every=0.1):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(every)
+until = functools.partial(polling.until, timeout=30.0, every=0.1)
 
 
 @dataclass

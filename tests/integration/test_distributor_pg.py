@@ -6,6 +6,7 @@ import asyncio
 import pytest
 from dbkit import call_row
 from sqlalchemy import select
+from support.fakes import FakeTelephony as Telephony
 
 from asterisk_cube.acd.distributor import Distributor
 from asterisk_cube.db import models as m
@@ -14,18 +15,6 @@ from asterisk_cube.events import EventHub
 from asterisk_cube.services import provisioning as p
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres]
-
-
-class Telephony:
-    async def connect_agent(self, call_id, channel_id, endpoint, tone):
-        await asyncio.sleep(0)
-        return f"agent-{call_id}"
-
-    async def hangup(self, channel_id):
-        pass
-
-    async def release(self, call_id, channels):
-        pass
 
 
 @pytest.fixture

@@ -2,12 +2,12 @@
 distributor's desk API (the web desktop's API is tested end to end elsewhere)."""
 
 import asyncio
-import time
 
 import httpx
 import pytest
 from sippkit import caller, phone
 from sqlalchemy import select
+from support.polling import until
 
 from asterisk_cube import dialplan as dp
 from asterisk_cube.config import load_settings
@@ -17,17 +17,6 @@ from asterisk_cube.services import provisioning as p
 from asterisk_cube.wiring import build_runtime
 
 pytestmark = pytest.mark.integration
-
-
-async def until(predicate, timeout=15.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 @pytest.fixture

@@ -22,8 +22,8 @@ import pytest
 from agent_client import AgentClient
 from sippkit import caller, phone
 
-from asterisk_cube.sandbox import PASSWORD as SANDBOX_PASSWORD
-from asterisk_cube.sandbox import USERNAME as SANDBOX_USER
+from asterisk_cube.sandbox_host import PASSWORD as SANDBOX_PASSWORD
+from asterisk_cube.sandbox_host import USERNAME as SANDBOX_USER
 
 pytestmark = pytest.mark.integration
 

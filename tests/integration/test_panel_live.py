@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import socket
 import statistics
-import time
 from pathlib import Path
 
 import pytest
@@ -29,6 +28,7 @@ from agent_client import AgentClient
 from panel_client import ApiError, SupervisorClient
 from sippkit import caller, phone
 from sqlalchemy import select
+from support.polling import until
 
 from asterisk_cube import dialplan as dp
 from asterisk_cube.config import load_settings
@@ -76,17 +76,6 @@ def free_slots(sandbox, count: int) -> list[int]:
     ]
     assert len(found) >= count, "no free caller ports"
     return found[:count]
-
-
-async def until(predicate, timeout=15.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 @pytest.fixture

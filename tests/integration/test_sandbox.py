@@ -12,7 +12,7 @@ import pytest
 from panoramisk import Manager
 from sippkit import caller, phone, read_stats
 
-from asterisk_cube.sandbox import PASSWORD, USERNAME
+from asterisk_cube.sandbox_host import PASSWORD, USERNAME
 
 pytestmark = pytest.mark.integration
 

@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from asterisk_cube.ari.supervisor import Backoff
-from asterisk_cube.sandbox import PASSWORD, USERNAME
+from asterisk_cube.sandbox_host import PASSWORD, USERNAME
 
 SERVE = [sys.executable, "-c", "from asterisk_cube.cli import main; main()", "serve"]
 APP = "asterisk-cube"

@@ -14,6 +14,7 @@ import warnings
 
 import pytest
 from sqlalchemy import select
+from support.fakes import FakeTelephony as Telephony
 
 from asterisk_cube.acd import contract as c
 from asterisk_cube.acd.distributor import Distributor
@@ -42,14 +43,6 @@ CONTACTS = {  # name: campaign (None: no campaign)
 
 KARI = ("kari", "kari-secret-1")
 OLA = ("ola", "ola-secret-12")
-
-
-class Telephony:
-    async def connect_agent(self, call_id, channel_id, endpoint, tone):
-        return f"agent-{call_id}"
-
-    async def hangup(self, channel_id):
-        pass
 
 
 @pytest.fixture

@@ -15,12 +15,12 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 import urllib.request
 from pathlib import Path
 
 import httpx
 import pytest
+from support.polling import wait_until
 
 from asterisk_cube.redact import redact
 
@@ -60,17 +60,6 @@ def refusing_ari():
     finally:
         server.shutdown()
         server.server_close()
-
-
-def wait_until(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 @pytest.fixture

@@ -9,15 +9,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
+from support.clocks import FakeClock as Clock
 
-from asterisk_cube.agi.entry import (
-    EntryConfigCache,
-    EntryRoute,
-    VerdictLog,
-    config_fingerprint,
-    load_client_config,
-)
-from asterisk_cube.agi.server import AgiResult, AgiServer
+from asterisk_cube.agi.entry import EntryRoute
+from asterisk_cube.agi.entry_config import EntryConfigCache, config_fingerprint, load_client_config
+from asterisk_cube.agi.server import AgiServer
+from asterisk_cube.agi.session import AgiResult
+from asterisk_cube.agi.verdict_log import VerdictLog
 from asterisk_cube.db import models as m
 from asterisk_cube.db.session import make_engine, make_sessionmaker, transaction, upgrade
 from asterisk_cube.services import provisioning as p
@@ -59,14 +57,6 @@ class FakeAgi:
             name, _, value = pair.partition("=")
             self.variables[name] = value
         return AgiResult(200, "0", "", {}, "200 result=0")
-
-
-class Clock:
-    def __init__(self):
-        self.t = 1000.0
-
-    def __call__(self):
-        return self.t
 
 
 @pytest.fixture
@@ -571,7 +561,7 @@ async def test_blocklist_provisioning_reaches_a_running_cache(
 def test_hours_memo_changes_exactly_at_closing_and_at_midnight():
     from datetime import date
 
-    from asterisk_cube.agi.entry import HoursMemo
+    from asterisk_cube.agi.entry_config import HoursMemo
     from asterisk_cube.core.hours import DayOverride, Schedule
 
     schedule = Schedule.build(
@@ -703,13 +693,3 @@ async def test_verdict_rows_keep_instant_caller_and_reason(sessions):
     """The batch insert bypasses SQLAlchemy's per-row parameter handling but not the
     columns' own conversions: instants come back as the same aware UTC datetimes."""
     await written_verdicts_round_trip(sessions)
-
-
-@pytest.mark.integration
-async def test_verdict_rows_keep_instant_caller_and_reason_on_postgres(postgres_url):
-    upgrade(postgres_url)
-    engine = make_engine(postgres_url)
-    try:
-        await written_verdicts_round_trip(make_sessionmaker(engine))
-    finally:
-        engine.dispose()

@@ -17,9 +17,9 @@ import time
 
 import pytest
 
-from asterisk_cube.agi.server import (
+from asterisk_cube.agi.server import AgiServer
+from asterisk_cube.agi.session import (
     AgiError,
-    AgiServer,
     AgiSession,
     parse_agi_env,
     ping,

@@ -5,31 +5,21 @@ silent connection) against a small fake AMI server on loopback."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import time
 from pathlib import Path
 
 import pytest
+from support import polling
+from support.clocks import FakeClock as Clock
 
-from asterisk_cube.ami.monitor import (
-    AmiChanged,
-    AmiMonitor,
-    AmiStatusChanged,
-    device_state_key,
-    endpoint_of,
-)
+from asterisk_cube.ami.model import AmiChanged, AmiStatusChanged, device_state_key, endpoint_of
+from asterisk_cube.ami.monitor import AmiMonitor
 from asterisk_cube.config import AmiSettings
 from asterisk_cube.events import EventHub
 
 RECORDED = Path(__file__).parent / "data" / "ami_call_events.json"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.t = 1000.0
-
-    def __call__(self) -> float:
-        return self.t
 
 
 def monitor(hub: EventHub | None = None, **kwargs) -> AmiMonitor:
@@ -287,12 +277,7 @@ class FakeAmi:
         await self.server.wait_closed()
 
 
-async def until(predicate, timeout=5.0, what=""):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
+until = functools.partial(polling.until, timeout=5.0, every=0.01)
 
 
 @pytest.fixture

@@ -7,10 +7,12 @@ stops yielding (no exception) while its set of open websockets empties.
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 from contextlib import asynccontextmanager
 
 import pytest
+from support import polling
 
 from asterisk_cube.ari.supervisor import (
     AppSnapshot,
@@ -132,10 +134,7 @@ def make_supervisor(connector, handler=None, hub=None, **kw):
     )
 
 
-async def until(predicate, timeout=2.0):
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.005)
+until = functools.partial(polling.until, timeout=2.0, every=0.005)
 
 
 @pytest.fixture

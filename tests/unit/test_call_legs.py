@@ -9,7 +9,8 @@ import asyncio
 
 import pytest
 from dbkit import db
-from test_distributor import FakeTelephony, StepClock, make, settle, start_work
+from support.fakes import FakeTelephony
+from test_distributor import StepClock, make, settle, start_work
 from test_distributor import world as distributor_world
 
 from asterisk_cube.db import models as m

@@ -10,6 +10,7 @@ import datetime as dt
 import pytest
 from smtpkit import Inbox, free_port, smtp_servers
 from sqlalchemy import select
+from support.clocks import WallClock
 
 from asterisk_cube.config import SmtpSettings
 from asterisk_cube.db import models as m
@@ -50,17 +51,6 @@ def client(sessions):
         )
         p.add_line(s, "4721000099", client="Acme AS")
         return c.id
-
-
-class Clock:
-    def __init__(self):
-        self.now = T0
-
-    def __call__(self):
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += dt.timedelta(seconds=seconds)
 
 
 def mailer(sessions, port, clock, **kwargs):
@@ -135,7 +125,7 @@ async def test_note_arrives_at_the_smtp_server_with_the_right_content(
 ):
     inbox = Inbox()
     port = smtp_server(inbox)
-    clock = Clock()
+    clock = WallClock(T0)
     note_id = add_note(sessions)
     worker = mailer(sessions, port, clock)
     assert await worker.process_due() == 1
@@ -158,7 +148,7 @@ async def test_refused_mail_is_retried_with_backoff_until_it_is_accepted(
 ):
     inbox = Inbox(refuse=2)
     port = smtp_server(inbox)
-    clock = Clock()
+    clock = WallClock(T0)
     note_id = add_note(sessions)
     worker = mailer(sessions, port, clock)
 
@@ -182,7 +172,7 @@ async def test_refused_mail_is_retried_with_backoff_until_it_is_accepted(
 
 async def test_server_down_then_back_up(sessions, client, smtp_server):
     port = free_port()  # nothing listens here yet
-    clock = Clock()
+    clock = WallClock(T0)
     note_id = add_note(sessions)
     worker = mailer(sessions, port, clock)
     await worker.process_due()
@@ -202,7 +192,7 @@ async def test_after_max_attempts_the_note_is_failed_visible_and_resendable(
     sessions, client, smtp_server
 ):
     port = free_port()
-    clock = Clock()
+    clock = WallClock(T0)
     note_id = add_note(sessions)
     worker = mailer(sessions, port, clock, max_attempts=3)
     for _ in range(3):
@@ -229,7 +219,7 @@ async def test_after_max_attempts_the_note_is_failed_visible_and_resendable(
 async def test_a_client_without_recipients_fails_visibly_until_one_is_added(sessions, smtp_server):
     inbox = Inbox()
     port = smtp_server(inbox)
-    clock = Clock()
+    clock = WallClock(T0)
     with transaction(sessions) as s:
         p.add_client(s, "Acme AS")
     note_id = add_note(sessions)
@@ -256,7 +246,7 @@ async def test_employee_note_also_goes_to_the_employee(sessions, client, smtp_se
         s.flush()
         employee_id = employee.id
     add_note(sessions, employee_id=employee_id)
-    await mailer(sessions, port, Clock()).process_due()
+    await mailer(sessions, port, WallClock(T0)).process_due()
     [(rcpt, msg)] = inbox.messages
     assert "ola@acme.test" in rcpt
     assert "For:             Ola Hansen (Sales)" in msg.get_content()
@@ -264,7 +254,7 @@ async def test_employee_note_also_goes_to_the_employee(sessions, client, smtp_se
 
 def test_a_note_is_claimed_by_one_worker_only(sessions, client):
     add_note(sessions)
-    clock = Clock()
+    clock = WallClock(T0)
     first = mailer(sessions, 1, clock)
     second = mailer(sessions, 1, clock)
     assert len(first._claim_due()) == 1

@@ -10,8 +10,9 @@ import contextlib
 
 import pytest
 from sqlalchemy import select, update
+from support.fakes import FakeTelephony
 from test_cli import run  # noqa: F401 (fixture)
-from test_distributor import FakeTelephony, make, settle, start_work, world  # noqa: F401 (fixture)
+from test_distributor import make, settle, start_work, world  # noqa: F401 (fixture)
 
 from asterisk_cube.acd import contract as c
 from asterisk_cube.db import models as m
@@ -267,32 +268,6 @@ def test_an_account_change_counts_at_the_next_request_after_a_reload(tmp_path):
         p.update_agent(s, "nora", active=False)
     directory.config_changed()  # what serve's watcher calls
     assert client.get("/api/me").status_code == 401
-
-
-@pytest.mark.integration
-async def test_on_postgresql_the_notification_wakes_the_watcher_at_once(pg_db):
-    """The poll is 30 s here: only the NOTIFY sent with the bump can wake it in time."""
-    from asterisk_cube.db.session import upgrade
-
-    upgrade(pg_db)
-    engine = make_engine(pg_db)
-    sessions = make_sessionmaker(engine)
-    watcher = ConfigWatcher(engine, interval=30)
-    watcher.prime()
-    reloaded = asyncio.Event()
-    watcher.add("test", reloaded.set)
-    task = asyncio.create_task(watcher.run())
-    try:
-        assert await asyncio.to_thread(watcher.listening.wait, 10)
-        with transaction(sessions) as s:
-            p.add_line(s, "4721000088", "Notified")
-        await asyncio.wait_for(reloaded.wait(), 5)
-        assert watcher.changes == 1
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        engine.dispose()
 
 
 # ------------------------------------------------------------------ serve's wiring

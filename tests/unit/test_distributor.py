@@ -1,11 +1,13 @@
 """The distributor against a real (SQLite) database and a fake telephony."""
 
-import asyncio
 import datetime as dt
+import functools
 
 import pytest
 from dbkit import db
 from sqlalchemy import select
+from support import polling
+from support.fakes import FakeTelephony
 
 from asterisk_cube.acd import contract as c
 from asterisk_cube.acd import supervision as sv
@@ -14,29 +16,6 @@ from asterisk_cube.db import models as m
 from asterisk_cube.db.session import make_engine, make_sessionmaker, transaction, upgrade
 from asterisk_cube.events import EventHub
 from asterisk_cube.services import provisioning as p
-
-
-class FakeTelephony:
-    def __init__(self):
-        self.answer = True
-        self.connected: list[tuple[int, str, bool]] = []
-        self.hung_up: list[str] = []
-
-    async def connect_agent(self, call_id, channel_id, endpoint, tone):
-        await asyncio.sleep(0)
-        if self.answer:
-            self.connected.append((call_id, endpoint, tone))
-            return f"agent-{call_id}"
-        return None
-
-    async def hangup(self, channel_id):
-        self.hung_up.append(channel_id)
-
-    async def release(self, call_id, channels):
-        self.hung_up.extend(channels)
-
-    async def callback(self, call_id, endpoint, number, caller_id):
-        return None
 
 
 class StepClock(Clock):
@@ -82,9 +61,7 @@ async def start_work(d, agent_id, line_ids):
     await d.ready(agent_id)
 
 
-async def settle():
-    for _ in range(5):
-        await asyncio.sleep(0)
+settle = functools.partial(polling.settle, 5)
 
 
 async def test_higher_priority_line_first_then_longest_wait(world):

@@ -11,6 +11,7 @@ import pytest
 from dbkit import db
 from fakes.ari import FakeSupervisor
 from sqlalchemy import select
+from support.polling import settle
 
 from asterisk_cube.acd.distributor import Clock, Distributor
 from asterisk_cube.ari.inbound import InboundApp
@@ -46,11 +47,6 @@ class FixedClock(Clock):
     def __init__(self):
         t = dt.datetime(2026, 11, 23, 10, 0, tzinfo=dt.UTC)
         super().__init__(now=lambda: t)
-
-
-async def settle():
-    for _ in range(10):
-        await asyncio.sleep(0)
 
 
 @pytest.fixture

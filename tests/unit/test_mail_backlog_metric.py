@@ -5,7 +5,8 @@ from types import SimpleNamespace
 
 from prometheus_client.parser import text_string_to_metric_families
 from smtpkit import Inbox, free_port
-from test_call_notes import Clock, add_note, client, mailer, sessions, smtp_server
+from support.clocks import WallClock
+from test_call_notes import T0, add_note, client, mailer, sessions, smtp_server
 
 from asterisk_cube.metrics import Metrics
 
@@ -23,7 +24,7 @@ def backlog(worker) -> float:
 
 async def test_backlog_grows_while_smtp_is_down_and_drains(sessions, client, smtp_server):
     port = free_port()  # nothing listens yet
-    clock = Clock()
+    clock = WallClock(T0)
     worker = mailer(sessions, port, clock)
     add_note(sessions)
     add_note(sessions)

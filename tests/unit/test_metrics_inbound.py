@@ -6,7 +6,8 @@ import datetime as dt
 from types import SimpleNamespace
 
 from prometheus_client.parser import text_string_to_metric_families
-from test_distributor import FakeTelephony, StepClock, make, settle, start_work, world
+from support.fakes import FakeTelephony
+from test_distributor import StepClock, make, settle, start_work, world
 
 from asterisk_cube.metrics import Metrics
 

@@ -1,4 +1,5 @@
-"""Reports (F-M2, F-E3) against a generated history with known totals, on SQLite and PostgreSQL.
+"""Reports (F-M2, F-E3) against a generated history with known totals, on SQLite (and on
+PostgreSQL: tests/postgres/test_reports_postgres.py runs the same tests there).
 
 The expected figures come from ``report_history``: it records what it decided for every
 call, attempt, enquiry and state change and aggregates those facts in Python; nothing
@@ -17,7 +18,6 @@ from zoneinfo import ZoneInfo
 import pytest
 import report_history as RH
 from click.testing import CliRunner
-from sqlalchemy.engine import make_url
 
 from asterisk_cube import reports as R
 from asterisk_cube.cli import cli
@@ -61,24 +61,10 @@ def sqlite_db(tmp_path_factory) -> Db:
     db.engine.dispose()
 
 
-@pytest.fixture(scope="module")
-def pg_db(postgres_url) -> Db:
-    import psycopg
-
-    base = make_url(postgres_url)
-    with psycopg.connect(
-        host=base.host, port=base.port, user=base.username, dbname="postgres", autocommit=True
-    ) as conn:
-        conn.execute("DROP DATABASE IF EXISTS cube_reports")
-        conn.execute("CREATE DATABASE cube_reports")
-    db = Db(base.set(database="cube_reports").render_as_string(hide_password=False))
-    yield db
-    db.engine.dispose()
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db(request) -> Db:
-    return request.getfixturevalue("sqlite_db" if request.param == "sqlite" else "pg_db")
+@pytest.fixture
+def db(sqlite_db) -> Db:
+    """SQLite here; tests/postgres/test_reports_postgres.py runs these tests on PostgreSQL."""
+    return sqlite_db
 
 
 def by_key(report: R.Report, keys) -> dict:

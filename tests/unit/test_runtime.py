@@ -9,7 +9,7 @@ import httpx
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from asterisk_cube.agi.server import AgiSession
+from asterisk_cube.agi.session import AgiSession
 from asterisk_cube.config import Settings
 from asterisk_cube.runtime import EXIT_BIND, EXIT_FAILED, EXIT_OK, Runtime, RuntimeState
 

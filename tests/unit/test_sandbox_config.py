@@ -5,13 +5,9 @@ from pathlib import Path
 import pytest
 
 from asterisk_cube.config import load_settings
-from asterisk_cube.sandbox import (
-    SandboxError,
-    SandboxInstance,
-    debian_mirror,
-    empty_dialplan,
-    render_config,
-)
+from asterisk_cube.sandbox import SandboxInstance
+from asterisk_cube.sandbox_config import empty_dialplan, render_config
+from asterisk_cube.sandbox_host import SandboxError, debian_mirror
 
 DIRS = {
     "astmoddir": "/usr/lib/x86_64-linux-gnu/asterisk/modules",

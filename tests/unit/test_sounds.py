@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from asterisk_cube.agi.entry import PROMPT_LANGUAGES
+from asterisk_cube.agi.entry_config import PROMPT_LANGUAGES
 from asterisk_cube.core import spoken
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -22,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from fakes.web import make_accounts, make_app, make_settings
+from support import polling
 from test_dialer_service import FakeTelephony
 
 from asterisk_cube.acd.distributor import Distributor
@@ -470,16 +472,7 @@ async def run_dialer(env):
     return asyncio.create_task(env.dialer.run())
 
 
-async def until(predicate, timeout=10.0):
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        value = predicate()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return value
-        assert asyncio.get_running_loop().time() < deadline, "timed out"
-        await asyncio.sleep(0.01)
+until = functools.partial(polling.until, timeout=10.0, every=0.01)
 
 
 async def card(env, username, state):

@@ -188,7 +188,8 @@ def test_without_webrtc_there_is_no_browser_phone_and_the_csp_stays_closed(desk_
 
 def test_the_sandbox_serves_ws_on_its_http_port_and_includes_the_browser_phones():
     from asterisk_cube.config import Settings, _apply
-    from asterisk_cube.sandbox import SandboxInstance, render_pjsip
+    from asterisk_cube.sandbox import SandboxInstance
+    from asterisk_cube.sandbox_config import render_pjsip
 
     inst = SandboxInstance("dev", 35000, Path("/srv/sbx"))
     assert inst.ws_url == "ws://127.0.0.1:35088/ws"
