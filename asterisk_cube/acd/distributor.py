@@ -680,7 +680,7 @@ class Distributor:
                 c.ILLEGAL_STATE, f"cannot {ag.event_name(event)} now: {exc.reason}"
             ) from None
         agent.status = result.status
-        values = (agent.agent_id, agent.status, agent.card_call_id, result.record, now)
+        values = (agent.agent_id, agent.status, agent.card_call_id, result.record, now, self.node)
         if s is None:
             self._write(rec.persist_agent, *values)
         else:

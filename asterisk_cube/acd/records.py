@@ -32,9 +32,12 @@ def persist_agent(
     card_call_id: int | None,
     record: ag.StateLogRecord | None,
     now: dt.datetime,
+    node: str | None = None,
 ) -> None:
-    """The agent's current status row, and the state-time log record of the change."""
+    """The agent's current status row, and the state-time log record of the change.
+    ``node``: the node that made the change, the one the agent works on (issue #14)."""
     values = dict(
+        node=node,
         state=m.AgentState(status.state.value),
         since=status.since or now,
         pause_reason=status.pause_reason,

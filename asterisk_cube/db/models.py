@@ -766,8 +766,22 @@ class AgentStatus(Base):
     wrap_up_until: Mapped[dt.datetime | None] = mapped_column()
     call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id", ondelete="SET NULL"))
     idle_since: Mapped[dt.datetime | None] = mapped_column()  # for "idle longest"
+    # the node (serve) that last wrote this status: the one the agent works on (issue #14)
+    node: Mapped[str | None] = mapped_column(String(80))
 
     agent: Mapped[Agent] = relationship(back_populates="status")
+
+
+class Node(Base):
+    """A ``serve`` process's lease on its node name (issue #14, core/nodes.py)."""
+
+    __tablename__ = "nodes"
+    name: Mapped[str] = mapped_column(String(80), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[dt.datetime] = mapped_column()
+    heartbeat_at: Mapped[dt.datetime] = mapped_column()
+    lease_until: Mapped[dt.datetime] = mapped_column()
 
 
 class AgentStateLog(Base):
