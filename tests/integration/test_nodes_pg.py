@@ -71,14 +71,10 @@ def call_row(pg_url: str, call_id: int) -> tuple[str, str | None, str | None]:
     engine = create_engine(pg_url)
     try:
         with engine.connect() as conn:
-            return (
-                conn.execute(
-                    text("SELECT state, end_reason, node FROM calls WHERE id = :id"),
-                    {"id": call_id},
-                )
-                .one()
-                ._tuple()
-            )
+            row = conn.execute(
+                text("SELECT state, end_reason, node FROM calls WHERE id = :id"), {"id": call_id}
+            ).one()
+            return tuple(row)
     finally:
         engine.dispose()
 
