@@ -31,6 +31,7 @@ _COMMANDS = [
     ("asterisk_cube.cli.missed", "missed"),
     ("asterisk_cube.cli.doctor", "doctor"),
     ("asterisk_cube.cli.sounds", "sounds"),
+    ("asterisk_cube.cli.nodes", "node"),
 ]
 
 
