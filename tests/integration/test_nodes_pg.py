@@ -67,16 +67,26 @@ def wait_log(srv: Serve, needle: str, timeout: float = 20.0) -> None:
         time.sleep(0.05)
 
 
-def call_row(pg_url: str, call_id: int) -> tuple[str, str | None, str | None]:
+def one_row(pg_url: str, sql: str, **params) -> tuple:
     engine = create_engine(pg_url)
     try:
         with engine.connect() as conn:
-            row = conn.execute(
-                text("SELECT state, end_reason, node FROM calls WHERE id = :id"), {"id": call_id}
-            ).one()
-            return tuple(row)
+            return tuple(conn.execute(text(sql), params).one())
     finally:
         engine.dispose()
+
+
+def call_row(pg_url: str, call_id: int) -> tuple[str, str | None, str | None]:
+    return one_row(pg_url, "SELECT state, end_reason, node FROM calls WHERE id = :id", id=call_id)
+
+
+def agent_row(pg_url: str, username: str) -> tuple[str, str | None]:
+    return one_row(
+        pg_url,
+        "SELECT s.state, s.node FROM agent_status s JOIN agents a ON a.id = s.agent_id"
+        " WHERE a.username = :name",
+        name=username,
+    )
 
 
 async def test_second_node_leaves_the_first_ones_call_alone(sandbox, pg_db, tmp_path):
@@ -108,11 +118,13 @@ async def test_second_node_leaves_the_first_ones_call_alone(sandbox, pg_db, tmp_
             before = await ari_channels(sandbox)
             assert len(before) == 2  # the caller and the agent's leg
             assert call_row(pg_db, call_id) == ("connected", None, "a")
+            assert agent_row(pg_db, "agent01") == ("busy", "a")
 
             b.start()  # node b: same host, same database, same Asterisk
             wait_log(b, "acd_recovered")
 
             assert call_row(pg_db, call_id) == ("connected", None, "a")
+            assert agent_row(pg_db, "agent01") == ("busy", "a")  # b did not recover a's agent
             assert await ari_channels(sandbox) == before
             view = await agent.view()
             assert view["call"]["state"] == "connected" and view["call"]["call_id"] == call_id

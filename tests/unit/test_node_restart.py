@@ -82,3 +82,20 @@ async def test_ready_agent_is_paused_after_its_node_restarts_until_back(world):
         await asyncio.sleep(0)
     assert (await d.view(ids["ann"])).offer.call_id == call
     await d.close()
+
+
+async def test_recovery_leaves_another_nodes_agents_alone(world):
+    """Node a starting (recover() with none of its calls alive) must not end the call of
+    an agent working on node b (it set b's busy agent ready, seen on PostgreSQL)."""
+    sessions, ids, _line = world
+    with transaction(sessions) as s:
+        for name, node in (("ann", "b"), ("bob", "a")):
+            status = s.get(m.AgentStatus, ids[name])
+            status.state, status.node = m.AgentState.BUSY, node
+    d = Distributor(sessions, EventHub(), Telephony(), node="a")
+    d.load()
+    d.recover(set())
+    with db(d) as s:
+        got = {name: s.get(m.AgentStatus, ids[name]).state for name in ("ann", "bob")}
+    assert got == {"ann": m.AgentState.BUSY, "bob": m.AgentState.READY}  # bob: a's own
+    await d.close()
