@@ -1,7 +1,8 @@
-"""Two `serve` processes on one PostgreSQL and one sandbox Asterisk, on the same host
-(issue #14): node B starting does not touch node A's live call (it used to mark it
-ended: both were named after the host), and a second serve with A's node name refuses
-to start while A lives. Asserted from outside too: SIPp, ARI ``GET /channels``."""
+"""Nodes on real parts (issue #14), asserted from outside too (SIPp, ARI ``GET
+/channels``). Two `serve` on one PostgreSQL and one sandbox Asterisk, same host: node b
+starting leaves node a's live call and busy agent alone (both used to be named after the
+host, and b ended a's call), and a serve named like the live node a refuses to start.
+One `serve` restarted: the agent it left ready is paused until they press Ready."""
 
 from __future__ import annotations
 
@@ -153,3 +154,51 @@ async def test_second_node_leaves_the_first_ones_call_alone(sandbox, pg_db, tmp_
         assert b.stop() == 0, b.log()
         assert a.stop() == 0, a.log()
     assert "node_lease_released" in a.log()
+
+
+def waiting(view, did):
+    return next(ln["waiting"] for ln in view["lines"] if ln["did"] == did)
+
+
+async def test_an_agent_ready_when_serve_stopped_is_paused_after_the_restart(
+    sandbox, pg_db, tmp_path
+):
+    """Issue #14 item 4: after a restart the agent left ready gets no call until they
+    press Ready (paused, reason "restart"); the caller waits meanwhile."""
+    a = node_serve(sandbox, tmp_path / "a", pg_db, "a")
+    a.cli("db", "upgrade")
+    a.cli("line", "add", LINE, "--name", "Support", "--offer-timeout", "10")
+    a.cli(
+        "agent", "add", "agent01", "--endpoint", "PJSIP/agent01",
+        "--password", AGENT_PASSWORD, "--line", LINE,
+    )  # fmt: skip
+    a.cli("dialplan", "install")
+    a.start()
+    agent = AgentClient(a.url)
+    try:
+        await agent.login("agent01", AGENT_PASSWORD)
+        view = await agent.start()
+        await agent.choose_lines([ln["line_id"] for ln in view["lines"]])
+        assert (await agent.ready())["state"] == "ready"
+        assert a.stop() == 0, a.log()
+        a.start()
+        view = await agent.view()  # the desk's session survives the restart
+        assert (view["state"], view["pause_reason"]) == ("paused", "restart")
+        assert agent_row(pg_db, "agent01") == ("paused", "a")
+        with phone(sandbox, sandbox.agent_port(1), tmp_path / "p1", answer_ms=100) as ph:
+            call = caller(sandbox, LINE, tmp_path / "c1", caller_id="91000002", hold_ms=3000)
+            call.start()
+            view = await wait_view(agent, lambda v: waiting(v, LINE) == 1, "the caller waits")
+            assert view["offer"] is None and view["state"] == "paused"
+            await agent.ready()  # back at the desk
+            view = await wait_view(agent, lambda v: v["offer"], "the offer")
+            await agent.accept(view["offer"]["call_id"])
+            await wait_view(
+                agent, lambda v: v["call"] and v["call"]["state"] == "connected", "connected"
+            )
+            result = await asyncio.to_thread(call.wait, 60)
+            assert result.ok, result.summary()
+        assert ph.stop().successful == 1  # the phone rang once, after Ready
+    finally:
+        await agent.aclose()
+        assert a.stop() == 0, a.log()
