@@ -15,11 +15,13 @@ import dataclasses
 import ipaddress
 import math
 import os
+import socket
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from asterisk_cube.core.nodes import default_name, name_problem
 from asterisk_cube.core.text import control_problem
 
 DEFAULT_CONFIG_PATH = Path("/etc/asterisk-cube/cube.toml")
@@ -183,6 +185,15 @@ class MetricsSettings:
 
 
 @dataclass
+class NodeSettings:
+    """This ``serve``'s node in a center of several (docs/architecture.md, "Several nodes")."""
+
+    # a short name unique among the serve processes sharing the database; empty: the host
+    # name (its first label, as a slug)
+    name: str = ""
+
+
+@dataclass
 class Settings:
     data_dir: Path = field(default_factory=default_data_dir)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
@@ -195,12 +206,18 @@ class Settings:
     dialer: DialerSettings = field(default_factory=DialerSettings)
     webrtc: WebrtcSettings = field(default_factory=WebrtcSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    node: NodeSettings = field(default_factory=NodeSettings)
     source: str = "defaults"  # where the settings came from, for `config show`
 
     @property
     def database_url(self) -> str:
         # absolute: a relative data dir must not turn into a refused relative SQLite URL
         return self.database.url or f"sqlite:///{(self.data_dir / 'cube.db').absolute()}"
+
+    @property
+    def node_name(self) -> str:
+        """``[node] name``, else the one made from this host's name."""
+        return self.node.name or default_name(socket.gethostname())
 
     def as_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
@@ -220,6 +237,7 @@ _SECTIONS = (
     "dialer",
     "webrtc",
     "metrics",
+    "node",
 )
 #: ARI media URI schemes (the abandon message).
 MEDIA_SCHEMES = ("sound:", "recording:", "tone:", "number:", "digits:", "characters:")
@@ -331,7 +349,14 @@ def load_settings(
     _check_webrtc(settings.webrtc)
     _check_limits(settings)
     _check_metrics(settings.metrics)
+    _check_node(settings.node)
     return settings
+
+
+def _check_node(node: NodeSettings) -> None:
+    problem = node.name and name_problem(node.name)
+    if problem:
+        raise ConfigError(f"node.name {problem}")
 
 
 def _check_metrics(metrics: MetricsSettings) -> None:

@@ -10,10 +10,10 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import gc
-import socket
 import sys
 from typing import Any
 
+from asterisk_cube import node_lease
 from asterisk_cube.acd.distributor import Distributor
 from asterisk_cube.ari.inbound import InboundApp
 from asterisk_cube.ari.outbound import OutboundApp
@@ -26,6 +26,7 @@ from asterisk_cube.events import EventHub
 from asterisk_cube.logs import get_logger
 from asterisk_cube.metrics import Metrics, loop_lag, metrics_server
 from asterisk_cube.runtime import Runtime, RuntimeState
+from asterisk_cube.services.nodes import NodeLease, NodeNameInUse
 
 log = get_logger(__name__)
 
@@ -34,6 +35,10 @@ GIL_SWITCH_INTERVAL = 0.001  # seconds; see build_runtime
 
 class SchemaOutOfDate(RuntimeError):
     pass
+
+
+class NodeRefused(SchemaOutOfDate):
+    """A live serve holds this node name (serve exits with the message)."""
 
 
 def open_database(settings: Settings):
@@ -64,11 +69,19 @@ def build_runtime(settings: Settings, **runtime_kwargs: Any) -> Runtime:
     watcher = ConfigWatcher(sessions.kw["bind"])
     watcher.prime()
     hub = runtime_kwargs.pop("hub", None) or EventHub()
-    distributor = Distributor(sessions, hub, node=socket.gethostname())
+    # This node's lease on its name, before anything is loaded or recovered: a second
+    # serve with the same [node] name stops here (issue #14); our agents left working
+    # are paused in the same transaction.
+    node = settings.node_name
+    lease = NodeLease(sessions, node)
+    try:
+        taken = lease.take()
+    except NodeNameInUse as exc:
+        raise NodeRefused(str(exc)) from None
+    log.info("node_lease_taken", node=node, **taken)
+    distributor = Distributor(sessions, hub, node=node)
     distributor.load()
-    dialer = Dialer(
-        sessions, distributor, hub, node=socket.gethostname(), **dialer_options(settings.dialer)
-    )
+    dialer = Dialer(sessions, distributor, hub, node=node, **dialer_options(settings.dialer))
 
     audio = _audio(settings, sessions, distributor)
 
@@ -98,6 +111,7 @@ def build_runtime(settings: Settings, **runtime_kwargs: Any) -> Runtime:
         "notes-mail": mailer.component,
         "config-watch": lambda state: watcher.run(),
         "recording-retention": lambda state: audio.retention(sessions),
+        "node-lease": node_lease.component(lease),
         **runtime_kwargs.pop("components", {}),
     }
     runtime = Runtime(
@@ -119,6 +133,7 @@ def build_runtime(settings: Settings, **runtime_kwargs: Any) -> Runtime:
         panel_feed=feed,
         config_watcher=watcher,
         mailer=mailer,
+        node_lease=lease,
         entry=getattr(entry, "__self__", None),  # the EntryRoute behind the bound handler
         recorder=audio.recorder,
         listening=audio.listening,

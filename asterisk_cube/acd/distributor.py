@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from asterisk_cube.acd import contact_scope as scope
 from asterisk_cube.acd import contract as c
+from asterisk_cube.acd import node_scope
 from asterisk_cube.acd import records as rec
 from asterisk_cube.acd import supervision as sv
 from asterisk_cube.acd.caller_lookup import CallerLookup
@@ -681,7 +682,7 @@ class Distributor:
                 c.ILLEGAL_STATE, f"cannot {ag.event_name(event)} now: {exc.reason}"
             ) from None
         agent.status = result.status
-        values = (agent.agent_id, agent.status, agent.card_call_id, result.record, now)
+        values = (agent.agent_id, agent.status, agent.card_call_id, result.record, now, self.node)
         if s is None:
             self._write(rec.persist_agent, *values)
         else:
@@ -2054,7 +2055,7 @@ class Distributor:
                     row.end_reason = "ended_during_restart"
                     stats["ended"] += 1
             # Agents: an offer or a connection in flight did not survive the restart.
-            for agent in self.agents.values():
+            for agent in node_scope.own_agents(s, self.node, self.agents):
                 st = agent.status.state
                 has_live_call = any(
                     call.agent_id == agent.agent_id and call.phase == "connected"

@@ -28,9 +28,10 @@ _CONTACTS = m.Contact.__table__
 
 
 def _status_values(
-    status: ag.AgentStatus, card_call_id: int | None, now: dt.datetime
+    status: ag.AgentStatus, card_call_id: int | None, now: dt.datetime, node: str | None
 ) -> dict[str, object]:
     return dict(
+        node=node,
         state=m.AgentState(status.state.value),
         since=status.since or now,
         pause_reason=status.pause_reason,
@@ -74,8 +75,8 @@ def persist_agents(s: Session, calls: list[tuple[tuple, dict]]) -> None:
     last: dict[int, dict[str, object]] = {}
     log_rows = []
     for args, kwargs in calls:
-        agent_id, status, card_call_id, record, now = (*args, *kwargs.values())
-        last[agent_id] = _status_values(status, card_call_id, now)
+        agent_id, status, card_call_id, record, now, node = _agent_args(*args, **kwargs)
+        last[agent_id] = _status_values(status, card_call_id, now, node)
         row = _log_row(agent_id, record)
         if row is not None:
             log_rows.append(row)
@@ -90,6 +91,18 @@ def persist_agents(s: Session, calls: list[tuple[tuple, dict]]) -> None:
         s.execute(_STATE_LOG.insert(), log_rows)
 
 
+def _agent_args(
+    agent_id: int,
+    status: ag.AgentStatus,
+    card_call_id: int | None,
+    record: ag.StateLogRecord | None,
+    now: dt.datetime,
+    node: str | None = None,
+) -> tuple[int, ag.AgentStatus, int | None, ag.StateLogRecord | None, dt.datetime, str | None]:
+    """A queued ``persist_agent`` call's arguments, however they were passed."""
+    return agent_id, status, card_call_id, record, now, node
+
+
 @batched(persist_agents)
 def persist_agent(
     s: Session,
@@ -98,10 +111,12 @@ def persist_agent(
     card_call_id: int | None,
     record: ag.StateLogRecord | None,
     now: dt.datetime,
+    node: str | None = None,
 ) -> None:
     """The agent's current status row, and the state-time log record of the change
-    (queued on the journal: written with the batch's others by :func:`persist_agents`)."""
-    values = _status_values(status, card_call_id, now)
+    (queued on the journal: written with the batch's others by :func:`persist_agents`).
+    ``node``: the node that made the change, the one the agent works on (issue #14)."""
+    values = _status_values(status, card_call_id, now, node)
     done = s.execute(_STATUS.update().where(_STATUS.c.agent_id == agent_id).values(**values))
     if done.rowcount == 0:
         s.execute(_STATUS.insert().values(agent_id=agent_id, **values))

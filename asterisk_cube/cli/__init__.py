@@ -33,6 +33,7 @@ _COMMANDS = [
     ("asterisk_cube.cli.doctor", "doctor"),
     ("asterisk_cube.cli.sounds", "sounds"),
     ("asterisk_cube.cli.recording", "recording"),
+    ("asterisk_cube.cli.nodes", "node"),
 ]
 
 

@@ -64,6 +64,7 @@ from .enums import (
     Tone,
 )
 from .enums import TopicOutcome as TopicOutcome  # re-exported
+from .node_models import Node as Node  # the node leases (issue #14), re-exported
 from .recording_models import Recording as Recording  # the recording tables, re-exported
 from .recording_models import RecordingPolicy as RecordingPolicy
 
@@ -553,6 +554,8 @@ class AgentStatus(Base):
     wrap_up_until: Mapped[dt.datetime | None] = mapped_column()
     call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id", ondelete="SET NULL"))
     idle_since: Mapped[dt.datetime | None] = mapped_column()  # for "idle longest"
+    # the node (serve) that last wrote this status: the one the agent works on (issue #14)
+    node: Mapped[str | None] = mapped_column(String(80))
 
     agent: Mapped[Agent] = relationship(back_populates="status")
 

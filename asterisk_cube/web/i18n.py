@@ -175,6 +175,8 @@ PAUSE_REASONS: dict[str, str] = {
     "no_answer": N_("Missed offer"),
     "other": N_("Other"),
     "login": N_("Starting work"),
+    # serve restarted while the agent was working: back with Ready (issue #14)
+    "restart": N_("System restarted"),
 }
 
 

@@ -266,7 +266,7 @@ class Panel:
                 self.streams.release(user.username, place)
 
     async def api_state(self, request: Request, user: User) -> Response:
-        _seq, message = self.feed.snapshot_message()
+        _seq, message = await self.feed.current()
         body = message.split("data: ", 1)[1].rstrip("\n")
         return Response(body, media_type="application/json", headers={"Cache-Control": "no-store"})
 

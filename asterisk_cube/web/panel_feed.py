@@ -10,13 +10,15 @@ state:
   connection status — on :class:`~asterisk_cube.ami.model.AmiChanged` /
   :class:`~asterisk_cube.ami.model.AmiStatusChanged`;
 * outbound campaigns' pace from the database (``services.supervision.campaign_pace``),
-  re-read every ``campaign_interval`` seconds while somebody watches and at once after a
-  campaign action (:class:`CampaignsChanged`), merged with the local dialer's in-memory
-  view (``Dialer.snapshot``: lines ringing, answered contacts waiting for an agent, the
-  pacer's last reason, "nothing to dial", the campaign's agents working and ready, dials per
-  minute, the learned answer rate). The dialer publishes no hub events of its own,
-  so while somebody watches and a campaign runs the feed re-reads it every
-  ``live_interval`` seconds (in memory; a patch only goes out if something changed).
+  re-read every ``campaign_interval`` seconds while somebody watches, at once after a
+  campaign action (:class:`CampaignsChanged`), and by ``GET /api/panel`` when nobody
+  watches and the last read is older than that (:meth:`PanelFeed.current`), merged with
+  the local dialer's in-memory view (``Dialer.snapshot``: lines ringing, answered
+  contacts waiting for an agent, the pacer's last reason, "nothing to dial", the
+  campaign's agents working and ready, dials per minute, the learned answer rate). The
+  dialer publishes no hub events of its own, so while somebody watches and a campaign
+  runs the feed re-reads it every ``live_interval`` seconds (in memory; a patch only
+  goes out if something changed).
 
 The state is a dict of sections (``agents``, ``lines``, ``calls``, ``channels``,
 ``campaigns``, ``ami``), each a dict of items by id. After a burst of events the feed
@@ -181,6 +183,7 @@ class PanelFeed:
         self._wake = asyncio.Event()
         self._campaign_task: asyncio.Task | None = None
         self._snapshot_cache: tuple[int, str] | None = None
+        self._campaigns_read_at: float | None = None  # loop time of the last good read
 
     # ------------------------------------------------------------------ clients
 
@@ -371,9 +374,22 @@ class PanelFeed:
         except Exception as exc:
             log.warning("panel_campaigns_failed", error=repr(exc))
             return
+        self._campaigns_read_at = asyncio.get_running_loop().time()
         if rows != self.campaigns:
             self.campaigns = rows
             self.hub.publish(CampaignsChanged())
+
+    async def current(self) -> tuple[int, str]:
+        """The whole state now, for ``GET /api/panel``. With no SSE client the campaign
+        loop sleeps and nothing rebuilds the state, so campaign figures older than
+        ``campaign_interval`` are read first and the state is rebuilt (issue #14)."""
+        if not self.clients:
+            read_at = self._campaigns_read_at
+            now = asyncio.get_running_loop().time()
+            if read_at is None or now - read_at >= self.campaign_interval:
+                await self.refresh_campaigns()
+            self.dirty = True  # the dialer's live figures publish no events
+        return self.snapshot_message()
 
     async def _campaign_loop(self) -> None:
         loop = asyncio.get_running_loop()

@@ -455,6 +455,25 @@ async def test_supervisor_page_and_state(world, http):
     assert resp.status_code == 200
 
 
+async def test_api_state_has_campaigns_without_any_sse_client(world, http):
+    """Issue #14 item 3: the campaign figures were only read while a browser held
+    /panel/events open; GET /api/panel alone returned no campaigns."""
+    w = world
+    runner = asyncio.create_task(w.feed.run())
+    try:
+        sup = await http("siri")
+        state = await sup.panel()
+        assert state["campaigns"][str(w.campaign_id)]["name"] == "Autumn"
+        with transaction(w.sessions) as s:  # changed elsewhere (the CLI, another node)
+            s.get(m.Campaign, w.campaign_id).status = m.CampaignStatus.PAUSED
+        w.feed.campaign_interval = 0.0  # figures older than this are read again
+        state = await sup.panel()
+        assert state["campaigns"][str(w.campaign_id)]["status"] == "paused"
+        assert not w.feed.clients
+    finally:
+        runner.cancel()
+
+
 async def test_priority_change_is_audited_and_routes_the_next_call(world, http):
     w = world
     sup = await http("siri")
