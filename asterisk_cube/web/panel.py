@@ -229,7 +229,7 @@ class Panel:
     async def stream(self, request: Request, user: User | None = None):
         """The panel feed; ends when the supervisor's session does (checked every second
         and before every message, from the directory's in-memory copy)."""
-        client = self.feed.subscribe()
+        client = await self.feed.subscribe_fresh()
         loop = asyncio.get_running_loop()
         try:
             yield "retry: 2000\n\n"
