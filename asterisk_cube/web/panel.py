@@ -55,6 +55,7 @@ from .desktop import SECURITY_HEADERS, STATIC, make_templates, supervisor_page_u
 from .i18n import N_
 from .i18n import gettext as _
 from .inputs import BadInput, id_list, int_field, json_body, path_id, str_field
+from .nav import nav_context
 from .panel_feed import PanelFeed
 from .push import HEARTBEAT_SECONDS, LOGIN_REQUIRED, _stopping, sse_response
 
@@ -210,7 +211,11 @@ class Panel:
                 "pause_reasons": reasons,
             }
             html = self.templates.get_template("panel.html").render(
-                lang=lang, languages=i18n.LANGUAGES, user=user, data=data
+                lang=lang,
+                languages=i18n.LANGUAGES,
+                user=user,
+                data=data,
+                **nav_context(request, "panel"),
             )
         return HTMLResponse(html, headers=SECURITY_HEADERS)
 

@@ -45,6 +45,7 @@ from .auth import User, refusal, require_role
 from .desktop import SECURITY_HEADERS, STATIC, make_templates, supervisor_page_user
 from .i18n import N_
 from .i18n import gettext as _
+from .nav import nav_context
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
@@ -327,6 +328,7 @@ class Reports:
                 else [],
                 chart=chart_data(report, q) if report else None,
                 csv_url="/reports/export.csv" + (f"?{query}" if query else ""),
+                **nav_context(request, "reports"),
             )
         return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
 

@@ -82,6 +82,10 @@ class LivePanel(LiveServer):
         # what the dialer's snapshot says (Dialer.snapshot rows); tests set it
         self.dialer_rows: list[dict[str, Any]] = []
 
+    def more_routes(self) -> list[Any]:
+        """Routes served beside the panel's and the desk's (a subclass adds e.g. reports)."""
+        return []
+
     def campaigns(self) -> list[dict[str, Any]]:
         with transaction(self.sessions) as s:
             return svc.campaign_pace(s)
@@ -103,7 +107,11 @@ class LivePanel(LiveServer):
         state = SimpleNamespace(hub=self.hub, web=None)
         panel = Panel(self.feed, self.desk, self.sessions)
         mount = desktop_mount(
-            self.settings, self.desk, self.hub, self.sessions, extra_routes=panel.routes()
+            self.settings,
+            self.desk,
+            self.hub,
+            self.sessions,
+            extra_routes=[*panel.routes(), *self.more_routes()],
         )
         app = create_app(self.settings, state, extra_routes=[mount])
         feed_task = asyncio.create_task(self.feed.run())

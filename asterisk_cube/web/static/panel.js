@@ -437,12 +437,6 @@
   });
   $("staff-cancel").addEventListener("click", function () { $("staff-dialog").close(); });
 
-  $("logout-btn").addEventListener("click", function () {
-    fetch("/api/logout", {
-      method: "POST", credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "X-CSRF-Token": DATA.csrf }, body: "{}",
-    }).finally(function () { window.location.href = "/login"; });
-  });
 
   // --- push ---------------------------------------------------------------------------------
 
