@@ -290,7 +290,8 @@ class Agent(Base):
     role: Mapped[Role] = mapped_column(_enum(Role), default=Role.AGENT)
     password_hash: Mapped[str | None] = mapped_column(String(255))
     endpoint: Mapped[str | None] = mapped_column(String(80))  # e.g. PJSIP/agent01
-    language: Mapped[str] = mapped_column(String(10), default="en")
+    # the desk language the agent picked; None: follow the browser (Accept-Language)
+    language: Mapped[str | None] = mapped_column(String(10), default=None)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     # Bumped by logout, a password change, deactivation and a role change: a web session

@@ -24,6 +24,7 @@ from asterisk_cube.passwords import hash_password
 _DID = re.compile(r"^\+?[0-9]{2,20}$")
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 _ENDPOINT = re.compile(r"^[A-Za-z0-9]+/[A-Za-z0-9._@-]+$")
+AGENT_LANGUAGES = ("en", "nb")  # the desk's languages (web/i18n.LANGUAGES)
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
 
 
@@ -278,9 +279,15 @@ def add_agent(
     password: str | None = None,
     skills: Iterable[str] = (),
     lines: Iterable[str] = (),
-    language: str = "en",
+    language: str | None = None,
 ) -> m.Agent:
+    """``language``: the desk language ("en", "nb"); None follows the agent's browser."""
     username = username.strip().lower()
+    if language is not None and language not in AGENT_LANGUAGES:
+        raise ProvisioningError(
+            f"language {language!r} is not one of {', '.join(AGENT_LANGUAGES)} "
+            "(leave it out to follow the browser)"
+        )
     if not _USERNAME.match(username):
         raise ProvisioningError(
             f"username {username!r} must be 2-64 of a-z 0-9 . _ - starting with a letter or digit"
