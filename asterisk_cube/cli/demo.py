@@ -21,12 +21,25 @@ def demo() -> None:
 @click.option(
     "--force", is_flag=True, help="Load even into a database that already has users or lines."
 )
-def load(s, agents, password, force):
+@click.option(
+    "--history-days",
+    type=click.IntRange(0, 366),
+    default=0,
+    show_default=True,
+    help="Also write this many days of generated history (calls, dials, enquiries, agent "
+    "states) so every report has content; only into a database without calls.",
+)
+def load(s, agents, password, force, history_days):
     """Provision demo data (skipped if it is already there).
 
     Refused on a database that already has users or lines (e.g. production) unless --force:
     the demo adds an admin and a supervisor with a known password."""
-    return load_demo(s, agents=agents, password=password, force=force)
+    text = load_demo(s, agents=agents, password=password, force=force)
+    if history_days:
+        from asterisk_cube.demo.history import generate_history
+
+        text += "\n" + generate_history(s, history_days)
+    return text
 
 
 @demo.command("run")

@@ -10,12 +10,18 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from asterisk_cube.db import models as m
+from asterisk_cube.services import answering
 from asterisk_cube.services import provisioning as p
 
 SERVICE_DID = "4721000001"
 HOTLINE_DID = "4721000002"
 CLIENT_DID = "4721000003"
 OUTBOUND_CALLER_ID = "4721000009"
+OUTBOUND_CAMPAIGN = "Winter offer"
+CLIENT = "Fjord Rørlegger AS"
+#: numbers on the answering-service client's ad-block list (the traffic simulator calls
+#: from them: they are turned away before an agent answers in the client's name)
+ADBLOCKED = ("+4781549300", "+4781549301", "+4722998877")
 
 
 def load_demo(
@@ -37,7 +43,7 @@ def load_demo(
     p.add_campaign(s, "New customers", direction="inbound", forced_registration=True)
     p.add_campaign(
         s,
-        "Winter offer",
+        OUTBOUND_CAMPAIGN,
         direction="outbound",
         mode="predictive",
         skill="sales",
@@ -46,7 +52,7 @@ def load_demo(
     )
     p.add_client(
         s,
-        "Fjord Rørlegger AS",
+        CLIENT,
         greeting="{greeting}, Fjord Rørlegger, you are speaking with {agent}.",
         greeting_informal="Hi, Fjord Rørlegger here, {agent} speaking!",
         instruction="Ask what the call is about; urgent leaks go to the on-call plumber.",
@@ -59,6 +65,8 @@ def load_demo(
         recipients=["post@fjord-rorlegger.example"],
         adblock=True,
     )
+    answering.add_blocks(s, ADBLOCKED[:2], CLIENT, known_advertiser=True, reason="telemarketing")
+    answering.add_blocks(s, ADBLOCKED[2:], CLIENT, reason="survey company")
     p.add_line(s, SERVICE_DID, "Support", priority=5)
     p.add_line(s, HOTLINE_DID, "Sales hotline", priority=10, campaign="New customers")
     p.add_line(s, CLIENT_DID, "Fjord Rørlegger", priority=8, client="Fjord Rørlegger AS")
