@@ -521,7 +521,15 @@ class SandboxInstance:
             "ASTERISK_CUBE_WEB_HOST": "127.0.0.1",
             "ASTERISK_CUBE_WEB_PORT": str(self.web_port),
             "ASTERISK_CUBE_DIALPLAN_PATH": str(self.dialplan_path),
+            # where this Asterisk finds the prompts (inside the chroot): `doctor` reads it
+            "ASTERISK_CUBE_SOUNDS_DIR": str(self.sounds_dir),
         }
+
+    @property
+    def sounds_dir(self) -> Path:
+        """The host path of the prompts this Asterisk plays (copied in by write_config)."""
+        assert self.root is not None
+        return self.root / "usr/share/asterisk/sounds/asterisk-cube"
 
     # ---- state
     def pid(self) -> int | None:

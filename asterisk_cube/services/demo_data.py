@@ -16,6 +16,10 @@ from asterisk_cube.services import provisioning as p
 SERVICE_DID = "4721000001"
 HOTLINE_DID = "4721000002"
 CLIENT_DID = "4721000003"
+#: the person's own line: only agent01 and the supervisor serve it, so a test call
+#: (`asterisk-cube demo call`) reaches them, not a simulated agent
+TEST_DID = "4721000004"
+TEST_LINE_AGENTS = ("agent01", "supervisor")
 OUTBOUND_CALLER_ID = "4721000009"
 OUTBOUND_CAMPAIGN = "Winter offer"
 CLIENT = "Fjord Rørlegger AS"
@@ -31,7 +35,7 @@ def load_demo(
     lines (a production one) is refused unless ``force``: the demo adds an admin and a
     supervisor with a known password."""
     if s.scalar(select(m.Line).where(m.Line.did == SERVICE_DID)):
-        return "demo data already loaded"
+        return "demo data already loaded" + _test_line(s)
     if not force and (
         s.scalar(select(m.Agent.id).limit(1)) or s.scalar(select(m.Line.id).limit(1))
     ):
@@ -90,6 +94,7 @@ def load_demo(
         lines=all_lines,
     )
     p.add_agent(s, "admin", name="Ada Admin", role="admin", password=password)
+    _test_line(s)
     p.add_category(s, "Customer's mood")
     p.add_topics(s, "Customer's mood", ["Positive", "Negative", "Neutral"])
     p.add_category(s, "Product", multi=True)
@@ -105,7 +110,18 @@ def load_demo(
         s, "Outcome", ["Answering machine / not answered"], outcome="retry", campaign="Winter offer"
     )
     return (
-        f"demo data loaded: 3 lines ({SERVICE_DID} support, {HOTLINE_DID} hotline, {CLIENT_DID} "
-        f"answering service), {agents} agents agent01..agent{agents:02d}, "
+        f"demo data loaded: 4 lines ({SERVICE_DID} support, {HOTLINE_DID} hotline, {CLIENT_DID} "
+        f"answering service, {TEST_DID} test calls), {agents} agents agent01..agent{agents:02d}, "
         f"users supervisor and admin (password {password!r})"
     )
+
+
+def _test_line(s: Session) -> str:
+    """The test-call line (added to a demo loaded before it existed too)."""
+    if s.scalar(select(m.Line).where(m.Line.did == TEST_DID)):
+        return ""
+    p.add_line(s, TEST_DID, "Test calls", priority=20)
+    for username in TEST_LINE_AGENTS:
+        if s.scalar(select(m.Agent).where(m.Agent.username == username)):
+            p.grant_lines(s, username, [TEST_DID])
+    return f"; test-call line {TEST_DID} added"
