@@ -263,6 +263,7 @@ class Panel:
             client.close()
 
     async def api_state(self, request: Request, user: User) -> Response:
+        await self.feed.refresh_if_stale()
         _seq, message = self.feed.snapshot_message()
         body = message.split("data: ", 1)[1].rstrip("\n")
         return Response(body, media_type="application/json", headers={"Cache-Control": "no-store"})

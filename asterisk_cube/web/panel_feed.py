@@ -198,13 +198,18 @@ class PanelFeed:
         shows the campaigns as the database has them now. Nobody watching means nobody
         re-reads them, so without this the first snapshot showed the figures of the last
         read (minutes old) until the campaign loop's next read sent a patch."""
+        await self.refresh_if_stale()
+        return self.subscribe(maxsize)
+
+    async def refresh_if_stale(self) -> None:
+        """Re-read the campaign figures if the last read is older than ``campaign_interval``
+        (nobody watched): for a new panel and ``GET /api/panel``."""
         if self.campaigns_source is not None:
             read_at = self._campaigns_read_at
             loop = asyncio.get_running_loop()
             if read_at is None or loop.time() - read_at >= self.campaign_interval:
                 await self.refresh_campaigns()
                 self.dirty = True
-        return self.subscribe(maxsize)
 
     def unsubscribe(self, client: PanelClient) -> None:
         self.clients.discard(client)

@@ -43,3 +43,12 @@ async def test_a_new_panel_gets_the_campaigns_as_they_are_now():
     second = await feed.subscribe_fresh()
     snap = _body(await asyncio.wait_for(second.next(), 1))
     assert snap["campaigns"]["7"]["dialed"] == 40
+
+
+async def test_the_state_api_reads_campaigns_nobody_watched():
+    def campaigns():
+        return [{"campaign_id": 3, "status": "running", "dialed": 5}]
+
+    feed = PanelFeed(EventHub(), None, None, campaigns=campaigns)
+    await feed.refresh_if_stale()
+    assert _body(feed.snapshot_message()[1])["campaigns"]["3"]["dialed"] == 5
