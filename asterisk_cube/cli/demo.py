@@ -264,13 +264,21 @@ def traffic(
         workdir=Path(settings.data_dir) / "traffic",
         plan=Plan(random.Random(seed), calls_per_minute=calls_per_minute),
         campaign=campaign,
+        ari=(settings.ari.url, settings.ari.username, settings.ari.password),
     )
 
     async def main() -> None:
         task = asyncio.current_task()
         loop = asyncio.get_running_loop()
+        stopping = []
+
+        def stop() -> None:  # once: a second signal (Ctrl-C, then demo run's SIGTERM)
+            if not stopping:  # must not cut short the stopping (calls, SIPp) itself
+                stopping.append(True)
+                task.cancel()
+
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, task.cancel)
+            loop.add_signal_handler(sig, stop)
         await wait_ready(web_url)
         click.echo(
             f"traffic: {len(agent_names)} simulated agents ({', '.join(agent_names)}), "

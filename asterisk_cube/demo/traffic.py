@@ -361,6 +361,7 @@ class Traffic:
         workdir: Path,
         plan: Plan,
         campaign: bool = True,
+        ari: tuple[str, str, str] | None = None,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
         self.web_url = web_url
@@ -372,6 +373,7 @@ class Traffic:
         self.workdir = workdir
         self.plan = plan
         self.campaign = campaign
+        self.ari = ari  # (url, username, password): to end its calls when it stops
         self.clock = clock
         self.counts = Counts()
         self.processes: list[sipp.SippProcess] = []
@@ -402,6 +404,8 @@ class Traffic:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._hang_up_calls(), 10)
             await asyncio.to_thread(self._stop_processes)
         return self.counts
 
@@ -444,6 +448,31 @@ class Traffic:
             elif plan.kind == "adblocked":
                 self.counts.adblocked += 1
             log.info("demo_caller", line=plan.did, caller=plan.number, kind=plan.kind, slot=slot)
+
+    def _ours(self, channel: dict[str, Any]) -> bool:
+        """A channel of a phone it runs: a caller or customer on the carrier trunk, or a
+        simulated agent's phone."""
+        name = channel.get("name", "")
+        return name.startswith("PJSIP/carrier-") or any(
+            name.startswith(f"PJSIP/{username}-") for username in self.usernames
+        )
+
+    async def _hang_up_calls(self) -> None:
+        """End the calls of its phones in Asterisk before stopping them: a SIPp process
+        that is stopped sends no BYE, and Asterisk would keep the channel (the person's
+        `demo call` ends too: the demo is stopping)."""
+        if self.ari is None:
+            return
+        import httpx
+
+        url, username, password = self.ari
+        async with httpx.AsyncClient(base_url=url, auth=(username, password), timeout=5) as ari:
+            channels = (await ari.get("/ari/channels")).json()
+            ours = [ch["id"] for ch in channels if self._ours(ch)]
+            await asyncio.gather(
+                *(ari.delete(f"/ari/channels/{cid}") for cid in ours), return_exceptions=True
+            )
+        log.info("demo_traffic_hung_up", channels=len(ours))
 
     def _reap(self) -> None:
         for slot, proc in list(self.callers.items()):

@@ -152,8 +152,8 @@ async def _take_test_call(url, sandbox, env) -> None:
 
 
 async def _until_offered(me, events) -> dict:
-    """The view with the test call's offer. agent01 has the campaign's skill, so the
-    predictive dialer may connect a customer first: that call is ended and closed."""
+    """The view with the test call's offer (a call that reached agent01 otherwise, say a
+    campaign call if it had the campaign's skill, is ended and closed first)."""
     deadline = time.monotonic() + 90
     while True:
         view = await events.wait_for(
