@@ -188,7 +188,15 @@ class SandboxInstance:
             "ASTERISK_CUBE_WEBRTC_PJSIP_PATH": str(self.host_dir / "etc" / WEBRTC_PJSIP),
             "ASTERISK_CUBE_WEBRTC_CERT_DIR": str(self.host_dir / "lib" / "keys" / "webrtc"),
             "ASTERISK_CUBE_WEBRTC_ASTERISK_CERT_DIR": f"{self.inner_dir}/lib/keys/webrtc",
+            # where this Asterisk finds the prompts (inside the chroot): `doctor` reads it
+            "ASTERISK_CUBE_SOUNDS_DIR": str(self.sounds_dir),
         }
+
+    @property
+    def sounds_dir(self) -> Path:
+        """The host path of the prompts this Asterisk plays (copied in by write_config)."""
+        assert self.root is not None
+        return self.root / "usr/share/asterisk/sounds/asterisk-cube"
 
     # ---- state
     def pid(self) -> int | None:

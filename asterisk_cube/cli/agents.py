@@ -30,7 +30,11 @@ def agent() -> None:
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 @click.option("--skill", "skills", multiple=True, help="Skill (repeatable); created if new.")
 @click.option("--line", "lines", multiple=True, help="DID the agent may serve (repeatable).")
-@click.option("--language", default="en", show_default=True, help="Desktop language (en, nb).")
+@click.option(
+    "--language",
+    default=None,
+    help="Desk language (en, nb); by default the desk follows the agent's browser.",
+)
 def add(s, username, name, endpoint, role, password, password_stdin, skills, lines, language):
     """Add an agent."""
     pw = _password(password, password_stdin)

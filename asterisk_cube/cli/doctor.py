@@ -13,7 +13,9 @@ from asterisk_cube.core.doctor import summary
 @click.option(
     "--sounds-dir",
     default=None,
-    help="Where Asterisk finds the prompts (default /usr/share/asterisk/sounds/asterisk-cube).",
+    envvar="ASTERISK_CUBE_SOUNDS_DIR",
+    help="Where Asterisk finds the prompts (default /usr/share/asterisk/sounds/asterisk-cube; "
+    "env ASTERISK_CUBE_SOUNDS_DIR, which `sandbox env` and `demo env` set).",
 )
 @pass_ctx
 def doctor(ctx, as_json: bool, sounds_dir: str | None) -> None:

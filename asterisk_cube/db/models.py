@@ -138,7 +138,8 @@ class Agent(Base):
     endpoint: Mapped[str | None] = mapped_column(String(80))  # e.g. PJSIP/agent01
     # the phone the agent's calls ring: "desk" (endpoint) or "browser" (core/phones.py)
     phone: Mapped[str] = mapped_column(String(10), default="desk", server_default="desk")
-    language: Mapped[str] = mapped_column(String(10), default="en")
+    # the desk language the agent picked; None: follow the browser (Accept-Language)
+    language: Mapped[str | None] = mapped_column(String(10), default=None)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     # Bumped by logout, a password change, deactivation and a role change: a web session

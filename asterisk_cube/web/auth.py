@@ -138,7 +138,7 @@ class User:
     username: str
     name: str
     role: str
-    language: str
+    language: str | None  # the agent's choice; None: the browser's (request_language)
     session_version: int = 0  # the account's, when the session was made
 
     def has_role(self, role: str) -> bool:
@@ -151,7 +151,7 @@ def _user(agent: m.Agent) -> User:
         username=agent.username,
         name=agent.name,
         role=str(agent.role.value if hasattr(agent.role, "value") else agent.role),
-        language=normalize(agent.language) or DEFAULT_LANGUAGE,
+        language=normalize(agent.language),
         session_version=agent.session_version or 0,
     )
 
@@ -364,7 +364,7 @@ def start_session(request: Request, user: User) -> str:
             "user": user.username,
             "name": user.name,
             "role": user.role,
-            "lang": user.language,
+            "lang": user.language,  # None: request_language follows Accept-Language
             "csrf": token,
             "sv": user.session_version,
         }
@@ -388,7 +388,7 @@ def session_user(request: Request) -> User | None:
         username=str(session.get("user", "")),
         name=str(session.get("name", "")),
         role=str(session.get("role", "agent")),
-        language=str(session.get("lang", DEFAULT_LANGUAGE)),
+        language=normalize(lang) if isinstance(lang := session.get("lang"), str) else None,
         session_version=version if isinstance(version, int) else -1,
     )
 

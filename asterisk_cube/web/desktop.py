@@ -99,6 +99,7 @@ from .auth import (
 from .desk_host import Api
 from .i18n import gettext as _
 from .inputs import BadInput, id_list, int_field, json_body, path_id, str_field
+from .nav import landing, nav_context
 from .push import HEARTBEAT_SECONDS, StreamSlots, sse_response, view_stream
 
 if TYPE_CHECKING:
@@ -252,11 +253,11 @@ class Desktop:
 
     async def index(self, request: Request) -> Response:
         user = await current_user(request)
-        return RedirectResponse("/desk" if user else "/login", status_code=303)
+        return RedirectResponse(landing(user) if user else "/login", status_code=303)
 
     async def login_page(self, request: Request) -> Response:
-        if await current_user(request):
-            return RedirectResponse("/desk", status_code=303)
+        if user := await current_user(request):
+            return RedirectResponse(landing(user), status_code=303)
         return self.render(request, "login.html", {"csrf_token": csrf_token(request)})
 
     async def login_form(self, request: Request) -> Response:
@@ -280,7 +281,22 @@ class Desktop:
                 status=LOGIN_STATUS.get(reason, 401),
             )
         start_session(request, user)
-        return RedirectResponse("/desk", status_code=303)
+        return RedirectResponse(landing(user), status_code=303)
+
+    async def logout_form(self, request: Request) -> Response:
+        """Log out from the header's form on any page (panel, reports, desk): as
+        ``/api/logout``, then the login page."""
+        form = await request.form()
+        token = form.get(CSRF_FIELD)
+        user = await current_user(request)
+        if user is not None:
+            if not csrf_ok(request, token if isinstance(token, str) else None):
+                return refusal(request, "csrf", 403)
+            with i18n.use_language(request_language(request)):
+                refused = await self._log_out(request, user)
+            if refused is not None:
+                return refused
+        return RedirectResponse("/login", status_code=303)
 
     async def _check_login(
         self, request: Request, username: str, password: str
@@ -335,7 +351,10 @@ class Desktop:
                 "phone": None if self.phone is None else await self.phone.state(user),
             }
         return self.render(
-            request, "desk.html", {"user": user, "data": data}, headers=self.desk_headers
+            request,
+            "desk.html",
+            {"user": user, "data": data, **nav_context(request, "desk")},
+            headers=self.desk_headers,
         )
 
     async def events(self, request: Request) -> Response:
@@ -400,6 +419,10 @@ class Desktop:
         )
 
     async def api_logout(self, request: Request, user: User) -> Response:
+        return await self._log_out(request, user) or JSONResponse({"ok": True})
+
+    async def _log_out(self, request: Request, user: User) -> Response | None:
+        """Log the agent out and end its sessions; the refusal to send if the desk refused."""
         try:
             view = await self.desk.view(user.agent_id)
             if view.state != "logged_out":
@@ -411,7 +434,7 @@ class Desktop:
         await run_in_threadpool(self.directory.revoke, user.agent_id)
         end_session(request)
         log.info("web_logout", agent=user.agent_id)
-        return JSONResponse({"ok": True})
+        return None
 
     async def api_health(self, request: Request, user: User) -> Response:
         """``/health`` with the error details, for supervisors and admins."""
@@ -526,6 +549,7 @@ class Desktop:
             Mount("/desk/static", app=StaticFiles(directory=str(STATIC)), name="desk-static"),
             Route("/api/login", self.api_login, methods=post),
             Route("/api/logout", self.api(self.api_logout), methods=post),
+            Route("/logout", self.logout_form, methods=post),
             Route("/api/me", self.api(self.api_me), methods=["GET"]),
             Route("/api/health", require_role("supervisor")(self.api_health), methods=["GET"]),
             Route("/api/events", self.events, methods=["GET"]),

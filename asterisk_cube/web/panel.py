@@ -55,6 +55,7 @@ from .auth import (
 from .i18n import N_
 from .i18n import gettext as _
 from .inputs import BadInput, id_list, int_field, json_body, path_id, str_field
+from .nav import nav_context
 from .panel_feed import PanelFeed
 from .push import HEARTBEAT_SECONDS, LOGIN_REQUIRED, StreamSlots, _stopping, sse_response
 
@@ -211,7 +212,11 @@ class Panel:
                 "pause_reasons": reasons,
             }
             html = self.templates.get_template("panel.html").render(
-                lang=lang, languages=i18n.LANGUAGES, user=user, data=data
+                lang=lang,
+                languages=i18n.LANGUAGES,
+                user=user,
+                data=data,
+                **nav_context(request, "panel"),
             )
         return HTMLResponse(html, headers=SECURITY_HEADERS)
 
@@ -235,7 +240,7 @@ class Panel:
     ):
         """The panel feed; ends when the supervisor's session does (checked every second
         and before every message, from the directory's in-memory copy)."""
-        client = self.feed.subscribe()
+        client = await self.feed.subscribe_fresh()
         loop = asyncio.get_running_loop()
         try:
             yield "retry: 2000\n\n"

@@ -182,8 +182,8 @@ class PanelFeed:
         self.events_in = 0
         self._wake = asyncio.Event()
         self._campaign_task: asyncio.Task | None = None
-        self._snapshot_cache: tuple[int, str] | None = None
-        self._campaigns_read_at: float | None = None  # loop time of the last good read
+        self._snapshot_cache: tuple[int, str] | None = None  # (seq, the state's JSON)
+        self._campaigns_read_at: float | None = None  # loop time of the last campaign read
 
     # ------------------------------------------------------------------ clients
 
@@ -196,17 +196,40 @@ class PanelFeed:
             self.rebuild()
         return client
 
+    async def subscribe_fresh(self, maxsize: int = CLIENT_QUEUE) -> PanelClient:
+        """:meth:`subscribe` for a browser that just opened the panel: its first snapshot
+        shows the campaigns as the database has them now. Nobody watching means nobody
+        re-reads them, so without this the first snapshot showed the figures of the last
+        read (minutes old) until the campaign loop's next read sent a patch."""
+        await self.refresh_if_stale()
+        return self.subscribe(maxsize)
+
+    async def refresh_if_stale(self) -> None:
+        """Re-read the campaign figures if the last read is older than ``campaign_interval``
+        (nobody watched): for a new panel and ``GET /api/panel``."""
+        if self.campaigns_source is not None:
+            read_at = self._campaigns_read_at
+            loop = asyncio.get_running_loop()
+            if read_at is None or loop.time() - read_at >= self.campaign_interval:
+                await self.refresh_campaigns()
+                self.dirty = True
+
     def unsubscribe(self, client: PanelClient) -> None:
         self.clients.discard(client)
         client.closed = True
 
     def snapshot_message(self) -> tuple[int, str]:
+        """The whole state as an SSE ``snapshot``. Its ``now`` is the time of sending (the
+        browser sets its clock offset from it): the serialised state is cached per
+        ``seq``, the time never is (a cached "now" made a panel opened after a quiet
+        spell count every duration short by the spell's length until the next patch)."""
         if self.dirty:
             self.rebuild()
         if self._snapshot_cache is None or self._snapshot_cache[0] != self.seq:
-            body = _json({"seq": self.seq, "now": round(self.clock(), 3), **self.state})
-            self._snapshot_cache = (self.seq, sse("snapshot", body))
-        return self._snapshot_cache
+            self._snapshot_cache = (self.seq, _json(self.state)[1:-1])
+        head = _json({"seq": self.seq, "now": round(self.clock(), 3)})[:-1]
+        state = self._snapshot_cache[1]
+        return self.seq, sse("snapshot", f"{head},{state}}}" if state else head + "}")
 
     # ------------------------------------------------------------------ the state
 
@@ -381,14 +404,12 @@ class PanelFeed:
 
     async def current(self) -> tuple[int, str]:
         """The whole state now, for ``GET /api/panel``. With no SSE client the campaign
-        loop sleeps and nothing rebuilds the state, so campaign figures older than
-        ``campaign_interval`` are read first and the state is rebuilt (issue #14)."""
+        loop sleeps and nothing rebuilds the state, so stale campaign figures are read
+        first and the state is rebuilt (issue #14; the dialer's live figures publish no
+        events)."""
+        await self.refresh_if_stale()
         if not self.clients:
-            read_at = self._campaigns_read_at
-            now = asyncio.get_running_loop().time()
-            if read_at is None or now - read_at >= self.campaign_interval:
-                await self.refresh_campaigns()
-            self.dirty = True  # the dialer's live figures publish no events
+            self.dirty = True
         return self.snapshot_message()
 
     async def _campaign_loop(self) -> None:

@@ -54,6 +54,7 @@ from . import i18n
 from .auth import User, refusal, require_role
 from .i18n import N_
 from .i18n import gettext as _
+from .nav import nav_context
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
@@ -351,6 +352,7 @@ class Reports:
                 else [],
                 chart=chart_data(report, q) if report else None,
                 csv_url="/reports/export.csv" + (f"?{query}" if query else ""),
+                **nav_context(request, "reports"),
             )
         return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
 

@@ -83,6 +83,10 @@ class LivePanel(LiveServer):
         # what the dialer's snapshot says (Dialer.snapshot rows); tests set it
         self.dialer_rows: list[dict[str, Any]] = []
 
+    def more_routes(self) -> list[Any]:
+        """Routes served beside the panel's and the desk's (a subclass adds e.g. reports)."""
+        return []
+
     def campaigns(self) -> list[dict[str, Any]]:
         with transaction(self.sessions) as s:
             return svc.campaign_pace(s)
@@ -110,7 +114,7 @@ class LivePanel(LiveServer):
             self.desk,
             self.hub,
             self.sessions,
-            extra_routes=panel.routes() + audio.routes(),
+            extra_routes=[*panel.routes(), *audio.routes(), *self.more_routes()],
         )
         app = create_app(self.settings, state, extra_routes=[mount])
         feed_task = asyncio.create_task(self.feed.run())

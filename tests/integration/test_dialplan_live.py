@@ -40,7 +40,7 @@ def test_install_loads_every_did_into_asterisk(cube, sandbox):
 
     shown = sandbox.rx("dialplan show cube-inbound")
     loaded = set(re.findall(r"'([+0-9]+)' =>", shown))
-    expected = {"4721000001", "4721000002", "4721000003", "+4722000000"}
+    expected = {"4721000001", "4721000002", "4721000003", "4721000004", "+4722000000"}
     expected |= {f"47230000{n:02d}" for n in range(10)}
     # the demo's outbound campaign's caller ID, for its customers' callbacks (F-I3)
     expected |= {"4721000009", "+4721000009", "21000009"}

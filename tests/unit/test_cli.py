@@ -253,7 +253,7 @@ def test_client_and_enquiry(run):
 def test_demo_load_is_idempotent(run):
     assert "demo data loaded" in run("demo", "load").output
     assert "already loaded" in run("demo", "load").output
-    assert len(rows(run, "line", "list")) == 3
+    assert len(rows(run, "line", "list")) == 4  # three demo lines and the test-call line
 
 
 # ------------------------------------------------------- numbers as people type them

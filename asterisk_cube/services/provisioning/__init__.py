@@ -34,6 +34,7 @@ from .clients import (
     touch_client,
 )
 from .common import (
+    AGENT_LANGUAGES,
     ProvisioningError,
     audit,
     check_did,
@@ -63,6 +64,7 @@ from .lines import (
 )
 
 __all__ = [
+    "AGENT_LANGUAGES",
     "ProvisioningError",
     "add_agent",
     "add_campaign",

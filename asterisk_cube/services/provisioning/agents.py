@@ -14,6 +14,7 @@ from asterisk_cube.passwords import hash_password
 from .common import (
     _ENDPOINT,
     _USERNAME,
+    AGENT_LANGUAGES,
     ProvisioningError,
     _enum_value,
     check_did,
@@ -36,9 +37,15 @@ def add_agent(
     password: str | None = None,
     skills: Iterable[str] = (),
     lines: Iterable[str] = (),
-    language: str = "en",
+    language: str | None = None,
 ) -> m.Agent:
+    """``language``: the desk language ("en", "nb"); None follows the agent's browser."""
     username = username.strip().lower()
+    if language is not None and language not in AGENT_LANGUAGES:
+        raise ProvisioningError(
+            f"language {language!r} is not one of {', '.join(AGENT_LANGUAGES)} "
+            "(leave it out to follow the browser)"
+        )
     if not _USERNAME.match(username):
         raise ProvisioningError(
             f"username {username!r} must be 2-64 of a-z 0-9 . _ - starting with a letter or digit"

@@ -16,6 +16,7 @@ from asterisk_cube.db import models as m
 _DID = re.compile(r"^\+?[0-9]{2,20}$")
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 _ENDPOINT = re.compile(r"^[A-Za-z0-9]+/[A-Za-z0-9._@-]+$")
+AGENT_LANGUAGES = ("en", "nb")  # the desk's languages (web/i18n.LANGUAGES)
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
 
 

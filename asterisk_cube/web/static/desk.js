@@ -1039,11 +1039,8 @@
       window.location.reload();
     }, function (err) { flash(err.message); });
   });
-  $("logout-btn").addEventListener("click", function () {
-    api("POST", "/api/logout").then(function () {
-      if (source) source.close();
-      window.location.href = "/login";
-    }, function (err) { flash(err.message); });
+  $("logout-form").addEventListener("submit", function () {
+    if (source) source.close();  // the form POST /logout ends the session and shows /login
   });
 
   setupNotifyButton();

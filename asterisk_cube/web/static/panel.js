@@ -483,12 +483,6 @@
   $("staff-cancel").addEventListener("click", function () { $("staff-dialog").close(); });
   $("listen-stop").addEventListener("click", stopListening);
 
-  $("logout-btn").addEventListener("click", function () {
-    fetch("/api/logout", {
-      method: "POST", credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "X-CSRF-Token": DATA.csrf }, body: "{}",
-    }).finally(function () { window.location.href = "/login"; });
-  });
 
   // --- push ---------------------------------------------------------------------------------
 

@@ -1,0 +1,1 @@
+"""The demo: traffic simulator, generated history, test call, mail sink (issue #16)."""
