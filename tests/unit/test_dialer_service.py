@@ -242,7 +242,7 @@ async def test_power_dials_one_line_per_ready_agent_and_closes_every_contact(wor
         assert results == ["ended"] * 4 + ["failed"] * 4 + ["no_answer"] * 4
         calls = s.scalars(select(m.Call).where(m.Call.state == m.CallState.ENDED)).all()
         assert all(c.agent_id in agents[:2] and c.answered_at for c in calls)
-    assert len(dialer.connect_delays) == 4
+    assert dialer.connect_delays.count == 4
 
 
 async def test_no_free_agent_within_the_budget_abandons_with_the_message(world):
@@ -262,7 +262,8 @@ async def test_no_free_agent_within_the_budget_abandons_with_the_message(world):
     )
     await pauser
     assert tel.played and not tel.bridged
-    assert 0.25 <= dialer.abandon_waits[0] <= 0.35
+    waits = dialer.abandon_waits
+    assert waits.count == 1 and 0.25 <= waits.min <= waits.max <= 0.35
     with transaction(sessions) as s:
         call = s.scalar(select(m.Call))
         assert (call.state, call.end_reason) == (m.CallState.ABANDONED, "abandoned_no_agent")
@@ -642,14 +643,14 @@ async def test_a_burst_of_wake_ups_is_one_step_not_one_each(world):
     dialer.tick, dialer.coalesce = 1.0, 0.05
     task = asyncio.create_task(dialer.run())
     try:
-        while not dialer.step_seconds:
+        while not dialer.step_seconds.count:
             await asyncio.sleep(0.001)
-        before = len(dialer.step_seconds)
+        before = dialer.step_seconds.count
         for _ in range(40):  # 40 wake-ups within 40 ms
             dialer.wake()
             await asyncio.sleep(0.001)
         await asyncio.sleep(0.06)
-        steps = len(dialer.step_seconds) - before
+        steps = dialer.step_seconds.count - before
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
