@@ -98,6 +98,11 @@ class Probes:
         self.step_seconds = Histogram(
             "dialer_step_seconds", "How long one dialer step took", STEP_BUCKETS
         )
+        self.db_on_loop = Histogram(
+            "dialer_db_on_loop_seconds",
+            "Dialer database transactions run on the event loop",
+            STEP_BUCKETS,
+        )
 
     def all(self) -> tuple[Histogram, ...]:
         return (
@@ -105,4 +110,5 @@ class Probes:
             self.agent_answer_delays,
             self.abandon_waits,
             self.step_seconds,
+            self.db_on_loop,
         )

@@ -8,11 +8,15 @@
 4. :func:`preview_round` (preview campaigns) or :func:`pool_round` (power/predictive:
    the pacer decides how many lines, that many contacts are claimed and dialed).
 
-Each round takes the agents it uses out of ``free``. The claims are synchronous DB work
-(one statement each; see docs/dialer.md)."""
+Each round takes the agents it uses out of ``free``. The pool round's claims (many
+contacts, the dialer's biggest DB work) run off the event loop (:func:`claim_pool`); a
+callback or preview claim (one contact for one agent) runs on it: the agent must not be
+given two at once."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 from zoneinfo import ZoneInfo
 
@@ -25,7 +29,8 @@ from asterisk_cube.logs import get_logger
 
 from . import records
 from .assign import serve_waiting
-from .claims import Claim, any_callback_due, claim_contacts
+from .campaigns import CampaignConfig
+from .claims import Claim, any_callback_due, claim_contacts, release_claim
 from .flows import start_pool_line
 from .outcomes import release_declined
 from .pacer import free_agent, pacing_config, pacing_state
@@ -194,20 +199,10 @@ def pool_round(
             answered=state.abandon.answered,
         )
     run.decision = decision
-    if decision.dials > 0 and not empty(d, run, "pool"):
-        claims = claim(
-            d,
-            run,
-            now,
-            decision.dials,
-            mode=cfg.mode,
-            logged_in=logged_in,
-            kinds=POOL_KINDS,
-            key="pool",
-        )
-        for claimed, call_id in claims:
-            start_pool_line(d, run, claimed, call_id)
-    if not (run.ringing_ages or run.waiting):
+    if decision.dials > 0 and not run.claiming and not empty(d, run, "pool"):
+        run.claiming = True
+        d.spawn(claim_pool(d, run, now, decision.dials, logged_in), f"claim-{cfg.campaign_id}")
+    if not (run.ringing_ages or run.waiting or run.claiming):
         return set()
     # F-I5: inbound is blocked for the agents the lines ring for; F-I8: as many of the
     # longest-idle agents as customer callbacks wait stay open for them
@@ -217,6 +212,61 @@ def pool_round(
 
 def empty(d: DialerState, run: CampaignRun, key: str) -> bool:
     return d.monotonic() < run.empty_until.get(key, 0.0)
+
+
+def claim_rows(
+    d: DialerState,
+    config: CampaignConfig,
+    now: dt.datetime,
+    limit: int,
+    *,
+    mode: str,
+    for_agent: int | None = None,
+    logged_in: frozenset[int] = frozenset(),
+    kinds=frozenset(PickKind),
+) -> list[tuple[Claim, int]]:
+    """Claim contacts and open their call rows, in one transaction (any thread: it reads
+    no loop state)."""
+    with d.tx() as s:
+        found = claim_contacts(
+            s,
+            config,
+            now,
+            limit,
+            node=d.node,
+            for_agent=for_agent,
+            logged_in=logged_in,
+            kinds=kinds,
+        )
+        return [
+            (
+                c_,
+                records.open_call(
+                    s,
+                    c_,
+                    mode,
+                    d.node,
+                    now,
+                    config.caller_id,
+                    call_id=d.distributor.ids.next(m.Call),
+                ),
+            )
+            for c_ in found
+        ]
+
+
+def noted(
+    d: DialerState, run: CampaignRun, claims: list[tuple[Claim, int]], limit: int, key: str | None
+) -> list[tuple[Claim, int]]:
+    """After a claim: nothing more due now means look again in a second (not every tick)."""
+    if len(claims) < limit and key is not None:
+        run.empty_until[key] = d.monotonic() + 1.0
+        if key in ("pool", "preview") and not claims and not run.hopper_empty:
+            run.hopper_empty = True  # shown in snapshot(); logged once
+            log.info("dialer_nothing_to_dial", campaign=run.config.name)
+    if claims and key in ("pool", "preview"):
+        run.hopper_empty = False
+    return claims
 
 
 def claim(
@@ -231,42 +281,56 @@ def claim(
     logged_in: frozenset[int] = frozenset(),
     kinds=frozenset(PickKind),
 ) -> list[tuple[Claim, int]]:
-    """Claim contacts and open their call rows, in one transaction."""
-    with d.tx() as s:
-        found = claim_contacts(
-            s,
-            run.config,
-            now,
-            limit,
-            node=d.node,
-            for_agent=for_agent,
-            logged_in=logged_in,
-            kinds=kinds,
+    """A claim on the event loop (one agent's callback or preview contact)."""
+    claims = claim_rows(
+        d,
+        run.config,
+        now,
+        limit,
+        mode=mode,
+        for_agent=for_agent,
+        logged_in=logged_in,
+        kinds=kinds,
+    )
+    return noted(d, run, claims, limit, key)
+
+
+async def claim_pool(
+    d: DialerState, run: CampaignRun, now: dt.datetime, limit: int, logged_in: frozenset[int]
+) -> None:
+    """Power/predictive: claim ``limit`` contacts off the event loop (``d.offload``, a
+    worker thread) and dial them. One claim per campaign at a time (``run.claiming``);
+    the pacer's next decision waits for it."""
+    cfg = run.config
+    work = asyncio.ensure_future(
+        d.offload(
+            claim_rows, d, cfg, now, limit, mode=cfg.mode, logged_in=logged_in, kinds=POOL_KINDS
         )
-        claims = [
-            (
-                c_,
-                records.open_call(
-                    s,
-                    c_,
-                    mode,
-                    d.node,
-                    now,
-                    run.config.caller_id,
-                    call_id=d.distributor.ids.next(m.Call),
-                ),
-            )
-            for c_ in found
-        ]
-    if len(claims) < limit and key is not None:
-        # nothing more due now: look again in a second (not on every tick)
-        run.empty_until[key] = d.monotonic() + 1.0
-        if key in ("pool", "preview") and not claims and not run.hopper_empty:
-            run.hopper_empty = True  # shown in snapshot(); logged once
-            log.info("dialer_nothing_to_dial", campaign=run.config.name)
-    if claims and key in ("pool", "preview"):
-        run.hopper_empty = False
-    return claims
+    )
+    try:
+        claims = await asyncio.shield(work)
+    except asyncio.CancelledError:  # closing: the claim still lands, give it back
+        with contextlib.suppress(Exception):
+            give_back(d, await work)
+        raise
+    finally:
+        run.claiming = False
+    noted(d, run, claims, limit, "pool")
+    if not run.config.running or d.runs.get(cfg.campaign_id) is not run:
+        give_back(d, claims)  # stopped while claiming: not dialed
+        return
+    for claimed, call_id in claims:
+        start_pool_line(d, run, claimed, call_id)
+    if claims:
+        d.wake()  # the next step sees them ringing (and marks the agents, F-I5)
+
+
+def give_back(d: DialerState, claims: list[tuple[Claim, int]]) -> None:
+    now = d.now()
+    with d.tx() as s:
+        for claimed, call_id in claims:
+            release_claim(s, claimed.contact_id, now)
+            records.call_finished(s, call_id, m.CallState.FAILED, "not_dialed", now)
 
 
 def callback_due(d: DialerState, run: CampaignRun, now: dt.datetime) -> bool:

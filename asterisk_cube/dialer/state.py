@@ -9,10 +9,11 @@ else keeps dialer state."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import time
 from collections import deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -77,6 +78,7 @@ class CampaignRun:
     stats_day: dt.date | None = None
     empty_until: dict[str, float] = field(default_factory=dict)  # claim kind -> monotonic
     decision: pc.PacingDecision | None = None
+    claiming: bool = False  # a pool claim is in flight (off the loop)
     hopper_empty: bool = False  # nothing left to dial now (VICIdial users' top complaint)
     agents: int = 0  # working for the campaign at the last step (logged in, not paused)
     ready: int = 0  # of them free for a call
@@ -138,6 +140,7 @@ class DialerState:
         stats_every: float = 2.0,
         history_days: int = 30,
         prior: pc.Prior | None = None,
+        offload: Callable[..., Awaitable[Any]] = asyncio.to_thread,
     ) -> None:
         self.sessions = sessions
         self.distributor = distributor
@@ -162,6 +165,9 @@ class DialerState:
         self.stats_every = stats_every
         self.history_days = history_days  # learned ring/talk times start from these days
         self.prior = prior
+        # runs blocking DB work off the event loop (a worker thread); the unit tests of
+        # timing logic run it inline, so their fake clock does not follow a thread's time
+        self.offload = offload
         self.runs: dict[int, CampaignRun] = {}
         self.lines: dict[int, Line] = {}
         self.probes = Probes()
@@ -170,6 +176,7 @@ class DialerState:
         self.agent_answer_delays = self.probes.agent_answer_delays  # rung -> answered
         self.abandon_waits = self.probes.abandon_waits  # answered -> abandon decided (s)
         self.step_seconds = self.probes.step_seconds  # how long each step took
+        self.db_on_loop = self.probes.db_on_loop  # each DB transaction run on the loop
         self.flagged: set[int] = set()  # agents marked "dialer dialing" (F-I5)
         self.loaded_at = -1e9
         self.recovered = False
@@ -185,8 +192,18 @@ class DialerState:
     def now(self) -> dt.datetime:
         return self._clock()
 
-    def tx(self):
-        return transaction(self.sessions)
+    @contextlib.contextmanager
+    def tx(self) -> Iterator[Session]:
+        """One transaction; its duration is observed in ``db_on_loop`` when it runs on the
+        event loop (real elapsed time, ``perf_counter``: this probe measures the loop's
+        cost, not timing logic, so it does not follow the injected clock)."""
+        began = time.perf_counter()
+        try:
+            with transaction(self.sessions) as s:
+                yield s
+        finally:
+            if _on_loop():
+                self.db_on_loop.observe(time.perf_counter() - began)
 
     def wake(self) -> None:
         self.wake_event.set()
@@ -230,6 +247,14 @@ class DialerState:
                 break
             taken.update(a.agent_id for a in self.distributor.dialer_pool(other.config.skill))
         return taken
+
+
+def _on_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def caller_id_of(line: Line) -> str:

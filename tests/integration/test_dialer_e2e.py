@@ -558,6 +558,7 @@ async def test_a_day_in_every_mode(cube, sandbox, customers, tmp_path, monkeypat
         }
         bridged = check_no_agent_on_two_calls(s)
         abandoned_calls, unheard = abandoned_without_message(s)
+        placed = s.scalar(select(func.count(m.Call.id)).where(m.Call.campaign_id.is_not(None)))
     delays = cube.dialer.connect_delays  # bounded histograms (dialer/probes.py)
     answer = cube.dialer.agent_answer_delays
     print(f"\n--- dialer day: {elapsed:.0f} s, {bridged} agent legs bridged")
@@ -580,6 +581,12 @@ async def test_a_day_in_every_mode(cube, sandbox, customers, tmp_path, monkeypat
     print(
         f"dialer step: p50 ~{steps.quantile(0.5) * 1000:.1f} ms, "
         f"p99 ~{steps.quantile(0.99) * 1000:.1f} ms; event loop lag: {lag_text}"
+    )
+    db = cube.dialer.db_on_loop
+    print(
+        f"dialer DB on the event loop: {db.count} transactions for {placed} calls, "
+        f"{db.sum:.2f} s in all, p50 ~{db.quantile(0.5) * 1000:.1f} ms, "
+        f"p99 ~{db.quantile(0.99) * 1000:.1f} ms, max {db.max * 1000:.1f} ms"
     )
     print(f"snapshot: {snapshot}")
     print(
