@@ -316,8 +316,9 @@ async def claim_pool(
     finally:
         run.claiming = False
     noted(d, run, claims, limit, "pool")
-    if not run.config.running or d.runs.get(cfg.campaign_id) is not run:
-        give_back(d, claims)  # stopped while claiming: not dialed
+    connected = d.telephony is not None and getattr(d.telephony, "connected", True)
+    if not run.config.running or d.runs.get(cfg.campaign_id) is not run or not connected:
+        give_back(d, claims)  # stopped (or Asterisk lost) while claiming: not dialed
         return
     for claimed, call_id in claims:
         start_pool_line(d, run, claimed, call_id)

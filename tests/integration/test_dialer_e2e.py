@@ -558,7 +558,11 @@ async def test_a_day_in_every_mode(cube, sandbox, customers, tmp_path, monkeypat
         }
         bridged = check_no_agent_on_two_calls(s)
         abandoned_calls, unheard = abandoned_without_message(s)
-        placed = s.scalar(select(func.count(m.Call.id)).where(m.Call.campaign_id.is_not(None)))
+        placed = s.scalar(  # today's dialer calls (not the seeded history)
+            select(func.count(m.Call.id)).where(
+                m.Call.campaign_id.is_not(None), m.Call.started_at >= t0
+            )
+        )
     delays = cube.dialer.connect_delays  # bounded histograms (dialer/probes.py)
     answer = cube.dialer.agent_answer_delays
     print(f"\n--- dialer day: {elapsed:.0f} s, {bridged} agent legs bridged")

@@ -759,8 +759,10 @@ async def test_pool_claims_run_off_the_event_loop(world, monkeypatch):
     assert tel.max_live_contacts <= 2  # power: still one line per ready agent
 
 
-async def test_a_campaign_stopped_while_its_claim_is_in_flight_dials_nothing(world):
-    """The claim lands after the campaign stopped: its contacts go back, not dialed."""
+@pytest.mark.parametrize("what", ["campaign paused", "Asterisk lost"])
+async def test_a_claim_landing_after_its_campaign_stopped_dials_nothing(world, what):
+    """The claim lands after the campaign stopped (or ARI went away): its contacts go
+    back, not dialed."""
     sessions, agents = world
     gate = asyncio.Event()
 
@@ -772,10 +774,13 @@ async def test_a_campaign_stopped_while_its_claim_is_in_flight_dials_nothing(wor
     await ready(distributor, agents[:1])
     dialer.step()
     assert dialer.runs[cid].claiming
-    with transaction(sessions) as s:
-        p.set_campaign_status(s, "Out", "paused")
-    dialer.refresh()
-    dialer.step()  # the reload sees it stopped
+    if what == "campaign paused":
+        with transaction(sessions) as s:
+            p.set_campaign_status(s, "Out", "paused")
+        dialer.refresh()
+        dialer.step()  # the reload sees it stopped
+    else:
+        tel.connected = False
     gate.set()
     while any(t.get_name().startswith("claim-") for t in dialer.tasks):
         await asyncio.sleep(0.01)
