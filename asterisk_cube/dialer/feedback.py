@@ -26,7 +26,7 @@ def on_enquiry(d: DialerState, event: EnquiryRegistered) -> None:
     """Campaign topics with an outcome (F-E4, F-E5, F-E6) act on the call's contact."""
     if event.contact_id is None:
         return
-    with d.tx() as s:
+    with d.tx("feedback") as s:
         outcomes = {
             t.outcome
             for t in s.scalars(select(m.EnquiryTopic).where(m.EnquiryTopic.id.in_(event.topic_ids)))
@@ -46,7 +46,7 @@ def callback_scheduled(d: DialerState, event: EnquiryRegistered) -> bool:
     line = d.lines.get(event.call_id)
     if line is not None and line.feedback is not None:
         return line.feedback[0] is Outcome.CALLBACK
-    with d.tx() as s:
+    with d.tx("feedback") as s:
         call = s.get(m.Call, event.call_id)
         if call is None:
             return False
@@ -84,7 +84,7 @@ def schedule_callback(
     for the campaign's N minutes) or for all agents; the comment is shown on delivery."""
     if due_at.tzinfo is None:
         raise c.Refused(c.INVALID, "due_at: give a time with its zone")
-    with d.tx() as s:
+    with d.tx("feedback") as s:
         call = s.get(m.Call, call_id)
         if call is None or call.agent_id != agent_id or call.contact_id is None:
             raise c.Refused(c.NOT_FOUND, f"call {call_id} is not yours")
@@ -103,7 +103,7 @@ def apply(
         # applies when it ends, else the call's own outcome would overwrite it
         line.feedback = (outcome, callback, event.agent_id)
         return
-    with d.tx() as s:
+    with d.tx("feedback") as s:
         contact = s.get(m.Contact, event.contact_id)
         campaign = s.get(m.Campaign, contact.campaign_id) if contact else None
         if contact is None or campaign is None or campaign.direction != m.Direction.OUTBOUND:

@@ -45,7 +45,7 @@ async def pool_line(d: DialerState, line: Line) -> None:
             return
         channel = tel.new_channel_id()
         line.contact_channel = channel
-        with d.tx() as s:
+        with d.tx("dialed") as s:
             records.contact_dialed(
                 s, line.call_id, channel, tel.endpoint_for(line.claim.phone), dialed
             )
@@ -165,7 +165,7 @@ def agent_leg(
     """The agent's leg row: rung at ``rung`` (monotonic), answered now or rang until now."""
     now = d.now()
     started = now - dt.timedelta(seconds=d.monotonic() - rung)
-    with contextlib.nullcontext(s) if s is not None else d.tx() as tx:
+    with contextlib.nullcontext(s) if s is not None else d.tx("agent_leg") as tx:
         records.agent_leg(
             tx,
             line.call_id,
@@ -192,7 +192,7 @@ async def bridge_and_talk(
         return
     if line.answered_at is not None:
         d.connect_delays.observe(d.monotonic() - line.answered_at)
-    with d.tx() as s:
+    with d.tx("bridged") as s:
         if rung is not None:
             records.contact_answered(s, line.call_id, line.answered_wall or d.now())
             agent_leg(d, line, agent, rung, True, s)

@@ -81,7 +81,7 @@ def recover(d: DialerState) -> dict[str, int]:
     if d.recovered:
         return {}
     d.recovered = True
-    with d.tx() as s:
+    with d.tx("recover") as s:
         configs = {c_.campaign_id: c_ for c_ in outbound_campaigns(s, running_only=False)}
         stats = records.recover(
             s,
@@ -118,7 +118,7 @@ def step(d: DialerState) -> None:
 def reload(d: DialerState) -> None:
     """The running campaigns from the database: new ones start (learning from their
     history), changed ones take the new settings, stopped ones give back what waits."""
-    with d.tx() as s:
+    with d.tx("reload") as s:
         running = {c_.campaign_id: c_ for c_ in outbound_campaigns(s)}
     for cid, config in running.items():
         camp = d.runs.get(cid)
@@ -152,7 +152,7 @@ def learn_history(d: DialerState, config: CampaignConfig, learning: Learning) ->
         return
     since = d.now() - dt.timedelta(days=d.history_days)
     try:
-        with d.tx() as s:
+        with d.tx("history") as s:
             calls = records.learning_history(
                 s, config.campaign_id, since, int(learning.dials.max_weight)
             )

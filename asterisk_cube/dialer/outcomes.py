@@ -49,7 +49,7 @@ def finish(d: DialerState, line: Line, state: m.CallState, reason: str, outcome:
     created_by = None
     if line.feedback is not None and state == m.CallState.ENDED:
         outcome, callback, created_by = line.feedback
-    with d.tx() as s:
+    with d.tx("finish") as s:
         if line.answered_wall is not None:
             records.contact_answered(s, line.call_id, line.answered_wall)
         records.call_finished(s, line.call_id, state, reason, now)
@@ -78,7 +78,7 @@ def finish(d: DialerState, line: Line, state: m.CallState, reason: str, outcome:
 def release_pending_line(d: DialerState, line: Line) -> None:
     """A claimed contact that was not dialed goes back to the list as it was."""
     now = d.now()
-    with d.tx() as s:
+    with d.tx("release") as s:
         release_claim(s, line.claim.contact_id, now)
         records.call_finished(s, line.call_id, m.CallState.FAILED, "not_dialed", now)
     d.forget_line(line)
@@ -95,7 +95,7 @@ def release_declined(d: DialerState, line: Line) -> None:
     """Every agent let this contact ring: back to the list for the retry interval, not
     dialed (the attempt does not count)."""
     now = d.now()
-    with d.tx() as s:
+    with d.tx("release") as s:
         release_claim(
             s, line.claim.contact_id, now, retry_at=now + line.run.config.rules.retry_interval
         )

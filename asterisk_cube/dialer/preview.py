@@ -93,7 +93,7 @@ async def preview_line(d: DialerState, line: Line, agent: DialerAgent) -> None:
         line.contact_channel = channel
         line.phase = "ringing"
         line.dialed_at = d.monotonic()
-        with d.tx() as s:
+        with d.tx("dialed") as s:
             if line.claim.callback_id is not None:
                 records.callback_delivered(s, line.claim.callback_id, dialed)
             records.contact_dialed(
@@ -136,7 +136,7 @@ async def preview_line(d: DialerState, line: Line, agent: DialerAgent) -> None:
             finish_unanswered(d, line, result)
             return
         line.answered_at = d.monotonic()
-        with d.tx() as s:
+        with d.tx("answered") as s:
             records.contact_answered(s, line.call_id, d.now())
         line.phase = "connecting"
         await bridge_and_talk(d, line, agent)

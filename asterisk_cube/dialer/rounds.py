@@ -227,7 +227,7 @@ def claim_rows(
 ) -> list[tuple[Claim, int]]:
     """Claim contacts and open their call rows, in one transaction (any thread: it reads
     no loop state)."""
-    with d.tx() as s:
+    with d.tx("claim") as s:
         found = claim_contacts(
             s,
             config,
@@ -328,7 +328,7 @@ async def claim_pool(
 
 def give_back(d: DialerState, claims: list[tuple[Claim, int]]) -> None:
     now = d.now()
-    with d.tx() as s:
+    with d.tx("release") as s:
         for claimed, call_id in claims:
             release_claim(s, claimed.contact_id, now)
             records.call_finished(s, call_id, m.CallState.FAILED, "not_dialed", now)
@@ -338,7 +338,7 @@ def callback_due(d: DialerState, run: CampaignRun, now: dt.datetime) -> bool:
     """One cheap look before a callback claim per free agent (each its own statement,
     on the event loop: with ten free agents in a few campaigns that was most of a
     step)."""
-    with d.tx() as s:
+    with d.tx("callback_due") as s:
         return any_callback_due(s, run.config, now)
 
 
@@ -349,7 +349,7 @@ def refresh_stats(d: DialerState, run: CampaignRun, now: dt.datetime) -> None:
     if d.monotonic() - run.stats_at < d.stats_every and run.stats_day == today:
         return
     since = dt.datetime.combine(today, dt.time(0), zone)
-    with d.tx() as s:
+    with d.tx("stats") as s:
         run.abandoned, run.answered = records.abandon_counts(s, run.config.campaign_id, since)
     run.stats_at = d.monotonic()
     run.stats_day = today

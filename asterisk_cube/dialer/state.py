@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -177,6 +177,7 @@ class DialerState:
         self.abandon_waits = self.probes.abandon_waits  # answered -> abandon decided (s)
         self.step_seconds = self.probes.step_seconds  # how long each step took
         self.db_on_loop = self.probes.db_on_loop  # each DB transaction run on the loop
+        self.db_on_loop_by: Counter[str] = Counter()  # seconds on the loop per kind of work
         self.flagged: set[int] = set()  # agents marked "dialer dialing" (F-I5)
         self.loaded_at = -1e9
         self.recovered = False
@@ -193,17 +194,20 @@ class DialerState:
         return self._clock()
 
     @contextlib.contextmanager
-    def tx(self) -> Iterator[Session]:
-        """One transaction; its duration is observed in ``db_on_loop`` when it runs on the
-        event loop (real elapsed time, ``perf_counter``: this probe measures the loop's
-        cost, not timing logic, so it does not follow the injected clock)."""
+    def tx(self, kind: str = "other") -> Iterator[Session]:
+        """One transaction; its duration is observed in ``db_on_loop`` (and summed per
+        ``kind`` in ``db_on_loop_by``) when it runs on the event loop (real elapsed time,
+        ``perf_counter``: this probe measures the loop's cost, not timing logic, so it
+        does not follow the injected clock)."""
         began = time.perf_counter()
         try:
             with transaction(self.sessions) as s:
                 yield s
         finally:
             if _on_loop():
-                self.db_on_loop.observe(time.perf_counter() - began)
+                took = time.perf_counter() - began
+                self.db_on_loop.observe(took)
+                self.db_on_loop_by[kind] += took
 
     def wake(self) -> None:
         self.wake_event.set()

@@ -590,7 +590,8 @@ async def test_a_day_in_every_mode(cube, sandbox, customers, tmp_path, monkeypat
     print(
         f"dialer DB on the event loop: {db.count} transactions for {placed} calls, "
         f"{db.sum:.2f} s in all, p50 ~{db.quantile(0.5) * 1000:.1f} ms, "
-        f"p99 ~{db.quantile(0.99) * 1000:.1f} ms, max {db.max * 1000:.1f} ms"
+        f"p99 ~{db.quantile(0.99) * 1000:.1f} ms, max {db.max * 1000:.1f} ms; by kind: "
+        + ", ".join(f"{k} {v:.2f} s" for k, v in cube.dialer.db_on_loop_by.most_common())
     )
     print(f"snapshot: {snapshot}")
     print(

@@ -757,6 +757,9 @@ async def test_pool_claims_run_off_the_event_loop(world, monkeypatch):
     assert statuses(sessions, cid) == ["done"] * 4 and len(tel.bridged) == 4
     assert on_loop and not any(on_loop), on_loop
     assert tel.max_live_contacts <= 2  # power: still one line per ready agent
+    # what stays on the loop is measured, the claims are not among it
+    assert "claim" not in dialer.db_on_loop_by and dialer.db_on_loop_by["finish"] > 0
+    assert dialer.db_on_loop.count >= 4  # at least one finish per call
 
 
 @pytest.mark.parametrize("what", ["campaign paused", "Asterisk lost"])
