@@ -656,7 +656,7 @@ async def test_a_day_in_every_mode(cube, sandbox, customers, tmp_path, monkeypat
         assert rate <= CAP, (name, answered, abandoned)
     # the cold predictive campaign learned first, then dialed ahead of its free agents
     assert pacing.reasons["learning"] and pacing.ahead > 0, (dict(pacing.reasons), pacing.ahead)
-    assert max(delays) < 2.0
+    assert delays.max < 2.0  # exact: the histogram keeps its greatest value
 
 
 async def _on_call(desk, agent_id):
