@@ -168,6 +168,10 @@ class StateCollector(Collector):
             ready.add_metric(key, row["ready"])
             reason.add_metric([*key, row["pacing"] or "none"], 1)
         yield from (ringing, lines, answered, abandoned, rate, pace, ready, reason)
+        # the dialer's bounded timing histograms (dialer/probes.py): connect, agent
+        # answer, abandon wait, step
+        for histogram in getattr(dialer, "histograms", tuple)():
+            yield histogram.metric(PREFIX)
 
     # --- the process ----------------------------------------------------------------------
 

@@ -159,7 +159,13 @@ def world(tmp_path):
     return sessions, agents
 
 
-def make(world, mode, contacts, clock=None, **campaign):
+async def inline(fn, /, *args, **kwargs):
+    """The dialer's ``offload`` run on the loop: a worker thread's real time would move
+    looptime's fake clock (it steps in real time while executor futures are pending)."""
+    return fn(*args, **kwargs)
+
+
+def make(world, mode, contacts, clock=None, offload=inline, **campaign):
     sessions, _agents = world
     with transaction(sessions) as s:
         campaign.setdefault("wrap_up", 0)
@@ -188,6 +194,7 @@ def make(world, mode, contacts, clock=None, **campaign):
         min_agent_time=0.05,
         fair_answer_time=0.1,
         bridge_margin=0.01,
+        offload=offload,
     )
     return dialer, distributor, tel, cid
 
@@ -242,7 +249,7 @@ async def test_power_dials_one_line_per_ready_agent_and_closes_every_contact(wor
         assert results == ["ended"] * 4 + ["failed"] * 4 + ["no_answer"] * 4
         calls = s.scalars(select(m.Call).where(m.Call.state == m.CallState.ENDED)).all()
         assert all(c.agent_id in agents[:2] and c.answered_at for c in calls)
-    assert len(dialer.connect_delays) == 4
+    assert dialer.connect_delays.count == 4
 
 
 async def test_no_free_agent_within_the_budget_abandons_with_the_message(world):
@@ -262,7 +269,8 @@ async def test_no_free_agent_within_the_budget_abandons_with_the_message(world):
     )
     await pauser
     assert tel.played and not tel.bridged
-    assert 0.25 <= dialer.abandon_waits[0] <= 0.35
+    waits = dialer.abandon_waits
+    assert waits.count == 1 and 0.25 <= waits.min <= waits.max <= 0.35
     with transaction(sessions) as s:
         call = s.scalar(select(m.Call))
         assert (call.state, call.end_reason) == (m.CallState.ABANDONED, "abandoned_no_agent")
@@ -654,14 +662,14 @@ async def test_a_burst_of_wake_ups_is_one_step_not_one_each(world):
     dialer.tick, dialer.coalesce = 1.0, 0.05
     task = asyncio.create_task(dialer.run())
     try:
-        while not dialer.step_seconds:
+        while not dialer.step_seconds.count:
             await asyncio.sleep(0.001)
-        before = len(dialer.step_seconds)
+        before = dialer.step_seconds.count
         for _ in range(40):  # 40 wake-ups within 40 ms
             dialer.wake()
             await asyncio.sleep(0.001)
         await asyncio.sleep(0.06)
-        steps = len(dialer.step_seconds) - before
+        steps = dialer.step_seconds.count - before
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
@@ -729,3 +737,70 @@ async def test_a_contact_hanging_up_during_the_message_left_too(world):
     with transaction(sessions) as s:
         call = s.scalar(select(m.Call))
         assert call.end_reason == "abandoned_no_agent_contact_left"
+
+
+async def test_pool_claims_run_off_the_event_loop(world, monkeypatch):
+    """Issue #13 / #11 item 11: the power/predictive claims (many contacts, the dialer's
+    biggest DB work: 17 % of the loop's samples in the e2e day's opening burst) ran on
+    the event loop, delaying every StasisStart behind them; they run in a worker thread."""
+    from asterisk_cube.dialer import rounds
+
+    sessions, agents = world
+    phones = [f"+47900000{i:02d}" for i in range(4)]
+    dialer, distributor, tel, cid = make(
+        world, "power", phones, max_attempts=1, offload=asyncio.to_thread
+    )
+    for phone in phones:
+        tel.contacts[phone] = ("answer", 0.02, 0.05)
+    on_loop: list[bool] = []
+    claim_contacts = rounds.claim_contacts
+
+    def watched(*args, **kwargs):
+        try:
+            asyncio.get_running_loop()
+            on_loop.append(True)
+        except RuntimeError:
+            on_loop.append(False)
+        return claim_contacts(*args, **kwargs)
+
+    monkeypatch.setattr(rounds, "claim_contacts", watched)
+    await ready(distributor, agents[:2])
+    await run_until(dialer, lambda: settled(sessions, cid, dialer))
+    assert statuses(sessions, cid) == ["done"] * 4 and len(tel.bridged) == 4
+    assert on_loop and not any(on_loop), on_loop
+    assert tel.max_live_contacts <= 2  # power: still one line per ready agent
+    # what stays on the loop is measured, the claims are not among it
+    assert "claim" not in dialer.db_on_loop_by and dialer.db_on_loop_by["finish"] > 0
+    assert dialer.db_on_loop.count >= 4  # at least one finish per call
+
+
+@pytest.mark.parametrize("what", ["campaign paused", "Asterisk lost"])
+async def test_a_claim_landing_after_its_campaign_stopped_dials_nothing(world, what):
+    """The claim lands after the campaign stopped (or ARI went away): its contacts go
+    back, not dialed."""
+    sessions, agents = world
+    gate = asyncio.Event()
+
+    async def slow(fn, /, *args, **kwargs):
+        await gate.wait()
+        return fn(*args, **kwargs)
+
+    dialer, distributor, tel, cid = make(world, "power", ["+4790000001"], offload=slow)
+    await ready(distributor, agents[:1])
+    dialer.step()
+    assert dialer.runs[cid].claiming
+    if what == "campaign paused":
+        with transaction(sessions) as s:
+            p.set_campaign_status(s, "Out", "paused")
+        dialer.refresh()
+        dialer.step()  # the reload sees it stopped
+    else:
+        tel.connected = False
+    gate.set()
+    while any(t.get_name().startswith("claim-") for t in dialer.tasks):
+        await asyncio.sleep(0.01)
+    assert not tel.dialed and not dialer.lines
+    assert statuses(sessions, cid) == ["new"]
+    with transaction(sessions) as s:
+        call = s.scalar(select(m.Call))
+        assert (call.state, call.end_reason) == (m.CallState.FAILED, "not_dialed")

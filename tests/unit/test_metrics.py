@@ -156,3 +156,13 @@ async def test_metrics_on_their_own_port(runtime, unused_tcp_port):
         server.cancel()
         await asyncio.gather(server, return_exceptions=True)
     await runtime.state.extras["distributor"].close()
+
+
+def test_the_dialers_timing_histograms_are_exported(runtime):
+    dialer = runtime.state.extras["dialer"]
+    dialer.connect_delays.observe(0.12)
+    names = exported_names(runtime.state)
+    for name in ("connect", "agent_answer", "abandon_wait", "step"):
+        assert f"asterisk_cube_dialer_{name}_seconds_bucket" in names
+    got = samples(runtime.state.extras["metrics"].exposition().decode())
+    assert got[("asterisk_cube_dialer_connect_seconds_count", ())] == 1

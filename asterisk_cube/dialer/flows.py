@@ -1,0 +1,258 @@
+"""Power/predictive call flows, one task per line: dial the contact; when a person
+answers, connect a free agent within ``connect_budget`` (F-D4) or abandon with the
+message; then bridge and wait for either side to hang up. ``bridge_and_talk`` and
+``agent_leg`` serve the preview flow too (:mod:`.preview`)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+
+from sqlalchemy.orm import Session
+
+from asterisk_cube.acd.distributor import DialerAgent
+from asterisk_cube.core import contacts as core
+from asterisk_cube.core.contacts import Outcome
+from asterisk_cube.db import models as m
+from asterisk_cube.logs import get_logger
+
+from . import records
+from .assign import step_waiting
+from .claims import Claim
+from .outcomes import finish, finish_unanswered, release_pending_line
+from .state import CampaignRun, DialerState, Line, caller_id_of
+
+log = get_logger(__name__)
+
+
+def start_pool_line(d: DialerState, run: CampaignRun, claim: Claim, call_id: int) -> None:
+    line = d.new_line(run, claim, call_id, run.config.mode)
+    line.phase = "ringing"
+    line.dialed_at = d.monotonic()
+    line.task = d.spawn(pool_line(d, line), f"dial-{line.call_id}")
+
+
+async def pool_line(d: DialerState, line: Line) -> None:
+    """Power/predictive: dial the contact; when it answers, connect a free agent within
+    the budget or abandon."""
+    tel = d.telephony
+    run, cfg = line.run, line.run.config
+    try:
+        dialed = d.now()
+        if not core.in_window(cfg.rules, dialed):  # it closed since the claim
+            release_pending_line(d, line)
+            return
+        channel = tel.new_channel_id()
+        line.contact_channel = channel
+        with d.tx("dialed") as s:
+            records.contact_dialed(
+                s, line.call_id, channel, tel.endpoint_for(line.claim.phone), dialed
+            )
+        run.count_dial()
+        result = await tel.dial_contact(
+            line.call_id,
+            channel,
+            line.claim.phone,
+            caller_id=cfg.caller_id,
+            timeout=d.ring_timeout,
+            amd=cfg.amd,
+        )
+        if not result.answered:
+            run.learning.observe_dial(result.ring_seconds, False)
+            finish_unanswered(d, line, result)
+            return
+        if result.amd_status == "MACHINE":
+            run.learning.observe_dial(result.ring_seconds, False)
+            await tel.hangup(channel)
+            finish(d, line, m.CallState.MACHINE, "machine", Outcome.MACHINE)
+            return
+        run.learning.observe_dial(result.ring_seconds, True)
+        line.answered_at = d.monotonic()
+        line.answered_wall = d.now()  # written once bridged: keep the 2 s path short
+        await connect_answered(d, line)
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("dialer_line_failed", call=line.call_id)
+        if line.call_id in d.lines:
+            await tel.hangup(line.contact_channel)
+            await tel.hangup(line.agent_channel)
+            if line.agent_id is not None:
+                with contextlib.suppress(Exception):
+                    d.distributor.outbound_ended(line.call_id)
+            finish(d, line, m.CallState.FAILED, "error", Outcome.FAILED)
+
+
+async def connect_answered(d: DialerState, line: Line) -> None:
+    """An answered contact: wait for a free agent, ring it with auto-answer, bridge; or
+    abandon when the budget runs out first."""
+    tel = d.telephony
+    run = line.run
+    # the agent must have answered by then: bridging takes a few ms more
+    deadline = line.answered_at + d.connect_budget - d.bridge_margin
+    gone = tel.gone(line.contact_channel)
+    line.phase = "waiting"
+    line.waiter = asyncio.get_running_loop().create_future()
+    run.waiting.append(line)
+    step_waiting(d, run)
+    await asyncio.wait(
+        {line.waiter, gone},
+        timeout=max(0.0, deadline - d.monotonic()),
+        return_when=asyncio.FIRST_COMPLETED,
+    )
+    if line in run.waiting:
+        run.waiting.remove(line)
+    if not line.waiter.done():
+        line.waiter.cancel()
+        if gone.done():
+            finish(d, line, m.CallState.ABANDONED, "contact_hangup_waiting", Outcome.ABANDONED)
+        else:
+            await abandon(d, line, "no_agent")
+        return
+    agent: DialerAgent = line.waiter.result()
+    line.phase = "connecting"
+    agent_channel = tel.new_channel_id(agent=True)
+    line.agent_channel = agent_channel
+    rung = d.monotonic()
+    ring = asyncio.ensure_future(
+        tel.ring_agent(
+            line.call_id,
+            agent_channel,
+            agent.endpoint,
+            auto_answer=True,
+            timeout=max(0.1, deadline - rung),
+            caller_id=caller_id_of(line),
+        )
+    )
+    await asyncio.wait({ring, gone}, return_when=asyncio.FIRST_COMPLETED)
+    if gone.done():  # the contact hung up before the agent was there
+        ok = await ring if ring.done() else False
+        if not ring.done():
+            ring.cancel()
+        await tel.hangup(agent_channel)
+        agent_leg(d, line, agent, rung, ok)
+        d.distributor.outbound_ended(line.call_id)
+        finish(d, line, m.CallState.ABANDONED, "contact_hangup_waiting", Outcome.ABANDONED)
+        return
+    ok = ring.result()
+    if not ok:
+        agent_leg(d, line, agent, rung, False)
+        given = deadline - rung
+        log.warning(
+            "dialer_agent_no_auto_answer",
+            call=line.call_id,
+            agent=agent.agent_id,
+            given=round(given, 3),
+        )
+        # a phone that had a fair chance and did not answer by itself is paused (it would
+        # abandon the next contact too); one we gave too little time stays ready
+        d.distributor.outbound_ended(line.call_id, agent_no_answer=given >= d.fair_answer_time)
+        await abandon(d, line, "agent_no_answer")
+        return
+    d.agent_answer_delays.observe(d.monotonic() - rung)
+    await bridge_and_talk(d, line, agent, rung)
+
+
+def agent_leg(
+    d: DialerState,
+    line: Line,
+    agent: DialerAgent,
+    rung: float,
+    ok: bool,
+    s: Session | None = None,
+) -> None:
+    """The agent's leg row: rung at ``rung`` (monotonic), answered now or rang until now."""
+    now = d.now()
+    started = now - dt.timedelta(seconds=d.monotonic() - rung)
+    with contextlib.nullcontext(s) if s is not None else d.tx("agent_leg") as tx:
+        records.agent_leg(
+            tx,
+            line.call_id,
+            agent.agent_id,
+            line.agent_channel or "",
+            agent.endpoint or "",
+            started,
+            now if ok else None,
+            None if ok else "no_answer",
+            ended=None if ok else now,  # it rang until now: the ring time is kept
+        )
+
+
+async def bridge_and_talk(
+    d: DialerState, line: Line, agent: DialerAgent, rung: float | None = None
+) -> None:
+    """Bridge contact and agent, then wait for either to hang up. ``rung``: the agent
+    leg still has to be written (power/predictive write it only now)."""
+    tel = d.telephony
+    try:
+        await tel.bridge(line.call_id, [line.contact_channel, line.agent_channel])
+    except Exception as exc:  # a leg hung up just now
+        await not_bridged(d, line, agent, rung, exc)
+        return
+    if line.answered_at is not None:
+        d.connect_delays.observe(d.monotonic() - line.answered_at)
+    with d.tx("bridged") as s:
+        if rung is not None:
+            records.contact_answered(s, line.call_id, line.answered_wall or d.now())
+            agent_leg(d, line, agent, rung, True, s)
+        records.call_connected(s, line.call_id, agent.agent_id, d.now())
+    d.distributor.outbound_connected(line.call_id, line.contact_channel, line.agent_channel)
+    line.phase = "talking"
+    talk_started = d.monotonic()
+    gone_contact = tel.gone(line.contact_channel)
+    gone_agent = tel.gone(line.agent_channel)
+    await asyncio.wait({gone_contact, gone_agent}, return_when=asyncio.FIRST_COMPLETED)
+    reason = "contact_hangup" if gone_contact.done() else "agent_hangup"
+    line.phase = "ending"
+    await tel.hangup(line.agent_channel if gone_contact.done() else line.contact_channel)
+    await tel.end_call(line.call_id)
+    line.run.learning.observe_talk(d.monotonic() - talk_started)
+    d.distributor.outbound_ended(line.call_id)
+    finish(d, line, m.CallState.ENDED, reason, Outcome.FINAL)
+
+
+async def not_bridged(
+    d: DialerState, line: Line, agent: DialerAgent, rung: float | None, exc: Exception
+) -> None:
+    tel = d.telephony
+    gone = tel.gone(line.contact_channel)
+    await asyncio.wait({gone}, timeout=0.5)  # its hang-up event may be on its way
+    contact_gone = gone.done()
+    log.info("dialer_bridge_failed", call=line.call_id, contact_gone=contact_gone, error=exc)
+    if rung is not None:
+        agent_leg(d, line, agent, rung, True)
+    await tel.hangup(line.agent_channel)
+    await tel.end_call(line.call_id)
+    d.distributor.outbound_ended(line.call_id)
+    if contact_gone or line.mode == m.DialMode.PREVIEW.value:
+        finish(d, line, m.CallState.ABANDONED, "contact_hangup_waiting", Outcome.ABANDONED)
+    else:
+        await abandon(d, line, "agent_gone")
+
+
+async def abandon(d: DialerState, line: Line, why: str) -> None:
+    """No agent within the budget: the message, hang up, logged as abandoned."""
+    line.phase = "ending"
+    line.abandoned = True  # counted by the pacer from now on, not when the message ends
+    if line.answered_at is not None:
+        d.abandon_waits.observe(d.monotonic() - line.answered_at)
+    log.info("dialer_abandon", call=line.call_id, campaign=line.run.config.name, why=why)
+    played = await d.telephony.play(
+        line.contact_channel, d.abandon_media, timeout=d.abandon_timeout
+    )
+    # a contact who hung up before the message ended (under load: while we were late to
+    # decide) did not miss it because of us: told apart from a message that failed.
+    # A hang-up during the message fails the playback just before the channel's
+    # StasisEnd (same event queue): give that event a moment, as not_bridged does.
+    left = False
+    if not played:
+        gone = d.telephony.gone(line.contact_channel)
+        await asyncio.wait({gone}, timeout=0.5)
+        left = gone.done()
+    await d.telephony.hangup(line.contact_channel)
+    if played:
+        reason = f"abandoned_{why}"
+    else:
+        reason = f"abandoned_{why}_contact_left" if left else f"abandoned_{why}_no_message"
+    finish(d, line, m.CallState.ABANDONED, reason, Outcome.ABANDONED)
