@@ -26,11 +26,9 @@ import asyncio
 import collections
 import contextlib
 import datetime as dt
-import itertools
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -40,9 +38,32 @@ from asterisk_cube.acd import contract as c
 from asterisk_cube.acd import records as rec
 from asterisk_cube.acd import supervision as sv
 from asterisk_cube.acd.caller_lookup import CallerLookup
+from asterisk_cube.acd.config import AgentConfig, ConfigSnapshot, LineRoute, read_config, route_of
+from asterisk_cube.acd.ports import Telephony
+from asterisk_cube.acd.records import Write
+from asterisk_cube.acd.state import (
+    CALLBACK_MODE,
+    DB_TO_KIND,
+    IDLE_STATES,
+    KIND_TO_DB,
+    LOGIN_PAUSE,
+    REMOVED_PAUSE,
+    Clock,
+    DialerAgent,
+    EnquiryRegistered,
+    Forward,
+    LiveAgent,
+    LiveCall,
+)
 from asterisk_cube.core import agents as ag
 from asterisk_cube.core import routing as rt
-from asterisk_cube.core.numbers import InvalidNumber, check_typed, is_withheld, normalize
+from asterisk_cube.core.numbers import (
+    DEFAULT_REGION,
+    InvalidNumber,
+    check_typed,
+    is_withheld,
+    normalize,
+)
 from asterisk_cube.db import models as m
 from asterisk_cube.db.ids import IdAllocator
 from asterisk_cube.db.journal import Journal
@@ -52,354 +73,18 @@ from asterisk_cube.logs import get_logger
 
 log = get_logger(__name__)
 
-LOGIN_PAUSE = "login"
-CALLBACK_MODE = "missed_callback"  # LiveCall.mode of a missed-call callback (F-I7)
-REMOVED_PAUSE = "supervisor"  # an agent removed (CLI) during a call: paused after it
-_IDLE_STATES = (ag.AgentState.LOGGED_OUT, ag.AgentState.READY, ag.AgentState.PAUSED)
-DEFAULT_REGION = "NO"
-
-
-class Telephony(Protocol):
-    """What the distributor needs from Asterisk (implemented by ``ari.inbound``)."""
-
-    async def connect_agent(
-        self, call_id: int, channel_id: str, endpoint: str, tone: bool
-    ) -> str | None:
-        """Ring the agent's phone; on answer bridge it with the caller (after a
-        connection tone for customer callbacks). Returns the agent's channel id,
-        or None if the agent did not answer."""
-
-    async def hangup(self, channel_id: str) -> None: ...
-
-    async def release(self, call_id: int, channels: list[str]) -> None:
-        """The call is over (or one leg left): hang up ``channels`` (ringing or answered)
-        and remove the call's bridges. ``Distributor`` says which channels
-        (``LiveCall.legs``)."""
-
-    async def callback(
-        self, call_id: int, endpoint: str, number: str, caller_id: str
-    ) -> tuple[str, str] | None:
-        """F-I7: ring the agent first, then the customer (showing ``caller_id``), and bridge
-        them. Returns ``(agent channel, customer channel)`` once bridged, else None (the
-        legs it made are hung up). Each originated leg is first reported with
-        ``Distributor.leg_originated``."""
-
-    async def consult(
-        self, call_id: int, caller_channel: str, agent_channel: str, target: str, ring: int
-    ) -> str | None:
-        """F-S2: hold the caller, ring ``target`` and bridge it with the agent (who
-        announces the call). Returns the target's channel, or None if it did not answer."""
-
-    async def resume(self, call_id: int, caller_channel: str, agent_channel: str) -> None:
-        """Back from a consultation: the agent talks to the caller again."""
-
-    async def transfer(
-        self, call_id: int, caller_channel: str, agent_channel: str, target_channel: str
-    ) -> None:
-        """Connect the caller with the consulted target; the agent's leg ends."""
-
-
-# ------------------------------------------------------------------ live state
-
-
-@dataclass
-class LiveAgent:
-    agent_id: int
-    username: str
-    name: str
-    role: str
-    endpoint: str | None
-    skills: frozenset[str]
-    permitted: frozenset[int]
-    chosen: frozenset[int]
-    status: ag.AgentStatus
-    on_outbound_call: bool = False
-    dialer_dialing: bool = False
-    card_call_id: int | None = None  # the call card shown (open until closed)
-    wrap_timer: asyncio.TimerHandle | None = None
-
-    def routing_view(self) -> rt.AgentView:
-        return rt.AgentView(
-            agent_id=self.agent_id,
-            state=self.status.state,
-            lines=self.chosen,
-            skills=self.skills,
-            since=self.status.since,
-            idle_since=self.status.idle_since,
-            on_outbound_call=self.on_outbound_call,
-            dialer_dialing=self.dialer_dialing,
-        )
-
-
-@dataclass
-class LiveCall:
-    call_id: int
-    channel_id: str
-    kind: rt.CallType
-    line_id: int | None
-    caller: str
-    did: str
-    queued_at: dt.datetime
-    campaign_id: int | None = None
-    client_id: int | None = None
-    contact_id: int | None = None
-    skill: str | None = None
-    last_agent_id: int | None = None
-    comment: str = ""
-    phase: str = "waiting"  # waiting | offered | connecting | connected | ended
-    agent_id: int | None = None
-    declined: tuple[tuple[int, dt.datetime], ...] = ()
-    offer_id: int | None = None
-    offered_at: dt.datetime | None = None
-    offer_expires: dt.datetime | None = None
-    offer_timer: asyncio.TimerHandle | None = None
-    answered_at: dt.datetime | None = None
-    agent_channel: str | None = None
-    mode: str | None = None  # outbound: preview | power | predictive | manual
-    hours: str = ""  # answering service: open | closed | holiday at entry
-    forward: Forward | None = None
-    notes: int = 0
-    card_static: tuple | None = None  # (contacts, categories, campaign name), built once
-    forced_registration: bool = False
-    registered: bool = False
-    wrap_up_seconds: int | None = None  # the campaign's default, known at arrival
-    # Channels originated for this call that may still ring (an agent's phone, a forward
-    # target, a callback's legs): legs of the call even before they answer.
-    ringing: list[str] = field(default_factory=list)
-    lost_leg: bool = False  # a callback leg left before both were bridged
-
-    def legs(self) -> list[str]:
-        """Every channel the product created or took for this call and may still hold:
-        caller (or contact), agent, anything ringing, the forward target. One list, used
-        by every path that ends a call, so no leg is left behind."""
-        target = self.forward.channel if self.forward else None
-        chain = itertools.chain((self.channel_id, self.agent_channel), self.ringing, (target,))
-        return [ch for ch in dict.fromkeys(chain) if ch]
-
-    @property
-    def dialer_owned(self) -> bool:
-        """An outbound dialer call: the dialer watches its legs; the inbound app does not."""
-        return self.mode is not None and self.mode != CALLBACK_MODE
-
-    def routing_view(self) -> rt.WaitingCall:
-        return rt.WaitingCall(
-            call_id=self.call_id,
-            call_type=self.kind,
-            queued_at=self.queued_at,
-            line_id=self.line_id,
-            skill=self.skill,
-            campaign_id=self.campaign_id,
-            last_agent_id=self.last_agent_id,
-            declined=self.declined,
-            offered_to=self.agent_id if self.phase == "offered" else None,
-        )
-
-
-@dataclass(frozen=True)
-class DialerAgent:
-    """An agent as the dialer sees it (``Distributor.dialer_pool``)."""
-
-    agent_id: int
-    state: ag.AgentState
-    since: dt.datetime | None
-    idle_since: dt.datetime | None
-    wrap_up_until: dt.datetime | None
-    pause_requested: str | None
-    endpoint: str | None
-    on_outbound_call: bool
-    dialer_dialing: bool
-
-
-@dataclass(frozen=True)
-class EnquiryRegistered:
-    """An enquiry was registered on a call (``Distributor.add_enquiry_listener``)."""
-
-    call_id: int
-    agent_id: int
-    campaign_id: int | None
-    contact_id: int | None
-    topic_ids: tuple[int, ...]
-    comment: str
-    mode: str | None  # outbound: preview | power | predictive | manual; None for inbound
-
-
-@dataclass
-class Forward:
-    """An answering-service forward in progress (F-S2)."""
-
-    targets: list[str]
-    ring_seconds: int
-    index: int = 0
-    status: str = "ringing"  # ringing | announcing | failed | connected
-    channel: str | None = None  # the target's channel while announcing
-
-    def view(self) -> c.ForwardView:
-        return c.ForwardView(
-            status=self.status,
-            target=self.targets[min(self.index, len(self.targets) - 1)],
-            attempt=min(self.index, len(self.targets) - 1) + 1,
-            attempts=len(self.targets),
-        )
-
-
-@dataclass(frozen=True)
-class LineRoute:
-    """What arrival needs to know of a line and its campaign, kept in memory. For a call
-    to an outbound campaign's caller ID (no line) ``line_id`` is None."""
-
-    line_id: int | None
-    did: str
-    priority: int
-    client_id: int | None
-    campaign_id: int | None
-    region: str | None
-    skill: str | None
-    forced_registration: bool
-    wrap_up_seconds: int | None
-
-
-def _route_of(line: m.Line) -> LineRoute:
-    campaign = line.campaign
-    return LineRoute(
-        line_id=line.id,
-        did=line.did,
-        priority=line.priority,
-        client_id=line.client_id,
-        campaign_id=campaign.id if campaign else None,
-        region=campaign.phone_region if campaign else None,
-        skill=campaign.skill.name if campaign and campaign.skill else None,
-        forced_registration=bool(campaign and campaign.forced_registration),
-        wrap_up_seconds=campaign.wrap_up_seconds if campaign else None,
-    )
-
-
-@dataclass(frozen=True)
-class AgentConfig:
-    """An agent as provisioned (CLI): what a configuration reload may change."""
-
-    username: str
-    name: str
-    role: str
-    endpoint: str | None
-    skills: frozenset[str]
-    permitted: frozenset[int]
-    chosen: frozenset[int]
-
-
-@dataclass(frozen=True)
-class ConfigSnapshot:
-    """The configuration the distributor keeps in memory, read in one transaction."""
-
-    routes: dict[int, LineRoute]
-    line_info: dict[int, tuple[str, str, int]]
-    agents: dict[int, AgentConfig]  # active agents
-    pause_reasons: list[tuple[str, str]]
-
-
-def read_config(s: Session) -> ConfigSnapshot:
-    """Lines with their campaigns, active agents with grants and skills, pause reasons.
-
-    Plain rows, no ORM objects: it runs in a worker thread while the loop serves calls, and
-    500 agents with 10 000 grants read this way take tens of milliseconds of GIL time
-    rather than a quarter of a second."""
-    L, C, K, A = m.Line, m.Campaign, m.Skill, m.Agent
-    routes, line_info = {}, {}
-    for row in s.execute(
-        select(
-            L.id,
-            L.did,
-            L.name,
-            L.priority,
-            L.client_id,
-            L.offer_timeout_seconds,
-            C.id.label("campaign_id"),
-            C.phone_region,
-            C.forced_registration,
-            C.wrap_up_seconds,
-            K.name.label("skill"),
-        )
-        .outerjoin(C, L.campaign_id == C.id)
-        .outerjoin(K, C.skill_id == K.id)
-    ):
-        routes[row.id] = LineRoute(
-            line_id=row.id,
-            did=row.did,
-            priority=row.priority,
-            client_id=row.client_id,
-            campaign_id=row.campaign_id,
-            region=row.phone_region,
-            skill=row.skill,
-            forced_registration=bool(row.forced_registration),
-            wrap_up_seconds=row.wrap_up_seconds,
-        )
-        line_info[row.id] = (row.did, row.name, row.offer_timeout_seconds)
-    permitted: dict[int, set[int]] = {}
-    chosen: dict[int, set[int]] = {}
-    for agent_id, line_id, is_chosen in s.execute(
-        select(m.AgentLine.agent_id, m.AgentLine.line_id, m.AgentLine.chosen)
-    ):
-        permitted.setdefault(agent_id, set()).add(line_id)
-        if is_chosen:
-            chosen.setdefault(agent_id, set()).add(line_id)
-    skills: dict[int, set[str]] = {}
-    for agent_id, name in s.execute(
-        select(m.AgentSkill.agent_id, K.name).join(K, m.AgentSkill.skill_id == K.id)
-    ):
-        skills.setdefault(agent_id, set()).add(name)
-    agents = {
-        row.id: AgentConfig(
-            username=row.username,
-            name=row.name,
-            role=m.Role(row.role).value,
-            endpoint=row.endpoint,
-            skills=frozenset(skills.get(row.id, ())),
-            permitted=frozenset(permitted.get(row.id, ())),
-            chosen=frozenset(chosen.get(row.id, ())),
-        )
-        for row in s.execute(
-            select(A.id, A.username, A.name, A.role, A.endpoint).where(A.active.is_(True))
-        )
-    }
-    reasons = s.execute(
-        select(m.PauseReason.code, m.PauseReason.label)
-        .where(m.PauseReason.system.is_(False))
-        .order_by(m.PauseReason.label)
-    )
-    return ConfigSnapshot(
-        routes=routes,
-        line_info=line_info,
-        agents=agents,
-        pause_reasons=[(code, label) for code, label in reasons],
-    )
-
-
-@dataclass(frozen=True)
-class Write:
-    """One queued ``acd.records`` call: ``op(session, *args, **kwargs)``."""
-
-    op: Callable
-    args: tuple
-    kwargs: dict
-
-    def __call__(self, s: Session):
-        return self.op(s, *self.args, **self.kwargs)
-
-    def __repr__(self) -> str:  # named in the journal's error log
-        return f"{self.op.__qualname__}{self.args!r}"
-
-
-@dataclass
-class Clock:
-    now: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
-
-
-_KIND_TO_DB = {
-    rt.CallType.CUSTOMER_CALLBACK: m.CallKind.CUSTOMER_CALLBACK,
-    rt.CallType.NEW_CUSTOMER: m.CallKind.NEW_CUSTOMER,
-    rt.CallType.SERVICE: m.CallKind.SERVICE,
-    rt.CallType.ANSWERING: m.CallKind.ANSWERING,
-}
-_DB_TO_KIND = {v: k for k, v in _KIND_TO_DB.items()}
+__all__ = [
+    "CALLBACK_MODE",
+    "AgentConfig",
+    "Clock",
+    "ConfigSnapshot",
+    "DialerAgent",
+    "Distributor",
+    "EnquiryRegistered",
+    "LineRoute",
+    "Telephony",
+    "read_config",
+]
 
 
 class Distributor:
@@ -570,7 +255,7 @@ class Distributor:
         }
 
     def _remember_line(self, line: m.Line) -> LineRoute:
-        route = _route_of(line)
+        route = route_of(line)
         self.line_priorities[line.id] = line.priority
         self.line_info[line.id] = (line.did, line.name, line.offer_timeout_seconds)
         self.line_routes[line.id] = route
@@ -880,7 +565,7 @@ class Distributor:
             dict(
                 id=call.call_id,
                 direction=m.Direction.INBOUND,
-                kind=_KIND_TO_DB[kind],
+                kind=KIND_TO_DB[kind],
                 state=m.CallState.WAITING,
                 line_id=call.line_id,
                 campaign_id=call.campaign_id,
@@ -2075,7 +1760,7 @@ class Distributor:
     def _restore_call(self, s: Session, row: m.Call, phase: str) -> LiveCall:
         campaign = s.get(m.Campaign, row.campaign_id) if row.campaign_id else None
         contact = s.get(m.Contact, row.contact_id) if row.contact_id else None
-        kind = _DB_TO_KIND.get(row.kind, rt.CallType.SERVICE)
+        kind = DB_TO_KIND.get(row.kind, rt.CallType.SERVICE)
         call = LiveCall(
             call_id=row.id,
             channel_id=row.channel_id,
@@ -2278,7 +1963,7 @@ class Distributor:
             if cfg is None:  # removed or deactivated
                 state = live.status.state
                 if (
-                    state in _IDLE_STATES
+                    state in IDLE_STATES
                     and not live.on_outbound_call
                     and agent_id not in with_calls  # e.g. a call it forwarded
                 ):
