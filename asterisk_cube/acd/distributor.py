@@ -48,12 +48,14 @@ from asterisk_cube.acd.state import (
     KIND_TO_DB,
     LOGIN_PAUSE,
     REMOVED_PAUSE,
+    AcdState,
     Clock,
     DialerAgent,
     EnquiryRegistered,
     Forward,
     LiveAgent,
     LiveCall,
+    StateAttributes,
 )
 from asterisk_cube.core import agents as ag
 from asterisk_cube.core import routing as rt
@@ -87,7 +89,7 @@ __all__ = [
 ]
 
 
-class Distributor:
+class Distributor(StateAttributes):
     """Implements ``contract.AgentDesk`` and takes call events from the ARI adapter."""
 
     def __init__(
@@ -110,21 +112,10 @@ class Distributor:
         self.clock = clock or Clock()
         self.node = node
         self.ring_timeout = ring_timeout
-        self.agents: dict[int, LiveAgent] = {}
-        self.calls: dict[int, LiveCall] = {}
-        self.by_channel: dict[str, int] = {}
-        self.line_priorities: dict[int, int] = {}
-        self.line_info: dict[int, tuple[str, str, int]] = {}  # id -> (did, name, offer timeout)
-        self.line_routes: dict[int, LineRoute] = {}
-        self.callback_routes: dict[int, LineRoute] = {}  # outbound campaign id -> route
+        self.state = AcdState()  # every live record; the query methods are there
         self._tx_depth = 0
         self._tasks: set[asyncio.Task] = set()
         self._loaded = False
-        # Kept in memory so that building an agent's view needs no query (views are
-        # rebuilt for every agent on every change): unprocessed missed calls by id
-        # -> (line, caller, when), and the pause reasons agents may choose.
-        self.missed: dict[int, tuple[int | None, str, dt.datetime]] = {}
-        self.pause_reasons: list[tuple[str, str]] = []
         self.on_note: Callable[[], None] | None = None  # e.g. wake the note mailer
         # Counters for /metrics (asterisk_cube/metrics.py reads them at scrape time): one
         # dict increment per offer, offer end, answer and missed call; keys are
@@ -421,16 +412,9 @@ class Distributor:
 
     # ----------------------------------------------------------- dispatching
 
-    def _waiting(self) -> list[rt.WaitingCall]:
-        return [
-            call.routing_view()
-            for call in self.calls.values()
-            if call.phase in ("waiting", "offered")
-        ]
-
     def dispatch(self) -> None:
         """Offer every call that can be offered now (core.routing decides)."""
-        waiting = self._waiting()
+        waiting = self.state.waiting()
         if all(w.offered_to is not None for w in waiting):
             return  # nothing new to offer (core.routing skips offered calls anyway)
         views = [a.routing_view() for a in self.agents.values()]
@@ -1210,7 +1194,8 @@ class Distributor:
         now = self.now()
         views = [a.routing_view() for a in self.agents.values()]
         counts = {
-            lw.line_id: lw for lw in rt.waiting_for_agent(self._waiting(), views, agent_id, now)
+            lw.line_id: lw
+            for lw in rt.waiting_for_agent(self.state.waiting(), views, agent_id, now)
         }
         if not agent.permitted <= self.line_info.keys():
             self.refresh_lines()  # a line added since we loaded
@@ -1667,13 +1652,7 @@ class Distributor:
     def waiting_for_campaign(self, campaign_id: int) -> int:
         """Inbound customer callbacks to this campaign waiting (or offered) now: the pacer
         leaves room for them (F-I8)."""
-        return sum(
-            1
-            for call in self.calls.values()
-            if call.campaign_id == campaign_id
-            and call.kind == rt.CallType.CUSTOMER_CALLBACK
-            and call.phase in ("waiting", "offered")
-        )
+        return self.state.waiting_for_campaign(campaign_id)
 
     # ------------------------------------------------------------- recovery
 
@@ -1740,10 +1719,7 @@ class Distributor:
             # Agents: an offer or a connection in flight did not survive the restart.
             for agent in self.agents.values():
                 st = agent.status.state
-                has_live_call = any(
-                    call.agent_id == agent.agent_id and call.phase == "connected"
-                    for call in self.calls.values()
-                )
+                has_live_call = self.state.has_connected_call(agent.agent_id)
                 if st == ag.AgentState.OFFERED:
                     self._apply(agent, ag.OfferWithdrawn(), s)
                 elif st == ag.AgentState.BUSY and not has_live_call and not agent.on_outbound_call:
@@ -1786,16 +1762,7 @@ class Distributor:
         return call
 
     def call_of_agent_channel(self, channel_id: str) -> int | None:
-        """The connected call whose agent leg is ``channel_id`` (not the dialer's calls:
-        the dialer watches their legs itself)."""
-        for call in self.calls.values():
-            if (
-                call.agent_channel == channel_id
-                and call.phase == "connected"
-                and not call.dialer_owned
-            ):
-                return call.call_id
-        return None
+        return self.state.call_of_agent_channel(channel_id)
 
     def forget_lost_calls(self, live_channels: set[str]) -> None:
         """After a reconnect: calls whose caller channel Asterisk no longer has are over."""
@@ -1804,14 +1771,13 @@ class Distributor:
 
     def waiting_channels(self) -> list[str]:
         """Channels of calls waiting or offered, in queue order (for the adapter)."""
-        ordered = rt.ordered(self._waiting(), self.line_priorities)
-        return [self.calls[int(w.call_id)].channel_id for w in ordered]
+        return self.state.waiting_channels()
 
     # ------------------------------------------------------------ supervision (F-M1)
 
     def panel_snapshot(self) -> sv.AcdSnapshot:
         """Agents, lines and calls for the supervisors' panel, from memory (no DB)."""
-        waiting = {lw.line_id: lw for lw in rt.waiting_by_line(self._waiting())}
+        waiting = {lw.line_id: lw for lw in rt.waiting_by_line(self.state.waiting())}
         agents = []
         staffed: dict[int, int] = {}
         ready: dict[int, int] = {}
@@ -1915,11 +1881,7 @@ class Distributor:
 
     def _take_lines(self, snap: ConfigSnapshot) -> set[int]:
         """Take the lines of ``snap``; removed lines with ongoing calls are kept (returned)."""
-        live_lines = {
-            c_.line_id
-            for c_ in self.calls.values()
-            if c_.line_id is not None and c_.phase not in ("ended", "missed")
-        }
+        live_lines = self.state.lines_in_use()
         retired = {i for i in self.line_routes if i not in snap.routes and i in live_lines}
         if retired:
             log.warning("removed_lines_kept_for_their_calls", lines=sorted(retired))
@@ -1952,11 +1914,7 @@ class Distributor:
         """
         retired = self._take_lines(snap)
         self.pause_reasons = list(snap.pause_reasons)
-        with_calls = {
-            c_.agent_id
-            for c_ in self.calls.values()
-            if c_.agent_id is not None and c_.phase not in ("ended", "missed")
-        }
+        with_calls = self.state.agents_with_calls()
         for agent_id, live in list(self.agents.items()):
             cfg = snap.agents.get(agent_id)
             kept = live.permitted & retired

@@ -175,3 +175,132 @@ KIND_TO_DB = {
     rt.CallType.ANSWERING: m.CallKind.ANSWERING,
 }
 DB_TO_KIND = {v: k for k, v in KIND_TO_DB.items()}
+
+
+class AcdState:
+    """The one owner of the distributor's live records: agents, in-flight calls (by id and
+    by caller channel), the lines in memory, unprocessed missed calls and pause reasons.
+
+    The engine (``acd.distributor``) changes them on the event loop; views, recovery and
+    the ARI adapter ask the query methods below instead of walking the dicts."""
+
+    def __init__(self) -> None:
+        self.agents: dict[int, LiveAgent] = {}
+        self.calls: dict[int, LiveCall] = {}
+        self.by_channel: dict[str, int] = {}  # caller (or contact) channel -> call id
+        self.line_priorities: dict[int, int] = {}
+        self.line_info: dict[int, tuple[str, str, int]] = {}  # id -> (did, name, offer timeout)
+        self.line_routes: dict = {}  # line id -> config.LineRoute
+        self.callback_routes: dict = {}  # outbound campaign id -> config.LineRoute
+        # Kept in memory so that building an agent's view needs no query (views are
+        # rebuilt for every agent on every change): unprocessed missed calls by id
+        # -> (line, caller, when), and the pause reasons agents may choose.
+        self.missed: dict[int, tuple[int | None, str, dt.datetime]] = {}
+        self.pause_reasons: list[tuple[str, str]] = []
+
+    # ------------------------------------------------------------- queries
+
+    def call(self, call_id: int | None) -> LiveCall | None:
+        return self.calls.get(call_id) if call_id is not None else None
+
+    def call_of_channel(self, channel_id: str) -> LiveCall | None:
+        """The call whose caller (or contact) leg is ``channel_id``."""
+        return self.call(self.by_channel.get(channel_id))
+
+    def call_of_agent_channel(self, channel_id: str) -> int | None:
+        """The connected call whose agent leg is ``channel_id`` (not the dialer's calls:
+        the dialer watches their legs itself)."""
+        for call in self.calls.values():
+            if (
+                call.agent_channel == channel_id
+                and call.phase == "connected"
+                and not call.dialer_owned
+            ):
+                return call.call_id
+        return None
+
+    def knows_channel(self, channel_id: str) -> bool:
+        """A caller's or a connected agent's channel of a call in memory."""
+        return channel_id in self.by_channel or self.call_of_agent_channel(channel_id) is not None
+
+    def waiting(self) -> list[rt.WaitingCall]:
+        """Routing views of the calls waiting or offered."""
+        return [
+            call.routing_view()
+            for call in self.calls.values()
+            if call.phase in ("waiting", "offered")
+        ]
+
+    def waiting_channels(self) -> list[str]:
+        """Channels of calls waiting or offered, in queue order."""
+        ordered = rt.ordered(self.waiting(), self.line_priorities)
+        return [self.calls[int(w.call_id)].channel_id for w in ordered]
+
+    def waiting_for_campaign(self, campaign_id: int) -> int:
+        """Inbound customer callbacks to this campaign waiting (or offered) now."""
+        return sum(
+            1
+            for call in self.calls.values()
+            if call.campaign_id == campaign_id
+            and call.kind == rt.CallType.CUSTOMER_CALLBACK
+            and call.phase in ("waiting", "offered")
+        )
+
+    def offer_of(self, agent_id: int) -> LiveCall | None:
+        """The call offered to this agent now, if any."""
+        found = None
+        for call in self.calls.values():
+            if call.phase == "offered" and call.agent_id == agent_id:
+                found = call
+        return found
+
+    def has_connected_call(self, agent_id: int) -> bool:
+        return any(
+            call.agent_id == agent_id and call.phase == "connected" for call in self.calls.values()
+        )
+
+    def lines_in_use(self) -> set[int]:
+        """Lines with calls not yet over."""
+        return {
+            call.line_id
+            for call in self.calls.values()
+            if call.line_id is not None and call.phase not in ("ended", "missed")
+        }
+
+    def agents_with_calls(self) -> set[int]:
+        """Agents holding a call not yet over (an offer, a call, a forward)."""
+        return {
+            call.agent_id
+            for call in self.calls.values()
+            if call.agent_id is not None and call.phase not in ("ended", "missed")
+        }
+
+    def logged_in(self) -> list[int]:
+        return [
+            a.agent_id for a in self.agents.values() if a.status.state != ag.AgentState.LOGGED_OUT
+        ]
+
+
+def _delegate(name: str) -> property:
+    """A ``Distributor`` attribute that is ``AcdState``'s (kept for the code and tests that
+    read ``distributor.calls`` and friends)."""
+    return property(
+        lambda self: getattr(self.state, name),
+        lambda self, value: setattr(self.state, name, value),
+        doc=f"``AcdState.{name}``",
+    )
+
+
+class StateAttributes:
+    """``Distributor.calls`` etc.: the fields of its ``AcdState``."""
+
+    state: AcdState
+    agents = _delegate("agents")
+    calls = _delegate("calls")
+    by_channel = _delegate("by_channel")
+    line_priorities = _delegate("line_priorities")
+    line_info = _delegate("line_info")
+    line_routes = _delegate("line_routes")
+    callback_routes = _delegate("callback_routes")
+    missed = _delegate("missed")
+    pause_reasons = _delegate("pause_reasons")

@@ -212,7 +212,7 @@ class InboundApp:
         d = self.distributor
         found = []
         for channel_id in channel_ids:
-            if channel_id in d.by_channel or d.call_of_agent_channel(channel_id) is not None:
+            if d.state.knows_channel(channel_id):
                 continue
             try:
                 channel = await client.channels.get(channelId=channel_id)
@@ -307,7 +307,7 @@ class InboundApp:
     async def connect_agent(
         self, call_id: int, channel_id: str, endpoint: str, tone: bool
     ) -> str | None:
-        call = self.distributor.calls.get(call_id)
+        call = self.distributor.state.call(call_id)
         caller = call.caller if call else ""
         # The same id is originated and told to the distributor, so a caller who hangs up
         # while the agent's phone rings stops it (the call's legs).
