@@ -39,6 +39,7 @@ from asterisk_cube.acd import records as rec
 from asterisk_cube.acd import supervision as sv
 from asterisk_cube.acd.caller_lookup import CallerLookup
 from asterisk_cube.acd.config import AgentConfig, ConfigSnapshot, LineRoute, read_config, route_of
+from asterisk_cube.acd.notifier import Notifier
 from asterisk_cube.acd.ports import Telephony
 from asterisk_cube.acd.records import Write
 from asterisk_cube.acd.state import (
@@ -113,6 +114,7 @@ class Distributor(StateAttributes):
         self.node = node
         self.ring_timeout = ring_timeout
         self.state = AcdState()  # every live record; the query methods are there
+        self.notifier = Notifier(hub, self.state)
         self._tx_depth = 0
         self._tasks: set[asyncio.Task] = set()
         self._loaded = False
@@ -161,35 +163,6 @@ class Distributor(StateAttributes):
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("acd_task_failed", task=task.get_name(), error=repr(task.exception()))
-
-    def _notify(self, *agent_ids: int) -> None:
-        for agent_id in dict.fromkeys(agent_ids):
-            self.hub.publish(c.AgentViewChanged(agent_id=agent_id))
-        self.hub.publish(sv.PanelChanged())  # the supervisors' panel (F-M1)
-
-    def _notify_all(self) -> None:
-        self._notify(
-            *(
-                a.agent_id
-                for a in self.agents.values()
-                if a.status.state != ag.AgentState.LOGGED_OUT
-            )
-        )
-
-    def _notify_line(self, line_id: int | None, *also: int) -> None:
-        """The agents whose desktop shows this line's queue (and missed calls), and
-        ``also``: an arrival or a hang-up changes nothing on the other desktops."""
-        if line_id is None:
-            self._notify_all()
-            return
-        self._notify(
-            *also,
-            *(
-                a.agent_id
-                for a in self.agents.values()
-                if a.status.state != ag.AgentState.LOGGED_OUT and line_id in a.permitted
-            ),
-        )
 
     async def close(self) -> None:
         self.caller_lookup.close()
@@ -407,7 +380,7 @@ class Distributor(StateAttributes):
         return bool(call and call.forced_registration and not call.registered)
 
     def _after_agent_change(self, agent: LiveAgent) -> None:
-        self._notify(agent.agent_id)
+        self.notifier.agents(agent.agent_id)
         self.dispatch()
 
     # ----------------------------------------------------------- dispatching
@@ -439,7 +412,7 @@ class Distributor(StateAttributes):
             timeout, self._offer_timed_out, call.call_id, agent.agent_id
         )
         log.info("offer", call=call.call_id, agent=agent.username, reason=why, timeout=timeout)
-        self._notify(agent.agent_id)
+        self.notifier.agents(agent.agent_id)
 
     def _end_offer(self, call: LiveCall, result: m.OfferResult) -> None:
         if call.offer_timer:
@@ -461,7 +434,7 @@ class Distributor(StateAttributes):
         # The unresponsive agent goes to a pause (F-I4).
         self._apply(agent, ag.OfferTimeout())
         log.info("offer_timeout", call=call_id, agent=agent.username)
-        self._notify_all()
+        self.notifier.everyone()
         self.dispatch()
 
     def _back_to_queue(
@@ -577,7 +550,7 @@ class Distributor(StateAttributes):
         self.calls[call.call_id] = call
         self.by_channel[channel_id] = call.call_id
         log.info("call_waiting", call=call.call_id, kind=kind.value, line=line_id, caller=caller)
-        self._notify_line(call.line_id)
+        self.notifier.line(call.line_id)
         self.dispatch()
         return call.call_id
 
@@ -588,7 +561,7 @@ class Distributor(StateAttributes):
             call.contact_id = contact_id
             call.card_static = None
             if call.agent_id is not None:
-                self._notify(call.agent_id)
+                self.notifier.agents(call.agent_id)
 
     def caller_left(self, channel_id: str, cause: str = "hangup") -> None:
         """The caller's channel left the app (hung up). Waiting → missed call (F-I7)."""
@@ -635,7 +608,7 @@ class Distributor(StateAttributes):
         self._release(call, gone=channel_id)
         if call.forward is not None and call.phase != "forwarded":
             call.forward = None
-        self._notify_line(call.line_id, *([call.agent_id] if call.agent_id else []))
+        self.notifier.line(call.line_id, *([call.agent_id] if call.agent_id else []))
         self.dispatch()
 
     def agent_leg_left(self, call_id: int, gone: str | None = None) -> None:
@@ -656,7 +629,7 @@ class Distributor(StateAttributes):
         self.by_channel.pop(call.channel_id, None)
         self._release(call, gone=gone)
         call.forward = None
-        self._notify_all()
+        self.notifier.everyone()
         self.dispatch()
 
     def _release(self, call: LiveCall, gone: str | None = None) -> None:
@@ -780,7 +753,7 @@ class Distributor(StateAttributes):
             self._apply(agent, ag.CallEnded(wrap_up=dt.timedelta(0)))
             self._set_card(agent, None)
             self._back_to_queue(call, now=now)
-        self._notify_all()
+        self.notifier.everyone()
         self.dispatch()
 
     # -------------------------------------------------------- AgentDesk API
@@ -835,7 +808,7 @@ class Distributor(StateAttributes):
     async def cancel_pause(self, agent_id: int) -> None:
         agent = self._agent(agent_id)
         self._apply(agent, ag.CancelPauseRequest())
-        self._notify(agent_id)
+        self.notifier.agents(agent_id)
 
     def _my_call(self, agent: LiveAgent, call_id: int, phases: Iterable[str]) -> LiveCall:
         call = self.calls.get(call_id)
@@ -856,7 +829,7 @@ class Distributor(StateAttributes):
         # Ring the phone first, then update screens: the connect task's first step
         # (the originate) is queued before the desktop pushes this notify wakes.
         self._spawn(self._connect(call, agent), f"connect-{call_id}")
-        self._notify(agent_id)
+        self.notifier.agents(agent_id)
 
     async def decline(self, agent_id: int, call_id: int) -> None:
         agent = self._agent(agent_id)
@@ -892,7 +865,7 @@ class Distributor(StateAttributes):
         if not isinstance(seconds, int) or not 1 <= seconds <= 3600:
             raise c.Refused(c.INVALID, "seconds: a whole number from 1 to 3600")
         self._apply(agent, ag.ExtendWrapUp(by=dt.timedelta(seconds=seconds)))
-        self._notify(agent_id)
+        self.notifier.agents(agent_id)
 
     def _card_call(self, agent: LiveAgent, call_id: int) -> LiveCall:
         call = self.calls.get(call_id)
@@ -952,7 +925,7 @@ class Distributor(StateAttributes):
             s.get(m.Call, call_id).registration_done = True
         call.registered = True
         self._enquiry_registered(call, agent_id, topic_ids, comment)
-        self._notify(agent_id)
+        self.notifier.agents(agent_id)
         if agent.status.state == ag.AgentState.WRAP_UP and agent.status.wrap_up_until <= self.now():
             self._wrap_up_expired(agent_id)
 
@@ -965,7 +938,7 @@ class Distributor(StateAttributes):
             raise c.Refused(c.REGISTRATION_REQUIRED, "register the enquiry before closing the call")
         self._set_card(agent, None)
         self.calls.pop(call_id, None)
-        self._notify(agent_id)
+        self.notifier.agents(agent_id)
 
     def _contact_view(self, s: Session, contact: m.Contact) -> c.ContactView:
         campaign = s.get(m.Campaign, contact.campaign_id) if contact.campaign_id else None
@@ -1022,7 +995,7 @@ class Distributor(StateAttributes):
             s.get(m.Call, call_id).contact_id = contact_id
         call.contact_id = contact_id
         call.card_static = None
-        self._notify(agent_id)
+        self.notifier.agents(agent_id)
 
     async def create_contact(
         self, agent_id: int, call_id: int, name: str, phone: str, company: str, email: str
@@ -1058,7 +1031,7 @@ class Distributor(StateAttributes):
             call.contact_id = contact.id
             call.card_static = None
             view = self._contact_view(s, contact)
-        self._notify(agent_id)
+        self.notifier.agents(agent_id)
         return view
 
     def _my_missed(self, s: Session, agent: LiveAgent, missed_id: int) -> m.MissedCall:
@@ -1122,7 +1095,7 @@ class Distributor(StateAttributes):
         self.calls[call_id] = call
         agent.on_outbound_call = True
         self._set_card(agent, call_id)
-        self._notify(agent_id)
+        self.notifier.agents(agent_id)
         self._spawn(self._run_callback(agent, call, number, did), f"callback-{call_id}")
 
     async def _run_callback(self, agent: LiveAgent, call: LiveCall, number: str, did: str) -> None:
@@ -1159,7 +1132,7 @@ class Distributor(StateAttributes):
             if call.lost_leg:  # one side hung up while they were being bridged
                 self.agent_leg_left(call.call_id)
             else:
-                self._notify(agent.agent_id)
+                self.notifier.agents(agent.agent_id)
             return
         # Nobody to talk to (the agent or the customer did not answer, or hung up first).
         self._release(call)
@@ -1185,7 +1158,7 @@ class Distributor(StateAttributes):
             missed.processed_at = self.now()
             missed.processed_by = agent_id
         self.missed.pop(missed_id, None)
-        self._notify_all()  # every agent of that line sees the list change
+        self.notifier.everyone()  # every agent of that line sees the list change
 
     # ------------------------------------------------------------ the view
 
@@ -1370,14 +1343,14 @@ class Distributor(StateAttributes):
         if not targets:
             raise c.Refused(c.INVALID, "no forward target is configured for this choice")
         call.forward = Forward(targets=targets, ring_seconds=ring)
-        self._notify(agent_id)
+        self.notifier.agents(agent_id)
         self._spawn(self._try_targets(call, agent), f"forward-{call_id}")
 
     async def _try_targets(self, call: LiveCall, agent: LiveAgent) -> None:
         fwd = call.forward
         while fwd is call.forward and fwd.index < len(fwd.targets):
             fwd.status = "ringing"
-            self._notify(agent.agent_id)
+            self.notifier.agents(agent.agent_id)
             target = fwd.targets[fwd.index]
             channel = await self.telephony.consult(
                 call.call_id, call.channel_id, call.agent_channel, target, fwd.ring_seconds
@@ -1390,7 +1363,7 @@ class Distributor(StateAttributes):
                 fwd.status = "announcing"
                 fwd.channel = channel
                 log.info("forward_announcing", call=call.call_id, target=target)
-                self._notify(agent.agent_id)
+                self.notifier.agents(agent.agent_id)
                 return
             log.info("forward_no_answer", call=call.call_id, target=target)
             fwd.index += 1
@@ -1403,7 +1376,7 @@ class Distributor(StateAttributes):
             call.forward.status = "failed"
             call.forward.channel = None
         log.info("forward_failed", call=call.call_id)
-        self._notify(agent.agent_id)
+        self.notifier.agents(agent.agent_id)
 
     def forward_target_left(self, channel_id: str) -> bool:
         """A target hung up: while the agent announced, it declined (try the next one);
@@ -1445,7 +1418,7 @@ class Distributor(StateAttributes):
         self._set_card(agent, None)
         log.info("forward_connected", call=call_id, target=fwd.targets[fwd.index])
         await self.telephony.transfer(call_id, call.channel_id, agent_channel, fwd.channel)
-        self._notify_all()
+        self.notifier.everyone()
         self.dispatch()
 
     async def forward_cancel(self, agent_id: int, call_id: int) -> None:
@@ -1461,7 +1434,7 @@ class Distributor(StateAttributes):
         call.forward = Forward(
             targets=fwd.targets, ring_seconds=fwd.ring_seconds, index=fwd.index, status="failed"
         )
-        self._notify(agent_id)
+        self.notifier.agents(agent_id)
 
     async def take_note(
         self,
@@ -1496,7 +1469,7 @@ class Distributor(StateAttributes):
         call.registered = True  # a note is this call's registration
         if self.on_note is not None:
             self.on_note()
-        self._notify(agent_id)
+        self.notifier.agents(agent_id)
 
     # ------------------------------------------------------- outbound (dialer)
     #
@@ -1517,7 +1490,7 @@ class Distributor(StateAttributes):
         agent = self._agent(agent_id)
         if agent.dialer_dialing != dialing:
             agent.dialer_dialing = dialing
-            self._notify(agent_id)
+            self.notifier.agents(agent_id)
             if not dialing:
                 self.dispatch()
 
@@ -1567,7 +1540,7 @@ class Distributor(StateAttributes):
         agent.on_outbound_call = True
         agent.dialer_dialing = False
         self._set_card(agent, call_id)
-        self._notify(agent_id)
+        self.notifier.agents(agent_id)
 
     def outbound_connected(
         self, call_id: int, channel_id: str, agent_channel: str | None = None
@@ -1581,7 +1554,7 @@ class Distributor(StateAttributes):
         call.channel_id = channel_id
         call.agent_channel = agent_channel
         call.answered_at = self.now()
-        self._notify(call.agent_id)
+        self.notifier.agents(call.agent_id)
 
     def outbound_ended(self, call_id: int, agent_no_answer: bool = False) -> None:
         """The outbound call is over: wrap-up (campaign default) with the card left open
@@ -1604,7 +1577,7 @@ class Distributor(StateAttributes):
             self.calls.pop(call_id, None)
         else:
             self._call_finished(call)
-        self._notify_all()
+        self.notifier.everyone()
         self.dispatch()
 
     def dialer_pool(self, skill: str | None = None) -> list[DialerAgent]:
@@ -1729,7 +1702,7 @@ class Distributor(StateAttributes):
                     self._set_card(agent, None)
                     self._arm_wrap_timer(agent)
         log.info("acd_recovered", **stats)
-        self._notify_all()
+        self.notifier.everyone()
         self.dispatch()
         return stats
 
@@ -1876,7 +1849,7 @@ class Distributor(StateAttributes):
     def apply_config(self, snap: ConfigSnapshot) -> None:
         """Take the configuration of ``snap`` and route by it from now on."""
         self._take_config(snap)
-        self._notify_all()
+        self.notifier.everyone()
         self.dispatch()
 
     def _take_lines(self, snap: ConfigSnapshot) -> set[int]:
@@ -1950,5 +1923,5 @@ class Distributor(StateAttributes):
         """A line's priority (or name) changed in the database, e.g. from the panel:
         reload, show it to the agents, and route by it from the next decision on."""
         self.refresh_lines()
-        self._notify_all()
+        self.notifier.everyone()
         self.dispatch()
