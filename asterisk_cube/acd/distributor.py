@@ -33,7 +33,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from asterisk_cube.acd import contact_scope as scope
+from asterisk_cube.acd import contacts, views
 from asterisk_cube.acd import contract as c
 from asterisk_cube.acd import records as rec
 from asterisk_cube.acd import supervision as sv
@@ -115,6 +115,7 @@ class Distributor(StateAttributes):
         self.ring_timeout = ring_timeout
         self.state = AcdState()  # every live record; the query methods are there
         self.notifier = Notifier(hub, self.state)
+        self.contacts = contacts.Contacts(sessions, self.journal)
         self._tx_depth = 0
         self._tasks: set[asyncio.Task] = set()
         self._loaded = False
@@ -873,19 +874,6 @@ class Distributor(StateAttributes):
             raise c.Refused(c.NOT_FOUND, f"call {call_id} is not yours")
         return call
 
-    def _categories(self, s: Session, call: LiveCall) -> list[m.EnquiryCategory]:
-        query = select(m.EnquiryCategory).where(m.EnquiryCategory.active.is_(True))
-        if call.campaign_id:
-            query = query.where(
-                or_(
-                    m.EnquiryCategory.campaign_id.is_(None),
-                    m.EnquiryCategory.campaign_id == call.campaign_id,
-                )
-            )
-        else:
-            query = query.where(m.EnquiryCategory.campaign_id.is_(None))
-        return list(s.scalars(query.order_by(m.EnquiryCategory.position, m.EnquiryCategory.name)))
-
     async def register_enquiry(
         self, agent_id: int, call_id: int, topic_ids: list[int], comment: str
     ) -> None:
@@ -896,7 +884,7 @@ class Distributor(StateAttributes):
         if len(comment) > 4000:
             raise c.Refused(c.INVALID, "comment: at most 4000 characters")
         with self._tx() as s:
-            categories = self._categories(s, call)
+            categories = contacts.categories(s, call.campaign_id)
             topic_owner = {t.id: cat for cat in categories for t in cat.topics}
             unknown = [t for t in topic_ids if t not in topic_owner]
             if unknown:
@@ -940,19 +928,6 @@ class Distributor(StateAttributes):
         self.calls.pop(call_id, None)
         self.notifier.agents(agent_id)
 
-    def _contact_view(self, s: Session, contact: m.Contact) -> c.ContactView:
-        campaign = s.get(m.Campaign, contact.campaign_id) if contact.campaign_id else None
-        return c.ContactView(
-            contact_id=contact.id,
-            phone=contact.phone,
-            name=contact.name,
-            company=contact.company,
-            email=contact.email,
-            campaign=campaign.name if campaign else None,
-            status=contact.status.value,
-            extra=dict(contact.extra or {}),
-        )
-
     async def search_contacts(self, agent_id: int, query: str) -> list[c.ContactView]:
         """Contacts by name, company or number, among those the agent may see
         (``acd.contact_scope``)."""
@@ -960,39 +935,12 @@ class Distributor(StateAttributes):
         text = query.strip()
         if len(text) < 2:
             raise c.Refused(c.INVALID, "q: type at least 2 characters")
-        number = normalize(text, DEFAULT_REGION) if any(ch.isdigit() for ch in text) else None
-        like = scope.like_containing(text)  # literal: q=%% is not "everything"
-        with self._tx() as s:
-            conditions = [
-                m.Contact.name.ilike(like, escape=scope.LIKE_ESCAPE),
-                m.Contact.company.ilike(like, escape=scope.LIKE_ESCAPE),
-            ]
-            if number:
-                digits = scope.like_containing(number.lstrip("+"))
-                conditions.append(m.Contact.phone.like(digits, escape=scope.LIKE_ESCAPE))
-            mine = scope.visible_contacts(s, agent_id, agent.permitted)
-            rows = s.scalars(
-                select(m.Contact).where(or_(*conditions), mine).order_by(m.Contact.id).limit(25)
-            )
-            return [self._contact_view(s, ct) for ct in rows]
+        return await self.contacts.search(agent_id, agent.permitted, text)
 
     async def attach_contact(self, agent_id: int, call_id: int, contact_id: int) -> None:
         agent = self._agent(agent_id)
         call = self._card_call(agent, call_id)
-        with self._tx() as s:
-            contact = s.get(m.Contact, contact_id)
-            # one the agent may search for, or one of the caller's own (the screen pop)
-            if contact is None or not (
-                contact.phone == normalize(call.caller, DEFAULT_REGION)
-                or s.scalar(
-                    select(m.Contact.id).where(
-                        m.Contact.id == contact_id,
-                        scope.visible_contacts(s, agent_id, agent.permitted),
-                    )
-                )
-            ):
-                raise c.Refused(c.NOT_FOUND, f"no contact {contact_id}")
-            s.get(m.Call, call_id).contact_id = contact_id
+        await self.contacts.attach(agent_id, agent.permitted, call_id, call.caller, contact_id)
         call.contact_id = contact_id
         call.card_static = None
         self.notifier.agents(agent_id)
@@ -1015,22 +963,11 @@ class Distributor(StateAttributes):
             raise c.Refused(c.INVALID, "name: required")
         if email and "@" not in email:
             raise c.Refused(c.INVALID, "email: not an e-mail address")
-        with self._tx() as s:
-            contact = m.Contact(
-                campaign_id=call.campaign_id,
-                phone=number,
-                name=name.strip(),
-                company=company.strip() or None,
-                email=email.strip() or None,
-                status=m.ContactStatus.DONE,
-                last_agent_id=agent_id,
-            )
-            s.add(contact)
-            s.flush()
-            s.get(m.Call, call_id).contact_id = contact.id
-            call.contact_id = contact.id
-            call.card_static = None
-            view = self._contact_view(s, contact)
+        view = await self.contacts.create(
+            agent_id, call_id, call.campaign_id, number, name, company, email
+        )
+        call.contact_id = view.contact_id
+        call.card_static = None
         self.notifier.agents(agent_id)
         return view
 
@@ -1164,141 +1101,22 @@ class Distributor(StateAttributes):
 
     async def view(self, agent_id: int) -> c.AgentView:
         agent = self._agent(agent_id)
-        now = self.now()
-        views = [a.routing_view() for a in self.agents.values()]
-        counts = {
-            lw.line_id: lw
-            for lw in rt.waiting_for_agent(self.state.waiting(), views, agent_id, now)
-        }
         if not agent.permitted <= self.line_info.keys():
             self.refresh_lines()  # a line added since we loaded
-        lines = []
-        for line_id in sorted(
-            agent.permitted,
-            key=lambda i: (-self.line_priorities.get(i, 0), self.line_info.get(i, ("",))[0]),
-        ):
-            did, name, _ = self.line_info.get(line_id, ("", "", 0))
-            lw = counts.get(line_id)
-            lines.append(
-                c.LineView(
-                    line_id=line_id,
-                    did=did,
-                    name=name,
-                    priority=self.line_priorities.get(line_id, 0),
-                    chosen=line_id in agent.chosen,
-                    waiting=lw.count if lw else 0,
-                    longest_wait_s=(now - lw.oldest_queued_at).total_seconds()
-                    if lw and lw.oldest_queued_at
-                    else 0.0,
-                )
-            )
-        offer = None
-        for call in self.calls.values():
-            if call.phase == "offered" and call.agent_id == agent_id:
-                did, name, _ = self.line_info.get(call.line_id or -1, (call.did, call.did, 20))
-                offer = c.OfferView(
-                    call_id=call.call_id,
-                    line=name,
-                    did=did,
-                    caller=call.caller,
-                    kind=call.kind.value,
-                    offered_at=call.offered_at,
-                    expires_at=call.offer_expires,
-                    comment=call.comment,
-                )
-        card = None
-        call = self.calls.get(agent.card_call_id) if agent.card_call_id else None
-        if call is not None and call.agent_id == agent_id:
-            card = self._call_view(call)
-        mine = sorted(
-            (at, missed_id, line_id, caller)
-            for missed_id, (line_id, caller, at) in self.missed.items()
-            if line_id in agent.permitted
-        )[:50]
-        missed = [
-            c.MissedCallView(
-                missed_id=missed_id,
-                line=self.line_info.get(line_id or -1, ("", "", 0))[1],
-                caller=caller,
-                missed_at=at,
-            )
-            for at, missed_id, line_id, caller in mine
-        ]
-        reasons = list(self.pause_reasons)
-        st = agent.status
-        return c.AgentView(
-            agent_id=agent.agent_id,
-            username=agent.username,
-            name=agent.name,
-            role=agent.role,
-            state=st.state.value,
-            since=st.since or now,
-            pause_reason=st.pause_reason,
-            wrap_up_until=st.wrap_up_until,
-            blocked=agent.on_outbound_call or agent.dialer_dialing,
-            lines=lines,
-            offer=offer,
-            call=card,
-            missed=missed,
-            pause_reasons=reasons,
-            pause_requested=st.pause_requested,
-        )
+        call = views.card_call(self.state, agent)
+        card = self._call_view(call) if call is not None else None
+        return views.agent_view(self.state, agent, self.now(), card)
 
     def _card_static(self, call: LiveCall) -> tuple:
-        """The parts of the call card that do not change during the call, built once."""
+        """The parts of the call card that do not change during the call, read once."""
         if call.card_static is None:
             # A hotline's new contact shows up when it is written (_contact_created).
             with self._read() as s:
-                number = normalize(call.caller, DEFAULT_REGION)
-                contacts = []
-                if number:
-                    contacts = [
-                        self._contact_view(s, ct)
-                        for ct in s.scalars(
-                            select(m.Contact)
-                            .where(m.Contact.phone == number)
-                            .order_by(m.Contact.id)
-                            .limit(10)
-                        )
-                    ]
-                campaign = s.get(m.Campaign, call.campaign_id) if call.campaign_id else None
-                categories = [
-                    c.CategoryView(
-                        category_id=cat.id,
-                        name=cat.name,
-                        multi=cat.multi_choice,
-                        campaign=campaign.name if cat.campaign_id and campaign else None,
-                        topics=[c.TopicView(t.id, t.name) for t in cat.topics],
-                    )
-                    for cat in self._categories(s, call)
-                ]
-                call.card_static = (contacts, categories, campaign.name if campaign else None)
+                call.card_static = contacts.card_static(s, call.caller, call.campaign_id)
         return call.card_static
 
     def _call_view(self, call: LiveCall) -> c.CallView:
-        did, name, _ = self.line_info.get(call.line_id or -1, (call.did, call.did, 20))
-        contacts, categories, campaign_name = self._card_static(call)
-        state = {"connecting": "connecting", "connected": "connected"}.get(call.phase, "ended")
-        return c.CallView(
-            call_id=call.call_id,
-            state=state,
-            line=name,
-            did=did,
-            caller=call.caller,
-            kind=call.mode or call.kind.value,
-            campaign=campaign_name,
-            client_id=call.client_id,
-            contacts=contacts,
-            contact_id=call.contact_id,
-            categories=categories,
-            registration_required=call.forced_registration,
-            registered=call.registered,
-            answered_at=call.answered_at,
-            comment=call.comment,
-            hours=call.hours,
-            forward=call.forward.view() if call.forward else None,
-            notes=call.notes,
-        )
+        return views.call_view(call, self.line_info, self._card_static(call))
 
     # ------------------------------------------- answering service: forward (F-S2)
 
@@ -1750,78 +1568,7 @@ class Distributor(StateAttributes):
 
     def panel_snapshot(self) -> sv.AcdSnapshot:
         """Agents, lines and calls for the supervisors' panel, from memory (no DB)."""
-        waiting = {lw.line_id: lw for lw in rt.waiting_by_line(self.state.waiting())}
-        agents = []
-        staffed: dict[int, int] = {}
-        ready: dict[int, int] = {}
-        for a in sorted(self.agents.values(), key=lambda a: (a.name.lower(), a.agent_id)):
-            st = a.status
-            if st.state != ag.AgentState.LOGGED_OUT:
-                for line_id in a.chosen:
-                    staffed[line_id] = staffed.get(line_id, 0) + 1
-                    if st.state == ag.AgentState.READY:
-                        ready[line_id] = ready.get(line_id, 0) + 1
-            current = next(
-                (
-                    call.call_id
-                    for call in self.calls.values()
-                    if call.agent_id == a.agent_id and call.phase != "ended"
-                ),
-                a.card_call_id,
-            )
-            agents.append(
-                sv.AgentRow(
-                    agent_id=a.agent_id,
-                    username=a.username,
-                    name=a.name,
-                    role=a.role,
-                    endpoint=a.endpoint,
-                    state=st.state.value,
-                    since=st.since,
-                    pause_reason=st.pause_reason,
-                    pause_requested=st.pause_requested,
-                    wrap_up_until=st.wrap_up_until,
-                    chosen=tuple(sorted(a.chosen)),
-                    permitted=tuple(sorted(a.permitted)),
-                    blocked=a.on_outbound_call or a.dialer_dialing,
-                    call_id=current,
-                )
-            )
-        lines = []
-        for line_id, (did, name, _timeout) in sorted(self.line_info.items()):
-            lw = waiting.get(line_id)
-            lines.append(
-                sv.LineRow(
-                    line_id=line_id,
-                    did=did,
-                    name=name,
-                    priority=self.line_priorities.get(line_id, 0),
-                    waiting=lw.count if lw else 0,
-                    oldest_queued_at=lw.oldest_queued_at if lw else None,
-                    staffed=staffed.get(line_id, 0),
-                    ready=ready.get(line_id, 0),
-                )
-            )
-        calls = tuple(
-            sv.CallRow(
-                call_id=call.call_id,
-                direction="outbound" if call.mode else "inbound",
-                kind=call.mode or call.kind.value,
-                phase=call.phase,
-                line_id=call.line_id,
-                campaign_id=call.campaign_id,
-                caller=call.caller,
-                did=call.did,
-                queued_at=call.queued_at,
-                offered_at=call.offered_at if call.phase == "offered" else None,
-                answered_at=call.answered_at,
-                agent_id=call.agent_id,
-                channel_id=call.channel_id,
-            )
-            for call in sorted(self.calls.values(), key=lambda x: (x.queued_at, x.call_id))
-            if call.phase != "ended"
-        )
-        return sv.AcdSnapshot(at=self.now(), agents=tuple(agents), lines=tuple(lines), calls=calls)
+        return views.panel_snapshot(self.state, self.now())
 
     async def force_pause(self, agent_id: int, reason: str = "supervisor") -> None:
         """A supervisor pauses an agent (panel): any known pause reason, the system one
