@@ -123,10 +123,11 @@ class InboundApp:
         self.supervisor = supervisor
         self.distributor = distributor
         self.ring_timeout = ring_timeout
-        self._answered: dict[str, asyncio.Future[bool]] = {}  # originated channel -> answered?
+        # Request/response correlation only (no call state: that is the distributor's):
+        # an originated channel -> answered?, a playback -> finished, and a caller ->
+        # resolved once it is answered and in its holding bridge.
+        self._answered: dict[str, asyncio.Future[bool]] = {}
         self._playbacks: dict[str, asyncio.Future[None]] = {}
-        self._gone: dict[str, asyncio.Future[None]] = {}  # channel -> resolved when it leaves
-        # caller channel -> resolved once it is answered and in its holding bridge
         self._settled: dict[str, asyncio.Future[None]] = {}
         self._bridges_ready: set[str] = set()
         # /metrics: on_timing("arrival_to_originate" | "answer_to_bridged", seconds)
@@ -195,8 +196,8 @@ class InboundApp:
             self._resolve(self._settled.pop(channel_id, None), None)
 
     def _stasis_end(self, channel_id: str) -> None:
-        self._resolve(self._gone.pop(channel_id, None), None)
-        # The distributor knows every leg of the call and asks for the rest (release).
+        # The distributor owns the call's lifecycle: it knows every leg of the call and
+        # decides what else ends (its ``Release`` actions come back here as ``release``).
         self.distributor.channel_left(channel_id)
 
     async def on_resync(self, snapshot: AppSnapshot, client: Any) -> None:
