@@ -1,19 +1,26 @@
 """The live call distributor: waiting calls, offers and agents (F-I2..F-I7, F-D5).
 
-It owns the in-flight state of inbound work and keeps the database in step:
-every call, offer and agent transition is queued for writing when it happens
+This module is the engine: a caller's arrival (``call_arrived``: route, classify, queue),
+dispatch (``core.routing.assignments`` says which call to offer to whom), offers and
+their timeouts, connecting an agent (``_connect``), and agent transitions
+(``core.agents.transition``), over one owner of the live records (``acd.state.AcdState``).
+``Distributor`` is composed of small mixins, one concern each, that share that state:
+how a call ends (``acd.lifecycle``), the desk's commands (``acd.desk``), forwarding and
+notes (``acd.forwarding``), missed-call callbacks (``acd.missed_callbacks``), the
+dialer's hooks (``acd.outbound_hooks``), loading and configuration reload
+(``acd.loading``), restart recovery (``acd.recovery``). Views are pure (``acd.views``),
+contact search runs off the loop (``acd.contacts``), hub messages go through
+``acd.notifier``.
+
+Every call, offer and agent transition is queued for writing when it happens
 (``acd.records`` on the write-behind ``db.journal``: written in order, a few
 milliseconds later, off the event loop), so a restart of ``serve`` can rebuild
 the view (``recover``) from the database and the channels Asterisk still holds.
 Nothing between a caller's arrival and the originate to the agent waits for the
 database except one indexed read (is the caller an open outbound contact?); ids
-of new rows come from ``db.ids``.
-
-Decisions come from the pure core: ``core.routing.assignments`` says which
-call to offer to whom, ``core.agents.transition`` moves agents between states.
-Telephony (holding bridges, ringing the agent, bridging) is behind the small
-``Telephony`` protocol that the ARI adapter implements, so this module is
-tested without Asterisk.
+of new rows come from ``db.ids``. Telephony (holding bridges, ringing the agent,
+bridging) is behind the small ``Telephony`` port (``acd.ports``) that the ARI adapter
+implements, so this package is tested without Asterisk.
 
 Everything runs on the asyncio loop; no method awaits in the middle of a
 state change, so state is never seen half-updated. Slow work (ringing an
