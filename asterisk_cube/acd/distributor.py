@@ -328,6 +328,39 @@ class Distributor(
 
     # ------------------------------------------------------ events from ARI
 
+    def _line_route(self, line_id: int | None) -> LineRoute | None:
+        if line_id is None:
+            return None
+        route = self.line_routes.get(line_id)
+        if route is None:  # a line added since we loaded
+            with self._tx() as s:
+                line = s.get(m.Line, line_id)
+                route = self._remember_line(line) if line is not None else None
+        return route
+
+    def _callback_route(self, campaign_id: int | None) -> LineRoute | None:
+        """The route of a call to an outbound campaign's caller ID (read once, then kept)."""
+        if campaign_id is None:
+            return None
+        route = self.callback_routes.get(campaign_id)
+        if route is None:
+            with self._tx() as s:
+                campaign = s.get(m.Campaign, campaign_id)
+                if campaign is None:
+                    return None
+                route = self.callback_routes[campaign_id] = LineRoute(
+                    line_id=None,
+                    did=campaign.caller_id or "",
+                    priority=0,
+                    client_id=None,
+                    campaign_id=campaign.id,
+                    region=campaign.phone_region,
+                    skill=campaign.skill.name if campaign.skill else None,
+                    forced_registration=campaign.forced_registration,
+                    wrap_up_seconds=campaign.wrap_up_seconds,
+                )
+        return route
+
     def classify(
         self, caller: str, line: LineRoute | None
     ) -> tuple[rt.CallType, str | None, tuple | None]:

@@ -19,6 +19,7 @@ from asterisk_cube.acd.state import (
     LiveCall,
 )
 from asterisk_cube.core import agents as ag
+from asterisk_cube.core.numbers import is_withheld
 from asterisk_cube.db import models as m
 from asterisk_cube.logs import get_logger
 
@@ -163,6 +164,16 @@ class Lifecycle:
             self.agent_leg_left(call_id, gone=channel_id)
         elif channel_id in self.by_channel:
             self.caller_left(channel_id)
+
+    def _record_missed(
+        self, call_id: int, line_id: int | None, caller: str, at: dt.datetime
+    ) -> None:
+        if is_withheld(caller):
+            return  # nobody can call a withheld caller back: not on the missed-call list
+        missed_id = self.ids.next(m.MissedCall)
+        self.counts[("missed", line_id, None)] += 1
+        self._write(rec.insert_missed, missed_id, call_id, line_id, caller, at)
+        self.missed[missed_id] = (line_id, caller, at)
 
     def _call_finished(self, call: LiveCall) -> None:
         """Talk is over: the agent goes to wrap-up; the card stays for registration."""

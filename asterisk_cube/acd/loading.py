@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from asterisk_cube.acd import contract as c
-from asterisk_cube.acd import records as rec
 from asterisk_cube.acd.config import ConfigSnapshot, LineRoute, read_config, route_of
 from asterisk_cube.acd.state import (
     IDLE_STATES,
@@ -22,9 +20,6 @@ from asterisk_cube.acd.state import (
     LiveAgent,
 )
 from asterisk_cube.core import agents as ag
-from asterisk_cube.core.numbers import (
-    is_withheld,
-)
 from asterisk_cube.db import models as m
 from asterisk_cube.logs import get_logger
 
@@ -77,49 +72,6 @@ class Loading:
         self.line_info[line.id] = (line.did, line.name, line.offer_timeout_seconds)
         self.line_routes[line.id] = route
         return route
-
-    def _line_route(self, line_id: int | None) -> LineRoute | None:
-        if line_id is None:
-            return None
-        route = self.line_routes.get(line_id)
-        if route is None:  # a line added since we loaded
-            with self._tx() as s:
-                line = s.get(m.Line, line_id)
-                route = self._remember_line(line) if line is not None else None
-        return route
-
-    def _callback_route(self, campaign_id: int | None) -> LineRoute | None:
-        """The route of a call to an outbound campaign's caller ID (read once, then kept)."""
-        if campaign_id is None:
-            return None
-        route = self.callback_routes.get(campaign_id)
-        if route is None:
-            with self._tx() as s:
-                campaign = s.get(m.Campaign, campaign_id)
-                if campaign is None:
-                    return None
-                route = self.callback_routes[campaign_id] = LineRoute(
-                    line_id=None,
-                    did=campaign.caller_id or "",
-                    priority=0,
-                    client_id=None,
-                    campaign_id=campaign.id,
-                    region=campaign.phone_region,
-                    skill=campaign.skill.name if campaign.skill else None,
-                    forced_registration=campaign.forced_registration,
-                    wrap_up_seconds=campaign.wrap_up_seconds,
-                )
-        return route
-
-    def _record_missed(
-        self, call_id: int, line_id: int | None, caller: str, at: dt.datetime
-    ) -> None:
-        if is_withheld(caller):
-            return  # nobody can call a withheld caller back: not on the missed-call list
-        missed_id = self.ids.next(m.MissedCall)
-        self.counts[("missed", line_id, None)] += 1
-        self._write(rec.insert_missed, missed_id, call_id, line_id, caller, at)
-        self.missed[missed_id] = (line_id, caller, at)
 
     def _load_agent(self, s: Session, agent: m.Agent) -> LiveAgent:
         row = agent.status
