@@ -61,7 +61,7 @@ class StateCollector(Collector):
         from .core import routing as rt
 
         now = distributor.now()
-        waiting = {lw.line_id: lw for lw in rt.waiting_by_line(distributor._waiting())}
+        waiting = {lw.line_id: lw for lw in rt.waiting_by_line(distributor.state.waiting())}
         calls = _gauge("inbound_calls_waiting", "Calls waiting (or offered) per line", ["line"])
         oldest = _gauge(
             "inbound_oldest_wait_seconds", "How long the longest-waiting call waits", ["line"]

@@ -1,19 +1,26 @@
 """The live call distributor: waiting calls, offers and agents (F-I2..F-I7, F-D5).
 
-It owns the in-flight state of inbound work and keeps the database in step:
-every call, offer and agent transition is queued for writing when it happens
+This module is the engine: a caller's arrival (``call_arrived``: route, classify, queue),
+dispatch (``core.routing.assignments`` says which call to offer to whom), offers and
+their timeouts, connecting an agent (``_connect``), and agent transitions
+(``core.agents.transition``), over one owner of the live records (``acd.state.AcdState``).
+``Distributor`` is composed of small mixins, one concern each, that share that state:
+how a call ends (``acd.lifecycle``), the desk's commands (``acd.desk``), forwarding and
+notes (``acd.forwarding``), missed-call callbacks (``acd.missed_callbacks``), the
+dialer's hooks (``acd.outbound_hooks``), loading and configuration reload
+(``acd.loading``), restart recovery (``acd.recovery``). Views are pure (``acd.views``),
+contact search runs off the loop (``acd.contacts``), hub messages go through
+``acd.notifier``.
+
+Every call, offer and agent transition is queued for writing when it happens
 (``acd.records`` on the write-behind ``db.journal``: written in order, a few
 milliseconds later, off the event loop), so a restart of ``serve`` can rebuild
 the view (``recover``) from the database and the channels Asterisk still holds.
 Nothing between a caller's arrival and the originate to the agent waits for the
 database except one indexed read (is the caller an open outbound contact?); ids
-of new rows come from ``db.ids``.
-
-Decisions come from the pure core: ``core.routing.assignments`` says which
-call to offer to whom, ``core.agents.transition`` moves agents between states.
-Telephony (holding bridges, ringing the agent, bridging) is behind the small
-``Telephony`` protocol that the ARI adapter implements, so this module is
-tested without Asterisk.
+of new rows come from ``db.ids``. Telephony (holding bridges, ringing the agent,
+bridging) is behind the small ``Telephony`` port (``acd.ports``) that the ARI adapter
+implements, so this package is tested without Asterisk.
 
 Everything runs on the asyncio loop; no method awaits in the middle of a
 state change, so state is never seen half-updated. Slow work (ringing an
@@ -26,25 +33,44 @@ import asyncio
 import collections
 import contextlib
 import datetime as dt
-import itertools
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from functools import partial
-from typing import Any, Protocol
+from typing import Any
 
-from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from asterisk_cube.acd import contact_scope as scope
+from asterisk_cube.acd import contacts
 from asterisk_cube.acd import contract as c
-from asterisk_cube.acd import node_scope
 from asterisk_cube.acd import records as rec
-from asterisk_cube.acd import supervision as sv
 from asterisk_cube.acd.caller_lookup import CallerLookup
+from asterisk_cube.acd.config import AgentConfig, ConfigSnapshot, LineRoute, read_config
+from asterisk_cube.acd.desk import DeskCommands
+from asterisk_cube.acd.forwarding import Forwarding
+from asterisk_cube.acd.lifecycle import Lifecycle
+from asterisk_cube.acd.loading import Loading
+from asterisk_cube.acd.missed_callbacks import MissedCallbacks
+from asterisk_cube.acd.notifier import Notifier
+from asterisk_cube.acd.outbound_hooks import OutboundHooks
+from asterisk_cube.acd.ports import Telephony
+from asterisk_cube.acd.records import Write
+from asterisk_cube.acd.recovery import Recovery
+from asterisk_cube.acd.state import (
+    CALLBACK_MODE,
+    KIND_TO_DB,
+    AcdState,
+    Clock,
+    DialerAgent,
+    EnquiryRegistered,
+    LiveAgent,
+    LiveCall,
+    StateAttributes,
+)
 from asterisk_cube.core import agents as ag
 from asterisk_cube.core import routing as rt
-from asterisk_cube.core.numbers import InvalidNumber, check_typed, is_withheld, normalize
-from asterisk_cube.core.phones import dial_endpoint
+from asterisk_cube.core.numbers import (
+    DEFAULT_REGION,
+    normalize,
+)
 from asterisk_cube.db import models as m
 from asterisk_cube.db.ids import IdAllocator
 from asterisk_cube.db.journal import Journal
@@ -54,357 +80,30 @@ from asterisk_cube.logs import get_logger
 
 log = get_logger(__name__)
 
-LOGIN_PAUSE = "login"
-CALLBACK_MODE = "missed_callback"  # LiveCall.mode of a missed-call callback (F-I7)
-REMOVED_PAUSE = "supervisor"  # an agent removed (CLI) during a call: paused after it
-_IDLE_STATES = (ag.AgentState.LOGGED_OUT, ag.AgentState.READY, ag.AgentState.PAUSED)
-DEFAULT_REGION = "NO"
+__all__ = [
+    "CALLBACK_MODE",
+    "AgentConfig",
+    "Clock",
+    "ConfigSnapshot",
+    "DialerAgent",
+    "Distributor",
+    "EnquiryRegistered",
+    "LineRoute",
+    "Telephony",
+    "read_config",
+]
 
 
-class Telephony(Protocol):
-    """What the distributor needs from Asterisk (implemented by ``ari.inbound``)."""
-
-    async def connect_agent(
-        self, call_id: int, channel_id: str, endpoint: str, tone: bool
-    ) -> str | None:
-        """Ring the agent's phone; on answer bridge it with the caller (after a
-        connection tone for customer callbacks). Returns the agent's channel id,
-        or None if the agent did not answer."""
-
-    async def hangup(self, channel_id: str) -> None: ...
-
-    async def release(self, call_id: int, channels: list[str]) -> None:
-        """The call is over (or one leg left): hang up ``channels`` (ringing or answered)
-        and remove the call's bridges. ``Distributor`` says which channels
-        (``LiveCall.legs``)."""
-
-    async def callback(
-        self, call_id: int, endpoint: str, number: str, caller_id: str
-    ) -> tuple[str, str] | None:
-        """F-I7: ring the agent first, then the customer (showing ``caller_id``), and bridge
-        them. Returns ``(agent channel, customer channel)`` once bridged, else None (the
-        legs it made are hung up). Each originated leg is first reported with
-        ``Distributor.leg_originated``."""
-
-    async def consult(
-        self, call_id: int, caller_channel: str, agent_channel: str, target: str, ring: int
-    ) -> str | None:
-        """F-S2: hold the caller, ring ``target`` and bridge it with the agent (who
-        announces the call). Returns the target's channel, or None if it did not answer."""
-
-    async def resume(self, call_id: int, caller_channel: str, agent_channel: str) -> None:
-        """Back from a consultation: the agent talks to the caller again."""
-
-    async def transfer(
-        self, call_id: int, caller_channel: str, agent_channel: str, target_channel: str
-    ) -> None:
-        """Connect the caller with the consulted target; the agent's leg ends."""
-
-
-# ------------------------------------------------------------------ live state
-
-
-@dataclass
-class LiveAgent:
-    agent_id: int
-    username: str
-    name: str
-    role: str
-    endpoint: str | None
-    skills: frozenset[str]
-    permitted: frozenset[int]
-    chosen: frozenset[int]
-    status: ag.AgentStatus
-    on_outbound_call: bool = False
-    dialer_dialing: bool = False
-    card_call_id: int | None = None  # the call card shown (open until closed)
-    wrap_timer: asyncio.TimerHandle | None = None
-
-    def routing_view(self) -> rt.AgentView:
-        return rt.AgentView(
-            agent_id=self.agent_id,
-            state=self.status.state,
-            lines=self.chosen,
-            skills=self.skills,
-            since=self.status.since,
-            idle_since=self.status.idle_since,
-            on_outbound_call=self.on_outbound_call,
-            dialer_dialing=self.dialer_dialing,
-        )
-
-
-@dataclass
-class LiveCall:
-    call_id: int
-    channel_id: str
-    kind: rt.CallType
-    line_id: int | None
-    caller: str
-    did: str
-    queued_at: dt.datetime
-    campaign_id: int | None = None
-    client_id: int | None = None
-    contact_id: int | None = None
-    skill: str | None = None
-    last_agent_id: int | None = None
-    comment: str = ""
-    phase: str = "waiting"  # waiting | offered | connecting | connected | ended
-    agent_id: int | None = None
-    declined: tuple[tuple[int, dt.datetime], ...] = ()
-    offer_id: int | None = None
-    offered_at: dt.datetime | None = None
-    offer_expires: dt.datetime | None = None
-    offer_timer: asyncio.TimerHandle | None = None
-    answered_at: dt.datetime | None = None
-    agent_channel: str | None = None
-    mode: str | None = None  # outbound: preview | power | predictive | manual
-    hours: str = ""  # answering service: open | closed | holiday at entry
-    forward: Forward | None = None
-    notes: int = 0
-    card_static: tuple | None = None  # (contacts, categories, campaign name), built once
-    forced_registration: bool = False
-    registered: bool = False
-    wrap_up_seconds: int | None = None  # the campaign's default, known at arrival
-    # Channels originated for this call that may still ring (an agent's phone, a forward
-    # target, a callback's legs): legs of the call even before they answer.
-    ringing: list[str] = field(default_factory=list)
-    lost_leg: bool = False  # a callback leg left before both were bridged
-
-    def legs(self) -> list[str]:
-        """Every channel the product created or took for this call and may still hold:
-        caller (or contact), agent, anything ringing, the forward target. One list, used
-        by every path that ends a call, so no leg is left behind."""
-        target = self.forward.channel if self.forward else None
-        chain = itertools.chain((self.channel_id, self.agent_channel), self.ringing, (target,))
-        return [ch for ch in dict.fromkeys(chain) if ch]
-
-    @property
-    def dialer_owned(self) -> bool:
-        """An outbound dialer call: the dialer watches its legs; the inbound app does not."""
-        return self.mode is not None and self.mode != CALLBACK_MODE
-
-    def routing_view(self) -> rt.WaitingCall:
-        return rt.WaitingCall(
-            call_id=self.call_id,
-            call_type=self.kind,
-            queued_at=self.queued_at,
-            line_id=self.line_id,
-            skill=self.skill,
-            campaign_id=self.campaign_id,
-            last_agent_id=self.last_agent_id,
-            declined=self.declined,
-            offered_to=self.agent_id if self.phase == "offered" else None,
-        )
-
-
-@dataclass(frozen=True)
-class DialerAgent:
-    """An agent as the dialer sees it (``Distributor.dialer_pool``)."""
-
-    agent_id: int
-    state: ag.AgentState
-    since: dt.datetime | None
-    idle_since: dt.datetime | None
-    wrap_up_until: dt.datetime | None
-    pause_requested: str | None
-    endpoint: str | None
-    on_outbound_call: bool
-    dialer_dialing: bool
-
-
-@dataclass(frozen=True)
-class EnquiryRegistered:
-    """An enquiry was registered on a call (``Distributor.add_enquiry_listener``)."""
-
-    call_id: int
-    agent_id: int
-    campaign_id: int | None
-    contact_id: int | None
-    topic_ids: tuple[int, ...]
-    comment: str
-    mode: str | None  # outbound: preview | power | predictive | manual; None for inbound
-
-
-@dataclass
-class Forward:
-    """An answering-service forward in progress (F-S2)."""
-
-    targets: list[str]
-    ring_seconds: int
-    index: int = 0
-    status: str = "ringing"  # ringing | announcing | failed | connected
-    channel: str | None = None  # the target's channel while announcing
-
-    def view(self) -> c.ForwardView:
-        return c.ForwardView(
-            status=self.status,
-            target=self.targets[min(self.index, len(self.targets) - 1)],
-            attempt=min(self.index, len(self.targets) - 1) + 1,
-            attempts=len(self.targets),
-        )
-
-
-@dataclass(frozen=True)
-class LineRoute:
-    """What arrival needs to know of a line and its campaign, kept in memory. For a call
-    to an outbound campaign's caller ID (no line) ``line_id`` is None."""
-
-    line_id: int | None
-    did: str
-    priority: int
-    client_id: int | None
-    campaign_id: int | None
-    region: str | None
-    skill: str | None
-    forced_registration: bool
-    wrap_up_seconds: int | None
-
-
-def _route_of(line: m.Line) -> LineRoute:
-    campaign = line.campaign
-    return LineRoute(
-        line_id=line.id,
-        did=line.did,
-        priority=line.priority,
-        client_id=line.client_id,
-        campaign_id=campaign.id if campaign else None,
-        region=campaign.phone_region if campaign else None,
-        skill=campaign.skill.name if campaign and campaign.skill else None,
-        forced_registration=bool(campaign and campaign.forced_registration),
-        wrap_up_seconds=campaign.wrap_up_seconds if campaign else None,
-    )
-
-
-@dataclass(frozen=True)
-class AgentConfig:
-    """An agent as provisioned (CLI): what a configuration reload may change."""
-
-    username: str
-    name: str
-    role: str
-    endpoint: str | None
-    skills: frozenset[str]
-    permitted: frozenset[int]
-    chosen: frozenset[int]
-
-
-@dataclass(frozen=True)
-class ConfigSnapshot:
-    """The configuration the distributor keeps in memory, read in one transaction."""
-
-    routes: dict[int, LineRoute]
-    line_info: dict[int, tuple[str, str, int]]
-    agents: dict[int, AgentConfig]  # active agents
-    pause_reasons: list[tuple[str, str]]
-
-
-def read_config(s: Session) -> ConfigSnapshot:
-    """Lines with their campaigns, active agents with grants and skills, pause reasons.
-
-    Plain rows, no ORM objects: it runs in a worker thread while the loop serves calls, and
-    500 agents with 10 000 grants read this way take tens of milliseconds of GIL time
-    rather than a quarter of a second."""
-    L, C, K, A = m.Line, m.Campaign, m.Skill, m.Agent
-    routes, line_info = {}, {}
-    for row in s.execute(
-        select(
-            L.id,
-            L.did,
-            L.name,
-            L.priority,
-            L.client_id,
-            L.offer_timeout_seconds,
-            C.id.label("campaign_id"),
-            C.phone_region,
-            C.forced_registration,
-            C.wrap_up_seconds,
-            K.name.label("skill"),
-        )
-        .outerjoin(C, L.campaign_id == C.id)
-        .outerjoin(K, C.skill_id == K.id)
-    ):
-        routes[row.id] = LineRoute(
-            line_id=row.id,
-            did=row.did,
-            priority=row.priority,
-            client_id=row.client_id,
-            campaign_id=row.campaign_id,
-            region=row.phone_region,
-            skill=row.skill,
-            forced_registration=bool(row.forced_registration),
-            wrap_up_seconds=row.wrap_up_seconds,
-        )
-        line_info[row.id] = (row.did, row.name, row.offer_timeout_seconds)
-    permitted: dict[int, set[int]] = {}
-    chosen: dict[int, set[int]] = {}
-    for agent_id, line_id, is_chosen in s.execute(
-        select(m.AgentLine.agent_id, m.AgentLine.line_id, m.AgentLine.chosen)
-    ):
-        permitted.setdefault(agent_id, set()).add(line_id)
-        if is_chosen:
-            chosen.setdefault(agent_id, set()).add(line_id)
-    skills: dict[int, set[str]] = {}
-    for agent_id, name in s.execute(
-        select(m.AgentSkill.agent_id, K.name).join(K, m.AgentSkill.skill_id == K.id)
-    ):
-        skills.setdefault(agent_id, set()).add(name)
-    agents = {
-        row.id: AgentConfig(
-            username=row.username,
-            name=row.name,
-            role=m.Role(row.role).value,
-            endpoint=dial_endpoint(row.endpoint, row.phone, row.username),  # desk or browser
-            skills=frozenset(skills.get(row.id, ())),
-            permitted=frozenset(permitted.get(row.id, ())),
-            chosen=frozenset(chosen.get(row.id, ())),
-        )
-        for row in s.execute(
-            select(A.id, A.username, A.name, A.role, A.endpoint, A.phone).where(A.active.is_(True))
-        )
-    }
-    reasons = s.execute(
-        select(m.PauseReason.code, m.PauseReason.label)
-        .where(m.PauseReason.system.is_(False))
-        .order_by(m.PauseReason.label)
-    )
-    return ConfigSnapshot(
-        routes=routes,
-        line_info=line_info,
-        agents=agents,
-        pause_reasons=[(code, label) for code, label in reasons],
-    )
-
-
-@dataclass(frozen=True)
-class Write:
-    """One queued ``acd.records`` call: ``op(session, *args, **kwargs)``."""
-
-    op: Callable
-    args: tuple
-    kwargs: dict
-
-    def __call__(self, s: Session):
-        return self.op(s, *self.args, **self.kwargs)
-
-    def __repr__(self) -> str:  # named in the journal's error log
-        return f"{self.op.__qualname__}{self.args!r}"
-
-
-@dataclass
-class Clock:
-    now: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
-
-
-_KIND_TO_DB = {
-    rt.CallType.CUSTOMER_CALLBACK: m.CallKind.CUSTOMER_CALLBACK,
-    rt.CallType.NEW_CUSTOMER: m.CallKind.NEW_CUSTOMER,
-    rt.CallType.SERVICE: m.CallKind.SERVICE,
-    rt.CallType.ANSWERING: m.CallKind.ANSWERING,
-}
-_DB_TO_KIND = {v: k for k, v in _KIND_TO_DB.items()}
-
-
-class Distributor:
+class Distributor(
+    Lifecycle,
+    DeskCommands,
+    MissedCallbacks,
+    Loading,
+    Recovery,
+    OutboundHooks,
+    Forwarding,
+    StateAttributes,
+):
     """Implements ``contract.AgentDesk`` and takes call events from the ARI adapter."""
 
     def __init__(
@@ -427,21 +126,12 @@ class Distributor:
         self.clock = clock or Clock()
         self.node = node
         self.ring_timeout = ring_timeout
-        self.agents: dict[int, LiveAgent] = {}
-        self.calls: dict[int, LiveCall] = {}
-        self.by_channel: dict[str, int] = {}
-        self.line_priorities: dict[int, int] = {}
-        self.line_info: dict[int, tuple[str, str, int]] = {}  # id -> (did, name, offer timeout)
-        self.line_routes: dict[int, LineRoute] = {}
-        self.callback_routes: dict[int, LineRoute] = {}  # outbound campaign id -> route
+        self.state = AcdState()  # every live record; the query methods are there
+        self.notifier = Notifier(hub, self.state)
+        self.contacts = contacts.Contacts(sessions, self.journal)
         self._tx_depth = 0
         self._tasks: set[asyncio.Task] = set()
         self._loaded = False
-        # Kept in memory so that building an agent's view needs no query (views are
-        # rebuilt for every agent on every change): unprocessed missed calls by id
-        # -> (line, caller, when), and the pause reasons agents may choose.
-        self.missed: dict[int, tuple[int | None, str, dt.datetime]] = {}
-        self.pause_reasons: list[tuple[str, str]] = []
         self.on_note: Callable[[], None] | None = None  # e.g. wake the note mailer
         # Counters for /metrics (asterisk_cube/metrics.py reads them at scrape time): one
         # dict increment per offer, offer end, answer and missed call; keys are
@@ -488,35 +178,6 @@ class Distributor:
         if not task.cancelled() and task.exception() is not None:
             log.error("acd_task_failed", task=task.get_name(), error=repr(task.exception()))
 
-    def _notify(self, *agent_ids: int) -> None:
-        for agent_id in dict.fromkeys(agent_ids):
-            self.hub.publish(c.AgentViewChanged(agent_id=agent_id))
-        self.hub.publish(sv.PanelChanged())  # the supervisors' panel (F-M1)
-
-    def _notify_all(self) -> None:
-        self._notify(
-            *(
-                a.agent_id
-                for a in self.agents.values()
-                if a.status.state != ag.AgentState.LOGGED_OUT
-            )
-        )
-
-    def _notify_line(self, line_id: int | None, *also: int) -> None:
-        """The agents whose desktop shows this line's queue (and missed calls), and
-        ``also``: an arrival or a hang-up changes nothing on the other desktops."""
-        if line_id is None:
-            self._notify_all()
-            return
-        self._notify(
-            *also,
-            *(
-                a.agent_id
-                for a in self.agents.values()
-                if a.status.state != ag.AgentState.LOGGED_OUT and line_id in a.permitted
-            ),
-        )
-
     async def close(self) -> None:
         self.caller_lookup.close()
         for call in self.calls.values():
@@ -531,144 +192,6 @@ class Distributor:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         await asyncio.get_running_loop().run_in_executor(None, self.journal.close)
-
-    # ------------------------------------------------------------- loading
-
-    def load(self) -> None:
-        """Read agents, their status and line choices, and line priorities."""
-        with self._tx() as s:
-            self._load_lines(s)
-            self._load_desk_lists(s)
-            for agent in s.scalars(select(m.Agent).where(m.Agent.active.is_(True))):
-                self._load_agent(s, agent)
-        self._loaded = True
-
-    def _load_lines(self, s: Session) -> None:
-        self.line_priorities = {}
-        self.line_info = {}
-        self.line_routes = {}
-        self.callback_routes = {}
-        for line in s.scalars(select(m.Line)):
-            self._remember_line(line)
-
-    def _load_desk_lists(self, s: Session) -> None:
-        """Pause reasons and unprocessed missed calls: read once, then kept in memory."""
-        self.pause_reasons = [
-            (r.code, r.label)
-            for r in s.scalars(
-                select(m.PauseReason)
-                .where(m.PauseReason.system.is_(False))
-                .order_by(m.PauseReason.label)
-            )
-        ]
-        self.missed = {
-            mc.id: (mc.line_id, mc.caller_number, mc.missed_at)
-            for mc in s.scalars(
-                select(m.MissedCall)
-                .where(m.MissedCall.processed_at.is_(None))
-                .order_by(m.MissedCall.missed_at.desc())
-                .limit(1000)
-            )
-        }
-
-    def _remember_line(self, line: m.Line) -> LineRoute:
-        route = _route_of(line)
-        self.line_priorities[line.id] = line.priority
-        self.line_info[line.id] = (line.did, line.name, line.offer_timeout_seconds)
-        self.line_routes[line.id] = route
-        return route
-
-    def _line_route(self, line_id: int | None) -> LineRoute | None:
-        if line_id is None:
-            return None
-        route = self.line_routes.get(line_id)
-        if route is None:  # a line added since we loaded
-            with self._tx() as s:
-                line = s.get(m.Line, line_id)
-                route = self._remember_line(line) if line is not None else None
-        return route
-
-    def _callback_route(self, campaign_id: int | None) -> LineRoute | None:
-        """The route of a call to an outbound campaign's caller ID (read once, then kept)."""
-        if campaign_id is None:
-            return None
-        route = self.callback_routes.get(campaign_id)
-        if route is None:
-            with self._tx() as s:
-                campaign = s.get(m.Campaign, campaign_id)
-                if campaign is None:
-                    return None
-                route = self.callback_routes[campaign_id] = LineRoute(
-                    line_id=None,
-                    did=campaign.caller_id or "",
-                    priority=0,
-                    client_id=None,
-                    campaign_id=campaign.id,
-                    region=campaign.phone_region,
-                    skill=campaign.skill.name if campaign.skill else None,
-                    forced_registration=campaign.forced_registration,
-                    wrap_up_seconds=campaign.wrap_up_seconds,
-                )
-        return route
-
-    def _record_missed(
-        self, call_id: int, line_id: int | None, caller: str, at: dt.datetime
-    ) -> None:
-        if is_withheld(caller):
-            return  # nobody can call a withheld caller back: not on the missed-call list
-        missed_id = self.ids.next(m.MissedCall)
-        self.counts[("missed", line_id, None)] += 1
-        self._write(rec.insert_missed, missed_id, call_id, line_id, caller, at)
-        self.missed[missed_id] = (line_id, caller, at)
-
-    def _load_agent(self, s: Session, agent: m.Agent) -> LiveAgent:
-        row = agent.status
-        if row is None:
-            row = m.AgentStatus(agent_id=agent.id)
-            s.add(row)
-            s.flush()
-        links = agent.line_links
-        live = LiveAgent(
-            agent_id=agent.id,
-            username=agent.username,
-            name=agent.name,
-            role=agent.role.value,
-            endpoint=dial_endpoint(agent.endpoint, agent.phone, agent.username),
-            skills=frozenset(sk.name for sk in agent.skills),
-            permitted=frozenset(link.line_id for link in links),
-            chosen=frozenset(link.line_id for link in links if link.chosen),
-            status=ag.AgentStatus(
-                agent_id=agent.id,
-                state=ag.AgentState(row.state.value),
-                since=row.since,
-                pause_reason=row.pause_reason,
-                pause_requested=row.pause_requested,
-                wrap_up_until=row.wrap_up_until,
-                call_id=row.call_id,
-                idle_since=row.idle_since,
-            ),
-            card_call_id=row.call_id,
-        )
-        self.agents[agent.id] = live
-        return live
-
-    def refresh_lines(self) -> None:
-        """Reread the lines now, on the loop (one added since the last reload, or changed
-        from the panel): the next decision follows them. ``serve`` reloads everything
-        (agents too) through ``reload_config`` when ``db.config_version`` moves."""
-        with self._read() as s:
-            snap = read_config(s)
-        self._take_lines(snap)
-
-    def _agent(self, agent_id: int) -> LiveAgent:
-        agent = self.agents.get(agent_id)
-        if agent is None:
-            with self._tx() as s:
-                row = s.get(m.Agent, agent_id)
-                if row is None or not row.active:
-                    raise c.Refused(c.NOT_FOUND, "no such agent")
-                agent = self._load_agent(s, row)
-        return agent
 
     # ------------------------------------------------------ agent transitions
 
@@ -733,21 +256,14 @@ class Distributor:
         return bool(call and call.forced_registration and not call.registered)
 
     def _after_agent_change(self, agent: LiveAgent) -> None:
-        self._notify(agent.agent_id)
+        self.notifier.agents(agent.agent_id)
         self.dispatch()
 
     # ----------------------------------------------------------- dispatching
 
-    def _waiting(self) -> list[rt.WaitingCall]:
-        return [
-            call.routing_view()
-            for call in self.calls.values()
-            if call.phase in ("waiting", "offered")
-        ]
-
     def dispatch(self) -> None:
         """Offer every call that can be offered now (core.routing decides)."""
-        waiting = self._waiting()
+        waiting = self.state.waiting()
         if all(w.offered_to is not None for w in waiting):
             return  # nothing new to offer (core.routing skips offered calls anyway)
         views = [a.routing_view() for a in self.agents.values()]
@@ -772,7 +288,7 @@ class Distributor:
             timeout, self._offer_timed_out, call.call_id, agent.agent_id
         )
         log.info("offer", call=call.call_id, agent=agent.username, reason=why, timeout=timeout)
-        self._notify(agent.agent_id)
+        self.notifier.agents(agent.agent_id)
 
     def _end_offer(self, call: LiveCall, result: m.OfferResult) -> None:
         if call.offer_timer:
@@ -794,7 +310,7 @@ class Distributor:
         # The unresponsive agent goes to a pause (F-I4).
         self._apply(agent, ag.OfferTimeout())
         log.info("offer_timeout", call=call_id, agent=agent.username)
-        self._notify_all()
+        self.notifier.everyone()
         self.dispatch()
 
     def _back_to_queue(
@@ -811,6 +327,39 @@ class Distributor:
         self._write(rec.update_call, call.call_id, state=m.CallState.WAITING, agent_id=None)
 
     # ------------------------------------------------------ events from ARI
+
+    def _line_route(self, line_id: int | None) -> LineRoute | None:
+        if line_id is None:
+            return None
+        route = self.line_routes.get(line_id)
+        if route is None:  # a line added since we loaded
+            with self._tx() as s:
+                line = s.get(m.Line, line_id)
+                route = self._remember_line(line) if line is not None else None
+        return route
+
+    def _callback_route(self, campaign_id: int | None) -> LineRoute | None:
+        """The route of a call to an outbound campaign's caller ID (read once, then kept)."""
+        if campaign_id is None:
+            return None
+        route = self.callback_routes.get(campaign_id)
+        if route is None:
+            with self._tx() as s:
+                campaign = s.get(m.Campaign, campaign_id)
+                if campaign is None:
+                    return None
+                route = self.callback_routes[campaign_id] = LineRoute(
+                    line_id=None,
+                    did=campaign.caller_id or "",
+                    priority=0,
+                    client_id=None,
+                    campaign_id=campaign.id,
+                    region=campaign.phone_region,
+                    skill=campaign.skill.name if campaign.skill else None,
+                    forced_registration=campaign.forced_registration,
+                    wrap_up_seconds=campaign.wrap_up_seconds,
+                )
+        return route
 
     def classify(
         self, caller: str, line: LineRoute | None
@@ -882,7 +431,7 @@ class Distributor:
             dict(
                 id=call.call_id,
                 direction=m.Direction.INBOUND,
-                kind=_KIND_TO_DB[kind],
+                kind=KIND_TO_DB[kind],
                 state=m.CallState.WAITING,
                 line_id=call.line_id,
                 campaign_id=call.campaign_id,
@@ -910,7 +459,7 @@ class Distributor:
         self.calls[call.call_id] = call
         self.by_channel[channel_id] = call.call_id
         log.info("call_waiting", call=call.call_id, kind=kind.value, line=line_id, caller=caller)
-        self._notify_line(call.line_id)
+        self.notifier.line(call.line_id)
         self.dispatch()
         return call.call_id
 
@@ -921,137 +470,7 @@ class Distributor:
             call.contact_id = contact_id
             call.card_static = None
             if call.agent_id is not None:
-                self._notify(call.agent_id)
-
-    def caller_left(self, channel_id: str, cause: str = "hangup") -> None:
-        """The caller's channel left the app (hung up). Waiting → missed call (F-I7)."""
-        call_id = self.by_channel.pop(channel_id, None)
-        call = self.calls.get(call_id) if call_id is not None else None
-        if call is None or call.phase == "ended":
-            return
-        now = self.now()
-        self._write(rec.end_leg, channel_id, now, cause)
-        if call.phase in ("waiting", "offered", "connecting"):
-            if call.phase == "offered":
-                self._end_offer(call, m.OfferResult.WITHDRAWN)
-                self._apply(self.agents[call.agent_id], ag.OfferWithdrawn())
-            elif call.phase == "connecting":
-                agent = self.agents[call.agent_id]
-                self._apply(agent, ag.CallEnded(wrap_up=dt.timedelta(0)))
-                self._set_card(agent, None)
-            call.phase = "missed"  # a connect still running for it must not act on it
-            self._write(
-                rec.update_call,
-                call.call_id,
-                state=m.CallState.MISSED,
-                ended_at=now,
-                end_reason="caller_hangup_waiting",
-            )
-            self._record_missed(call.call_id, call.line_id, call.caller, now)
-            self.calls.pop(call.call_id, None)
-            log.info("call_missed", call=call.call_id, caller=call.caller)
-        elif call.phase == "forwarded":
-            # end_reason keeps who it was forwarded to
-            self._write(rec.update_call, call.call_id, state=m.CallState.ENDED, ended_at=now)
-            self.calls.pop(call.call_id, None)
-        elif call.phase == "connected":
-            self._write(
-                rec.update_call,
-                call.call_id,
-                state=m.CallState.ENDED,
-                ended_at=now,
-                end_reason="caller_hangup",
-            )
-            self._call_finished(call)
-        # Whatever the phase: the agent's phone (ringing or talking) and a forward target
-        # go too.
-        self._release(call, gone=channel_id)
-        if call.forward is not None and call.phase != "forwarded":
-            call.forward = None
-        self._notify_line(call.line_id, *([call.agent_id] if call.agent_id else []))
-        self.dispatch()
-
-    def agent_leg_left(self, call_id: int, gone: str | None = None) -> None:
-        """The agent hung up (its phone: ``gone`` is its channel; the desk's Hang up: None).
-        The call ends and every other leg is hung up: caller, forward target, and the
-        agent's phone itself when the desk asked."""
-        call = self.calls.get(call_id)
-        if call is None or call.phase != "connected":
-            return
-        self._write(
-            rec.update_call,
-            call_id,
-            state=m.CallState.ENDED,
-            ended_at=self.now(),
-            end_reason="agent_hangup",
-        )
-        self._call_finished(call)
-        self.by_channel.pop(call.channel_id, None)
-        self._release(call, gone=gone)
-        call.forward = None
-        self._notify_all()
-        self.dispatch()
-
-    def _release(self, call: LiveCall, gone: str | None = None) -> None:
-        """Hang up every leg of ``call`` still there (all but ``gone``, which just left) and
-        remove its bridges: the one place that decides what ending a call hangs up."""
-        channels = [ch for ch in call.legs() if ch != gone]
-        call.ringing = []
-        if not channels and call.answered_at is None and call.forward is None:
-            return  # it never got further than the queue: nothing to hang up, no bridge
-        if self.telephony is not None:
-            self._spawn(self.telephony.release(call.call_id, channels), f"release-{call.call_id}")
-
-    def leg_originated(self, call_id: int, channel_id: str) -> bool:
-        """The adapter is ringing ``channel_id`` for this call (an agent's phone, a forward
-        target, a callback's leg): it is hung up with the call even before it answers.
-        False if the call is already over (or a callback already lost a leg): don't ring."""
-        call = self.calls.get(call_id)
-        if call is None or call.phase in ("ended", "missed") or call.lost_leg:
-            return False
-        call.ringing.append(channel_id)
-        return True
-
-    def channel_left(self, channel_id: str) -> None:
-        """A channel of ours left the Stasis app (hung up, by whichever side). The one entry
-        for every ending that Asterisk reports; what else to hang up comes from
-        ``LiveCall.legs`` (``_release``)."""
-        if self.forward_target_left(channel_id):
-            return
-        for call in self.calls.values():
-            if (
-                call.mode == CALLBACK_MODE
-                and call.phase == "connecting"
-                and channel_id in call.ringing
-            ):
-                # A callback leg hung up before both were bridged: drop the other; the
-                # callback task then records the failure.
-                call.lost_leg = True
-                self._release(call, gone=channel_id)
-                return
-        call_id = self.call_of_agent_channel(channel_id)
-        if call_id is not None:
-            self.agent_leg_left(call_id, gone=channel_id)
-        elif channel_id in self.by_channel:
-            self.caller_left(channel_id)
-
-    def _call_finished(self, call: LiveCall) -> None:
-        """Talk is over: the agent goes to wrap-up; the card stays for registration."""
-        call.phase = "ended"
-        agent = self.agents.get(call.agent_id) if call.agent_id else None
-        if agent is None:
-            self.calls.pop(call.call_id, None)
-            return
-        agent.on_outbound_call = False  # also when the desk hung up an outbound call
-        wrap = self._wrap_up_seconds(call)
-        self._apply(agent, ag.CallEnded(wrap_up=dt.timedelta(seconds=wrap)))
-        if call.contact_id:
-            self._write(rec.set_last_agent, call.contact_id, agent.agent_id)
-
-    def _wrap_up_seconds(self, call: LiveCall) -> int:
-        if call.wrap_up_seconds is not None:
-            return call.wrap_up_seconds
-        return 0 if not call.forced_registration else 5
+                self.notifier.agents(call.agent_id)
 
     # ----------------------------------------------------------- connecting
 
@@ -1113,1201 +532,12 @@ class Distributor:
             self._apply(agent, ag.CallEnded(wrap_up=dt.timedelta(0)))
             self._set_card(agent, None)
             self._back_to_queue(call, now=now)
-        self._notify_all()
+        self.notifier.everyone()
         self.dispatch()
-
-    # -------------------------------------------------------- AgentDesk API
-
-    async def login(self, agent_id: int) -> None:
-        agent = self._agent(agent_id)
-        if agent.status.state == ag.AgentState.LOGGED_OUT:
-            self._apply(agent, ag.Login(paused=LOGIN_PAUSE))
-            self._after_agent_change(agent)
-
-    async def logout(self, agent_id: int) -> None:
-        agent = self._agent(agent_id)
-        if agent.status.state == ag.AgentState.LOGGED_OUT:
-            return
-        self._apply(agent, ag.Logout())
-        self._set_card(agent, None)
-        self._after_agent_change(agent)
-
-    async def choose_lines(self, agent_id: int, line_ids: list[int]) -> None:
-        agent = self._agent(agent_id)
-        wanted = frozenset(int(i) for i in line_ids)
-        extra = wanted - agent.permitted
-        if extra:
-            raise c.Refused(c.NOT_PERMITTED, f"not permitted to serve line {min(extra)}")
-        with self._tx() as s:
-            for link in s.scalars(select(m.AgentLine).where(m.AgentLine.agent_id == agent_id)):
-                link.chosen = link.line_id in wanted
-        agent.chosen = wanted
-        self._after_agent_change(agent)
-
-    async def ready(self, agent_id: int) -> None:
-        agent = self._agent(agent_id)
-        if agent.status.state == ag.AgentState.LOGGED_OUT:
-            self._apply(agent, ag.Login())
-        elif agent.status.state == ag.AgentState.WRAP_UP and self._registration_missing(agent):
-            raise c.Refused(
-                c.REGISTRATION_REQUIRED, "register the enquiry before taking the next call"
-            )
-        else:
-            self._apply(agent, ag.MakeReady())
-        self._after_agent_change(agent)
-
-    async def pause(self, agent_id: int, reason: str) -> None:
-        agent = self._agent(agent_id)
-        with self._read() as s:
-            known = s.get(m.PauseReason, reason) if reason and len(reason) <= 32 else None
-        if known is None or known.system:
-            raise c.Refused(c.INVALID, "reason: choose one of the listed pause reasons")
-        self._apply(agent, ag.Pause(reason=reason))
-        self._after_agent_change(agent)
-
-    async def cancel_pause(self, agent_id: int) -> None:
-        agent = self._agent(agent_id)
-        self._apply(agent, ag.CancelPauseRequest())
-        self._notify(agent_id)
-
-    def _my_call(self, agent: LiveAgent, call_id: int, phases: Iterable[str]) -> LiveCall:
-        call = self.calls.get(call_id)
-        if call is None or call.agent_id != agent.agent_id or call.phase not in phases:
-            raise c.Refused(c.NOT_FOUND, f"call {call_id} is not yours")
-        return call
-
-    async def accept(self, agent_id: int, call_id: int) -> None:
-        agent = self._agent(agent_id)
-        call = self._my_call(agent, call_id, ("offered",))
-        self._end_offer(call, m.OfferResult.ACCEPTED)
-        self._apply(agent, ag.Accept())
-        self._write(rec.update_call, call_id, agent_id=agent_id)
-        call.phase = "connecting"
-        call.registered = False
-        self._set_card(agent, call_id)
-        log.info("offer_accepted", call=call_id, agent=agent.username)
-        # Ring the phone first, then update screens: the connect task's first step
-        # (the originate) is queued before the desktop pushes this notify wakes.
-        self._spawn(self._connect(call, agent), f"connect-{call_id}")
-        self._notify(agent_id)
-
-    async def decline(self, agent_id: int, call_id: int) -> None:
-        agent = self._agent(agent_id)
-        call = self._my_call(agent, call_id, ("offered",))
-        self._end_offer(call, m.OfferResult.DECLINED)
-        self._back_to_queue(call, lapsed_by=agent_id, now=self.now())
-        self._apply(agent, ag.Decline())
-        self._after_agent_change(agent)
-
-    async def hangup(self, agent_id: int, call_id: int) -> None:
-        """The desk's Hang up: the call ends and every leg goes, the agent's phone too."""
-        agent = self._agent(agent_id)
-        call = self._my_call(agent, call_id, ("connected", "connecting"))
-        if call.phase == "connected":
-            self.agent_leg_left(call.call_id)
-        elif call.mode == CALLBACK_MODE:  # still ringing: stop both legs
-            call.lost_leg = True
-            self._release(call)
-        else:
-            raise c.Refused(c.ILLEGAL_STATE, "the call is not connected yet")
-
-    async def finish_wrap_up(self, agent_id: int) -> None:
-        agent = self._agent(agent_id)
-        if self._registration_missing(agent):
-            raise c.Refused(
-                c.REGISTRATION_REQUIRED, "register the enquiry before taking the next call"
-            )
-        self._apply(agent, ag.FinishWrapUp())  # refused unless in wrap-up
-        self._after_agent_change(agent)
-
-    async def extend_wrap_up(self, agent_id: int, seconds: int) -> None:
-        agent = self._agent(agent_id)
-        if not isinstance(seconds, int) or not 1 <= seconds <= 3600:
-            raise c.Refused(c.INVALID, "seconds: a whole number from 1 to 3600")
-        self._apply(agent, ag.ExtendWrapUp(by=dt.timedelta(seconds=seconds)))
-        self._notify(agent_id)
-
-    def _card_call(self, agent: LiveAgent, call_id: int) -> LiveCall:
-        call = self.calls.get(call_id)
-        if call is None or agent.card_call_id != call_id or call.agent_id != agent.agent_id:
-            raise c.Refused(c.NOT_FOUND, f"call {call_id} is not yours")
-        return call
-
-    def _categories(self, s: Session, call: LiveCall) -> list[m.EnquiryCategory]:
-        query = select(m.EnquiryCategory).where(m.EnquiryCategory.active.is_(True))
-        if call.campaign_id:
-            query = query.where(
-                or_(
-                    m.EnquiryCategory.campaign_id.is_(None),
-                    m.EnquiryCategory.campaign_id == call.campaign_id,
-                )
-            )
-        else:
-            query = query.where(m.EnquiryCategory.campaign_id.is_(None))
-        return list(s.scalars(query.order_by(m.EnquiryCategory.position, m.EnquiryCategory.name)))
-
-    async def register_enquiry(
-        self, agent_id: int, call_id: int, topic_ids: list[int], comment: str
-    ) -> None:
-        agent = self._agent(agent_id)
-        call = self._card_call(agent, call_id)
-        if not topic_ids:
-            raise c.Refused(c.INVALID, "topic_ids: choose at least one topic")
-        if len(comment) > 4000:
-            raise c.Refused(c.INVALID, "comment: at most 4000 characters")
-        with self._tx() as s:
-            categories = self._categories(s, call)
-            topic_owner = {t.id: cat for cat in categories for t in cat.topics}
-            unknown = [t for t in topic_ids if t not in topic_owner]
-            if unknown:
-                raise c.Refused(
-                    c.INVALID, f"topic_ids: topic {unknown[0]} is not offered on this call"
-                )
-            per_cat: dict[int, int] = {}
-            for t in topic_ids:
-                per_cat[topic_owner[t].id] = per_cat.get(topic_owner[t].id, 0) + 1
-            for cat in categories:
-                if not cat.multi_choice and per_cat.get(cat.id, 0) > 1:
-                    raise c.Refused(c.INVALID, f"topic_ids: {cat.name} takes one choice")
-            enquiry = m.Enquiry(
-                call_id=call_id,
-                agent_id=agent_id,
-                line_id=call.line_id,
-                campaign_id=call.campaign_id,
-                contact_id=call.contact_id,
-                comment=comment,
-                created_at=self.now(),
-            )
-            s.add(enquiry)
-            s.flush()
-            for t in dict.fromkeys(topic_ids):
-                s.add(m.EnquirySelection(enquiry_id=enquiry.id, topic_id=t))
-            s.get(m.Call, call_id).registration_done = True
-        call.registered = True
-        self._enquiry_registered(call, agent_id, topic_ids, comment)
-        self._notify(agent_id)
-        if agent.status.state == ag.AgentState.WRAP_UP and agent.status.wrap_up_until <= self.now():
-            self._wrap_up_expired(agent_id)
-
-    async def close_call(self, agent_id: int, call_id: int) -> None:
-        agent = self._agent(agent_id)
-        call = self._card_call(agent, call_id)
-        if call.phase != "ended":
-            raise c.Refused(c.ILLEGAL_STATE, "the call is still going on")
-        if call.forced_registration and not call.registered:
-            raise c.Refused(c.REGISTRATION_REQUIRED, "register the enquiry before closing the call")
-        self._set_card(agent, None)
-        self.calls.pop(call_id, None)
-        self._notify(agent_id)
-
-    def _contact_view(self, s: Session, contact: m.Contact) -> c.ContactView:
-        campaign = s.get(m.Campaign, contact.campaign_id) if contact.campaign_id else None
-        return c.ContactView(
-            contact_id=contact.id,
-            phone=contact.phone,
-            name=contact.name,
-            company=contact.company,
-            email=contact.email,
-            campaign=campaign.name if campaign else None,
-            status=contact.status.value,
-            extra=dict(contact.extra or {}),
-        )
-
-    async def search_contacts(self, agent_id: int, query: str) -> list[c.ContactView]:
-        """Contacts by name, company or number, among those the agent may see
-        (``acd.contact_scope``)."""
-        agent = self._agent(agent_id)
-        text = query.strip()
-        if len(text) < 2:
-            raise c.Refused(c.INVALID, "q: type at least 2 characters")
-        number = normalize(text, DEFAULT_REGION) if any(ch.isdigit() for ch in text) else None
-        like = scope.like_containing(text)  # literal: q=%% is not "everything"
-        with self._tx() as s:
-            conditions = [
-                m.Contact.name.ilike(like, escape=scope.LIKE_ESCAPE),
-                m.Contact.company.ilike(like, escape=scope.LIKE_ESCAPE),
-            ]
-            if number:
-                digits = scope.like_containing(number.lstrip("+"))
-                conditions.append(m.Contact.phone.like(digits, escape=scope.LIKE_ESCAPE))
-            mine = scope.visible_contacts(s, agent_id, agent.permitted)
-            rows = s.scalars(
-                select(m.Contact).where(or_(*conditions), mine).order_by(m.Contact.id).limit(25)
-            )
-            return [self._contact_view(s, ct) for ct in rows]
-
-    async def attach_contact(self, agent_id: int, call_id: int, contact_id: int) -> None:
-        agent = self._agent(agent_id)
-        call = self._card_call(agent, call_id)
-        with self._tx() as s:
-            contact = s.get(m.Contact, contact_id)
-            # one the agent may search for, or one of the caller's own (the screen pop)
-            if contact is None or not (
-                contact.phone == normalize(call.caller, DEFAULT_REGION)
-                or s.scalar(
-                    select(m.Contact.id).where(
-                        m.Contact.id == contact_id,
-                        scope.visible_contacts(s, agent_id, agent.permitted),
-                    )
-                )
-            ):
-                raise c.Refused(c.NOT_FOUND, f"no contact {contact_id}")
-            s.get(m.Call, call_id).contact_id = contact_id
-        call.contact_id = contact_id
-        call.card_static = None
-        self._notify(agent_id)
-
-    async def create_contact(
-        self, agent_id: int, call_id: int, name: str, phone: str, company: str, email: str
-    ) -> c.ContactView:
-        agent = self._agent(agent_id)
-        call = self._card_call(agent, call_id)
-        if phone:
-            try:  # a typed number with letters is a typo, not a number with the letters stripped
-                number = normalize(check_typed(phone), DEFAULT_REGION)
-            except InvalidNumber:
-                number = None
-        else:
-            number = normalize(call.caller, DEFAULT_REGION)
-        if not number:
-            raise c.Refused(c.INVALID, "phone: not a phone number")
-        if not name.strip():
-            raise c.Refused(c.INVALID, "name: required")
-        if email and "@" not in email:
-            raise c.Refused(c.INVALID, "email: not an e-mail address")
-        with self._tx() as s:
-            contact = m.Contact(
-                campaign_id=call.campaign_id,
-                phone=number,
-                name=name.strip(),
-                company=company.strip() or None,
-                email=email.strip() or None,
-                status=m.ContactStatus.DONE,
-                last_agent_id=agent_id,
-            )
-            s.add(contact)
-            s.flush()
-            s.get(m.Call, call_id).contact_id = contact.id
-            call.contact_id = contact.id
-            call.card_static = None
-            view = self._contact_view(s, contact)
-        self._notify(agent_id)
-        return view
-
-    def _my_missed(self, s: Session, agent: LiveAgent, missed_id: int) -> m.MissedCall:
-        missed = s.get(m.MissedCall, missed_id)
-        if (
-            missed is None
-            or missed.line_id not in agent.permitted
-            or missed.processed_at is not None
-        ):
-            raise c.Refused(c.NOT_FOUND, f"missed call {missed_id} is not on your lines")
-        return missed
-
-    async def callback_missed(self, agent_id: int, missed_id: int) -> None:
-        """F-I7: call a missed caller back, the agent's phone first. The callback is a call
-        like any other: a card on the desk (hang up, enquiry, contact), ``connected`` with
-        ``answered_at`` once both legs are bridged, wrap-up when it ends."""
-        agent = self._agent(agent_id)
-        with self._tx() as s:
-            missed = self._my_missed(s, agent, missed_id)
-            number, line_id = missed.caller_number, missed.line_id
-        if not agent.endpoint or self.telephony is None:
-            raise c.Refused(c.ILLEGAL_STATE, "no phone to call from")
-        if agent.status.state not in (
-            ag.AgentState.READY,
-            ag.AgentState.PAUSED,
-            ag.AgentState.WRAP_UP,
-        ):
-            raise c.Refused(c.ILLEGAL_STATE, "finish the current call first")
-        now = self.now()
-        did = self.line_info.get(line_id or -1, ("", "", 0))[0]
-        with self._tx() as s:
-            row = m.Call(
-                id=self.ids.next(m.Call),  # never the database's: see db/ids.py
-                direction=m.Direction.OUTBOUND,
-                kind=m.CallKind.MANUAL,
-                state=m.CallState.DIALING,
-                line_id=line_id,
-                agent_id=agent_id,
-                caller_number=number,
-                dialed_number=number,
-                node=self.node,
-                started_at=now,
-            )
-            s.add(row)
-            s.flush()
-            s.get(m.MissedCall, missed_id).callback_call_id = row.id
-            self._apply(agent, ag.CallStarted(call_id=row.id), s)
-            call_id = row.id
-        call = LiveCall(
-            call_id=call_id,
-            channel_id="",
-            kind=rt.CallType.SERVICE,
-            line_id=line_id,
-            caller=number,
-            did=did,
-            queued_at=now,
-            phase="connecting",
-            agent_id=agent_id,
-            mode=CALLBACK_MODE,
-        )
-        self.calls[call_id] = call
-        agent.on_outbound_call = True
-        self._set_card(agent, call_id)
-        self._notify(agent_id)
-        self._spawn(self._run_callback(agent, call, number, did), f"callback-{call_id}")
-
-    async def _run_callback(self, agent: LiveAgent, call: LiveCall, number: str, did: str) -> None:
-        legs = None
-        try:
-            legs = await self.telephony.callback(call.call_id, agent.endpoint, number, did)
-        except Exception as exc:
-            log.error("callback_failed", call=call.call_id, error=repr(exc))
-        if call.phase != "connecting":
-            return
-        now = self.now()
-        if legs is not None:
-            call.agent_channel, call.channel_id = legs
-            call.phase = "connected"
-            call.answered_at = now
-            self.by_channel[call.channel_id] = call.call_id
-            self._write(
-                rec.update_call,
-                call.call_id,
-                state=m.CallState.CONNECTED,
-                answered_at=now,
-                channel_id=call.channel_id,
-            )
-            self._write(
-                rec.insert_agent_leg,
-                call.call_id,
-                call.agent_channel,
-                agent.endpoint or "",
-                agent.agent_id,
-                now,
-            )
-            self._write(rec.insert_contact_leg, call.call_id, call.channel_id, number, now)
-            log.info("callback_connected", call=call.call_id, agent=agent.username)
-            if call.lost_leg:  # one side hung up while they were being bridged
-                self.agent_leg_left(call.call_id)
-            else:
-                self._notify(agent.agent_id)
-            return
-        # Nobody to talk to (the agent or the customer did not answer, or hung up first).
-        self._release(call)
-        call.phase = "ended"
-        self._write(
-            rec.update_call,
-            call.call_id,
-            state=m.CallState.FAILED,
-            ended_at=now,
-            end_reason="callback_not_connected",
-        )
-        agent.on_outbound_call = False
-        with contextlib.suppress(c.Refused):  # e.g. logged out by a supervisor meanwhile
-            self._apply(agent, ag.CallEnded(wrap_up=dt.timedelta(0)))
-        self._set_card(agent, None)
-        self.calls.pop(call.call_id, None)
-        self._after_agent_change(agent)
-
-    async def mark_missed_processed(self, agent_id: int, missed_id: int) -> None:
-        agent = self._agent(agent_id)
-        with self._tx() as s:
-            missed = self._my_missed(s, agent, missed_id)
-            missed.processed_at = self.now()
-            missed.processed_by = agent_id
-        self.missed.pop(missed_id, None)
-        self._notify_all()  # every agent of that line sees the list change
-
-    # ------------------------------------------------------------ the view
-
-    async def view(self, agent_id: int) -> c.AgentView:
-        agent = self._agent(agent_id)
-        now = self.now()
-        views = [a.routing_view() for a in self.agents.values()]
-        counts = {
-            lw.line_id: lw for lw in rt.waiting_for_agent(self._waiting(), views, agent_id, now)
-        }
-        if not agent.permitted <= self.line_info.keys():
-            self.refresh_lines()  # a line added since we loaded
-        lines = []
-        for line_id in sorted(
-            agent.permitted,
-            key=lambda i: (-self.line_priorities.get(i, 0), self.line_info.get(i, ("",))[0]),
-        ):
-            did, name, _ = self.line_info.get(line_id, ("", "", 0))
-            lw = counts.get(line_id)
-            lines.append(
-                c.LineView(
-                    line_id=line_id,
-                    did=did,
-                    name=name,
-                    priority=self.line_priorities.get(line_id, 0),
-                    chosen=line_id in agent.chosen,
-                    waiting=lw.count if lw else 0,
-                    longest_wait_s=(now - lw.oldest_queued_at).total_seconds()
-                    if lw and lw.oldest_queued_at
-                    else 0.0,
-                )
-            )
-        offer = None
-        for call in self.calls.values():
-            if call.phase == "offered" and call.agent_id == agent_id:
-                did, name, _ = self.line_info.get(call.line_id or -1, (call.did, call.did, 20))
-                offer = c.OfferView(
-                    call_id=call.call_id,
-                    line=name,
-                    did=did,
-                    caller=call.caller,
-                    kind=call.kind.value,
-                    offered_at=call.offered_at,
-                    expires_at=call.offer_expires,
-                    comment=call.comment,
-                )
-        card = None
-        call = self.calls.get(agent.card_call_id) if agent.card_call_id else None
-        if call is not None and call.agent_id == agent_id:
-            card = self._call_view(call)
-        mine = sorted(
-            (at, missed_id, line_id, caller)
-            for missed_id, (line_id, caller, at) in self.missed.items()
-            if line_id in agent.permitted
-        )[:50]
-        missed = [
-            c.MissedCallView(
-                missed_id=missed_id,
-                line=self.line_info.get(line_id or -1, ("", "", 0))[1],
-                caller=caller,
-                missed_at=at,
-            )
-            for at, missed_id, line_id, caller in mine
-        ]
-        reasons = list(self.pause_reasons)
-        st = agent.status
-        return c.AgentView(
-            agent_id=agent.agent_id,
-            username=agent.username,
-            name=agent.name,
-            role=agent.role,
-            state=st.state.value,
-            since=st.since or now,
-            pause_reason=st.pause_reason,
-            wrap_up_until=st.wrap_up_until,
-            blocked=agent.on_outbound_call or agent.dialer_dialing,
-            lines=lines,
-            offer=offer,
-            call=card,
-            missed=missed,
-            pause_reasons=reasons,
-            pause_requested=st.pause_requested,
-        )
-
-    def _card_static(self, call: LiveCall) -> tuple:
-        """The parts of the call card that do not change during the call, built once."""
-        if call.card_static is None:
-            # A hotline's new contact shows up when it is written (_contact_created).
-            with self._read() as s:
-                number = normalize(call.caller, DEFAULT_REGION)
-                contacts = []
-                if number:
-                    contacts = [
-                        self._contact_view(s, ct)
-                        for ct in s.scalars(
-                            select(m.Contact)
-                            .where(m.Contact.phone == number)
-                            .order_by(m.Contact.id)
-                            .limit(10)
-                        )
-                    ]
-                campaign = s.get(m.Campaign, call.campaign_id) if call.campaign_id else None
-                categories = [
-                    c.CategoryView(
-                        category_id=cat.id,
-                        name=cat.name,
-                        multi=cat.multi_choice,
-                        campaign=campaign.name if cat.campaign_id and campaign else None,
-                        topics=[c.TopicView(t.id, t.name) for t in cat.topics],
-                    )
-                    for cat in self._categories(s, call)
-                ]
-                call.card_static = (contacts, categories, campaign.name if campaign else None)
-        return call.card_static
-
-    def _call_view(self, call: LiveCall) -> c.CallView:
-        did, name, _ = self.line_info.get(call.line_id or -1, (call.did, call.did, 20))
-        contacts, categories, campaign_name = self._card_static(call)
-        state = {"connecting": "connecting", "connected": "connected"}.get(call.phase, "ended")
-        return c.CallView(
-            call_id=call.call_id,
-            state=state,
-            line=name,
-            did=did,
-            caller=call.caller,
-            kind=call.mode or call.kind.value,
-            campaign=campaign_name,
-            client_id=call.client_id,
-            contacts=contacts,
-            contact_id=call.contact_id,
-            categories=categories,
-            registration_required=call.forced_registration,
-            registered=call.registered,
-            answered_at=call.answered_at,
-            comment=call.comment,
-            hours=call.hours,
-            forward=call.forward.view() if call.forward else None,
-            notes=call.notes,
-        )
-
-    # ------------------------------------------- answering service: forward (F-S2)
-
-    def _forward_targets(self, call: LiveCall, employee_id: int | None) -> tuple[list[str], int]:
-        """Targets from the client's configuration, never from the request. An active
-        exception (F-S3) overrides everything; else the chosen employee's (F-S4); else
-        the client's own forward targets (standard handling, or a FAQ entry's forward)."""
-        with self._read() as s:
-            client = s.get(m.Client, call.client_id)
-            now = self.now()
-            exception = next(
-                (e for e in client.exceptions if e.starts_at <= now < e.ends_at and e.handling),
-                None,
-            )
-            if exception is not None:
-                if exception.handling != m.Handling.FORWARD:
-                    raise c.Refused(c.INVALID, "the current exception says: take a note")
-                targets = [exception.forward_target1, exception.forward_target2]
-                if not any(targets):
-                    targets = [client.forward_target1, client.forward_target2]
-            elif employee_id is not None:
-                employee = s.get(m.Employee, employee_id)
-                if employee is None or employee.client_id != client.id:
-                    raise c.Refused(c.NOT_FOUND, f"employee_id: no employee {employee_id}")
-                if employee.handling != m.Handling.FORWARD:
-                    raise c.Refused(c.INVALID, "employee_id: this employee gets a note, not a call")
-                targets = [employee.forward_target1, employee.forward_target2]
-            else:
-                targets = [client.forward_target1, client.forward_target2]
-            return [t for t in targets if t], client.forward_timeout_seconds
-
-    async def forward(self, agent_id: int, call_id: int, employee_id: int | None) -> None:
-        agent = self._agent(agent_id)
-        call = self._my_call(agent, call_id, ("connected",))
-        if call.client_id is None:
-            raise c.Refused(c.INVALID, "only answering-service calls are forwarded")
-        if call.hours in ("closed", "holiday"):
-            raise c.Refused(c.ILLEGAL_STATE, "the client is closed: tell the hours, take a note")
-        if call.forward is not None and call.forward.status in ("ringing", "announcing"):
-            raise c.Refused(c.ILLEGAL_STATE, "a forward is already going on")
-        targets, ring = self._forward_targets(call, employee_id)
-        if not targets:
-            raise c.Refused(c.INVALID, "no forward target is configured for this choice")
-        call.forward = Forward(targets=targets, ring_seconds=ring)
-        self._notify(agent_id)
-        self._spawn(self._try_targets(call, agent), f"forward-{call_id}")
-
-    async def _try_targets(self, call: LiveCall, agent: LiveAgent) -> None:
-        fwd = call.forward
-        while fwd is call.forward and fwd.index < len(fwd.targets):
-            fwd.status = "ringing"
-            self._notify(agent.agent_id)
-            target = fwd.targets[fwd.index]
-            channel = await self.telephony.consult(
-                call.call_id, call.channel_id, call.agent_channel, target, fwd.ring_seconds
-            )
-            if fwd is not call.forward or call.phase != "connected":
-                if channel:
-                    await self.telephony.hangup(channel)
-                return  # cancelled, or the caller hung up meanwhile
-            if channel:
-                fwd.status = "announcing"
-                fwd.channel = channel
-                log.info("forward_announcing", call=call.call_id, target=target)
-                self._notify(agent.agent_id)
-                return
-            log.info("forward_no_answer", call=call.call_id, target=target)
-            fwd.index += 1
-        await self._forward_failed(call, agent)
-
-    async def _forward_failed(self, call: LiveCall, agent: LiveAgent) -> None:
-        """Both targets failed: the agent is back with the caller and takes a note."""
-        await self.telephony.resume(call.call_id, call.channel_id, call.agent_channel)
-        if call.forward is not None:
-            call.forward.status = "failed"
-            call.forward.channel = None
-        log.info("forward_failed", call=call.call_id)
-        self._notify(agent.agent_id)
-
-    def forward_target_left(self, channel_id: str) -> bool:
-        """A target hung up: while the agent announced, it declined (try the next one);
-        after the hand-over, the call is over."""
-        for call in self.calls.values():
-            fwd = call.forward
-            if fwd and fwd.channel == channel_id and fwd.status == "connected":
-                # The target hung up after the hand-over: the call is over for the caller too.
-                self._release(call, gone=channel_id)
-                return True
-            if fwd and fwd.channel == channel_id and fwd.status == "announcing":
-                fwd.channel = None
-                fwd.index += 1
-                agent = self.agents[call.agent_id]
-                self._spawn(self._next_after_decline(call, agent), f"forward-{call.call_id}")
-                return True
-        return False
-
-    async def _next_after_decline(self, call: LiveCall, agent: LiveAgent) -> None:
-        if call.forward.index < len(call.forward.targets):
-            await self._try_targets(call, agent)
-        else:
-            await self._forward_failed(call, agent)
-
-    async def forward_connect(self, agent_id: int, call_id: int) -> None:
-        agent = self._agent(agent_id)
-        call = self._my_call(agent, call_id, ("connected",))
-        fwd = call.forward
-        if fwd is None or fwd.status != "announcing" or fwd.channel is None:
-            raise c.Refused(c.ILLEGAL_STATE, "nobody is on the line to hand the caller to")
-        agent_channel = call.agent_channel
-        call.agent_channel = None  # the agent's leg ends now; not a hang-up of the call
-        fwd.status = "connected"
-        call.phase = "forwarded"
-        with self._tx() as s:
-            row = s.get(m.Call, call_id)
-            row.end_reason = f"forwarded to {fwd.targets[fwd.index]}"
-            self._apply(agent, ag.CallEnded(wrap_up=dt.timedelta(0)), s)
-        self._set_card(agent, None)
-        log.info("forward_connected", call=call_id, target=fwd.targets[fwd.index])
-        await self.telephony.transfer(call_id, call.channel_id, agent_channel, fwd.channel)
-        self._notify_all()
-        self.dispatch()
-
-    async def forward_cancel(self, agent_id: int, call_id: int) -> None:
-        agent = self._agent(agent_id)
-        call = self._my_call(agent, call_id, ("connected",))
-        fwd = call.forward
-        if fwd is None or fwd.status not in ("ringing", "announcing"):
-            raise c.Refused(c.ILLEGAL_STATE, "no forward is going on")
-        call.forward = None  # stops _try_targets at its next step
-        if fwd.channel:
-            await self.telephony.hangup(fwd.channel)
-        await self.telephony.resume(call.call_id, call.channel_id, call.agent_channel)
-        call.forward = Forward(
-            targets=fwd.targets, ring_seconds=fwd.ring_seconds, index=fwd.index, status="failed"
-        )
-        self._notify(agent_id)
-
-    async def take_note(
-        self,
-        agent_id: int,
-        call_id: int,
-        message: str,
-        caller_name: str,
-        callback_number: str,
-        employee_id: int | None,
-    ) -> None:
-        from asterisk_cube.services.notes import NoteError, create_note
-
-        agent = self._agent(agent_id)
-        call = self._card_call(agent, call_id)
-        if call.client_id is None:
-            raise c.Refused(c.INVALID, "call notes are for answering-service calls")
-        try:
-            with self._tx() as s:
-                create_note(
-                    s,
-                    call.client_id,
-                    message,
-                    caller_name=caller_name,
-                    callback_number=callback_number or None,
-                    employee_id=employee_id,
-                    agent_id=agent_id,
-                    call_id=call_id,
-                )
-        except NoteError as exc:
-            raise c.Refused(c.INVALID, str(exc)) from None
-        call.notes += 1
-        call.registered = True  # a note is this call's registration
-        if self.on_note is not None:
-            self.on_note()
-        self._notify(agent_id)
-
-    # ------------------------------------------------------- outbound (dialer)
-    #
-    # The dialer (``asterisk_cube.dialer``) owns contacts, pacing and its calls;
-    # these hooks keep agent states, blocking (F-I5) and the desktop's call card
-    # in this one place.
-
-    def dialer_agents(self, skill: str | None = None) -> list[rt.AgentView]:
-        """Routing views of logged-in agents holding ``skill`` (all if None), for pacing."""
-        return [
-            a.routing_view()
-            for a in self.agents.values()
-            if a.status.state != ag.AgentState.LOGGED_OUT and (skill is None or skill in a.skills)
-        ]
-
-    def set_dialer_dialing(self, agent_id: int, dialing: bool) -> None:
-        """The dialer is (not) dialing for this agent: inbound is blocked meanwhile (F-I5)."""
-        agent = self._agent(agent_id)
-        if agent.dialer_dialing != dialing:
-            agent.dialer_dialing = dialing
-            self._notify(agent_id)
-            if not dialing:
-                self.dispatch()
-
-    def outbound_started(
-        self,
-        *,
-        call_id: int,
-        agent_id: int,
-        campaign_id: int | None,
-        contact_id: int | None,
-        number: str,
-        channel_id: str | None,
-        mode: str,
-        connected: bool,
-        comment: str = "",
-    ) -> None:
-        """An outbound call now belongs to this agent (busy, inbound blocked, card shown).
-
-        ``connected=False`` while the agent's phone rings first (preview mode);
-        call ``outbound_connected`` when both legs are bridged. Raises Refused if
-        the agent cannot take a call now."""
-        agent = self._agent(agent_id)
-        with self._tx() as s:
-            self._apply(agent, ag.CallStarted(call_id=call_id), s)
-            campaign = s.get(m.Campaign, campaign_id) if campaign_id else None
-            s.get(m.Call, call_id).agent_id = agent_id
-        now = self.now()
-        call = LiveCall(
-            call_id=call_id,
-            channel_id=channel_id or "",
-            kind=rt.CallType.SERVICE,
-            line_id=None,
-            caller=number,
-            did=number,
-            queued_at=now,
-            campaign_id=campaign_id,
-            contact_id=contact_id,
-            comment=comment,
-            phase="connected" if connected else "connecting",
-            agent_id=agent_id,
-            answered_at=now if connected else None,
-            mode=mode,
-            forced_registration=bool(campaign and campaign.forced_registration),
-            wrap_up_seconds=campaign.wrap_up_seconds if campaign else None,
-        )
-        self.calls[call_id] = call
-        agent.on_outbound_call = True
-        agent.dialer_dialing = False
-        self._set_card(agent, call_id)
-        self._notify(agent_id)
-
-    def outbound_connected(
-        self, call_id: int, channel_id: str, agent_channel: str | None = None
-    ) -> None:
-        """Contact and agent are bridged; with the agent's leg known, the desk's Hang up
-        ends both legs."""
-        call = self.calls.get(call_id)
-        if call is None:
-            return
-        call.phase = "connected"
-        call.channel_id = channel_id
-        call.agent_channel = agent_channel
-        call.answered_at = self.now()
-        self._notify(call.agent_id)
-
-    def outbound_ended(self, call_id: int, agent_no_answer: bool = False) -> None:
-        """The outbound call is over: wrap-up (campaign default) with the card left open
-        for registration; or, if the agent never answered (preview), pause it."""
-        call = self.calls.get(call_id)
-        if call is None or call.phase == "ended":
-            return
-        agent = self.agents.get(call.agent_id) if call.agent_id else None
-        if agent is not None:
-            agent.on_outbound_call = False
-        if agent_no_answer and agent is not None:
-            self._apply(agent, ag.CallEnded(wrap_up=dt.timedelta(0)))
-            self._apply(agent, ag.Pause(reason=ag.PauseReason.NO_ANSWER))
-            self._set_card(agent, None)
-            self.calls.pop(call_id, None)
-        elif call.phase == "connecting" and agent is not None:
-            # The contact was never reached: nothing to register, no wrap-up.
-            self._apply(agent, ag.CallEnded(wrap_up=dt.timedelta(0)))
-            self._set_card(agent, None)
-            self.calls.pop(call_id, None)
-        else:
-            self._call_finished(call)
-        self._notify_all()
-        self.dispatch()
-
-    def dialer_pool(self, skill: str | None = None) -> list[DialerAgent]:
-        """Like ``dialer_agents``, with what pacing and connecting also need: wrap-up end,
-        a pause requested after the call, and the agent's phone."""
-        return [
-            DialerAgent(
-                agent_id=a.agent_id,
-                state=a.status.state,
-                since=a.status.since,
-                idle_since=a.status.idle_since,
-                wrap_up_until=a.status.wrap_up_until,
-                pause_requested=a.status.pause_requested,
-                endpoint=a.endpoint,
-                on_outbound_call=a.on_outbound_call,
-                dialer_dialing=a.dialer_dialing,
-            )
-            for a in self.agents.values()
-            if a.status.state != ag.AgentState.LOGGED_OUT and (skill is None or skill in a.skills)
-        ]
-
-    def add_enquiry_listener(self, listener: Callable[[EnquiryRegistered], None]) -> None:
-        """``listener`` hears of every registered enquiry (the dialer applies campaign topic
-        outcomes, F-E5/F-E6). It runs after the registration is stored; errors are logged."""
-        self._enquiry_listeners.append(listener)
-
-    def _enquiry_registered(
-        self, call: LiveCall, agent_id: int, topic_ids: list[int], comment: str
-    ) -> None:
-        event = EnquiryRegistered(
-            call_id=call.call_id,
-            agent_id=agent_id,
-            campaign_id=call.campaign_id,
-            contact_id=call.contact_id,
-            topic_ids=tuple(dict.fromkeys(topic_ids)),
-            comment=comment,
-            mode=call.mode,
-        )
-        for listener in self._enquiry_listeners:
-            try:
-                listener(event)
-            except Exception as exc:
-                log.error("enquiry_listener_failed", call=call.call_id, error=repr(exc))
-
-    def waiting_for_campaign(self, campaign_id: int) -> int:
-        """Inbound customer callbacks to this campaign waiting (or offered) now: the pacer
-        leaves room for them (F-I8)."""
-        return sum(
-            1
-            for call in self.calls.values()
-            if call.campaign_id == campaign_id
-            and call.kind == rt.CallType.CUSTOMER_CALLBACK
-            and call.phase in ("waiting", "offered")
-        )
-
-    # ------------------------------------------------------------- recovery
-
-    def recover(self, live_channels: set[str]) -> dict[str, int]:
-        """Rebuild in-flight state after a restart from the DB and the channels
-        Asterisk still holds in the app. Waiting calls keep their order
-        (``queued_at``); calls whose caller is gone become missed / ended."""
-        if not self._loaded:
-            self.load()
-        self.forget_lost_calls(live_channels)
-        now = self.now()
-        stats = {"waiting": 0, "connected": 0, "missed": 0, "ended": 0}
-        with self._tx() as s:
-            rows = s.scalars(
-                select(m.Call)
-                .where(
-                    m.Call.direction == m.Direction.INBOUND,
-                    m.Call.state.in_(
-                        (m.CallState.WAITING, m.CallState.OFFERED, m.CallState.CONNECTED)
-                    ),
-                    or_(m.Call.node == self.node, m.Call.node.is_(None)),
-                )
-                .order_by(m.Call.queued_at)
-            ).all()
-            for row in rows:
-                alive = row.channel_id in live_channels
-                if row.id in self.calls:
-                    continue
-                if row.state in (m.CallState.WAITING, m.CallState.OFFERED):
-                    for offer in s.scalars(
-                        select(m.CallOffer).where(
-                            m.CallOffer.call_id == row.id,
-                            m.CallOffer.result == m.OfferResult.PENDING,
-                        )
-                    ):
-                        offer.result = m.OfferResult.WITHDRAWN
-                        offer.decided_at = now
-                    if alive:
-                        row.state = m.CallState.WAITING
-                        self._restore_call(s, row, "waiting")
-                        stats["waiting"] += 1
-                    else:
-                        row.state = m.CallState.MISSED
-                        row.ended_at = now
-                        row.end_reason = "lost_during_restart"
-                        self._record_missed(row.id, row.line_id, row.caller_number, now)
-                        stats["missed"] += 1
-                elif alive and row.agent_id in self.agents:
-                    call = self._restore_call(s, row, "connected")
-                    call.agent_id = row.agent_id
-                    call.agent_channel = s.scalar(
-                        select(m.CallLeg.channel_id).where(
-                            m.CallLeg.call_id == row.id, m.CallLeg.role == m.LegRole.AGENT
-                        )
-                    )
-                    call.answered_at = row.answered_at
-                    self.agents[row.agent_id].card_call_id = row.id
-                    stats["connected"] += 1
-                else:
-                    row.state = m.CallState.ENDED
-                    row.ended_at = now
-                    row.end_reason = "ended_during_restart"
-                    stats["ended"] += 1
-            # Agents: an offer or a connection in flight did not survive the restart.
-            for agent in node_scope.own_agents(s, self.node, self.agents):
-                st = agent.status.state
-                has_live_call = any(
-                    call.agent_id == agent.agent_id and call.phase == "connected"
-                    for call in self.calls.values()
-                )
-                if st == ag.AgentState.OFFERED:
-                    self._apply(agent, ag.OfferWithdrawn(), s)
-                elif st == ag.AgentState.BUSY and not has_live_call and not agent.on_outbound_call:
-                    self._set_card(agent, None)
-                    self._apply(agent, ag.CallEnded(wrap_up=dt.timedelta(0)), s)
-                elif st == ag.AgentState.WRAP_UP:
-                    self._set_card(agent, None)
-                    self._arm_wrap_timer(agent)
-        log.info("acd_recovered", **stats)
-        self._notify_all()
-        self.dispatch()
-        return stats
-
-    def _restore_call(self, s: Session, row: m.Call, phase: str) -> LiveCall:
-        campaign = s.get(m.Campaign, row.campaign_id) if row.campaign_id else None
-        contact = s.get(m.Contact, row.contact_id) if row.contact_id else None
-        kind = _DB_TO_KIND.get(row.kind, rt.CallType.SERVICE)
-        call = LiveCall(
-            call_id=row.id,
-            channel_id=row.channel_id,
-            kind=kind,
-            line_id=row.line_id,
-            caller=row.caller_number,
-            did=row.dialed_number,
-            queued_at=row.queued_at or row.started_at,
-            campaign_id=row.campaign_id,
-            client_id=row.client_id,
-            contact_id=row.contact_id,
-            skill=campaign.skill.name if campaign and campaign.skill else None,
-            last_agent_id=contact.last_agent_id
-            if contact and kind == rt.CallType.CUSTOMER_CALLBACK
-            else None,
-            forced_registration=bool(campaign and campaign.forced_registration),
-            wrap_up_seconds=campaign.wrap_up_seconds if campaign else None,
-            registered=row.registration_done,
-            phase=phase,
-        )
-        self.calls[call.call_id] = call
-        self.by_channel[call.channel_id] = call.call_id
-        return call
 
     def call_of_agent_channel(self, channel_id: str) -> int | None:
-        """The connected call whose agent leg is ``channel_id`` (not the dialer's calls:
-        the dialer watches their legs itself)."""
-        for call in self.calls.values():
-            if (
-                call.agent_channel == channel_id
-                and call.phase == "connected"
-                and not call.dialer_owned
-            ):
-                return call.call_id
-        return None
-
-    def forget_lost_calls(self, live_channels: set[str]) -> None:
-        """After a reconnect: calls whose caller channel Asterisk no longer has are over."""
-        for channel_id in [ch for ch in self.by_channel if ch not in live_channels]:
-            self.caller_left(channel_id, cause="lost")
+        return self.state.call_of_agent_channel(channel_id)
 
     def waiting_channels(self) -> list[str]:
         """Channels of calls waiting or offered, in queue order (for the adapter)."""
-        ordered = rt.ordered(self._waiting(), self.line_priorities)
-        return [self.calls[int(w.call_id)].channel_id for w in ordered]
-
-    # ------------------------------------------------------------ supervision (F-M1)
-
-    def panel_snapshot(self) -> sv.AcdSnapshot:
-        """Agents, lines and calls for the supervisors' panel, from memory (no DB)."""
-        waiting = {lw.line_id: lw for lw in rt.waiting_by_line(self._waiting())}
-        agents = []
-        staffed: dict[int, int] = {}
-        ready: dict[int, int] = {}
-        for a in sorted(self.agents.values(), key=lambda a: (a.name.lower(), a.agent_id)):
-            st = a.status
-            if st.state != ag.AgentState.LOGGED_OUT:
-                for line_id in a.chosen:
-                    staffed[line_id] = staffed.get(line_id, 0) + 1
-                    if st.state == ag.AgentState.READY:
-                        ready[line_id] = ready.get(line_id, 0) + 1
-            current = next(
-                (
-                    call.call_id
-                    for call in self.calls.values()
-                    if call.agent_id == a.agent_id and call.phase != "ended"
-                ),
-                a.card_call_id,
-            )
-            agents.append(
-                sv.AgentRow(
-                    agent_id=a.agent_id,
-                    username=a.username,
-                    name=a.name,
-                    role=a.role,
-                    endpoint=a.endpoint,
-                    state=st.state.value,
-                    since=st.since,
-                    pause_reason=st.pause_reason,
-                    pause_requested=st.pause_requested,
-                    wrap_up_until=st.wrap_up_until,
-                    chosen=tuple(sorted(a.chosen)),
-                    permitted=tuple(sorted(a.permitted)),
-                    blocked=a.on_outbound_call or a.dialer_dialing,
-                    call_id=current,
-                )
-            )
-        lines = []
-        for line_id, (did, name, _timeout) in sorted(self.line_info.items()):
-            lw = waiting.get(line_id)
-            lines.append(
-                sv.LineRow(
-                    line_id=line_id,
-                    did=did,
-                    name=name,
-                    priority=self.line_priorities.get(line_id, 0),
-                    waiting=lw.count if lw else 0,
-                    oldest_queued_at=lw.oldest_queued_at if lw else None,
-                    staffed=staffed.get(line_id, 0),
-                    ready=ready.get(line_id, 0),
-                )
-            )
-        calls = tuple(
-            sv.CallRow(
-                call_id=call.call_id,
-                direction="outbound" if call.mode else "inbound",
-                kind=call.mode or call.kind.value,
-                phase=call.phase,
-                line_id=call.line_id,
-                campaign_id=call.campaign_id,
-                caller=call.caller,
-                did=call.did,
-                queued_at=call.queued_at,
-                offered_at=call.offered_at if call.phase == "offered" else None,
-                answered_at=call.answered_at,
-                agent_id=call.agent_id,
-                channel_id=call.channel_id,
-            )
-            for call in sorted(self.calls.values(), key=lambda x: (x.queued_at, x.call_id))
-            if call.phase != "ended"
-        )
-        return sv.AcdSnapshot(at=self.now(), agents=tuple(agents), lines=tuple(lines), calls=calls)
-
-    async def force_pause(self, agent_id: int, reason: str = "supervisor") -> None:
-        """A supervisor pauses an agent (panel): any known pause reason, the system one
-        "supervisor" too. While busy or in wrap-up it takes effect after the call."""
-        agent = self._agent(agent_id)
-        with self._read() as s:
-            known = s.get(m.PauseReason, reason) if reason and len(reason) <= 32 else None
-        if known is None:
-            raise c.Refused(c.INVALID, "reason: not a known pause reason")
-        self._apply(agent, ag.Pause(reason=reason))
-        self._after_agent_change(agent)
-
-    # ------------------------------------------------- configuration reload (CLI)
-
-    async def reload_config(self) -> None:
-        """The configuration changed in the database (``db.config_version``): read it in a
-        worker thread, then apply it here on the loop in one step."""
-
-        def read() -> ConfigSnapshot:
-            with self._read() as s:
-                return read_config(s)
-
-        self.apply_config(await asyncio.to_thread(read))
-
-    def apply_config(self, snap: ConfigSnapshot) -> None:
-        """Take the configuration of ``snap`` and route by it from now on."""
-        self._take_config(snap)
-        self._notify_all()
-        self.dispatch()
-
-    def _take_lines(self, snap: ConfigSnapshot) -> set[int]:
-        """Take the lines of ``snap``; removed lines with ongoing calls are kept (returned)."""
-        live_lines = {
-            c_.line_id
-            for c_ in self.calls.values()
-            if c_.line_id is not None and c_.phase not in ("ended", "missed")
-        }
-        retired = {i for i in self.line_routes if i not in snap.routes and i in live_lines}
-        if retired:
-            log.warning("removed_lines_kept_for_their_calls", lines=sorted(retired))
-        routes = dict(snap.routes)
-        info = dict(snap.line_info)
-        for line_id in retired:
-            routes[line_id] = self.line_routes[line_id]
-            info[line_id] = self.line_info.get(line_id, (routes[line_id].did, "", 20))
-        self.line_routes = routes
-        self.line_info = info
-        self.line_priorities = {i: r.priority for i, r in routes.items()}
-        self.callback_routes = {}  # a campaign's skill or caller ID may have changed: re-read
-        return retired
-
-    def _take_config(self, snap: ConfigSnapshot) -> None:
-        """Take lines, grants, skills, endpoints and pause reasons from ``snap`` without
-        disturbing calls in progress:
-
-        * a call already offered or connected stays with its agent, whatever changed;
-        * a removed line whose callers are still waiting (or talking) stays known, and
-          the agents who served it keep it, until those calls are over: its callers are
-          still answered, none is dropped; new calls cannot reach it (the DID is gone
-          from the dialplan at the next ``dialplan install``);
-        * a line revoked from an agent leaves the agent's chosen lines; a newly granted
-          line is chosen if the grant says so; lines kept keep the desk's choice;
-        * a removed or deactivated agent is forgotten at once unless it has a call (an
-          offer, a call, its wrap-up): then it keeps that call but gets no lines and no
-          skills (no new work), is paused after it, and is forgotten at the next reload;
-        * an agent added since is loaded (as ``load`` does).
-        """
-        retired = self._take_lines(snap)
-        self.pause_reasons = list(snap.pause_reasons)
-        with_calls = {
-            c_.agent_id
-            for c_ in self.calls.values()
-            if c_.agent_id is not None and c_.phase not in ("ended", "missed")
-        }
-        for agent_id, live in list(self.agents.items()):
-            cfg = snap.agents.get(agent_id)
-            kept = live.permitted & retired
-            if cfg is None:  # removed or deactivated
-                state = live.status.state
-                if (
-                    state in _IDLE_STATES
-                    and not live.on_outbound_call
-                    and agent_id not in with_calls  # e.g. a call it forwarded
-                ):
-                    del self.agents[agent_id]  # no call to finish: forgotten now
-                    continue
-                live.permitted, live.chosen = kept, live.chosen & kept
-                live.skills = frozenset()
-                busy = state in (ag.AgentState.BUSY, ag.AgentState.WRAP_UP)
-                if busy and not live.status.pause_requested:  # paused, not ready, after it
-                    self._apply(live, ag.Pause(reason=REMOVED_PAUSE))
-                continue
-            before = live.permitted
-            live.permitted = cfg.permitted | kept
-            live.chosen = frozenset(
-                line_id
-                for line_id in live.permitted
-                if (line_id in live.chosen if line_id in before else line_id in cfg.chosen)
-            )
-            live.username, live.name, live.role = cfg.username, cfg.name, cfg.role
-            live.endpoint, live.skills = cfg.endpoint, cfg.skills
-        for agent_id in snap.agents.keys() - self.agents.keys():
-            with contextlib.suppress(c.Refused):  # removed again meanwhile
-                self._agent(agent_id)
-
-    def lines_changed(self) -> None:
-        """A line's priority (or name) changed in the database, e.g. from the panel:
-        reload, show it to the agents, and route by it from the next decision on."""
-        self.refresh_lines()
-        self._notify_all()
-        self.dispatch()
+        return self.state.waiting_channels()

@@ -10,6 +10,8 @@ memory is what decides.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from sqlalchemy import bindparam
 from sqlalchemy.orm import Session
@@ -213,3 +215,18 @@ def insert_contact_leg(
 
 def set_last_agent(s: Session, contact_id: int, agent_id: int) -> None:
     s.execute(_CONTACTS.update().where(_CONTACTS.c.id == contact_id).values(last_agent_id=agent_id))
+
+
+@dataclass(frozen=True)
+class Write:
+    """One queued ``acd.records`` call: ``op(session, *args, **kwargs)``."""
+
+    op: Callable
+    args: tuple
+    kwargs: dict
+
+    def __call__(self, s: Session):
+        return self.op(s, *self.args, **self.kwargs)
+
+    def __repr__(self) -> str:  # named in the journal's error log
+        return f"{self.op.__qualname__}{self.args!r}"

@@ -123,10 +123,11 @@ class InboundApp:
         self.supervisor = supervisor
         self.distributor = distributor
         self.ring_timeout = ring_timeout
-        self._answered: dict[str, asyncio.Future[bool]] = {}  # originated channel -> answered?
+        # Request/response correlation only (no call state: that is the distributor's):
+        # an originated channel -> answered?, a playback -> finished, and a caller ->
+        # resolved once it is answered and in its holding bridge.
+        self._answered: dict[str, asyncio.Future[bool]] = {}
         self._playbacks: dict[str, asyncio.Future[None]] = {}
-        self._gone: dict[str, asyncio.Future[None]] = {}  # channel -> resolved when it leaves
-        # caller channel -> resolved once it is answered and in its holding bridge
         self._settled: dict[str, asyncio.Future[None]] = {}
         self._bridges_ready: set[str] = set()
         # call/consult bridges that exist (created, or found on resync): only these are
@@ -200,8 +201,8 @@ class InboundApp:
             self._resolve(self._settled.pop(channel_id, None), None)
 
     def _stasis_end(self, channel_id: str) -> None:
-        self._resolve(self._gone.pop(channel_id, None), None)
-        # The distributor knows every leg of the call and asks for the rest (release).
+        # The distributor owns the call's lifecycle: it knows every leg of the call and
+        # decides what else ends (its ``Release`` actions come back here as ``release``).
         self.distributor.channel_left(channel_id)
 
     async def on_resync(self, snapshot: AppSnapshot, client: Any) -> None:
@@ -218,7 +219,7 @@ class InboundApp:
         d = self.distributor
         found = []
         for channel_id in channel_ids:
-            if channel_id in d.by_channel or d.call_of_agent_channel(channel_id) is not None:
+            if d.state.knows_channel(channel_id):
                 continue
             try:
                 channel = await client.channels.get(channelId=channel_id)
@@ -317,7 +318,7 @@ class InboundApp:
     async def connect_agent(
         self, call_id: int, channel_id: str, endpoint: str, tone: bool
     ) -> str | None:
-        call = self.distributor.calls.get(call_id)
+        call = self.distributor.state.call(call_id)
         caller = call.caller if call else ""
         # The same id is originated and told to the distributor, so a caller who hangs up
         # while the agent's phone rings stops it (the call's legs).

@@ -47,7 +47,7 @@ def call_legs_of(acd: Any) -> Callable[[int], CallLegs | None]:
     """A connected call's caller and agent channels, from the distributor's memory."""
 
     def legs(call_id: int) -> CallLegs | None:
-        call = getattr(acd, "calls", {}).get(call_id)
+        call = acd.state.call(call_id)  # the distributor's live record (acd/state.py)
         if call is None or call.phase != "connected" or not call.agent_channel:
             return None
         return CallLegs(call.channel_id, call.agent_channel)

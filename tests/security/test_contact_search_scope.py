@@ -10,6 +10,7 @@ hotlines of its lines, and contacts of no campaign (docs/desktop.md); ``%``, ``_
 from __future__ import annotations
 
 import asyncio
+import threading
 import warnings
 
 import pytest
@@ -141,4 +142,43 @@ async def test_opening_a_contact_outside_the_scope_is_refused(world, desk):
     assert refused.value.reason == c.NOT_FOUND
     await distributor.attach_contact(kari, call_id, contact_ids["Anna Winter"])  # her campaign
     await distributor.attach_contact(kari, call_id, contact_ids["Sam Summer"])  # the caller
+    await distributor.close()
+
+
+async def test_search_attach_and_create_run_off_the_event_loop(world, desk):
+    """Issue #13: the search (an ILIKE over the contacts), opening and creating a contact
+    run in a worker thread, not on the event loop that serves the calls."""
+    from sqlalchemy import event
+
+    _sessions, ids, contact_ids, lines, _ = world
+    distributor, _app = desk
+    kari = ids["kari"]
+    await distributor.login(kari)
+    await distributor.choose_lines(kari, [lines["100"]])
+    await distributor.ready(kari)
+    call_id = distributor.call_arrived("ch-1", lines["100"], "+4791000002")
+    await distributor.accept(kari, call_id)
+    for _ in range(5):
+        await asyncio.sleep(0)
+    seen: list[tuple[str, bool]] = []  # (statement, on the loop's thread)
+    loop_thread = threading.get_ident()
+
+    def record(conn, cursor, statement, params, context, executemany):
+        text = " ".join(statement.split()).upper()
+        if " LIKE " in text or "INTO CONTACTS" in text or "UPDATE CALLS SET CONTACT_ID" in text:
+            seen.append((text[:40], threading.get_ident() == loop_thread))
+
+    engine = distributor.sessions.kw["bind"]
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        found = await distributor.search_contacts(kari, "Winter")
+        await distributor.attach_contact(kari, call_id, contact_ids["Anna Winter"])
+        made = await distributor.create_contact(kari, call_id, "Eva Ny", "", "", "")
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert [ct.name for ct in found] == ["Anna Winter"]
+    assert made.name == "Eva Ny" and distributor.calls[call_id].contact_id == made.contact_id
+    kinds = {statement.split()[0] for statement, _ in seen}
+    assert kinds == {"SELECT", "UPDATE", "INSERT"}, seen
+    assert not [statement for statement, on_loop in seen if on_loop], seen
     await distributor.close()

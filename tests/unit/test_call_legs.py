@@ -197,3 +197,17 @@ def test_callback_caller_id_is_the_line_or_the_configured_number():
     assert app.callback_caller_id("4721000001") == '"4721000001" <4721000001>'
     settings.dialplan.callback_caller_id = "4721000099"
     assert app.callback_caller_id("4721000001") == '"4721000099" <4721000099>'
+
+
+async def test_channel_left_answers_what_it_ended(world):
+    """The lifecycle owner answers "channel X left -> which channels and bridges to end"
+    (issue #13): the adapter translates, the distributor decides."""
+    from asterisk_cube.acd.lifecycle import Release
+
+    tel = LegTelephony()
+    d, _ann, call_id = await connected_call(world, tel)
+    assert d.channel_left("ch1") == [Release(call_id, (f"agent-{call_id}",))]
+    assert d.channel_left(f"agent-{call_id}") == []  # the last leg: nothing more to end
+    assert d.channel_left("not-ours") == []
+    await settle()
+    assert tel.released == [(call_id, [f"agent-{call_id}"])]  # carried out once

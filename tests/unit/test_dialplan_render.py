@@ -42,6 +42,7 @@ def test_every_did_is_rendered_in_cube_inbound(sessions, settings):
         "4721000001",
         "4721000002",
         "4721000003",
+        "4721000004",  # the demo's test-call line (agent01 and the supervisor)
         # the demo's outbound campaign's caller ID, in the forms a trunk may deliver it
         "4721000009",
         "+4721000009",

@@ -1,0 +1,173 @@
+"""Contacts and the call card's static part for the desk, as a service off the event loop.
+
+Search (an ``ILIKE`` over contacts), attach and create run in a worker thread
+(``asyncio.to_thread``) after the distributor's journal is drained (``Journal.drain``,
+also off the loop), so a contact the journal has just written is found and the call row
+it is attached to exists. The call card's static part (``card_static``) is one short read
+done once per call; it stays on the loop (``Distributor._card_static``)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import TypeVar
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from asterisk_cube.acd import contact_scope as scope
+from asterisk_cube.acd import contract as c
+from asterisk_cube.core.numbers import DEFAULT_REGION, normalize
+from asterisk_cube.db import models as m
+from asterisk_cube.db.journal import Journal
+from asterisk_cube.db.session import transaction
+
+T = TypeVar("T")
+
+
+def contact_view(s: Session, contact: m.Contact) -> c.ContactView:
+    campaign = s.get(m.Campaign, contact.campaign_id) if contact.campaign_id else None
+    return c.ContactView(
+        contact_id=contact.id,
+        phone=contact.phone,
+        name=contact.name,
+        company=contact.company,
+        email=contact.email,
+        campaign=campaign.name if campaign else None,
+        status=contact.status.value,
+        extra=dict(contact.extra or {}),
+    )
+
+
+def categories(s: Session, campaign_id: int | None) -> list[m.EnquiryCategory]:
+    """The enquiry categories offered on a call of this campaign (and the general ones)."""
+    query = select(m.EnquiryCategory).where(m.EnquiryCategory.active.is_(True))
+    if campaign_id:
+        query = query.where(
+            or_(
+                m.EnquiryCategory.campaign_id.is_(None),
+                m.EnquiryCategory.campaign_id == campaign_id,
+            )
+        )
+    else:
+        query = query.where(m.EnquiryCategory.campaign_id.is_(None))
+    return list(s.scalars(query.order_by(m.EnquiryCategory.position, m.EnquiryCategory.name)))
+
+
+def card_static(s: Session, caller: str, campaign_id: int | None) -> tuple:
+    """The parts of a call card that do not change during the call: the caller's contacts,
+    the enquiry categories and the campaign's name."""
+    number = normalize(caller, DEFAULT_REGION)
+    contacts = []
+    if number:
+        contacts = [
+            contact_view(s, ct)
+            for ct in s.scalars(
+                select(m.Contact).where(m.Contact.phone == number).order_by(m.Contact.id).limit(10)
+            )
+        ]
+    campaign = s.get(m.Campaign, campaign_id) if campaign_id else None
+    cats = [
+        c.CategoryView(
+            category_id=cat.id,
+            name=cat.name,
+            multi=cat.multi_choice,
+            campaign=campaign.name if cat.campaign_id and campaign else None,
+            topics=[c.TopicView(t.id, t.name) for t in cat.topics],
+        )
+        for cat in categories(s, campaign_id)
+    ]
+    return contacts, cats, campaign.name if campaign else None
+
+
+class Contacts:
+    """Search, attach and create contacts for the desk (``Distributor`` validates the
+    agent and the call on the loop first)."""
+
+    def __init__(self, sessions: sessionmaker[Session], journal: Journal) -> None:
+        self.sessions = sessions
+        self.journal = journal
+
+    async def _in_thread(self, fn: Callable[[Session], T]) -> T:
+        await self.journal.drain()  # what the loop queued before is written (and seen)
+
+        def run() -> T:
+            with transaction(self.sessions) as s:
+                return fn(s)
+
+        return await asyncio.to_thread(run)
+
+    async def search(
+        self, agent_id: int, permitted: frozenset[int], text: str
+    ) -> list[c.ContactView]:
+        """Contacts by name, company or number among those the agent may see
+        (``acd.contact_scope``); ``text`` is already checked (2 characters or more)."""
+        number = normalize(text, DEFAULT_REGION) if any(ch.isdigit() for ch in text) else None
+        like = scope.like_containing(text)  # literal: q=%% is not "everything"
+
+        def search(s: Session) -> list[c.ContactView]:
+            conditions = [
+                m.Contact.name.ilike(like, escape=scope.LIKE_ESCAPE),
+                m.Contact.company.ilike(like, escape=scope.LIKE_ESCAPE),
+            ]
+            if number:
+                digits = scope.like_containing(number.lstrip("+"))
+                conditions.append(m.Contact.phone.like(digits, escape=scope.LIKE_ESCAPE))
+            mine = scope.visible_contacts(s, agent_id, permitted)
+            rows = s.scalars(
+                select(m.Contact).where(or_(*conditions), mine).order_by(m.Contact.id).limit(25)
+            )
+            return [contact_view(s, ct) for ct in rows]
+
+        return await self._in_thread(search)
+
+    async def attach(
+        self, agent_id: int, permitted: frozenset[int], call_id: int, caller: str, contact_id: int
+    ) -> None:
+        """Attach one the agent may search for, or one of the caller's own (the screen pop),
+        to the call's row; raises ``Refused`` (nothing written) otherwise."""
+
+        def attach(s: Session) -> None:
+            contact = s.get(m.Contact, contact_id)
+            if contact is None or not (
+                contact.phone == normalize(caller, DEFAULT_REGION)
+                or s.scalar(
+                    select(m.Contact.id).where(
+                        m.Contact.id == contact_id,
+                        scope.visible_contacts(s, agent_id, permitted),
+                    )
+                )
+            ):
+                raise c.Refused(c.NOT_FOUND, f"no contact {contact_id}")
+            s.get(m.Call, call_id).contact_id = contact_id
+
+        await self._in_thread(attach)
+
+    async def create(
+        self,
+        agent_id: int,
+        call_id: int,
+        campaign_id: int | None,
+        number: str,
+        name: str,
+        company: str,
+        email: str,
+    ) -> c.ContactView:
+        """A new contact (checked by the caller), attached to the call's row."""
+
+        def create(s: Session) -> c.ContactView:
+            contact = m.Contact(
+                campaign_id=campaign_id,
+                phone=number,
+                name=name.strip(),
+                company=company.strip() or None,
+                email=email.strip() or None,
+                status=m.ContactStatus.DONE,
+                last_agent_id=agent_id,
+            )
+            s.add(contact)
+            s.flush()
+            s.get(m.Call, call_id).contact_id = contact.id
+            return contact_view(s, contact)
+
+        return await self._in_thread(create)
