@@ -6,7 +6,8 @@ time the dialer delivers it like a preview call, to its agent while the campaign
 reservation lasts, then to anyone (see :mod:`.claims`).
 
 The scheduled-calls view of an agent shows its own callbacks and those for all agents of
-the campaigns it works for (:func:`agent_campaign_ids`), soonest first, with ``state``:
+the campaigns it works for (:func:`asterisk_cube.acd.contact_scope.agent_campaign_ids`),
+soonest first, with ``state``:
 ``scheduled`` (not due yet), ``reserved`` (due, waiting for its agent), ``due`` (for anyone),
 ``delivered``, ``cancelled``.
 """
@@ -84,20 +85,6 @@ def cancel(s: Session, callback_id: int, now: dt.datetime | None = None) -> m.Sc
     return row
 
 
-def agent_campaign_ids(s: Session, agent_id: int) -> set[int]:
-    """The outbound campaigns an agent works for, by the dialer's rule: those without a
-    skill and those whose skill it holds."""
-    skills = select(m.AgentSkill.skill_id).where(m.AgentSkill.agent_id == agent_id)
-    return set(
-        s.scalars(
-            select(m.Campaign.id).where(
-                m.Campaign.direction == m.Direction.OUTBOUND,
-                or_(m.Campaign.skill_id.is_(None), m.Campaign.skill_id.in_(skills)),
-            )
-        )
-    )
-
-
 def scheduled_calls(
     s: Session,
     *,
@@ -111,7 +98,8 @@ def scheduled_calls(
     """The scheduled-calls view: one row per callback, soonest first.
 
     ``agent_id``: that agent's own callbacks and those for all agents (only of
-    ``campaign_ids`` when given: an agent's view passes :func:`agent_campaign_ids`).
+    ``campaign_ids`` when given: an agent's view passes
+    :func:`asterisk_cube.acd.contact_scope.agent_campaign_ids`).
     ``include_done`` adds delivered and cancelled ones (due since ``done_since``)."""
     now = now or dt.datetime.now(dt.UTC)
     cb, contact, campaign = m.ScheduledCallback, m.Contact, m.Campaign

@@ -11,7 +11,7 @@ import datetime as dt
 
 from sqlalchemy.orm import Session
 
-from asterisk_cube.acd.distributor import DialerAgent
+from asterisk_cube.acd.state import DialerAgent
 from asterisk_cube.core import contacts as core
 from asterisk_cube.core.contacts import Outcome
 from asterisk_cube.db import models as m

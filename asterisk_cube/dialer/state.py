@@ -19,7 +19,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from asterisk_cube.acd.distributor import DialerAgent, Distributor
+from asterisk_cube.acd.outbound_hooks import DialerPort
+from asterisk_cube.acd.state import DialerAgent
 from asterisk_cube.core import contacts as core
 from asterisk_cube.core import pacing as pc
 from asterisk_cube.core.contacts import Outcome, PickKind
@@ -119,7 +120,7 @@ class DialerState:
     def __init__(
         self,
         sessions: sessionmaker[Session],
-        distributor: Distributor,
+        distributor: DialerPort,
         hub: EventHub | None = None,
         telephony: DialerTelephony | None = None,
         *,
