@@ -18,7 +18,7 @@ import datetime as dt
 from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import Session
 
 from asterisk_cube.core import contacts as core
@@ -67,7 +67,9 @@ def schedule(
         core.Callback(due_at, agent_id, comment),
         created_by,
     )
-    return pending_callback(s, contact_id)
+    row = pending_callback(s, contact_id)
+    assert row is not None  # apply_outcome made it
+    return row
 
 
 def cancel(s: Session, callback_id: int, now: dt.datetime | None = None) -> m.ScheduledCallback:
@@ -116,7 +118,7 @@ def scheduled_calls(
     if campaign_id is not None:
         query = query.where(cb.campaign_id == campaign_id)
     if agent_id is not None:
-        for_all = cb.agent_id.is_(None)
+        for_all: ColumnElement[bool] = cb.agent_id.is_(None)
         if campaign_ids is not None:
             for_all = and_(for_all, cb.campaign_id.in_(list(campaign_ids)))
         query = query.where(or_(cb.agent_id == agent_id, for_all))
