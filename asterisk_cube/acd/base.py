@@ -29,6 +29,7 @@ from asterisk_cube.acd.state import (
     EnquiryRegistered,
     LiveAgent,
     LiveCall,
+    Release,
     StateAttributes,
 )
 from asterisk_cube.db.ids import IdAllocator
@@ -37,7 +38,6 @@ from asterisk_cube.events import EventHub
 
 if TYPE_CHECKING:
     from asterisk_cube.acd.config import LineRoute
-    from asterisk_cube.acd.lifecycle import Release
     from asterisk_cube.core import agents as ag
     from asterisk_cube.db import models as m
 

@@ -11,13 +11,13 @@ of ``Distributor``."""
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 
 from asterisk_cube.acd import records as rec
 from asterisk_cube.acd.base import DistributorCore
 from asterisk_cube.acd.state import (
     CALLBACK_MODE,
     LiveCall,
+    Release,
 )
 from asterisk_cube.core import agents as ag
 from asterisk_cube.core.numbers import is_withheld
@@ -25,15 +25,6 @@ from asterisk_cube.db import models as m
 from asterisk_cube.logs import get_logger
 
 log = get_logger(__name__)
-
-
-@dataclass(frozen=True)
-class Release:
-    """End a call in Asterisk: hang up ``channels`` (ringing or answered) and remove the
-    call's bridges (``Telephony.release``)."""
-
-    call_id: int
-    channels: tuple[str, ...]
 
 
 class Lifecycle(DistributorCore):

@@ -148,6 +148,15 @@ class EnquiryRegistered:
     mode: str | None  # outbound: preview | power | predictive | manual; None for inbound
 
 
+@dataclass(frozen=True)
+class Release:
+    """End a call in Asterisk: hang up ``channels`` (ringing or answered) and remove the
+    call's bridges (``Telephony.release``); what ``Lifecycle.channel_left`` returns."""
+
+    call_id: int
+    channels: tuple[str, ...]
+
+
 @dataclass
 class Forward:
     """An answering-service forward in progress (F-S2)."""
