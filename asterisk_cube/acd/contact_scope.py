@@ -3,7 +3,8 @@
 The rule (docs/desktop.md): an agent sees the contacts
 
 * of the outbound campaigns it works for, by the dialer's rule (campaigns without a
-  skill and those whose skill it holds: ``dialer.callbacks.agent_campaign_ids``);
+  skill and those whose skill it holds: ``agent_campaign_ids``, here so that the dialer
+  and the web import it from acd/, which imports nothing of the dialer);
 * of the inbound campaigns (hotlines) of the lines it is permitted to serve;
 * that belong to no campaign (made on service calls: the shared service directory).
 
@@ -36,11 +37,23 @@ def like_containing(text: str) -> str:
     return f"%{escaped}%"
 
 
+def agent_campaign_ids(s: Session, agent_id: int) -> set[int]:
+    """The outbound campaigns an agent works for, by the dialer's rule: those without a
+    skill and those whose skill it holds."""
+    skills = select(m.AgentSkill.skill_id).where(m.AgentSkill.agent_id == agent_id)
+    return set(
+        s.scalars(
+            select(m.Campaign.id).where(
+                m.Campaign.direction == m.Direction.OUTBOUND,
+                or_(m.Campaign.skill_id.is_(None), m.Campaign.skill_id.in_(skills)),
+            )
+        )
+    )
+
+
 def visible_campaign_ids(s: Session, agent_id: int, line_ids: Collection[int]) -> set[int]:
     """The campaigns whose contacts ``agent_id`` may see (see the module docstring)."""
-    from asterisk_cube.dialer.callbacks import agent_campaign_ids  # (dialer imports acd)
-
-    hotlines = set()
+    hotlines: set[int] = set()
     if line_ids:
         hotlines = set(
             s.scalars(

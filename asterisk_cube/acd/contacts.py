@@ -139,7 +139,7 @@ class Contacts:
                 )
             ):
                 raise c.Refused(c.NOT_FOUND, f"no contact {contact_id}")
-            s.get(m.Call, call_id).contact_id = contact_id
+            s.get_one(m.Call, call_id).contact_id = contact_id
 
         await self._in_thread(attach)
 
@@ -167,7 +167,7 @@ class Contacts:
             )
             s.add(contact)
             s.flush()
-            s.get(m.Call, call_id).contact_id = contact.id
+            s.get_one(m.Call, call_id).contact_id = contact.id
             return contact_view(s, contact)
 
         return await self._in_thread(create)

@@ -16,6 +16,7 @@ from asterisk_cube.acd import contacts, views
 from asterisk_cube.acd import contract as c
 from asterisk_cube.acd import records as rec
 from asterisk_cube.acd import supervision as sv
+from asterisk_cube.acd.base import DistributorCore
 from asterisk_cube.acd.state import (
     CALLBACK_MODE,
     LOGIN_PAUSE,
@@ -35,7 +36,7 @@ from asterisk_cube.logs import get_logger
 log = get_logger(__name__)
 
 
-class DeskCommands:
+class DeskCommands(DistributorCore):
     # -------------------------------------------------------- AgentDesk API
 
     async def login(self, agent_id: int) -> None:
@@ -189,11 +190,16 @@ class DeskCommands:
             s.flush()
             for t in dict.fromkeys(topic_ids):
                 s.add(m.EnquirySelection(enquiry_id=enquiry.id, topic_id=t))
-            s.get(m.Call, call_id).registration_done = True
+            s.get_one(m.Call, call_id).registration_done = True
         call.registered = True
         self._enquiry_registered(call, agent_id, topic_ids, comment)
         self.notifier.agents(agent_id)
-        if agent.status.state == ag.AgentState.WRAP_UP and agent.status.wrap_up_until <= self.now():
+        until = agent.status.wrap_up_until
+        if (
+            agent.status.state == ag.AgentState.WRAP_UP
+            and until is not None
+            and until <= self.now()
+        ):
             self._wrap_up_expired(agent_id)
 
     async def close_call(self, agent_id: int, call_id: int) -> None:

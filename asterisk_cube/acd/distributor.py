@@ -63,7 +63,6 @@ from asterisk_cube.acd.state import (
     EnquiryRegistered,
     LiveAgent,
     LiveCall,
-    StateAttributes,
 )
 from asterisk_cube.core import agents as ag
 from asterisk_cube.core import routing as rt
@@ -102,7 +101,6 @@ class Distributor(
     Recovery,
     OutboundHooks,
     Forwarding,
-    StateAttributes,
 ):
     """Implements ``contract.AgentDesk`` and takes call events from the ARI adapter."""
 
@@ -422,7 +420,7 @@ class Distributor(
                 last_agent,
             )
             call.skill, call.forced_registration, call.wrap_up_seconds = skill, bool(forced), wrap
-        elif kind == rt.CallType.NEW_CUSTOMER or kind == rt.CallType.CUSTOMER_CALLBACK:
+        elif line is not None and kind in (rt.CallType.NEW_CUSTOMER, rt.CallType.CUSTOMER_CALLBACK):
             call.campaign_id, call.skill = line.campaign_id, line.skill
             call.forced_registration = line.forced_registration
             call.wrap_up_seconds = line.wrap_up_seconds

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 
 from asterisk_cube.acd import contract as c
+from asterisk_cube.acd.base import DistributorCore
 from asterisk_cube.acd.state import (
     Forward,
     LiveAgent,
@@ -20,7 +21,7 @@ from asterisk_cube.logs import get_logger
 log = get_logger(__name__)
 
 
-class Forwarding:
+class Forwarding(DistributorCore):
     # ------------------------------------------- answering service: forward (F-S2)
 
     def _forward_targets(self, call: LiveCall, employee_id: int | None) -> tuple[list[str], int]:
@@ -29,6 +30,7 @@ class Forwarding:
         the client's own forward targets (standard handling, or a FAQ entry's forward)."""
         with self._read() as s:
             client = s.get(m.Client, call.client_id)
+            assert client is not None  # forward() forwards only calls with a client
             now = self.now()
             exception = next(
                 (e for e in client.exceptions if e.starts_at <= now < e.ends_at and e.handling),
@@ -69,16 +71,17 @@ class Forwarding:
 
     async def _try_targets(self, call: LiveCall, agent: LiveAgent) -> None:
         fwd = call.forward
+        assert fwd is not None  # set before this task starts
         while fwd is call.forward and fwd.index < len(fwd.targets):
             fwd.status = "ringing"
             self.notifier.agents(agent.agent_id)
             target = fwd.targets[fwd.index]
-            channel = await self.telephony.consult(
-                call.call_id, call.channel_id, call.agent_channel, target, fwd.ring_seconds
+            channel = await self.phone.consult(
+                call.call_id, call.channel_id, _agent_leg(call), target, fwd.ring_seconds
             )
             if fwd is not call.forward or call.phase != "connected":
                 if channel:
-                    await self.telephony.hangup(channel)
+                    await self.phone.hangup(channel)
                 return  # cancelled, or the caller hung up meanwhile
             if channel:
                 fwd.status = "announcing"
@@ -92,7 +95,7 @@ class Forwarding:
 
     async def _forward_failed(self, call: LiveCall, agent: LiveAgent) -> None:
         """Both targets failed: the agent is back with the caller and takes a note."""
-        await self.telephony.resume(call.call_id, call.channel_id, call.agent_channel)
+        await self.phone.resume(call.call_id, call.channel_id, _agent_leg(call))
         if call.forward is not None:
             call.forward.status = "failed"
             call.forward.channel = None
@@ -111,12 +114,13 @@ class Forwarding:
             if fwd and fwd.channel == channel_id and fwd.status == "announcing":
                 fwd.channel = None
                 fwd.index += 1
-                agent = self.agents[call.agent_id]
+                agent = self.agents[_agent_of(call)]
                 self._spawn(self._next_after_decline(call, agent), f"forward-{call.call_id}")
                 return True
         return False
 
     async def _next_after_decline(self, call: LiveCall, agent: LiveAgent) -> None:
+        assert call.forward is not None  # forward_target_left saw it
         if call.forward.index < len(call.forward.targets):
             await self._try_targets(call, agent)
         else:
@@ -134,11 +138,12 @@ class Forwarding:
         call.phase = "forwarded"
         with self._tx() as s:
             row = s.get(m.Call, call_id)
+            assert row is not None  # a call in memory has its row
             row.end_reason = f"forwarded to {fwd.targets[fwd.index]}"
             self._apply(agent, ag.CallEnded(wrap_up=dt.timedelta(0)), s)
         self._set_card(agent, None)
         log.info("forward_connected", call=call_id, target=fwd.targets[fwd.index])
-        await self.telephony.transfer(call_id, call.channel_id, agent_channel, fwd.channel)
+        await self.phone.transfer(call_id, call.channel_id, _leg(agent_channel), fwd.channel)
         self.notifier.everyone()
         self.dispatch()
 
@@ -150,8 +155,8 @@ class Forwarding:
             raise c.Refused(c.ILLEGAL_STATE, "no forward is going on")
         call.forward = None  # stops _try_targets at its next step
         if fwd.channel:
-            await self.telephony.hangup(fwd.channel)
-        await self.telephony.resume(call.call_id, call.channel_id, call.agent_channel)
+            await self.phone.hangup(fwd.channel)
+        await self.phone.resume(call.call_id, call.channel_id, _agent_leg(call))
         call.forward = Forward(
             targets=fwd.targets, ring_seconds=fwd.ring_seconds, index=fwd.index, status="failed"
         )
@@ -191,3 +196,18 @@ class Forwarding:
         if self.on_note is not None:
             self.on_note()
         self.notifier.agents(agent_id)
+
+
+def _leg(channel: str | None) -> str:
+    """The agent's leg of a connected call: answered, so known."""
+    assert channel is not None, "a connected call without its agent's channel"
+    return channel
+
+
+def _agent_leg(call: LiveCall) -> str:
+    return _leg(call.agent_channel)
+
+
+def _agent_of(call: LiveCall) -> int:
+    assert call.agent_id is not None, "a connected call without its agent"
+    return call.agent_id

@@ -11,12 +11,13 @@ of ``Distributor``."""
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 
 from asterisk_cube.acd import records as rec
+from asterisk_cube.acd.base import DistributorCore
 from asterisk_cube.acd.state import (
     CALLBACK_MODE,
     LiveCall,
+    Release,
 )
 from asterisk_cube.core import agents as ag
 from asterisk_cube.core.numbers import is_withheld
@@ -26,16 +27,7 @@ from asterisk_cube.logs import get_logger
 log = get_logger(__name__)
 
 
-@dataclass(frozen=True)
-class Release:
-    """End a call in Asterisk: hang up ``channels`` (ringing or answered) and remove the
-    call's bridges (``Telephony.release``)."""
-
-    call_id: int
-    channels: tuple[str, ...]
-
-
-class Lifecycle:
+class Lifecycle(DistributorCore):
     _releases: list[Release] | None = None  # collected while ``channel_left`` runs
 
     def caller_left(self, channel_id: str, cause: str = "hangup") -> None:
@@ -49,9 +41,9 @@ class Lifecycle:
         if call.phase in ("waiting", "offered", "connecting"):
             if call.phase == "offered":
                 self._end_offer(call, m.OfferResult.WITHDRAWN)
-                self._apply(self.agents[call.agent_id], ag.OfferWithdrawn())
+                self._apply(self.agents[_agent_of(call)], ag.OfferWithdrawn())
             elif call.phase == "connecting":
-                agent = self.agents[call.agent_id]
+                agent = self.agents[_agent_of(call)]
                 self._apply(agent, ag.CallEnded(wrap_up=dt.timedelta(0)))
                 self._set_card(agent, None)
             call.phase = "missed"  # a connect still running for it must not act on it
@@ -192,3 +184,9 @@ class Lifecycle:
         if call.wrap_up_seconds is not None:
             return call.wrap_up_seconds
         return 0 if not call.forced_registration else 5
+
+
+def _agent_of(call: LiveCall) -> int:
+    """The agent of an offered or connecting call (set with the phase)."""
+    assert call.agent_id is not None, f"call {call.call_id} {call.phase} without an agent"
+    return call.agent_id

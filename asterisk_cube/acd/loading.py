@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from asterisk_cube.acd import contract as c
+from asterisk_cube.acd.base import DistributorCore
 from asterisk_cube.acd.config import ConfigSnapshot, LineRoute, read_config, route_of
 from asterisk_cube.acd.state import (
     IDLE_STATES,
@@ -27,7 +28,7 @@ from asterisk_cube.logs import get_logger
 log = get_logger(__name__)
 
 
-class Loading:
+class Loading(DistributorCore):
     # ------------------------------------------------------------- loading
 
     def load(self) -> None:

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from asterisk_cube.acd import contract as c
 from asterisk_cube.acd import records as rec
+from asterisk_cube.acd.base import DistributorCore
 from asterisk_cube.acd.state import (
     CALLBACK_MODE,
     LiveAgent,
@@ -25,7 +26,7 @@ from asterisk_cube.logs import get_logger
 log = get_logger(__name__)
 
 
-class MissedCallbacks:
+class MissedCallbacks(DistributorCore):
     def _my_missed(self, s: Session, agent: LiveAgent, missed_id: int) -> m.MissedCall:
         missed = s.get(m.MissedCall, missed_id)
         if (
@@ -69,7 +70,7 @@ class MissedCallbacks:
             )
             s.add(row)
             s.flush()
-            s.get(m.MissedCall, missed_id).callback_call_id = row.id
+            s.get_one(m.MissedCall, missed_id).callback_call_id = row.id
             self._apply(agent, ag.CallStarted(call_id=row.id), s)
             call_id = row.id
         call = LiveCall(
@@ -93,7 +94,8 @@ class MissedCallbacks:
     async def _run_callback(self, agent: LiveAgent, call: LiveCall, number: str, did: str) -> None:
         legs = None
         try:
-            legs = await self.telephony.callback(call.call_id, agent.endpoint, number, did)
+            assert agent.endpoint is not None  # callback_missed checked it
+            legs = await self.phone.callback(call.call_id, agent.endpoint, number, did)
         except Exception as exc:
             log.error("callback_failed", call=call.call_id, error=repr(exc))
         if call.phase != "connecting":

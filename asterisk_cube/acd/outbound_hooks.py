@@ -12,6 +12,7 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Protocol
 
+from asterisk_cube.acd.base import DistributorCore
 from asterisk_cube.acd.state import (
     DialerAgent,
     EnquiryRegistered,
@@ -62,7 +63,7 @@ class DialerPort(Protocol):
     def waiting_for_campaign(self, campaign_id: int) -> int: ...
 
 
-class OutboundHooks:
+class OutboundHooks(DistributorCore):
     # ------------------------------------------------------- outbound (dialer)
     #
     # The dialer (``asterisk_cube.dialer``) owns contacts, pacing and its calls;
@@ -108,7 +109,7 @@ class OutboundHooks:
         with self._tx() as s:
             self._apply(agent, ag.CallStarted(call_id=call_id), s)
             campaign = s.get(m.Campaign, campaign_id) if campaign_id else None
-            s.get(m.Call, call_id).agent_id = agent_id
+            s.get_one(m.Call, call_id).agent_id = agent_id
         now = self.now()
         call = LiveCall(
             call_id=call_id,
@@ -146,7 +147,8 @@ class OutboundHooks:
         call.channel_id = channel_id
         call.agent_channel = agent_channel
         call.answered_at = self.now()
-        self.notifier.agents(call.agent_id)
+        if call.agent_id is not None:  # outbound_started set it
+            self.notifier.agents(call.agent_id)
 
     def outbound_ended(self, call_id: int, agent_no_answer: bool = False) -> None:
         """The outbound call is over: wrap-up (campaign default) with the card left open

@@ -12,21 +12,23 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, cast
 
-from sqlalchemy import bindparam
+from sqlalchemy import CursorResult, bindparam
 from sqlalchemy.orm import Session
 
 from asterisk_cube.core import agents as ag
 from asterisk_cube.db import models as m
+from asterisk_cube.db.base import table_of
 from asterisk_cube.db.journal import batched
 
-_CALLS = m.Call.__table__
-_LEGS = m.CallLeg.__table__
-_OFFERS = m.CallOffer.__table__
-_MISSED = m.MissedCall.__table__
-_STATUS = m.AgentStatus.__table__
-_STATE_LOG = m.AgentStateLog.__table__
-_CONTACTS = m.Contact.__table__
+_CALLS = table_of(m.Call)
+_LEGS = table_of(m.CallLeg)
+_OFFERS = table_of(m.CallOffer)
+_MISSED = table_of(m.MissedCall)
+_STATUS = table_of(m.AgentStatus)
+_STATE_LOG = table_of(m.AgentStateLog)
+_CONTACTS = table_of(m.Contact)
 
 
 def _status_values(
@@ -83,9 +85,9 @@ def persist_agents(s: Session, calls: list[tuple[tuple, dict]]) -> None:
         if row is not None:
             log_rows.append(row)
     params = [{"b_agent_id": agent_id, **values} for agent_id, values in last.items()]
-    done = s.execute(_STATUS_UPDATE, params)
+    done = cast(CursorResult[Any], s.execute(_STATUS_UPDATE, params))  # an UPDATE's
     if done.rowcount != len(params):  # some agent has no status row yet (rare)
-        have = set(s.scalars(_STATUS.select().with_only_columns(_STATUS.c.agent_id)))
+        have: set[int] = set(s.scalars(_STATUS.select().with_only_columns(_STATUS.c.agent_id)))
         missing = [{"agent_id": a, **v} for a, v in last.items() if a not in have]
         if missing:
             s.execute(_STATUS.insert(), missing)
@@ -119,7 +121,8 @@ def persist_agent(
     (queued on the journal: written with the batch's others by :func:`persist_agents`).
     ``node``: the node that made the change, the one the agent works on (issue #14)."""
     values = _status_values(status, card_call_id, now, node)
-    done = s.execute(_STATUS.update().where(_STATUS.c.agent_id == agent_id).values(**values))
+    update = _STATUS.update().where(_STATUS.c.agent_id == agent_id).values(**values)
+    done = cast(CursorResult[Any], s.execute(update))
     if done.rowcount == 0:
         s.execute(_STATUS.insert().values(agent_id=agent_id, **values))
     row = _log_row(agent_id, record)

@@ -11,6 +11,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from asterisk_cube.acd import node_scope
+from asterisk_cube.acd.base import DistributorCore
 from asterisk_cube.acd.state import (
     DB_TO_KIND,
     LiveCall,
@@ -23,7 +24,7 @@ from asterisk_cube.logs import get_logger
 log = get_logger(__name__)
 
 
-class Recovery:
+class Recovery(DistributorCore):
     # ------------------------------------------------------------- recovery
 
     def recover(self, live_channels: set[str]) -> dict[str, int]:
@@ -107,6 +108,7 @@ class Recovery:
         campaign = s.get(m.Campaign, row.campaign_id) if row.campaign_id else None
         contact = s.get(m.Contact, row.contact_id) if row.contact_id else None
         kind = DB_TO_KIND.get(row.kind, rt.CallType.SERVICE)
+        assert row.channel_id is not None  # restored only while its channel is alive
         call = LiveCall(
             call_id=row.id,
             channel_id=row.channel_id,

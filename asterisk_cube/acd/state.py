@@ -11,11 +11,15 @@ import datetime as dt
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from asterisk_cube.acd import contract as c
 from asterisk_cube.core import agents as ag
 from asterisk_cube.core import routing as rt
 from asterisk_cube.db import models as m
+
+if TYPE_CHECKING:
+    from asterisk_cube.acd.config import LineRoute
 
 LOGIN_PAUSE = "login"
 CALLBACK_MODE = "missed_callback"  # LiveCall.mode of a missed-call callback (F-I7)
@@ -144,6 +148,15 @@ class EnquiryRegistered:
     mode: str | None  # outbound: preview | power | predictive | manual; None for inbound
 
 
+@dataclass(frozen=True)
+class Release:
+    """End a call in Asterisk: hang up ``channels`` (ringing or answered) and remove the
+    call's bridges (``Telephony.release``); what ``Lifecycle.channel_left`` returns."""
+
+    call_id: int
+    channels: tuple[str, ...]
+
+
 @dataclass
 class Forward:
     """An answering-service forward in progress (F-S2)."""
@@ -190,8 +203,8 @@ class AcdState:
         self.by_channel: dict[str, int] = {}  # caller (or contact) channel -> call id
         self.line_priorities: dict[int, int] = {}
         self.line_info: dict[int, tuple[str, str, int]] = {}  # id -> (did, name, offer timeout)
-        self.line_routes: dict = {}  # line id -> config.LineRoute
-        self.callback_routes: dict = {}  # outbound campaign id -> config.LineRoute
+        self.line_routes: dict[int, LineRoute] = {}  # line id -> its route
+        self.callback_routes: dict[int, LineRoute] = {}  # outbound campaign id -> its route
         # Kept in memory so that building an agent's view needs no query (views are
         # rebuilt for every agent on every change): unprocessed missed calls by id
         # -> (line, caller, when), and the pause reasons agents may choose.
@@ -295,12 +308,23 @@ class StateAttributes:
     """``Distributor.calls`` etc.: the fields of its ``AcdState``."""
 
     state: AcdState
-    agents = _delegate("agents")
-    calls = _delegate("calls")
-    by_channel = _delegate("by_channel")
-    line_priorities = _delegate("line_priorities")
-    line_info = _delegate("line_info")
-    line_routes = _delegate("line_routes")
-    callback_routes = _delegate("callback_routes")
-    missed = _delegate("missed")
-    pause_reasons = _delegate("pause_reasons")
+    if TYPE_CHECKING:
+        agents: dict[int, LiveAgent]
+        calls: dict[int, LiveCall]
+        by_channel: dict[str, int]
+        line_priorities: dict[int, int]
+        line_info: dict[int, tuple[str, str, int]]
+        line_routes: dict[int, LineRoute]
+        callback_routes: dict[int, LineRoute]
+        missed: dict[int, tuple[int | None, str, dt.datetime]]
+        pause_reasons: list[tuple[str, str]]
+    else:
+        agents = _delegate("agents")
+        calls = _delegate("calls")
+        by_channel = _delegate("by_channel")
+        line_priorities = _delegate("line_priorities")
+        line_info = _delegate("line_info")
+        line_routes = _delegate("line_routes")
+        callback_routes = _delegate("callback_routes")
+        missed = _delegate("missed")
+        pause_reasons = _delegate("pause_reasons")

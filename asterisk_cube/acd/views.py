@@ -47,6 +47,7 @@ def agent_view(
     offer = None
     offered = state.offer_of(agent_id)
     if offered is not None:
+        assert offered.offered_at is not None and offered.offer_expires is not None  # _offer
         did, name, _ = line_info.get(offered.line_id or -1, (offered.did, offered.did, 20))
         offer = c.OfferView(
             call_id=offered.call_id,

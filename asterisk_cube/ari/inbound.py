@@ -50,7 +50,7 @@ log = get_logger(__name__)
 CALLBACK_TONE = "sound:beep"  # distinct connection tone for customer callbacks (F-I3)
 
 
-def http_status(exc: BaseException) -> int | None:
+def http_status(exc: BaseException | None) -> int | None:
     """The HTTP status behind an asyncari error (it wraps httpx's), if any."""
     while exc is not None:
         response = getattr(exc, "response", None)

@@ -66,7 +66,7 @@ async def _exists(client: Any, channel_id: str) -> bool:
     return True
 
 
-def http_status(exc: BaseException) -> int | None:
+def http_status(exc: BaseException | None) -> int | None:
     """The HTTP status of a failed ARI request (asyncari wraps httpx's error, without it)."""
     seen = 0
     while exc is not None and seen < 5:
@@ -333,8 +333,9 @@ class OutboundApp:
             await self.client.channels.playWithId(
                 channelId=channel_id, playbackId=playback_id, media=media
             )
+            waited: set[asyncio.Future[Any]] = {done, gone}
             finished, _ = await asyncio.wait(
-                {done, gone}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+                waited, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
             )
             played = done in finished and done.result()
             if done in finished and not played and not await _exists(self.client, channel_id):

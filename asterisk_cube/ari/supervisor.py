@@ -493,7 +493,8 @@ class AriSupervisor:
         except asyncio.CancelledError:
             raise
         except Exception:
-            log.exception("ari_task_failed", task=asyncio.current_task().get_name())
+            task = asyncio.current_task()  # never None: a coroutine runs in a task
+            log.exception("ari_task_failed", task=task.get_name() if task else None)
             return None
 
     async def _cancel_connection_tasks(self) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 
 from asterisk_cube.acd import contract as c
-from asterisk_cube.acd.distributor import DialerAgent
+from asterisk_cube.acd.state import DialerAgent
 from asterisk_cube.logs import get_logger
 
 from .pacer import free_agent

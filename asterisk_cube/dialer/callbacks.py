@@ -6,7 +6,8 @@ time the dialer delivers it like a preview call, to its agent while the campaign
 reservation lasts, then to anyone (see :mod:`.claims`).
 
 The scheduled-calls view of an agent shows its own callbacks and those for all agents of
-the campaigns it works for (:func:`agent_campaign_ids`), soonest first, with ``state``:
+the campaigns it works for (:func:`asterisk_cube.acd.contact_scope.agent_campaign_ids`),
+soonest first, with ``state``:
 ``scheduled`` (not due yet), ``reserved`` (due, waiting for its agent), ``due`` (for anyone),
 ``delivered``, ``cancelled``.
 """
@@ -17,7 +18,7 @@ import datetime as dt
 from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import Session
 
 from asterisk_cube.core import contacts as core
@@ -66,7 +67,9 @@ def schedule(
         core.Callback(due_at, agent_id, comment),
         created_by,
     )
-    return pending_callback(s, contact_id)
+    row = pending_callback(s, contact_id)
+    assert row is not None  # apply_outcome made it
+    return row
 
 
 def cancel(s: Session, callback_id: int, now: dt.datetime | None = None) -> m.ScheduledCallback:
@@ -84,20 +87,6 @@ def cancel(s: Session, callback_id: int, now: dt.datetime | None = None) -> m.Sc
     return row
 
 
-def agent_campaign_ids(s: Session, agent_id: int) -> set[int]:
-    """The outbound campaigns an agent works for, by the dialer's rule: those without a
-    skill and those whose skill it holds."""
-    skills = select(m.AgentSkill.skill_id).where(m.AgentSkill.agent_id == agent_id)
-    return set(
-        s.scalars(
-            select(m.Campaign.id).where(
-                m.Campaign.direction == m.Direction.OUTBOUND,
-                or_(m.Campaign.skill_id.is_(None), m.Campaign.skill_id.in_(skills)),
-            )
-        )
-    )
-
-
 def scheduled_calls(
     s: Session,
     *,
@@ -111,7 +100,8 @@ def scheduled_calls(
     """The scheduled-calls view: one row per callback, soonest first.
 
     ``agent_id``: that agent's own callbacks and those for all agents (only of
-    ``campaign_ids`` when given: an agent's view passes :func:`agent_campaign_ids`).
+    ``campaign_ids`` when given: an agent's view passes
+    :func:`asterisk_cube.acd.contact_scope.agent_campaign_ids`).
     ``include_done`` adds delivered and cancelled ones (due since ``done_since``)."""
     now = now or dt.datetime.now(dt.UTC)
     cb, contact, campaign = m.ScheduledCallback, m.Contact, m.Campaign
@@ -128,7 +118,7 @@ def scheduled_calls(
     if campaign_id is not None:
         query = query.where(cb.campaign_id == campaign_id)
     if agent_id is not None:
-        for_all = cb.agent_id.is_(None)
+        for_all: ColumnElement[bool] = cb.agent_id.is_(None)
         if campaign_ids is not None:
             for_all = and_(for_all, cb.campaign_id.in_(list(campaign_ids)))
         query = query.where(or_(cb.agent_id == agent_id, for_all))

@@ -49,15 +49,21 @@ class CampaignConfig:
 
 def rules_of(campaign: m.Campaign) -> CampaignRules:
     """The core's dialing rules of a campaign row (windows, attempts, retry, reservation)."""
-    extra = dict(
-        max_attempts=campaign.max_attempts,
-        retry_interval=timedelta(minutes=campaign.retry_interval_minutes),
-        reservation=timedelta(minutes=campaign.callback_reservation_minutes),
-    )
+    max_attempts = campaign.max_attempts
+    retry_interval = timedelta(minutes=campaign.retry_interval_minutes)
+    reservation = timedelta(minutes=campaign.callback_reservation_minutes)
     if not campaign.windows:
-        return CampaignRules(**extra)
+        return CampaignRules(
+            max_attempts=max_attempts, retry_interval=retry_interval, reservation=reservation
+        )
     windows = [(w.weekday, w.starts, w.ends) for w in campaign.windows]
-    return CampaignRules.build(campaign.timezone, windows, **extra)
+    return CampaignRules.build(
+        campaign.timezone,
+        windows,
+        max_attempts=max_attempts,
+        retry_interval=retry_interval,
+        reservation=reservation,
+    )
 
 
 def config_of(campaign: m.Campaign) -> CampaignConfig:

@@ -31,7 +31,7 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import and_, case, exists, func, literal, or_, select, update
+from sqlalchemy import ColumnElement, and_, case, exists, func, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from asterisk_cube.core import contacts as core
@@ -137,7 +137,7 @@ def claim_contacts(
     )
     is_callback = c.status == m.ContactStatus.CALLBACK
     rank = case((is_callback, 0), (fresh, 1), else_=2)
-    mine = literal(1)
+    mine: ColumnElement[int] = literal(1)
     if for_agent is not None and for_agent in logged:  # its reservations hold: first
         mine = case(
             (
@@ -236,10 +236,10 @@ def _describe(
         callbacks.setdefault(cbrow.contact_id, cbrow)
     keyed = []
     for contact_id, phone, name, attempts, next_at in rows:
-        cbrow = callbacks.get(contact_id)
-        if cbrow is not None:
+        due = callbacks.get(contact_id)
+        if due is not None:
             holder, until = core.reservation(
-                core.Callback(cbrow.due_at, cbrow.agent_id, cbrow.comment, cbrow.id),
+                core.Callback(due.due_at, due.agent_id, due.comment, due.id),
                 campaign.rules,
                 now,
                 frozenset(logged_in),
@@ -251,15 +251,15 @@ def _describe(
                 name,
                 PickKind.CALLBACK,
                 attempts,
-                callback_id=cbrow.id,
-                callback_agent_id=cbrow.agent_id,
+                callback_id=due.id,
+                callback_agent_id=due.agent_id,
                 reserved_for=holder,
                 reserved_until=until,
-                comment=cbrow.comment or "",
-                due_at=cbrow.due_at,
+                comment=due.comment or "",
+                due_at=due.due_at,
             )
             mine = 0 if for_agent is not None and holder == for_agent else 1
-            key = (0, mine, cbrow.due_at.timestamp(), contact_id)
+            key = (0, mine, due.due_at.timestamp(), contact_id)
         else:
             kind = PickKind.FRESH if attempts == 1 else PickKind.RETRY
             claim = Claim(contact_id, campaign.campaign_id, phone, name, kind, attempts)

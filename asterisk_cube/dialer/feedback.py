@@ -9,7 +9,7 @@ import datetime as dt
 from sqlalchemy import select
 
 from asterisk_cube.acd import contract as c
-from asterisk_cube.acd.distributor import EnquiryRegistered
+from asterisk_cube.acd.state import EnquiryRegistered
 from asterisk_cube.core import contacts as core
 from asterisk_cube.core.contacts import Outcome
 from asterisk_cube.db import models as m

@@ -8,10 +8,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+from typing import Any
 
 from sqlalchemy.orm import Session
 
-from asterisk_cube.acd.distributor import DialerAgent
+from asterisk_cube.acd.state import DialerAgent
 from asterisk_cube.core import contacts as core
 from asterisk_cube.core.contacts import Outcome
 from asterisk_cube.db import models as m
@@ -21,7 +22,7 @@ from . import records
 from .assign import step_waiting
 from .claims import Claim
 from .outcomes import finish, finish_unanswered, release_pending_line
-from .state import CampaignRun, DialerState, Line, caller_id_of
+from .state import CampaignRun, DialerState, Line, caller_id_of, endpoint_of
 
 log = get_logger(__name__)
 
@@ -36,7 +37,7 @@ def start_pool_line(d: DialerState, run: CampaignRun, claim: Claim, call_id: int
 async def pool_line(d: DialerState, line: Line) -> None:
     """Power/predictive: dial the contact; when it answers, connect a free agent within
     the budget or abandon."""
-    tel = d.telephony
+    tel = d.phone
     run, cfg = line.run, line.run.config
     try:
         dialed = d.now()
@@ -87,17 +88,19 @@ async def pool_line(d: DialerState, line: Line) -> None:
 async def connect_answered(d: DialerState, line: Line) -> None:
     """An answered contact: wait for a free agent, ring it with auto-answer, bridge; or
     abandon when the budget runs out first."""
-    tel = d.telephony
+    tel = d.phone
     run = line.run
     # the agent must have answered by then: bridging takes a few ms more
+    assert line.answered_at is not None  # called once the contact answered
     deadline = line.answered_at + d.connect_budget - d.bridge_margin
-    gone = tel.gone(line.contact_channel)
+    gone = tel.gone(line.contact_leg)
     line.phase = "waiting"
     line.waiter = asyncio.get_running_loop().create_future()
     run.waiting.append(line)
     step_waiting(d, run)
+    first: set[asyncio.Future[Any]] = {line.waiter, gone}
     await asyncio.wait(
-        {line.waiter, gone},
+        first,
         timeout=max(0.0, deadline - d.monotonic()),
         return_when=asyncio.FIRST_COMPLETED,
     )
@@ -119,13 +122,14 @@ async def connect_answered(d: DialerState, line: Line) -> None:
         tel.ring_agent(
             line.call_id,
             agent_channel,
-            agent.endpoint,
+            endpoint_of(agent),
             auto_answer=True,
             timeout=max(0.1, deadline - rung),
             caller_id=caller_id_of(line),
         )
     )
-    await asyncio.wait({ring, gone}, return_when=asyncio.FIRST_COMPLETED)
+    either: set[asyncio.Future[Any]] = {ring, gone}
+    await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
     if gone.done():  # the contact hung up before the agent was there
         ok = await ring if ring.done() else False
         if not ring.done():
@@ -184,9 +188,9 @@ async def bridge_and_talk(
 ) -> None:
     """Bridge contact and agent, then wait for either to hang up. ``rung``: the agent
     leg still has to be written (power/predictive write it only now)."""
-    tel = d.telephony
+    tel = d.phone
     try:
-        await tel.bridge(line.call_id, [line.contact_channel, line.agent_channel])
+        await tel.bridge(line.call_id, [line.contact_leg, line.agent_leg])
     except Exception as exc:  # a leg hung up just now
         await not_bridged(d, line, agent, rung, exc)
         return
@@ -197,11 +201,11 @@ async def bridge_and_talk(
             records.contact_answered(s, line.call_id, line.answered_wall or d.now())
             agent_leg(d, line, agent, rung, True, s)
         records.call_connected(s, line.call_id, agent.agent_id, d.now())
-    d.distributor.outbound_connected(line.call_id, line.contact_channel, line.agent_channel)
+    d.distributor.outbound_connected(line.call_id, line.contact_leg, line.agent_channel)
     line.phase = "talking"
     talk_started = d.monotonic()
-    gone_contact = tel.gone(line.contact_channel)
-    gone_agent = tel.gone(line.agent_channel)
+    gone_contact = tel.gone(line.contact_leg)
+    gone_agent = tel.gone(line.agent_leg)
     await asyncio.wait({gone_contact, gone_agent}, return_when=asyncio.FIRST_COMPLETED)
     reason = "contact_hangup" if gone_contact.done() else "agent_hangup"
     line.phase = "ending"
@@ -215,8 +219,8 @@ async def bridge_and_talk(
 async def not_bridged(
     d: DialerState, line: Line, agent: DialerAgent, rung: float | None, exc: Exception
 ) -> None:
-    tel = d.telephony
-    gone = tel.gone(line.contact_channel)
+    tel = d.phone
+    gone = tel.gone(line.contact_leg)
     await asyncio.wait({gone}, timeout=0.5)  # its hang-up event may be on its way
     contact_gone = gone.done()
     log.info("dialer_bridge_failed", call=line.call_id, contact_gone=contact_gone, error=exc)
@@ -238,19 +242,17 @@ async def abandon(d: DialerState, line: Line, why: str) -> None:
     if line.answered_at is not None:
         d.abandon_waits.observe(d.monotonic() - line.answered_at)
     log.info("dialer_abandon", call=line.call_id, campaign=line.run.config.name, why=why)
-    played = await d.telephony.play(
-        line.contact_channel, d.abandon_media, timeout=d.abandon_timeout
-    )
+    played = await d.phone.play(line.contact_leg, d.abandon_media, timeout=d.abandon_timeout)
     # a contact who hung up before the message ended (under load: while we were late to
     # decide) did not miss it because of us: told apart from a message that failed.
     # A hang-up during the message fails the playback just before the channel's
     # StasisEnd (same event queue): give that event a moment, as not_bridged does.
     left = False
     if not played:
-        gone = d.telephony.gone(line.contact_channel)
+        gone = d.phone.gone(line.contact_leg)
         await asyncio.wait({gone}, timeout=0.5)
         left = gone.done()
-    await d.telephony.hangup(line.contact_channel)
+    await d.phone.hangup(line.contact_channel)
     if played:
         reason = f"abandoned_{why}"
     else:

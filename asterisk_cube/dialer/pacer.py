@@ -25,7 +25,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from asterisk_cube.acd.distributor import DialerAgent
+from asterisk_cube.acd.state import DialerAgent
 from asterisk_cube.core import pacing as pc
 from asterisk_cube.core.agents import AgentState
 from asterisk_cube.db import models as m

@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import datetime as dt
 
-from asterisk_cube.acd.distributor import DialerAgent
+from asterisk_cube.acd.state import DialerAgent
 from asterisk_cube.core import contacts as core
 from asterisk_cube.core.contacts import Outcome
 from asterisk_cube.db import models as m
@@ -20,7 +20,7 @@ from .assign import take_agent
 from .claims import Claim
 from .flows import agent_leg, bridge_and_talk
 from .outcomes import finish, finish_unanswered, release_pending_line
-from .state import CampaignRun, DialerState, Line, caller_id_of
+from .state import CampaignRun, DialerState, Line, caller_id_of, endpoint_of
 
 log = get_logger(__name__)
 
@@ -53,7 +53,7 @@ async def preview_line(d: DialerState, line: Line, agent: DialerAgent) -> None:
     """Preview (and callback delivery): ring the agent; on answer dial the contact and
     bridge them. An agent who does not answer is paused and the contact goes to the
     next free agent."""
-    tel = d.telephony
+    tel = d.phone
     cfg = line.run.config
     try:
         agent_channel = tel.new_channel_id(agent=True)
@@ -62,7 +62,7 @@ async def preview_line(d: DialerState, line: Line, agent: DialerAgent) -> None:
         ok = await tel.ring_agent(
             line.call_id,
             agent_channel,
-            agent.endpoint,
+            endpoint_of(agent),
             auto_answer=False,
             timeout=d.agent_ring_timeout,
             caller_id=caller_id_of(line),

@@ -69,7 +69,7 @@ def contact_dialed(
     agent_id: int | None = None,
 ) -> int:
     """The contact is being dialed now: one attempt (and the contact leg)."""
-    call = s.get(m.Call, call_id)
+    call = s.get_one(m.Call, call_id)
     call.channel_id = channel_id
     s.add(
         m.CallLeg(
@@ -134,7 +134,7 @@ def agent_leg(
 
 
 def call_connected(s: Session, call_id: int, agent_id: int, now: dt.datetime) -> None:
-    call = s.get(m.Call, call_id)
+    call = s.get_one(m.Call, call_id)
     call.state = m.CallState.CONNECTED
     call.answered_at = now
     call.agent_id = agent_id
@@ -160,7 +160,7 @@ def call_finished(
     now: dt.datetime,
 ) -> None:
     """The call is over: its state and end reason, open legs ended, the attempt's result."""
-    call = s.get(m.Call, call_id)
+    call = s.get_one(m.Call, call_id)
     if call is None:
         return
     call.state = state
@@ -280,6 +280,7 @@ def learning_history(
     return [
         HistoryCall(dialed, answered, connected, ended, state, reason or "")
         for dialed, answered, connected, ended, state, reason in reversed(rows)
+        if ended is not None  # the query asks for ended calls only
     ]
 
 

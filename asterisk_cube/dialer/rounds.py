@@ -20,7 +20,7 @@ import contextlib
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from asterisk_cube.acd.distributor import DialerAgent
+from asterisk_cube.acd.state import DialerAgent
 from asterisk_cube.core import pacing as pc
 from asterisk_cube.core.agents import AgentState
 from asterisk_cube.core.contacts import PickKind

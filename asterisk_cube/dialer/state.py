@@ -19,7 +19,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from asterisk_cube.acd.distributor import DialerAgent, Distributor
+from asterisk_cube.acd.outbound_hooks import DialerPort
+from asterisk_cube.acd.state import DialerAgent
 from asterisk_cube.core import contacts as core
 from asterisk_cube.core import pacing as pc
 from asterisk_cube.core.contacts import Outcome, PickKind
@@ -61,6 +62,18 @@ class Line:
     abandoned: bool = False
     feedback: tuple[Outcome, core.Callback | None, int | None] | None = None
     task: asyncio.Task | None = None
+
+    @property
+    def contact_leg(self) -> str:
+        """The contact's channel, on the paths that run once it was dialed."""
+        assert self.contact_channel is not None, f"dialer call {self.call_id}: not dialed"
+        return self.contact_channel
+
+    @property
+    def agent_leg(self) -> str:
+        """The agent's channel, on the paths that run once its phone was rung."""
+        assert self.agent_channel is not None, f"dialer call {self.call_id}: no agent leg"
+        return self.agent_channel
 
 
 @dataclass
@@ -119,7 +132,7 @@ class DialerState:
     def __init__(
         self,
         sessions: sessionmaker[Session],
-        distributor: Distributor,
+        distributor: DialerPort,
         hub: EventHub | None = None,
         telephony: DialerTelephony | None = None,
         *,
@@ -210,7 +223,14 @@ class DialerState:
             if _on_loop():
                 took = time.perf_counter() - began
                 self.db_on_loop.observe(took)
-                self.db_on_loop_by[kind] += took
+                # seconds, a float: typeshed types a Counter's counts as int
+                self.db_on_loop_by[kind] += took  # type: ignore[assignment]
+
+    @property
+    def phone(self) -> DialerTelephony:
+        """The telephony port, for the flows (the loop runs rounds only with it: loop.py)."""
+        assert self.telephony is not None, "no telephony attached to the dialer"
+        return self.telephony
 
     def wake(self) -> None:
         self.wake_event.set()
@@ -262,6 +282,12 @@ def _on_loop() -> bool:
     except RuntimeError:
         return False
     return True
+
+
+def endpoint_of(agent: DialerAgent) -> str:
+    """The phone of an agent the dialer connects (``pacer.free``: only agents with one)."""
+    assert agent.endpoint is not None, f"agent {agent.agent_id} has no phone"
+    return agent.endpoint
 
 
 def caller_id_of(line: Line) -> str:

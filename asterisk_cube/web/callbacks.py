@@ -13,7 +13,7 @@ Routes (JSON, behind the desktop's login; every POST needs the CSRF token)::
 
 Who may do what is decided from the session's agent, never from the request: the call must
 be the one on the agent's card (``AgentDesk.view``) and its contact a contact of an outbound
-campaign the agent works for (:func:`~asterisk_cube.dialer.callbacks.agent_campaign_ids`);
+campaign the agent works for (:func:`~asterisk_cube.acd.contact_scope.agent_campaign_ids`);
 a ``contact_id`` in the body must be that contact. The agent sees and cancels its own
 callbacks and those for all agents of its campaigns; any other id is 404, as if unknown.
 
@@ -39,6 +39,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from ..acd.contact_scope import agent_campaign_ids
 from ..acd.contract import ILLEGAL_STATE, INVALID, NOT_FOUND, NOT_PERMITTED, CallView
 from ..db import models as m
 from ..db.session import transaction
@@ -213,7 +214,7 @@ class Callbacks:
                 409,
                 N_("Only a contact of an outbound campaign can be called back."),
             )
-        if campaign.id not in cb.agent_campaign_ids(s, agent_id):
+        if campaign.id not in agent_campaign_ids(s, agent_id):
             raise Refusal(
                 NOT_PERMITTED,
                 403,
@@ -303,7 +304,7 @@ class Callbacks:
         """Pending ones soonest first, then the last delivered / cancelled ones."""
         with transaction(self.sessions) as s:
             now = self.clock()
-            mine = cb.agent_campaign_ids(s, agent_id)
+            mine = agent_campaign_ids(s, agent_id)
             rows = cb.scheduled_calls(
                 s,
                 agent_id=agent_id,
@@ -324,7 +325,7 @@ class Callbacks:
             row = s.get(m.ScheduledCallback, callback_id)
             mine = row is not None and (
                 row.agent_id == agent_id
-                or (row.agent_id is None and row.campaign_id in cb.agent_campaign_ids(s, agent_id))
+                or (row.agent_id is None and row.campaign_id in agent_campaign_ids(s, agent_id))
             )
             if not mine:
                 raise Refusal(

@@ -6,6 +6,10 @@ agent idle longest that serves the line and is not blocked; accept -> busy (the 
 in queue -> a missed call for everybody on that line; forced registration refuses
 ``close_call`` until the enquiry is registered; only permitted lines can be chosen.
 Every refusal is a :class:`Refused` and changes nothing (see :meth:`snapshot`).
+``tests/unit/test_desk_contract.py`` runs the same scenarios against this and the real
+distributor: where they differ the distributor is right (a second login or logout is a
+no-op, ready works from logged out and without lines, hang-up while the phone rings is
+refused, a call that is over is "not found", wrap-up extends by up to an hour).
 
 Test drivers (synchronous, call them on the event loop's thread — they publish on the
 hub): :meth:`add_line`, :meth:`add_agent`, :meth:`add_contact`, :meth:`add_category`,
@@ -491,7 +495,7 @@ class FakeDesk:
     async def login(self, agent_id: int) -> None:
         agent = self._agent(agent_id)
         if agent.state != "logged_out":
-            raise Refused(ILLEGAL_STATE, "already working")
+            return  # already working: nothing to do (as the distributor)
         self._set_state(agent, "paused", reason="login")
         self._log("login", agent_id)
         self._changed([agent_id])
@@ -499,7 +503,7 @@ class FakeDesk:
     async def logout(self, agent_id: int) -> None:
         agent = self._agent(agent_id)
         if agent.state == "logged_out":
-            raise Refused(ILLEGAL_STATE, "not working")
+            return  # not working: nothing to do (as the distributor)
         if agent.state in ("offered", "busy") or agent.call is not None:
             raise Refused(ILLEGAL_STATE, "finish the call first")
         self._set_state(agent, "logged_out")
@@ -508,9 +512,7 @@ class FakeDesk:
         self._changed([agent_id])
 
     async def choose_lines(self, agent_id: int, line_ids: list[int]) -> None:
-        agent = self._agent(agent_id)
-        if agent.state == "logged_out":
-            raise Refused(ILLEGAL_STATE, "start work first")
+        agent = self._agent(agent_id)  # also before work starts (as the distributor)
         bad = [i for i in line_ids if i not in agent.permitted]
         if bad:
             raise Refused(NOT_PERMITTED, f"line_ids: not permitted: {bad}")
@@ -524,10 +526,10 @@ class FakeDesk:
         if agent.state == "wrap_up":
             await self.finish_wrap_up(agent_id)
             return
-        if agent.state != "paused":
+        # logged out: work starts ready; no lines chosen: ready, offered nothing (as the
+        # distributor)
+        if agent.state not in ("paused", "logged_out"):
             raise Refused(ILLEGAL_STATE, f"cannot get ready while {agent.state}")
-        if not agent.chosen:
-            raise Refused(ILLEGAL_STATE, "choose lines first")
         self._set_state(agent, "ready")
         self._log("ready", agent_id)
         self._dispatch()
@@ -587,8 +589,10 @@ class FakeDesk:
     async def hangup(self, agent_id: int, call_id: int) -> None:
         agent = self._agent(agent_id)
         call = self._card(agent, call_id)
-        if call.state not in ("connecting", "connected"):
-            raise Refused(ILLEGAL_STATE, "the call has ended")
+        if call.state not in ("connecting", "connected"):  # over: not yours to end
+            raise Refused(NOT_FOUND, f"call {call_id} is not yours")
+        if call.state == "connecting":  # the phone rings: the app ends it if unanswered
+            raise Refused(ILLEGAL_STATE, "the call is not connected yet")
         self._end_call(call)
         self._log("hangup", agent_id, call_id)
         self._changed([agent_id])
@@ -607,10 +611,10 @@ class FakeDesk:
 
     async def extend_wrap_up(self, agent_id: int, seconds: int) -> None:
         agent = self._agent(agent_id)
+        if not 0 < seconds <= 3600:  # checked first (as the distributor)
+            raise Refused(INVALID, "seconds: a whole number from 1 to 3600")
         if agent.state != "wrap_up" or agent.wrap_up_until is None:
             raise Refused(ILLEGAL_STATE, "not in wrap-up")
-        if not 0 < seconds <= 600:
-            raise Refused(INVALID, "seconds: must be 1-600")
         agent.wrap_up_until += dt.timedelta(seconds=seconds)
         self._log("extend_wrap_up", agent_id, seconds)
         self._changed([agent_id])

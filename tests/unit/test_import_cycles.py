@@ -16,11 +16,6 @@ import asterisk_cube
 ROOT = Path(asterisk_cube.__file__).parent
 TOP = "asterisk_cube"
 
-# Cycles whose every member lies in these packages are tolerated for now: acd/ and dialer/
-# are being split by other workstreams of issue #13 (acd/distributor.DialerAgent is imported
-# by dialer/pacer, acd/contact_scope imports dialer/callbacks). Remove once they are gone.
-BEING_REWRITTEN = ("asterisk_cube.acd", "asterisk_cube.dialer")
-
 
 def modules(root: Path = ROOT) -> dict[str, Path]:
     found = {}
@@ -123,17 +118,13 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
-def _tolerated(component: list[str]) -> bool:
-    return all(any(m == p or m.startswith(p + ".") for p in BEING_REWRITTEN) for m in component)
-
-
 def test_no_cycle_between_modules() -> None:
-    found = [c for c in cycles(import_graph()) if not _tolerated(c)]
+    found = cycles(import_graph())
     assert found == [], f"import cycles between modules: {found}"
 
 
 def test_no_cycle_between_packages() -> None:
-    found = [c for c in cycles(package_graph(import_graph())) if not _tolerated(c)]
+    found = cycles(package_graph(import_graph()))
     assert found == [], f"import cycles between packages: {found}"
 
 

@@ -476,7 +476,9 @@ def test_a_requested_pause_is_shown_and_can_be_taken_back(env):
 def test_illegal_state_is_a_conflict(env):
     c = env.client()
     login(c, "kari")
-    resp = c.post("/api/ready")
+    # not in wrap-up (ready before work starts is no refusal: work starts ready, as the
+    # distributor does -- tests/unit/test_desk_contract.py)
+    resp = c.post("/api/wrapup/finish")
     assert resp.status_code == 409 and resp.json()["error"] == "illegal_state"
 
 
@@ -519,7 +521,7 @@ def test_switching_language_is_kept(env):
     assert "Enquiry registration" in c.get("/desk").text
     assert c.post("/api/language", json={"language": "nb-NO"}).json()["language"] == "nb"
     assert "Henvendelsesregistrering" in c.get("/desk").text
-    resp = c.post("/api/ready")  # refusal messages are translated too
+    resp = c.post("/api/wrapup/finish")  # refusal messages are translated too
     assert resp.json()["message"] == "Det går ikke i statusen du har nå."
     c2 = env.client()  # the choice is stored on the agent
     login(c2, "ola")
