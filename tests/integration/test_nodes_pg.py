@@ -17,6 +17,7 @@ from agent_client import AgentClient
 from cubeproc import CLI, Serve
 from sippkit import caller, phone
 from sqlalchemy import create_engine, text
+from support.polling import until
 
 from asterisk_cube.sandbox import PASSWORD as ARI_PASSWORD
 from asterisk_cube.sandbox import USERNAME as ARI_USER
@@ -118,8 +119,9 @@ async def test_second_node_leaves_the_first_ones_call_alone(sandbox, pg_db, tmp_
             )
             before = await ari_channels(sandbox)
             assert len(before) == 2  # the caller and the agent's leg
-            assert call_row(pg_db, call_id) == ("connected", None, "a")
-            assert agent_row(pg_db, "agent01") == ("busy", "a")
+            # the rows reach the database through the write-behind journal (<= 250 ms)
+            await until(lambda: call_row(pg_db, call_id) == ("connected", None, "a"), 5, "row")
+            await until(lambda: agent_row(pg_db, "agent01") == ("busy", "a"), 5, "agent row")
 
             b.start()  # node b: same host, same database, same Asterisk
             wait_log(b, "acd_recovered")

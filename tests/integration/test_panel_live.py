@@ -360,7 +360,7 @@ async def test_the_panel_in_chromium_shows_a_call_wait_and_get_answered(cube, sa
         browser.find_element(By.ID, "username").send_keys("boss")
         browser.find_element(By.ID, "password").send_keys(PASSWORD)
         browser.find_element(By.ID, "login-btn").click()
-        WebDriverWait(browser, 15).until(EC.url_to_be(f"{url}/desk"))
+        WebDriverWait(browser, 15).until(EC.url_to_be(f"{url}/panel"))  # a supervisor lands here
         browser.get(f"{url}/panel")
         wait_text("#ami-badge", lambda t: t == "Asterisk: live")
 
