@@ -380,12 +380,12 @@ def _check_node(node: NodeSettings) -> None:
 def _check_demo(demo: DemoSettings) -> None:
     if not demo.test_call_did:
         return
-    from asterisk_cube.core.testcall import CallTarget, DemoCallError
+    from asterisk_cube.core.testcall import DemoCallError, from_settings
 
+    target = from_settings(demo)
+    assert target is not None  # test_call_did is set
     try:
-        CallTarget(
-            demo.test_call_sip, demo.test_call_port, demo.test_call_did, demo.test_call_from
-        ).check()
+        target.check()
     except DemoCallError as exc:
         raise ConfigError(f"demo.test_call_{exc.part}: {exc}") from None
 

@@ -5,6 +5,7 @@ well-formed. Placing it (SIPp) is :mod:`asterisk_cube.demo.testcall`; ``config.p
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from .numbers import InvalidNumber, check_typed
 
@@ -46,3 +47,13 @@ class CallTarget:
                 f"local port {self.local_port} is not a port number 1-65535", "port"
             )
         return self
+
+
+def from_settings(demo: Any) -> CallTarget | None:
+    """The test call of ``[demo]`` (config.DemoSettings), or None when ``test_call_did``
+    is empty (a production server)."""
+    if not demo.test_call_did:
+        return None
+    return CallTarget(
+        demo.test_call_sip, demo.test_call_port, demo.test_call_did, demo.test_call_from
+    )

@@ -4,9 +4,10 @@ phone or a SIP phone). ``asterisk-cube demo call`` and the desk's *Test call* bu
 (web/testcall.py) both place it here.
 
 Where it goes comes from ``[demo]`` (config.py: ``test_call_did``, ``test_call_sip``,
-``test_call_port``, ``test_call_from``): ``demo run`` / ``demo env`` set them for the demo's
-sandbox (:func:`settings_env`); a production config leaves ``test_call_did`` empty, and then
-the desk shows no button.
+``test_call_port``, ``test_call_from``; the pure part, :class:`CallTarget`, is
+``core/testcall.py``): ``demo run`` / ``demo env`` set them for the demo's sandbox
+(:func:`settings_env`); a production config leaves ``test_call_did`` empty, and then the
+desk shows no button and never imports this module.
 
 The caller echoes the RTP it gets (SIPp ``-rtp_echo``): whoever takes the call hears
 their own voice, which proves the audio both ways, and Asterisk counts RTP on both legs.
@@ -17,14 +18,11 @@ from __future__ import annotations
 import errno
 import socket
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from asterisk_cube.core.testcall import DEFAULT_CALLER_ID, CallTarget, DemoCallError
 
 from . import sipp
-
-if TYPE_CHECKING:
-    from asterisk_cube.config import DemoSettings
 
 #: base+119 of the sandbox: the carrier-trunk port of the test call (the traffic
 #: simulator's callers use base+100..118)
@@ -57,15 +55,6 @@ def settings_env(instance: Sandbox, did: str) -> dict[str, str]:
         "ASTERISK_CUBE_DEMO_TEST_CALL_SIP": target.sip,
         "ASTERISK_CUBE_DEMO_TEST_CALL_PORT": str(target.local_port),
     }
-
-
-def from_settings(demo: DemoSettings) -> CallTarget | None:
-    """The configured test call, or None when ``[demo] test_call_did`` is empty."""
-    if not demo.test_call_did:
-        return None
-    return CallTarget(
-        demo.test_call_sip, demo.test_call_port, demo.test_call_did, demo.test_call_from
-    )
 
 
 def port_busy(port: int) -> bool:

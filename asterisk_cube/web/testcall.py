@@ -23,8 +23,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from ..core.testcall import CallTarget, DemoCallError
-from ..demo.testcall import from_settings, place
+from ..core.testcall import CallTarget, DemoCallError, from_settings
 from ..logs import get_logger
 from .auth import refusal
 from .i18n import gettext as _
@@ -73,8 +72,10 @@ class DeskTestCall:
         busy = _("A test call is already under way: take it or wait until it ends.")
         if self.running():
             return refusal(request, "test_call_busy", 409, message=busy)
+        from ..demo.testcall import place  # the demo package: only on a demo server
+
         try:
-            proc = place(self.target, log=None)
+            proc = place(self.target)
         except DemoCallError as exc:  # the port is taken: `demo call` in another shell
             return refusal(request, "test_call_busy", 409, detail=str(exc), message=busy)
         except (OSError, RuntimeError) as exc:  # no sipp binary, cannot fork...

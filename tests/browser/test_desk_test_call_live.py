@@ -27,7 +27,8 @@ from cubeproc import Serve
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 
-from asterisk_cube.demo.testcall import from_settings, port_busy, settings_env
+from asterisk_cube.core.testcall import from_settings
+from asterisk_cube.demo.testcall import port_busy, settings_env
 from asterisk_cube.services.demo_data import TEST_DID
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]

@@ -12,10 +12,9 @@ import pytest
 from fakes.web import demo_for, make_accounts, make_app, make_settings
 
 from asterisk_cube.config import ConfigError, load_settings
-from asterisk_cube.core.testcall import CallTarget, DemoCallError
+from asterisk_cube.core.testcall import CallTarget, DemoCallError, from_settings
 from asterisk_cube.demo import testcall
 from asterisk_cube.events import EventHub
-from asterisk_cube.web import testcall as web_testcall
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -46,7 +45,7 @@ def placed(monkeypatch):
         calls.append((target, FakeCaller()))
         return calls[-1][1]
 
-    monkeypatch.setattr(web_testcall, "place", place)
+    monkeypatch.setattr(testcall, "place", place)
     yield calls
     for _target, caller in calls:
         caller.end()
@@ -161,6 +160,6 @@ def test_the_demo_env_points_the_test_call_at_the_sandbox():
 
     inst = SandboxInstance("demo", 15000)
     settings = load_settings(env=testcall.settings_env(inst, "4721000004"))
-    target = testcall.from_settings(settings.demo)
+    target = from_settings(settings.demo)
     assert target == CallTarget("127.0.0.1:15060", 15119, "4721000004", "+4791234567")
-    assert testcall.from_settings(load_settings(env={}).demo) is None
+    assert from_settings(load_settings(env={}).demo) is None
