@@ -194,6 +194,21 @@ class NodeSettings:
 
 
 @dataclass
+class DemoSettings:
+    """The demo's test call (docs/demo.md): ``demo run`` sets these for its sandbox; a
+    production config leaves ``test_call_did`` empty and the desk shows no Test call."""
+
+    # the line a test call rings (its number); empty: no test call on this server
+    test_call_did: str = ""
+    # Asterisk's SIP host:port that takes carrier-trunk calls, and the local UDP port the
+    # test caller sends from (one the trunk accepts)
+    test_call_sip: str = ""
+    test_call_port: int = 0
+    # the caller's number
+    test_call_from: str = "+4791234567"
+
+
+@dataclass
 class Settings:
     data_dir: Path = field(default_factory=default_data_dir)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
@@ -207,6 +222,7 @@ class Settings:
     webrtc: WebrtcSettings = field(default_factory=WebrtcSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     node: NodeSettings = field(default_factory=NodeSettings)
+    demo: DemoSettings = field(default_factory=DemoSettings)
     source: str = "defaults"  # where the settings came from, for `config show`
 
     @property
@@ -238,6 +254,7 @@ _SECTIONS = (
     "webrtc",
     "metrics",
     "node",
+    "demo",
 )
 #: ARI media URI schemes (the abandon message).
 MEDIA_SCHEMES = ("sound:", "recording:", "tone:", "number:", "digits:", "characters:")
@@ -350,6 +367,7 @@ def load_settings(
     _check_limits(settings)
     _check_metrics(settings.metrics)
     _check_node(settings.node)
+    _check_demo(settings.demo)
     return settings
 
 
@@ -357,6 +375,19 @@ def _check_node(node: NodeSettings) -> None:
     problem = node.name and name_problem(node.name)
     if problem:
         raise ConfigError(f"node.name {problem}")
+
+
+def _check_demo(demo: DemoSettings) -> None:
+    if not demo.test_call_did:
+        return
+    from asterisk_cube.core.testcall import DemoCallError, from_settings
+
+    target = from_settings(demo)
+    assert target is not None  # test_call_did is set
+    try:
+        target.check()
+    except DemoCallError as exc:
+        raise ConfigError(f"demo.test_call_{exc.part}: {exc}") from None
 
 
 def _check_metrics(metrics: MetricsSettings) -> None:

@@ -6,8 +6,13 @@ binary. The flags keep Chromium from reaching for the network at start.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
+import time
+import urllib.request
+from base64 import b64encode
 from pathlib import Path
 
 from selenium import webdriver
@@ -83,3 +88,80 @@ def stale(element):
         return False
 
     return gone_from_page
+
+
+# --- the browser phone on the sandbox (test_browser_phone.py, test_desk_test_call_live.py)
+
+
+def ari(sandbox, path):
+    req = urllib.request.Request(f"{sandbox.ari_url}/ari/{path}")
+    req.add_header("Authorization", "Basic " + b64encode(b"asterisk-cube:asterisk-cube").decode())
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        return json.load(resp)
+
+
+def until(check, timeout, what):
+    deadline = time.monotonic() + timeout
+    while True:
+        found = check()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+def channel_stats(sandbox):
+    """{channel name prefix: (rx packets, tx packets)} from ``pjsip show channelstats``."""
+    found = {}
+    for line in sandbox.rx("pjsip show channelstats").splitlines():
+        # " cube-cal carrier-00000000   00:00:21 ulaw     1085   0   0   0.000   1078 ..."
+        # (BridgeId, ChannelId, UpTime, Codec, Receive Count Lost Pct Jitter, Transmit Count)
+        m = re.search(r"(\S+)\s+\d+:\d+:\d+\s+\S+\s+(\d+)\s+\d+\s+\S+\s+\S+\s+(\d+)", line)
+        if m:
+            found[m.group(1)] = (int(m.group(2)), int(m.group(3)))
+    return found
+
+
+def rtp_both_ways(sandbox):
+    stats = channel_stats(sandbox)
+    legs = {
+        "browser": [v for k, v in stats.items() if k.startswith("cube-webrtc-agent")],
+        "caller": [v for k, v in stats.items() if k.startswith("carrier")],
+    }
+    ok = all(len(v) == 1 and v[0][0] > 20 and v[0][1] > 20 for v in legs.values())
+    return legs if ok else None
+
+
+def nothing_left(sandbox):
+    return not ari(sandbox, "channels") and "0 active channels" in sandbox.rx("core show channels")
+
+
+def ready_on_the_browser_phone(b, serve, sandbox):
+    """Log in as agent01, take every line, pick the browser phone; registered, Ready."""
+    b.get(serve.url + "/login")
+    b.find_element(By.ID, "username").send_keys("agent01")
+    b.find_element(By.ID, "password").send_keys("demo-password")
+    b.find_element(By.ID, "login-btn").click()
+    wait(b).until(EC.url_to_be(serve.url + "/desk"))
+    visible(b, "lines-dialog")
+    for box in b.find_elements(By.CSS_SELECTOR, "#lines-choices input"):
+        if not box.is_selected():
+            box.click()
+    b.find_element(By.ID, "lines-ok").click()
+    text_in(b, "state-badge", "Ready")
+
+    # the phone in the browser: a plain explanation first, then the browser's question once
+    # (a browser not asked yet: with the fake media UI it would say "granted" already)
+    b.execute_cdp_cmd(
+        "Browser.setPermission",
+        {"permission": {"name": "microphone"}, "setting": "prompt", "origin": serve.url},
+    )
+    text_in(b, "phone-reg", "Desk phone in use")
+    b.find_element(By.ID, "phone-browser").click()
+    visible(b, "phone-explain")
+    b.find_element(By.ID, "phone-mic-ok").click()
+    text_in(b, "phone-reg", "Browser phone: registered", timeout=20)
+    endpoint = ari(sandbox, "endpoints/PJSIP/cube-webrtc-agent01")
+    assert endpoint["state"] == "online", endpoint
+    b.save_screenshot(str(SHOTS / "desk-phone-registered.png"))

@@ -47,8 +47,11 @@ def _demo_env(instance, name: str) -> dict[str, str]:
     """The environment that points asterisk-cube at the demo: the sandbox's (Asterisk,
     sounds), the demo's data directory and its mail sink (``demo env`` prints it)."""
     from asterisk_cube.config import default_data_dir
+    from asterisk_cube.demo.testcall import settings_env
+    from asterisk_cube.services.demo_data import TEST_DID
 
     env = dict(instance.env())
+    env.update(settings_env(instance, TEST_DID))  # the desk's Test call button
     env["ASTERISK_CUBE_DATA_DIR"] = os.environ.get("ASTERISK_CUBE_DATA_DIR") or str(
         default_data_dir() / name
     )
@@ -334,8 +337,7 @@ def call(name, base_port, did, caller_id, hold):
     """A test call to one of the demo's lines, for you to take at agent01's desk: a SIPp
     caller on the sandbox's carrier trunk that waits for you and stays until you hang up."""
     from asterisk_cube.core.numbers import InvalidNumber, check_typed
-    from asterisk_cube.demo import sipp
-    from asterisk_cube.demo.traffic import TEST_CALL_SLOT
+    from asterisk_cube.demo.testcall import DemoCallError, place, target_for
     from asterisk_cube.sandbox import SandboxError, SandboxInstance
     from asterisk_cube.services.demo_data import TEST_DID
 
@@ -356,13 +358,10 @@ def call(name, base_port, did, caller_id, hold):
         raise click.ClickException(
             f"--line {did!r}: give the line's number (digits), e.g. {TEST_DID}"
         )
-    proc = sipp.caller(
-        f"127.0.0.1:{instance.sip_port}",
-        instance.carrier_ports[TEST_CALL_SLOT],
-        did,
-        caller_id,
-        hold_ms=hold * 1000,
-    ).start()
+    try:
+        proc = place(target_for(instance, did, caller_id), hold_s=hold)
+    except DemoCallError as exc:
+        raise click.ClickException(str(exc)) from None
     click.echo(
         f"calling line {did} from {caller_id}: take it at the desk (agent01); Ctrl-C hangs up"
     )

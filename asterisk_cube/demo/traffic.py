@@ -62,7 +62,7 @@ LINE_WEIGHTS = {SERVICE_DID: 0.5, HOTLINE_DID: 0.3, CLIENT_DID: 0.2}
 CYCLE_S = 600.0  # the arrival rate's cycle
 CONTACTS_TOP_UP = 1500  # open contacts the campaign keeps
 CARRIER_SLOTS = 19  # sandbox carrier ports base+100..118 (one caller each at a time)
-TEST_CALL_SLOT = 19  # base+119: `demo call` (the person's test call)
+# base+119 is the test call's (demo/testcall.py: `demo call`, the desk's Test call)
 
 
 async def wait_ready(web_url: str, timeout: float = 600.0) -> None:

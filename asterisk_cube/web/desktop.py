@@ -30,6 +30,7 @@ never an id from the request. Routes (all JSON unless noted)::
     POST /api/wrapup/extend         {seconds}
     POST /api/language              {language: "en" | "nb"}
     GET  /api/phone, POST /api/phone        desk or browser phone (see web/phone.py)
+    GET  /api/test-call, POST /api/test-call   the demo's test call (see web/testcall.py)
     GET  /api/calls/{call_id}/script        answering service (see web/answering.py)
     POST /api/calls/{call_id}/forward       {employee_id | null}
     POST /api/calls/{call_id}/forward/connect | /forward/cancel
@@ -97,6 +98,7 @@ from .inputs import BadInput, id_list, int_field, json_body, path_id, str_field
 from .login import LoginPages
 from .nav import landing, nav_context
 from .push import HEARTBEAT_SECONDS, StreamSlots, sse_response, view_stream
+from .testcall import desk_test_call
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
@@ -509,7 +511,7 @@ def desktop_mount(
     if https_only is None:  # the Secure cookie flag: [web] secure_cookie
         https_only = settings.web.secure_cookie
     middleware = auth_middleware(settings, desktop.directory, https_only=https_only)
-    routes = [*desktop.routes(), *extra_routes]
+    routes = [*desktop.routes(), *desk_test_call(desktop, settings.demo), *extra_routes]
     if "max_body_size" in inspect.signature(Mount.__init__).parameters:
         return Mount("", routes=routes, middleware=middleware, max_body_size=MAX_BODY)
     return Mount("", routes=routes, middleware=middleware)

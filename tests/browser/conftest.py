@@ -3,7 +3,7 @@
 from pathlib import Path
 
 import pytest
-from browserkit import CHROMEDRIVER, CHROMIUM, chrome
+from browserkit import CHROMEDRIVER, CHROMIUM, MEDIA_FLAGS, chrome
 
 
 @pytest.fixture
@@ -11,5 +11,12 @@ def browser(tmp_path):
     if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
         pytest.fail("chromium / chromedriver missing: run ./scripts/setup")
     driver = chrome(tmp_path / "profile")
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture
+def media_browser(tmp_path):
+    driver = chrome(tmp_path / "profile", MEDIA_FLAGS)
     yield driver
     driver.quit()

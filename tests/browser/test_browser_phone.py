@@ -10,13 +10,20 @@ channelstats`` counts RTP both ways on both legs; the caller gets the BYE; ARI `
 from __future__ import annotations
 
 import json
-import re
 import time
-import urllib.request
-from base64 import b64encode
 
 import pytest
-from browserkit import MEDIA_FLAGS, SHOTS, chrome, text_in, visible, wait
+from browserkit import (
+    SHOTS,
+    ari,
+    nothing_left,
+    ready_on_the_browser_phone,
+    rtp_both_ways,
+    text_in,
+    until,
+    visible,
+    wait,
+)
 from cubeproc import Serve
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
@@ -60,20 +67,6 @@ def power_serve(sandbox, tmp_path):
     assert srv.stop() == 0, srv.log()
 
 
-@pytest.fixture
-def media_browser(tmp_path):
-    driver = chrome(tmp_path / "profile", MEDIA_FLAGS)
-    yield driver
-    driver.quit()
-
-
-def ari(sandbox, path):
-    req = urllib.request.Request(f"{sandbox.ari_url}/ari/{path}")
-    req.add_header("Authorization", "Basic " + b64encode(b"asterisk-cube:asterisk-cube").decode())
-    with urllib.request.urlopen(req, timeout=5) as resp:
-        return json.load(resp)
-
-
 def dtmf_seen(sandbox, press, digit, timeout=10):
     """Press a key (``press()``) and wait until Asterisk reports the digit received on the
     browser phone's channel: an ARI observer app subscribed to every event source."""
@@ -94,73 +87,6 @@ def dtmf_seen(sandbox, press, digit, timeout=10):
             ):
                 return True
     return False
-
-
-def until(check, timeout, what):
-    deadline = time.monotonic() + timeout
-    while True:
-        found = check()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
-
-
-def channel_stats(sandbox):
-    """{channel name prefix: (rx packets, tx packets)} from ``pjsip show channelstats``."""
-    found = {}
-    for line in sandbox.rx("pjsip show channelstats").splitlines():
-        # " cube-cal carrier-00000000   00:00:21 ulaw     1085   0   0   0.000   1078 ..."
-        # (BridgeId, ChannelId, UpTime, Codec, Receive Count Lost Pct Jitter, Transmit Count)
-        m = re.search(r"(\S+)\s+\d+:\d+:\d+\s+\S+\s+(\d+)\s+\d+\s+\S+\s+\S+\s+(\d+)", line)
-        if m:
-            found[m.group(1)] = (int(m.group(2)), int(m.group(3)))
-    return found
-
-
-def rtp_both_ways(sandbox):
-    stats = channel_stats(sandbox)
-    legs = {
-        "browser": [v for k, v in stats.items() if k.startswith("cube-webrtc-agent")],
-        "caller": [v for k, v in stats.items() if k.startswith("carrier")],
-    }
-    ok = all(len(v) == 1 and v[0][0] > 20 and v[0][1] > 20 for v in legs.values())
-    return legs if ok else None
-
-
-def nothing_left(sandbox):
-    return not ari(sandbox, "channels") and "0 active channels" in sandbox.rx("core show channels")
-
-
-def ready_on_the_browser_phone(b, serve, sandbox):
-    """Log in as agent01, take every line, pick the browser phone; registered, Ready."""
-    b.get(serve.url + "/login")
-    b.find_element(By.ID, "username").send_keys("agent01")
-    b.find_element(By.ID, "password").send_keys("demo-password")
-    b.find_element(By.ID, "login-btn").click()
-    wait(b).until(EC.url_to_be(serve.url + "/desk"))
-    visible(b, "lines-dialog")
-    for box in b.find_elements(By.CSS_SELECTOR, "#lines-choices input"):
-        if not box.is_selected():
-            box.click()
-    b.find_element(By.ID, "lines-ok").click()
-    text_in(b, "state-badge", "Ready")
-
-    # the phone in the browser: a plain explanation first, then the browser's question once
-    # (a browser not asked yet: with the fake media UI it would say "granted" already)
-    b.execute_cdp_cmd(
-        "Browser.setPermission",
-        {"permission": {"name": "microphone"}, "setting": "prompt", "origin": serve.url},
-    )
-    text_in(b, "phone-reg", "Desk phone in use")
-    b.find_element(By.ID, "phone-browser").click()
-    visible(b, "phone-explain")
-    b.find_element(By.ID, "phone-mic-ok").click()
-    text_in(b, "phone-reg", "Browser phone: registered", timeout=20)
-    endpoint = ari(sandbox, "endpoints/PJSIP/cube-webrtc-agent01")
-    assert endpoint["state"] == "online", endpoint
-    b.save_screenshot(str(SHOTS / "desk-phone-registered.png"))
 
 
 def test_browser_phone_takes_a_call_and_hangs_up(serve, sandbox, media_browser, tmp_path):
