@@ -147,6 +147,7 @@ def two_nodes(sandbox, tmp_path, pg_db):
             ASTERISK_CUBE_CONFIG=str(workdir / "c.toml"),
             ASTERISK_CUBE_DATABASE_URL=pg_db,
             ASTERISK_CUBE_ARI_APP=f"asterisk-cube-node{n}",
+            ASTERISK_CUBE_NODE_NAME=f"node{n}",  # two serves on one database: two nodes
             ASTERISK_CUBE_WEB_PORT=str(sandbox.web_port + n - 1),
             ASTERISK_CUBE_AGI_PORT=str(sandbox.agi_port + n - 1),
         )
@@ -160,11 +161,16 @@ def two_nodes(sandbox, tmp_path, pg_db):
             "agent", "add", f"agent0{n}", "--endpoint", f"PJSIP/agent0{n}",
             "--password", PASSWORD, "--line", OLD,
         )  # fmt: skip
-    for node in nodes:
-        node.start()
-    yield nodes
-    for node in nodes:
-        assert node.stop() == 0, node.log()
+    started = []
+    try:
+        for node in nodes:
+            node.start()
+            started.append(node)
+        yield nodes
+    finally:  # also when the second one failed to start: leave nothing running
+        codes = [(node.stop(), node) for node in started]
+    for code, node in codes:
+        assert code == 0, node.log()
 
 
 async def test_two_serves_on_postgresql_see_cli_grants(two_nodes):
