@@ -221,8 +221,12 @@ class Sipp:
 def default_media_port(port: int) -> int:
     """SIPp binds media ports ``-mp`` and ``-mp + 2``: space phones 4 apart so neighbours
     (callers on adjacent carrier ports) never clash. Phone ports base+100..base+259 map to
-    base+3400..base+4036, clear of Asterisk's RTP range and of the control ports (+2600)."""
-    return port - port % 1000 + 3000 + (port % 1000) * 4
+    base+3400..base+4036, clear of Asterisk's RTP range and of the control ports (+2600).
+    The base is the test run's (``ASTERISK_CUBE_TEST_BASE_PORT``) when the port is in its
+    range, else the port's thousand: a base like 60800 must not map past 65535."""
+    env = os.environ.get("ASTERISK_CUBE_TEST_BASE_PORT", "")
+    base = int(env) if env.isdigit() and int(env) <= port < int(env) + 1000 else port - port % 1000
+    return base + 3000 + (port - base) * 4
 
 
 def read_stats(path: Path) -> dict[str, str]:
