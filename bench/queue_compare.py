@@ -54,7 +54,8 @@ from typing import Any
 
 from asterisk_cube import dialplan as dp
 from asterisk_cube import logs
-from asterisk_cube.sandbox import PASSWORD, USERNAME, SandboxInstance, ensure_host_tools
+from asterisk_cube.sandbox import SandboxInstance
+from asterisk_cube.sandbox_host import PASSWORD, USERNAME, ensure_host_tools
 from bench import inbound_bench as ib
 
 DID_APPQ, DID_MIN = "4721000201", "4721000202"
