@@ -62,7 +62,11 @@ async def assert_nothing_left(sandbox, what):
         await until(lambda: nothing_left(sandbox), timeout=10, what=what)
     except AssertionError:
         channels = [(c["id"], c["name"], c["state"]) for c in await ari_get(sandbox, "channels")]
-        raise AssertionError(f"{what}: still up in Asterisk: {channels}") from None
+        bridges = [(b["id"], b.get("channels")) for b in await ari_get(sandbox, "bridges")]
+        counts = [ln for ln in sandbox.rx("core show channels").splitlines() if "active" in ln]
+        raise AssertionError(
+            f"{what}: still up in Asterisk: channels {channels}, bridges {bridges}, {counts}"
+        ) from None
 
 
 def byes_received(sipp) -> int:
