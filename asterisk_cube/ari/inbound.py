@@ -244,14 +244,19 @@ class InboundApp:
     # ------------------------------------------------------------- bridges
 
     async def _ensure_bridge(self, bridge_id: str, kind: str) -> None:
-        """Create the bridge, or keep it if it exists (e.g. left by a previous serve)."""
+        """Create the bridge, or keep it if it exists (e.g. left by a previous serve).
+
+        It counts as existing from the moment it is asked for: a release while the create
+        is in flight must still send its ``DELETE`` (which Asterisk gets after the create),
+        or the bridge would be left behind."""
+        self._bridges.add(bridge_id)
         try:
             await self.client.bridges.createWithId(bridgeId=bridge_id, type=kind, name=bridge_id)
         except Exception as exc:
             if http_status(exc) != 409:
+                self._bridges.discard(bridge_id)
                 raise
             log.info("bridge_exists", bridge=bridge_id)
-        self._bridges.add(bridge_id)
 
     async def _holding_bridge(self, line_id: int | None) -> str:
         bridge_id = hold_bridge_id(line_id)
