@@ -38,7 +38,8 @@ from .blocklist import block_rows as block_rows
 from .blocklist import check_block as check_block
 from .blocklist import import_blocklist as import_blocklist
 from .blocklist import remove_block as remove_block
-from .rows_import import RowsReport, _read_text, _records, _short_rows
+from .contact_import import read_csv_file
+from .rows_import import RowsReport, _records, _short_rows
 
 
 def check_email(address: str, what: str = "e-mail") -> str:
@@ -329,7 +330,7 @@ def import_employees(
     target2, info; only ``name`` required). Every row is validated first; with errors nothing
     is stored unless ``valid_only``. ``replace`` swaps the whole list for the file's."""
     row = get_client(s, client)
-    records, errors = _records(_read_text(path), EMPLOYEE_COLUMNS, ("name",))
+    records, errors = _records(read_csv_file(path), EMPLOYEE_COLUMNS, ("name",))
     existing = (
         set() if replace else {(e.name.casefold(), e.department.casefold()) for e in row.employees}
     )

@@ -19,7 +19,8 @@ from asterisk_cube.services.contact_import import RowError
 from asterisk_cube.services.provisioning.clients import touch_client
 from asterisk_cube.services.provisioning.common import ProvisioningError, get_client
 
-from .rows_import import RowsReport, _read_text, _records, _short_rows
+from .contact_import import read_csv_file
+from .rows_import import RowsReport, _records, _short_rows
 
 # ------------------------------------------------------------------ blocklists (F-S6)
 
@@ -153,7 +154,7 @@ def import_blocklist(
     yes/no, reason). Validated entirely first; with errors nothing is stored unless
     ``valid_only``. Entries already on the list are reported as rejected rows."""
     owner, region = _list_owner(s, client)
-    records, errors = _records(_read_text(path), BLOCK_COLUMNS, ("number",))
+    records, errors = _records(read_csv_file(path), BLOCK_COLUMNS, ("number",))
     existing = _existing_blocks(s, owner)
     seen: dict[tuple[str, str], int] = {}
     valid: list[BlockData] = []

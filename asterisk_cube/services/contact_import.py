@@ -77,6 +77,19 @@ class _Row:
     extra: dict[str, str]
 
 
+def read_csv_file(path: str | Path) -> str:
+    """A CSV file's text (UTF-8, a BOM allowed), or one line that says why not."""
+    path = Path(path)
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise ProvisioningError(f"file not found: {path}") from None
+    except IsADirectoryError:
+        raise ProvisioningError(f"{path} is a directory, not a CSV file") from None
+    except UnicodeDecodeError:
+        raise ProvisioningError(f"{path} is not UTF-8 text") from None
+
+
 def _read(text: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
     sample = text[:4096]
     try:
@@ -191,12 +204,7 @@ def import_contacts(
     """Validate the whole file, then store it (or nothing) within the caller's transaction."""
     campaign = get_campaign(s, campaign_name)
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise ProvisioningError(f"file not found: {path}") from None
-    except UnicodeDecodeError:
-        raise ProvisioningError(f"{path} is not UTF-8 text") from None
+    text = read_csv_file(path)
     open_states = (
         m.ContactStatus.NEW,
         m.ContactStatus.NOT_ANSWERED,

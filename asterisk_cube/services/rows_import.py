@@ -5,7 +5,6 @@ file's text, its columns by name or alias, numbered records, and the import's re
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from asterisk_cube.services.contact_import import MAX_ROWS, RowError, _read, row_problem
@@ -30,18 +29,6 @@ class RowsReport:
             "rejected": [{"row": e.row, "reason": e.reason} for e in self.rejected],
             "stored": self.stored,
         }
-
-
-def _read_text(path: str | Path) -> str:
-    path = Path(path)
-    try:
-        return path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise ProvisioningError(f"file not found: {path}") from None
-    except IsADirectoryError:
-        raise ProvisioningError(f"{path} is a directory, not a CSV file") from None
-    except UnicodeDecodeError:
-        raise ProvisioningError(f"{path} is not UTF-8 text") from None
 
 
 def _columns(
