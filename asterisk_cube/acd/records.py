@@ -120,14 +120,7 @@ def persist_agent(
     """The agent's current status row, and the state-time log record of the change
     (queued on the journal: written with the batch's others by :func:`persist_agents`).
     ``node``: the node that made the change, the one the agent works on (issue #14)."""
-    values = _status_values(status, card_call_id, now, node)
-    update = _STATUS.update().where(_STATUS.c.agent_id == agent_id).values(**values)
-    done = cast(CursorResult[Any], s.execute(update))
-    if done.rowcount == 0:
-        s.execute(_STATUS.insert().values(agent_id=agent_id, **values))
-    row = _log_row(agent_id, record)
-    if row is not None:
-        s.execute(_STATE_LOG.insert(), [row])
+    persist_agents(s, [((agent_id, status, card_call_id, record, now, node), {})])
 
 
 def insert_arrival(s: Session, call: dict, channel_id: str, at: dt.datetime) -> None:
