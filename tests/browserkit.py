@@ -137,13 +137,28 @@ def nothing_left(sandbox):
     return not ari(sandbox, "channels") and "0 active channels" in sandbox.rx("core show channels")
 
 
+def submit_login(driver, url: str, username: str, password: str) -> None:
+    """Fill in and send the login form at ``url``/login."""
+    driver.get(url + "/login")
+    driver.find_element(By.ID, "username").send_keys(username)
+    driver.find_element(By.ID, "password").send_keys(password)
+    driver.find_element(By.ID, "login-btn").click()
+
+
+def log_in(driver, url: str, username: str, password: str, landing: str | None = None) -> str:
+    """Log in through the form; wait for ``landing`` (a path), or for any page but the
+    login page. The path landed on."""
+    submit_login(driver, url, username, password)
+    if landing is None:
+        wait(driver).until(lambda d: not d.current_url.endswith("/login"))
+    else:
+        wait(driver).until(EC.url_to_be(url + landing))
+    return driver.current_url.removeprefix(url)
+
+
 def ready_on_the_browser_phone(b, serve, sandbox):
     """Log in as agent01, take every line, pick the browser phone; registered, Ready."""
-    b.get(serve.url + "/login")
-    b.find_element(By.ID, "username").send_keys("agent01")
-    b.find_element(By.ID, "password").send_keys("demo-password")
-    b.find_element(By.ID, "login-btn").click()
-    wait(b).until(EC.url_to_be(serve.url + "/desk"))
+    log_in(b, serve.url, "agent01", "demo-password", landing="/desk")
     visible(b, "lines-dialog")
     for box in b.find_elements(By.CSS_SELECTOR, "#lines-choices input"):
         if not box.is_selected():

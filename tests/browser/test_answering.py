@@ -6,12 +6,12 @@ for the clients. Screenshots go to $DESK_SCREENSHOTS (default /tmp)."""
 
 from __future__ import annotations
 
+import browserkit
 import pytest
 from browserkit import SHOTS, gone, text_in, visible, wait
 from fakes.answering import OWN_NUMBER, SALES_TARGETS, TARGETS, add_client, attach
 from fakes.web import LiveDesktop, demo_for
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select
 
 pytestmark = pytest.mark.browser
@@ -81,11 +81,7 @@ def nobody_working(live):
 
 
 def log_in(driver, live, username, password, lines):
-    driver.get(live.url + "/login")
-    driver.find_element(By.ID, "username").send_keys(username)
-    driver.find_element(By.ID, "password").send_keys(password)
-    driver.find_element(By.ID, "login-btn").click()
-    wait(driver).until(EC.url_to_be(live.url + "/desk"))
+    browserkit.log_in(driver, live.url, username, password, landing="/desk")
     visible(driver, "lines-dialog")
     for box in driver.find_elements(By.CSS_SELECTOR, "#lines-choices input"):
         if box.is_selected() != (int(box.get_attribute("value")) in lines):

@@ -25,6 +25,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import browserkit
 import children
 import httpx
 import pytest
@@ -32,7 +33,6 @@ from agent_client import AgentClient
 from browserkit import SHOTS, wait
 from sandbox_fixtures import TEST_BASE_PORT, TEST_INSTANCE
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions as EC
 from sippkit import phone
 
 from asterisk_cube.sandbox import PASSWORD, USERNAME
@@ -213,11 +213,8 @@ def test_the_demo_lives_for_two_minutes(demo, sandbox, browser):
     with phone(sandbox, sandbox.agent_port(1), workdir / "agent01", answer_ms=300):
         asyncio.run(_take_test_call(url, sandbox, env))
 
-    browser.get(url + "/login")
-    browser.find_element(By.ID, "username").send_keys("supervisor")
-    browser.find_element(By.ID, "password").send_keys("demo-password")
-    browser.find_element(By.ID, "login-btn").click()
-    wait(browser).until(EC.url_to_be(url + "/panel"))  # supervisors land on the panel
+    # supervisors land on the panel
+    browserkit.log_in(browser, url, "supervisor", "demo-password", landing="/panel")
     seen = wait(browser, RUN_FOR + 30).until(_panel_lives)
     browser.save_screenshot(str(SHOTS / "demo-panel.png"))
     # keep watching until the demo has run RUN_FOR seconds: it still lives then

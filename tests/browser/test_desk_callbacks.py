@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
+import browserkit
 import pytest
 from browserkit import SHOTS, text_in, visible, wait
 from cubeproc import Serve
@@ -141,11 +142,7 @@ def close_and_ready(browser):
 def test_schedule_list_delivery_with_comment_and_cancel(
     serve, sandbox, customers, browser, tmp_path
 ):
-    browser.get(serve.url + "/login")
-    browser.find_element(By.ID, "username").send_keys("agent01")
-    browser.find_element(By.ID, "password").send_keys("demo-password")
-    browser.find_element(By.ID, "login-btn").click()
-    wait(browser).until(EC.url_to_be(serve.url + "/desk"))
+    browserkit.log_in(browser, serve.url, "agent01", "demo-password", landing="/desk")
     visible(browser, "lines-dialog")
     browser.find_element(By.ID, "lines-ok").click()
     text_in(browser, "state-badge", "Ready")

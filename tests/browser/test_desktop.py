@@ -5,6 +5,7 @@ switch to Norwegian. Screenshots go to $DESK_SCREENSHOTS (default /tmp)."""
 
 from __future__ import annotations
 
+import browserkit
 import pytest
 from browserkit import SHOTS, gone, stale, text_in, visible, wait
 from fakes.web import LiveDesktop
@@ -34,11 +35,7 @@ def live(tmp_path_factory):
 
 
 def log_in(driver, live, username, password):
-    driver.get(live.url + "/login")
-    driver.find_element(By.ID, "username").send_keys(username)
-    driver.find_element(By.ID, "password").send_keys(password)
-    driver.find_element(By.ID, "login-btn").click()
-    wait(driver).until(EC.url_to_be(live.url + "/desk"))
+    browserkit.log_in(driver, live.url, username, password, landing="/desk")
 
 
 def test_wrong_password_shows_a_refusal(browser, live):

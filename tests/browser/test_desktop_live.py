@@ -5,6 +5,7 @@ forced registration demands, close the call."""
 
 from __future__ import annotations
 
+import browserkit
 import pytest
 from browserkit import SHOTS, text_in, visible, wait
 from cubeproc import Serve
@@ -28,11 +29,7 @@ def serve(sandbox, tmp_path):
 
 
 def test_real_call_from_offer_to_registration(serve, sandbox, browser, tmp_path):
-    browser.get(serve.url + "/login")
-    browser.find_element(By.ID, "username").send_keys("agent01")
-    browser.find_element(By.ID, "password").send_keys("demo-password")
-    browser.find_element(By.ID, "login-btn").click()
-    wait(browser).until(EC.url_to_be(serve.url + "/desk"))
+    browserkit.log_in(browser, serve.url, "agent01", "demo-password", landing="/desk")
 
     visible(browser, "lines-dialog")
     for box in browser.find_elements(By.CSS_SELECTOR, "#lines-choices input"):

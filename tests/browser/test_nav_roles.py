@@ -4,6 +4,7 @@ has the header navigation of the user's role and a Log out that ends the session
 
 from __future__ import annotations
 
+import browserkit
 import pytest
 from browserkit import SHOTS, gone, visible, wait
 from fakes.panel import LivePanel
@@ -28,12 +29,7 @@ def live(tmp_path_factory):
 
 
 def log_in(driver, live, username, password):
-    driver.get(live.url + "/login")
-    driver.find_element(By.ID, "username").send_keys(username)
-    driver.find_element(By.ID, "password").send_keys(password)
-    driver.find_element(By.ID, "login-btn").click()
-    wait(driver).until(lambda d: not d.current_url.endswith("/login"))
-    return driver.current_url.removeprefix(live.url)
+    return browserkit.log_in(driver, live.url, username, password)
 
 
 def log_out(driver, live):

@@ -13,6 +13,7 @@ import shutil
 import sys
 from pathlib import Path
 
+import browserkit
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -85,11 +86,7 @@ def text_of(driver, css):
 
 
 def log_in(driver, live, username, password, then="/panel"):
-    driver.get(live.url + "/login")
-    driver.find_element(By.ID, "username").send_keys(username)
-    driver.find_element(By.ID, "password").send_keys(password)
-    driver.find_element(By.ID, "login-btn").click()
-    wait(driver).until(lambda d: not d.current_url.endswith("/login"))  # desk or panel
+    browserkit.log_in(driver, live.url, username, password)  # desk or panel
     driver.get(live.url + then)
 
 

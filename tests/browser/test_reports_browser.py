@@ -12,6 +12,7 @@ import datetime as dt
 import io
 from types import SimpleNamespace
 
+import browserkit
 import pytest
 import report_history as RH
 from browserkit import SHOTS, visible, wait
@@ -64,11 +65,7 @@ def live(tmp_path_factory):
 
 
 def log_in(driver, live, username, password):
-    driver.get(live.url + "/login")
-    driver.find_element(By.ID, "username").send_keys(username)
-    driver.find_element(By.ID, "password").send_keys(password)
-    driver.find_element(By.ID, "login-btn").click()
-    wait(driver).until(lambda d: not d.current_url.endswith("/login"))
+    browserkit.log_in(driver, live.url, username, password)
 
 
 def text(value) -> str:
