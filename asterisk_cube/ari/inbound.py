@@ -133,6 +133,8 @@ class InboundApp:
         # call/consult bridges that exist (created, or found on resync): only these are
         # destroyed, so a call without a consult sends no DELETE that gets a 404 (#19)
         self._bridges: set[str] = set()
+        # bridges whose create is in flight: a release waits for it before its DELETE
+        self._creating: dict[str, asyncio.Future[None]] = {}
         # /metrics: on_timing("arrival_to_originate" | "answer_to_bridged", seconds)
         self.on_timing: Callable[[str, float], None] | None = None
         # call recording (issue #17, audio/recorder.py): (call_id, bridge_id) once bridged
@@ -246,10 +248,11 @@ class InboundApp:
     async def _ensure_bridge(self, bridge_id: str, kind: str) -> None:
         """Create the bridge, or keep it if it exists (e.g. left by a previous serve).
 
-        It counts as existing from the moment it is asked for: a release while the create
-        is in flight must still send its ``DELETE`` (which Asterisk gets after the create),
-        or the bridge would be left behind."""
+        It counts as existing from the moment it is asked for, and a release while the
+        create is in flight waits for it: a ``DELETE`` skipped, or one that overtook the
+        create on another connection (404), would leave the bridge in Asterisk."""
         self._bridges.add(bridge_id)
+        created = self._creating[bridge_id] = asyncio.get_running_loop().create_future()
         try:
             await self.client.bridges.createWithId(bridgeId=bridge_id, type=kind, name=bridge_id)
         except Exception as exc:
@@ -257,6 +260,10 @@ class InboundApp:
                 self._bridges.discard(bridge_id)
                 raise
             log.info("bridge_exists", bridge=bridge_id)
+        finally:
+            if self._creating.get(bridge_id) is created:
+                del self._creating[bridge_id]
+            created.set_result(None)
 
     async def _holding_bridge(self, line_id: int | None) -> str:
         bridge_id = hold_bridge_id(line_id)
@@ -267,6 +274,9 @@ class InboundApp:
         return bridge_id
 
     async def _destroy_bridge(self, bridge_id: str) -> None:
+        creating = self._creating.get(bridge_id)
+        if creating is not None:
+            await asyncio.shield(creating)
         if bridge_id not in self._bridges:
             return
         self._bridges.discard(bridge_id)

@@ -7,6 +7,7 @@ request per call went to Asterisk just to get a 404.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from fakes.ari import FakeSupervisor
@@ -76,3 +77,41 @@ async def test_bridges_found_after_a_reconnect_are_deleted_on_release():
     await app.on_resync(snapshot, client)
     await app.release(9, [])
     assert sorted(client.destroyed()) == sorted([call_bridge_id(9), consult_bridge_id(9)])
+
+
+class GatedCreateClient(RecordingClient):
+    """``bridges.createWithId`` waits for ``gate``: a create still in flight at Asterisk."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+        record = self.bridges
+
+        class Bridges:
+            def __getattr__(self, op: str) -> Any:
+                return getattr(record, op)
+
+            async def createWithId(self_, **params: Any) -> None:
+                await self.gate.wait()
+                self.calls.append(("bridges.createWithId", params))
+
+        self.bridges = Bridges()
+
+
+async def test_a_release_during_the_bridge_create_deletes_it_after_the_create():
+    """A second fresh-clone CI run left a call bridge in Asterisk (every later "nothing
+    left" check failed on it): the caller hung up while the call's bridge was being
+    created. The release must delete that bridge, and only once Asterisk has created it
+    (a DELETE that overtakes the create gets a 404 and the bridge stays)."""
+    client = GatedCreateClient()
+    app = app_with(client)
+    creating = asyncio.create_task(app._ensure_bridge(call_bridge_id(10), "mixing"))
+    await asyncio.sleep(0)  # the create is in flight
+    releasing = asyncio.create_task(app.release(10, ["caller", "agent"]))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert client.destroyed() == [], "DELETE sent before Asterisk created the bridge"
+    client.gate.set()
+    await asyncio.gather(creating, releasing)
+    ops = [op for op, p in client.calls if p.get("bridgeId") == call_bridge_id(10)]
+    assert ops == ["bridges.createWithId", "bridges.destroy"]
