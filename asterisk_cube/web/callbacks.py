@@ -37,12 +37,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from ..acd.contract import ILLEGAL_STATE, INVALID, NOT_FOUND, NOT_PERMITTED, CallView
+from ..acd.contract import ILLEGAL_STATE, NOT_FOUND, CallView
 from ..db import models as m
 from ..db.session import transaction
 from ..dialer import desk_callbacks as svc
 from ..dialer.desk_callbacks import Asked, CallbackRefused
-from .auth import User, refusal
+from .auth import STATUS_FOR_REASON, User, refusal
 from .desk_host import DeskHost
 from .i18n import N_
 from .i18n import gettext as _
@@ -54,7 +54,6 @@ if TYPE_CHECKING:
 
 MAX_COMMENT = 4000  # dialer.callbacks.schedule's limit
 DIALER_MODES = frozenset(mode.value for mode in m.DialMode)
-STATUS = {NOT_FOUND: 404, NOT_PERMITTED: 403, ILLEGAL_STATE: 409, INVALID: 400}
 
 #: the service's refusal codes, and the desk's own, as messages (msgids, ``N_``)
 MESSAGES: dict[str, str] = {
@@ -137,7 +136,7 @@ class Callbacks:
         return refusal(
             request,
             exc.reason,
-            STATUS[exc.reason],
+            STATUS_FOR_REASON[exc.reason],
             detail=exc.detail or english,
             field=exc.field,
             message=text,

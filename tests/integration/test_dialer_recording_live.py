@@ -12,17 +12,10 @@ import wave
 
 import httpx
 import pytest
+import test_dialer_e2e as e2e  # the dialer's runtime on the sandbox and its helpers
 from sippkit import phone
 from sqlalchemy import select
-from test_dialer_e2e import (  # the dialer's runtime on the sandbox and its helpers
-    add_agents,
-    add_contacts,
-    cube,  # noqa: F401 - fixture
-    customers,  # noqa: F401 - fixture
-    number,
-    ready,
-    until,
-)
+from test_dialer_e2e import cube, customers  # noqa: F401 - fixtures
 
 from asterisk_cube.db import models as m
 from asterisk_cube.reports.common import Period
@@ -34,11 +27,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("customers")]
 
 CAMPAIGN = "Recorded"
 TALK = 3.0  # the customer hangs up this long after answering (number(1, 5, 30, ...))
-
-
-@pytest.fixture
-def dialer_cube(cube):  # noqa: F811 - the fixture imported above
-    return cube
 
 
 def ari_file(settings, name: str) -> bytes:
@@ -57,14 +45,16 @@ def wav_seconds(data: bytes) -> float:
 
 
 async def test_a_recorded_power_call_leaves_a_file_the_report_points_at(
-    dialer_cube, sandbox, tmp_path
+    cube,  # noqa: F811 - the fixture imported above
+    sandbox,
+    tmp_path,
 ):
-    served = dialer_cube
+    served = cube
     with served.tx() as s:
         camp = p.add_campaign(s, CAMPAIGN, mode="power", skill="rec", wrap_up=0)
         rec.set_policy(s, campaign=CAMPAIGN, mode="all")
-        (agent,) = add_agents(s, [1], "rec")
-        add_contacts(s, camp.id, [number(1, 5, int(TALK * 10), 1)])
+        (agent,) = e2e.add_agents(s, [1], "rec")
+        e2e.add_contacts(s, camp.id, [e2e.number(1, 5, int(TALK * 10), 1)])
     await served.start()
 
     def recorded():
@@ -73,9 +63,9 @@ async def test_a_recorded_power_call_leaves_a_file_the_report_points_at(
             return row if row is not None and row.state != "recording" else None
 
     with phone(sandbox, sandbox.agent_port(1), tmp_path / "agent01"):
-        await ready(served.desk, [agent])
+        await e2e.ready(served.desk, [agent])
         served.running(CAMPAIGN)
-        row = await until(recorded, timeout=30, what="the recording settled")
+        row = await e2e.until(recorded, timeout=30, what="the recording settled")
     assert row.state == "done", (row.state, row.error)
     with served.tx() as s:
         call = s.get(m.Call, row.call_id)
