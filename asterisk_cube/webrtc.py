@@ -172,13 +172,15 @@ class EndpointSync:
     :class:`~asterisk_cube.db.config_version.ConfigWatcher`), the PJSIP file is rendered
     again and, only if it differs from the installed one, rewritten and PJSIP reloaded over
     AMI. Nothing happens without ``[webrtc] ws_url`` or before ``webrtc install`` wrote the
-    file once (the admin opts in there). A file ``serve`` may not write is logged once, not
-    retried every second: ``webrtc install`` as root is the way then."""
+    file once (the admin opts in there). A failure (a file ``serve`` may not write, AMI
+    away) is logged once and retried at the next change, not every second: ``webrtc
+    install`` as root is the way then."""
 
     def __init__(self, settings: Settings, sessions) -> None:
         self.settings = settings
         self.sessions = sessions
         self.refused: str | None = None  # the last error logged (logged once)
+        self.unloaded = False  # the last try failed: the file may be new to Asterisk
 
     def sync(self) -> bool:
         """Rewrite the file and reload PJSIP if the users changed. True if it did."""
@@ -192,18 +194,19 @@ class EndpointSync:
         with transaction(self.sessions) as s:
             text = render(s, self.settings, load_secret_key(self.settings))
         try:
-            if target.read_text() == text:
+            if target.read_text() == text and not self.unloaded:
                 return False
         except OSError:
             pass  # unreadable for us: install() says whether it can write it
         try:
             done = install(text, self.settings)
         except WebrtcError as exc:
+            self.unloaded = True
             if str(exc) != self.refused:
                 self.refused = str(exc)
                 log.error("webrtc_endpoints_not_updated", error=str(exc))
             return False
-        self.refused = None
+        self.refused, self.unloaded = None, False
         log.info("webrtc_endpoints_updated", done=done)
         return True
 
