@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import os
 import tempfile
@@ -16,11 +17,14 @@ from sqlalchemy import select
 
 from asterisk_cube.core import phones
 from asterisk_cube.db import models as m
+from asterisk_cube.logs import get_logger
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from asterisk_cube.config import Settings
+
+log = get_logger(__name__)
 
 CERT_NAME = "dtls.crt"
 KEY_NAME = "dtls.key"
@@ -160,6 +164,55 @@ def install(text: str, settings: Settings, *, reload: bool = True) -> str:
         )
     done.append("PJSIP reloaded in Asterisk")
     return "; ".join(done)
+
+
+class EndpointSync:
+    """``serve`` keeps the installed browser phones current (docs/webrtc.md, "Agents added
+    or removed while serve runs"): on every configuration change it sees (the
+    :class:`~asterisk_cube.db.config_version.ConfigWatcher`), the PJSIP file is rendered
+    again and, only if it differs from the installed one, rewritten and PJSIP reloaded over
+    AMI. Nothing happens without ``[webrtc] ws_url`` or before ``webrtc install`` wrote the
+    file once (the admin opts in there). A failure (a file ``serve`` may not write, AMI
+    away) is logged once and retried at the next change, not every second: ``webrtc
+    install`` as root is the way then."""
+
+    def __init__(self, settings: Settings, sessions) -> None:
+        self.settings = settings
+        self.sessions = sessions
+        self.refused: str | None = None  # the last error logged (logged once)
+        self.unloaded = False  # the last try failed: the file may be new to Asterisk
+
+    def sync(self) -> bool:
+        """Rewrite the file and reload PJSIP if the users changed. True if it did."""
+        from asterisk_cube.db.session import transaction
+        from asterisk_cube.web.auth import load_secret_key
+
+        w = self.settings.webrtc
+        target = Path(w.pjsip_path)
+        if not w.ws_url or not target.is_file():
+            return False
+        with transaction(self.sessions) as s:
+            text = render(s, self.settings, load_secret_key(self.settings))
+        try:
+            if target.read_text() == text and not self.unloaded:
+                return False
+        except OSError:
+            pass  # unreadable for us: install() says whether it can write it
+        try:
+            done = install(text, self.settings)
+        except WebrtcError as exc:
+            self.unloaded = True
+            if str(exc) != self.refused:
+                self.refused = str(exc)
+                log.error("webrtc_endpoints_not_updated", error=str(exc))
+            return False
+        self.refused, self.unloaded = None, False
+        log.info("webrtc_endpoints_updated", done=done)
+        return True
+
+    async def reload(self) -> None:
+        """The watcher's reload: :meth:`sync` off the event loop."""
+        await asyncio.to_thread(self.sync)
 
 
 def check(settings: Settings, sessions) -> list:

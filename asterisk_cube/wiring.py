@@ -27,6 +27,7 @@ from asterisk_cube.logs import get_logger
 from asterisk_cube.metrics import Metrics, loop_lag, metrics_server
 from asterisk_cube.runtime import Runtime, RuntimeState
 from asterisk_cube.services.nodes import NodeLease, NodeNameInUse
+from asterisk_cube.webrtc import EndpointSync
 
 log = get_logger(__name__)
 
@@ -102,6 +103,8 @@ def build_runtime(settings: Settings, **runtime_kwargs: Any) -> Runtime:
     distributor.on_note = mailer.wake
     watcher.add("acd", distributor.reload_config)
     watcher.add("dialer", dialer.refresh)
+    # agents added or removed: their browser phones' endpoints (docs/webrtc.md)
+    watcher.add("webrtc", EndpointSync(settings, sessions).reload)
     components = {
         "acd": lambda state: keep_until_stopped(distributor),
         "dialer": lambda state: dialer.run(),

@@ -103,8 +103,16 @@ def _install_browser_phones(settings, sessions) -> None:
     help="Days of generated history written into a new demo database.",
 )
 @click.option("--calls-per-minute", type=click.FloatRange(0.1, 30), default=3.0, show_default=True)
+@click.option(
+    "--fresh",
+    is_flag=True,
+    help="Start from an empty demo database: the old one is moved aside (renamed with a "
+    "timestamp), not deleted.",
+)
 @click.pass_context
-def run(click_ctx, name, base_port, agents, keep_pbx, traffic, history_days, calls_per_minute):
+def run(
+    click_ctx, name, base_port, agents, keep_pbx, traffic, history_days, calls_per_minute, fresh
+):
     """Sandbox PBX + demo data + serve (+ traffic): everything on embedded defaults.
 
     Builds the sandbox Asterisk on first use (a few minutes), starts it on its own
@@ -128,14 +136,19 @@ def run(click_ctx, name, base_port, agents, keep_pbx, traffic, history_days, cal
     ctx = click_ctx.obj
     try:
         instance = SandboxInstance(name, base_port)
-        click.echo(f"starting sandbox Asterisk {name!r} (first use builds it: a few minutes)...")
-        instance.up(progress=lambda msg: click.echo(f"  {msg}"))
     except SandboxError as exc:
         raise click.ClickException(str(exc)) from None
     env = dict(os.environ)
     env.pop("ASTERISK_CUBE_CONFIG", None)
     env.update(_demo_env(instance, name))
     ctx._settings = settings = load_settings(env=env)
+    if fresh:  # before the sandbox starts: a refusal costs nothing
+        click.echo(_move_aside(settings.database_url))
+    try:
+        click.echo(f"starting sandbox Asterisk {name!r} (first use builds it: a few minutes)...")
+        instance.up(progress=lambda msg: click.echo(f"  {msg}"))
+    except SandboxError as exc:
+        raise click.ClickException(str(exc)) from None
     upgrade(settings.database_url)
     sessions = make_sessionmaker(make_engine(settings.database_url))
     with transaction(sessions) as s:
@@ -188,6 +201,34 @@ def run(click_ctx, name, base_port, agents, keep_pbx, traffic, history_days, cal
         if not keep_pbx:
             instance.down()
             click.echo(f"sandbox {name!r} stopped")
+
+
+def _move_aside(url: str) -> str:
+    """``demo run --fresh``: rename the demo's SQLite file (and its ``-wal``/``-shm``) to
+    ``<name>.<UTC timestamp>`` so the run starts from an empty database; one line saying
+    what happened."""
+    import datetime as dt
+
+    from asterisk_cube.db.session import sqlite_path
+    from asterisk_cube.redact import redact_url
+
+    path = sqlite_path(url)
+    if path is None:
+        raise click.ClickException(
+            f"--fresh: the demo database {redact_url(url)} is not a SQLite file; "
+            "empty it yourself or unset ASTERISK_CUBE_DATABASE_URL"
+        )
+    if not path.exists():
+        return f"fresh demo database: there is none at {path} yet"
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
+    aside = path.with_name(f"{path.name}.{stamp}")
+    if aside.exists():
+        raise click.ClickException(f"--fresh: {aside} exists already: try again in a second")
+    for suffix in ("", "-wal", "-shm"):
+        part = path.with_name(path.name + suffix)
+        if part.exists():
+            part.rename(aside.with_name(aside.name + suffix))
+    return f"moved the old demo database aside to {aside}: starting from an empty one"
 
 
 def _stop_child(proc, timeout: float = 15.0) -> None:

@@ -37,7 +37,8 @@ def show(ctx):
 def install(ctx, no_reload):
     """Make the DTLS certificate (once), write the PJSIP file and reload PJSIP over AMI.
 
-    Run it again after adding or removing agents."""
+    Once installed, a running serve rewrites it as agents are added or removed; run it
+    again after changing [webrtc] or web.secret_key."""
     try:
         click.echo(wr.install(_render(ctx), ctx.settings, reload=not no_reload))
     except wr.WebrtcError as exc:

@@ -11,7 +11,9 @@ Routes (JSON, behind the desktop's login; every POST needs the CSRF token)::
                                                  employee_id: int | null}
 
 The call must be the agent's own current call (its open card) and an answering-service call;
-anything else is 404, whatever the id. Employee ids and forward targets are never taken on
+anything else is 404, whatever the id. The lookups are
+:mod:`asterisk_cube.services.answering_desk`; this module reads the request and translates
+the service's refusals. Employee ids and forward targets are never taken on
 trust: the distributor looks the targets up in the client's configuration, and the note's
 employee must belong to the call's client. The note's callback number is checked here
 against the client's own numbers first, so the refusal names the field in the agent's
@@ -34,11 +36,12 @@ from starlette.routing import BaseRoute, Route
 
 from ..acd.contract import ILLEGAL_STATE, NOT_FOUND, CallView, Refused
 from ..core.hours import HoursWords
-from ..core.script import CallbackCheck, DayPartWords, check_callback_number
-from ..db import models as m
+from ..core.script import DayPartWords
+from ..services import answering_desk as svc
 from . import i18n
 from .auth import User, refusal
 from .desk_host import DeskHost
+from .i18n import N_
 from .i18n import gettext as _
 from .inputs import MAX_ID, BadInput, path_id, str_field
 from .script_view import UnknownClient, client_script, script_data
@@ -51,6 +54,16 @@ MAX_MESSAGE = 10_000  # services.notes.MAX_MESSAGE
 MAX_NAME = 200
 
 CLOSED_HOURS = ("closed", "holiday")
+
+#: services.answering_desk.NoteRefused codes as messages (msgids)
+NOTE_MESSAGES = {
+    "own_number": N_(
+        "%(number)s is %(client)s's own number. Ask the caller for a "
+        "number where they can be reached."
+    ),
+    "invalid_number": N_("is not a valid phone number"),
+    "not_employee": N_("is not one of this client's employees"),
+}
 
 
 def optional_id(body: dict[str, Any], name: str) -> int | None:
@@ -100,10 +113,7 @@ class Answering:
 
     def _script(self, client_id: int, agent_name: str) -> dict[str, Any]:
         with self.sessions() as s:
-            client = s.get(m.Client, client_id)
-            if client is None:
-                raise Refused(NOT_FOUND, f"no client {client_id}")
-            day_words, hours_words = spoken_words(client.language or "nb")
+            day_words, hours_words = spoken_words(svc.client_language(s, client_id))
             script = client_script(
                 s, client_id, self.clock(), words=day_words, agent_name=agent_name
             )
@@ -113,7 +123,7 @@ class Answering:
         call, client_id = await self._my_client_call(user, path_id(request, "call_id"))
         try:
             data = await run_in_threadpool(self._script, client_id, user.name)
-        except UnknownClient:
+        except (svc.NoClient, UnknownClient):
             raise Refused(NOT_FOUND, f"no client {client_id}") from None
         return JSONResponse({"call_id": call.call_id, "script": data})
 
@@ -157,33 +167,15 @@ class Answering:
     def _check_note(self, client_id: int, callback: str, employee_id: int | None) -> None:
         """Refuse (naming the field) a callback number that is the client's own or not a
         phone number, and an employee of another client."""
-        from ..services.notes import NoteError, check_callback, client_own_numbers
-
         with self.sessions() as s:
-            client = s.get(m.Client, client_id)
-            if client is None:
-                raise Refused(NOT_FOUND, f"no client {client_id}")
-            if callback:
-                verdict = check_callback_number(
-                    callback, client_own_numbers(client), client.phone_region or "NO"
-                )
-                if verdict.result is CallbackCheck.OWN_NUMBER:
-                    raise BadInput(
-                        "callback_number",
-                        _(
-                            "%(number)s is %(client)s's own number. Ask the caller for a "
-                            "number where they can be reached."
-                        )
-                        % {"number": verdict.number, "client": client.name},
-                    )
-                try:
-                    check_callback(client, callback)
-                except NoteError:
-                    raise BadInput("callback_number", _("is not a valid phone number")) from None
-            if employee_id is not None:
-                employee = s.get(m.Employee, employee_id)
-                if employee is None or employee.client_id != client.id:
-                    raise BadInput("employee_id", _("is not one of this client's employees"))
+            try:
+                svc.check_note_input(s, client_id, callback, employee_id)
+            except svc.NoClient:
+                raise Refused(NOT_FOUND, f"no client {client_id}") from None
+            except svc.NoteRefused as exc:
+                message = NOTE_MESSAGES[exc.code]
+                text = _(message) % exc.values if exc.values else _(message)
+                raise BadInput(exc.field, text) from None
 
     async def note(self, request: Request, user: User, body: dict[str, Any]) -> Response | None:
         call_id = path_id(request, "call_id")

@@ -38,7 +38,7 @@ from ..logs import get_logger
 from ..services import recordings as rec_svc
 from ..services import supervision as svc
 from . import i18n
-from .auth import User, refusal, request_language, require_role
+from .auth import STATUS_FOR_REASON, User, refusal, request_language, require_role
 from .i18n import gettext as _
 from .inputs import BadInput, json_body, path_id
 
@@ -46,8 +46,6 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
 log = get_logger(__name__)
-
-STATUS = {"not_found": 404, "not_permitted": 403, "illegal_state": 409, "invalid": 400}
 
 
 class AudioWeb:
@@ -79,10 +77,10 @@ class AudioWeb:
                     text = f"{exc.field}: {exc.message}"
                     return refusal(request, "invalid", exc.status, detail=text, field=exc.field)
                 except (ListenRefused, RecordingRefused) as exc:
-                    status = STATUS.get(exc.reason, 409)
+                    status = STATUS_FOR_REASON.get(exc.reason, 409)
                     return refusal(
                         request,
-                        exc.reason if exc.reason in STATUS else "illegal_state",
+                        exc.reason if exc.reason in STATUS_FOR_REASON else "illegal_state",
                         status,
                         detail=exc.message,
                         message=_(refusal_text(exc.reason)),

@@ -44,6 +44,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
+from ..acd.contract import ILLEGAL_STATE, INVALID, NOT_FOUND, NOT_PERMITTED
 from ..db import models as m
 from ..logs import get_logger
 from ..passwords import verify_password
@@ -460,6 +461,10 @@ def wants_html(request: Request) -> bool:
     return not request.url.path.startswith("/api/") and "text/html" in request.headers.get(
         "accept", ""
     )
+
+
+#: the HTTP status of the desk's refusal reasons (acd.contract), shared by the web modules
+STATUS_FOR_REASON = {NOT_FOUND: 404, NOT_PERMITTED: 403, ILLEGAL_STATE: 409, INVALID: 400}
 
 
 def refusal(

@@ -17,8 +17,9 @@ campaign the agent works for (:func:`~asterisk_cube.acd.contact_scope.agent_camp
 a ``contact_id`` in the body must be that contact. The agent sees and cancels its own
 callbacks and those for all agents of its campaigns; any other id is 404, as if unknown.
 
-Writing reuses :mod:`asterisk_cube.dialer.callbacks` (validate, then one transaction, off
-the event loop). While the dialer still holds the call (its contact is ``dialing``: the
+The rules and the database are :mod:`asterisk_cube.dialer.desk_callbacks` (validate, then
+one transaction, off the event loop); this module reads the request and translates the
+service's refusals. While the dialer still holds the call (its contact is ``dialing``: the
 call goes on, or its end is not written yet) the call's own outcome would overwrite the
 callback, so it goes to the dialer (``Dialer.schedule_callback``), which writes it when
 the call ends (answered with ``deferred: true``).
@@ -29,23 +30,19 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
-from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from ..acd.contact_scope import agent_campaign_ids
-from ..acd.contract import ILLEGAL_STATE, INVALID, NOT_FOUND, NOT_PERMITTED, CallView
+from ..acd.contract import ILLEGAL_STATE, NOT_FOUND, CallView
 from ..db import models as m
 from ..db.session import transaction
-from ..dialer import callbacks as cb
-from ..dialer.claims import PENDING_CALLBACK
-from .auth import User, refusal
+from ..dialer import desk_callbacks as svc
+from ..dialer.desk_callbacks import Asked, CallbackRefused
+from .auth import STATUS_FOR_REASON, User, refusal
 from .desk_host import DeskHost
 from .i18n import N_
 from .i18n import gettext as _
@@ -56,12 +53,24 @@ if TYPE_CHECKING:
 
 
 MAX_COMMENT = 4000  # dialer.callbacks.schedule's limit
-MAX_AHEAD = dt.timedelta(days=366)
-DONE_SHOWN = dt.timedelta(days=7)  # delivered / cancelled ones stay in the view this long
-MAX_DONE = 20
-DONE_STATES = ("delivered", "cancelled")
 DIALER_MODES = frozenset(mode.value for mode in m.DialMode)
-LOCAL_FORMAT = "%Y-%m-%dT%H:%M"
+
+#: the service's refusal codes, and the desk's own, as messages (msgids, ``N_``)
+MESSAGES: dict[str, str] = {
+    "skipped_time": N_("due_at: %(time)s does not exist in %(zone)s (the clocks change)"),
+    "in_the_past": N_("due_at: is in the past"),
+    "too_far_ahead": N_("due_at: is more than a year ahead"),
+    "not_outbound": N_("Only a contact of an outbound campaign can be called back."),
+    "not_your_campaign": N_("You do not work for the campaign %(campaign)s."),
+    "after_the_call": N_("Schedule the callback when the call has ended."),
+    "being_called": N_("The contact is being called right now: try again after the call."),
+    "not_your_callback": N_("Callback %(id)s is not in your scheduled calls."),
+    "not_cancellable": N_("This callback can no longer be cancelled: it is being called or done."),
+    "not_on_card": N_("Call %(call)s is not on your call card."),
+    "no_contact": N_("Open the contact of this call first: it has none."),
+    "not_card_contact": N_("Contact %(contact)s is not the contact on your call card."),
+    "not_answered": N_("Wait until the contact has answered."),
+}
 
 
 class CallFeedback(Protocol):
@@ -78,26 +87,7 @@ class CallFeedback(Protocol):
     ) -> None: ...
 
 
-class Refusal(Exception):
-    """A refusal found in the database step; ``message`` is a msgid (``N_``) translated
-    in the request's language with ``values``."""
-
-    def __init__(
-        self,
-        reason: str,
-        status: int,
-        message: str,
-        field: str | None = None,
-        *,
-        detail: str = "",
-        **values: Any,
-    ) -> None:
-        super().__init__(detail or (message % values if values else message))
-        self.reason, self.status, self.message = reason, status, message
-        self.field, self.values = field, values
-
-
-# --- the time, pure ------------------------------------------------------------------------
+# --- the time as typed, pure ---------------------------------------------------------------
 
 
 LOCAL_TIME = re.compile(
@@ -117,49 +107,6 @@ def parse_local(text: str) -> dt.datetime:
         return when
     except ValueError:
         raise BadInput("due_at", _("is not a date and time (YYYY-MM-DD HH:MM)")) from None
-
-
-def due_in_zone(when: dt.datetime, zone: str, now: dt.datetime) -> dt.datetime:
-    """``when`` (local time of ``zone`` unless it has an offset) in UTC, checked: a local
-    time the clocks skip, a time in the past or more than a year ahead is refused."""
-    tz = ZoneInfo(zone)
-    if when.tzinfo is None:
-        aware = when.replace(tzinfo=tz)
-        back = aware.astimezone(dt.UTC).astimezone(tz).replace(tzinfo=None)
-        if back != when:  # e.g. 02:30 when the clocks go from 02:00 to 03:00
-            raise Refusal(
-                INVALID,
-                400,
-                N_("due_at: %(time)s does not exist in %(zone)s (the clocks change)"),
-                "due_at",
-                time=when.strftime("%Y-%m-%d %H:%M"),
-                zone=zone,
-            )
-        when = aware
-    due = when.astimezone(dt.UTC)
-    if due <= now:
-        raise Refusal(INVALID, 400, N_("due_at: is in the past"), "due_at")
-    if due > now + MAX_AHEAD:
-        raise Refusal(INVALID, 400, N_("due_at: is more than a year ahead"), "due_at")
-    return due
-
-
-def local_text(value: dt.datetime | None, zone: str) -> str:
-    return value.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M") if value else ""
-
-
-def _iso(value: dt.datetime | None) -> str | None:
-    return value.isoformat() if value else None
-
-
-@dataclass(frozen=True)
-class Asked:
-    """A callback as the agent asked for it (the body, validated)."""
-
-    when: dt.datetime
-    comment: str
-    for_me: bool
-    contact_id: int | None  # the contact the desk shows, if it says
 
 
 # --- the resource --------------------------------------------------------------------------
@@ -182,167 +129,55 @@ class Callbacks:
         self.feedback = feedback
         self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
 
-    def refused(self, request: Request, exc: Refusal) -> JSONResponse:
-        text = _(exc.message) % exc.values if exc.values else _(exc.message)
+    def refused(self, request: Request, exc: CallbackRefused) -> JSONResponse:
+        message = MESSAGES[exc.code]
+        english = message % exc.values if exc.values else message
+        text = _(message) % exc.values if exc.values else _(message)
         return refusal(
-            request, exc.reason, exc.status, detail=str(exc), field=exc.field, message=text
+            request,
+            exc.reason,
+            STATUS_FOR_REASON[exc.reason],
+            detail=exc.detail or english,
+            field=exc.field,
+            message=text,
         )
 
     async def _my_card(self, user: User, call_id: int) -> tuple[CallView, int]:
         """The call on the agent's card if it is ``call_id``, and its contact."""
         call = (await self.desk.view(user.agent_id)).call
         if call is None or call.call_id != call_id:
-            raise Refusal(
-                NOT_FOUND, 404, N_("Call %(call)s is not on your call card."), call=call_id
-            )
+            raise CallbackRefused(NOT_FOUND, "not_on_card", call=call_id)
         if call.contact_id is None:
-            raise Refusal(
-                ILLEGAL_STATE, 409, N_("Open the contact of this call first: it has none.")
-            )
+            raise CallbackRefused(ILLEGAL_STATE, "no_contact")
         return call, call.contact_id
 
     # --- the database step (in a worker thread, one transaction) -------------------------
 
-    def _contact(self, s: Session, agent_id: int, contact_id: int) -> tuple[m.Contact, m.Campaign]:
-        contact = s.get(m.Contact, contact_id)
-        campaign = (
-            s.get(m.Campaign, contact.campaign_id) if contact and contact.campaign_id else None
-        )
-        if contact is None or campaign is None or campaign.direction != m.Direction.OUTBOUND:
-            raise Refusal(
-                ILLEGAL_STATE,
-                409,
-                N_("Only a contact of an outbound campaign can be called back."),
-            )
-        if campaign.id not in agent_campaign_ids(s, agent_id):
-            raise Refusal(
-                NOT_PERMITTED,
-                403,
-                N_("You do not work for the campaign %(campaign)s."),
-                campaign=campaign.name,
-            )
-        return contact, campaign
-
     def _facts(self, agent_id: int, contact_id: int) -> dict[str, Any]:
         with transaction(self.sessions) as s:
-            contact, campaign = self._contact(s, agent_id, contact_id)
-            pending = s.scalar(
-                select(m.ScheduledCallback)
-                .where(
-                    m.ScheduledCallback.contact_id == contact.id,
-                    m.ScheduledCallback.status.in_(PENDING_CALLBACK),
-                )
-                .order_by(m.ScheduledCallback.id.desc())
-                .limit(1)
-            )
-            zone = campaign.timezone
-            return {
-                "contact_id": contact.id,
-                "name": contact.name or "",
-                "phone": contact.phone,
-                "campaign": campaign.name,
-                "timezone": zone,
-                "now_local": self.clock().astimezone(ZoneInfo(zone)).strftime(LOCAL_FORMAT),
-                "reservation_minutes": campaign.callback_reservation_minutes,
-                "dialing": contact.status == m.ContactStatus.DIALING,
-                "pending": None
-                if pending is None
-                else {
-                    "id": pending.id,
-                    "due_local": local_text(pending.due_at, zone),
-                    "for": _for(pending.agent_id, agent_id),
-                    "comment": pending.comment or "",
-                },
-            }
+            return svc.callback_facts(s, agent_id, contact_id, self.clock())
 
     def _schedule(
         self, agent_id: int, contact_id: int, ask: Asked, *, dialer_call: bool
     ) -> tuple[dict[str, Any], bool]:
-        """Check everything, then write the callback, unless the dialer still holds the
-        call (``deferred``: the due time is only checked here)."""
         with transaction(self.sessions) as s:
-            contact, campaign = self._contact(s, agent_id, contact_id)
-            now = self.clock()
-            due = due_in_zone(ask.when, campaign.timezone, now)
-            deferred = dialer_call and contact.status == m.ContactStatus.DIALING
-            if deferred and self.feedback is None:
-                raise Refusal(
-                    ILLEGAL_STATE, 409, N_("Schedule the callback when the call has ended.")
-                )
-            out = {
-                "id": None,
-                "due_at": due,
-                "due_local": local_text(due, campaign.timezone),
-                "timezone": campaign.timezone,
-                "campaign": campaign.name,
-                "contact_id": contact.id,
-                "for": "me" if ask.for_me else "all",
-                "comment": ask.comment,
-            }
-            if not deferred:
-                try:
-                    row = cb.schedule(
-                        s,
-                        contact.id,
-                        due,
-                        agent_id=agent_id if ask.for_me else None,
-                        comment=ask.comment,
-                        created_by=agent_id,
-                        now=now,
-                    )
-                except cb.CallbackError as exc:
-                    raise Refusal(
-                        ILLEGAL_STATE,
-                        409,
-                        N_("The contact is being called right now: try again after the call."),
-                        detail=str(exc),
-                    ) from None
-                out["id"] = row.id
-            return out, deferred
+            return svc.schedule_callback(
+                s,
+                agent_id,
+                contact_id,
+                ask,
+                self.clock(),
+                dialer_call=dialer_call,
+                can_defer=self.feedback is not None,
+            )
 
     def _list(self, agent_id: int) -> dict[str, Any]:
-        """Pending ones soonest first, then the last delivered / cancelled ones."""
         with transaction(self.sessions) as s:
-            now = self.clock()
-            mine = agent_campaign_ids(s, agent_id)
-            rows = cb.scheduled_calls(
-                s,
-                agent_id=agent_id,
-                campaign_ids=mine,
-                include_done=True,
-                done_since=now - DONE_SHOWN,
-                now=now,
-            )
-        pending = [r for r in rows if r["state"] not in DONE_STATES]
-        done = [r for r in reversed(rows) if r["state"] in DONE_STATES][:MAX_DONE]
-        return {
-            "callbacks": [_row(r, agent_id) for r in pending + done],
-            "campaigns": len(mine),
-        }
+            return svc.scheduled_view(s, agent_id, self.clock())
 
     def _cancel(self, agent_id: int, callback_id: int) -> None:
         with transaction(self.sessions) as s:
-            row = s.get(m.ScheduledCallback, callback_id)
-            mine = row is not None and (
-                row.agent_id == agent_id
-                or (row.agent_id is None and row.campaign_id in agent_campaign_ids(s, agent_id))
-            )
-            if not mine:
-                raise Refusal(
-                    NOT_FOUND,
-                    404,
-                    N_("Callback %(id)s is not in your scheduled calls."),
-                    id=callback_id,
-                )
-            try:
-                cb.cancel(s, callback_id, now=self.clock())
-            except cb.CallbackError as exc:
-                raise Refusal(
-                    ILLEGAL_STATE,
-                    409,
-                    N_("This callback can no longer be cancelled: it is being called or done."),
-                    detail=str(exc),
-                ) from None
+            svc.cancel_callback(s, agent_id, callback_id, self.clock())
 
     # --- handlers ----------------------------------------------------------------------
 
@@ -351,7 +186,7 @@ class Callbacks:
         try:
             card, contact_id = await self._my_card(user, call_id)
             data = await run_in_threadpool(self._facts, user.agent_id, contact_id)
-        except Refusal as exc:
+        except CallbackRefused as exc:
             return self.refused(request, exc)
         data["call_id"] = call_id
         data["deferred"] = _dialer_call(card) and data.pop("dialing")
@@ -363,15 +198,11 @@ class Callbacks:
         try:
             card, contact_id = await self._my_card(user, call_id)
             if ask.contact_id is not None and ask.contact_id != contact_id:
-                raise Refusal(
-                    NOT_FOUND,
-                    404,
-                    N_("Contact %(contact)s is not the contact on your call card."),
-                    "contact_id",
-                    contact=ask.contact_id,
+                raise CallbackRefused(
+                    NOT_FOUND, "not_card_contact", "contact_id", contact=ask.contact_id
                 )
             if card.state == "connecting":
-                raise Refusal(ILLEGAL_STATE, 409, N_("Wait until the contact has answered."))
+                raise CallbackRefused(ILLEGAL_STATE, "not_answered")
             out, deferred = await run_in_threadpool(
                 self._schedule,
                 user.agent_id,
@@ -379,16 +210,16 @@ class Callbacks:
                 ask,
                 dialer_call=_dialer_call(card),
             )
-        except Refusal as exc:
+        except CallbackRefused as exc:
             return self.refused(request, exc)
         if deferred:
-            assert self.feedback is not None  # _schedule defers only to a dialer
+            assert self.feedback is not None  # the service defers only to a dialer
             # the dialer writes it when the call ends, or now if it just ended (it refuses
             # a call that is not the agent's)
             self.feedback.schedule_callback(
                 user.agent_id, call_id, out["due_at"], for_me=ask.for_me, comment=ask.comment
             )
-        out["due_at"] = _iso(out["due_at"])
+        out["due_at"] = svc.iso(out["due_at"])
         view = await self.desktop.view_payload(user.agent_id)
         return JSONResponse({"ok": True, "deferred": deferred, "callback": out, "view": view})
 
@@ -399,7 +230,7 @@ class Callbacks:
         callback_id = path_id(request, "callback_id")
         try:
             await run_in_threadpool(self._cancel, user.agent_id, callback_id)
-        except Refusal as exc:
+        except CallbackRefused as exc:
             return self.refused(request, exc)
         data = await run_in_threadpool(self._list, user.agent_id)
         view = await self.desktop.view_payload(user.agent_id)
@@ -439,27 +270,3 @@ def _read_body(body: dict[str, Any]) -> Asked:
 def _dialer_call(card: CallView) -> bool:
     """A call the dialer made (preview, power, predictive): it writes its contact's outcome."""
     return card.kind in DIALER_MODES
-
-
-def _for(agent_id: int | None, me: int) -> str:
-    return "all" if agent_id is None else "me" if agent_id == me else "other"
-
-
-def _row(row: dict[str, Any], me: int) -> dict[str, Any]:
-    zone = row["timezone"]
-    return {
-        "id": row["id"],
-        "state": row["state"],
-        "due_at": _iso(row["due_at"]),
-        "due_local": local_text(row["due_at"], zone),
-        "timezone": zone,
-        "campaign": row["campaign"],
-        "contact_id": row["contact_id"],
-        "phone": row["phone"],
-        "name": row["name"],
-        "for": _for(row["agent_id"], me),
-        "comment": row["comment"],
-        "reserved_until": _iso(row["reserved_until"]),
-        "delivered_at": _iso(row["delivered_at"]),
-        "cancellable": row["state"] not in DONE_STATES,
-    }

@@ -36,7 +36,7 @@ from starlette.staticfiles import StaticFiles
 
 from asterisk_cube.web.pages import SECURITY_HEADERS, STATIC, make_templates, supervisor_page_user
 
-from ..acd.contract import ILLEGAL_STATE, INVALID, NOT_FOUND, NOT_PERMITTED, Refused
+from ..acd.contract import ILLEGAL_STATE, INVALID, Refused
 from ..acd.supervision import Supervision
 from ..db.session import transaction
 from ..limits import RateLimitedLog
@@ -44,6 +44,7 @@ from ..logs import get_logger
 from ..services import supervision as svc
 from . import i18n
 from .auth import (
+    STATUS_FOR_REASON,
     User,
     csrf_token,
     current_user,
@@ -67,7 +68,6 @@ log = get_logger(__name__)
 MAX_STREAMS_PER_SUPERVISOR = 4  # open panel streams per supervisor; a fifth is refused (429)
 
 SUPERVISOR_PAUSE = "supervisor"
-STATUS_FOR_REASON = {NOT_FOUND: 404, NOT_PERMITTED: 403, ILLEGAL_STATE: 409, INVALID: 400}
 
 # Words the panel's JavaScript shows by key (translated per request).
 DEVICE_STATES: dict[str, str] = {

@@ -220,8 +220,12 @@
       row.classList.toggle("logged-out", a.state === "logged_out");
       setText(row, "agent-name", a.name);
       setText(row, "agent-user", a.username);
-      var badge = setText(row, "state", word("states", a.state) + (a.blocked ? " ⛔" : ""));
+      var badge = setText(row, "state", word("states", a.state));
       badge.setAttribute("data-state", a.state);
+      // inbound blocked (F-I5): a marker drawn in CSS (panel.css), no character a font may lack
+      badge.toggleAttribute("data-blocked", !!a.blocked);
+      if (a.blocked) badge.title = _("Inbound is blocked for now.");
+      else badge.removeAttribute("title");
       var reason = "";
       if (a.state === "paused" && a.pause_reason) reason = word("pause", a.pause_reason);
       if (a.pause_requested) reason = fmt(_("Pause after the call: %(reason)s"), { reason: word("pause", a.pause_requested) });
