@@ -291,5 +291,11 @@ def test_serve_watches_the_configuration_and_reloads_every_cache(tmp_path, monke
     runtime = wiring.build_runtime(settings, install_signal_handlers=False)
     (watcher,) = made
     assert watcher.version is not None  # primed before the distributor loaded
-    assert sorted(name for name, _ in watcher.reloads) == ["acd", "dialer", "entry", "web-auth"]
+    assert sorted(name for name, _ in watcher.reloads) == [
+        "acd",
+        "dialer",
+        "entry",
+        "web-auth",
+        "webrtc",
+    ]
     assert "config-watch" in runtime.extra_components
