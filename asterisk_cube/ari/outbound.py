@@ -77,8 +77,11 @@ def http_status(exc: BaseException | None) -> int | None:
     return None
 
 
+DIAL_BRIDGE_PREFIX = "cube-dial-"
+
+
 def bridge_id(call_id: int) -> str:
-    return f"cube-dial-{call_id}"
+    return f"{DIAL_BRIDGE_PREFIX}{call_id}"
 
 
 @dataclass
@@ -107,6 +110,7 @@ class OutboundApp:
         self._playbacks: dict[str, asyncio.Future[bool]] = {}
         self._known: set[str] = set()
         self._originating: set[str] = set()  # originate request not answered yet
+        self._bridges: set[str] = set()  # call bridges this process made and not ended
         self.on_bridged: Any = None  # call recording (issue #17): (call_id, bridge_id)
 
     @property
@@ -171,6 +175,13 @@ class OutboundApp:
             if channel_id.startswith((CONTACT_PREFIX, AGENT_PREFIX)):
                 log.info("dialer_stale_channel_hangup", channel=channel_id)
                 await self.hangup(channel_id)
+        # A call bridge this process did not make is a previous serve's: its legs are
+        # hung up just above (or already gone), so it would stay in Asterisk for good.
+        for stale in set(snapshot.bridge_ids) - self._bridges:
+            if stale.startswith(DIAL_BRIDGE_PREFIX):
+                log.info("dialer_stale_bridge_destroy", bridge=stale)
+                with contextlib.suppress(Exception):
+                    await client.bridges.destroy(bridgeId=stale)
 
     # ------------------------------------------------------------ requests
 
@@ -314,12 +325,14 @@ class OutboundApp:
     async def bridge(self, call_id: int, channels: list[str]) -> None:
         bid = bridge_id(call_id)
         client = self.client
+        self._bridges.add(bid)
         await client.bridges.createWithId(bridgeId=bid, type="mixing", name=bid)
         await client.bridges.addChannel(bridgeId=bid, channel=",".join(channels))
         if self.on_bridged is not None:  # call recording (issue #17)
             self.on_bridged(call_id, bid)
 
     async def end_call(self, call_id: int) -> None:
+        self._bridges.discard(bridge_id(call_id))
         with contextlib.suppress(Exception):
             await self.client.bridges.destroy(bridgeId=bridge_id(call_id))
 

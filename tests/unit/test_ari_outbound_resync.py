@@ -37,3 +37,34 @@ async def test_resync_ends_only_the_dials_asterisk_no_longer_has():
     assert not ringing.done() and not app.gone("cube-d-ringing").done()
     assert not starting.done()
     assert lost.result() == (False, None, []) and app.gone("cube-d-lost").done()
+
+
+class Bridges:
+    def __init__(self):
+        self.destroyed = []
+
+    async def createWithId(self, **params):
+        pass
+
+    async def addChannel(self, **params):
+        pass
+
+    async def destroy(self, bridgeId):
+        self.destroyed.append(bridgeId)
+
+
+async def test_resync_destroys_the_call_bridges_a_previous_serve_left():
+    """A fresh-clone CI run: a serve stopped during a dialer call (a failed browser test)
+    left ``cube-dial-2`` in Asterisk, empty once its legs hung up, and every later "nothing
+    left in Asterisk" check failed on it. The next serve's resync removes such bridges and
+    keeps its own (a call it is bridging now) and the inbound side's."""
+    client = Client(existing=())
+    client.bridges = Bridges()
+    app = OutboundApp(Settings(), FakeSupervisor(client))
+    await app.bridge(7, ["cube-d-a", "cube-a-b"])  # a call of this process
+    snapshot = AppSnapshot((), ("cube-dial-2", "cube-dial-7", "cube-call-3", "cube-hold-1"))
+    await app.on_resync(snapshot, client)
+    assert client.bridges.destroyed == ["cube-dial-2"]
+    await app.end_call(7)
+    await app.on_resync(AppSnapshot((), ("cube-dial-7",)), client)  # its DELETE failed
+    assert client.bridges.destroyed == ["cube-dial-2", "cube-dial-7", "cube-dial-7"]
