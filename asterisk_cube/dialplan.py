@@ -163,7 +163,12 @@ def render_trunk(session: Session, settings: Settings) -> str | None:
 
 
 def write_atomically(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename. A path that exists
+    and is not a regular file (a device such as /dev/null, a directory) is refused: the
+    rename would replace it."""
     target = Path(path)
+    if target.exists() and not target.is_file():
+        raise IsADirectoryError(21, "not a regular file", str(target))
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
@@ -204,10 +209,11 @@ def install(
         ) from None
     if not reload:
         return f"wrote {', '.join(written)}"
-    target = ", ".join(written)
+    endpoints = ""
     try:
         if trunk_text is not None:
             run_command(settings.ami, "module reload res_pjsip.so")
+            endpoints = run_command(settings.ami, "pjsip show endpoints")
         run_command(settings.ami, "dialplan reload")
         shown = run_command(settings.ami, "dialplan show cube-inbound")
     except AmiError as exc:
@@ -219,4 +225,14 @@ def install(
             "Asterisk did not load context cube-inbound: "
             f"is `#include {target}` in extensions.conf?"
         )
-    return f"wrote {target}; dialplan reloaded in Asterisk"
+    missing = [
+        name
+        for name in re.findall(r"^\[(cube-node-[^\]]+)\]", trunk_text or "", re.M)
+        if not re.search(rf"Endpoint:\s+{re.escape(name)}\s", endpoints)
+    ]
+    if missing:
+        raise DialplanInstallError(
+            f"Asterisk did not load the trunk endpoint {missing[0]}: "
+            f"is `#include {settings.node.trunk_path}` in pjsip.conf?"
+        )
+    return f"wrote {', '.join(written)}; dialplan reloaded in Asterisk"

@@ -151,3 +151,21 @@ def test_a_single_node_has_no_trunk(sessions, tmp_path):
         record_sip_address(s, single, dt.datetime.now(dt.UTC))
         assert render_trunk(s, single) is None
         assert s.execute(text("SELECT count(*) FROM nodes")).scalar() == 0
+
+
+def test_install_never_replaces_a_device_with_a_file(tmp_path):
+    """A trunk_path (or dialplan path) naming a device is refused, not replaced: the
+    atomic rename would have turned /dev/null into a regular file."""
+    import os
+    import stat
+
+    from asterisk_cube.dialplan import write_atomically
+
+    if os.geteuid() != 0:
+        pytest.skip("mknod needs root")
+    device = tmp_path / "null"
+    os.mknod(device, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    with pytest.raises(OSError, match="not a regular file"):
+        write_atomically(device, "[cube-node-b]\n")
+    assert stat.S_ISCHR(device.stat().st_mode)
+    assert not [p for p in tmp_path.iterdir() if p.name != "null"]  # no temp file left
