@@ -18,7 +18,7 @@ import pytest
 from agent_client import AgentClient
 from cubeproc import Serve
 from sandbox_fixtures import TEST_BASE_PORT
-from sippkit import caller, phone
+from sippkit import caller, phone, talking_caller
 from support.polling import until
 
 from asterisk_cube.sandbox import PASSWORD as ARI_PASSWORD
@@ -67,6 +67,25 @@ async def no_channels_left(*instances: SandboxInstance) -> None:
         await asyncio.sleep(0.05)
     for inst in instances:
         assert "0 active channels" in inst.rx("core show channels count"), inst.name
+
+
+async def audio_reaches_the_phone(inst: SandboxInstance) -> None:
+    """RTP flows from the trunk leg to the agent's phone on B (ARI rtp_statistics): the
+    caller's audio crossed both Asterisks."""
+    async with httpx.AsyncClient(auth=(ARI_USER, ARI_PASSWORD)) as ari:
+        legs = {c["name"].split("-")[0]: c["id"] for c in await channels(inst)}
+        deadline = time.monotonic() + 10
+        while True:
+            stats = {}
+            for name, channel in legs.items():
+                resp = await ari.get(f"{inst.ari_url}/ari/channels/{channel}/rtp_statistics")
+                stats[name] = resp.json() if resp.status_code == 200 else {}
+            trunk_rx = stats.get("PJSIP/cube", {}).get("rxcount", 0)
+            phone_tx = stats.get("PJSIP/agent05", {}).get("txcount", 0)
+            if trunk_rx > 10 and phone_tx > 10:
+                return
+            assert time.monotonic() < deadline, f"no audio through B: {stats}"
+            await asyncio.sleep(0.1)
 
 
 def node(inst: SandboxInstance, workdir: Path, pg_url: str, name: str, **env: str) -> Serve:
@@ -136,11 +155,12 @@ async def test_a_caller_on_node_a_talks_to_an_agent_on_node_b(
             assert result.ok, result.summary()
             await no_channels_left(sandbox, peer_sandbox)
 
-            # 2. the desk's Hang up on node A
+            # 2. the desk's Hang up on node A; the caller's tone reaches the phone on B
             await close(agent, first)
-            call = caller(sandbox, LINE, tmp_path / "c2", caller_id="91000002", hold_ms=60000)
+            call = talking_caller(sandbox, LINE, tmp_path / "c2", caller_id="91000002")
             call.start()  # the agent is ready again once the call is closed
             call_id = await connected_call(agent)
+            await audio_reaches_the_phone(peer_sandbox)
             await agent.hangup(call_id)
             await no_channels_left(sandbox, peer_sandbox)
             assert (await asyncio.to_thread(call.wait, 30)).ok
@@ -161,6 +181,16 @@ async def test_a_caller_on_node_a_talks_to_an_agent_on_node_b(
             await close(agent, third)
         stats = ph.stop()
         assert stats.successful == 3, stats.summary()  # the phone on B took three calls
+
+        # 4. the agent's phone on B hangs up itself (BYE from the SIPp phone)
+        with phone(peer_sandbox, port, tmp_path / "p4", answer_ms=100, talk_ms=1500) as ph:
+            call = caller(sandbox, LINE, tmp_path / "c4", caller_id="91000004", hold_ms=60000)
+            call.start()
+            fourth = await connected_call(agent)
+            await no_channels_left(sandbox, peer_sandbox)
+            assert (await asyncio.to_thread(call.wait, 30)).ok
+            await close(agent, fourth)
+        assert ph.stop().successful == 1
     finally:
         await agent.aclose()
         assert b.stop() == 0, b.log()
