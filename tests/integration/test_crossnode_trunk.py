@@ -191,8 +191,21 @@ async def test_a_caller_on_node_a_talks_to_an_agent_on_node_b(
             assert (await asyncio.to_thread(call.wait, 30)).ok
             await close(agent, fourth)
         assert ph.stop().successful == 1
+
+        # 5. the caller hangs up while the phone on B still rings: B stops ringing it
+        with phone(peer_sandbox, port, tmp_path / "p5", answer_ms=20000) as ph:
+            call = caller(sandbox, LINE, tmp_path / "c5", caller_id="91000005", hold_ms=2500)
+            async with agent.events() as events:
+                call.start()
+                view = await events.wait_for(lambda v: v["offer"], timeout=20)
+                await agent.accept(view["offer"]["call_id"])
+                await until(
+                    lambda: "agent05" in peer_sandbox.rx("core show channels"), 10, "B rings"
+                )
+            assert (await asyncio.to_thread(call.wait, 30)).ok
+            await no_channels_left(sandbox, peer_sandbox)
     finally:
         await agent.aclose()
         assert b.stop() == 0, b.log()
         assert a.stop() == 0, a.log()
-    await until(lambda: "crossnode_bridged" in b.log(), 5, "B bridged the legs")
+    assert "crossnode_bridged" in b.log()
