@@ -8,10 +8,22 @@ and the mirror drops it. Not wired into ``serve`` yet (docs/architecture.md).
 
 from __future__ import annotations
 
-from sqlalchemy import update
+from sqlalchemy import text, update
 from sqlalchemy.orm import Session
 
+from asterisk_cube.core.queue_mirror import CHANNEL, QueueEvent, encode
 from asterisk_cube.db import models as m
+
+
+def announce(s: Session, event: QueueEvent) -> bool:
+    """NOTIFY the other nodes of ``event`` when ``s`` commits (PostgreSQL; False and
+    nothing sent on another database: a single node needs no mirror)."""
+    if s.get_bind().dialect.name != "postgresql":
+        return False
+    s.execute(
+        text("SELECT pg_notify(:channel, :payload)"), {"channel": CHANNEL, "payload": encode(event)}
+    )
+    return True
 
 
 def claim(s: Session, call_id: int, agent_id: int, node: str) -> bool:
