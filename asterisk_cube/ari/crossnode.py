@@ -6,6 +6,9 @@ leg and bridges the two in ``cube-xn-<trunk leg>``. The node that owns the call 
 trunk leg as the agent's leg (answered = the agent answered) and bridges its caller with
 it as with a local phone.
 
+A dialer's agent leg (auto-answer) arrives with ``X-Cube-Auto-Answer: 1`` and the phone is
+rung with the same auto-answer headers as a local one (``ari/outbound.AUTO_ANSWER``).
+
 Whichever leg leaves, the other is hung up (:class:`asterisk_cube.core.trunk.Relays`):
 the trunk carries a hang-up on either side to the other Asterisk, so the caller, the
 agent's phone or a desk Hang up on either node ends every leg on both. This module only
@@ -20,6 +23,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from asterisk_cube.ari.outbound import AUTO_ANSWER
 from asterisk_cube.ari.supervisor import AppSnapshot, AriSupervisor, event_json, event_type
 from asterisk_cube.config import Settings
 from asterisk_cube.core.trunk import CROSSNODE_ARG, PHONE_ARG, Relays
@@ -71,6 +75,7 @@ class CrossNodeApp:
     async def _incoming(self, trunk: str, args: list[str], channel: dict) -> None:
         call = args[1] if len(args) > 1 else ""
         dial = args[2] if len(args) > 2 else ""
+        auto_answer = len(args) > 3 and args[3] == "1"  # a dialer's agent leg
         phone = f"cube-xp-{uuid.uuid4().hex[:16]}"
         self.relays.add(trunk, phone)  # before the originate: a hang-up meanwhile ends both
         self._arrived[trunk] = time.monotonic()
@@ -88,6 +93,7 @@ class CrossNodeApp:
                 channelId=phone,
                 callerId=f'"{name or number}" <{number}>' if number else "",
                 timeout=self.ring_timeout,
+                **({"variables": dict(AUTO_ANSWER)} if auto_answer else {}),
             )
         except Exception as exc:
             log.warning("crossnode_originate_failed", trunk=trunk, phone=dial, error=repr(exc))

@@ -25,6 +25,7 @@ from typing import Any
 PREFIX = "cube-node-"
 CONTEXT = "cube-from-nodes"
 CALL_HEADER = "X-Cube-Call"  # the call id on node A, read into the far side's Stasis args
+AUTO_ANSWER_HEADER = "X-Cube-Auto-Answer"  # "1": ring the far phone with auto-answer headers
 CROSSNODE_ARG = "crossnode"  # the trunk leg on the far node: crossnode,<call>,<dial string>
 PHONE_ARG = "crossnode-phone"  # the agent's phone rung for it: crossnode-phone,<trunk leg>
 
@@ -120,7 +121,8 @@ def trunk_peer(endpoint: str) -> str | None:
 def outgoing(params: dict[str, Any], me: str) -> dict[str, Any]:
     """An ARI originate's parameters on node ``me``: a phone of this node dialled
     directly; a leg over the trunk carries the call id (``X-Cube-Call``, from the
-    ``<kind>,<call_id>`` app arguments) so the far node can name it."""
+    ``<kind>,<call_id>`` app arguments) so the far node can name it, and says when the
+    phone is to answer by itself (the dialer's agent legs)."""
     endpoint = str(params.get("endpoint", ""))
     local = local_dial(endpoint, me)
     if local != endpoint:
@@ -129,8 +131,14 @@ def outgoing(params: dict[str, Any], me: str) -> dict[str, Any]:
         return params
     args = str(params.get("appArgs", "")).split(",")
     call = args[1] if len(args) > 1 and args[1].isdigit() else "0"
-    variables = dict(params.get("variables") or {})
+    given = dict(params.get("variables") or {})
+    # the dialer's auto-answer (Call-Info/Alert-Info) is for the phone, not the trunk: the
+    # far node adds it when it rings the phone
+    auto = {k for k, v in given.items() if "Info)" in k and "answer" in str(v)}
+    variables = {k: v for k, v in given.items() if k not in auto}
     variables[f"PJSIP_HEADER(add,{CALL_HEADER})"] = call
+    if auto:
+        variables[f"PJSIP_HEADER(add,{AUTO_ANSWER_HEADER})"] = "1"
     return {**params, "variables": variables}
 
 

@@ -20,6 +20,7 @@ from cubeproc import Serve
 from sandbox_fixtures import TEST_BASE_PORT
 from sippkit import caller, phone, talking_caller
 from support.polling import until
+from test_dialer_e2e import customers, number  # noqa: F401 - the SIPp customers fixture
 
 from asterisk_cube.sandbox import PASSWORD as ARI_PASSWORD
 from asterisk_cube.sandbox import USERNAME as ARI_USER
@@ -209,3 +210,49 @@ async def test_a_caller_on_node_a_talks_to_an_agent_on_node_b(
         assert b.stop() == 0, b.log()
         assert a.stop() == 0, a.log()
     assert "crossnode_bridged" in b.log()
+
+
+async def test_a_power_call_reaches_an_agent_on_node_b_with_auto_answer(
+    sandbox,
+    peer_sandbox,
+    pg_db,
+    tmp_path,
+    customers,  # noqa: F811 - fixture imported above
+):
+    """The dialer's agent leg crosses the trunk too, and the phone on B is rung with the
+    same auto-answer headers as a local one (X-Cube-Auto-Answer over the trunk)."""
+    a = node(sandbox, tmp_path / "a", pg_db, "a")
+    b = node(peer_sandbox, tmp_path / "b", pg_db, "b")
+    a.cli("campaign", "add", "Remote", "--mode", "power", "--skill", "xn", "--wrap-up", "0")
+    a.cli(
+        "agent", "add", "agent05", "--endpoint", "PJSIP/agent05@cube-node-b",
+        "--password", AGENT_PASSWORD, "--skill", "xn",
+    )  # fmt: skip
+    contacts = tmp_path / "contacts.csv"
+    contacts.write_text(f"phone\n{number(1, 5, 0, 1)}\n")  # answers, stays until hung up
+    a.cli("contacts", "import", "Remote", str(contacts))
+    for srv in (a, b, a):
+        srv.cli("dialplan", "install")
+    a.cli("campaign", "start", "Remote")
+    a.start()
+    b.start()
+    agent = AgentClient(a.url)
+    try:
+        await agent.login("agent05", AGENT_PASSWORD)
+        await agent.start()
+        port = peer_sandbox.agent_port(PHONE)
+        with phone(peer_sandbox, port, tmp_path / "p", answer_ms=100) as ph:
+            async with agent.events() as events:
+                await agent.ready()
+                view = await events.wait_for(
+                    lambda v: v["call"] and v["call"]["state"] == "connected", timeout=30
+                )
+            trace = (ph.trace_dir / "messages.log").read_text(errors="replace")
+            assert "info=alert-autoanswer" in trace  # in the INVITE to the phone on B
+            assert "answer-after=0" in trace
+            await agent.hangup(view["call"]["call_id"])
+            await no_channels_left(sandbox, peer_sandbox)
+    finally:
+        await agent.aclose()
+        assert b.stop() == 0, b.log()
+        assert a.stop() == 0, a.log()

@@ -7,6 +7,7 @@ from __future__ import annotations
 from fakes.ari import FakeSupervisor, RecordingClient
 
 from asterisk_cube.ari.crossnode import CrossNodeApp, bridge_id
+from asterisk_cube.ari.outbound import AUTO_ANSWER
 from asterisk_cube.ari.router import StasisRouter
 from asterisk_cube.config import Settings
 
@@ -61,6 +62,19 @@ async def test_a_phone_that_never_answers_ends_the_trunk_leg():
     phone = await arrive(app, client)
     await app.on_event({"type": "ChannelDestroyed", "channel": {"id": phone}}, client)
     assert [p["channelId"] for op, p in client.calls if op == "channels.hangup"] == ["trunk-1"]
+
+
+async def test_a_dialer_agent_leg_rings_the_phone_with_auto_answer():
+    client = RecordingClient()
+    app = CrossNodeApp(Settings(), FakeSupervisor(client))
+    await app.on_event(start("trunk-1", "crossnode", "42", "PJSIP/ola", "1"), client)
+    (originate,) = [p for op, p in client.calls if op == "channels.originate"]
+    assert originate["variables"] == AUTO_ANSWER
+    plain = RecordingClient()
+    app = CrossNodeApp(Settings(), FakeSupervisor(plain))
+    await app.on_event(start("trunk-2", "crossnode", "43", "PJSIP/ola", ""), plain)
+    (originate,) = [p for op, p in plain.calls if op == "channels.originate"]
+    assert "variables" not in originate
 
 
 async def test_the_router_sends_trunk_legs_to_the_crossnode_app():

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
+from asterisk_cube.ari.outbound import AUTO_ANSWER
 from asterisk_cube.config import ConfigError, load_settings
 from asterisk_cube.core import trunk
 from asterisk_cube.db.session import make_engine, make_sessionmaker, transaction, upgrade
@@ -81,6 +82,11 @@ def test_an_originate_over_the_trunk_carries_the_call_id():
     assert out["endpoint"] == "PJSIP/agent05@cube-node-b"
     assert out["variables"] == {"PJSIP_HEADER(add,X-Cube-Call)": "42"}
     assert trunk.outgoing(params, "b") == {**params, "endpoint": "PJSIP/agent05"}
+    dialer = {**params, "appArgs": "dial-agent,7", "variables": dict(AUTO_ANSWER)}
+    assert trunk.outgoing(dialer, "a")["variables"] == {  # not the phone's headers
+        "PJSIP_HEADER(add,X-Cube-Call)": "7",
+        "PJSIP_HEADER(add,X-Cube-Auto-Answer)": "1",
+    }
     local = {"endpoint": "PJSIP/agent01", "appArgs": "agent,42"}
     assert trunk.outgoing(local, "a") is local  # untouched
 
@@ -137,7 +143,10 @@ def test_dialplan_install_renders_the_trunk_from_the_nodes_table(sessions, tmp_p
         assert "[cube-node-a]" in (render_trunk(s, b) or "")
         on_b = render(s, b)
         on_a = render(s, a)
-    line = "exten => ola,1,Stasis(cube-test,crossnode,${PJSIP_HEADER(read,X-Cube-Call)},PJSIP/ola)"
+    line = (
+        "exten => ola,1,Stasis(cube-test,crossnode,${PJSIP_HEADER(read,X-Cube-Call)},PJSIP/ola,"
+        "${PJSIP_HEADER(read,X-Cube-Auto-Answer)})"
+    )
     assert line in on_b
     assert "exten => ola," not in on_a  # ola's phone is on b's Asterisk
     assert "[cube-from-nodes]" in on_a  # anything else from the trunk is refused there
