@@ -283,6 +283,7 @@ class SandboxInstance:
                 "agent_phones": f"{self.agent_port(1)}-{self.agent_port(AGENTS)}",
             },
             "ari_url": self.ari_url,
+            "peers": self.peers(),  # joined by a trunk (`sandbox up --peer`)
             "dialplan_path": str(self.dialplan_path),
             "log": str(self.log_file),
         }

@@ -167,10 +167,13 @@ def status(name: str | None, base_port: int | None, as_json: bool) -> None:
         ports = row["ports"]
         assert isinstance(ports, dict)
         state = f"running (pid {row['pid']})" if row["running"] else "stopped"
+        peers = row["peers"]
+        assert isinstance(peers, dict)
         click.echo(
             f"{row['name']}: {state}; base {row['base_port']}: SIP {ports['sip_udp']}, "
             f"AMI {ports['ami']}, ARI {ports['http_ari']}, AGI {ports['agi']}, "
             f"web {ports['web']}, RTP {ports['rtp']}"
+            + (f"; trunk to {', '.join(sorted(peers))}" if peers else "")
         )
 
 

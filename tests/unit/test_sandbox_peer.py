@@ -32,6 +32,7 @@ def test_joined_instances_each_get_an_endpoint_for_the_other(tmp_path):
     # pointing serve at a joined instance gives it the trunk settings
     assert a.env()["ASTERISK_CUBE_NODE_SIP_ADDRESS"] == "127.0.0.1:34460"
     assert a.env()["ASTERISK_CUBE_NODE_TRUNK_PATH"] == str(a.trunk_path)
+    assert a.status()["peers"] == {"b": 56400}
     lone = instance(tmp_path, "c", 45000)
     assert "ASTERISK_CUBE_NODE_SIP_ADDRESS" not in lone.env()
     with pytest.raises(SandboxError, match="cannot be its own peer"):
