@@ -323,12 +323,14 @@ class SandboxInstance:
             (etc / name).write_text(text)
         if reset_dialplan or not self.dialplan_path.exists():
             self.dialplan_path.write_text(empty_dialplan())
+        if reset_dialplan or not self.trunk_path.exists():  # the trunk is generated too
+            self.trunk_path.write_text("")
         if REPO_SOUNDS.is_dir() and any(REPO_SOUNDS.iterdir()):
             target = root / "usr/share/asterisk/sounds/asterisk-cube"
             shutil.copytree(REPO_SOUNDS, target, dirs_exist_ok=True)
         meta = {"name": self.name, "base_port": self.base_port}
-        if self.peers():
-            meta["peers"] = self.peers()  # kept from `sandbox up --peer`
+        if self.peers() and not reset_dialplan:
+            meta["peers"] = self.peers()  # kept from `sandbox up --peer` until a reset
         (self.host_dir / "instance.json").write_text(json.dumps(meta) + "\n")
 
     # ---- control

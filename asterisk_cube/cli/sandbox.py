@@ -76,7 +76,11 @@ def sandbox() -> None:
 @sandbox.command()
 @NAME
 @BASE
-@click.option("--reset-dialplan", is_flag=True, help="Empty the generated dialplan file first.")
+@click.option(
+    "--reset-dialplan",
+    is_flag=True,
+    help="Empty the generated dialplan and trunk files first (and forget the peers).",
+)
 @click.option("--timeout", type=float, default=30, show_default=True, help="Seconds to wait.")
 @click.option(
     "--peer",

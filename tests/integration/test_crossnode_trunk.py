@@ -43,6 +43,7 @@ def peer_sandbox(sandbox) -> Iterator[SandboxInstance]:
     if inst.is_running():
         inst.down()
     inst.up(reset_dialplan=True)
+    assert not inst.peers() and not inst.trunk_path.read_text()  # a manual --peer is reset
     try:
         yield inst
     finally:
