@@ -23,6 +23,7 @@ from typing import Any
 
 from asterisk_cube.core.nodes import default_name, name_problem
 from asterisk_cube.core.text import control_problem
+from asterisk_cube.core.trunk import sip_address_problem
 
 DEFAULT_CONFIG_PATH = Path("/etc/asterisk-cube/cube.toml")
 ENV_PREFIX = "ASTERISK_CUBE_"
@@ -191,6 +192,12 @@ class NodeSettings:
     # a short name unique among the serve processes sharing the database; empty: the host
     # name (its first label, as a slug)
     name: str = ""
+    # host:port where the other nodes' Asterisks reach this node's Asterisk over SIP (the
+    # inter-node trunk, docs/architecture.md "Cross-node bridging"); empty: no trunk
+    sip_address: str = ""
+    # the trunk's PJSIP config that `asterisk-cube dialplan install` writes (include it
+    # from pjsip.conf)
+    trunk_path: str = "/etc/asterisk/pjsip_asterisk-cube-nodes.conf"
 
 
 @dataclass
@@ -375,6 +382,9 @@ def _check_node(node: NodeSettings) -> None:
     problem = node.name and name_problem(node.name)
     if problem:
         raise ConfigError(f"node.name {problem}")
+    problem = node.sip_address and sip_address_problem(node.sip_address)
+    if problem:
+        raise ConfigError(f"node.sip_address {problem}, got {node.sip_address!r}")
 
 
 def _check_demo(demo: DemoSettings) -> None:

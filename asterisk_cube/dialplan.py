@@ -7,8 +7,10 @@ half-written file behind.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
+import socket
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -20,6 +22,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from asterisk_cube import __version__
 from asterisk_cube.config import Settings
+from asterisk_cube.core import trunk
 from asterisk_cube.core.numbers import dialled_forms, normalize
 from asterisk_cube.db import models as m
 
@@ -108,6 +111,14 @@ def render(session: Session, settings: Settings) -> str:
             lines=lines,
             callbacks=callback_numbers(list(lines), list(campaigns)),
             agents=agents,
+            # a node with a trunk (a [node] sip_address): its agents' phones, for the
+            # other nodes; a trunk leg whose Stasis app is down is hung up, never answered
+            # by the fallback (the other node would take that for the agent answering)
+            crossnode_phones=trunk.reachable_phones(
+                (a.endpoint for a in agents), settings.node_name
+            )
+            if settings.node.sip_address
+            else [],
             app=settings.ari.app,
             agi_host=settings.agi.host
             if settings.agi.host not in ("0.0.0.0", "::")
@@ -120,8 +131,44 @@ def render(session: Session, settings: Settings) -> str:
     )
 
 
+def record_sip_address(session: Session, settings: Settings, now: dt.datetime) -> None:
+    """Store this node's ``[node] sip_address`` in its ``nodes`` row (the other nodes'
+    trunks are generated from it). A node that never ran ``serve`` gets a row whose lease
+    has already expired (a node that is not running)."""
+    address = settings.node.sip_address or None
+    row = session.get(m.Node, settings.node_name)
+    if row is None:
+        if address is None:
+            return
+        row = m.Node(
+            name=settings.node_name,
+            host=socket.gethostname(),
+            pid=0,
+            started_at=now,
+            heartbeat_at=now,
+            lease_until=now,
+        )
+        session.add(row)
+    row.sip_address = address
+
+
+def render_trunk(session: Session, settings: Settings) -> str | None:
+    """The trunk's PJSIP config (one endpoint per other node with a SIP address), or None
+    when this node has no ``[node] sip_address`` (a single node: no trunk)."""
+    if not settings.node.sip_address:
+        return None
+    rows = session.execute(select(m.Node.name, m.Node.sip_address)).all()
+    me = settings.node_name
+    return trunk.render_pjsip(me, trunk.peers([(r[0], r[1]) for r in rows], me))
+
+
 def write_atomically(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename. A path that exists
+    and is not a regular file (a device such as /dev/null, a directory) is refused: the
+    rename would replace it."""
     target = Path(path)
+    if target.exists() and not target.is_file():
+        raise IsADirectoryError(21, "not a regular file", str(target))
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
@@ -138,18 +185,35 @@ class DialplanInstallError(RuntimeError):
     pass
 
 
-def install(text: str, settings: Settings, path: str | None = None, reload: bool = True) -> str:
-    """Write the rendered dialplan and have Asterisk reload it; returns what was done."""
+def install(
+    text: str,
+    settings: Settings,
+    path: str | None = None,
+    reload: bool = True,
+    trunk_text: str | None = None,
+) -> str:
+    """Write the rendered dialplan (and the inter-node trunk's PJSIP config, if any) and
+    have Asterisk reload them; returns what was done."""
     from asterisk_cube.ami.commands import AmiError, run_command
 
     target = path or settings.dialplan.path
+    written = [target]
     try:
         write_atomically(target, text)
+        if trunk_text is not None:
+            write_atomically(settings.node.trunk_path, trunk_text)
+            written.append(settings.node.trunk_path)
     except OSError as exc:
-        raise DialplanInstallError(f"cannot write {target}: {exc.strerror}") from None
+        raise DialplanInstallError(
+            f"cannot write {exc.filename or target}: {exc.strerror}"
+        ) from None
     if not reload:
-        return f"wrote {target}"
+        return f"wrote {', '.join(written)}"
+    endpoints = ""
     try:
+        if trunk_text is not None:
+            run_command(settings.ami, "module reload res_pjsip.so")
+            endpoints = run_command(settings.ami, "pjsip show endpoints")
         run_command(settings.ami, "dialplan reload")
         shown = run_command(settings.ami, "dialplan show cube-inbound")
     except AmiError as exc:
@@ -161,4 +225,14 @@ def install(text: str, settings: Settings, path: str | None = None, reload: bool
             "Asterisk did not load context cube-inbound: "
             f"is `#include {target}` in extensions.conf?"
         )
-    return f"wrote {target}; dialplan reloaded in Asterisk"
+    missing = [
+        name
+        for name in re.findall(r"^\[(cube-node-[^\]]+)\]", trunk_text or "", re.M)
+        if not re.search(rf"Endpoint:\s+{re.escape(name)}\s", endpoints)
+    ]
+    if missing:
+        raise DialplanInstallError(
+            f"Asterisk did not load the trunk endpoint {missing[0]}: "
+            f"is `#include {settings.node.trunk_path}` in pjsip.conf?"
+        )
+    return f"wrote {', '.join(written)}; dialplan reloaded in Asterisk"

@@ -187,6 +187,14 @@ def check_smtp(settings: Settings, timeout: float = 5.0) -> d.Finding:
     return d.ok("smtp", f"{smtp.host}:{smtp.port}")
 
 
+def _file_current(path: str, rendered: str, check: str) -> d.Finding:
+    try:
+        installed: str | None = Path(path).read_text()
+    except OSError:
+        installed = None
+    return d.file_current_finding(installed, rendered, path, check)
+
+
 def run_checks(settings: Settings, sounds_dir: str = DEFAULT_SOUNDS_DIR) -> list[d.Finding]:
     from sqlalchemy import func, select
 
@@ -199,7 +207,7 @@ def run_checks(settings: Settings, sounds_dir: str = DEFAULT_SOUNDS_DIR) -> list
     findings.append(db_finding)
     dids: list[str] = []
     caller_ids: list[str] = []
-    rendered = None
+    rendered = trunk = None
     mails = 0
     if sessions is not None:
         with transaction(sessions) as s:
@@ -213,6 +221,7 @@ def run_checks(settings: Settings, sounds_dir: str = DEFAULT_SOUNDS_DIR) -> list
                 )
             )
             rendered = dp.render(s, settings)
+            trunk = dp.render_trunk(s, settings)  # None: no [node] sip_address, no trunk
             mails = s.scalar(select(func.count()).select_from(m.NoteRecipient)) or 0
     findings += check_ari(settings)
     findings += check_ami(settings, dids, caller_ids)
@@ -223,6 +232,8 @@ def run_checks(settings: Settings, sounds_dir: str = DEFAULT_SOUNDS_DIR) -> list
         except OSError:
             installed = None
         findings.append(d.file_current_finding(installed, rendered, str(path)))
+    if trunk is not None:  # several nodes (docs/operations.md, "The trunk between nodes")
+        findings.append(_file_current(settings.node.trunk_path, trunk, "node trunk"))
     findings.append(
         d.agi_address_finding(settings.agi.host, urlsplit(settings.ari.url).hostname or "")
     )

@@ -34,7 +34,8 @@ from base64 import b64encode
 from dataclasses import dataclass
 from pathlib import Path
 
-from .sandbox_config import WEBRTC_PJSIP, empty_dialplan, render_config
+from .core import trunk
+from .sandbox_config import TRUNK_PJSIP, WEBRTC_PJSIP, empty_dialplan, render_config
 from .sandbox_host import (
     AGENTS,
     CHROOT_ENV,
@@ -190,7 +191,51 @@ class SandboxInstance:
             "ASTERISK_CUBE_WEBRTC_ASTERISK_CERT_DIR": f"{self.inner_dir}/lib/keys/webrtc",
             # where this Asterisk finds the prompts (inside the chroot): `doctor` reads it
             "ASTERISK_CUBE_SOUNDS_DIR": str(self.sounds_dir),
+            # the inter-node trunk's PJSIP config, which pjsip.conf includes
+            "ASTERISK_CUBE_NODE_TRUNK_PATH": str(self.trunk_path),
+            # joined to a peer (`sandbox up --peer`): the other node reaches this one here
+            **({"ASTERISK_CUBE_NODE_SIP_ADDRESS": self.sip_address} if self.peers() else {}),
         }
+
+    @property
+    def sip_address(self) -> str:
+        """host:port where a peer's Asterisk reaches this one (the trunk)."""
+        return f"127.0.0.1:{self.sip_port}"
+
+    @property
+    def trunk_path(self) -> Path:
+        return self.host_dir / "etc" / TRUNK_PJSIP
+
+    def _meta(self) -> dict:
+        try:
+            return dict(json.loads((self.host_dir / "instance.json").read_text()))
+        except (OSError, ValueError):
+            return {}
+
+    def peers(self) -> dict[str, int]:
+        """The instances this one is joined to by a trunk (name: base port)."""
+        return {str(k): int(v) for k, v in (self._meta().get("peers") or {}).items()}
+
+    def join(self, peer: SandboxInstance) -> None:
+        """Join this instance and ``peer`` by a PJSIP trunk (both directions, the instance
+        names as node names; `dialplan install` later rewrites it from the nodes table)
+        and reload PJSIP in the running ones."""
+        if peer.name == self.name or peer.base_port == self.base_port:
+            raise SandboxError(f"instance {self.name!r} cannot be its own peer")
+        for inst, other in ((self, peer), (peer, self)):
+            meta = inst._meta() or {"name": inst.name, "base_port": inst.base_port}
+            meta["peers"] = {**(meta.get("peers") or {}), other.name: other.base_port}
+            (inst.host_dir / "instance.json").write_text(json.dumps(meta) + "\n")
+            others = [
+                trunk.Peer(
+                    name,
+                    trunk.parse_sip_address(SandboxInstance(name, base, self.root).sip_address),
+                )
+                for name, base in sorted(inst.peers().items())
+            ]
+            inst.trunk_path.write_text(trunk.render_pjsip(inst.name, others))
+            if inst.is_running():
+                inst.rx("module reload res_pjsip.so")
 
     @property
     def sounds_dir(self) -> Path:
@@ -238,6 +283,7 @@ class SandboxInstance:
                 "agent_phones": f"{self.agent_port(1)}-{self.agent_port(AGENTS)}",
             },
             "ari_url": self.ari_url,
+            "peers": self.peers(),  # joined by a trunk (`sandbox up --peer`)
             "dialplan_path": str(self.dialplan_path),
             "log": str(self.log_file),
         }
@@ -277,12 +323,15 @@ class SandboxInstance:
             (etc / name).write_text(text)
         if reset_dialplan or not self.dialplan_path.exists():
             self.dialplan_path.write_text(empty_dialplan())
+        if reset_dialplan or not self.trunk_path.exists():  # the trunk is generated too
+            self.trunk_path.write_text("")
         if REPO_SOUNDS.is_dir() and any(REPO_SOUNDS.iterdir()):
             target = root / "usr/share/asterisk/sounds/asterisk-cube"
             shutil.copytree(REPO_SOUNDS, target, dirs_exist_ok=True)
-        (self.host_dir / "instance.json").write_text(
-            json.dumps({"name": self.name, "base_port": self.base_port}) + "\n"
-        )
+        meta = {"name": self.name, "base_port": self.base_port}
+        if self.peers() and not reset_dialplan:
+            meta["peers"] = self.peers()  # kept from `sandbox up --peer` until a reset
+        (self.host_dir / "instance.json").write_text(json.dumps(meta) + "\n")
 
     # ---- control
     def rx(self, command: str, timeout: float = 15) -> str:

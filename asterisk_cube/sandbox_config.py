@@ -10,6 +10,7 @@ from typing import Protocol
 from .sandbox_host import AGENTS, CONTEXTS, PASSWORD, USERNAME
 
 WEBRTC_PJSIP = "pjsip_asterisk-cube.conf"  # `asterisk-cube webrtc install` writes it
+TRUNK_PJSIP = "pjsip_asterisk-cube-nodes.conf"  # `dialplan install` / `sandbox up --peer`
 
 # --------------------------------------------------------------------------- config files
 
@@ -308,6 +309,8 @@ endpoint = carrier
         "\n; Browser phones (WebRTC over ws://127.0.0.1:HTTP/ws), written by "
         "`asterisk-cube webrtc install`\n"
         f'#tryinclude "{inst.inner_dir}/etc/{WEBRTC_PJSIP}"\n'
+        "\n; The trunk to other nodes' Asterisks (`sandbox up --peer`, `dialplan install`)\n"
+        f'#tryinclude "{inst.inner_dir}/etc/{TRUNK_PJSIP}"\n'
     )
     for n in range(1, AGENTS + 1):
         agent = f"agent{n:02d}"

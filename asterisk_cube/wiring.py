@@ -15,6 +15,7 @@ from typing import Any
 
 from asterisk_cube import node_lease
 from asterisk_cube.acd.distributor import Distributor
+from asterisk_cube.ari.crossnode import CrossNodeApp
 from asterisk_cube.ari.inbound import InboundApp
 from asterisk_cube.ari.outbound import OutboundApp
 from asterisk_cube.ari.router import StasisRouter
@@ -96,7 +97,9 @@ def build_runtime(settings: Settings, **runtime_kwargs: Any) -> Runtime:
         state.extras["dialer"] = dialer
         state.extras["inbound"] = inbound  # /metrics hooks its call-setup timings
         state.extras["sessions"] = sessions
-        return StasisRouter(inbound, dialer.telephony, audio_app)
+        crossnode = CrossNodeApp(state.settings, state.supervisor)  # issue #14: trunk legs
+        state.extras["crossnode"] = crossnode
+        return StasisRouter(inbound, dialer.telephony, audio_app, crossnode)
 
     monitor, feed = _panel(settings, distributor, dialer, hub, sessions)
     entry, verdicts, mailer = _answering_service(settings, sessions, watcher)

@@ -42,6 +42,7 @@ from asterisk_cube.ari.supervisor import (
     event_type,
 )
 from asterisk_cube.config import Settings
+from asterisk_cube.core import trunk
 from asterisk_cube.core.numbers import presented_number
 from asterisk_cube.logs import get_logger
 
@@ -291,10 +292,9 @@ class InboundApp:
         answered: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._answered[channel_id] = answered
         try:
+            params = {"endpoint": endpoint, "app": self.settings.ari.app, "appArgs": args}
             await self.supervisor.originate(
-                endpoint=endpoint,
-                app=self.settings.ari.app,
-                appArgs=args,
+                **trunk.outgoing(params, self.settings.node_name),  # a phone on another node
                 channelId=channel_id,
                 callerId=caller_id,
                 timeout=self.ring_timeout,

@@ -33,6 +33,7 @@ from typing import Any
 
 from asterisk_cube.ari.supervisor import AppSnapshot, AriSupervisor, event_json, event_type
 from asterisk_cube.config import Settings
+from asterisk_cube.core import trunk
 from asterisk_cube.logs import get_logger
 
 log = get_logger(__name__)
@@ -217,12 +218,10 @@ class OutboundApp:
         """Originate into our app; returns '' or the error."""
         self._originating.add(channel_id)
         try:
+            params = {"endpoint": endpoint, "app": self.settings.ari.app, "appArgs": args}
             await self.client.channels.originate(
-                endpoint=endpoint,
-                app=self.settings.ari.app,
-                appArgs=args,
+                **trunk.outgoing({**params, **extra}, self.settings.node_name),
                 channelId=channel_id,
-                **extra,
             )
         except Exception as exc:
             log.warning("dialer_originate_failed", endpoint=endpoint, error=repr(exc)[:200])

@@ -6,14 +6,17 @@ app (queues, agents rung for inbound calls, missed-call callbacks) and the outbo
 ``dial-amd`` to the outbound app, everything else (``inbound``, ``service``, ``callback``,
 ``agent``, ``cb-agent``, ``cb-customer``, and unknown arguments, which the inbound app sends back to
 the dialplan) to the inbound app; ``sup`` and ``snoop`` (a supervisor's phone and snoop
-channels, issue #17) to the audio app when there is one. Every other event goes to all of
-them: each ignores channels it did not create. ``on_resync`` runs every app's hook.
+channels, issue #17) to the audio app when there is one; ``crossnode`` and
+``crossnode-phone`` (a leg from another node over the trunk, the phone rung for it) to the
+cross-node app. Every other event goes to all of them: each ignores channels it did not
+create. ``on_resync`` runs every app's hook.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from asterisk_cube.ari.crossnode import ARGS as CROSSNODE_ARGS
 from asterisk_cube.ari.outbound import OUTBOUND_ARGS
 from asterisk_cube.ari.supervisor import AppSnapshot, StasisHandler, event_json, event_type
 
@@ -22,11 +25,16 @@ AUDIO_ARGS = ("sup", "snoop")  # asterisk_cube.audio.app: a supervisor's phone, 
 
 class StasisRouter:
     def __init__(
-        self, inbound: StasisHandler, outbound: StasisHandler, audio: StasisHandler | None = None
+        self,
+        inbound: StasisHandler,
+        outbound: StasisHandler,
+        audio: StasisHandler | None = None,
+        crossnode: StasisHandler | None = None,
     ) -> None:
         self.inbound = inbound
         self.outbound = outbound
         self.audio = audio
+        self.crossnode = crossnode
 
     def _first_arg(self, event: Any) -> str:
         args = event_json(event).get("args") or ()
@@ -37,17 +45,20 @@ class StasisRouter:
             first = self._first_arg(event)
             if self.audio is not None and first in AUDIO_ARGS:
                 target = self.audio
+            elif self.crossnode is not None and first in CROSSNODE_ARGS:
+                target = self.crossnode
             else:
                 target = self.outbound if first in OUTBOUND_ARGS else self.inbound
             await target.on_event(event, client)
             return
         await self.outbound.on_event(event, client)
         await self.inbound.on_event(event, client)
-        if self.audio is not None:
-            await self.audio.on_event(event, client)
+        for app in (self.audio, self.crossnode):
+            if app is not None:
+                await app.on_event(event, client)
 
     async def on_resync(self, snapshot: AppSnapshot, client: Any) -> None:
-        for app in (self.inbound, self.outbound, self.audio):
+        for app in (self.inbound, self.outbound, self.audio, self.crossnode):
             if app is None:
                 continue
             hook = getattr(app, "on_resync", None)

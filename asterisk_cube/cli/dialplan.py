@@ -1,5 +1,7 @@
 """``asterisk-cube dialplan``: render the generated dialplan, install it and reload Asterisk."""
 
+import datetime as dt
+
 import click
 
 from asterisk_cube import dialplan as dp
@@ -28,8 +30,12 @@ def show(ctx):
 def install(ctx, no_reload, path):
     """Write the dialplan file and reload it in Asterisk over AMI."""
     with ctx.transaction() as s:
+        dp.record_sip_address(s, ctx.settings, dt.datetime.now(dt.UTC))
         text = dp.render(s, ctx.settings)
+        trunk = dp.render_trunk(s, ctx.settings)
     try:
-        click.echo(dp.install(text, ctx.settings, path=path, reload=not no_reload))
+        click.echo(
+            dp.install(text, ctx.settings, path=path, reload=not no_reload, trunk_text=trunk)
+        )
     except dp.DialplanInstallError as exc:
         raise click.ClickException(str(exc)) from None

@@ -76,12 +76,56 @@ def sandbox() -> None:
 @sandbox.command()
 @NAME
 @BASE
-@click.option("--reset-dialplan", is_flag=True, help="Empty the generated dialplan file first.")
+@click.option(
+    "--reset-dialplan",
+    is_flag=True,
+    help="Empty the generated dialplan and trunk files first (and forget the peers).",
+)
 @click.option("--timeout", type=float, default=30, show_default=True, help="Seconds to wait.")
+@click.option(
+    "--peer",
+    metavar="NAME[:BASE]",
+    default=None,
+    help="Also start instance NAME (on base port BASE; default: as last used) and join the "
+    "two by a PJSIP trunk, as two nodes' Asterisks (docs/sandbox.md).",
+)
 @_errors
-def up(name: str, base_port: int | None, reset_dialplan: bool, timeout: float) -> None:
+def up(
+    name: str, base_port: int | None, reset_dialplan: bool, timeout: float, peer: str | None
+) -> None:
     """Start the instance (building the sandbox first if needed); wait for ARI."""
     inst = _instance(name, base_port)
+    other = _peer(peer, inst) if peer else None
+    _up(inst, reset_dialplan, timeout)
+    if other is not None:
+        _up(other, reset_dialplan, timeout)
+        inst.join(other)
+        click.echo(
+            f"trunk: {inst.name} ({inst.sip_address}) <-> {other.name} ({other.sip_address}): "
+            f"PJSIP endpoints cube-node-{other.name} and cube-node-{inst.name}"
+        )
+
+
+def _peer(spec: str, inst: SandboxInstance) -> SandboxInstance:
+    """``--peer NAME[:BASE]``: the peer instance; one-line error for a bad one."""
+    name, _, base = spec.partition(":")
+    if base and not base.isdigit():
+        raise SandboxError(f"--peer {spec!r}: the base port after ':' must be a number")
+    if not base and find_instance(name) is None:
+        raise SandboxError(f"--peer {spec!r}: instance {name!r} is new, give its base port")
+    peer = _instance(name, int(base) if base else None)
+    if peer.name == inst.name:
+        raise SandboxError(f"--peer {spec!r}: an instance cannot be its own peer")
+    if abs(peer.base_port - inst.base_port) < 4400:
+        raise SandboxError(
+            f"--peer {spec!r}: base ports {inst.base_port} and {peer.base_port} overlap "
+            "(each instance spans base..base+4300)"
+        )
+    return peer
+
+
+def _up(inst: SandboxInstance, reset_dialplan: bool, timeout: float) -> None:
+    name = inst.name
     if not inst.is_running():
         click.echo(f"starting sandbox Asterisk {name!r} (the first start builds it)", err=True)
     seconds = inst.up(timeout=timeout, reset_dialplan=reset_dialplan, progress=_progress)
@@ -127,10 +171,13 @@ def status(name: str | None, base_port: int | None, as_json: bool) -> None:
         ports = row["ports"]
         assert isinstance(ports, dict)
         state = f"running (pid {row['pid']})" if row["running"] else "stopped"
+        peers = row["peers"]
+        assert isinstance(peers, dict)
         click.echo(
             f"{row['name']}: {state}; base {row['base_port']}: SIP {ports['sip_udp']}, "
             f"AMI {ports['ami']}, ARI {ports['http_ari']}, AGI {ports['agi']}, "
             f"web {ports['web']}, RTP {ports['rtp']}"
+            + (f"; trunk to {', '.join(sorted(peers))}" if peers else "")
         )
 
 

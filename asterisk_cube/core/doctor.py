@@ -123,20 +123,24 @@ def caller_ids_finding(shown: str, caller_ids: Iterable[str]) -> Finding:
     return ok("campaign caller ids", "every campaign caller ID routes to a line")
 
 
-def file_current_finding(installed: str | None, rendered: str, path: str) -> Finding:
+def file_current_finding(
+    installed: str | None, rendered: str, path: str, check: str = "dialplan file"
+) -> Finding:
+    """A generated file (the dialplan; the inter-node trunk, ``check="node trunk"``) as
+    ``dialplan install`` would write it now."""
     if installed is None:
         return problem(
-            "dialplan file",
+            check,
             f"{path} does not exist or cannot be read",
             "run `asterisk-cube dialplan install`",
         )
     if installed != rendered:
         return problem(
-            "dialplan file",
+            check,
             f"{path} differs from the configuration",
             "run `asterisk-cube dialplan install`",
         )
-    return ok("dialplan file", path)
+    return ok(check, path)
 
 
 def sounds_finding(expected: Iterable[str], present: Iterable[str], target: str) -> Finding:

@@ -465,6 +465,8 @@ class Call(Base):
         String(128), index=True
     )  # ARI channel of the customer
     node: Mapped[str | None] = mapped_column(String(80))  # which serve process owns it
+    # the node whose claim offered this call to its agent (issue #14, acd/crossnode_claims.py)
+    offer_node: Mapped[str | None] = mapped_column(String(80))
     line_priority: Mapped[int] = mapped_column(Integer, default=0)  # at entry, for reports
     started_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     queued_at: Mapped[dt.datetime | None] = mapped_column()

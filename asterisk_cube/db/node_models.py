@@ -22,3 +22,6 @@ class Node(Base):
     started_at: Mapped[dt.datetime] = mapped_column()
     heartbeat_at: Mapped[dt.datetime] = mapped_column()
     lease_until: Mapped[dt.datetime] = mapped_column()
+    # host:port of the node's Asterisk for the inter-node trunk (``[node] sip_address``,
+    # written by its `dialplan install`; core/trunk.py)
+    sip_address: Mapped[str | None] = mapped_column(String(300))

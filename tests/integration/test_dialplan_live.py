@@ -75,3 +75,41 @@ def test_install_reports_wrong_ami_secret(cube, monkeypatch):
     monkeypatch.setenv("ASTERISK_CUBE_AMI_SECRET", "wrong")
     result = cube("dialplan", "install", ok=False)
     assert "refused" in result.output
+
+
+def a_peer_node(cube, monkeypatch, tmp_path, name="peer", address="127.0.0.1:59960"):
+    """Another node records its SIP address (its own `dialplan install --no-reload`)."""
+    with monkeypatch.context() as m:
+        m.setenv("ASTERISK_CUBE_NODE_NAME", name)
+        m.setenv("ASTERISK_CUBE_NODE_SIP_ADDRESS", address)
+        m.setenv("ASTERISK_CUBE_NODE_TRUNK_PATH", str(tmp_path / "peer-trunk.conf"))
+        cube("dialplan", "install", "--no-reload", "--path", str(tmp_path / "peer.conf"))
+
+
+def test_install_loads_the_trunk_to_the_other_nodes(cube, sandbox, monkeypatch, tmp_path):
+    """Issue #14: one PJSIP endpoint per other node, identified by its IP and port."""
+    a_peer_node(cube, monkeypatch, tmp_path)
+    monkeypatch.setenv("ASTERISK_CUBE_NODE_NAME", "here")
+    monkeypatch.setenv("ASTERISK_CUBE_NODE_SIP_ADDRESS", sandbox.sip_address)
+    try:
+        out = cube("dialplan", "install").output
+        assert str(sandbox.trunk_path) in out
+        shown = sandbox.rx("pjsip show endpoint cube-node-peer")
+        assert "Match: 127.0.0.1:59960/32" in shown
+        assert "cube-from-nodes" in sandbox.rx("pjsip show endpoint cube-node-peer")
+    finally:
+        sandbox.trunk_path.write_text("")
+        sandbox.rx("module reload res_pjsip.so")
+
+
+def test_install_says_when_pjsip_does_not_include_the_trunk(cube, sandbox, monkeypatch, tmp_path):
+    a_peer_node(cube, monkeypatch, tmp_path)
+    monkeypatch.setenv("ASTERISK_CUBE_NODE_NAME", "here")
+    monkeypatch.setenv("ASTERISK_CUBE_NODE_SIP_ADDRESS", sandbox.sip_address)
+    monkeypatch.setenv("ASTERISK_CUBE_NODE_TRUNK_PATH", str(tmp_path / "not-included.conf"))
+    result = cube("dialplan", "install", ok=False)
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines()[-1] == (
+        "Error: Asterisk did not load the trunk endpoint cube-node-peer: "
+        f"is `#include {tmp_path / 'not-included.conf'}` in pjsip.conf?"
+    )

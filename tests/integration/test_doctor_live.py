@@ -144,3 +144,29 @@ def test_campaign_caller_id_without_a_line(cube, sounds, sandbox):
     assert "'4721555999' =>" in sandbox.rx("dialplan show cube-inbound")  # outside view
     found, body = doctor(cube, "--sounds-dir", sounds, code=0)
     assert found["campaign caller ids"]["status"] == "ok", body
+
+
+def test_a_node_trunk_out_of_date(cube, sounds, sandbox, monkeypatch, tmp_path):
+    """Issue #14: with a [node] sip_address, doctor checks that the trunk to the other
+    nodes is installed as the nodes table says (a node added since: install again)."""
+    monkeypatch.setenv("ASTERISK_CUBE_NODE_NAME", "here")
+    monkeypatch.setenv("ASTERISK_CUBE_NODE_SIP_ADDRESS", sandbox.sip_address)
+    try:
+        cube("dialplan", "install")
+        found, body = doctor(cube, "--sounds-dir", sounds, code=0)
+        assert found["node trunk"]["status"] == "ok", body
+        with monkeypatch.context() as m:  # another node records its address
+            m.setenv("ASTERISK_CUBE_NODE_NAME", "peer")
+            m.setenv("ASTERISK_CUBE_NODE_SIP_ADDRESS", "127.0.0.1:59960")
+            m.setenv("ASTERISK_CUBE_NODE_TRUNK_PATH", str(tmp_path / "peer-trunk.conf"))
+            cube("dialplan", "install", "--no-reload", "--path", str(tmp_path / "peer.conf"))
+        found, _ = doctor(cube, "--sounds-dir", sounds, code=1)
+        assert found["node trunk"]["status"] == "problem"
+        assert "differs from the configuration" in found["node trunk"]["detail"]
+        cube("dialplan", "install")
+        assert "cube-node-peer" in sandbox.rx("pjsip show endpoints")  # outside view
+        found, body = doctor(cube, "--sounds-dir", sounds, code=0)
+        assert found["node trunk"]["status"] == "ok", body
+    finally:
+        sandbox.trunk_path.write_text("")
+        sandbox.rx("module reload res_pjsip.so")

@@ -10,34 +10,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from fakes.ari import FakeSupervisor
+from fakes.ari import FakeSupervisor, RecordingClient
 
 from asterisk_cube.ari.inbound import InboundApp, call_bridge_id, consult_bridge_id
 from asterisk_cube.ari.supervisor import AppSnapshot
 from asterisk_cube.config import Settings
-
-
-class Recorder:
-    """Every REST operation the app calls, as ``(resource.operation, params)``."""
-
-    def __init__(self, calls: list[tuple[str, dict[str, Any]]], name: str) -> None:
-        self._calls, self._name = calls, name
-
-    def __getattr__(self, op: str) -> Any:
-        async def call(**params: Any) -> None:
-            self._calls.append((f"{self._name}.{op}", params))
-
-        return call
-
-
-class RecordingClient:
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, dict[str, Any]]] = []
-        self.channels = Recorder(self.calls, "channels")
-        self.bridges = Recorder(self.calls, "bridges")
-
-    def destroyed(self) -> list[str]:
-        return [p["bridgeId"] for op, p in self.calls if op == "bridges.destroy"]
 
 
 class NoDistributor:

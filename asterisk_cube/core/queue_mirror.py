@@ -1,0 +1,122 @@
+"""One queue across nodes (issue #14): the pure parts of the global waiting mirror.
+
+Each node announces its calls' queue events on the PostgreSQL channel
+``asterisk_cube_queue`` (a call starts waiting, is offered, connected, ends) and keeps a
+**mirror** of the other live nodes' waiting calls, fed only by those notifications (read
+once at start): no polling and no read on the call path. Routing
+(``core.routing.assignments``) is fed with local and mirrored calls; a decision for a
+mirrored call is confirmed by a conditional claim (``acd/crossnode_claims.py``: ``UPDATE
+calls ... WHERE id = :c AND state = 'waiting'``; 0 rows: someone else took it, the mirror
+drops it). See docs/architecture.md, "One queue across nodes".
+
+Not wired into ``serve`` yet: this module and the claim are the tested building blocks.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from asterisk_cube.core.routing import CallType, WaitingCall
+
+CHANNEL = "asterisk_cube_queue"
+KINDS = ("waiting", "offered", "connected", "ended")
+MAX_PAYLOAD = 7999  # PostgreSQL's NOTIFY payload limit is 8000 bytes
+
+
+@dataclass(frozen=True)
+class QueueEvent:
+    """One notification: ``<kind>:<call>:<line>:<type>:<queued_at>:<node>``."""
+
+    kind: str
+    call_id: int
+    node: str
+    line_id: int | None = None
+    call_type: CallType = CallType.SERVICE
+    queued_at: dt.datetime | None = None
+
+
+def encode(event: QueueEvent) -> str:
+    queued = event.queued_at.astimezone(dt.UTC).isoformat() if event.queued_at else ""
+    line = "" if event.line_id is None else str(event.line_id)
+    # the ISO time has colons: it goes last but one, and the node name (a-z 0-9 - _) last
+    payload = f"{event.kind}|{event.call_id}|{line}|{event.call_type.value}|{queued}|{event.node}"
+    if len(payload.encode()) > MAX_PAYLOAD:
+        raise ValueError("queue event too long for NOTIFY")
+    return payload
+
+
+def decode(payload: str) -> QueueEvent | None:
+    """The event, or None for a payload that is not one (never raises: it comes from the
+    network)."""
+    parts = (payload or "").split("|")
+    if len(parts) != 6:
+        return None
+    kind, call, line, ctype, queued, node = parts
+    if kind not in KINDS or not call.isdigit() or not node or (line and not line.isdigit()):
+        return None
+    try:
+        call_type = CallType(ctype)
+        queued_at = dt.datetime.fromisoformat(queued) if queued else None
+    except ValueError:
+        return None
+    if queued_at is not None and queued_at.tzinfo is None:
+        return None
+    return QueueEvent(kind, int(call), node, int(line) if line else None, call_type, queued_at)
+
+
+class WaitingMirror:
+    """The other live nodes' waiting calls, as routing sees calls. Own events are ignored
+    (the distributor holds its own calls); a call offered, connected or ended anywhere
+    leaves the mirror; a node that goes down takes its calls out (no node can bridge
+    them: its own ``recover()`` delivers them when it returns)."""
+
+    def __init__(self, me: str) -> None:
+        self.me = me
+        self._calls: dict[int, tuple[str, WaitingCall]] = {}
+
+    def apply(self, event: QueueEvent) -> bool:
+        """Take one event; True if the mirror changed (a reason to route again)."""
+        if event.node == self.me:
+            return False
+        if event.kind != "waiting":
+            return self._calls.pop(event.call_id, None) is not None
+        if event.queued_at is None:
+            return False
+        call = WaitingCall(
+            call_id=event.call_id,
+            call_type=event.call_type,
+            queued_at=event.queued_at,
+            line_id=event.line_id,
+        )
+        self._calls[event.call_id] = (event.node, call)
+        return True
+
+    def load(self, events: Iterable[QueueEvent]) -> None:
+        """At start: the waiting rows of the other live nodes, read once."""
+        self._calls.clear()
+        for event in events:
+            self.apply(event)
+
+    def drop(self, call_id: int) -> None:
+        """A claim found the call no longer waiting: someone else took it."""
+        self._calls.pop(call_id, None)
+
+    def node_down(self, node: str) -> int:
+        """``node``'s lease expired: its calls leave the mirror; how many did."""
+        gone = [cid for cid, (owner, _) in self._calls.items() if owner == node]
+        for call_id in gone:
+            del self._calls[call_id]
+        return len(gone)
+
+    def node_of(self, call_id: int) -> str | None:
+        entry = self._calls.get(call_id)
+        return entry[0] if entry else None
+
+    def waiting(self) -> list[WaitingCall]:
+        """The mirrored calls, oldest first (routing orders them by line priority)."""
+        return sorted((c for _, c in self._calls.values()), key=lambda c: c.queued_at)
+
+    def __len__(self) -> int:
+        return len(self._calls)

@@ -1,0 +1,114 @@
+"""One queue across nodes, the pure parts and the claim (issue #14): queue notifications,
+the mirror of the other nodes' waiting calls, and the conditional claim (one node wins, 0
+rows = someone else took it). Not wired into serve yet."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from asterisk_cube.acd.crossnode_claims import claim, return_dead_claims, unclaim
+from asterisk_cube.core.queue_mirror import QueueEvent, WaitingMirror, decode, encode
+from asterisk_cube.core.routing import CallType, assignments
+from asterisk_cube.db import models as m
+from asterisk_cube.db.session import make_engine, make_sessionmaker, transaction, upgrade
+
+T0 = dt.datetime(2026, 12, 6, 9, 0, tzinfo=dt.UTC)
+
+
+def waiting(call_id: int, node: str, line: int = 1, seconds: int = 0) -> QueueEvent:
+    return QueueEvent(
+        "waiting", call_id, node, line, CallType.SERVICE, T0 + dt.timedelta(0, seconds)
+    )
+
+
+def test_an_event_survives_the_notify_payload():
+    event = waiting(42, "node-b", line=3, seconds=5)
+    assert decode(encode(event)) == event
+    ended = QueueEvent("ended", 42, "b")
+    assert decode(encode(ended)) == ended
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        "",
+        "waiting|42|3|service|2026-12-06T09:00:00+00:00",  # no node
+        "lost|42|3|service||b",  # unknown kind
+        "waiting|x|3|service||b",
+        "waiting|42|3|bogus||b",
+        "waiting|42|3|service|not-a-time|b",
+        "waiting|42|3|service|2026-12-06T09:00:00|b",  # no zone: refused
+        "waiting|42|3|service||",
+    ],
+)
+def test_a_bad_payload_is_ignored(payload):
+    assert decode(payload) is None
+
+
+def test_the_mirror_holds_other_nodes_waiting_calls_until_they_leave():
+    mirror = WaitingMirror("a")
+    assert not mirror.apply(waiting(1, "a"))  # our own: the distributor has it
+    assert mirror.apply(waiting(2, "b", seconds=2))
+    assert mirror.apply(waiting(3, "c", seconds=1))
+    assert [c.call_id for c in mirror.waiting()] == [3, 2]  # oldest first
+    assert mirror.node_of(2) == "b"
+    assert mirror.apply(QueueEvent("offered", 2, "c"))  # offered by anyone: gone
+    assert not mirror.apply(QueueEvent("ended", 2, "b"))
+    assert mirror.node_down("c") == 1  # its callers cannot be bridged while it is down
+    assert len(mirror) == 0
+
+
+def test_routing_takes_mirrored_calls_in_global_order():
+    from asterisk_cube.core.agents import AgentState
+    from asterisk_cube.core.routing import AgentView
+
+    mirror = WaitingMirror("a")
+    mirror.load([waiting(7, "b", line=1, seconds=3), waiting(8, "b", line=2, seconds=1)])
+    agent = AgentView(1, AgentState.READY, lines=frozenset({1, 2}), idle_since=T0)
+    (first,) = assignments(mirror.waiting(), [agent], T0 + dt.timedelta(0, 10))
+    assert first.call_id == 8  # the longest waiting, on any node
+    (by_priority,) = assignments(
+        mirror.waiting(), [agent], T0 + dt.timedelta(0, 10), line_priorities={1: 9, 2: 0}
+    )
+    assert by_priority.call_id == 7  # line priority first
+
+
+@pytest.fixture
+def sessions(tmp_path):
+    url = f"sqlite:///{tmp_path / 'cube.db'}"
+    upgrade(url)
+    return make_sessionmaker(make_engine(url))
+
+
+def a_waiting_call(s, node: str) -> int:
+    call = m.Call(
+        direction=m.Direction.INBOUND,
+        kind=m.CallKind.SERVICE,
+        state=m.CallState.WAITING,
+        node=node,
+        queued_at=T0,
+    )
+    s.add(call)
+    s.flush()
+    return call.id
+
+
+def test_one_claim_wins_and_the_other_finds_the_call_taken(sessions):
+    with transaction(sessions) as s:
+        call_id = a_waiting_call(s, "b")
+    with transaction(sessions) as s:
+        assert claim(s, call_id, agent_id=None, node="a")  # type: ignore[arg-type]
+    with transaction(sessions) as s:
+        assert not claim(s, call_id, agent_id=None, node="c")  # type: ignore[arg-type]
+        row = s.get(m.Call, call_id)
+        assert (row.state, row.offer_node) == (m.CallState.OFFERED, "a")
+    with transaction(sessions) as s:
+        assert not unclaim(s, call_id, "c")  # not c's claim
+        assert unclaim(s, call_id, "a")  # declined: it waits again
+    with transaction(sessions) as s:
+        assert claim(s, call_id, agent_id=None, node="c")  # type: ignore[arg-type]
+    with transaction(sessions) as s:
+        assert return_dead_claims(s, "c") == 1  # c died: the call waits for someone else
+        assert s.get(m.Call, call_id).state == m.CallState.WAITING
