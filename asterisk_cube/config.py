@@ -191,6 +191,9 @@ class NodeSettings:
     # a short name unique among the serve processes sharing the database; empty: the host
     # name (its first label, as a slug)
     name: str = ""
+    # how long the lease lasts after each renewal (renewed every third of it); a dead
+    # node's work is taken over this long after its last renewal
+    lease_seconds: float = 15.0
 
 
 @dataclass
@@ -375,6 +378,8 @@ def _check_node(node: NodeSettings) -> None:
     problem = node.name and name_problem(node.name)
     if problem:
         raise ConfigError(f"node.name {problem}")
+    if not 3 <= node.lease_seconds <= 300:
+        raise ConfigError(f"node.lease_seconds must be 3-300, got {node.lease_seconds}")
 
 
 def _check_demo(demo: DemoSettings) -> None:

@@ -13,7 +13,7 @@ import gc
 import sys
 from typing import Any
 
-from asterisk_cube import node_lease
+from asterisk_cube import node_lease, node_takeover
 from asterisk_cube.acd.distributor import Distributor
 from asterisk_cube.ari.inbound import InboundApp
 from asterisk_cube.ari.outbound import OutboundApp
@@ -73,7 +73,7 @@ def build_runtime(settings: Settings, **runtime_kwargs: Any) -> Runtime:
     # serve with the same [node] name stops here (issue #14); our agents left working
     # are paused in the same transaction.
     node = settings.node_name
-    lease = NodeLease(sessions, node)
+    lease = NodeLease(sessions, node, lease_seconds=settings.node.lease_seconds)
     try:
         taken = lease.take()
     except NodeNameInUse as exc:
@@ -111,7 +111,9 @@ def build_runtime(settings: Settings, **runtime_kwargs: Any) -> Runtime:
         "notes-mail": mailer.component,
         "config-watch": lambda state: watcher.run(),
         "recording-retention": lambda state: audio.retention(sessions),
-        "node-lease": node_lease.component(lease),
+        "node-lease": node_lease.component(
+            lease, lambda: node_takeover.take_over_dead(sessions, node, lease.clock())
+        ),
         **runtime_kwargs.pop("components", {}),
     }
     runtime = Runtime(

@@ -22,3 +22,5 @@ class Node(Base):
     started_at: Mapped[dt.datetime] = mapped_column()
     heartbeat_at: Mapped[dt.datetime] = mapped_column()
     lease_until: Mapped[dt.datetime] = mapped_column()
+    # when a survivor took over this dead node's work (claims, agents); None while live
+    taken_over_at: Mapped[dt.datetime | None] = mapped_column()

@@ -13,6 +13,7 @@ import contextlib
 import datetime as dt
 import itertools
 import re
+import time
 from collections import defaultdict
 
 import httpx
@@ -21,7 +22,7 @@ from agent_client import AgentClient, ApiError
 from sippkit import SCENARIOS, Sipp, phone
 from sqlalchemy import func, select
 from support.polling import until
-from test_nodes_pg import AGENT_PASSWORD, node_serve, second_node_env
+from test_nodes_pg import AGENT_PASSWORD, agent_row, node_serve, second_node_env
 
 from asterisk_cube.db import models as m
 from asterisk_cube.db.session import make_engine, make_sessionmaker, transaction
@@ -69,17 +70,19 @@ async def watch_agent_channels(sandbox, seen: dict[str, int], stop: asyncio.Even
                 await asyncio.wait_for(stop.wait(), 0.05)
 
 
-def provision(pg_url: str) -> int:
+def provision(pg_url: str, contacts: int = CONTACTS, max_attempts: int = 3) -> int:
     engine = make_engine(pg_url)
     try:
         with transaction(make_sessionmaker(engine)) as s:
-            camp = p.add_campaign(s, "Winter", mode="power", skill="sales", wrap_up=1)
+            camp = p.add_campaign(
+                s, "Winter", mode="power", skill="sales", wrap_up=1, max_attempts=max_attempts
+            )
             for n in AGENTS:
                 p.add_agent(
                     s, f"agent{n:02d}", endpoint=f"PJSIP/agent{n:02d}",
                     password=AGENT_PASSWORD, skills=["sales"],
                 )  # fmt: skip
-            for i in range(CONTACTS):  # answer after 0.3 s, hang up after 2 s
+            for i in range(contacts):  # answer after 0.3 s, hang up after 2 s
                 s.add(m.Contact(campaign_id=camp.id, phone=f"+47910320{i:02d}", name=f"c{i}"))
             return camp.id
     finally:
@@ -187,3 +190,100 @@ async def test_each_node_dials_for_its_own_agents_only(sandbox, pg_db, tmp_path)
     )
     by_node = {(user, node) for user, node, _n in rows}
     assert by_node == {(f"agent{n:02d}", node) for n, node in AGENTS.items()}, rows
+
+
+def claims_of(pg_url: str, node: str) -> set[int]:
+    q = select(m.Contact.id).where(
+        m.Contact.claimed_by == node, m.Contact.status == m.ContactStatus.DIALING
+    )
+    return {row[0] for row in db_rows(pg_url, q)}
+
+
+def node_row(pg_url: str, name: str):
+    q = select(m.Node.lease_until, m.Node.taken_over_at).where(m.Node.name == name)
+    return db_rows(pg_url, q)[0]
+
+
+def invites_by_number(messages: str) -> dict[str, set[str]]:
+    """The calls (Call-IDs) each dialed number got, from a SIPp UAS message trace."""
+    calls: dict[str, set[str]] = defaultdict(set)
+    for body in _BLOCK.split(messages)[2::2]:
+        number = re.search(r"^INVITE sip:(\+?\d+)@", body, re.M)
+        cid = re.search(r"^Call-ID:\s*(\S+)", body, re.M | re.I)
+        if number and cid:
+            calls[number.group(1)].add(cid.group(1))
+    return calls
+
+
+async def test_a_killed_nodes_claims_are_released_after_its_lease_only(sandbox, pg_db, tmp_path):
+    """Issue #14 item 2: ``kill -9`` of node b mid-campaign. Its claims stay claimed
+    until its lease (3 s here) expired, then node a releases them, logs b's agents out
+    and keeps dialing the list alone; no contact is dialed twice (customers' trace)."""
+    env = {"ASTERISK_CUBE_DIALER_RING_TIMEOUT": "5", "ASTERISK_CUBE_NODE_LEASE_SECONDS": "3"}
+    a = node_serve(sandbox, tmp_path / "a", pg_db, "a", **env)
+    a.cli("db", "upgrade")
+    campaign = provision(pg_db, contacts=24, max_attempts=1)
+    a.cli("dialplan", "install")
+    b = node_serve(sandbox, tmp_path / "b", pg_db, "b", **env, **second_node_env(sandbox))
+    desks = {n: AgentClient((a if node == "a" else b).url) for n, node in AGENTS.items()}
+    with contextlib.ExitStack() as stack:
+        for n in AGENTS:
+            stack.enter_context(phone(sandbox, sandbox.agent_port(n), tmp_path / f"p{n}"))
+        customers = stack.enter_context(
+            Sipp(
+                SCENARIOS / "uas_customer.xml",
+                sandbox.customer_ports[0],
+                tmp_path / "customers",
+                remote=f"127.0.0.1:{sandbox.sip_port}",
+                control_port=sandbox.base_port + 300,
+                media_port=sandbox.base_port + 400,
+            )
+        )
+        a.start()
+        b.start()
+        try:
+            for n in AGENTS:
+                await desks[n].login(f"agent{n:02d}", AGENT_PASSWORD)
+                await desks[n].start()
+                await desks[n].ready()
+            a.cli("campaign", "start", "Winter")
+            await until(lambda: claims_of(pg_db, "b"), 60, "node b dialing")
+            b.kill()
+            held = claims_of(pg_db, "b")
+            lease_until, _ = node_row(pg_db, "b")
+            # until a takes over, b's claims stay exactly as b left them (sampled)
+            deadline = time.monotonic() + 30
+            while node_row(pg_db, "b")[1] is None:
+                assert claims_of(pg_db, "b") == held
+                assert a.proc.poll() is None, a.log()
+                assert time.monotonic() < deadline, f"no takeover of b: {a.log()}"
+                await asyncio.sleep(0.05)
+            _, taken_over_at = node_row(pg_db, "b")
+            assert taken_over_at >= lease_until  # never before the lease expired
+            assert claims_of(pg_db, "b") == set()
+            for n, node in AGENTS.items():
+                if node == "b":
+                    assert agent_row(pg_db, f"agent{n:02d}") == ("logged_out", "b")
+
+            def open_contacts() -> int:
+                q = select(func.count()).where(
+                    m.Contact.campaign_id == campaign, m.Contact.status.in_(OPEN)
+                )
+                return db_rows(pg_db, q)[0][0]
+
+            await until(lambda: open_contacts() == 0, 180, "node a dialed the rest")
+            after = db_rows(
+                pg_db,
+                select(func.count()).where(m.Call.node == "a", m.Call.started_at > taken_over_at),
+            )[0][0]
+            assert after > 0  # a went on dialing the list
+        finally:
+            for desk in desks.values():
+                await desk.aclose()
+            assert a.stop() == 0, a.log()
+        result = customers.stop()
+    # from the customers' side: every number was called at most once
+    calls = invites_by_number(result.messages())
+    assert calls and all(len(ids) == 1 for ids in calls.values()), {
+        n: len(ids) for n, ids in calls.items() if len(ids) > 1
+    }
