@@ -199,6 +199,10 @@ class NodeSettings:
     # from pjsip.conf)
     trunk_path: str = "/etc/asterisk/pjsip_asterisk-cube-nodes.conf"
 
+    # how long the lease lasts after each renewal (renewed every third of it); a dead
+    # node's work is taken over this long after its last renewal
+    lease_seconds: float = 15.0
+
 
 @dataclass
 class DemoSettings:
@@ -385,6 +389,9 @@ def _check_node(node: NodeSettings) -> None:
     problem = node.sip_address and sip_address_problem(node.sip_address)
     if problem:
         raise ConfigError(f"node.sip_address {problem}, got {node.sip_address!r}")
+
+    if not 3 <= node.lease_seconds <= 300:
+        raise ConfigError(f"node.lease_seconds must be 3-300, got {node.lease_seconds}")
 
 
 def _check_demo(demo: DemoSettings) -> None:

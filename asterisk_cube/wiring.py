@@ -13,7 +13,7 @@ import gc
 import sys
 from typing import Any
 
-from asterisk_cube import node_lease
+from asterisk_cube import node_lease, node_takeover
 from asterisk_cube.acd.distributor import Distributor
 from asterisk_cube.ari.crossnode import CrossNodeApp
 from asterisk_cube.ari.inbound import InboundApp
@@ -75,7 +75,7 @@ def build_runtime(settings: Settings, **runtime_kwargs: Any) -> Runtime:
     # serve with the same [node] name stops here (issue #14); our agents left working
     # are paused in the same transaction.
     node = settings.node_name
-    lease = NodeLease(sessions, node)
+    lease = NodeLease(sessions, node, lease_seconds=settings.node.lease_seconds)
     try:
         taken = lease.take()
     except NodeNameInUse as exc:
@@ -101,13 +101,25 @@ def build_runtime(settings: Settings, **runtime_kwargs: Any) -> Runtime:
         state.extras["crossnode"] = crossnode
         return StasisRouter(inbound, dialer.telephony, audio_app, crossnode)
 
-    monitor, feed = _panel(settings, distributor, dialer, hub, sessions)
+    # the other nodes' agents and calls on this node's panel (issue #14)
+    from asterisk_cube.web.panel_nodes import CHANNEL as CENTER_CHANNEL
+    from asterisk_cube.web.panel_nodes import CenterView
+
+    center = CenterView(sessions, hub, node)
+    distributor.journal.before_commit = center.notify_hook
+    watcher.channels[CENTER_CHANNEL] = center.poke_threadsafe
+    monitor, feed = _panel(settings, distributor, dialer, hub, sessions, center)
     entry, verdicts, mailer = _answering_service(settings, sessions, watcher)
     distributor.on_note = mailer.wake
     watcher.add("acd", distributor.reload_config)
     watcher.add("dialer", dialer.refresh)
     # agents added or removed: their browser phones' endpoints (docs/webrtc.md)
     watcher.add("webrtc", EndpointSync(settings, sessions).reload)
+
+    def lease_tick() -> None:  # after each renewal, in its worker thread
+        node_takeover.take_over_dead(sessions, node, lease.clock())
+        center.poke_threadsafe()  # a node that stopped renewing shows as down
+
     components = {
         "acd": lambda state: keep_until_stopped(distributor),
         "dialer": lambda state: dialer.run(),
@@ -117,7 +129,8 @@ def build_runtime(settings: Settings, **runtime_kwargs: Any) -> Runtime:
         "notes-mail": mailer.component,
         "config-watch": lambda state: watcher.run(),
         "recording-retention": lambda state: audio.retention(sessions),
-        "node-lease": node_lease.component(lease),
+        "node-lease": node_lease.component(lease, lease_tick),
+        "panel-nodes": center.run,
         **runtime_kwargs.pop("components", {}),
     }
     runtime = Runtime(
@@ -187,7 +200,7 @@ def _answering_service(settings, sessions, watcher=None):
     return entry, verdicts, NoteMailer(sessions, settings.smtp)
 
 
-def _panel(settings, distributor, dialer, hub, sessions):
+def _panel(settings, distributor, dialer, hub, sessions, center=None):
     """The AMI monitor and the live panel's feed (F-M1)."""
     from asterisk_cube.ami.monitor import AmiMonitor
     from asterisk_cube.db.session import transaction
@@ -199,7 +212,9 @@ def _panel(settings, distributor, dialer, hub, sessions):
             return campaign_pace(s)
 
     monitor = AmiMonitor(settings.ami, hub)
-    feed = PanelFeed(hub, distributor, monitor, campaigns=campaigns, dialer=dialer.snapshot)
+    feed = PanelFeed(
+        hub, distributor, monitor, campaigns=campaigns, dialer=dialer.snapshot, center=center
+    )
     return monitor, feed
 
 

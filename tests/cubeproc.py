@@ -23,8 +23,13 @@ class Serve:
         self.env = env
         self.logdir = logdir
         self.proc: subprocess.Popen | None = None
-        self.url = f"http://127.0.0.1:{env['ASTERISK_CUBE_WEB_PORT']}"
         self.starts = 0
+
+    @property
+    def url(self) -> str:
+        """From the environment at the time of asking: a test may change the web port
+        after ``on_sandbox`` (a second node), and must then reach that one."""
+        return f"http://127.0.0.1:{self.env['ASTERISK_CUBE_WEB_PORT']}"
 
     @classmethod
     def on_sandbox(cls, sandbox, workdir: Path) -> Serve:

@@ -34,6 +34,7 @@ NOT_PERMITTED = "not_permitted"  # e.g. choosing a line the agent may not serve
 ILLEGAL_STATE = "illegal_state"  # e.g. accept while not offered
 REGISTRATION_REQUIRED = "registration_required"  # forced registration (F-E2)
 INVALID = "invalid"  # malformed input (names the field)
+OTHER_NODE = "other_node"  # logged in on another node (issue #14); ``node`` names it
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 
 from sqlalchemy import select
 
-from asterisk_cube.acd import contacts, views
+from asterisk_cube.acd import contacts, node_scope, views
 from asterisk_cube.acd import contract as c
 from asterisk_cube.acd import records as rec
 from asterisk_cube.acd import supervision as sv
@@ -42,8 +42,17 @@ class DeskCommands(DistributorCore):
     async def login(self, agent_id: int) -> None:
         agent = self._agent(agent_id)
         if agent.status.state == ag.AgentState.LOGGED_OUT:
-            self._apply(agent, ag.Login(paused=LOGIN_PAUSE))
+            self._log_in(agent, ag.Login(paused=LOGIN_PAUSE))
             self._after_agent_change(agent)
+
+    def _log_in(self, agent: LiveAgent, event: ag.Login) -> None:
+        """Claim the agent for this node (``node_scope.claim_agent``: refused while it is
+        logged in on another live node), then log it in (issue #14)."""
+        now = self.now()
+        state = ag.transition(agent.status, event, now).status.state
+        with self._tx() as s:
+            node_scope.claim_agent(s, agent.agent_id, self.node, m.AgentState(state.value), now)
+        self._apply(agent, event)
 
     async def logout(self, agent_id: int) -> None:
         agent = self._agent(agent_id)
@@ -68,7 +77,7 @@ class DeskCommands(DistributorCore):
     async def ready(self, agent_id: int) -> None:
         agent = self._agent(agent_id)
         if agent.status.state == ag.AgentState.LOGGED_OUT:
-            self._apply(agent, ag.Login())
+            self._log_in(agent, ag.Login())
         elif agent.status.state == ag.AgentState.WRAP_UP and self._registration_missing(agent):
             raise c.Refused(
                 c.REGISTRATION_REQUIRED, "register the enquiry before taking the next call"

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Set as AbstractSet
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from asterisk_cube.acd import contract as c
+from asterisk_cube.acd import node_scope
 from asterisk_cube.acd.base import DistributorCore
 from asterisk_cube.acd.config import ConfigSnapshot, LineRoute, read_config, route_of
 from asterisk_cube.acd.state import (
@@ -32,12 +34,15 @@ class Loading(DistributorCore):
     # ------------------------------------------------------------- loading
 
     def load(self) -> None:
-        """Read agents, their status and line choices, and line priorities."""
+        """Read agents, their status and line choices, and line priorities. Agents logged
+        in on another live node are not this node's (issue #14): left out."""
         with self._tx() as s:
             self._load_lines(s)
             self._load_desk_lists(s)
+            foreign = node_scope.foreign_agent_ids(s, self.node, self.now())
             for agent in s.scalars(select(m.Agent).where(m.Agent.active.is_(True))):
-                self._load_agent(s, agent)
+                if agent.id not in foreign:
+                    self._load_agent(s, agent)
         self._loaded = True
 
     def _load_lines(self, s: Session) -> None:
@@ -81,6 +86,19 @@ class Loading(DistributorCore):
             row = m.AgentStatus(agent_id=agent.id)
             s.add(row)
             s.flush()
+        status = ag.AgentStatus(
+            agent_id=agent.id,
+            state=ag.AgentState(row.state.value),
+            since=row.since,
+            pause_reason=row.pause_reason,
+            pause_requested=row.pause_requested,
+            wrap_up_until=row.wrap_up_until,
+            call_id=row.call_id,
+            idle_since=row.idle_since,
+        )
+        card = row.call_id
+        if row.node not in (None, self.node):  # a dead node's agent: not here until login
+            status, card = ag.AgentStatus(agent_id=agent.id, since=row.since), None
         links = agent.line_links
         live = LiveAgent(
             agent_id=agent.id,
@@ -91,17 +109,8 @@ class Loading(DistributorCore):
             skills=frozenset(sk.name for sk in agent.skills),
             permitted=frozenset(link.line_id for link in links),
             chosen=frozenset(link.line_id for link in links if link.chosen),
-            status=ag.AgentStatus(
-                agent_id=agent.id,
-                state=ag.AgentState(row.state.value),
-                since=row.since,
-                pause_reason=row.pause_reason,
-                pause_requested=row.pause_requested,
-                wrap_up_until=row.wrap_up_until,
-                call_id=row.call_id,
-                idle_since=row.idle_since,
-            ),
-            card_call_id=row.call_id,
+            status=status,
+            card_call_id=card,
         )
         self.agents[agent.id] = live
         return live
@@ -121,6 +130,9 @@ class Loading(DistributorCore):
                 row = s.get(m.Agent, agent_id)
                 if row is None or not row.active:
                     raise c.Refused(c.NOT_FOUND, "no such agent")
+                if agent_id in node_scope.foreign_agent_ids(s, self.node, self.now()):
+                    assert row.status is not None and row.status.node is not None
+                    raise node_scope.OwnedByNode(row.status.node)
                 agent = self._load_agent(s, row)
         return agent
 
@@ -130,15 +142,16 @@ class Loading(DistributorCore):
         """The configuration changed in the database (``db.config_version``): read it in a
         worker thread, then apply it here on the loop in one step."""
 
-        def read() -> ConfigSnapshot:
+        def read() -> tuple[ConfigSnapshot, set[int]]:
             with self._read() as s:
-                return read_config(s)
+                return read_config(s), node_scope.foreign_agent_ids(s, self.node, self.now())
 
-        self.apply_config(await asyncio.to_thread(read))
+        self.apply_config(*await asyncio.to_thread(read))
 
-    def apply_config(self, snap: ConfigSnapshot) -> None:
-        """Take the configuration of ``snap`` and route by it from now on."""
-        self._take_config(snap)
+    def apply_config(self, snap: ConfigSnapshot, foreign: AbstractSet[int] = frozenset()) -> None:
+        """Take the configuration of ``snap`` and route by it from now on; ``foreign``:
+        agents logged in on another live node, forgotten here while logged out here."""
+        self._take_config(snap, foreign)
         self.notifier.everyone()
         self.dispatch()
 
@@ -159,7 +172,7 @@ class Loading(DistributorCore):
         self.callback_routes = {}  # a campaign's skill or caller ID may have changed: re-read
         return retired
 
-    def _take_config(self, snap: ConfigSnapshot) -> None:
+    def _take_config(self, snap: ConfigSnapshot, foreign: AbstractSet[int] = frozenset()) -> None:
         """Take lines, grants, skills, endpoints and pause reasons from ``snap`` without
         disturbing calls in progress:
 
@@ -173,13 +186,18 @@ class Loading(DistributorCore):
         * a removed or deactivated agent is forgotten at once unless it has a call (an
           offer, a call, its wrap-up): then it keeps that call but gets no lines and no
           skills (no new work), is paused after it, and is forgotten at the next reload;
-        * an agent added since is loaded (as ``load`` does).
+        * an agent added since is loaded (as ``load`` does);
+        * an agent logged in on another live node (``foreign``) and logged out here is
+          forgotten here (issue #14: a node routes and dials for its own agents only).
         """
         retired = self._take_lines(snap)
         self.pause_reasons = list(snap.pause_reasons)
         with_calls = self.state.agents_with_calls()
         for agent_id, live in list(self.agents.items()):
             cfg = snap.agents.get(agent_id)
+            if agent_id in foreign and live.status.state == ag.AgentState.LOGGED_OUT:
+                del self.agents[agent_id]
+                continue
             kept = live.permitted & retired
             if cfg is None:  # removed or deactivated
                 state = live.status.state
@@ -205,7 +223,7 @@ class Loading(DistributorCore):
             )
             live.username, live.name, live.role = cfg.username, cfg.name, cfg.role
             live.endpoint, live.skills = cfg.endpoint, cfg.skills
-        for agent_id in snap.agents.keys() - self.agents.keys():
+        for agent_id in snap.agents.keys() - self.agents.keys() - foreign:
             with contextlib.suppress(c.Refused):  # removed again meanwhile
                 self._agent(agent_id)
 

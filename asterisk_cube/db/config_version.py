@@ -174,6 +174,8 @@ class ConfigWatcher:
         self._wake: asyncio.Event | None = None
         self._stop = threading.Event()
         self.listening = threading.Event()  # PostgreSQL: the LISTEN connection is up
+        # other channels on the same LISTEN connection: called in the listen thread
+        self.channels: dict[str, Callable[[], None]] = {}
 
     def add(self, name: str, reload: Reload) -> None:
         self.reloads.append((name, reload))
@@ -254,11 +256,16 @@ class ConfigWatcher:
         while not self._stop.is_set():
             try:
                 with psycopg.connect(conninfo, autocommit=True) as conn:
-                    conn.execute(f"LISTEN {CHANNEL}")
+                    for channel in (CHANNEL, *self.channels):
+                        conn.execute(f"LISTEN {channel}")
                     self.listening.set()
                     while not self._stop.is_set():
-                        for _ in conn.notifies(timeout=self.interval, stop_after=1):
-                            loop.call_soon_threadsafe(self._wake_up)
+                        for note in conn.notifies(timeout=self.interval, stop_after=1):
+                            other = self.channels.get(note.channel)
+                            if other is not None:
+                                other()
+                            else:
+                                loop.call_soon_threadsafe(self._wake_up)
             except Exception as exc:
                 self.listening.clear()
                 if loop.is_closed():

@@ -95,6 +95,8 @@ class Journal:
         self.failures = 0
         self.last_failure_at: float | None = None  # time.monotonic() (readiness, issue #15)
         self.on_flush: Callable[[float], None] | None = None  # seconds per batch (metrics)
+        # last thing in each batch's transaction (the panel's NOTIFY to other nodes)
+        self.before_commit: Callable[[Session], None] | None = None
         self.written = 0
         self.batches = 0
         self._ops: deque[tuple[Operation, Then | None]] = deque()
@@ -180,6 +182,8 @@ class Journal:
                         results.append(None)
                 for write_many, calls in grouped.items():
                     write_many(s, calls)
+                if self.before_commit is not None:
+                    self.before_commit(s)
                 return results
         except Exception as exc:
             log.warning("journal_batch_failed", journal=self.name, ops=len(batch), error=repr(exc))

@@ -25,3 +25,6 @@ class Node(Base):
     # host:port of the node's Asterisk for the inter-node trunk (``[node] sip_address``,
     # written by its `dialplan install`; core/trunk.py)
     sip_address: Mapped[str | None] = mapped_column(String(300))
+
+    # when a survivor took over this dead node's work (claims, agents); None while live
+    taken_over_at: Mapped[dt.datetime | None] = mapped_column()

@@ -142,6 +142,7 @@ class NodeLease:
                 row.host, row.pid = self.host, self.pid
                 row.started_at = row.heartbeat_at = now
                 row.lease_until = until
+                row.taken_over_at = None
                 s.flush()  # a concurrent first start collides here (primary key)
                 paused = pause_own_agents(s, self.name, now)
         except IntegrityError:
@@ -195,6 +196,7 @@ def nodes_view(s: Session, now: dt.datetime) -> list[dict]:
             "started_at": row.started_at,
             "heartbeat_at": row.heartbeat_at,
             "live": core.is_live(_lease(row), now),
+            "taken_over_at": row.taken_over_at,
         }
         for row in s.scalars(select(m.Node).order_by(m.Node.name))
     ]

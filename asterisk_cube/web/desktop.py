@@ -67,6 +67,7 @@ from ..acd.contract import (
     INVALID,
     NOT_FOUND,
     NOT_PERMITTED,
+    OTHER_NODE,
     REGISTRATION_REQUIRED,
     AgentDesk,
     AgentView,
@@ -117,6 +118,7 @@ STATUS_FOR_REASON = {
     NOT_PERMITTED: 403,
     ILLEGAL_STATE: 409,
     REGISTRATION_REQUIRED: 409,
+    OTHER_NODE: 409,
     INVALID: 400,
 }
 
@@ -197,6 +199,12 @@ class Desktop(LoginPages):
         if field:  # name the field in the (translated) message too
             with i18n.use_language(request_language(request)):
                 message = f"{field}: {i18n.reason_message(INVALID)}"
+        node = getattr(exc, "node", None)
+        if exc.reason == OTHER_NODE and node:  # name the node the agent works on
+            with i18n.use_language(request_language(request)):
+                message = _("You are logged in on node %(node)s. Log out there first.") % {
+                    "node": node
+                }
         return refusal(
             request, exc.reason, status, detail=exc.message, field=field, message=message
         )

@@ -129,6 +129,7 @@ REASONS: dict[str, str] = {
     "illegal_state": N_("That is not possible in your current state."),
     "registration_required": N_("Register the enquiry before closing the call."),
     "invalid": N_("Some of the input is not valid."),
+    "other_node": N_("You are logged in on another node. Log out there first."),
     "csrf": N_("The form has expired or did not come from this page. Reload and try again."),
     "login_required": N_("Please log in."),
     "forbidden": N_("Your role does not give access to this page."),

@@ -53,10 +53,11 @@ from asterisk_cube.ami.monitor import AmiMonitor
 from asterisk_cube.core.numbers import WITHHELD, is_withheld
 from asterisk_cube.events import Event, EventHub
 from asterisk_cube.logs import get_logger
+from asterisk_cube.web.panel_nodes import CenterChanged, CenterView, merge
 
 log = get_logger(__name__)
 
-SECTIONS = ("agents", "lines", "calls", "channels", "campaigns", "ami")
+SECTIONS = ("agents", "lines", "calls", "channels", "campaigns", "ami", "nodes")
 MAX_CHANNELS = 1000
 CLIENT_QUEUE = 256
 
@@ -163,8 +164,10 @@ class PanelFeed:
         live_interval: float = 1.0,
         min_interval: float = 0.05,
         clock: Callable[[], float] = time.time,
+        center: CenterView | None = None,
     ) -> None:
         self.hub = hub
+        self.center = center  # the other nodes' agents and calls (issue #14)
         self.acd = acd
         self.ami = ami
         self.campaigns_source = campaigns
@@ -348,6 +351,8 @@ class PanelFeed:
                     "answer_rate": run.get("answer_rate"),
                 }
             state["campaigns"][str(row["campaign_id"])] = item
+        if self.center is not None:
+            merge(state, self.center.rows, self.center.me)
         return state
 
     def _dialing_live(self) -> bool:
@@ -446,6 +451,7 @@ class PanelFeed:
             AmiChanged,
             AmiStatusChanged,
             CampaignsChanged,
+            CenterChanged,
             maxsize=4096,
             name="panel-feed",
         )

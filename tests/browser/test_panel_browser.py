@@ -243,6 +243,38 @@ def test_reconnecting_browser_gets_the_whole_state(browser, live):
     wait(browser).until(EC.invisibility_of_element_located((By.CSS_SELECTOR, call_row)))
 
 
+def test_several_nodes_show_a_nodes_box_and_a_node_column(browser, live):
+    """Issue #14: another node's agent beside ours, its node named, marked down."""
+    from asterisk_cube.web.panel_nodes import CenterRows
+
+    log_in(browser, live, "adam", "adam-secret-1")
+    wait(browser).until(lambda d: d.execute_script("return window.__panel.seq()") >= 0)
+    assert not browser.find_element(By.ID, "nodes-card").is_displayed()  # one node
+    node = {"host": "pbx", "started": 1.0, "heartbeat": 2.0, "taken_over": None}
+    remote = {
+        "id": 999, "username": "per", "name": "Per Remote", "role": "agent", "state": "ready",
+        "since": 1.0, "pause_reason": None, "pause_requested": None, "wrap_up_until": None,
+        "call_id": None, "endpoint": "PJSIP/per", "node": "b", "lines": [],
+    }  # fmt: skip
+    rows = CenterRows(
+        nodes=[
+            {**node, "name": "local", "live": True, "me": True},
+            {**node, "name": "b", "live": False, "me": False},
+        ],
+        agents=[remote],
+    )
+    live.call(live.show_center, rows)
+    wait(browser).until(EC.visibility_of_element_located((By.ID, "nodes-card")))
+    row = '#agents-body tr[data-agent="999"]'
+    wait(browser).until(lambda d: text_of(d, row + " .agent-node") == "b (down)")
+    assert text_of(browser, '#nodes-body tr[data-node="b"] .node-live') == "Down"
+    assert "(this one)" in text_of(browser, '#nodes-body tr[data-node="local"] .node-name')
+    assert not browser.find_element(By.CSS_SELECTOR, row + " .pause-box").is_displayed()
+    browser.save_screenshot(str(SHOTS / "panel-nodes.png"))
+    live.call(live.show_center, CenterRows())  # back to one node for the other tests
+    wait(browser).until(EC.invisibility_of_element_located((By.ID, "nodes-card")))
+
+
 def test_norwegian(tmp_path, live):
     driver = make_browser(tmp_path / "nb", lang="nb-NO")
     try:

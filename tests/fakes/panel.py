@@ -37,6 +37,7 @@ from asterisk_cube.web.audio import AudioWeb
 from asterisk_cube.web.desktop import desktop_mount
 from asterisk_cube.web.panel import Panel
 from asterisk_cube.web.panel_feed import PanelFeed
+from asterisk_cube.web.panel_nodes import CenterChanged, CenterRows, CenterView
 
 from .web import LiveServer, make_accounts, make_settings
 
@@ -104,6 +105,7 @@ class LivePanel(LiveServer):
             dialer=lambda: list(self.dialer_rows),
             campaign_interval=0.5,
             live_interval=0.2,
+            center=CenterView(self.sessions, self.hub, self.desk.node),
         )
         state = SimpleNamespace(hub=self.hub, web=None)
         panel = Panel(self.feed, self.desk, self.sessions)
@@ -132,6 +134,12 @@ class LivePanel(LiveServer):
         self.ami.synced = True
         self.ami.stale_since = None
         self.ami._publish_status("resynced")
+
+    def show_center(self, rows: CenterRows) -> None:
+        """Pretend the other nodes' rows were read (issue #14; on the loop)."""
+        assert self.feed is not None and self.feed.center is not None
+        self.feed.center.rows = rows
+        self.hub.publish(CenterChanged())
 
     def ami_down(self, reason: str = "connection lost") -> None:
         self.ami._on_disconnect(None, ConnectionResetError(reason))

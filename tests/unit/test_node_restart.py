@@ -8,6 +8,7 @@ from dbkit import db
 from sqlalchemy import select
 
 from asterisk_cube.acd.distributor import Distributor
+from asterisk_cube.acd.node_scope import OwnedByNode
 from asterisk_cube.db import models as m
 from asterisk_cube.db.session import make_engine, make_sessionmaker, transaction, upgrade
 from asterisk_cube.events import EventHub
@@ -68,11 +69,10 @@ async def test_ready_agent_is_paused_after_its_node_restarts_until_back(world):
     d.load()
     ann = await d.view(ids["ann"])
     assert (ann.state, ann.pause_reason) == ("paused", "restart")
-    assert (await d.view(ids["bob"])).state == "ready"  # node b's agent: untouched
-
-    # A node offering to another node's agents is issue #14 item 1 (agent ownership,
-    # the next step): here bob leaves so that only ann can take the call.
-    await d.logout(ids["bob"])
+    # node b's agent: untouched, and not a's (issue #14 item 1): not in a's routing
+    with pytest.raises(OwnedByNode, match="logged in on node 'b'"):
+        await d.view(ids["bob"])
+    assert ids["bob"] not in d.agents
     call = d.call_arrived("ch-1", line, "91000001")
     for _ in range(5):
         await asyncio.sleep(0)
@@ -82,6 +82,8 @@ async def test_ready_agent_is_paused_after_its_node_restarts_until_back(world):
         await asyncio.sleep(0)
     assert (await d.view(ids["ann"])).offer.call_id == call
     await d.close()
+    with db(d) as s:
+        assert s.get(m.AgentStatus, ids["bob"]).state == m.AgentState.READY
 
 
 async def test_recovery_leaves_another_nodes_agents_alone(world):

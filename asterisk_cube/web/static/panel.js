@@ -44,7 +44,7 @@
 
   // --- the state ----------------------------------------------------------------------------
 
-  var SECTIONS = ["agents", "lines", "calls", "channels", "campaigns", "ami"];
+  var SECTIONS = ["agents", "lines", "calls", "channels", "campaigns", "ami", "nodes"];
   var state = {};
   var seq = -1;
   SECTIONS.forEach(function (s) { state[s] = {}; });
@@ -141,6 +141,39 @@
     renderCampaigns();
     renderChannels();
     renderAmi();
+    renderNodes();
+  }
+
+  // --- several nodes (issue #14): who serves whom, and which node is down ---------------------
+
+  function nodeText(name, down) {
+    if (!name) return "";
+    return down ? fmt(_("%(node)s (down)"), { node: name }) : name;
+  }
+  function isRemote(item) {
+    var n = item.node && state.nodes[item.node];
+    return !!(n && !n.me);
+  }
+  function renderNodes() {
+    var nodes = values("nodes", function (a, b) { return a.name < b.name ? -1 : 1; });
+    document.body.classList.toggle("multi-node", nodes.length > 1);
+    syncRows($("nodes-body"), nodes, function (n) { return n.name; }, function (n) {
+      return el("tr", { "data-node": n.name }, [
+        el("td", { class: "node-name" }),
+        el("td", { class: "node-host small" }),
+        el("td", {}, [el("span", { class: "badge node-live" })]),
+        el("td", { class: "num node-started small" }),
+        el("td", { class: "num" }, [el("span", { class: "tick node-beat", "data-t": "" })]),
+      ]);
+    }, function (row, n) {
+      setText(row, "node-name", n.me ? fmt(_("%(node)s (this one)"), { node: n.name }) : n.name);
+      setText(row, "node-host", n.host);
+      var badge = setText(row, "node-live", n.live ? _("Live") : _("Down"));
+      badge.setAttribute("data-state", n.live ? "ready" : "logged_out");
+      setText(row, "node-started", n.started ? clock(n.started) : "");
+      setTick(row, "node-beat", n.heartbeat);
+      row.classList.toggle("node-down", !n.live);
+    });
   }
 
   function renderLines() {
@@ -199,6 +232,7 @@
         pauseChoices.map(function (p) { return el("option", { value: p[0], text: p[1] }); }));
       return el("tr", { "data-agent": String(a.id) }, [
         el("td", {}, [el("span", { class: "agent-name" }), el("div", { class: "muted small agent-user" })]),
+        el("td", { class: "node-col agent-node small" }),
         el("td", {}, [el("span", { class: "badge state" }), el("div", { class: "small reason" })]),
         el("td", { class: "num" }, [el("span", { class: "tick in-state", "data-t": "" })]),
         el("td", { class: "call" }),
@@ -218,6 +252,8 @@
       ]);
     }, function (row, a) {
       row.classList.toggle("logged-out", a.state === "logged_out");
+      row.classList.toggle("node-down", !!a.node_down);
+      setText(row, "agent-node", nodeText(a.node, a.node_down));
       setText(row, "agent-name", a.name);
       setText(row, "agent-user", a.username);
       var badge = setText(row, "state", word("states", a.state));
@@ -249,8 +285,10 @@
       var names = (a.lines || []).map(lineName).join(", ");
       var linesCell = row.querySelector(".agent-lines");
       if (linesCell.textContent !== names) linesCell.textContent = names;
-      show(row.querySelector(".pause-box"), a.state !== "logged_out" && a.state !== "paused");
-      show(row.querySelector(".unpause-btn"), a.state === "paused");
+      var here = !isRemote(a);  // another node's agent: its own node acts on it
+      show(row.querySelector(".pause-box"), here && a.state !== "logged_out" && a.state !== "paused");
+      show(row.querySelector(".unpause-btn"), here && a.state === "paused");
+      show(row.querySelector(".staff-btn"), here);
     });
   }
 
@@ -261,6 +299,7 @@
     syncRows($("calls-body"), calls, function (c) { return c.id; }, function (c) {
       return el("tr", { "data-call": String(c.id) }, [
         el("td", { class: "caller big-num" }),
+        el("td", { class: "node-col call-node small" }),
         el("td", { class: "where" }),
         el("td", {}, [el("span", { class: "badge phase" })]),
         el("td", { class: "num" }, [el("span", { class: "tick since", "data-t": "" })]),
@@ -282,6 +321,8 @@
       ]);
     }, function (row, c) {
       setText(row, "caller", c.caller || _("Unknown number"));
+      setText(row, "call-node", nodeText(c.node, c.node_down));
+      row.classList.toggle("node-down", !!c.node_down);
       setText(row, "where", c.line_id ? lineName(c.line_id) : campaignName(c.campaign_id) || word("kinds", c.kind));
       var badge = setText(row, "phase", word("phases", c.phase));
       badge.setAttribute("data-state", c.phase === "waiting" ? "paused" : c.phase === "offered" ? "offered" : "busy");
@@ -289,7 +330,7 @@
       setText(row, "agent", agentName(c.agent_id));
       row.setAttribute("data-phase", c.phase);
       Array.prototype.forEach.call(row.querySelectorAll(".audio button"), function (b) {
-        b.disabled = c.phase !== "connected";
+        b.disabled = c.phase !== "connected" || isRemote(c);
       });
     });
     // the session ends with its call (the server hangs up your phone's leg)
