@@ -158,8 +158,8 @@ def _mechanical(text: str, region: str) -> str:
         # a country code never starts with 0 (phonenumbers drops such zeros too, so the
         # result stays the same when normalised again: "+001+00" -> "+100")
         return "+" + (digits.lstrip("0") or "0")
-    if digits.startswith("00"):
-        return "+" + digits[2:]
+    if digits.startswith("00"):  # international prefix; then zeros as after "+"
+        return "+" + (digits[2:].lstrip("0") or "0")
     meta = phonenumbers.PhoneMetadata.metadata_for_region(region.upper())
     trunk = meta.national_prefix if meta is not None else None
     if trunk and digits.startswith(trunk):
@@ -186,12 +186,25 @@ def normalize(raw: str | None, region: str = DEFAULT_REGION) -> str | None:
     try:
         parsed = phonenumbers.parse(text, region.upper())
     except phonenumbers.NumberParseException:
-        return _mechanical(text, region)
+        return _settled(_mechanical(text, region))
     if not phonenumbers.is_valid_number(parsed):
         # phonenumbers may drop digits of a number it does not know ("+310000000" ->
         # "+31000000" -> "+3100000" ...): keep every digit, so normalising is idempotent
-        return _mechanical(text, region)
+        return _settled(_mechanical(text, region))
     return phonenumbers.format_number(parsed, _E164)
+
+
+def _settled(mechanical: str) -> str:
+    """The mechanical form, or the valid number it turns out to be: normalising it again
+    must give the same (``+11201200000+0`` -> ``+112012000000``, a valid ``+1 201…``
+    once read as E.164, so it is that number)."""
+    try:
+        parsed = phonenumbers.parse(mechanical, None)
+    except phonenumbers.NumberParseException:
+        return mechanical
+    if phonenumbers.is_valid_number(parsed):
+        return phonenumbers.format_number(parsed, _E164)
+    return mechanical
 
 
 def dialled_forms(raw: str, region: str = DEFAULT_REGION) -> tuple[str, ...]:

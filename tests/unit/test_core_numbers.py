@@ -159,6 +159,8 @@ def test_specificity_order():
 @given(st.text(alphabet="0123456789 +-()", max_size=20))
 @example("+001+00")  # found by Hypothesis: the mechanical form kept the zeros after "+"
 @example("+310000000")  # and phonenumbers drops a digit of a number it does not know
+@example("0001")  # and "00" + zeros gave "+01", which normalises to "+1"
+@example("+11201200000+0")  # and a mechanical form that is a valid number read again
 def test_normalize_never_crashes_and_is_idempotent(raw):
     first = normalize(raw, "NO")
     if first is None:
