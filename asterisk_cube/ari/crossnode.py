@@ -24,7 +24,13 @@ from collections.abc import Callable
 from typing import Any
 
 from asterisk_cube.ari.outbound import AUTO_ANSWER
-from asterisk_cube.ari.supervisor import AppSnapshot, AriSupervisor, event_json, event_type
+from asterisk_cube.ari.supervisor import (
+    AppSnapshot,
+    AriSupervisor,
+    connected_client,
+    event_json,
+    event_type,
+)
 from asterisk_cube.config import Settings
 from asterisk_cube.core.trunk import CROSSNODE_ARG, PHONE_ARG, Relays
 from asterisk_cube.logs import get_logger
@@ -53,10 +59,7 @@ class CrossNodeApp:
 
     @property
     def client(self) -> Any:
-        client = self.supervisor.client
-        if client is None:
-            raise ConnectionError("ARI is not connected")
-        return client
+        return connected_client(self.supervisor)
 
     async def on_event(self, event: Any, client: Any) -> None:
         raw = event_json(event)

@@ -37,6 +37,7 @@ from asterisk_cube.acd.distributor import Distributor
 from asterisk_cube.ari.supervisor import (
     AppSnapshot,
     AriSupervisor,
+    connected_client,
     continue_in_dialplan,
     event_json,
     event_type,
@@ -143,10 +144,7 @@ class InboundApp:
 
     @property
     def client(self) -> Any:
-        client = self.supervisor.client
-        if client is None:
-            raise ConnectionError("ARI is not connected")
-        return client
+        return connected_client(self.supervisor)
 
     # --------------------------------------------------------------- events
 

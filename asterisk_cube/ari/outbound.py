@@ -31,7 +31,13 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from asterisk_cube.ari.supervisor import AppSnapshot, AriSupervisor, event_json, event_type
+from asterisk_cube.ari.supervisor import (
+    AppSnapshot,
+    AriSupervisor,
+    connected_client,
+    event_json,
+    event_type,
+)
 from asterisk_cube.config import Settings
 from asterisk_cube.core import trunk
 from asterisk_cube.logs import get_logger
@@ -116,10 +122,7 @@ class OutboundApp:
 
     @property
     def client(self) -> Any:
-        client = self.supervisor.client if self.supervisor else None
-        if client is None:
-            raise ConnectionError("ARI is not connected")
-        return client
+        return connected_client(self.supervisor)
 
     @property
     def connected(self) -> bool:

@@ -133,6 +133,15 @@ class DefaultStasisHandler:
             await continue_in_dialplan(client, channel_id)
 
 
+def connected_client(supervisor: Any) -> Any:
+    """The supervisor's ARI client; ``ConnectionError`` while ARI is not connected (the
+    one check every Stasis app and the supervisor itself make before a request)."""
+    client = supervisor.client if supervisor is not None else None
+    if client is None:
+        raise ConnectionError("ARI is not connected")
+    return client
+
+
 async def continue_in_dialplan(client: Any, channel_id: str, **where: Any) -> bool:
     """``POST /channels/<id>/continue`` (``where``: context, extension, priority, label).
 
@@ -277,10 +286,7 @@ class AriSupervisor:
     async def originate(self, **params: Any) -> None:
         """``POST /channels`` (originate); raises like any failed request
         (:class:`~asterisk_cube.ari.client.AriHttpError`, ``ConnectionError``)."""
-        client = self.client
-        if client is None:
-            raise ConnectionError("ARI is not connected")
-        await client.channels.originate(**params)
+        await connected_client(self).channels.originate(**params)
 
     async def resync(self) -> AppSnapshot | None:
         """Ask Asterisk what is in our app and hand it to ``handler.on_resync`` (if any)."""

@@ -6,6 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from asterisk_cube.ari.supervisor import connected_client
+
 from .app import AudioApp
 from .listen import CallLegs, Listening
 from .recorder import Recorder
@@ -20,10 +22,7 @@ class AudioParts:
     supervisor: Any = None  # the AriSupervisor, once the runtime made it
 
     def client(self) -> Any:
-        client = self.supervisor.client if self.supervisor is not None else None
-        if client is None:
-            raise ConnectionError("ARI is not connected")
-        return client
+        return connected_client(self.supervisor)
 
     def app(self, state: Any, inbound: Any, outbound: Any, distributor: Any) -> AudioApp:
         """Connect to the runtime's ARI supervisor and the telephony adapters' hooks."""
