@@ -213,6 +213,10 @@ class EventHub:
 
     def __init__(self) -> None:
         self._subs: list[Subscription] = []
+        # event type -> the subscriptions that want it, in subscription order; filled on
+        # first publish of a type, emptied when a subscription comes or goes (issue #19:
+        # every AMI change asked each of ~20 desk subscriptions whether it wanted it)
+        self._by_type: dict[type[Event], tuple[Subscription, ...]] = {}
         self.published = 0
 
     def subscribe(
@@ -224,16 +228,25 @@ class EventHub:
         """A new subscription to events of ``types`` (all events if none given)."""
         sub = Subscription(self, tuple(types), maxsize, name or f"sub{len(self._subs) + 1}")
         self._subs.append(sub)
+        self._by_type.clear()
         return sub
+
+    def _subscribers_of(self, event_type: type[Event]) -> tuple[Subscription, ...]:
+        subs = self._by_type.get(event_type)
+        if subs is None:
+            subs = tuple(
+                sub for sub in self._subs if not sub.types or issubclass(event_type, sub.types)
+            )
+            self._by_type[event_type] = subs
+        return subs
 
     def publish(self, event: Event) -> None:
         """Deliver ``event`` to every interested subscriber. Never blocks."""
         if not isinstance(event, Event):
             raise TypeError(f"not an Event: {event!r}")
         self.published += 1
-        for sub in list(self._subs):
-            if sub.wants(event):
-                sub._offer(event)
+        for sub in self._subscribers_of(type(event)):  # a tuple: safe if one unsubscribes
+            sub._offer(event)
 
     def publish_many(self, events: Iterable[Event]) -> None:
         for event in events:
@@ -246,6 +259,7 @@ class EventHub:
     def _remove(self, sub: Subscription) -> None:
         if sub in self._subs:
             self._subs.remove(sub)
+            self._by_type.clear()
 
     def close(self) -> None:
         """Close every subscription (shutdown): their readers end their loops."""
