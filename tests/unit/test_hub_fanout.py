@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import pytest
+
 from asterisk_cube.events import Event, EventHub, Subscription
 
 
@@ -52,3 +54,26 @@ def test_subscribers_that_come_and_go_after_a_publish_are_seen():
     assert first.get_nowait() is None  # closed: nothing more
     assert later.get_nowait().n == 3
     assert hub.subscribers == (later, everything)
+
+
+def test_a_matched_subscription_gets_only_its_value_and_others_are_not_woken():
+    hub = EventHub()
+    desks = {n: hub.subscribe(Tick, n=n) for n in range(20)}
+    every = hub.subscribe(Tick)
+    for n in (3, 3, 7):
+        hub.publish(Tick(n=n))
+    hub.publish(Other())
+    assert desks[3].qsize() == 2 and desks[7].qsize() == 1
+    assert sum(sub.qsize() for sub in desks.values()) == 3  # not 20 per event
+    assert every.qsize() == 3
+    assert desks[3].wants(Tick(n=3)) and not desks[3].wants(Tick(n=4))
+    desks[3].close()
+    hub.publish(Tick(n=3))
+    assert every.qsize() == 4 and hub.subscribe(Tick, n=3).qsize() == 0
+
+
+def test_a_match_needs_one_field_of_named_types():
+    hub = EventHub()
+    for bad in ({"n": 1, "m": 2}, {}):
+        with pytest.raises(ValueError):
+            hub.subscribe(**bad) if bad else hub.subscribe(n=1)
