@@ -12,6 +12,11 @@ a bounded asyncio queue::
                 ...  # we lost events: reload the full state, then carry on
             handle(event)
 
+A consumer that wants one value of one field subscribes with it, e.g. one agent's desktop:
+``hub.subscribe(AgentViewChanged, agent_id=7)``; an event for another agent then neither
+enters its queue nor wakes it (issue #19: with 20 desktops open, a change on a line that
+shows on every desktop cost 20 x 20 queue puts and wake-ups; now 20).
+
 ``publish`` never blocks and never awaits: when a subscriber's queue is full the *oldest*
 event is dropped and the subscription is marked *stale* (``sub.stale``, ``sub.dropped``),
 so one slow browser cannot stall the app. A stale consumer should re-read the current
@@ -115,18 +120,28 @@ class _Closed:
 
 
 _CLOSED = _Closed()
+_MISSING = object()
+
+# per event type: the subscriptions without a match, and those with one by (field, value)
+_Route = tuple[tuple["Subscription", ...], dict[str, dict[Any, list["Subscription"]]]]
 
 
 class Subscription:
     """One consumer's bounded queue. Iterate it, or ``await get()``."""
 
     def __init__(
-        self, hub: EventHub, types: tuple[type[Event], ...], maxsize: int, name: str
+        self,
+        hub: EventHub,
+        types: tuple[type[Event], ...],
+        maxsize: int,
+        name: str,
+        match: tuple[str, Any] | None = None,
     ) -> None:
         if maxsize < 1:
             raise ValueError("maxsize must be at least 1")
         self._hub = hub
         self.types = types
+        self.match = match  # (field, value): only events whose field has that value
         self.name = name
         self._queue: asyncio.Queue[Event | _Closed] = asyncio.Queue(maxsize)
         self.stale = False
@@ -134,7 +149,9 @@ class Subscription:
         self.closed = False
 
     def wants(self, event: Event) -> bool:
-        return not self.types or isinstance(event, self.types)
+        if self.types and not isinstance(event, self.types):
+            return False
+        return self.match is None or getattr(event, self.match[0], _MISSING) == self.match[1]
 
     def _offer(self, event: Event | _Closed) -> None:
         while True:
@@ -213,6 +230,10 @@ class EventHub:
 
     def __init__(self) -> None:
         self._subs: list[Subscription] = []
+        # event type -> the subscriptions that want it, in subscription order; filled on
+        # first publish of a type, emptied when a subscription comes or goes (issue #19:
+        # every AMI change asked each of ~20 desk subscriptions whether it wanted it)
+        self._by_type: dict[type[Event], _Route] = {}
         self.published = 0
 
     def subscribe(
@@ -220,19 +241,45 @@ class EventHub:
         *types: type[Event],
         maxsize: int = DEFAULT_QUEUE_SIZE,
         name: str = "",
+        **match: Any,
     ) -> Subscription:
-        """A new subscription to events of ``types`` (all events if none given)."""
-        sub = Subscription(self, tuple(types), maxsize, name or f"sub{len(self._subs) + 1}")
+        """A new subscription to events of ``types`` (all events if none given); with one
+        ``field=value``, only those of them whose field has that value."""
+        if len(match) > 1 or (match and not types):
+            raise ValueError("match one field, of named event types")
+        key = next(iter(match.items()), None)
+        sub = Subscription(self, tuple(types), maxsize, name or f"sub{len(self._subs) + 1}", key)
         self._subs.append(sub)
+        self._by_type.clear()
         return sub
+
+    def _route(self, event_type: type[Event]) -> _Route:
+        route = self._by_type.get(event_type)
+        if route is None:
+            subs = [s for s in self._subs if not s.types or issubclass(event_type, s.types)]
+            keyed: dict[str, dict[Any, list[Subscription]]] = {}
+            for sub in subs:
+                if sub.match is not None:
+                    name, value = sub.match
+                    keyed.setdefault(name, {}).setdefault(value, []).append(sub)
+            route = (tuple(s for s in subs if s.match is None), keyed)
+            self._by_type[event_type] = route
+        return route
 
     def publish(self, event: Event) -> None:
         """Deliver ``event`` to every interested subscriber. Never blocks."""
         if not isinstance(event, Event):
             raise TypeError(f"not an Event: {event!r}")
         self.published += 1
-        for sub in list(self._subs):
-            if sub.wants(event):
+        plain, keyed = self._route(type(event))
+        for sub in plain:  # a tuple: safe if one unsubscribes meanwhile
+            sub._offer(event)
+        for name, by_value in keyed.items():
+            try:
+                matched = by_value.get(getattr(event, name, _MISSING), ())
+            except TypeError:  # an unhashable value matches no subscription
+                continue
+            for sub in tuple(matched):
                 sub._offer(event)
 
     def publish_many(self, events: Iterable[Event]) -> None:
@@ -246,6 +293,7 @@ class EventHub:
     def _remove(self, sub: Subscription) -> None:
         if sub in self._subs:
             self._subs.remove(sub)
+            self._by_type.clear()
 
     def close(self) -> None:
         """Close every subscription (shutdown): their readers end their loops."""

@@ -342,7 +342,9 @@ class BenchAgents:
         self.tasks.clear()
 
     async def _run(self, agent_id: int) -> None:
-        sub = self.hub.subscribe(c.AgentViewChanged, maxsize=256, name=f"bench-agent-{agent_id}")
+        sub = self.hub.subscribe(  # as web/push.py: only this agent's changes
+            c.AgentViewChanged, maxsize=256, name=f"bench-agent-{agent_id}", agent_id=agent_id
+        )
         try:
             await self._act(agent_id)
             while True:

@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import Callable
 from typing import TypeVar
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from asterisk_cube.acd import contact_scope as scope
@@ -39,19 +39,35 @@ def contact_view(s: Session, contact: m.Contact) -> c.ContactView:
     )
 
 
+# Built once (issue #19): with desks open, building these per call cost more than the
+# reads themselves; each call binds its values.
+_CATEGORY_ORDER = (m.EnquiryCategory.position, m.EnquiryCategory.name)
+_GENERAL_CATEGORIES = (
+    select(m.EnquiryCategory)
+    .where(m.EnquiryCategory.active.is_(True), m.EnquiryCategory.campaign_id.is_(None))
+    .order_by(*_CATEGORY_ORDER)
+)
+_CAMPAIGN_CATEGORIES = (
+    select(m.EnquiryCategory)
+    .where(
+        m.EnquiryCategory.active.is_(True),
+        or_(
+            m.EnquiryCategory.campaign_id.is_(None),
+            m.EnquiryCategory.campaign_id == bindparam("campaign_id"),
+        ),
+    )
+    .order_by(*_CATEGORY_ORDER)
+)
+_CONTACTS_OF_NUMBER = (
+    select(m.Contact).where(m.Contact.phone == bindparam("phone")).order_by(m.Contact.id).limit(10)
+)
+
+
 def categories(s: Session, campaign_id: int | None) -> list[m.EnquiryCategory]:
     """The enquiry categories offered on a call of this campaign (and the general ones)."""
-    query = select(m.EnquiryCategory).where(m.EnquiryCategory.active.is_(True))
     if campaign_id:
-        query = query.where(
-            or_(
-                m.EnquiryCategory.campaign_id.is_(None),
-                m.EnquiryCategory.campaign_id == campaign_id,
-            )
-        )
-    else:
-        query = query.where(m.EnquiryCategory.campaign_id.is_(None))
-    return list(s.scalars(query.order_by(m.EnquiryCategory.position, m.EnquiryCategory.name)))
+        return list(s.scalars(_CAMPAIGN_CATEGORIES, {"campaign_id": campaign_id}))
+    return list(s.scalars(_GENERAL_CATEGORIES))
 
 
 def card_static(s: Session, caller: str, campaign_id: int | None) -> tuple:
@@ -60,12 +76,7 @@ def card_static(s: Session, caller: str, campaign_id: int | None) -> tuple:
     number = normalize(caller, DEFAULT_REGION)
     contacts = []
     if number:
-        contacts = [
-            contact_view(s, ct)
-            for ct in s.scalars(
-                select(m.Contact).where(m.Contact.phone == number).order_by(m.Contact.id).limit(10)
-            )
-        ]
+        contacts = [contact_view(s, ct) for ct in s.scalars(_CONTACTS_OF_NUMBER, {"phone": number})]
     campaign = s.get(m.Campaign, campaign_id) if campaign_id else None
     cats = [
         c.CategoryView(

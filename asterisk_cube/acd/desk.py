@@ -115,7 +115,7 @@ class DeskCommands(DistributorCore):
         call.phase = "connecting"
         call.registered = False
         self._set_card(agent, call_id)
-        log.info("offer_accepted", call=call_id, agent=agent.username)
+        log.debug("offer_accepted", call=call_id, agent=agent.username)
         # Ring the phone first, then update screens: the connect task's first step
         # (the originate) is queued before the desktop pushes this notify wakes.
         self._spawn(self._connect(call, agent), f"connect-{call_id}")

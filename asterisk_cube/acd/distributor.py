@@ -33,6 +33,7 @@ import asyncio
 import collections
 import contextlib
 import datetime as dt
+import logging
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -78,6 +79,9 @@ from asterisk_cube.events import EventHub
 from asterisk_cube.logs import get_logger
 
 log = get_logger(__name__)
+
+# agent transitions a call causes: logged at DEBUG (several per call on the hot path)
+_CALL_DRIVEN = (ag.Offer, ag.Accept, ag.CallStarted, ag.CallEnded, ag.WrapUpExpired)
 
 __all__ = [
     "CALLBACK_MODE",
@@ -209,7 +213,10 @@ class Distributor(
         else:
             rec.persist_agent(s, *values)
         self._arm_wrap_timer(agent)
-        log.info(
+        # what a call does to an agent is DEBUG (per call, hot path; the state log has it);
+        # what the agent or a supervisor does (login, pause, ready...) stays INFO
+        log.log(
+            logging.DEBUG if isinstance(event, _CALL_DRIVEN) else logging.INFO,
             "agent_state",
             agent=agent.username,
             event=ag.event_name(event),
@@ -285,7 +292,7 @@ class Distributor(
         call.offer_timer = loop.call_later(
             timeout, self._offer_timed_out, call.call_id, agent.agent_id
         )
-        log.info("offer", call=call.call_id, agent=agent.username, reason=why, timeout=timeout)
+        log.debug("offer", call=call.call_id, agent=agent.username, reason=why, timeout=timeout)
         self.notifier.agents(agent.agent_id)
 
     def _end_offer(self, call: LiveCall, result: m.OfferResult) -> None:
@@ -456,7 +463,7 @@ class Distributor(
             )
         self.calls[call.call_id] = call
         self.by_channel[channel_id] = call.call_id
-        log.info("call_waiting", call=call.call_id, kind=kind.value, line=line_id, caller=caller)
+        log.debug("call_waiting", call=call.call_id, kind=kind.value, line=line_id, caller=caller)
         self.notifier.line(call.line_id)
         self.dispatch()
         return call.call_id
@@ -516,7 +523,7 @@ class Distributor(
                 agent.agent_id,
                 now,
             )
-            log.info("call_connected", call=call.call_id, agent=agent.username)
+            log.debug("call_connected", call=call.call_id, agent=agent.username)
         elif agents_fault:
             # The agent did not pick up its phone: the caller keeps its place.
             self._apply(agent, ag.CallEnded(wrap_up=dt.timedelta(0)))

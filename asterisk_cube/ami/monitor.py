@@ -9,7 +9,9 @@ when it changes::
     monitor.channels_of("PJSIP/agent01")    # the endpoint's live channels
     monitor.snapshot()                      # JSON-friendly: status, devices, channels, bridges
 
-Model, from events (login with ``Events: system,call`` so dialplan/CDR noise never arrives):
+Model, from events (login with ``Events: system,call`` so dialplan/CDR noise never arrives;
+then, per connection, one AMI ``Filter`` per event name the model uses, so that Asterisk
+sends only those: see :meth:`AmiMonitor.filter_events`):
 
 * devices: ``DeviceStateChange`` (and ``ContactStatus`` for reachability);
 * channels: ``Newchannel``, ``Newstate``, ``NewCallerid``, ``NewConnectedLine``, ``Rename``,
@@ -53,6 +55,11 @@ from .tracker import AmiTracker
 log = get_logger(__name__)
 
 EVENT_CLASSES = "system,call"
+
+#: the events the monitor reads: the model's (``AmiTracker._HANDLERS``) and two about the
+#: connection. Everything else of the ``system,call`` classes (DialBegin, HangupRequest,
+#: MusicOnHoldStart, SoftHangupRequest, ...) Asterisk need not send at all.
+WANTED_EVENTS: tuple[str, ...] = (*AmiTracker._HANDLERS, "FullyBooted", "Shutdown")
 
 
 class _Manager(Manager):
@@ -130,6 +137,7 @@ class AmiMonitor(AmiTracker):
         self.connects = 0
         self.resyncs = 0
         self.events_seen = 0
+        self.filtered = False  # Asterisk sends this session only WANTED_EVENTS
         self._journal: _Journal | None = None
         self._resync_task: asyncio.Task | None = None
         self._boot_timer: asyncio.TimerHandle | None = None
@@ -197,9 +205,39 @@ class AmiMonitor(AmiTracker):
             return []
         return [m for m in reply if _f(m, "Event") and not _f(m, "Event").endswith("Complete")]
 
+    async def filter_events(self) -> bool:
+        """Ask Asterisk to send this session only :data:`WANTED_EVENTS` (issue #19: about
+        two thirds of a call's ``system,call`` events were parsed by panoramisk only to be
+        dropped here). One ``Filter`` action per name with ``MatchCriteria: name(...)``
+        (Asterisk 20.9, 21.4, 22 and later; needs the ``system`` write class, which the
+        README's manager user has). Filters live as long as the connection, so this runs
+        after every login. Refused (older Asterisk, no ``system`` write): the monitor
+        carries on with every event and ignores the others, as before. True if filtered."""
+        assert self.manager is not None
+        replies = await asyncio.wait_for(
+            asyncio.gather(
+                *(
+                    self.manager.send_action(
+                        {
+                            "Action": "Filter",
+                            "Operation": "Add",
+                            "MatchCriteria": f"action(include),name({name})",
+                        }
+                    )
+                    for name in WANTED_EVENTS
+                )
+            ),
+            self.action_timeout,
+        )
+        refused = [r for r in replies if _f(r, "Response") != "Success"]
+        if refused:
+            log.info("ami_filter_refused", message=_f(refused[0], "Message"))
+        return not refused
+
     async def resync(self) -> None:
         """Re-read the whole state after a login; then the model is no longer stale."""
         started = time.monotonic()
+        self.filtered = await self.filter_events()
         self.begin_resync()
         try:
             devices = await self._list("DeviceStateList")

@@ -355,13 +355,17 @@ class InboundApp:
             client = self.client
             bridge_id = call_bridge_id(call_id)
             await self._ensure_bridge(bridge_id, "mixing")
-            with contextlib.suppress(Exception):  # it may have left the holding bridge already
-                await client.bridges.removeChannel(
-                    bridgeId=hold_bridge_id(call.line_id if call else None), channel=channel_id
-                )
-            await client.bridges.addChannel(
-                bridgeId=bridge_id, channel=f"{channel_id},{agent_channel}"
-            )
+            both = f"{channel_id},{agent_channel}"
+            try:  # Asterisk moves the caller out of its holding bridge itself (22: one
+                # request instead of removeChannel + addChannel, issue #19)
+                await client.bridges.addChannel(bridgeId=bridge_id, channel=both)
+            except Exception:  # an Asterisk that will not move it: take it out first
+                with contextlib.suppress(Exception):  # it may have left the holding bridge
+                    await client.bridges.removeChannel(
+                        bridgeId=hold_bridge_id(call.line_id if call else None),
+                        channel=channel_id,
+                    )
+                await client.bridges.addChannel(bridgeId=bridge_id, channel=both)
             if self.on_timing is not None:
                 self.on_timing("answer_to_bridged", time.monotonic() - answered)
             if self.on_bridged is not None:

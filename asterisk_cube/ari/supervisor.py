@@ -427,7 +427,7 @@ class AriSupervisor:
             self._announce_start(event)
         elif etype == "StasisEnd":
             channel_id = event_channel_id(event) or ""
-            log.info("stasis_end", channel=channel_id)
+            log.debug("stasis_end", channel=channel_id)
             self.hub.publish(StasisEnded(channel_id=channel_id))
         elif etype == "ApplicationReplaced":
             log.error("ari_application_replaced", app=self.settings.app)
@@ -444,7 +444,7 @@ class AriSupervisor:
         channel = raw.get("channel") or {}
         caller = channel.get("caller") or {}
         args = tuple(str(a) for a in raw.get("args") or ())
-        log.info(
+        log.debug(
             "stasis_start",
             channel=channel.get("id", ""),
             name=channel.get("name", ""),

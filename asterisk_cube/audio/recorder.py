@@ -4,8 +4,9 @@ The telephony adapters tell :meth:`Recorder.bridged` when a call's customer and 
 are bridged (one line in ``ari/inbound.py`` and ``ari/outbound.py``). The recorder then,
 in a task of its own (the call never waits for it):
 
-1. reads the policy of the call's line or campaign in a worker thread
-   (``services.recordings.policy_for``; a line without one takes its campaign's);
+1. reads the policy of the call's line or campaign in a worker thread, one SQL statement
+   on a plain connection (``services.recordings.policy_for``; a line without one takes
+   its campaign's);
 2. if ``mode`` is ``all``: plays the consent beep or announcement to the bridge (both
    parties hear it), writes the recording's row (state ``recording``) and asks Asterisk
    to record the bridge (``POST /bridges/{id}/record``, ``wav``, name
@@ -121,8 +122,9 @@ class Recorder:
             await self._start(call, trigger="all", by="policy")
 
     def _policy(self, line_id: int | None, campaign_id: int | None) -> svc.Policy:
-        with self.sessions() as s:
-            return svc.policy_for(s, line_id, campaign_id)
+        # one Core read on a plain connection: no ORM session per bridged call (issue #19)
+        with self.sessions.kw["bind"].connect() as conn:
+            return svc.policy_for(conn, line_id, campaign_id)
 
     # --------------------------------------------------------------- on demand
 

@@ -70,7 +70,9 @@ async def view_stream(
 ) -> AsyncIterator[str]:
     """The agent's view, then again on every change, until the client leaves, the server
     stops or ``superseded`` is set (a newer stream of the same agent took its place)."""
-    sub = hub.subscribe(AgentViewChanged, maxsize=64, name=f"desk-sse-{agent_id}")
+    sub = hub.subscribe(  # only this agent's changes wake the stream (issue #19)
+        AgentViewChanged, maxsize=64, name=f"desk-sse-{agent_id}", agent_id=agent_id
+    )
 
     async def session_over() -> bool:
         return signed_in is not None and not await signed_in()

@@ -15,7 +15,7 @@ from support import polling
 from support.clocks import FakeClock as Clock
 
 from asterisk_cube.ami.model import AmiChanged, AmiStatusChanged, device_state_key, endpoint_of
-from asterisk_cube.ami.monitor import AmiMonitor
+from asterisk_cube.ami.monitor import WANTED_EVENTS, AmiMonitor
 from asterisk_cube.config import AmiSettings
 from asterisk_cube.events import EventHub
 
@@ -170,6 +170,7 @@ class FakeAmi:
         self.logins = 0
         self.channels = [_chan("c1", "PJSIP/agent01-0001", bridge="b1")]
         self.actions: list[str] = []
+        self.filters: list[str] | None = None  # None: Filter is unknown (older Asterisk)
 
     async def start(self) -> int:
         self.server = await asyncio.start_server(self.handle, "127.0.0.1", 0)
@@ -218,6 +219,9 @@ class FakeAmi:
             )
         elif action == "Ping":
             self.send(writer, [{"Response": "Success", "ActionID": aid, "Ping": "Pong"}])
+        elif action == "Filter" and self.filters is not None:
+            self.filters.append(msg.get("MatchCriteria", ""))
+            self.send(writer, [{"Response": "Success", "ActionID": aid}])
         elif action in ("DeviceStateList", "CoreShowChannels", "BridgeList", "PJSIPShowEndpoints"):
             items = {
                 "DeviceStateList": [
@@ -367,6 +371,39 @@ async def test_no_asterisk_at_all(unused_tcp_port):
     try:
         await until(lambda: mon.last_error.startswith("cannot connect"), what="error")
         assert mon.stale
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+
+async def test_asks_asterisk_for_only_the_events_it_reads(ami):
+    server, port = ami
+    server.filters = []
+    mon = _monitor(port, EventHub())
+    task = asyncio.create_task(mon.run())
+    try:
+        await until(lambda: not mon.stale, what="first resync")
+        assert mon.filtered
+        assert sorted(server.filters) == sorted(
+            f"action(include),name({name})" for name in WANTED_EVENTS
+        )
+        assert {"FullyBooted", "Hangup", "DeviceStateChange", "BridgeEnter"} <= set(WANTED_EVENTS)
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+
+async def test_a_refused_filter_still_resyncs_with_every_event(ami):
+    server, port = ami  # server.filters None: "Filter" answered with an error
+    mon = _monitor(port, EventHub())
+    task = asyncio.create_task(mon.run())
+    try:
+        await until(lambda: not mon.stale, what="first resync")
+        assert not mon.filtered and "Filter" in server.actions
+        server.event(Event="DeviceStateChange", Device="PJSIP/agent01", State="NOT_INUSE")
+        await until(lambda: mon.device_state("PJSIP/agent01") == "not_inuse", what="event")
     finally:
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
