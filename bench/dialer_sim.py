@@ -4,6 +4,7 @@
     python -m bench.dialer_sim --quick  # 2 seeds, 2-hour shifts: a smoke run
     python -m bench.dialer_sim --scenarios 20x15 drift --seeds 3
     python -m bench.dialer_sim --one predictive --scenarios 50x5   # per-seed lines
+    python -m bench.dialer_sim --one 'predictive:{"value_seconds": 20}' --scenarios 5x15
     python -m bench.dialer_sim --micro  # decision time only (p50/p99, estimate rebuild)
 
 The model (issue 6, widened by issue 18) so figures compare across runs:
@@ -17,7 +18,8 @@ dialer's connect window (``pacing.CONNECT_WINDOW``, 1.4 s: the 2 s rule less the
 agent's 0.5 s to answer and the 0.1 s bridge margin; FIFO wait).
 
 Scenarios (``SCENARIOS``): the issue-6 matrix cells (5/20/100 agents at 15 % and
-35 %), 50 agents at 5 %, 20 agents whose list moves from 10 % to 30 % answer at
+35 %), 50 agents at 5 %, 10 agents at 25 % and 30 at 8 % (cells between the
+others), 20 agents whose list moves from 10 % to 30 % answer at
 hour 4 (``drift``), 20 agents who pause (two 15-minute breaks and a 30-minute
 lunch each) and log off early (a quarter of them, in the last two hours)
 (``breaks``), and 20 agents behind a real AMD that listens 2-4 s to humans too
@@ -102,6 +104,8 @@ SCENARIOS = {
         Scenario("20x35", 20, 0.35),
         Scenario("100x15", 100, 0.15),
         Scenario("50x5", 50, 0.05),
+        Scenario("10x25", 10, 0.25),
+        Scenario("30x8", 30, 0.08),
         Scenario("drift", 20, 0.10, answer_rate_after=0.30),
         Scenario("breaks", 20, 0.15, breaks=True),
         Scenario("amd", 20, 0.15, amd="real"),
@@ -567,6 +571,16 @@ def make_policy(spec: str) -> Policy:
     if spec == "vicidial":
         return VicidialPolicy()
     kind, _, value = spec.partition(":")
+    if kind == "predictive":
+        # predictive:{"value_seconds": 20}: a variant (PacingConfig fields over the defaults)
+        overrides = json.loads(value)
+        config = pacing.PacingConfig(
+            mode=pacing.PacingMode.PREDICTIVE,
+            abandon_cap=CAP,
+            max_ratio=pacing.DEFAULT_MAX_DIAL_RATIO,
+            **overrides,
+        )
+        return CorePolicy(pacing.PacingMode.PREDICTIVE, config)
     if kind == "ratio":
         return ReadyRatio(float(value))
     if kind == "level":
@@ -579,7 +593,9 @@ def run_one(args: tuple[str, str, int, float]) -> RunResult:
     sc = SCENARIOS[scenario]
     if spec == "oracle":
         return oracle(sc, seed, hours)
-    return Sim(sc, seed, make_policy(spec), hours, time_decisions=spec == "predictive").run()
+    return Sim(
+        sc, seed, make_policy(spec), hours, time_decisions=spec.startswith("predictive")
+    ).run()
 
 
 # -- the benchmark matrix --------------------------------------------------------
@@ -924,7 +940,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--one",
         help="run one policy (predictive, power, vicidial, oracle, "
-        "ratio:R, level:L) for the given scenarios and print per-seed results",
+        "ratio:R, level:L, or predictive:JSON, a variant: PacingConfig fields) for the "
+        "given scenarios and print per-seed results",
     )
     args = ap.parse_args(argv)
     seeds = args.seeds or (2 if args.quick else SEEDS)

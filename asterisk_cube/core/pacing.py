@@ -168,6 +168,10 @@ class PacingConfig:
     #: predictive dials no further ahead than power until the campaign has seen this
     #: many dials answered by a person (its own, not the prior's): see "Cold start".
     warmup_answers: float = 20.0
+    #: None: dial while the marginal abandon risk is under the accepted risk. A number
+    #: (seconds): weigh the risk against the agent idle time the dial is expected to fill,
+    #: dial while risk x value_seconds / idle filled is under the accepted risk.
+    value_seconds: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,7 +281,13 @@ def lines_to_dial(state: PacingState) -> int:
 
 def _risk_curve(state: PacingState, ready: int, waiting: int) -> Callable[[int], float] | None:
     return abandon_risk(
-        state.estimates, ready, waiting, state.dialing, state.talking, state.wrapping
+        state.estimates,
+        ready,
+        waiting,
+        state.dialing,
+        state.talking,
+        state.wrapping,
+        value_scale=state.config.value_seconds,
     )
 
 

@@ -130,6 +130,7 @@ def abandon_risk(
     dialing: Sequence[float] = (),
     talking: Sequence[float] = (),
     wrapping: Sequence[float] = (),
+    value_scale: float | None = None,
 ) -> Callable[[int], float] | None:
     """``theta(n)``: P(one more dial is abandoned if a person answers it) with ``n`` new
     dials placed now besides it, given ``ready`` agents, ``waiting`` calls, the ages of
@@ -193,6 +194,8 @@ def abandon_risk(
         v0 = var_a[k] + var_f[k] + _VAR_FLOOR
         bins.append((new_w[k], mean_a[k] - mean_f[k] + 0.5, c, c * (1.0 - c), v0, math.sqrt(v0)))
     bins.reverse()  # latest bin first: the suffix maximum runs backwards
+    if value_scale is not None:
+        return _value_adjusted(bins, value_scale)
 
     def theta(n: int) -> float:
         """P(the (n+1)-th new dial, answered in bin k, finds no agent or takes one a
@@ -209,6 +212,41 @@ def abandon_risk(
         return total
 
     return theta
+
+
+_WIDTHS_REVERSED = tuple(reversed([b - a for a, b in pairwise(BIN_EDGES)]))
+
+
+def _value_adjusted(
+    bins: list[tuple[float, float, float, float, float, float]], value_scale: float
+) -> Callable[[int], float]:
+    """``theta(n) x value_scale / value(n)``: the abandon risk per second of agent idle
+    time the dial is expected to fill (see :func:`abandon_risk`)."""
+    widths = _WIDTHS_REVERSED
+
+    def adjusted(n: int) -> float:
+        total = 0.0
+        worst = 0.0
+        value = 0.0
+        idle_after = 0.0  # sum over later bins of P(an agent idle there) x bin width
+        for (w, x0, c, cv, v0, s0), width in zip(bins, widths, strict=True):
+            x = x0 + n * c
+            s = s0 if x > 0.0 else math.sqrt(v0 + n * cv)
+            p = 0.5 * math.erfc(-x / s / _SQRT2)
+            if p > worst:
+                worst = p
+            total += w * worst
+            # an agent still idle at this bin after the n dials: A - F <= -1 (as theta: the
+            # spread at n = 0 once over the line, so the curve stays monotone in n)
+            y = x + 0.5
+            sy = s0 if y > 0.0 else math.sqrt(v0 + n * cv)
+            idle_after += width * 0.5 * math.erfc(y / (sy * _SQRT2))
+            value += w * idle_after
+        if value <= 1e-9:
+            return 1.0
+        return min(1.0, total * value_scale / value)
+
+    return adjusted
 
 
 def _lognormal_cdf(x: float, mean: float, sd: float) -> float:
