@@ -2,6 +2,7 @@
 
 import contextlib
 import os
+import signal
 
 import click
 
@@ -232,7 +233,6 @@ def _move_aside(url: str) -> str:
 
 
 def _stop_child(proc, timeout: float = 15.0) -> None:
-    import signal
     import subprocess
 
     if proc.poll() is None:
@@ -284,7 +284,6 @@ def traffic(
     `demo run --traffic`); Ctrl-C or SIGTERM stops everything it started."""
     import asyncio
     import random
-    import signal
     from pathlib import Path
 
     from sqlalchemy import select
@@ -358,6 +357,10 @@ def traffic(
     )
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 @demo.command("call")
 @NAME_OPTION
 @BASE_PORT_OPTION
@@ -378,6 +381,7 @@ def call(name, base_port, did, caller_id, hold):
     """A test call to one of the demo's lines, for you to take at agent01's desk: a SIPp
     caller on the sandbox's carrier trunk that waits for you and stays until you hang up."""
     from asterisk_cube.core.numbers import InvalidNumber, check_typed
+    from asterisk_cube.core.testcall import caller_channels
     from asterisk_cube.demo.testcall import DemoCallError, place, target_for
     from asterisk_cube.sandbox import SandboxError, SandboxInstance
     from asterisk_cube.services.demo_data import TEST_DID
@@ -408,8 +412,14 @@ def call(name, base_port, did, caller_id, hold):
     )
     assert proc.proc is not None  # started above
     code: int | None
+    # a closed terminal (SIGHUP) or a `kill` (SIGTERM) hangs up like Ctrl-C: killed
+    # without its BYE, the caller would stay in the queue in Asterisk
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _interrupt)
     try:
         code = proc.proc.wait()
     except KeyboardInterrupt:
+        for channel in caller_channels(instance.rx("core show channels concise"), did, caller_id):
+            instance.rx(f"channel request hangup {channel}")  # Asterisk sends the BYE
         code = proc.stop()
     click.echo("test call ended" + ("" if code == 0 else f" (sipp exit {code})"))

@@ -57,3 +57,17 @@ def from_settings(demo: Any) -> CallTarget | None:
     return CallTarget(
         demo.test_call_sip, demo.test_call_port, demo.test_call_did, demo.test_call_from
     )
+
+
+def caller_channels(concise: str, did: str, caller_id: str) -> list[str]:
+    """The carrier-trunk channels of a test call to ``did`` from ``caller_id``, read from
+    Asterisk's ``core show channels concise`` (``Channel!Context!Exten!...!CallerID!...``).
+    Stopping the call hangs them up in Asterisk, which sends the caller its BYE: SIPp
+    cannot be told to send one, and a SIPp killed without it leaves the caller queued."""
+    found = []
+    for line in concise.splitlines():
+        fields = line.split("!")
+        mine = len(fields) > 7 and fields[2] == did and fields[7] == caller_id
+        if mine and fields[0].startswith("PJSIP/carrier-"):
+            found.append(fields[0])
+    return found
