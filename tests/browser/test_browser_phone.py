@@ -40,10 +40,13 @@ CUSTOMER = "+4791050074"  # tests/sipp/uas_customer.xml: answers after 0.5 s, wa
 
 @pytest.fixture
 def serve(sandbox, tmp_path):
-    srv = Serve.on_sandbox(sandbox, tmp_path)
-    srv.cli("demo", "load", "--agents", "1")
-    srv.cli("dialplan", "install")
-    srv.cli("webrtc", "install")
+    srv = Serve.on_sandbox(
+        sandbox,
+        tmp_path,
+        ["demo", "load", "--agents", "1"],
+        ["dialplan", "install"],
+        ["webrtc", "install"],
+    )
     srv.start()
     yield srv
     assert srv.stop() == 0, srv.log()
@@ -53,15 +56,18 @@ def serve(sandbox, tmp_path):
 def power_serve(sandbox, tmp_path):
     """agent01 (skill sales) and a power campaign with one customer, stopped until the
     browser phone is registered."""
-    srv = Serve.on_sandbox(sandbox, tmp_path)
-    srv.cli("demo", "load", "--agents", "1")
-    srv.cli("dialplan", "install")
-    srv.cli("webrtc", "install")
-    srv.cli("campaign", "add", POWER, "--mode", "power", "--skill", "sales", "--wrap-up", "0")
-    srv.cli("campaign", "stop", POWER)
     contacts = tmp_path / "contacts.csv"
     contacts.write_text(f"phone,name\n{CUSTOMER},Camilla Kunde\n")
-    srv.cli("contacts", "import", POWER, str(contacts))
+    srv = Serve.on_sandbox(
+        sandbox,
+        tmp_path,
+        ["demo", "load", "--agents", "1"],
+        ["dialplan", "install"],
+        ["webrtc", "install"],
+        ["campaign", "add", POWER, "--mode", "power", "--skill", "sales", "--wrap-up", "0"],
+        ["campaign", "stop", POWER],
+        ["contacts", "import", POWER, str(contacts)],
+    )
     srv.start()
     yield srv
     assert srv.stop() == 0, srv.log()

@@ -41,25 +41,18 @@ def ports(sandbox, offsets):
 
 @pytest.fixture
 def serve(sandbox, tmp_path):
-    srv = Serve.on_sandbox(sandbox, tmp_path)
-    srv.cli("demo", "load", "--agents", "1")  # agent01 holds the skill "sales"
-    srv.cli("dialplan", "install")
-    srv.cli(
-        "campaign",
-        "add",
-        CAMPAIGN,
-        "--mode",
-        "preview",
-        "--skill",
-        "sales",
-        "--wrap-up",
-        "120",  # the agent finishes wrap-up itself: the next call waits for it
-        "--callback-reservation",
-        "5",
-    )
     contacts = tmp_path / "contacts.csv"
     contacts.write_text(f"phone,name\n{CONTACT_A},Anna Alfa\n{CONTACT_B},Bjørn Beta\n")
-    srv.cli("contacts", "import", CAMPAIGN, str(contacts))
+    srv = Serve.on_sandbox(
+        sandbox,
+        tmp_path,
+        ["demo", "load", "--agents", "1"],  # agent01 holds the skill "sales"
+        ["dialplan", "install"],
+        # --wrap-up 120: the agent finishes wrap-up itself: the next call waits for it
+        ["campaign", "add", CAMPAIGN, "--mode", "preview", "--skill", "sales",
+         "--wrap-up", "120", "--callback-reservation", "5"],
+        ["contacts", "import", CAMPAIGN, str(contacts)],
+    )  # fmt: skip
     srv.start()
     yield srv
     assert srv.stop() == 0, srv.log()
