@@ -9,11 +9,24 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 
 import children
 
 CLI = [sys.executable, "-c", "from asterisk_cube.cli import main; main()"]
+# several commands in one interpreter, in order, stopping at the first that fails: each
+# start of Python and the CLI costs about a second on a busy machine
+BATCH = [
+    sys.executable,
+    "-c",
+    "import json, sys\n"
+    "from asterisk_cube.cli import cli\n"
+    "for args in json.loads(sys.argv[1]):\n"
+    "    code = cli.main(args, prog_name='asterisk-cube', standalone_mode=False)\n"
+    "    if isinstance(code, int) and code:\n"  # ctx.exit(n) returns n here
+    "        sys.exit(f'{args}: exit code {code}')\n",
+]
 
 
 class Serve:
@@ -32,9 +45,9 @@ class Serve:
         return f"http://127.0.0.1:{self.env['ASTERISK_CUBE_WEB_PORT']}"
 
     @classmethod
-    def on_sandbox(cls, sandbox, workdir: Path) -> Serve:
+    def on_sandbox(cls, sandbox, workdir: Path, *setup: Sequence[str]) -> Serve:
         """A serve for the sandbox instance, its data and empty config in ``workdir``, with
-        the database schema in place (not started)."""
+        the database schema in place and the CLI commands ``setup`` run (not started)."""
         env = dict(os.environ)
         env.update(sandbox.env())
         env.update(
@@ -42,12 +55,24 @@ class Serve:
         )
         (workdir / "c.toml").write_text("")
         srv = cls(env, workdir)
-        srv.cli("db", "upgrade")
+        srv.cli_batch(["db", "upgrade"], *setup)
         return srv
 
     def cli(self, *args: str) -> str:
         out = subprocess.run([*CLI, *args], env=self.env, capture_output=True, text=True)
         assert out.returncode == 0, out.stderr
+        return out.stdout
+
+    def cli_batch(self, *commands: Sequence[str]) -> str:
+        """Run CLI commands in one process, in order; their output. Fails at the first
+        command that fails."""
+        out = subprocess.run(
+            [*BATCH, json.dumps([list(c) for c in commands])],
+            env=self.env,
+            capture_output=True,
+            text=True,
+        )
+        assert out.returncode == 0, f"{commands}: {out.stderr}"
         return out.stdout
 
     def start(self) -> None:

@@ -13,13 +13,17 @@ from __future__ import annotations
 
 import atexit
 import fcntl
+import json
 import os
 import time
+import urllib.error
+import urllib.request
+from base64 import b64encode
 from collections.abc import Callable, Iterator
 
 import pytest
 
-from asterisk_cube.sandbox import SandboxInstance
+from asterisk_cube.sandbox import PASSWORD, USERNAME, SandboxInstance
 from asterisk_cube.sandbox_host import SandboxError, ensure_host_tools, sandbox_root
 
 DEFAULT_BASE_PORT = 25000
@@ -90,3 +94,66 @@ def test_dialplan(sandbox: SandboxInstance) -> Iterator[Callable[[str], None]]:
     yield load
     path.write_text(before)
     sandbox.rx("dialplan reload")
+
+
+def _ari(sandbox: SandboxInstance, method: str, path: str) -> object:
+    req = urllib.request.Request(f"{sandbox.ari_url}/ari/{path}", method=method)
+    token = b64encode(f"{USERNAME}:{PASSWORD}".encode()).decode()
+    req.add_header("Authorization", f"Basic {token}")
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            body = resp.read()
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:  # gone meanwhile
+            return None
+        raise
+    return json.loads(body) if body else None
+
+
+def leftovers(sandbox: SandboxInstance) -> tuple[list[str], list[str]]:
+    """Channels and call bridges in Asterisk (the holding bridges ``cube-hold-*`` stay: every
+    serve reuses them)."""
+    channels = [c["name"] for c in _ari(sandbox, "GET", "channels") or ()]
+    bridges = [
+        b["id"]
+        for b in _ari(sandbox, "GET", "bridges") or ()
+        if not str(b["id"]).startswith("cube-hold-")
+    ]
+    return channels, bridges
+
+
+def clear_leftovers(sandbox: SandboxInstance) -> tuple[list[str], list[str]]:
+    """Hang up every channel and destroy every call bridge an earlier test left in the
+    session's Asterisk; what was there."""
+    channels, bridges = leftovers(sandbox)
+    if not channels and not bridges:
+        return channels, bridges
+    for channel in _ari(sandbox, "GET", "channels") or ():
+        _ari(sandbox, "DELETE", f"channels/{channel['id']}")
+    for bridge in bridges:
+        _ari(sandbox, "DELETE", f"bridges/{bridge}")
+    deadline = time.monotonic() + 30
+    while leftovers(sandbox) != ([], []):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"could not clear the sandbox: {leftovers(sandbox)}")
+        time.sleep(0.05)
+    return channels, bridges
+
+
+@pytest.fixture(autouse=True)
+def _sandbox_starts_clean(request: pytest.FixtureRequest) -> None:
+    """A test on the sandbox starts with no channel and no call bridge in Asterisk.
+
+    The sandbox lives for the whole session and every test's database numbers its calls
+    from 1: a bridge ``cube-dial-2`` left by an earlier test (its serve stopped with the
+    call up: serve keeps calls across a restart) made this test's call 2 fail to bridge
+    (ARI answers 409: a bridge with that id exists) and its "nothing left in Asterisk"
+    checks fail on what it never made. The clean-up is printed."""
+    if "sandbox" not in request.fixturenames:
+        return
+    sandbox = request.getfixturevalue("sandbox")
+    channels, bridges = clear_leftovers(sandbox)
+    if channels or bridges:
+        print(
+            f"\nsandbox: cleared what an earlier test left: channels {channels}, bridges {bridges}"
+        )

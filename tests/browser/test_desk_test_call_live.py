@@ -40,9 +40,7 @@ def serve(sandbox, tmp_path):
     configures it."""
     srv = Serve.on_sandbox(sandbox, tmp_path)
     srv.env.update(settings_env(sandbox, TEST_DID))
-    srv.cli("demo", "load", "--agents", "1")
-    srv.cli("dialplan", "install")
-    srv.cli("webrtc", "install")
+    srv.cli_batch(["demo", "load", "--agents", "1"], ["dialplan", "install"], ["webrtc", "install"])
     srv.start()
     yield srv
     assert srv.stop() == 0, srv.log()

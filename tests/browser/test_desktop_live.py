@@ -20,9 +20,9 @@ HOTLINE = "4721000002"  # demo data: hotline of the inbound campaign with forced
 
 @pytest.fixture
 def serve(sandbox, tmp_path):
-    srv = Serve.on_sandbox(sandbox, tmp_path)
-    srv.cli("demo", "load", "--agents", "1")
-    srv.cli("dialplan", "install")
+    srv = Serve.on_sandbox(
+        sandbox, tmp_path, ["demo", "load", "--agents", "1"], ["dialplan", "install"]
+    )
     srv.start()
     yield srv
     assert srv.stop() == 0, srv.log()

@@ -24,24 +24,19 @@ LOW, HIGH = "4721000011", "4721000012"
 
 @pytest.fixture
 def serve(sandbox, tmp_path):
-    srv = Serve.on_sandbox(sandbox, tmp_path)
-    srv.cli("line", "add", LOW, "--name", "Low", "--priority", "1", "--offer-timeout", "5")
-    srv.cli("line", "add", HIGH, "--name", "High", "--priority", "9", "--offer-timeout", "5")
-    for n in (1, 2):
-        srv.cli(
-            "agent",
-            "add",
-            f"agent{n:02d}",
-            "--endpoint",
-            f"PJSIP/agent{n:02d}",
-            "--password",
-            PASSWORD,
-            "--line",
-            LOW,
-            "--line",
-            HIGH,
-        )
-    srv.cli("dialplan", "install")
+    agents = [
+        ["agent", "add", f"agent{n:02d}", "--endpoint", f"PJSIP/agent{n:02d}",
+         "--password", PASSWORD, "--line", LOW, "--line", HIGH]
+        for n in (1, 2)
+    ]  # fmt: skip
+    srv = Serve.on_sandbox(
+        sandbox,
+        tmp_path,
+        ["line", "add", LOW, "--name", "Low", "--priority", "1", "--offer-timeout", "5"],
+        ["line", "add", HIGH, "--name", "High", "--priority", "9", "--offer-timeout", "5"],
+        *agents,
+        ["dialplan", "install"],
+    )
     srv.start()
     yield srv
     assert srv.stop() == 0, srv.log()

@@ -70,10 +70,13 @@ def wait_log(srv: Serve, needle: str, timeout: float = 20.0) -> None:
 
 
 def one_row(pg_url: str, sql: str, **params) -> tuple:
+    """The row, or () while there is none (a test waiting for the write-behind journal
+    polls this: not written yet is not an error)."""
     engine = create_engine(pg_url)
     try:
         with engine.connect() as conn:
-            return tuple(conn.execute(text(sql), params).one())
+            row = conn.execute(text(sql), params).one_or_none()
+            return tuple(row) if row is not None else ()
     finally:
         engine.dispose()
 

@@ -29,13 +29,14 @@ PROPAGATION_LIMIT = 2.0  # seconds: the issue's requirement
 
 @pytest.fixture
 def serve(sandbox, tmp_path):
-    srv = Serve.on_sandbox(sandbox, tmp_path)
-    srv.cli("line", "add", OLD, "--name", "Old", "--offer-timeout", "10")
-    srv.cli(
-        "agent", "add", "agent01", "--endpoint", "PJSIP/agent01", "--password", PASSWORD,
-        "--line", OLD,
+    srv = Serve.on_sandbox(
+        sandbox,
+        tmp_path,
+        ["line", "add", OLD, "--name", "Old", "--offer-timeout", "10"],
+        ["agent", "add", "agent01", "--endpoint", "PJSIP/agent01", "--password", PASSWORD,
+         "--line", OLD],
+        ["dialplan", "install"],
     )  # fmt: skip
-    srv.cli("dialplan", "install")
     srv.start()
     yield srv
     assert srv.stop() == 0, srv.log()

@@ -188,3 +188,29 @@ def test_outbound_call_via_the_carrier_reaches_the_customer_phone(sandbox, tmp_p
         result = customer.stop()
     assert result.successful == 1, result.summary()
     assert f"INVITE sip:0612345678@127.0.0.1:{port}" in result.messages()
+
+
+def test_leftovers_of_an_earlier_test_are_cleared(sandbox, test_dialplan):
+    """What a test leaves in the session's Asterisk (a call bridge, channels: its serve
+    stopped with a call up) is cleared before the next test starts
+    (sandbox_fixtures._sandbox_starts_clean): a later test's call 1 reuses the id
+    ``cube-dial-1``, which ARI refuses to create again while it exists."""
+    from sandbox_fixtures import clear_leftovers, leftovers
+
+    test_dialplan("[leftover]\nexten => s,1,Answer()\n same => n,Wait(60)\n")
+    auth, ari = (USERNAME, PASSWORD), f"{sandbox.ari_url}/ari"
+    made = httpx.post(f"{ari}/bridges/cube-dial-1", params={"type": "mixing"}, auth=auth)
+    assert made.status_code == 200, made.text
+    again = httpx.post(f"{ari}/bridges/cube-dial-1", params={"type": "mixing"}, auth=auth)
+    assert again.status_code == 409, again.text  # why a leftover broke the next test
+    params = {"endpoint": "Local/s@leftover", "context": "leftover", "extension": "s"}
+    assert httpx.post(f"{ari}/channels", params=params, auth=auth).status_code == 200
+    deadline = time.monotonic() + 10
+    while len(leftovers(sandbox)[0]) < 2:
+        assert time.monotonic() < deadline, leftovers(sandbox)
+        time.sleep(0.05)
+
+    channels, bridges = clear_leftovers(sandbox)
+    assert len(channels) == 2 and bridges == ["cube-dial-1"]
+    assert leftovers(sandbox) == ([], [])
+    assert "0 active channels" in sandbox.rx("core show channels")

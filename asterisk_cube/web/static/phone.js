@@ -16,6 +16,9 @@
 
   var ua = null;
   var session = null;
+  // a hold or resume sent and not answered yet: JsSIP drops a second one while the first
+  // re-INVITE is in flight (isReadyToReOffer), so the button waits for the answer
+  var holdPending = false;
   var regState = "off";
 
   function refusal(body) {
@@ -96,7 +99,8 @@
     show($("phone-answer"), kind === "ringing");
     var live = kind !== "ringing";
     $("phone-mute").disabled = !live;
-    $("phone-hold").disabled = !live;
+    $("phone-hold").disabled = !live || holdPending;
+    $("phone-hold").setAttribute("aria-busy", String(holdPending));
     Array.prototype.forEach.call(document.querySelectorAll("#phone-keypad .key"), function (b) {
       b.disabled = !live;
     });
@@ -119,7 +123,10 @@
     s.on("muted", function () { renderCall(s.isOnHold().local ? "held" : "talking"); });
     s.on("unmuted", function () { renderCall(s.isOnHold().local ? "held" : "talking"); });
     function over() {
-      if (session === s) session = null;
+      if (session === s) {
+        session = null;
+        holdPending = false;
+      }
       $("phone-audio").srcObject = null;
       renderCall();
     }
@@ -147,9 +154,18 @@
     else session.mute({ audio: true });
   });
   $("phone-hold").addEventListener("click", function () {
-    if (!session) return;
-    if (session.isOnHold().local) session.unhold();
-    else session.hold();
+    if (!session || holdPending) return;
+    var s = session;
+    function answered() {
+      if (session !== s) return;
+      holdPending = false;
+      renderCall(s.isOnHold().local ? "held" : "talking");
+    }
+    var sent = s.isOnHold().local ? s.unhold({}, answered) : s.hold({}, answered);
+    if (sent) {
+      holdPending = true;
+      renderCall(s.isOnHold().local ? "held" : "talking");
+    }
   });
   Array.prototype.forEach.call(document.querySelectorAll("#phone-keypad .key"), function (b) {
     b.addEventListener("click", function () {
