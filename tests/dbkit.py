@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+
+from sqlalchemy.orm import Session, sessionmaker
 
 from asterisk_cube.db import models as m
-from asterisk_cube.db.session import transaction
+from asterisk_cube.db.session import make_engine, make_sessionmaker, transaction, upgrade
 
 NOW = dt.datetime(2026, 11, 23, 10, 0, tzinfo=dt.UTC)
 
@@ -27,3 +32,16 @@ def db(d):
     """The database once the distributor's write-behind journal is written."""
     d.journal.flush()
     return transaction(d.sessions)
+
+
+@contextlib.contextmanager
+def migrated_sqlite(tmp_path: Path) -> Iterator[sessionmaker[Session]]:
+    """Sessions on a new SQLite database in ``tmp_path``, migrated to the newest schema
+    (what `asterisk-cube db upgrade` makes); the engine is disposed afterwards."""
+    url = f"sqlite:///{tmp_path / 'cube.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    try:
+        yield make_sessionmaker(engine)
+    finally:
+        engine.dispose()

@@ -5,13 +5,13 @@ owner) until it logs out or its node's lease expires; reloads keep it out."""
 import datetime as dt
 
 import pytest
-from dbkit import db
+from dbkit import db, migrated_sqlite
 from sqlalchemy import select
 
 from asterisk_cube.acd.distributor import Distributor
 from asterisk_cube.acd.node_scope import OwnedByNode
 from asterisk_cube.db import models as m
-from asterisk_cube.db.session import make_engine, make_sessionmaker, transaction, upgrade
+from asterisk_cube.db.session import transaction
 from asterisk_cube.events import EventHub
 from asterisk_cube.services import provisioning as p
 from asterisk_cube.services.nodes import NodeLease
@@ -19,18 +19,14 @@ from asterisk_cube.services.nodes import NodeLease
 
 @pytest.fixture
 def world(tmp_path):
-    url = f"sqlite:///{tmp_path / 'cube.db'}"
-    upgrade(url)
-    engine = make_engine(url)
-    sessions = make_sessionmaker(engine)
-    with transaction(sessions) as s:
-        p.add_line(s, "100", "Support")
-        p.add_agent(s, "ann", endpoint="PJSIP/ann", lines=["100"])
-        ann = s.scalar(select(m.Agent.id))
-    for node in ("a", "b"):  # both nodes live
-        NodeLease(sessions, node, pid=1, alive=lambda pid: False).take()
-    yield sessions, ann
-    engine.dispose()
+    with migrated_sqlite(tmp_path) as sessions:
+        with transaction(sessions) as s:
+            p.add_line(s, "100", "Support")
+            p.add_agent(s, "ann", endpoint="PJSIP/ann", lines=["100"])
+            ann = s.scalar(select(m.Agent.id))
+        for node in ("a", "b"):  # both nodes live
+            NodeLease(sessions, node, pid=1, alive=lambda pid: False).take()
+        yield sessions, ann
 
 
 def node(sessions, name):

@@ -4,13 +4,13 @@ restart until they come back (paused "restart"), and only that node's agents are
 import asyncio
 
 import pytest
-from dbkit import db
+from dbkit import db, migrated_sqlite
 from sqlalchemy import select
 
 from asterisk_cube.acd.distributor import Distributor
 from asterisk_cube.acd.node_scope import OwnedByNode
 from asterisk_cube.db import models as m
-from asterisk_cube.db.session import make_engine, make_sessionmaker, transaction, upgrade
+from asterisk_cube.db.session import transaction
 from asterisk_cube.events import EventHub
 from asterisk_cube.services import provisioning as p
 from asterisk_cube.services.nodes import NodeLease
@@ -33,18 +33,14 @@ class Telephony:
 
 @pytest.fixture
 def world(tmp_path):
-    url = f"sqlite:///{tmp_path / 'cube.db'}"
-    upgrade(url)
-    engine = make_engine(url)
-    sessions = make_sessionmaker(engine)
-    with transaction(sessions) as s:
-        p.add_line(s, "100", "Support")
-        for name in ("ann", "bob"):
-            p.add_agent(s, name, endpoint=f"PJSIP/{name}", lines=["100"])
-        ids = {a.username: a.id for a in s.scalars(select(m.Agent))}
-        line = s.scalar(select(m.Line.id))
-    yield sessions, ids, line
-    engine.dispose()
+    with migrated_sqlite(tmp_path) as sessions:
+        with transaction(sessions) as s:
+            p.add_line(s, "100", "Support")
+            for name in ("ann", "bob"):
+                p.add_agent(s, name, endpoint=f"PJSIP/{name}", lines=["100"])
+            ids = {a.username: a.id for a in s.scalars(select(m.Agent))}
+            line = s.scalar(select(m.Line.id))
+        yield sessions, ids, line
 
 
 async def ready_on(sessions, node, agent_id, line):

@@ -5,10 +5,11 @@ agents logged out; its next start clears the mark."""
 import datetime as dt
 
 import pytest
+from dbkit import migrated_sqlite
 from sqlalchemy import select
 
 from asterisk_cube.db import models as m
-from asterisk_cube.db.session import make_engine, make_sessionmaker, transaction, upgrade
+from asterisk_cube.db.session import transaction
 from asterisk_cube.node_takeover import NODE_DOWN, take_over_dead
 from asterisk_cube.services import provisioning as p
 from asterisk_cube.services.nodes import NodeLease
@@ -18,28 +19,24 @@ T0 = dt.datetime(2026, 12, 6, 9, 0, tzinfo=dt.UTC)
 
 @pytest.fixture
 def world(tmp_path):
-    url = f"sqlite:///{tmp_path / 'cube.db'}"
-    upgrade(url)
-    engine = make_engine(url)
-    sessions = make_sessionmaker(engine)
-    for name in ("a", "b"):
-        NodeLease(sessions, name, pid=1, clock=lambda: T0, alive=lambda pid: False).take()
-    with transaction(sessions) as s:
-        camp = p.add_campaign(s, "Winter", mode="power")
-        for i, node in enumerate(("b", "b", "a")):
-            s.add(
-                m.Contact(
-                    campaign_id=camp.id, phone=f"+4791000{i:03d}",
-                    status=m.ContactStatus.DIALING, claimed_by=node,
-                )
-            )  # fmt: skip
-        for name, node in (("ann", "b"), ("bob", "a")):
-            agent = p.add_agent(s, name, endpoint=f"PJSIP/{name}")
-            s.flush()
-            status = s.get(m.AgentStatus, agent.id)
-            status.state, status.node = m.AgentState.READY, node
-    yield sessions
-    engine.dispose()
+    with migrated_sqlite(tmp_path) as sessions:
+        for name in ("a", "b"):
+            NodeLease(sessions, name, pid=1, clock=lambda: T0, alive=lambda pid: False).take()
+        with transaction(sessions) as s:
+            camp = p.add_campaign(s, "Winter", mode="power")
+            for i, node in enumerate(("b", "b", "a")):
+                s.add(
+                    m.Contact(
+                        campaign_id=camp.id, phone=f"+4791000{i:03d}",
+                        status=m.ContactStatus.DIALING, claimed_by=node,
+                    )
+                )  # fmt: skip
+            for name, node in (("ann", "b"), ("bob", "a")):
+                agent = p.add_agent(s, name, endpoint=f"PJSIP/{name}")
+                s.flush()
+                status = s.get(m.AgentStatus, agent.id)
+                status.state, status.node = m.AgentState.READY, node
+        yield sessions
 
 
 def state(sessions):

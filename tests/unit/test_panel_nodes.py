@@ -5,12 +5,12 @@ the panel state beside the local distributor's; a down node's agents marked so."
 import datetime as dt
 
 import pytest
-from dbkit import call_row
+from dbkit import call_row, migrated_sqlite
 from sqlalchemy import select
 
 from asterisk_cube.acd.distributor import Distributor
 from asterisk_cube.db import models as m
-from asterisk_cube.db.session import make_engine, make_sessionmaker, transaction, upgrade
+from asterisk_cube.db.session import transaction
 from asterisk_cube.events import EventHub
 from asterisk_cube.services import provisioning as p
 from asterisk_cube.services.nodes import NodeLease
@@ -22,20 +22,16 @@ T0 = dt.datetime(2026, 12, 6, 9, 0, tzinfo=dt.UTC)
 
 @pytest.fixture
 def world(tmp_path):
-    url = f"sqlite:///{tmp_path / 'cube.db'}"
-    upgrade(url)
-    engine = make_engine(url)
-    sessions = make_sessionmaker(engine)
-    for name in ("a", "b"):
-        NodeLease(sessions, name, host=f"h-{name}", pid=1, clock=lambda: T0).take()
-    with transaction(sessions) as s:
-        p.add_line(s, "100", "Support")
-        for name in ("ann", "bob"):
-            p.add_agent(s, name, endpoint=f"PJSIP/{name}", lines=["100"])
-        ids = {a.username: a.id for a in s.scalars(select(m.Agent))}
-        line = s.scalar(select(m.Line.id))
-    yield sessions, ids, line
-    engine.dispose()
+    with migrated_sqlite(tmp_path) as sessions:
+        for name in ("a", "b"):
+            NodeLease(sessions, name, host=f"h-{name}", pid=1, clock=lambda: T0).take()
+        with transaction(sessions) as s:
+            p.add_line(s, "100", "Support")
+            for name in ("ann", "bob"):
+                p.add_agent(s, name, endpoint=f"PJSIP/{name}", lines=["100"])
+            ids = {a.username: a.id for a in s.scalars(select(m.Agent))}
+            line = s.scalar(select(m.Line.id))
+        yield sessions, ids, line
 
 
 async def test_node_a_panel_shows_node_b_agents_and_calls(world):
