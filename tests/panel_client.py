@@ -22,9 +22,11 @@ from typing import Any
 import httpx
 from agent_client import AgentClient, ApiError, next_event
 
+# the feed's own list: a section added to the feed ("nodes", issue #14) is one here too
+from asterisk_cube.web.panel_feed import SECTIONS
+
 __all__ = ["ApiError", "PanelStream", "SupervisorClient"]
 
-SECTIONS = ("agents", "lines", "calls", "channels", "campaigns", "ami")
 State = dict[str, Any]
 
 
@@ -38,14 +40,35 @@ class PanelStream:
         self.patches = 0
         self.lags: list[float] = []  # receipt - oldest event publish time, per patch
         self.history: list[dict[str, Any]] = []  # the last messages (for failure messages)
+        # every message is read as it arrives and stamped then: a test busy elsewhere (e.g.
+        # waiting for its SIPp caller to end) must not count as the panel's lag
+        self._received: asyncio.Queue[tuple[float, str, dict[str, Any]] | BaseException]
+        self._received = asyncio.Queue()
+        self._reader = asyncio.get_running_loop().create_task(self._read_all())
 
-    async def _message(self) -> tuple[str, dict[str, Any]]:
-        event, data = await next_event(self._lines, "panel stream")
-        return event, json.loads(data)
+    async def _read_all(self) -> None:
+        try:
+            while True:
+                event, data = await next_event(self._lines, "panel stream")
+                self._received.put_nowait((time.time(), event, json.loads(data)))
+        except BaseException as exc:  # the stream ended or failed: next() raises it
+            self._received.put_nowait(exc)
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+
+    def close(self) -> None:
+        self._reader.cancel()
+
+    async def _message(self) -> tuple[float, str, dict[str, Any]]:
+        item = await self._received.get()
+        if isinstance(item, BaseException):
+            self._received.put_nowait(item)  # and on every later call
+            raise item
+        return item
 
     async def next(self, timeout: float = 10.0) -> str:
         """Read and apply one message; returns its kind ("snapshot" or "patch")."""
-        kind, data = await asyncio.wait_for(self._message(), timeout)
+        received, kind, data = await asyncio.wait_for(self._message(), timeout)
         self.history = [*self.history[-30:], {"kind": kind, **data}]
         if kind == "snapshot":
             self.snapshots += 1
@@ -53,7 +76,7 @@ class PanelStream:
             self.state = {name: dict(data.get(name, {})) for name in SECTIONS}
         elif kind == "patch":
             if data.get("ts"):
-                self.lags.append(time.time() - data["ts"])
+                self.lags.append(received - data["ts"])
             if data["seq"] > self.seq:
                 self.seq = data["seq"]
                 self.patches += 1
@@ -115,8 +138,11 @@ class SupervisorClient(AgentClient):
     async def panel_events(self) -> AsyncIterator[PanelStream]:
         async with self.event_stream("/panel/events") as resp:
             stream = PanelStream(resp)
-            await stream.next()  # the snapshot
-            yield stream
+            try:
+                await stream.next()  # the snapshot
+                yield stream
+            finally:
+                stream.close()
 
 
 # --- supervisor audio and recordings (issue #17, web/audio.py) ---------------------------
