@@ -30,6 +30,7 @@ from asterisk_cube.db.session import transaction
 from asterisk_cube.dialer import records
 from asterisk_cube.dialer.campaigns import outbound_campaigns
 from asterisk_cube.logs import get_logger
+from asterisk_cube.services.nodes import move_agent
 
 log = get_logger(__name__)
 
@@ -45,19 +46,9 @@ def log_out_agents(s: Session, dead: str, now: dt.datetime) -> int:
         .with_for_update()
     ).all()
     for row in rows:
-        s.add(
-            m.AgentStateLog(
-                agent_id=row.agent_id,
-                at=now,
-                from_state=row.state,
-                to_state=m.AgentState.LOGGED_OUT,
-                reason=NODE_DOWN,
-            )
-        )
-        row.state, row.since = m.AgentState.LOGGED_OUT, now
+        move_agent(s, row, m.AgentState.LOGGED_OUT, NODE_DOWN, now)
         row.pause_reason = row.pause_requested = None
         row.wrap_up_until = None
-        row.call_id = None
     return len(rows)
 
 

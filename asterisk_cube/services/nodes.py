@@ -78,20 +78,23 @@ def pause_own_agents(s: Session, node: str, now: dt.datetime) -> int:
         if row.state in (m.AgentState.BUSY, m.AgentState.WRAP_UP):
             row.pause_requested = row.pause_requested or RESTART_PAUSE
             continue
-        s.add(
-            m.AgentStateLog(
-                agent_id=row.agent_id,
-                at=now,
-                from_state=row.state,
-                to_state=m.AgentState.PAUSED,
-                reason=RESTART_PAUSE,
-            )
-        )
-        row.state = m.AgentState.PAUSED
+        move_agent(s, row, m.AgentState.PAUSED, RESTART_PAUSE, now)
         row.pause_reason = RESTART_PAUSE
-        row.since = now
-        row.call_id = None
     return len(rows)
+
+
+def move_agent(
+    s: Session, row: m.AgentStatus, to_state: m.AgentState, reason: str, now: dt.datetime
+) -> None:
+    """Move an agent's status row to ``to_state`` with its state-log record, for the
+    writes made outside the distributor (a node's restart, a dead node's takeover)."""
+    s.add(
+        m.AgentStateLog(
+            agent_id=row.agent_id, at=now, from_state=row.state, to_state=to_state, reason=reason
+        )
+    )
+    row.state, row.since = to_state, now
+    row.call_id = None
 
 
 class NodeLease:
