@@ -416,6 +416,13 @@ class Traffic:
                 await agent.run()
             except asyncio.CancelledError:
                 raise
+            except DeskError as exc:
+                if exc.status == 401:
+                    # Not a demo agent (an admin gave it its own password): retrying every
+                    # few seconds would only lock it out with the login throttle.
+                    log.warning("demo_agent_skipped", agent=agent.username, reason=exc.reason)
+                    return
+                log.warning("demo_agent_failed", agent=agent.username, error=repr(exc))
             except Exception as exc:
                 log.warning("demo_agent_failed", agent=agent.username, error=repr(exc))
             finally:

@@ -76,3 +76,24 @@ async def test_the_mail_sink_keeps_what_the_mailer_sends(tmp_path):
     (kept,) = (tmp_path / "mail").iterdir()
     text = kept.read_text()
     assert "Subject: Note" in text and "\n.leading dot" in text
+
+
+def test_an_agent_with_another_password_is_tried_once_not_every_few_seconds(monkeypatch, tmp_path):
+    """An admin's agent09 with its own password: retrying it every 3 s locked it out with the
+    login throttle (429) while the demo ran."""
+    import asyncio
+
+    from asterisk_cube.demo import traffic as t
+    from asterisk_cube.demo.desk_client import DeskError
+
+    tries = []
+
+    async def refused(self):
+        tries.append(self.username)
+        raise DeskError(401, {"error": "bad_login"})
+
+    monkeypatch.setattr(t.Agent, "run", refused)
+    sim = t.Traffic.__new__(t.Traffic)
+    agent = t.Agent(sim, "agent09", 9)
+    asyncio.run(asyncio.wait_for(sim._keep(agent), 2))
+    assert tries == ["agent09"]
