@@ -173,11 +173,5 @@ def agent_states(
         title="Agent state times",
         columns=key_cols + MEASURES,
         rows=rows,
-        meta={
-            "from": period.first,
-            "to": period.last,
-            "zone": period.zone,
-            "group_by": list(keys),
-            "until": cap,
-        },
+        meta=period.meta(group_by=list(keys), until=cap),
     )

@@ -172,6 +172,10 @@ class Period:
     def days(self) -> list[dt.date]:
         return [self.first + dt.timedelta(days=i) for i in range((self.last - self.first).days + 1)]
 
+    def meta(self, **extra: Any) -> dict[str, Any]:
+        """A report's ``meta``: the period, then what else the report was asked for."""
+        return {"from": self.first, "to": self.last, "zone": self.zone, **extra}
+
 
 def bucket_of(day: dt.date, unit: str) -> dt.date:
     """The first day of ``day``'s bucket: the day, its ISO week's Monday, or its month's 1st."""

@@ -178,11 +178,5 @@ def enquiries(
         title="Enquiries",
         columns=key_cols + MEASURES,
         rows=rows,
-        meta={
-            "from": period.first,
-            "to": period.last,
-            "zone": period.zone,
-            "group_by": list(keys),
-            "top": top,
-        },
+        meta=period.meta(group_by=list(keys), top=top),
     )

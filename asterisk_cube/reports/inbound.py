@@ -175,11 +175,5 @@ def inbound(
         title="Inbound calls",
         columns=key_cols + MEASURES,
         rows=rows,
-        meta={
-            "from": period.first,
-            "to": period.last,
-            "zone": period.zone,
-            "group_by": list(keys),
-            "service_level_seconds": service_level_seconds,
-        },
+        meta=period.meta(group_by=list(keys), service_level_seconds=service_level_seconds),
     )

@@ -139,7 +139,7 @@ def outbound(
         title="Outbound attempts",
         columns=key_cols + MEASURES,
         rows=rows,
-        meta={"from": period.first, "to": period.last, "zone": period.zone, "group_by": list(keys)},
+        meta=period.meta(group_by=list(keys)),
     )
 
 

@@ -83,5 +83,5 @@ def recordings(
         "Recorded calls",
         list(COLUMNS),
         rows,
-        {"from": period.first, "to": period.last, "zone": period.zone},
+        period.meta(),
     )
