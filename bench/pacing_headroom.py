@@ -1,0 +1,169 @@
+"""Where the predictive pacer's utilisation is lost: what perfect knowledge would buy.
+
+    python -m bench.pacing_headroom --scenarios 20x15 5x35 --seeds 2
+    python -m bench.pacing_headroom --policies knows-talk --scenarios 20x15 --hours 4
+
+Runs ``bench.dialer_sim`` (same model, seeds, shipped ``PacingConfig`` and budget
+controller, same online learners) with the product's predictive pacer fed more than any
+live dialer can know, one source of uncertainty at a time:
+
+* ``shipped``: the product as it is (``pacing.decide`` on the learned estimates);
+* ``knows-talk``: every talking agent's call end is known exactly (the agent is handed
+  to the pacer as a wrap-up with its true time left: remaining talk + wrap-up), so the
+  agents' side of the prediction has no variance;
+* ``knows-answers``: for every line ringing now the pacer knows whether a person will
+  answer it and when (the lines nobody will answer are left out), so the calls side has
+  no variance except for the dials it places now;
+* ``knows-both``.
+
+The gap between ``shipped`` and each clairvoyant row bounds what a better predictor of
+that side could buy under the same controller (issue 18: the frontier of the control law
+is flat; the question is which variance limits it). Nothing here is product code: the
+clairvoyant risk is :func:`asterisk_cube.core.pacing.abandon_risk`'s formula with the
+known answers as certain arrivals, swapped in for the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from bisect import bisect_right
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+
+from asterisk_cube.core import pacing
+from asterisk_cube.core import pacing_model as pm
+from bench import dialer_sim as ds
+
+POLICIES = ("shipped", "knows-talk", "knows-answers", "knows-both")
+_SQRT2 = math.sqrt(2.0)
+
+
+def known_risk(
+    est: pacing.PacingEstimates,
+    ready: int,
+    waiting: int,
+    answers: Sequence[float],
+    talking: Sequence[float],
+    wrapping: Sequence[float],
+) -> Callable[[int], float]:
+    """``abandon_risk``'s theta(n) with the ringing lines replaced by calls known to be
+    answered by a person ``answers`` seconds from now (certain arrivals, no variance)."""
+    grace = est.grace_seconds
+    mids = pm.BIN_MIDS
+    nb = len(mids)
+    arrivals = sorted(answers)
+    mean_a = [float(waiting) + bisect_right(arrivals, m) for m in mids]
+    mean_f = [float(ready)] * nb
+    var_f = [0.0] * nb
+    lefts = sorted(wrapping)
+    for k in range(nb):
+        mean_f[k] += bisect_right(lefts, mids[k] + grace)
+    last = len(est.talk_p) - 1
+    for elapsed in talking:
+        row = est.talk_p[min(last, int(max(0.0, elapsed) / pacing.TALK_STEP))]
+        for i, p in enumerate(row):
+            mean_f[est.talk_k0 + i] += p
+            var_f[est.talk_k0 + i] += p * (1.0 - p)
+    bins = []
+    for k in range(nb):
+        c = est.new_c[k]
+        v0 = var_f[k] + pm._VAR_FLOOR
+        bins.append((est.new_w[k], mean_a[k] - mean_f[k] + 0.5, c, c * (1.0 - c), v0))
+    bins.reverse()
+
+    def theta(n: int) -> float:
+        total = worst = 0.0
+        for w, x0, c, cv, v0 in bins:
+            x = x0 + n * c
+            z = x / math.sqrt(v0) if x > 0.0 else x / math.sqrt(v0 + n * cv)
+            worst = max(worst, 0.5 * math.erfc(-z / _SQRT2))
+            total += w * worst
+        return total
+
+    return theta
+
+
+class Clairvoyant(ds.CorePolicy):
+    """The product's predictive pacer, told the truth about talk ends and/or answers."""
+
+    def __init__(self, talk: bool, answers: bool):
+        super().__init__(pacing.PacingMode.PREDICTIVE)
+        self.knows_talk, self.knows_answers = talk, answers
+        self.name = "knows-" + ("both" if talk and answers else "talk" if talk else "answers")
+
+    def decide(self, sim: ds.Sim) -> int:
+        st = self.state(sim)
+        now = sim.now
+        talking, wrapping = st.talking, st.wrapping
+        if self.knows_talk:
+            talking = ()
+            wrapping += tuple(
+                sim.talk_end[a] - now + ds.WRAPUP for a in sim.talking if a not in sim.leaving
+            )
+        if not self.knows_answers:
+            st = pacing.PacingState(
+                estimates=st.estimates,
+                config=st.config,
+                ready_agents=st.ready_agents,
+                talking=talking,
+                wrapping=wrapping,
+                dialing=st.dialing,
+                waiting_calls=st.waiting_calls,
+                abandon=st.abandon,
+            )
+            return pacing.decide(st).dials
+        answers = [sim.line_end[lid] - now for lid in sim.lines if sim.line_outcome[lid] == 2]
+        theta = known_risk(
+            st.estimates, st.ready_agents, st.waiting_calls, answers, talking, wrapping
+        )
+        # the product's decide() (warm-up, budget controller, search) on this risk curve;
+        # the simulator is single-threaded, so swapping the curve in for one call is safe
+        original = pacing._risk_curve
+        pacing._risk_curve = lambda _state, _ready, _waiting: theta  # type: ignore[assignment]
+        try:
+            return pacing.decide(st).dials
+        finally:
+            pacing._risk_curve = original  # type: ignore[assignment]
+
+
+def make(policy: str) -> ds.Policy:
+    if policy == "shipped":
+        return ds.make_policy("predictive")
+    talk = policy in ("knows-talk", "knows-both")
+    answers = policy in ("knows-answers", "knows-both")
+    return Clairvoyant(talk, answers)
+
+
+def run(args: tuple[str, str, int, float]) -> ds.RunResult:
+    policy, scenario, seed, hours = args
+    result = ds.Sim(ds.SCENARIOS[scenario], seed, make(policy), hours).run()
+    result.policy = policy
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.pacing_headroom", description=__doc__)
+    ap.add_argument("--policies", nargs="*", default=list(POLICIES), choices=POLICIES)
+    ap.add_argument("--scenarios", nargs="*", default=["20x15"], choices=list(ds.SCENARIOS))
+    ap.add_argument("--seeds", type=int, default=2)
+    ap.add_argument("--first-seed", type=int, default=0)
+    ap.add_argument("--hours", type=float, default=ds.SHIFT_HOURS)
+    ap.add_argument("--workers", type=int, default=2)
+    args = ap.parse_args(argv)
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    jobs = [(p, sc, s, args.hours) for sc in args.scenarios for p in args.policies for s in seeds]
+    with ProcessPoolExecutor(max_workers=args.workers) as pool:
+        results = list(pool.map(run, jobs))
+    for sc in args.scenarios:
+        for p in args.policies:
+            runs = [r for r in results if r.scenario == sc and r.policy == p]
+            per_seed = ", ".join(f"{r.utilisation:.3f} / {r.abandon_rate:.2%}" for r in runs)
+            mean = sum(r.utilisation for r in runs) / len(runs)
+            print(f"{sc:>7} {p:>14}: mean {mean:.3f}  (seeds {per_seed})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
