@@ -14,7 +14,11 @@ live dialer can know, one source of uncertainty at a time:
 * ``knows-answers``: for every line ringing now the pacer knows whether a person will
   answer it and when (the lines nobody will answer are left out), so the calls side has
   no variance except for the dials it places now;
-* ``knows-both``.
+* ``knows-both``;
+* ``sees-amd``: not clairvoyant, what a live dialer could also know: which lines have
+  picked up and are still under AMD (answered; a person with the odds among pick-ups,
+  through within AMD's 2-4 s), the other lines as the product sees them (only the
+  ``amd`` scenario has AMD listen to people).
 
 The gap between ``shipped`` and each clairvoyant row bounds what a better predictor of
 that side could buy under the same controller (issue 18: the frontier of the control law
@@ -36,25 +40,30 @@ from asterisk_cube.core import pacing
 from asterisk_cube.core import pacing_model as pm
 from bench import dialer_sim as ds
 
-POLICIES = ("shipped", "knows-talk", "knows-answers", "knows-both")
+POLICIES = ("shipped", "knows-talk", "knows-answers", "knows-both", "sees-amd")
 _SQRT2 = math.sqrt(2.0)
 
 
-def known_risk(
+def line_risk(
     est: pacing.PacingEstimates,
     ready: int,
     waiting: int,
-    answers: Sequence[float],
+    lines: Sequence[Sequence[float]],
     talking: Sequence[float],
     wrapping: Sequence[float],
 ) -> Callable[[int], float]:
-    """``abandon_risk``'s theta(n) with the ringing lines replaced by calls known to be
-    answered by a person ``answers`` seconds from now (certain arrivals, no variance)."""
+    """``abandon_risk``'s theta(n), each line in flight given as its own row: P(a person
+    answers it by ``BIN_MIDS[k]``) for every bin k. With ``est.line_q[age]`` rows it is
+    the product's curve; a line known to be answered at t has the row 0 ... 0 1 ... 1."""
     grace = est.grace_seconds
     mids = pm.BIN_MIDS
     nb = len(mids)
-    arrivals = sorted(answers)
-    mean_a = [float(waiting) + bisect_right(arrivals, m) for m in mids]
+    mean_a = [float(waiting)] * nb
+    var_a = [0.0] * nb
+    for row in lines:
+        for k, q in enumerate(row):
+            mean_a[k] += q
+            var_a[k] += q * (1.0 - q)
     mean_f = [float(ready)] * nb
     var_f = [0.0] * nb
     lefts = sorted(wrapping)
@@ -69,7 +78,7 @@ def known_risk(
     bins = []
     for k in range(nb):
         c = est.new_c[k]
-        v0 = var_f[k] + pm._VAR_FLOOR
+        v0 = var_a[k] + var_f[k] + pm._VAR_FLOOR
         bins.append((est.new_w[k], mean_a[k] - mean_f[k] + 0.5, c, c * (1.0 - c), v0))
     bins.reverse()
 
@@ -85,13 +94,38 @@ def known_risk(
     return theta
 
 
+def _certain(t: float) -> tuple[float, ...]:
+    return tuple(1.0 if t <= m else 0.0 for m in pm.BIN_MIDS)
+
+
+def _ringing(est: pacing.PacingEstimates, age: float) -> Sequence[float]:
+    return est.line_q[min(len(est.line_q) - 1, int(max(0.0, age)))]
+
+
 class Clairvoyant(ds.CorePolicy):
     """The product's predictive pacer, told the truth about talk ends and/or answers."""
 
-    def __init__(self, talk: bool, answers: bool):
+    def __init__(self, talk: bool, answers: bool, amd: bool = False):
         super().__init__(pacing.PacingMode.PREDICTIVE)
-        self.knows_talk, self.knows_answers = talk, answers
+        self.knows_talk, self.knows_answers, self.sees_amd = talk, answers, amd
         self.name = "knows-" + ("both" if talk and answers else "talk" if talk else "answers")
+        if amd:
+            self.name = "sees-amd"
+
+    @staticmethod
+    def _screening(sim: ds.Sim, listening: float) -> tuple[float, ...]:
+        """A line picked up and still under AMD, ``listening`` seconds so far: what a live
+        dialer could know (the scenario's odds of a person among pick-ups, and AMD's
+        2-4 s on a person); a picked-up line passes AMD at once when AMD only holds
+        machines, so one still listening there is a machine."""
+        sc = sim.sc
+        if sc.amd != "real":
+            return (0.0,) * len(pm.BIN_MIDS)
+        p = sim.sc.answer_rate_after if sim.now >= sim.drift_at else sim.p
+        person = p * (1.0 - ds.AMD_FALSE_MACHINE) / (p + ds.MACHINE_RATE)
+        lo = max(ds.AMD_HUMAN_MIN, listening)
+        span = max(1e-9, ds.AMD_HUMAN_MAX - lo)
+        return tuple(person * min(1.0, max(0.0, (listening + m - lo) / span)) for m in pm.BIN_MIDS)
 
     def decide(self, sim: ds.Sim) -> int:
         st = self.state(sim)
@@ -102,7 +136,7 @@ class Clairvoyant(ds.CorePolicy):
             wrapping += tuple(
                 sim.talk_end[a] - now + ds.WRAPUP for a in sim.talking if a not in sim.leaving
             )
-        if not self.knows_answers:
+        if not (self.knows_answers or self.sees_amd):
             st = pacing.PacingState(
                 estimates=st.estimates,
                 config=st.config,
@@ -114,10 +148,17 @@ class Clairvoyant(ds.CorePolicy):
                 abandon=st.abandon,
             )
             return pacing.decide(st).dials
-        answers = [sim.line_end[lid] - now for lid in sim.lines if sim.line_outcome[lid] == 2]
-        theta = known_risk(
-            st.estimates, st.ready_agents, st.waiting_calls, answers, talking, wrapping
-        )
+        est = st.estimates
+        rows: list[Sequence[float]] = []
+        for lid, dialed in sim.lines.items():
+            if self.knows_answers:
+                if sim.line_outcome[lid] == 2:
+                    rows.append(_certain(sim.line_end[lid] - now))
+            elif sim.line_pickup[lid] <= now:
+                rows.append(self._screening(sim, now - sim.line_pickup[lid]))
+            else:
+                rows.append(_ringing(est, now - dialed))
+        theta = line_risk(est, st.ready_agents, st.waiting_calls, rows, talking, wrapping)
         # the product's decide() (warm-up, budget controller, search) on this risk curve;
         # the simulator is single-threaded, so swapping the curve in for one call is safe
         original = pacing._risk_curve
@@ -131,6 +172,8 @@ class Clairvoyant(ds.CorePolicy):
 def make(policy: str) -> ds.Policy:
     if policy == "shipped":
         return ds.make_policy("predictive")
+    if policy == "sees-amd":
+        return Clairvoyant(False, False, amd=True)
     talk = policy in ("knows-talk", "knows-both")
     answers = policy in ("knows-answers", "knows-both")
     return Clairvoyant(talk, answers)
