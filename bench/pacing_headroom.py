@@ -14,6 +14,8 @@ live dialer can know, one source of uncertainty at a time:
 * ``knows-answers``: for every line ringing now the pacer knows whether a person will
   answer it and when (the lines nobody will answer are left out), so the calls side has
   no variance except for the dials it places now;
+* ``knows-who``: which ringing lines a person will answer, not when (their answer times
+  from the learned distribution): the most per-contact answer odds could give;
 * ``knows-both``;
 * ``sees-amd``: not clairvoyant, what a live dialer could also know: which lines have
   picked up and are still under AMD (answered; a person with the odds among pick-ups,
@@ -40,7 +42,7 @@ from asterisk_cube.core import pacing
 from asterisk_cube.core import pacing_model as pm
 from bench import dialer_sim as ds
 
-POLICIES = ("shipped", "knows-talk", "knows-answers", "knows-both", "sees-amd")
+POLICIES = ("shipped", "knows-talk", "knows-who", "knows-answers", "knows-both", "sees-amd")
 _SQRT2 = math.sqrt(2.0)
 
 
@@ -98,6 +100,17 @@ def _certain(t: float) -> tuple[float, ...]:
     return tuple(1.0 if t <= m else 0.0 for m in pm.BIN_MIDS)
 
 
+def _person(est: pacing.PacingEstimates, age: float) -> tuple[float, ...]:
+    """A line a person will answer, not yet answered at ``age``: when, from the learned
+    answer times (the odds of answering at all are 1)."""
+    cdf = est.answer_cdf
+    base = pm._interp(cdf, age)
+    left = cdf[-1] - base
+    if left <= 1e-9:
+        return _certain(0.0)
+    return tuple(min(1.0, (pm._interp(cdf, age + m) - base) / left) for m in pm.BIN_MIDS)
+
+
 def _ringing(est: pacing.PacingEstimates, age: float) -> Sequence[float]:
     return est.line_q[min(len(est.line_q) - 1, int(max(0.0, age)))]
 
@@ -105,12 +118,15 @@ def _ringing(est: pacing.PacingEstimates, age: float) -> Sequence[float]:
 class Clairvoyant(ds.CorePolicy):
     """The product's predictive pacer, told the truth about talk ends and/or answers."""
 
-    def __init__(self, talk: bool, answers: bool, amd: bool = False):
+    def __init__(self, talk: bool, answers: bool, amd: bool = False, who: bool = False):
         super().__init__(pacing.PacingMode.PREDICTIVE)
         self.knows_talk, self.knows_answers, self.sees_amd = talk, answers, amd
+        self.knows_who = who
         self.name = "knows-" + ("both" if talk and answers else "talk" if talk else "answers")
         if amd:
             self.name = "sees-amd"
+        if who:
+            self.name = "knows-who"
 
     @staticmethod
     def _screening(sim: ds.Sim, listening: float) -> tuple[float, ...]:
@@ -136,7 +152,7 @@ class Clairvoyant(ds.CorePolicy):
             wrapping += tuple(
                 sim.talk_end[a] - now + ds.WRAPUP for a in sim.talking if a not in sim.leaving
             )
-        if not (self.knows_answers or self.sees_amd):
+        if not (self.knows_answers or self.sees_amd or self.knows_who):
             st = pacing.PacingState(
                 estimates=st.estimates,
                 config=st.config,
@@ -154,6 +170,9 @@ class Clairvoyant(ds.CorePolicy):
             if self.knows_answers:
                 if sim.line_outcome[lid] == 2:
                     rows.append(_certain(sim.line_end[lid] - now))
+            elif self.knows_who:
+                if sim.line_outcome[lid] == 2:
+                    rows.append(_person(est, now - dialed))
             elif sim.line_pickup[lid] <= now:
                 rows.append(self._screening(sim, now - sim.line_pickup[lid]))
             else:
@@ -174,6 +193,8 @@ def make(policy: str) -> ds.Policy:
         return ds.make_policy("predictive")
     if policy == "sees-amd":
         return Clairvoyant(False, False, amd=True)
+    if policy == "knows-who":
+        return Clairvoyant(False, False, who=True)
     talk = policy in ("knows-talk", "knows-both")
     answers = policy in ("knows-answers", "knows-both")
     return Clairvoyant(talk, answers)
