@@ -312,6 +312,12 @@ class Sim:
         self.wrap_end = [0.0] * n_agents
         self.lines: dict[int, float] = {}  # line id -> dial time (ringing as the pacer sees it)
         self.line_outcome: dict[int, int] = {}  # 0 no answer, 1 machine, 2 person, 3 dropped
+        #: what no real pacer can see, kept for bench.pacing_headroom's clairvoyant policies:
+        #: when each ringing line stops ringing, when each talking agent's call ends
+        self.line_end: dict[int, float] = {}
+        #: ... and when the far end picked up (AMD listening from then on; inf: never)
+        self.line_pickup: dict[int, float] = {}
+        self.talk_end = [0.0] * n_agents
         self.next_line = 0
         self.waiting: deque[int] = deque()  # call ids answered by a person, no agent yet
         self.waiting_set: set[int] = set()
@@ -360,21 +366,25 @@ class Sim:
             u = rng.random()
             if u < p:
                 outcome = 2
-                ring = min(RING_CAP, rng.lognormvariate(RING_MU, RING_SIGMA))
+                ring = picked = min(RING_CAP, rng.lognormvariate(RING_MU, RING_SIGMA))
                 if real_amd:
                     ring += rng.uniform(AMD_HUMAN_MIN, AMD_HUMAN_MAX)
                     if rng.random() < AMD_FALSE_MACHINE:
                         outcome = 3
             elif u < p + MACHINE_RATE:
                 outcome = 1
-                ring = min(RING_CAP, rng.lognormvariate(RING_MU, RING_SIGMA)) + AMD_SECONDS
+                picked = min(RING_CAP, rng.lognormvariate(RING_MU, RING_SIGMA))
+                ring = picked + AMD_SECONDS
             else:
                 outcome = 0
                 ring = rng.uniform(NOANSWER_MIN, NOANSWER_MAX)
+                picked = math.inf
             lid = self.next_line
             self.next_line += 1
             self.lines[lid] = now
             self.line_outcome[lid] = outcome
+            self.line_end[lid] = now + ring
+            self.line_pickup[lid] = now + picked
             self.push(now + ring, EV_LINE, lid)
         self.result.dials += n
 
@@ -382,6 +392,7 @@ class Sim:
         talk = self.rng.lognormvariate(TALK_MU, TALK_SIGMA)
         self.talking.add(agent)
         self.talk_start[agent] = self.now
+        self.talk_end[agent] = self.now + talk
         self.result.connects += 1
         self.result.talk_seconds += min(talk, self.end - self.now)
         self.push(self.now + talk, EV_TALK_END, agent)
@@ -435,6 +446,7 @@ class Sim:
             if kind == EV_LINE:
                 dial_time = self.lines.pop(item)
                 outcome = self.line_outcome.pop(item)
+                del self.line_end[item], self.line_pickup[item]
                 if self.learn:
                     self.dial_learner = pacing.observe_dial(
                         self.dial_learner, t - dial_time, outcome == 2

@@ -116,6 +116,8 @@ class Sipp:
     control_port: int | None = None
     timeout_s: float | None = None  # -timeout: SIPp quits after this long
     trace_messages: bool = True
+    #: -trace_logs: the scenario's <log> actions go to trace_dir/logs.log (``SippResult.logs``)
+    trace_logs: bool = False
     extra_args: list[str] = field(default_factory=list)
     proc: subprocess.Popen[bytes] | None = None
 
@@ -132,6 +134,8 @@ class Sipp:
         cmd += ["-trace_stat", "-stf", str(d / "stats.csv"), "-fd", "1"]
         if self.trace_messages:
             cmd += ["-trace_msg", "-message_file", str(d / "messages.log")]
+        if self.trace_logs:
+            cmd += ["-trace_logs", "-log_file", str(d / "logs.log")]
         if self.service is not None:
             cmd += ["-s", self.service]
         for name, value in self.sets.items():

@@ -26,6 +26,7 @@ import functools
 import itertools
 import logging
 import random
+import re
 import statistics
 import time
 from collections import defaultdict
@@ -199,6 +200,7 @@ def customers(sandbox, tmp_path):
         tmp_path / "customers",
         remote=f"127.0.0.1:{sandbox.sip_port}",
         trace_messages=False,
+        trace_logs=True,  # each call's own account: customer_drops()
         control_port=sandbox.base_port + CUSTOMERS_CONTROL,
         media_port=sandbox.base_port + CUSTOMERS_MEDIA,
     ) as uas:
@@ -317,6 +319,25 @@ def check_no_agent_on_two_calls(s):
         for (_a0, a1), (b0, _b1) in itertools.pairwise(spans):
             assert b0 >= a1, f"agent {agent_id} bridged to two calls at once"
     return sum(len(v) for v in legs.values())
+
+
+def customer_drops(trace_dir, phones):
+    """Answered and dropped calls as the SIPp customers lived them, from their own log
+    (tests/sipp/uas_customer.xml, -trace_logs), for the customers in ``phones``:
+    (answered, dropped). Dropped = answered, then hung up by Asterisk before the customer
+    hung up (every customer here hangs up by itself 3-4 s after answering, and agent
+    phones never hang up: only a call no agent took is ended by us first)."""
+    events: dict[str, dict[str, str]] = defaultdict(dict)
+    path = trace_dir / "logs.log"
+    for line in path.read_text(errors="replace").splitlines():
+        parts = line.split()
+        if len(parts) >= 3 and parts[0] in ("answered", "hungup_by_them", "hungup_by_me"):
+            number = re.search(r"sip:(\+?[0-9]+)@", line)
+            if number and number.group(1).lstrip("+") in phones:
+                events[parts[1]].setdefault(parts[0], number.group(1))
+    answered = [e for e in events.values() if "answered" in e]
+    dropped = [e for e in answered if "hungup_by_them" in e and "hungup_by_me" not in e]
+    return len(answered), len(dropped)
 
 
 def abandoned_without_message(s):
@@ -537,6 +558,7 @@ async def test_a_day_in_every_mode(cube, sandbox, customers, tmp_path, monkeypat
         await until(lambda: not cube.dialer.lines, timeout=20, what="all lines over")
         elapsed = time.monotonic() - started
         snapshot = cube.dialer.snapshot()
+        customers.stop()  # its log is complete once it has exited
         learned = {
             name: cube.dialer.runs[camp_ids[name]].learning.dials.dials
             for name in ("Power", "Predictive")
@@ -643,9 +665,48 @@ async def test_a_day_in_every_mode(cube, sandbox, customers, tmp_path, monkeypat
             ).all()
             assert tries and all(t.agent_id not in (None, lazy) for t in tries)
 
+    # the same day counted from the customers' side: SIPp's own log of every call (a
+    # number on two campaigns' lists is left out: its calls cannot be told apart)
+    lived = {}
+    with cube.tx() as s:
+        lists = {
+            name: {
+                c.id: c.phone.lstrip("+")
+                for c in s.scalars(select(m.Contact).where(m.Contact.campaign_id == cid))
+            }
+            for name, cid in camp_ids.items()
+        }
+        for name in ("Power", "Predictive", "Preview"):
+            others = set().union(*(set(v.values()) for k, v in lists.items() if k != name))
+            mine = {cid: ph for cid, ph in lists[name].items() if ph not in others}
+            results = [  # today's (power's seeded first day is not in SIPp's log)
+                a.result
+                for a in s.scalars(
+                    select(m.ContactAttempt).where(
+                        m.ContactAttempt.campaign_id == camp_ids[name],
+                        m.ContactAttempt.started_at >= t0,
+                    )
+                )
+                if a.contact_id in mine
+            ]
+            ours = (
+                sum(r in (m.CallState.ENDED, m.CallState.ABANDONED) for r in results),
+                results.count(m.CallState.ABANDONED),
+            )
+            lived[name] = (*customer_drops(customers.trace_dir, set(mine.values())), *ours)
+            print(
+                f"{name:>10}, {len(mine)} contacts on no other list: SIPp's log {lived[name][0]} "
+                f"answered, {lived[name][1]} dropped; our rows {ours[0]} answered, "
+                f"{ours[1]} abandoned"
+            )
     assert not unheard, unheard
     for name, (_n, answered, abandoned, rate) in report.items():
         assert rate <= CAP, (name, answered, abandoned)
+        # the customers lived the same answers, and were dropped under the cap as they
+        # count it (hung up by us before they hung up: no agent took them)
+        sipp_answered, sipp_dropped, our_answered, _ = lived[name]
+        assert sipp_answered == our_answered > 0, (name, lived[name])
+        assert sipp_dropped <= CAP * sipp_answered, (name, lived[name])
     # the cold predictive campaign learned first, then dialed ahead of its free agents
     assert pacing.reasons["learning"] and pacing.ahead > 0, (dict(pacing.reasons), pacing.ahead)
     assert delays.max < 2.0  # exact: the histogram keeps its greatest value
@@ -688,6 +749,10 @@ async def test_abandon_rule_message_log_and_retry(cube, sandbox, customers, tmp_
         await until(lambda: _ended(cube, second), timeout=20, what="second abandoned")
         assert await _paused(desk, a2)
         await until(lambda: not dialer.lines, timeout=10, what="lines over")
+    # the customers' own log tells the same: both answered, both hung up by us
+    customers.stop()
+    phones = {number(1, 30, 0, 1).lstrip("+"), number(1, 10, 0, 2).lstrip("+")}
+    assert customer_drops(customers.trace_dir, phones) == (2, 2)
     with cube.tx() as s:
         calls = {
             c.contact_id: c for c in s.scalars(select(m.Call).where(m.Call.campaign_id == cid))
