@@ -41,6 +41,7 @@ from asterisk_cube.acd.crossnode_claims import (
 from asterisk_cube.acd.state import DB_TO_KIND, LiveAgent, LiveCall
 from asterisk_cube.core import agents as ag
 from asterisk_cube.core import routing as rt
+from asterisk_cube.core import trunk
 from asterisk_cube.core.queue_mirror import CHANNEL, QueueEvent, WaitingMirror, decode
 from asterisk_cube.db import models as m
 from asterisk_cube.db.session import transaction
@@ -262,7 +263,7 @@ class CrossNode(DistributorCore):
         assert self._xn_loop is not None
         pending: asyncio.Future[bool] = self._xn_loop.create_future()
         self._xn_pending[call.call_id] = pending
-        endpoint = agent.endpoint or ""
+        endpoint = trunk.qualified(agent.endpoint or "", self.node)  # as the call's node dials it
         me, agent_id = self.node, agent.agent_id
         self._write(
             announce, QueueEvent("accept", call.call_id, me, agent_id=agent_id, endpoint=endpoint)
