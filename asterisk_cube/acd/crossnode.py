@@ -99,6 +99,12 @@ class CrossNode(DistributorCore):
         if loop is not None and not loop.is_closed():
             loop.call_soon_threadsafe(self.xn_note, payload)
 
+    def _xn_send(self, op: Any, *args: Any) -> None:
+        """Queue a write that NOTIFYs another node, and have the journal write it now:
+        another node waits for it (its batch delay would add a quarter second a hop)."""
+        self._write(op, *args)
+        self.journal.hurry()
+
     # ------------------------------------------------------------ notifications
 
     def xn_note(self, payload: str) -> None:
@@ -234,7 +240,7 @@ class CrossNode(DistributorCore):
         if self.xn_mirror is None or call.phase != "waiting":
             return
         call.announced = True
-        self._write(announce, self._xn_waiting_event(call))
+        self._xn_send(announce, self._xn_waiting_event(call))
 
     def _xn_waiting_event(self, call: LiveCall) -> QueueEvent:
         home = call.remote_node or self.node
@@ -247,12 +253,12 @@ class CrossNode(DistributorCore):
             if lapsed_by is not None:
                 self._xn_declined[call.call_id] = (*call.declined, (lapsed_by, now))
             if call.phase == "offered":
-                self._write(give_back, call.call_id, self.node, self._xn_waiting_event(call))
+                self._xn_send(give_back, call.call_id, self.node, self._xn_waiting_event(call))
             self._xn_forget(call)
             return True
         if call.announced:
             call.offer_node = None
-            self._write(requeue, call.call_id, self._xn_waiting_event(call))
+            self._xn_send(requeue, call.call_id, self._xn_waiting_event(call))
         return False
 
     # ------------------------------------------------------------------- media
@@ -265,7 +271,7 @@ class CrossNode(DistributorCore):
         self._xn_pending[call.call_id] = pending
         endpoint = trunk.qualified(agent.endpoint or "", self.node)  # as the call's node dials it
         me, agent_id = self.node, agent.agent_id
-        self._write(
+        self._xn_send(
             announce, QueueEvent("accept", call.call_id, me, agent_id=agent_id, endpoint=endpoint)
         )
         try:
@@ -303,13 +309,13 @@ class CrossNode(DistributorCore):
             )
             self._write(rec.insert_agent_leg, call.call_id, channel, endpoint, agent_id, now)
             connected = QueueEvent("connected", call.call_id, self.node, agent_id=agent_id)
-            self._write(announce, connected)
+            self._xn_send(announce, connected)
             log.debug("call_connected", call=call.call_id, agent_node=claimer)
         else:
             call.phase, call.agent_id, call.offer_node = "waiting", None, None
             call.declined = (*call.declined, (agent_id, now))
             noanswer = QueueEvent("noanswer", call.call_id, self.node, agent_id=agent_id)
-            self._write(requeue, call.call_id, self._xn_waiting_event(call), noanswer)
+            self._xn_send(requeue, call.call_id, self._xn_waiting_event(call), noanswer)
             log.info("agent_no_answer", call=call.call_id, agent_node=claimer)
         self.notifier.everyone()
         self.dispatch()
@@ -320,17 +326,19 @@ class CrossNode(DistributorCore):
         """Our call ended (or was missed): the mirrors and the agent's node learn of it."""
         if call.remote_node is None and (call.announced or self._xn_foreign(call)):
             ended = QueueEvent("ended", call.call_id, self.node, agent_id=call.agent_id)
-            self._write(announce, ended)
+            self._xn_send(announce, ended)
 
     def _xn_connected(self, call: LiveCall) -> None:
         """Our announced call was answered by our own agent."""
         if call.announced:
-            self._write(announce, QueueEvent("connected", call.call_id, self.node))
+            self._xn_send(announce, QueueEvent("connected", call.call_id, self.node))
 
     def _xn_hangup(self, call: LiveCall) -> None:
         """The agent's node: our desk hung up another node's call: that node ends every
         leg; our agent goes to wrap-up now."""
-        self._write(announce, QueueEvent("hangup", call.call_id, self.node, agent_id=call.agent_id))
+        self._xn_send(
+            announce, QueueEvent("hangup", call.call_id, self.node, agent_id=call.agent_id)
+        )
         self._call_finished(call)
         self.notifier.everyone()
         self.dispatch()
