@@ -276,8 +276,9 @@ class CrossNode(DistributorCore):
         )
         try:
             answered = await asyncio.wait_for(pending, self.ring_timeout + CONNECT_MARGIN)
-        except TimeoutError:
+        except TimeoutError:  # its node did not answer (down?): give the claim back
             answered = False
+            self._xn_send(give_back, call.call_id, self.node, self._xn_waiting_event(call))
         finally:
             self._xn_pending.pop(call.call_id, None)
         return f"xn-{call.call_id}" if answered else None

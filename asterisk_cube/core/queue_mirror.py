@@ -27,6 +27,9 @@ KINDS = ("waiting", "offered", "connected", "ended")
 # phone ``endpoint`` for call ``call``), ``noanswer`` (it did not answer: the call waits
 # again), ``hangup`` (the agent's desk hung up). Mirrors ignore them.
 REQUESTS = ("accept", "noanswer", "hangup")
+# a node's lease expired and a survivor took it over (node_takeover.py): its calls leave
+# every mirror (call 0)
+DOWN = "down"
 MAX_PAYLOAD = 7999  # PostgreSQL's NOTIFY payload limit is 8000 bytes
 
 
@@ -70,7 +73,7 @@ def decode(payload: str) -> QueueEvent | None:
         return None
     kind, call, line, ctype, queued, node = parts[:6]
     agent, endpoint = parts[6:] if len(parts) == 8 else ("", "")
-    if kind not in KINDS + REQUESTS or not call.isdigit() or not node:
+    if kind not in (*KINDS, *REQUESTS, DOWN) or not call.isdigit() or not node:
         return None
     if (line and not line.isdigit()) or (agent and not agent.isdigit()):
         return None
@@ -107,6 +110,8 @@ class WaitingMirror:
         """Take one event; True if the mirror changed (a reason to route again)."""
         if event.node == self.me or event.kind in REQUESTS:
             return False
+        if event.kind == DOWN:
+            return self.node_down(event.node) > 0
         if event.kind != "waiting":
             return self._calls.pop(event.call_id, None) is not None
         if event.queued_at is None:

@@ -213,3 +213,24 @@ async def test_agents_on_both_nodes_never_get_one_call_twice(sessions):
         with transaction(sessions) as s:
             rows = s.scalars(select(m.Call).where(m.Call.state == m.CallState.OFFERED)).all()
             assert {r.id: r.agent_id for r in rows} == {offered[n]: agents[n] for n in offered}
+
+
+async def test_an_accept_its_node_never_answers_gives_the_claim_back(sessions, monkeypatch):
+    """The call's node went away between the claim and the accept (its lease not expired
+    yet): the agent's node gives the claim back after the ring timeout, the call waits."""
+    from asterisk_cube.acd import crossnode
+
+    monkeypatch.setattr(crossnode, "CONNECT_MARGIN", 0.0)
+    agents, lines = ids(sessions)
+    ann = agents["ann"]
+    async with two_nodes(sessions) as (a, b, _clock):
+        b.ring_timeout = 0.5
+        call_id = a.call_arrived("ch-1", lines["100"], "91000001")
+        await ready(b, ann, lines)
+        assert await offer_of(b, ann) == call_id
+        a.xn_note = lambda payload: None  # a hears nothing more (as if it had died)
+        await b.accept(ann, call_id)
+        await until(lambda: call_id not in b.calls, what="b gives up")
+        assert b.agents[ann].status.pause_reason == ag.PauseReason.NO_ANSWER
+        await b.journal.drain()
+        assert row(sessions, call_id) == (m.CallState.WAITING, None, None)
