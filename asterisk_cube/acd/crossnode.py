@@ -42,7 +42,14 @@ from asterisk_cube.acd.state import DB_TO_KIND, LiveAgent, LiveCall
 from asterisk_cube.core import agents as ag
 from asterisk_cube.core import routing as rt
 from asterisk_cube.core import trunk
-from asterisk_cube.core.queue_mirror import CHANNEL, QueueEvent, WaitingMirror, decode
+from asterisk_cube.core.queue_mirror import (
+    CHANNEL,
+    DOWN,
+    UP,
+    QueueEvent,
+    WaitingMirror,
+    decode,
+)
 from asterisk_cube.db import models as m
 from asterisk_cube.db.session import transaction
 from asterisk_cube.logs import get_logger
@@ -60,6 +67,7 @@ class CrossNode(DistributorCore):
     _xn_loop: asyncio.AbstractEventLoop | None = None
     _xn_pending: dict[int, asyncio.Future[bool]]
     _xn_declined: dict[int, tuple[tuple[int, dt.datetime], ...]]
+    _xn_peers: set[str]  # the other live nodes: while there is none, nothing is announced
 
     # ------------------------------------------------------------------ wiring
 
@@ -68,7 +76,7 @@ class CrossNode(DistributorCore):
         if self.sessions.kw["bind"].dialect.name != "postgresql":
             return False
         self.xn_mirror = WaitingMirror(self.node)
-        self._xn_pending, self._xn_declined = {}, {}
+        self._xn_pending, self._xn_declined, self._xn_peers = {}, {}, set()
         watcher.payload_channels[CHANNEL] = self._xn_note_threadsafe
         return True
 
@@ -81,18 +89,21 @@ class CrossNode(DistributorCore):
             return
         while not await asyncio.to_thread(watcher.listening.wait, 5.0):
             pass
-        events = await asyncio.to_thread(self._xn_read)
+        peers, events = await asyncio.to_thread(self._xn_read)
+        self._xn_peers |= peers
         for event in events:
             self.xn_mirror.apply(event)
-        log.info("queue_mirror_loaded", calls=len(self.xn_mirror))
+        log.info("queue_mirror_loaded", calls=len(self.xn_mirror), peers=sorted(peers))
+        self._xn_send(announce, QueueEvent(UP, 0, self.node))  # the others announce theirs
+        self._xn_announce_all()
         self.dispatch()
         await asyncio.Event().wait()
 
-    def _xn_read(self) -> list[QueueEvent]:
+    def _xn_read(self) -> tuple[set[str], list[QueueEvent]]:
         with transaction(self.sessions) as s:
             now = self.now()
             live = [n.name for n in s.query(m.Node).filter(m.Node.lease_until > now)]
-            return waiting_elsewhere(s, self.node, live)
+            return set(live) - {self.node}, waiting_elsewhere(s, self.node, live)
 
     def _xn_note_threadsafe(self, payload: str) -> None:
         loop = self._xn_loop
@@ -113,6 +124,12 @@ class CrossNode(DistributorCore):
         if event is None or self.xn_mirror is None:
             return
         changed = self.xn_mirror.apply(event)
+        if event.node != self.node:
+            if event.kind == DOWN:
+                self._xn_peers.discard(event.node)
+            elif event.node not in self._xn_peers or event.kind == UP:
+                self._xn_peers.add(event.node)
+                self._xn_announce_all()  # a node joined: it must see our waiting calls
         if event.kind == "ended":
             self._xn_declined.pop(event.call_id, None)
         call = self.calls.get(event.call_id)
@@ -237,10 +254,16 @@ class CrossNode(DistributorCore):
     def _xn_announce_waiting(self, call: LiveCall) -> None:
         """``call_arrived``: no own agent took the call at once: the others learn of it
         when the journal commits its row."""
-        if self.xn_mirror is None or call.phase != "waiting":
-            return
+        if self.xn_mirror is None or call.phase != "waiting" or not self._xn_peers:
+            return  # alone: nobody else can take it (claims only for announced calls)
         call.announced = True
         self._xn_send(announce, self._xn_waiting_event(call))
+
+    def _xn_announce_all(self) -> None:
+        """Announce every own call waiting that was not (no other node was live then)."""
+        for call in list(self.calls.values()):
+            if call.remote_node is None and not call.announced and not call.dialer_owned:
+                self._xn_announce_waiting(call)
 
     def _xn_waiting_event(self, call: LiveCall) -> QueueEvent:
         home = call.remote_node or self.node
@@ -248,7 +271,7 @@ class CrossNode(DistributorCore):
 
     def _xn_back_to_queue(self, call: LiveCall, lapsed_by: int | None, now: dt.datetime) -> bool:
         """An offer not taken. Another node's call: given back (it waits again in its
-        place), forgotten here; True. Our announced call: the others see it wait again."""
+        place), forgotten here; True."""
         if call.remote_node is not None:
             if lapsed_by is not None:
                 self._xn_declined[call.call_id] = (*call.declined, (lapsed_by, now))
@@ -256,10 +279,15 @@ class CrossNode(DistributorCore):
                 self._xn_send(give_back, call.call_id, self.node, self._xn_waiting_event(call))
             self._xn_forget(call)
             return True
+        return False
+
+    def _xn_requeued(self, call: LiveCall) -> None:
+        """Our call waits again (its row written so): the other nodes see it wait."""
         if call.announced:
             call.offer_node = None
             self._xn_send(requeue, call.call_id, self._xn_waiting_event(call))
-        return False
+        else:
+            self._xn_announce_waiting(call)
 
     # ------------------------------------------------------------------- media
 

@@ -340,6 +340,7 @@ class Distributor(
         call.agent_id = None
         call.offer_expires = None
         self._write(rec.update_call, call.call_id, state=m.CallState.WAITING, agent_id=None)
+        self._xn_requeued(call)
 
     # ------------------------------------------------------ events from ARI
 

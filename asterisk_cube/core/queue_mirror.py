@@ -30,6 +30,8 @@ REQUESTS = ("accept", "noanswer", "hangup")
 # a node's lease expired and a survivor took it over (node_takeover.py): its calls leave
 # every mirror (call 0)
 DOWN = "down"
+# a node joined the queue (its mirror is loaded): the others announce their waiting calls
+UP = "up"
 MAX_PAYLOAD = 7999  # PostgreSQL's NOTIFY payload limit is 8000 bytes
 
 
@@ -73,7 +75,7 @@ def decode(payload: str) -> QueueEvent | None:
         return None
     kind, call, line, ctype, queued, node = parts[:6]
     agent, endpoint = parts[6:] if len(parts) == 8 else ("", "")
-    if kind not in (*KINDS, *REQUESTS, DOWN) or not call.isdigit() or not node:
+    if kind not in (*KINDS, *REQUESTS, DOWN, UP) or not call.isdigit() or not node:
         return None
     if (line and not line.isdigit()) or (agent and not agent.isdigit()):
         return None
@@ -108,7 +110,7 @@ class WaitingMirror:
 
     def apply(self, event: QueueEvent) -> bool:
         """Take one event; True if the mirror changed (a reason to route again)."""
-        if event.node == self.me or event.kind in REQUESTS:
+        if event.node == self.me or event.kind in REQUESTS or event.kind == UP:
             return False
         if event.kind == DOWN:
             return self.node_down(event.node) > 0

@@ -55,18 +55,22 @@ def sessions(pg_db):
     engine.dispose()
 
 
+async def start_node(sessions, name, clock, tasks):
+    d = Distributor(sessions, EventHub(), FakeTelephony(), clock, node=name)  # type: ignore[arg-type]
+    d.load()
+    watcher = ConfigWatcher(sessions.kw["bind"])
+    assert d.xn_attach(watcher)
+    tasks += [asyncio.create_task(watcher.run()), asyncio.create_task(d.xn_run(watcher))]
+    await until(lambda w=watcher: w.listening.is_set(), what=f"{name} listening")
+    return d
+
+
 @contextlib.asynccontextmanager
-async def two_nodes(sessions):
+async def two_nodes(sessions, names=("a", "b")):
     clock = StepClock()
     nodes, tasks = [], []
-    for name in ("a", "b"):
-        d = Distributor(sessions, EventHub(), FakeTelephony(), clock, node=name)  # type: ignore[arg-type]
-        d.load()
-        watcher = ConfigWatcher(sessions.kw["bind"])
-        assert d.xn_attach(watcher)
-        tasks += [asyncio.create_task(watcher.run()), asyncio.create_task(d.xn_run(watcher))]
-        await until(lambda w=watcher: w.listening.is_set(), what=f"{name} listening")
-        nodes.append(d)
+    for name in names:
+        nodes.append(await start_node(sessions, name, clock, tasks))
     try:
         yield (*nodes, clock)
     finally:
@@ -234,3 +238,30 @@ async def test_an_accept_its_node_never_answers_gives_the_claim_back(sessions, m
         assert b.agents[ann].status.pause_reason == ag.PauseReason.NO_ANSWER
         await b.journal.drain()
         assert row(sessions, call_id) == (m.CallState.WAITING, None, None)
+
+
+async def test_alone_nothing_is_announced_until_another_node_joins(sessions):
+    """While no other node is live a waiting call is neither announced nor claimed (one
+    node's PostgreSQL queue costs what it did); a node that joins announces itself and
+    the waiting calls are announced to it (so from then on they are claimed)."""
+    with transaction(sessions) as s:  # b is not running
+        s.get(m.Node, "b").lease_until = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
+    agents, lines = ids(sessions)
+    async with two_nodes(sessions, names=("a",)) as (a, clock):
+        await until(lambda: a._xn_loop is not None, what="a running")
+        call_id = a.call_arrived("ch-1", lines["100"], "91000001")
+        await a.journal.drain()
+        assert not a.calls[call_id].announced and a._xn_peers == set()
+        NodeLease(sessions, "b", pid=1, alive=lambda pid: False).take()
+        tasks: list = []
+        b = await start_node(sessions, "b", clock, tasks)
+        try:
+            await until(lambda: a.calls[call_id].announced, what="a announces it to b")
+            await until(lambda: len(b.xn_mirror) == 1, what="b mirrors it")
+            await ready(b, agents["ann"], lines)
+            assert await offer_of(b, agents["ann"]) == call_id
+            assert row(sessions, call_id) == (m.CallState.OFFERED, agents["ann"], "b")
+        finally:
+            for task in tasks:
+                task.cancel()
+            await b.close()
