@@ -1,6 +1,6 @@
 """One queue across nodes, the pure parts and the claim (issue #14): queue notifications,
 the mirror of the other nodes' waiting calls, and the conditional claim (one node wins, 0
-rows = someone else took it). Not wired into serve yet."""
+rows = someone else took it). Wired into serve by acd/crossnode.py (test_global_queue_*)."""
 
 from __future__ import annotations
 
