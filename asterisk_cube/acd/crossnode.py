@@ -36,6 +36,7 @@ from asterisk_cube.acd.crossnode_claims import (
     claim_returning,
     give_back,
     requeue,
+    return_dead_claims,
     waiting_elsewhere,
 )
 from asterisk_cube.acd.state import DB_TO_KIND, LiveAgent, LiveCall
@@ -77,6 +78,8 @@ class CrossNode(DistributorCore):
             return False
         self.xn_mirror = WaitingMirror(self.node)
         self._xn_pending, self._xn_declined, self._xn_peers = {}, {}, set()
+        with self._tx() as s:  # our last run's offers on other nodes' calls wait again
+            return_dead_claims(s, self.node)
         watcher.payload_channels[CHANNEL] = self._xn_note_threadsafe
         return True
 

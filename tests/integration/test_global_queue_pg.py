@@ -265,3 +265,27 @@ async def test_alone_nothing_is_announced_until_another_node_joins(sessions):
             for task in tasks:
                 task.cancel()
             await b.close()
+
+
+async def test_a_restarted_agents_node_gives_its_old_claims_back(sessions):
+    """b claimed a's caller for its agent, then restarted (lease still live, so no
+    takeover): at start b gives the claim back and a's caller waits again in its place."""
+    agents, lines = ids(sessions)
+    async with two_nodes(sessions, names=("a",)) as (a, clock):
+        tasks: list = []
+        b = await start_node(sessions, "b", clock, tasks)
+        await ready(b, agents["ann"], lines)
+        call_id = a.call_arrived("ch-1", lines["100"], "91000001")
+        assert await offer_of(b, agents["ann"]) == call_id
+        await until(lambda: a.calls[call_id].phase == "offered", what="a sees the claim")
+        for task in tasks:  # b stops (its memory of the offer is gone)
+            task.cancel()
+        await b.close()
+        b = await start_node(sessions, "b", clock, tasks)
+        try:
+            assert row(sessions, call_id) == (m.CallState.WAITING, None, None)
+            await until(lambda: a.calls[call_id].phase == "waiting", what="a queues it again")
+        finally:
+            for task in tasks:
+                task.cancel()
+            await b.close()
