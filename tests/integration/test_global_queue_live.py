@@ -161,12 +161,18 @@ async def test_callers_on_a_are_answered_by_bs_agent_in_global_order(
 
 
 async def work(agent: AgentClient, done: list[int], total: int) -> None:
-    """Take calls until ``total`` were answered by anyone: accept, talk, hang up, close."""
+    """Take calls until ``total`` were answered by anyone: accept, talk, hang up, close.
+    Only the wait for an offer is bounded (the others may have taken the rest); once an
+    offer is accepted the call is followed to its end."""
     while len(done) < total:
-        try:
-            call_id = await asyncio.wait_for(connected_call(agent), 10)
-        except (TimeoutError, AssertionError):
-            continue  # nothing for this agent yet: the others may still be busy
+        async with agent.events() as events:
+            try:
+                view = await events.wait_for(lambda v: v["offer"], timeout=2)
+            except TimeoutError:
+                continue
+            call_id = view["offer"]["call_id"]
+            await agent.accept(call_id)
+            await events.wait_for(lambda v: v["call"] and v["call"]["state"] == "connected", 30)
         done.append(call_id)
         await agent.hangup(call_id)
         await close(agent, call_id)
