@@ -69,6 +69,7 @@ class CrossNode(DistributorCore):
     _xn_pending: dict[int, asyncio.Future[bool]]
     _xn_declined: dict[int, tuple[tuple[int, dt.datetime], ...]]
     _xn_peers: set[str]  # the other live nodes: while there is none, nothing is announced
+    _xn_loaded = False  # the mirror was read once (xn_run)
 
     # ------------------------------------------------------------------ wiring
 
@@ -81,6 +82,7 @@ class CrossNode(DistributorCore):
         with self._tx() as s:  # our last run's offers on other nodes' calls wait again
             return_dead_claims(s, self.node)
         watcher.payload_channels[CHANNEL] = self._xn_note_threadsafe
+        watcher.on_listen.append(self._xn_relisten_threadsafe)
         return True
 
     async def xn_run(self, watcher: ConfigWatcher) -> None:
@@ -92,15 +94,34 @@ class CrossNode(DistributorCore):
             return
         while not await asyncio.to_thread(watcher.listening.wait, 5.0):
             pass
-        peers, events = await asyncio.to_thread(self._xn_read)
-        self._xn_peers |= peers
-        for event in events:
-            self.xn_mirror.apply(event)
-        log.info("queue_mirror_loaded", calls=len(self.xn_mirror), peers=sorted(peers))
+        await self._xn_load()
         self._xn_send(announce, QueueEvent(UP, 0, self.node))  # the others announce theirs
+        self._xn_loaded = True
         self._xn_announce_all()
         self.dispatch()
         await asyncio.Event().wait()
+
+    async def _xn_load(self) -> None:
+        assert self.xn_mirror is not None
+        peers, events = await asyncio.to_thread(self._xn_read)
+        self._xn_peers |= peers
+        self.xn_mirror.load(events)
+        log.info("queue_mirror_loaded", calls=len(self.xn_mirror), peers=sorted(peers))
+
+    def _xn_relisten_threadsafe(self) -> None:
+        """LISTEN is up again after a lost connection: what was notified meanwhile is
+        lost; read the mirror again and announce our waiting calls again."""
+        loop = self._xn_loop
+        if self._xn_loaded and loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._spawn, self._xn_reload(), "xn-reload")
+
+    async def _xn_reload(self) -> None:
+        await self._xn_load()
+        for call in self.calls.values():
+            if call.remote_node is None and call.phase == "waiting":
+                call.announced = False  # announced again (the others may have missed it)
+        self._xn_announce_all()
+        self.dispatch()
 
     def _xn_read(self) -> tuple[set[str], list[QueueEvent]]:
         with transaction(self.sessions) as s:

@@ -178,6 +178,9 @@ class ConfigWatcher:
         self.channels: dict[str, Callable[[], None]] = {}
         # ... and those whose payload matters (the global queue, acd/crossnode.py)
         self.payload_channels: dict[str, Callable[[str], None]] = {}
+        # called (in the listen thread) each time LISTEN is up, the first time and after a
+        # lost connection: what was notified meanwhile is lost, a listener may re-read
+        self.on_listen: list[Callable[[], None]] = []
 
     def add(self, name: str, reload: Reload) -> None:
         self.reloads.append((name, reload))
@@ -261,6 +264,8 @@ class ConfigWatcher:
                     for channel in (CHANNEL, *self.channels, *self.payload_channels):
                         conn.execute(f"LISTEN {channel}")
                     self.listening.set()
+                    for hook in self.on_listen:
+                        hook()
                     while not self._stop.is_set():
                         for note in conn.notifies(timeout=self.interval, stop_after=1):
                             other = self.channels.get(note.channel)

@@ -12,7 +12,7 @@ import contextlib
 import datetime as dt
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 from support.fakes import FakeTelephony
 from support.polling import until
 
@@ -62,6 +62,7 @@ async def start_node(sessions, name, clock, tasks):
     assert d.xn_attach(watcher)
     tasks += [asyncio.create_task(watcher.run()), asyncio.create_task(d.xn_run(watcher))]
     await until(lambda w=watcher: w.listening.is_set(), what=f"{name} listening")
+    d.test_watcher = watcher  # type: ignore[attr-defined]
     return d
 
 
@@ -289,3 +290,29 @@ async def test_a_restarted_agents_node_gives_its_old_claims_back(sessions):
             for task in tasks:
                 task.cancel()
             await b.close()
+
+
+async def test_after_a_lost_listen_connection_the_mirror_is_read_again(sessions):
+    """PostgreSQL drops the LISTEN connections (a restart, a network cut): what was
+    notified meanwhile is lost, so on reconnecting each node reads its mirror again."""
+    agents, lines = ids(sessions)
+    async with two_nodes(sessions) as (a, b, _clock):
+        await until(lambda: b._xn_loaded, what="b loaded")
+        gone = a.call_arrived("ch-1", lines["100"], "91000001")
+        await until(lambda: gone in {w.call_id for w in b.xn_mirror.waiting()}, what="mirror")
+        with transaction(sessions) as s:
+            s.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE query LIKE 'LISTEN %' AND pid <> pg_backend_pid()"
+                )
+            )
+        await until(lambda: not b.test_watcher.listening.is_set(), what="b's LISTEN lost")
+        a.caller_left("ch-1")  # 'ended' is sent while b does not listen
+        await a.journal.drain()
+        await until(lambda: b.test_watcher.listening.is_set(), what="b listens again")
+        await until(lambda: len(b.xn_mirror) == 0, what="b's mirror read again")
+        # and what a announces from now on reaches b
+        again = a.call_arrived("ch-2", lines["100"], "91000002")
+        await ready(b, agents["ann"], lines)
+        assert await offer_of(b, agents["ann"]) == again
