@@ -25,6 +25,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from asterisk_cube.acd.crossnode_claims import announce, return_dead_claims
+from asterisk_cube.core.queue_mirror import DOWN, QueueEvent
 from asterisk_cube.db import models as m
 from asterisk_cube.db.session import transaction
 from asterisk_cube.dialer import records
@@ -59,6 +61,8 @@ def take_over_node(s: Session, dead: str, now: dt.datetime) -> dict[str, Any]:
         s, dead, now, lambda cid: configs[cid].rules if cid in configs else None
     )
     stats["agents_logged_out"] = log_out_agents(s, dead, now)
+    stats["offers_returned"] = return_dead_claims(s, dead)  # its claims on others' calls
+    announce(s, QueueEvent(DOWN, 0, dead))  # its waiting callers leave the mirrors
     return stats
 
 

@@ -112,6 +112,7 @@ def build_runtime(settings: Settings, **runtime_kwargs: Any) -> Runtime:
     entry, verdicts, mailer = _answering_service(settings, sessions, watcher)
     distributor.on_note = mailer.wake
     watcher.add("acd", distributor.reload_config)
+    queue_mirror = distributor.xn_attach(watcher)  # one queue across nodes (PostgreSQL)
     watcher.add("dialer", dialer.refresh)
     # agents added or removed: their browser phones' endpoints (docs/webrtc.md)
     watcher.add("webrtc", EndpointSync(settings, sessions).reload)
@@ -131,6 +132,7 @@ def build_runtime(settings: Settings, **runtime_kwargs: Any) -> Runtime:
         "recording-retention": lambda state: audio.retention(sessions),
         "node-lease": node_lease.component(lease, lease_tick),
         "panel-nodes": center.run,
+        **({"queue-mirror": lambda state: distributor.xn_run(watcher)} if queue_mirror else {}),
         **runtime_kwargs.pop("components", {}),
     }
     runtime = Runtime(

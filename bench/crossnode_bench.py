@@ -9,7 +9,11 @@ database (default: a SQLite file both share; pass PostgreSQL with --database-url
 node A, agent01's phone is a SIPp phone on A's Asterisk (``PJSIP/agent01``) and agent05's
 on B's (``PJSIP/agent05@cube-node-b``: over the trunk, B's Stasis app rings and bridges
 it). Both agents work at A's desk API (this process, over HTTP/SSE, accepting every offer
-at once); each has its own line, and calls alternate between the two lines, one at a time.
+at once); each has its own line, and calls alternate between the lines, one at a time.
+On PostgreSQL a third path, the **global queue**: agent06 works at B's desk with its phone
+on B (``PJSIP/agent06@cube-node-b``); its line's callers arrive on A, wait (nobody on A
+takes them), are announced, claimed by B from its mirror, offered at B's desk, and A rings
+the phone over the trunk when B says the agent accepted (docs/architecture.md).
 Per call:
 
   db      ``calls.answered_at - calls.queued_at`` (A's clock): StasisStart of the caller
@@ -44,7 +48,7 @@ from cubeproc import Serve  # noqa: E402
 from sippkit import caller, phone  # noqa: E402
 
 PASSWORD = "bench-password-1"
-LOCAL, REMOTE = "4721000031", "4721000032"
+LOCAL, REMOTE, MIRRORED = "4721000031", "4721000032", "4721000033"
 
 
 def pct(values: list[float], q: float) -> float:
@@ -91,20 +95,24 @@ async def run(args: argparse.Namespace) -> int:
     na, nb = node(a, tmp / "a", url, "a"), node(b, tmp / "b", url, "b")
     na.cli("line", "add", LOCAL, "--name", "Local", "--offer-timeout", "20")
     na.cli("line", "add", REMOTE, "--name", "Remote", "--offer-timeout", "20")
-    for user, endpoint, did in (
-        ("agent01", "PJSIP/agent01", LOCAL),
-        ("agent05", "PJSIP/agent05@cube-node-b", REMOTE),
-    ):
+    paths = [
+        (LOCAL, "agent01", "PJSIP/agent01", na),
+        (REMOTE, "agent05", "PJSIP/agent05@cube-node-b", na),
+    ]
+    if url.startswith("postgresql"):  # the global queue needs LISTEN/NOTIFY
+        na.cli("line", "add", MIRRORED, "--name", "Mirrored", "--offer-timeout", "20")
+        paths.append((MIRRORED, "agent06", "PJSIP/agent06@cube-node-b", nb))
+    for did, user, endpoint, _ in paths:
         na.cli("agent", "add", user, "--endpoint", endpoint, "--password", PASSWORD, "--line", did)
     for srv in (na, nb, na):
         srv.cli("dialplan", "install")
     na.start()
     nb.start()
-    agents = {LOCAL: AgentClient(na.url), REMOTE: AgentClient(na.url)}
-    ring: dict[str, list[float]] = {LOCAL: [], REMOTE: []}
-    ids: dict[str, list[int]] = {LOCAL: [], REMOTE: []}
+    agents = {did: AgentClient(srv.url) for did, _, _, srv in paths}
+    ring: dict[str, list[float]] = {did: [] for did in agents}
+    ids: dict[str, list[int]] = {did: [] for did in agents}
     try:
-        for did, user in ((LOCAL, "agent01"), (REMOTE, "agent05")):
+        for did, user, _, _ in paths:
             await agents[did].login(user, PASSWORD)
             view = await agents[did].start()
             await agents[did].choose_lines([ln["line_id"] for ln in view["lines"]])
@@ -112,9 +120,10 @@ async def run(args: argparse.Namespace) -> int:
         with (
             phone(a, a.agent_port(1), tmp / "p1", answer_ms=0),
             phone(b, b.agent_port(5), tmp / "p5", answer_ms=0),
+            phone(b, b.agent_port(6), tmp / "p6", answer_ms=0),
         ):
-            for n in range(2 * args.calls):
-                did = (LOCAL, REMOTE)[n % 2]
+            for n in range(len(paths) * args.calls):
+                did = paths[n % len(paths)][0]
                 call_id, seconds = await one_call(agents[did], a, did, n, tmp)
                 ids[did].append(call_id)
                 ring[did].append(seconds)
@@ -133,7 +142,14 @@ async def run(args: argparse.Namespace) -> int:
     engine.dispose()
     db_kind = url.split(":")[0]
     print(f"{args.calls} calls per path, one at a time, {os.cpu_count()} cores, db {db_kind}")
-    for did, label in ((LOCAL, "local (phone on A)"), (REMOTE, "cross-node (phone on B)")):
+    labels = {
+        LOCAL: "local (phone on A)",
+        REMOTE: "cross-node (phone on B)",
+        MIRRORED: "global queue (desk+phone B)",
+    }
+    for did, label in labels.items():
+        if not ids.get(did):
+            continue
         db = [(rows[i][0] - rows[i][1]).total_seconds() * 1000 for i in ids[did]]
         rg = [s * 1000 for s in ring[did]]
         print(

@@ -3,16 +3,27 @@ call of another node (core/queue_mirror.py) and its undo when the claimer died.
 
 A claim is one conditional UPDATE, no lock held: ``state = 'waiting'`` in the WHERE makes
 it succeed for exactly one node; 0 rows means someone else took the call (or it ended),
-and the mirror drops it. Not wired into ``serve`` yet (docs/architecture.md).
+and the mirror drops it. Wired into the distributor by ``acd/crossnode.py``
+(docs/architecture.md, "One queue across nodes").
 """
 
 from __future__ import annotations
 
-from sqlalchemy import text, update
+from typing import Any
+
+from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from asterisk_cube.core.queue_mirror import CHANNEL, QueueEvent, encode
+from asterisk_cube.core.routing import CallType
 from asterisk_cube.db import models as m
+
+_TYPES = {
+    m.CallKind.CUSTOMER_CALLBACK: CallType.CUSTOMER_CALLBACK,
+    m.CallKind.NEW_CUSTOMER: CallType.NEW_CUSTOMER,
+    m.CallKind.SERVICE: CallType.SERVICE,
+    m.CallKind.ANSWERING: CallType.ANSWERING,
+}
 
 
 def announce(s: Session, event: QueueEvent) -> bool:
@@ -29,13 +40,26 @@ def announce(s: Session, event: QueueEvent) -> bool:
 def claim(s: Session, call_id: int, agent_id: int, node: str) -> bool:
     """Offer waiting call ``call_id`` to ``agent_id`` of ``node``; False if it was not
     waiting any more (claimed elsewhere, connected or ended)."""
-    result = s.execute(
+    return claim_returning(s, call_id, agent_id, node) is not None
+
+
+def claim_returning(s: Session, call_id: int, agent_id: int, node: str) -> Any:
+    """``claim``, returning what the claimer shows on its agent's card (caller, dialed
+    number, client, campaign, contact, kind) from the same statement; None: not claimed."""
+    return s.execute(
         update(m.Call)
         .where(m.Call.id == call_id, m.Call.state == m.CallState.WAITING)
         .values(state=m.CallState.OFFERED, agent_id=agent_id, offer_node=node)
+        .returning(
+            m.Call.caller_number,
+            m.Call.dialed_number,
+            m.Call.client_id,
+            m.Call.campaign_id,
+            m.Call.contact_id,
+            m.Call.kind,
+        )
         .execution_options(synchronize_session=False)
-    )
-    return bool(getattr(result, "rowcount", 0) == 1)
+    ).first()
 
 
 def unclaim(s: Session, call_id: int, node: str) -> bool:
@@ -53,17 +77,68 @@ def unclaim(s: Session, call_id: int, node: str) -> bool:
     return bool(getattr(result, "rowcount", 0) == 1)
 
 
+def give_back(s: Session, call_id: int, node: str, event: QueueEvent) -> None:
+    """``unclaim`` and, if it was still ours, announce ``event`` (it waits again). A
+    journal operation."""
+    if unclaim(s, call_id, node):
+        announce(s, event)
+
+
+def requeue(s: Session, call_id: int, event: QueueEvent, *notices: QueueEvent) -> None:
+    """The call's own node puts its call back in the queue (the other node's agent did not
+    answer): the row waits again and ``event`` (``waiting``) and ``notices`` are announced
+    on commit. A journal operation (``op(session, ...)``)."""
+    s.execute(
+        update(m.Call)
+        .where(m.Call.id == call_id)
+        .values(state=m.CallState.WAITING, agent_id=None, offer_node=None)
+        .execution_options(synchronize_session=False)
+    )
+    for one in (event, *notices):
+        announce(s, one)
+
+
+def waiting_event(row: m.Call) -> QueueEvent:
+    """The ``waiting`` announcement of a call row."""
+    return QueueEvent(
+        "waiting",
+        row.id,
+        row.node or "",
+        row.line_id,
+        _TYPES.get(row.kind, CallType.SERVICE),
+        row.queued_at,
+    )
+
+
+def waiting_elsewhere(s: Session, me: str, live: list[str]) -> list[QueueEvent]:
+    """At start: the waiting calls of the other live nodes (the mirror's one read)."""
+    rows = s.scalars(
+        select(m.Call).where(
+            m.Call.state == m.CallState.WAITING,
+            m.Call.node != me,
+            m.Call.node.in_(live),
+            m.Call.queued_at.is_not(None),
+        )
+    ).all()
+    return [waiting_event(row) for row in rows]
+
+
 def return_dead_claims(s: Session, dead: str) -> int:
     """At takeover of ``dead`` (its lease expired): its offers on other nodes' calls wait
-    again; how many."""
-    result = s.execute(
-        update(m.Call)
+    again, and each is announced ``waiting`` (its node and the mirrors put it back in the
+    queue); how many."""
+    rows = s.scalars(
+        select(m.Call)
         .where(
             m.Call.state == m.CallState.OFFERED,
             m.Call.offer_node == dead,
             m.Call.node != dead,
         )
-        .values(state=m.CallState.WAITING, agent_id=None, offer_node=None)
-        .execution_options(synchronize_session=False)
-    )
-    return int(getattr(result, "rowcount", 0))
+        .with_for_update()
+    ).all()
+    for row in rows:
+        row.state, row.agent_id, row.offer_node = m.CallState.WAITING, None, None
+        if row.queued_at is not None and row.node:
+            announce(s, waiting_event(row))
+    s.flush()
+    return len(rows)

@@ -45,6 +45,7 @@ from asterisk_cube.acd import contract as c
 from asterisk_cube.acd import records as rec
 from asterisk_cube.acd.caller_lookup import CallerLookup
 from asterisk_cube.acd.config import AgentConfig, ConfigSnapshot, LineRoute, read_config
+from asterisk_cube.acd.crossnode import CrossNode
 from asterisk_cube.acd.desk import DeskCommands
 from asterisk_cube.acd.forwarding import Forwarding
 from asterisk_cube.acd.lifecycle import Lifecycle
@@ -105,6 +106,7 @@ class Distributor(
     Recovery,
     OutboundHooks,
     Forwarding,
+    CrossNode,
 ):
     """Implements ``contract.AgentDesk`` and takes call events from the ARI adapter."""
 
@@ -268,15 +270,21 @@ class Distributor(
 
     def dispatch(self) -> None:
         """Offer every call that can be offered now (core.routing decides)."""
-        waiting = self.state.waiting()
+        waiting = self.state.waiting() + self._xn_waiting()  # + other nodes' (crossnode)
         if all(w.offered_to is not None for w in waiting):
             return  # nothing new to offer (core.routing skips offered calls anyway)
         views = [a.routing_view() for a in self.agents.values()]
         now = self.now()
+        lost = False
         for choice in rt.assignments(waiting, views, now, self.line_priorities):
-            call = self.calls[int(choice.call_id)]
             agent = self.agents[choice.agent_id]
+            call = self._xn_claim(int(choice.call_id), agent)  # the claim, if another node
+            if call is None:  # is live; lost: someone else has it, route the agent again
+                lost = True
+                continue
             self._offer(call, agent, now, choice.reason.value)
+        if lost:
+            asyncio.get_running_loop().call_soon(self.dispatch)
 
     def _offer(self, call: LiveCall, agent: LiveAgent, now: dt.datetime, why: str) -> None:
         timeout = self.line_info.get(call.line_id or -1, ("", "", 20))[2]
@@ -324,12 +332,15 @@ class Distributor(
         lapsed_by: int | None = None,
         now: dt.datetime | None = None,
     ) -> None:
+        if self._xn_back_to_queue(call, lapsed_by, now or self.now()):
+            return  # another node's call: given back
         if lapsed_by is not None:
             call.declined = (*call.declined, (lapsed_by, now or self.now()))
         call.phase = "waiting"
         call.agent_id = None
         call.offer_expires = None
         self._write(rec.update_call, call.call_id, state=m.CallState.WAITING, agent_id=None)
+        self._xn_requeued(call)
 
     # ------------------------------------------------------ events from ARI
 
@@ -466,6 +477,7 @@ class Distributor(
         log.debug("call_waiting", call=call.call_id, kind=kind.value, line=line_id, caller=caller)
         self.notifier.line(call.line_id)
         self.dispatch()
+        self._xn_announce_waiting(call)  # no agent took it at once: the other nodes' too
         return call.call_id
 
     def _contact_created(self, call_id: int, contact_id: int) -> None:
@@ -482,7 +494,9 @@ class Distributor(
     async def _connect(self, call: LiveCall, agent: LiveAgent) -> None:
         agent_channel = None
         agents_fault = True  # None from connect_agent: the phone was not answered
-        if self.telephony is not None and agent.endpoint:
+        if call.remote_node is not None:  # another node's call: that node rings and bridges
+            agent_channel = await self._xn_connect(call, agent)
+        elif self.telephony is not None and agent.endpoint:
             try:
                 agent_channel = await self.telephony.connect_agent(
                     call.call_id,
@@ -498,7 +512,7 @@ class Distributor(
                     "connect_failed", call=call.call_id, agent=agent.username, error=repr(exc)
                 )
         if call.phase != "connecting" or call.agent_id != agent.agent_id:
-            if agent_channel and self.telephony is not None:
+            if agent_channel and self.telephony is not None and call.remote_node is None:
                 await self.telephony.hangup(agent_channel)  # the caller hung up meanwhile
             return
         now = self.now()
@@ -508,21 +522,23 @@ class Distributor(
             call.answered_at = now
             within = now - call.queued_at <= self.service_level
             self.counts[("answered", call.line_id, within)] += 1
-            self._write(
-                rec.update_call,
-                call.call_id,
-                state=m.CallState.CONNECTED,
-                answered_at=now,
-                agent_id=agent.agent_id,
-            )
-            self._write(
-                rec.insert_agent_leg,
-                call.call_id,
-                agent_channel,
-                agent.endpoint or "",
-                agent.agent_id,
-                now,
-            )
+            if call.remote_node is None:  # else its node writes the row and the leg
+                self._write(
+                    rec.update_call,
+                    call.call_id,
+                    state=m.CallState.CONNECTED,
+                    answered_at=now,
+                    agent_id=agent.agent_id,
+                )
+                self._write(
+                    rec.insert_agent_leg,
+                    call.call_id,
+                    agent_channel,
+                    agent.endpoint or "",
+                    agent.agent_id,
+                    now,
+                )
+                self._xn_connected(call)
             log.debug("call_connected", call=call.call_id, agent=agent.username)
         elif agents_fault:
             # The agent did not pick up its phone: the caller keeps its place.

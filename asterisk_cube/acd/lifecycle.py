@@ -39,7 +39,9 @@ class Lifecycle(DistributorCore):
         now = self.now()
         self._write(rec.end_leg, channel_id, now, cause)
         if call.phase in ("waiting", "offered", "connecting"):
-            if call.phase == "offered":
+            if self._xn_foreign(call):
+                pass  # another node's agent: its node learns it from our 'ended' (crossnode)
+            elif call.phase == "offered":
                 self._end_offer(call, m.OfferResult.WITHDRAWN)
                 self._apply(self.agents[_agent_of(call)], ag.OfferWithdrawn())
             elif call.phase == "connecting":
@@ -75,6 +77,7 @@ class Lifecycle(DistributorCore):
         self._release(call, gone=channel_id)
         if call.forward is not None and call.phase != "forwarded":
             call.forward = None
+        self._xn_ended(call)
         self.notifier.line(call.line_id, *([call.agent_id] if call.agent_id else []))
         self.dispatch()
 
@@ -84,6 +87,9 @@ class Lifecycle(DistributorCore):
         agent's phone itself when the desk asked."""
         call = self.calls.get(call_id)
         if call is None or call.phase != "connected":
+            return
+        if call.remote_node is not None:  # another node's call: it ends every leg
+            self._xn_hangup(call)
             return
         self._write(
             rec.update_call,
@@ -96,6 +102,7 @@ class Lifecycle(DistributorCore):
         self.by_channel.pop(call.channel_id, None)
         self._release(call, gone=gone)
         call.forward = None
+        self._xn_ended(call)
         self.notifier.everyone()
         self.dispatch()
 
@@ -170,7 +177,8 @@ class Lifecycle(DistributorCore):
     def _call_finished(self, call: LiveCall) -> None:
         """Talk is over: the agent goes to wrap-up; the card stays for registration."""
         call.phase = "ended"
-        agent = self.agents.get(call.agent_id) if call.agent_id else None
+        foreign = self._xn_foreign(call)  # another node's agent: that node moves it
+        agent = self.agents.get(call.agent_id) if call.agent_id and not foreign else None
         if agent is None:
             self.calls.pop(call.call_id, None)
             return

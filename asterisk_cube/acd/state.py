@@ -92,6 +92,12 @@ class LiveCall:
     # target, a callback's legs): legs of the call even before they answer.
     ringing: list[str] = field(default_factory=list)
     lost_leg: bool = False  # a callback leg left before both were bridged
+    # one queue across nodes (acd.crossnode): announced to the other nodes (committed);
+    # offered to another node's agent (that node's name); a call of another node offered
+    # to one of ours (its node's name: we hold no channel of it)
+    announced: bool = False
+    offer_node: str | None = None
+    remote_node: str | None = None
 
     def legs(self) -> list[str]:
         """Every channel the product created or took for this call and may still hold:
@@ -247,7 +253,8 @@ class AcdState:
     def waiting_channels(self) -> list[str]:
         """Channels of calls waiting or offered, in queue order."""
         ordered = rt.ordered(self.waiting(), self.line_priorities)
-        return [self.calls[int(w.call_id)].channel_id for w in ordered]
+        channels = (self.calls[int(w.call_id)].channel_id for w in ordered)
+        return [ch for ch in channels if ch]  # another node's call offered here: none
 
     def waiting_for_campaign(self, campaign_id: int) -> int:
         """Inbound customer callbacks to this campaign waiting (or offered) now."""

@@ -9,7 +9,7 @@ mirrored call is confirmed by a conditional claim (``acd/crossnode_claims.py``: 
 calls ... WHERE id = :c AND state = 'waiting'``; 0 rows: someone else took it, the mirror
 drops it). See docs/architecture.md, "One queue across nodes".
 
-Not wired into ``serve`` yet: this module and the claim are the tested building blocks.
+Wired into ``serve`` by ``acd/crossnode.py`` (PostgreSQL only).
 """
 
 from __future__ import annotations
@@ -21,13 +21,26 @@ from dataclasses import dataclass
 from asterisk_cube.core.routing import CallType, WaitingCall
 
 CHANNEL = "asterisk_cube_queue"
+# the queue's life of a call: mirrors follow these
 KINDS = ("waiting", "offered", "connected", "ended")
+# between the call's node and the claimer (the agent's node): ``accept`` (ring my agent's
+# phone ``endpoint`` for call ``call``), ``noanswer`` (it did not answer: the call waits
+# again), ``hangup`` (the agent's desk hung up). Mirrors ignore them.
+REQUESTS = ("accept", "noanswer", "hangup")
+# a node's lease expired and a survivor took it over (node_takeover.py): its calls leave
+# every mirror (call 0)
+DOWN = "down"
+# a node joined the queue (its mirror is loaded): the others announce their waiting calls
+UP = "up"
 MAX_PAYLOAD = 7999  # PostgreSQL's NOTIFY payload limit is 8000 bytes
 
 
 @dataclass(frozen=True)
 class QueueEvent:
-    """One notification: ``<kind>:<call>:<line>:<type>:<queued_at>:<node>``."""
+    """One notification: ``<kind>|<call>|<line>|<type>|<queued_at>|<node>`` and, for an
+    offer or a request, ``|<agent>|<endpoint>``. ``node`` is the call's node for
+    ``waiting``, ``connected``, ``noanswer`` and ``ended``, and the claimer (the agent's
+    node) for ``offered``, ``accept`` and ``hangup``."""
 
     kind: str
     call_id: int
@@ -35,6 +48,8 @@ class QueueEvent:
     line_id: int | None = None
     call_type: CallType = CallType.SERVICE
     queued_at: dt.datetime | None = None
+    agent_id: int | None = None
+    endpoint: str = ""
 
 
 def encode(event: QueueEvent) -> str:
@@ -42,6 +57,11 @@ def encode(event: QueueEvent) -> str:
     line = "" if event.line_id is None else str(event.line_id)
     # the ISO time has colons: it goes last but one, and the node name (a-z 0-9 - _) last
     payload = f"{event.kind}|{event.call_id}|{line}|{event.call_type.value}|{queued}|{event.node}"
+    if event.agent_id is not None or event.endpoint:
+        if "|" in event.endpoint:
+            raise ValueError("an endpoint with '|' cannot be sent")
+        agent = "" if event.agent_id is None else str(event.agent_id)
+        payload += f"|{agent}|{event.endpoint}"
     if len(payload.encode()) > MAX_PAYLOAD:
         raise ValueError("queue event too long for NOTIFY")
     return payload
@@ -51,10 +71,13 @@ def decode(payload: str) -> QueueEvent | None:
     """The event, or None for a payload that is not one (never raises: it comes from the
     network)."""
     parts = (payload or "").split("|")
-    if len(parts) != 6:
+    if len(parts) not in (6, 8):
         return None
-    kind, call, line, ctype, queued, node = parts
-    if kind not in KINDS or not call.isdigit() or not node or (line and not line.isdigit()):
+    kind, call, line, ctype, queued, node = parts[:6]
+    agent, endpoint = parts[6:] if len(parts) == 8 else ("", "")
+    if kind not in (*KINDS, *REQUESTS, DOWN, UP) or not call.isdigit() or not node:
+        return None
+    if (line and not line.isdigit()) or (agent and not agent.isdigit()):
         return None
     try:
         call_type = CallType(ctype)
@@ -63,7 +86,16 @@ def decode(payload: str) -> QueueEvent | None:
         return None
     if queued_at is not None and queued_at.tzinfo is None:
         return None
-    return QueueEvent(kind, int(call), node, int(line) if line else None, call_type, queued_at)
+    return QueueEvent(
+        kind,
+        int(call),
+        node,
+        int(line) if line else None,
+        call_type,
+        queued_at,
+        int(agent) if agent else None,
+        endpoint,
+    )
 
 
 class WaitingMirror:
@@ -78,8 +110,10 @@ class WaitingMirror:
 
     def apply(self, event: QueueEvent) -> bool:
         """Take one event; True if the mirror changed (a reason to route again)."""
-        if event.node == self.me:
+        if event.node == self.me or event.kind in REQUESTS or event.kind == UP:
             return False
+        if event.kind == DOWN:
+            return self.node_down(event.node) > 0
         if event.kind != "waiting":
             return self._calls.pop(event.call_id, None) is not None
         if event.queued_at is None:

@@ -112,6 +112,13 @@ def local_dial(endpoint: str, me: str) -> str:
     return endpoint
 
 
+def qualified(endpoint: str, me: str) -> str:
+    """``endpoint`` as another node dials it: a phone of this node's Asterisk
+    (``PJSIP/x``) becomes ``PJSIP/x@cube-node-<me>``; anything else stays as it is."""
+    match = _PHONE.match(endpoint)
+    return f"{endpoint}@{endpoint_name(me)}" if match and not match.group(2) else endpoint
+
+
 def trunk_peer(endpoint: str) -> str | None:
     """The node a dial string crosses the trunk to (``PJSIP/x@cube-node-<peer>``), or None."""
     match = _PHONE.match(endpoint)

@@ -176,6 +176,11 @@ class ConfigWatcher:
         self.listening = threading.Event()  # PostgreSQL: the LISTEN connection is up
         # other channels on the same LISTEN connection: called in the listen thread
         self.channels: dict[str, Callable[[], None]] = {}
+        # ... and those whose payload matters (the global queue, acd/crossnode.py)
+        self.payload_channels: dict[str, Callable[[str], None]] = {}
+        # called (in the listen thread) each time LISTEN is up, the first time and after a
+        # lost connection: what was notified meanwhile is lost, a listener may re-read
+        self.on_listen: list[Callable[[], None]] = []
 
     def add(self, name: str, reload: Reload) -> None:
         self.reloads.append((name, reload))
@@ -256,13 +261,18 @@ class ConfigWatcher:
         while not self._stop.is_set():
             try:
                 with psycopg.connect(conninfo, autocommit=True) as conn:
-                    for channel in (CHANNEL, *self.channels):
+                    for channel in (CHANNEL, *self.channels, *self.payload_channels):
                         conn.execute(f"LISTEN {channel}")
                     self.listening.set()
+                    for hook in self.on_listen:
+                        hook()
                     while not self._stop.is_set():
                         for note in conn.notifies(timeout=self.interval, stop_after=1):
                             other = self.channels.get(note.channel)
-                            if other is not None:
+                            with_payload = self.payload_channels.get(note.channel)
+                            if with_payload is not None:
+                                with_payload(note.payload)
+                            elif other is not None:
                                 other()
                             else:
                                 loop.call_soon_threadsafe(self._wake_up)

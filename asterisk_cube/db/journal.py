@@ -128,6 +128,12 @@ class Journal:
         # handling a call (offer, accept, originate follow within milliseconds).
         loop.call_later(self.delay, self._hand_to_worker)
 
+    def hurry(self) -> None:
+        """Write what is queued now, not after ``delay``: for a change another process
+        waits for (the global queue's notifications, acd/crossnode.py)."""
+        if self._scheduled and self._loop is not None and self._executor is not None:
+            self._executor.submit(self._flush_in_worker)
+
     def _hand_to_worker(self) -> None:
         if self._executor is None:  # closed meanwhile (close() wrote everything)
             self._scheduled = False

@@ -1,7 +1,7 @@
 """One queue across nodes on PostgreSQL (issue #14): of nodes claiming the same waiting
 call at once exactly one wins (the conditional UPDATE), and a queue event NOTIFYed in a
-transaction reaches a LISTENing node on commit and feeds its mirror. The building blocks
-only: serve does not use them yet (docs/architecture.md, "One queue across nodes")."""
+transaction reaches a LISTENing node on commit and feeds its mirror. The building
+blocks; serve uses them through acd/crossnode.py (test_global_queue_pg/_live)."""
 
 from __future__ import annotations
 

@@ -178,3 +178,12 @@ def test_install_never_replaces_a_device_with_a_file(tmp_path):
         write_atomically(device, "[cube-node-b]\n")
     assert stat.S_ISCHR(device.stat().st_mode)
     assert not [p for p in tmp_path.iterdir() if p.name != "null"]  # no temp file left
+
+
+def test_a_phone_of_this_node_is_qualified_for_the_others():
+    """The global queue: the agent's node tells the call's node how to dial the phone."""
+    from asterisk_cube.core.trunk import qualified
+
+    assert qualified("PJSIP/agent01", "b") == "PJSIP/agent01@cube-node-b"
+    assert qualified("PJSIP/agent05@cube-node-c", "b") == "PJSIP/agent05@cube-node-c"
+    assert qualified("", "b") == ""

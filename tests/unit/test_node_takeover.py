@@ -78,3 +78,27 @@ def test_the_lease_length_is_a_setting_with_bounds(tmp_path):
     assert load_settings(env=short).node.lease_seconds == 3
     with pytest.raises(ConfigError, match=r"node.lease_seconds must be 3-300, got 1"):
         load_settings(env={**env, "ASTERISK_CUBE_NODE_LEASE_SECONDS": "1"})
+
+
+def test_a_dead_nodes_offers_on_other_nodes_calls_wait_again(world):
+    """One queue across nodes: b claimed a's caller for its agent, then died; a's caller
+    waits again (offer_node cleared), b's own offered call is left to b's recovery."""
+    sessions = world
+    with transaction(sessions) as s:
+        claimed, own = (
+            m.Call(
+                direction=m.Direction.INBOUND, kind=m.CallKind.SERVICE,
+                state=m.CallState.OFFERED, node=node, offer_node="b", queued_at=T0,
+            )
+            for node in ("a", "b")
+        )  # fmt: skip
+        s.add_all([claimed, own])
+        s.flush()
+        ids = claimed.id, own.id
+    assert take_over_dead(sessions, "a", T0 + dt.timedelta(seconds=16)) == ["b"]
+    with transaction(sessions) as s:
+        rows = [s.get(m.Call, i) for i in ids]
+        assert [(r.state, r.offer_node) for r in rows] == [
+            (m.CallState.WAITING, None),
+            (m.CallState.OFFERED, "b"),
+        ]

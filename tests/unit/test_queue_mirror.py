@@ -1,6 +1,6 @@
 """One queue across nodes, the pure parts and the claim (issue #14): queue notifications,
 the mirror of the other nodes' waiting calls, and the conditional claim (one node wins, 0
-rows = someone else took it). Not wired into serve yet."""
+rows = someone else took it). Wired into serve by acd/crossnode.py (test_global_queue_*)."""
 
 from __future__ import annotations
 
@@ -112,3 +112,14 @@ def test_one_claim_wins_and_the_other_finds_the_call_taken(sessions):
     with transaction(sessions) as s:
         assert return_dead_claims(s, "c") == 1  # c died: the call waits for someone else
         assert s.get(m.Call, call_id).state == m.CallState.WAITING
+
+
+def test_a_node_taken_over_leaves_the_mirror():
+    """node_takeover announces ``down``: the dead node's callers cannot be bridged."""
+    mirror = WaitingMirror("a")
+    mirror.apply(waiting(1, "b"))
+    mirror.apply(waiting(2, "c"))
+    down = decode(encode(QueueEvent("down", 0, "b")))
+    assert down is not None and mirror.apply(down)
+    assert [c.call_id for c in mirror.waiting()] == [2]
+    assert not mirror.apply(QueueEvent("down", 0, "a"))  # never our own
