@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import pytest
 from agent_client import AgentClient
+from nodekit import AGENT_PASSWORD, lease_env, two_nodes
 from support.polling import until
-from test_nodes_pg import AGENT_PASSWORD, LINE, node_serve, second_node_env
+from test_nodes_pg import LINE
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres]
 
 
 async def test_node_as_panel_shows_node_bs_agent_and_when_b_is_down(sandbox, pg_db, tmp_path):
-    env = {"ASTERISK_CUBE_NODE_LEASE_SECONDS": "3"}
-    a = node_serve(sandbox, tmp_path / "a", pg_db, "a", **env)
-    a.cli("db", "upgrade")
+    a, b = two_nodes(sandbox, pg_db, tmp_path, **lease_env(3))
     a.cli("line", "add", LINE, "--name", "Support")
     for name, role in (("agent01", "agent"), ("agent02", "agent"), ("boss", "supervisor")):
         a.cli(
@@ -25,7 +24,6 @@ async def test_node_as_panel_shows_node_bs_agent_and_when_b_is_down(sandbox, pg_
             "--password", AGENT_PASSWORD, "--line", LINE,
         )  # fmt: skip
     a.cli("dialplan", "install")
-    b = node_serve(sandbox, tmp_path / "b", pg_db, "b", **env, **second_node_env(sandbox))
     a.start()
     b.start()
     on_b, on_a, boss = AgentClient(b.url), AgentClient(a.url), AgentClient(a.url)
