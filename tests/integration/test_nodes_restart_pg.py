@@ -157,3 +157,63 @@ async def test_a_killed_nodes_waiting_callers_are_delivered_in_order_on_restart(
     assert stats.successful == len(CALLERS), stats.summary()
     assert invited_from(stats.messages()) == ORDER
     assert "acd_recovered" in a.log()
+
+
+async def test_a_caller_whose_agent_phone_rang_when_the_node_was_killed(sandbox, pg_db, tmp_path):
+    """``kill -9`` while the agent's phone rings for a caller (the offer accepted): on
+    restart the caller waits again and is delivered once the agent is back, and the leg
+    to the phone left from before the kill, which answers into the restarted app, is hung
+    up rather than left up in Asterisk beside the new one."""
+    a, _b = two_nodes(sandbox, pg_db, tmp_path)
+    a.cli("line", "add", HIGH, "--name", "High", "--offer-timeout", "20")
+    a.cli(
+        "agent", "add", "agent01", "--endpoint", "PJSIP/agent01",
+        "--password", AGENT_PASSWORD, "--line", HIGH,
+    )  # fmt: skip
+    a.cli("dialplan", "install")
+    a.start()
+    agent = AgentClient(a.url)
+    try:
+        await agent.login("agent01", AGENT_PASSWORD)
+        view = await agent.start()
+        await agent.choose_lines([ln["line_id"] for ln in view["lines"]])
+        with phone(sandbox, sandbox.agent_port(1), tmp_path / "p1", answer_ms=3000) as ph:
+            call = caller(sandbox, HIGH, tmp_path / "c1", caller_id="91000431", hold_ms=120000)
+            call.start()
+            await agent.ready()
+            view = await wait_view(agent, lambda v: v["offer"], "the offer")
+            await agent.accept(view["offer"]["call_id"])
+
+            async def phone_rings() -> bool:
+                return len(await ari_channels(sandbox)) == 2  # the caller, the agent's leg
+
+            await until(phone_rings, 10, "the agent's phone rings")
+            a.kill()
+            a.start()
+            await until(lambda: "acd_recovered" in full_log(a), 10, "a's recovery")
+
+            async def only_the_caller() -> bool:
+                return len(await ari_channels(sandbox)) == 1
+
+            # the old leg answers (3 s) into the restarted app: hung up, not kept
+            await until(only_the_caller, 15, "only the caller left in Asterisk")
+            view = await agent.view()
+            if view["state"] == "paused":
+                await agent.ready()
+            view = await wait_view(agent, lambda v: v["offer"], "the offer after restart")
+            call_id = view["offer"]["call_id"]
+            await agent.accept(call_id)
+            await wait_view(
+                agent, lambda v: v["call"] and v["call"]["state"] == "connected", "connected", 30
+            )
+            await agent.hangup(call_id)
+            assert (await asyncio.to_thread(call.wait, 30)).ok
+
+            async def no_channel_left() -> bool:
+                return not await ari_channels(sandbox)
+
+            await until(no_channel_left, 10, "no channel left in Asterisk")
+        assert ph.stop().successful == 2  # the leg from before the kill, the new one
+    finally:
+        await agent.aclose()
+        assert a.stop() == 0, a.log()
