@@ -103,12 +103,13 @@ def build_runtime(settings: Settings, **runtime_kwargs: Any) -> Runtime:
 
     # the other nodes' agents and calls on this node's panel (issue #14)
     from asterisk_cube.web.panel_nodes import CHANNEL as CENTER_CHANNEL
-    from asterisk_cube.web.panel_nodes import CenterView
+    from asterisk_cube.web.panel_nodes import CenterView, own_devices
 
     center = CenterView(sessions, hub, node)
     distributor.journal.before_commit = center.notify_hook
     watcher.channels[CENTER_CHANNEL] = center.poke_threadsafe
     monitor, feed = _panel(settings, distributor, dialer, hub, sessions, center)
+    center.devices = lambda: own_devices(distributor, monitor)  # its phones, for others
     entry, verdicts, mailer = _answering_service(settings, sessions, watcher)
     distributor.on_note = mailer.wake
     watcher.add("acd", distributor.reload_config)

@@ -173,6 +173,9 @@ class AgentDesk(Protocol):
 
     async def view(self, agent_id: int) -> AgentView: ...
 
+    async def check_owner(self, agent_id: int) -> None:
+        """Refused ``other_node`` (409) when the agent works on another live node."""
+
     async def login(self, agent_id: int) -> None:
         """Start work: logged_out -> paused('login') until lines are chosen and ready."""
 

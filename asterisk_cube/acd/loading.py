@@ -136,6 +136,23 @@ class Loading(DistributorCore):
                 agent = self._load_agent(s, row)
         return agent
 
+    async def check_owner(self, agent_id: int) -> None:
+        """Refuse (:class:`~node_scope.OwnedByNode`, 409 naming the owner) a desk here for
+        an agent logged in on another live node, even if this node holds a logged-out copy
+        of it (loaded before that login). An agent working here costs nothing; otherwise
+        one row is read in a worker thread."""
+        agent = self.agents.get(agent_id)
+        if agent is not None and agent.status.state != ag.AgentState.LOGGED_OUT:
+            return
+
+        def read() -> str | None:
+            with self._read() as s:
+                return node_scope.owner_elsewhere(s, agent_id, self.node, self.now())
+
+        owner = await asyncio.to_thread(read)
+        if owner is not None:
+            raise node_scope.OwnedByNode(owner)
+
     # ------------------------------------------------- configuration reload (CLI)
 
     async def reload_config(self) -> None:

@@ -67,6 +67,12 @@ def foreign_agent_ids(s: Session, node: str, now: dt.datetime) -> set[int]:
     return set(s.scalars(select(st.agent_id).where(~_claimable(node, now))))
 
 
+def owner_elsewhere(s: Session, agent_id: int, node: str, now: dt.datetime) -> str | None:
+    """The live node other than ``node`` the agent is logged in on, if any (one row)."""
+    st = m.AgentStatus
+    return s.scalar(select(st.node).where(st.agent_id == agent_id, ~_claimable(node, now)))
+
+
 def claim_agent(
     s: Session, agent_id: int, node: str, state: m.AgentState, now: dt.datetime
 ) -> None:

@@ -173,7 +173,13 @@ class InboundApp:
         channel_id = channel.get("id", "")
         kind = args[0] if args else ""
         if kind in ("agent", "cb-agent", "cb-customer", "fwd"):
-            self._resolve(self._answered.pop(channel_id, None), True)
+            answered = self._answered.pop(channel_id, None)
+            if answered is None:  # rung before a restart: its call goes on without it
+                log.info("agent_leg_orphaned", channel=channel_id, args=args)
+                with contextlib.suppress(Exception):
+                    await self.client.channels.hangup(channelId=channel_id)
+                return
+            self._resolve(answered, True)
             return
         if kind not in ("inbound", "service", "callback"):
             # Not ours (another dialplan's Stasis call): never strand it.

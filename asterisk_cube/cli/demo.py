@@ -221,6 +221,13 @@ def _move_aside(url: str) -> str:
         )
     if not path.exists():
         return f"fresh demo database: there is none at {path} yet"
+    running = _running_serves(path)
+    if running:  # moving its database away under it would leave it writing a ghost file
+        node, pid, host = running[0]
+        raise click.ClickException(
+            f"--fresh: a demo serve is running on {path} (pid {pid} on {host}, node "
+            f"{node!r}): stop it first (Ctrl-C in its shell, or kill {pid})"
+        )
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
     aside = path.with_name(f"{path.name}.{stamp}")
     if aside.exists():
@@ -230,6 +237,35 @@ def _move_aside(url: str) -> str:
         if part.exists():
             part.rename(aside.with_name(aside.name + suffix))
     return f"moved the old demo database aside to {aside}: starting from an empty one"
+
+
+def _running_serves(path) -> list[tuple[str, int, str]]:
+    """The serves holding a live node lease on the demo's SQLite file, read through a
+    read-only connection (the file is moved aside as it is); none when the database
+    predates node leases."""
+    import datetime as dt
+    import sqlite3
+
+    from sqlalchemy import create_engine
+    from sqlalchemy.exc import OperationalError
+
+    from asterisk_cube.db.session import make_sessionmaker, transaction
+    from asterisk_cube.services.nodes import running_serves
+
+    # SQLite may make a -wal and -shm file to read a WAL database: leave none behind
+    ours = [p for p in (path.with_name(path.name + x) for x in ("-wal", "-shm")) if not p.exists()]
+    engine = create_engine(
+        "sqlite://", creator=lambda: sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    )
+    try:
+        with transaction(make_sessionmaker(engine)) as s:
+            return running_serves(s, dt.datetime.now(dt.UTC))
+    except OperationalError:  # no nodes table yet
+        return []
+    finally:
+        engine.dispose()
+        for made in ours:
+            made.unlink(missing_ok=True)
 
 
 def _stop_child(proc, timeout: float = 15.0) -> None:

@@ -559,6 +559,9 @@ class AgentStatus(Base):
     idle_since: Mapped[dt.datetime | None] = mapped_column()  # for "idle longest"
     # the node (serve) that last wrote this status: the one the agent works on (issue #14)
     node: Mapped[str | None] = mapped_column(String(80))
+    # its phone per the owner's Asterisk, for other nodes' panels (migration 0010)
+    device: Mapped[str | None] = mapped_column(String(32))
+    device_since: Mapped[dt.datetime | None] = mapped_column()
 
     agent: Mapped[Agent] = relationship(back_populates="status")
 

@@ -189,6 +189,21 @@ class NodeLease:
         self.started_at = None
 
 
+def running_serves(
+    s: Session, now: dt.datetime, host: str | None = None, alive: Callable[[int], bool] = pid_alive
+) -> list[tuple[str, int, str]]:
+    """(node, pid, host) of every serve on this database that a start of the same node
+    would refuse: a live lease whose process still runs (or on another host, where it
+    cannot be checked)."""
+    host = host or socket.gethostname()
+    found = []
+    for row in s.scalars(select(m.Node).order_by(m.Node.name)):
+        held = _lease(row)
+        if core.refusal(held, now, host, pid_alive=held.host == host and alive(held.pid)):
+            found.append((row.name, row.pid, row.host))
+    return found
+
+
 def nodes_view(s: Session, now: dt.datetime) -> list[dict]:
     """Every node the database knows, live or down (for the panel and the CLI)."""
     return [

@@ -219,13 +219,19 @@ class Desktop(LoginPages):
     async def view_payload(self, agent_id: int) -> dict[str, Any]:
         return (await self.desk.view(agent_id)).to_dict()
 
-    def api(self, handler: Api, *, csrf: bool = True) -> Callable[[Request], Awaitable[Response]]:
-        """Login + role + CSRF, then the handler; bad input and refusals become JSON."""
+    def api(
+        self, handler: Api, *, csrf: bool = True, here: bool = True
+    ) -> Callable[[Request], Awaitable[Response]]:
+        """Login + role + CSRF, then the handler; bad input and refusals become JSON.
+        ``here``: the handler uses the agent's desk, refused (409 ``other_node``) while
+        the agent works on another node."""
 
         @require_role("agent", csrf=csrf)
         async def endpoint(request: Request, user: User) -> Response:
             with i18n.use_language(request_language(request)):
                 try:
+                    if here:
+                        await self.desk.check_owner(user.agent_id)
                     return await handler(request, user)
                 except BadInput as exc:
                     return self.bad_input(request, exc)
@@ -265,10 +271,12 @@ class Desktop(LoginPages):
         if user is None:
             return RedirectResponse("/login", status_code=303)
         try:
+            await self.desk.check_owner(user.agent_id)
             view = await self.desk.view(user.agent_id)
         except Refused as exc:
+            status = 409 if exc.reason == OTHER_NODE else 404
             return self.render(
-                request, "message.html", {"message": i18n.reason_message(exc.reason)}, 404
+                request, "message.html", {"message": i18n.reason_message(exc.reason)}, status
             )
         lang = request_language(request)
         with i18n.use_language(lang):
@@ -292,6 +300,11 @@ class Desktop(LoginPages):
         user = await current_user(request)
         if user is None:
             return refusal(request, "login_required", 401)
+        try:  # an agent working on another node: 409 naming it, not an empty stream
+            await self.desk.check_owner(user.agent_id)
+        except Refused as exc:
+            with i18n.use_language(request_language(request)):
+                return self.refused(request, exc)
         # At most MAX_STREAMS_PER_AGENT streams per agent (the desk retries a refused one
         # in 2 s; a reloaded tab's old stream ends as soon as its connection closes).
         superseded = self.streams.take(user.agent_id)
@@ -436,7 +449,7 @@ class Desktop(LoginPages):
             Route("/api/health", require_role("supervisor")(self.api_health), methods=["GET"]),
             Route("/api/events", self.events, methods=["GET"]),
             Route("/api/contacts", self.api(self.api_contacts), methods=["GET"]),
-            Route("/api/language", self.api(self.api_language), methods=post),
+            Route("/api/language", self.api(self.api_language, here=False), methods=post),
             Route("/api/start", a(self.start), methods=post),
             Route("/api/end", a(self.end), methods=post),
             Route("/api/lines", a(self.lines), methods=post),

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from asterisk_cube.db import models as m
@@ -90,6 +90,8 @@ def read_center(s: Session, me: str, now: dt.datetime) -> CenterRows:
             st.call_id,
             st.node,
             a.endpoint,
+            st.device,
+            st.device_since,
         )
         .join(st, st.agent_id == a.id)
         .where(st.node.is_not(None), st.node != me, st.state != m.AgentState.LOGGED_OUT)
@@ -109,6 +111,8 @@ def read_center(s: Session, me: str, now: dt.datetime) -> CenterRows:
                 "call_id": row.call_id,
                 "endpoint": row.endpoint,
                 "node": row.node,
+                "device": row.device,  # its phone, as its node's Asterisk says
+                "device_since": _epoch(row.device_since),
             }
         )
     chosen: dict[int, list[int]] = {}
@@ -182,7 +186,6 @@ def merge(state: dict[str, dict[str, Any]], rows: CenterRows, me: str) -> None:
         state["agents"][key] = {
             **base,
             **agent,
-            "device_since": None,
             "channel": None,
             "node_down": not live.get(agent["node"], False),
         }
@@ -194,6 +197,38 @@ def merge(state: dict[str, dict[str, Any]], rows: CenterRows, me: str) -> None:
                 **call,
                 "node_down": not live.get(call["node"], False),
             }
+
+
+Devices = dict[int, tuple[str, float]]  # agent id -> (device state, since: epoch s)
+
+
+def own_devices(acd: Any, ami: Any) -> Devices:
+    """This node's logged-in agents' phones as its own Asterisk (AMI) reports them: what
+    the local panel shows for them, and what the other nodes' panels get through
+    ``agent_status.device`` (:meth:`CenterView.sync_devices`)."""
+    found: Devices = {}
+    for agent_id, agent in acd.agents.items():
+        if agent.status.state.value == "logged_out" or not agent.endpoint:
+            continue
+        dev = ami.devices.get(agent.endpoint)
+        if dev is not None:
+            found[agent_id] = (dev.state, dev.since)
+    return found
+
+
+def write_devices(s: Session, me: str, changed: Devices) -> None:
+    """Store the changed devices on the agents' status rows (only rows this node owns),
+    and tell the other nodes' panels."""
+    st = m.AgentStatus
+    for agent_id, (state, since) in changed.items():
+        s.execute(
+            update(st)
+            .where(st.agent_id == agent_id, st.node == me)
+            .values(device=state, device_since=dt.datetime.fromtimestamp(since, dt.UTC))
+            .execution_options(synchronize_session=False)
+        )
+    if s.get_bind().dialect.name == "postgresql":
+        s.execute(_NOTIFY, {"channel": CHANNEL, "node": me})
 
 
 class CenterView:
@@ -218,6 +253,10 @@ class CenterView:
         self.reads = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
+        #: this node's agents' phones (set by the wiring: :func:`own_devices`)
+        self.devices: Callable[[], Devices] | None = None
+        self.devices_written: Devices = {}
+        self._devices_due: asyncio.Event | None = None
 
     def read(self) -> CenterRows:
         with transaction(self.sessions) as s:
@@ -242,11 +281,64 @@ class CenterView:
                 text("SELECT pg_notify(:channel, :node)"), {"channel": CHANNEL, "node": self.me}
             )
 
+    def devices_changed(self) -> Devices:
+        """The own agents' devices to write now: those changed since the last write, while
+        another node is live on PostgreSQL (a single node writes nothing; when one
+        appears, everything is written once)."""
+        if self.devices is None or not self.others_live:
+            self.devices_written = {}
+            return {}
+        now = self.devices()
+        return {k: v for k, v in now.items() if self.devices_written.get(k) != v}
+
+    async def sync_devices(self) -> None:
+        changed = self.devices_changed()
+        if not changed:
+            return
+
+        def write() -> None:
+            with transaction(self.sessions) as s:
+                write_devices(s, self.me, changed)
+
+        try:
+            await asyncio.to_thread(write)
+        except Exception as exc:  # the database is away: the next change retries
+            log.warning("panel_devices_write_failed", error=repr(exc))
+            return
+        self.devices_written.update(changed)
+
+    async def _devices_loop(self) -> None:
+        """Write the own agents' device changes (AMI), coalesced like the reads."""
+        from asterisk_cube.ami.model import AmiChanged
+
+        sub = self.hub.subscribe(AmiChanged, maxsize=256, name="panel-nodes-devices")
+        try:
+            while True:
+                await sub.get()
+                await asyncio.sleep(self.coalesce)
+                while sub.get_nowait() is not None:
+                    pass
+                sub.take_stale()
+                await self.sync_devices()
+        except EOFError:  # the hub closed: serve stops
+            return
+        finally:
+            sub.close()
+
     async def run(self, state: Any = None) -> None:
-        """The component: read at start, then whenever poked (coalesced)."""
+        """The component: read at start, then whenever poked (coalesced); the own
+        agents' phones are written when AMI reports a change and after each read."""
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         self._wake.set()
+        devices = asyncio.create_task(self._devices_loop())
+        try:
+            await self._read_loop()
+        finally:
+            devices.cancel()
+
+    async def _read_loop(self) -> None:
+        assert self._wake is not None
         while True:
             await self._wake.wait()
             await asyncio.sleep(self.coalesce)  # a burst of notifications: one read
@@ -261,3 +353,4 @@ class CenterView:
             if rows != self.rows:
                 self.rows = rows
                 self.hub.publish(CenterChanged())
+            await self.sync_devices()  # e.g. an agent logged in since: its phone too

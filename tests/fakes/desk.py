@@ -412,6 +412,9 @@ class FakeDesk:
 
     # --- AgentDesk --------------------------------------------------------------------------
 
+    async def check_owner(self, agent_id: int) -> None:
+        """One node: every agent is this desk's."""
+
     async def view(self, agent_id: int) -> AgentView:
         agent = self._agent(agent_id)
         lines = []

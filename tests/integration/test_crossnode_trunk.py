@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import nodekit
 import pytest
 from agent_client import AgentClient
 from cubeproc import Serve
@@ -91,16 +92,8 @@ async def audio_reaches_the_phone(inst: SandboxInstance) -> None:
 
 
 def node(inst: SandboxInstance, workdir: Path, pg_url: str, name: str, **env: str) -> Serve:
-    workdir.mkdir()
-    srv = Serve.on_sandbox(inst, workdir)
-    srv.env.update(
-        ASTERISK_CUBE_DATABASE_URL=pg_url,
-        ASTERISK_CUBE_NODE_NAME=name,
-        ASTERISK_CUBE_NODE_SIP_ADDRESS=inst.sip_address,
-        **env,
-    )
-    srv.cli("db", "upgrade")
-    return srv
+    """A node beside ``inst``, its trunk address set (tests/nodekit.py)."""
+    return nodekit.node(inst, workdir, pg_url, name, sip_address=True, **env)
 
 
 async def connected_call(agent: AgentClient) -> int:

@@ -10,24 +10,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
-import itertools
-import re
 import time
-from collections import defaultdict
 
-import httpx
 import pytest
 from agent_client import AgentClient, ApiError
+from nodekit import (
+    AGENT_PASSWORD,
+    agent_row,
+    call_spans,
+    db_rows,
+    invites_by_number,
+    lease_env,
+    overlaps,
+    two_nodes,
+    watch_agent_channels,
+)
 from sippkit import SCENARIOS, Sipp, phone
 from sqlalchemy import func, select
 from support.polling import until
-from test_nodes_pg import AGENT_PASSWORD, agent_row, node_serve, second_node_env
 
 from asterisk_cube.db import models as m
 from asterisk_cube.db.session import make_engine, make_sessionmaker, transaction
-from asterisk_cube.sandbox import PASSWORD as ARI_PASSWORD
-from asterisk_cube.sandbox import USERNAME as ARI_USER
 from asterisk_cube.services import provisioning as p
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres]
@@ -35,39 +38,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.postgres]
 CONTACTS = 24
 AGENTS = {1: "a", 2: "a", 3: "b", 4: "b"}  # agent number -> the node its desk uses
 OPEN = (m.ContactStatus.NEW, m.ContactStatus.DIALING, m.ContactStatus.NOT_ANSWERED)
-_BLOCK = re.compile(r"^-{20,} (\S+ \S+)$", re.M)
-
-
-def call_spans(messages: str) -> list[tuple[dt.datetime, dt.datetime, str]]:
-    """(first, last message, Call-ID) of every call in a SIPp message trace."""
-    spans: dict[str, list[dt.datetime]] = {}
-    parts = _BLOCK.split(messages)
-    for stamp, body in zip(parts[1::2], parts[2::2], strict=True):
-        found = re.search(r"^Call-ID:\s*(\S+)", body, re.M | re.I)
-        if found:
-            at = dt.datetime.fromisoformat(stamp)
-            spans.setdefault(found.group(1), [at, at])[1] = at
-    return sorted((first, last, cid) for cid, (first, last) in spans.items())
-
-
-def overlaps(spans) -> list[tuple[str, str]]:
-    return [(a[2], b[2]) for a, b in itertools.pairwise(spans) if b[0] < a[1]]
-
-
-async def watch_agent_channels(sandbox, seen: dict[str, int], stop: asyncio.Event) -> None:
-    """The most channels each agent endpoint had at once in Asterisk, from ARI."""
-    async with httpx.AsyncClient(auth=(ARI_USER, ARI_PASSWORD)) as ari:
-        while not stop.is_set():
-            resp = await ari.get(f"{sandbox.ari_url}/ari/channels")
-            now: dict[str, int] = defaultdict(int)
-            for ch in resp.json():
-                name = re.match(r"PJSIP/(agent\d\d)-", ch["name"])
-                if name:
-                    now[name.group(1)] += 1
-            for agent, n in now.items():
-                seen[agent] = max(seen.get(agent, 0), n)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), 0.05)
 
 
 def provision(pg_url: str, contacts: int = CONTACTS, max_attempts: int = 3) -> int:
@@ -89,24 +59,10 @@ def provision(pg_url: str, contacts: int = CONTACTS, max_attempts: int = 3) -> i
         engine.dispose()
 
 
-def db_rows(pg_url: str, query):
-    engine = make_engine(pg_url)
-    try:
-        with transaction(make_sessionmaker(engine)) as s:
-            return s.execute(query).all()
-    finally:
-        engine.dispose()
-
-
 async def test_each_node_dials_for_its_own_agents_only(sandbox, pg_db, tmp_path):
-    a = node_serve(sandbox, tmp_path / "a", pg_db, "a", ASTERISK_CUBE_DIALER_RING_TIMEOUT="5")
-    a.cli("db", "upgrade")
+    a, b = two_nodes(sandbox, pg_db, tmp_path, ASTERISK_CUBE_DIALER_RING_TIMEOUT="5")
     campaign = provision(pg_db)
     a.cli("dialplan", "install")
-    b = node_serve(
-        sandbox, tmp_path / "b", pg_db, "b",
-        ASTERISK_CUBE_DIALER_RING_TIMEOUT="5", **second_node_env(sandbox),
-    )  # fmt: skip
     desks = {n: AgentClient((a if node == "a" else b).url) for n, node in AGENTS.items()}
     seen: dict[str, int] = {}
     stop = asyncio.Event()
@@ -204,27 +160,14 @@ def node_row(pg_url: str, name: str):
     return db_rows(pg_url, q)[0]
 
 
-def invites_by_number(messages: str) -> dict[str, set[str]]:
-    """The calls (Call-IDs) each dialed number got, from a SIPp UAS message trace."""
-    calls: dict[str, set[str]] = defaultdict(set)
-    for body in _BLOCK.split(messages)[2::2]:
-        number = re.search(r"^INVITE sip:(\+?\d+)@", body, re.M)
-        cid = re.search(r"^Call-ID:\s*(\S+)", body, re.M | re.I)
-        if number and cid:
-            calls[number.group(1)].add(cid.group(1))
-    return calls
-
-
 async def test_a_killed_nodes_claims_are_released_after_its_lease_only(sandbox, pg_db, tmp_path):
     """Issue #14 item 2: ``kill -9`` of node b mid-campaign. Its claims stay claimed
     until its lease (3 s here) expired, then node a releases them, logs b's agents out
     and keeps dialing the list alone; no contact is dialed twice (customers' trace)."""
-    env = {"ASTERISK_CUBE_DIALER_RING_TIMEOUT": "5", "ASTERISK_CUBE_NODE_LEASE_SECONDS": "3"}
-    a = node_serve(sandbox, tmp_path / "a", pg_db, "a", **env)
-    a.cli("db", "upgrade")
+    env = {"ASTERISK_CUBE_DIALER_RING_TIMEOUT": "5", **lease_env(3)}
+    a, b = two_nodes(sandbox, pg_db, tmp_path, **env)
     campaign = provision(pg_db, contacts=24, max_attempts=1)
     a.cli("dialplan", "install")
-    b = node_serve(sandbox, tmp_path / "b", pg_db, "b", **env, **second_node_env(sandbox))
     desks = {n: AgentClient((a if node == "a" else b).url) for n, node in AGENTS.items()}
     with contextlib.ExitStack() as stack:
         for n in AGENTS:

@@ -6,18 +6,22 @@ after ``kill -9`` of b, node b down and its agent logged out by the takeover."""
 
 from __future__ import annotations
 
+import httpx
 import pytest
 from agent_client import AgentClient
+from nodekit import AGENT_PASSWORD, lease_env, two_nodes
+from sippkit import phone
 from support.polling import until
-from test_nodes_pg import AGENT_PASSWORD, LINE, node_serve, second_node_env
+from test_nodes_pg import LINE
+
+from asterisk_cube.sandbox import PASSWORD as ARI_PASSWORD
+from asterisk_cube.sandbox import USERNAME as ARI_USER
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres]
 
 
 async def test_node_as_panel_shows_node_bs_agent_and_when_b_is_down(sandbox, pg_db, tmp_path):
-    env = {"ASTERISK_CUBE_NODE_LEASE_SECONDS": "3"}
-    a = node_serve(sandbox, tmp_path / "a", pg_db, "a", **env)
-    a.cli("db", "upgrade")
+    a, b = two_nodes(sandbox, pg_db, tmp_path, **lease_env(3))
     a.cli("line", "add", LINE, "--name", "Support")
     for name, role in (("agent01", "agent"), ("agent02", "agent"), ("boss", "supervisor")):
         a.cli(
@@ -25,7 +29,6 @@ async def test_node_as_panel_shows_node_bs_agent_and_when_b_is_down(sandbox, pg_
             "--password", AGENT_PASSWORD, "--line", LINE,
         )  # fmt: skip
     a.cli("dialplan", "install")
-    b = node_serve(sandbox, tmp_path / "b", pg_db, "b", **env, **second_node_env(sandbox))
     a.start()
     b.start()
     on_b, on_a, boss = AgentClient(b.url), AgentClient(a.url), AgentClient(a.url)
@@ -72,3 +75,58 @@ async def panel_node_down(boss: AgentClient) -> bool:
 async def agent_state(boss: AgentClient, name: str, state: str) -> bool:
     agents = (await boss._get("/api/panel"))["agents"].values()
     return next(x for x in agents if x["username"] == name)["state"] == state
+
+
+HOLD = "[nodes2-hold]\nexten => hold,1,Answer()\n same => n,Wait(60)\n"
+
+
+async def test_node_as_panel_shows_the_phone_of_node_bs_agent(
+    sandbox, pg_db, tmp_path, test_dialplan
+):
+    """Issue #14: a's panel shows the phone state of b's agent (registered, in use) as
+    b's Asterisk reports it to b: b writes it on the agent's status row and NOTIFYs, a
+    re-reads. Compared with b's own panel, which takes it from its AMI monitor."""
+    test_dialplan(HOLD)  # a call the phone takes and holds: in use
+    a, b = two_nodes(sandbox, pg_db, tmp_path)
+    a.cli(
+        "agent", "add", "agent01", "--endpoint", "PJSIP/agent01",
+        "--password", AGENT_PASSWORD,
+    )  # fmt: skip
+    a.cli("agent", "add", "boss", "--role", "supervisor", "--password", AGENT_PASSWORD)
+    b.start()
+    on_b, boss_a, boss_b = AgentClient(b.url), AgentClient(a.url), AgentClient(b.url)
+    try:
+        with phone(sandbox, sandbox.agent_port(1), tmp_path / "p1", answer_ms=100):
+            await on_b.login("agent01", AGENT_PASSWORD)
+            await on_b.start()
+            # a starts after: it holds no copy of b's agent (nor its phone from its own
+            # AMI, which on this shared Asterisk would see it); what it shows is b's row
+            a.start()
+            await boss_a.login("boss", AGENT_PASSWORD)
+            await boss_b.login("boss", AGENT_PASSWORD)
+
+            async def device(boss: AgentClient) -> str | None:
+                agents = (await boss._get("/api/panel"))["agents"].values()
+                return next(x for x in agents if x["username"] == "agent01").get("device")
+
+            async def both_show(state: str) -> bool:
+                return await device(boss_b) == state and await device(boss_a) == state
+
+            on_b_now = await until(lambda: device(boss_b), 20, "b's own panel: the phone")
+            await until(lambda: both_show(on_b_now), 20, f"a's panel: {on_b_now}")
+            async with httpx.AsyncClient(auth=(ARI_USER, ARI_PASSWORD)) as ari:
+                resp = await ari.post(
+                    f"{sandbox.ari_url}/ari/channels",
+                    params={"endpoint": "PJSIP/agent01", "context": "nodes2-hold",
+                            "extension": "hold", "priority": "1"},
+                )  # fmt: skip
+                resp.raise_for_status()
+                await until(lambda: both_show("inuse"), 20, "in use on both panels")
+                resp = await ari.delete(f"{sandbox.ari_url}/ari/channels/{resp.json()['id']}")
+                assert resp.status_code == 204, resp.text
+            await until(lambda: both_show(on_b_now), 20, "free again on both panels")
+    finally:
+        for client in (on_b, boss_a, boss_b):
+            await client.aclose()
+        assert b.stop() == 0, b.log()
+        assert a.stop() == 0, a.log()

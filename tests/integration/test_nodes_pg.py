@@ -8,95 +8,33 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-import time
-from pathlib import Path
 
-import httpx
 import pytest
 from agent_client import AgentClient
-from cubeproc import CLI, Serve
+from cubeproc import CLI
+from nodekit import (
+    AGENT_PASSWORD,
+    agent_row,
+    ari_channels,
+    call_row,
+    second_node_env,
+    two_nodes,
+    wait_log,
+    wait_view,
+)
+from nodekit import node as node_serve
 from sippkit import caller, phone
-from sqlalchemy import create_engine, text
 from support.polling import until
-
-from asterisk_cube.sandbox import PASSWORD as ARI_PASSWORD
-from asterisk_cube.sandbox import USERNAME as ARI_USER
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres]
 
-AGENT_PASSWORD = "agent-password-1"
+# the names other node tests imported from here (now in tests/nodekit.py)
+__all__ = ["AGENT_PASSWORD", "LINE", "agent_row", "node_serve", "second_node_env"]
 LINE = "4721000011"
 
 
-def node_serve(sandbox, workdir: Path, pg_url: str, name: str, **env: str) -> Serve:
-    workdir.mkdir()
-    srv = Serve.on_sandbox(sandbox, workdir)
-    srv.env.update(ASTERISK_CUBE_DATABASE_URL=pg_url, ASTERISK_CUBE_NODE_NAME=name, **env)
-    return srv
-
-
-def second_node_env(sandbox) -> dict[str, str]:
-    """Node B: its own web and AGI ports and its own Stasis app (the dialplan sends
-    callers to A's app), on the same Asterisk and database."""
-    base = sandbox.base_port
-    return {
-        "ASTERISK_CUBE_WEB_PORT": str(base + 4101),
-        "ASTERISK_CUBE_AGI_PORT": str(base + 4102),
-        "ASTERISK_CUBE_ARI_APP": "asterisk-cube-b",
-    }
-
-
-async def wait_view(client: AgentClient, predicate, what: str, timeout: float = 20.0):
-    async with client.events() as events:
-        try:
-            return await events.wait_for(predicate, timeout=timeout)
-        except TimeoutError:
-            raise AssertionError(f"timed out waiting for {what}: {await client.view()}") from None
-
-
-async def ari_channels(sandbox) -> set[str]:
-    async with httpx.AsyncClient(auth=(ARI_USER, ARI_PASSWORD)) as ari:
-        resp = await ari.get(f"{sandbox.ari_url}/ari/channels")
-        resp.raise_for_status()
-        return {ch["id"] for ch in resp.json()}
-
-
-def wait_log(srv: Serve, needle: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while needle not in srv.log():
-        assert srv.proc.poll() is None, srv.log()
-        assert time.monotonic() < deadline, f"no {needle!r} in the log:\n{srv.log()}"
-        time.sleep(0.05)
-
-
-def one_row(pg_url: str, sql: str, **params) -> tuple:
-    """The row, or () while there is none (a test waiting for the write-behind journal
-    polls this: not written yet is not an error)."""
-    engine = create_engine(pg_url)
-    try:
-        with engine.connect() as conn:
-            row = conn.execute(text(sql), params).one_or_none()
-            return tuple(row) if row is not None else ()
-    finally:
-        engine.dispose()
-
-
-def call_row(pg_url: str, call_id: int) -> tuple[str, str | None, str | None]:
-    return one_row(pg_url, "SELECT state, end_reason, node FROM calls WHERE id = :id", id=call_id)
-
-
-def agent_row(pg_url: str, username: str) -> tuple[str, str | None]:
-    return one_row(
-        pg_url,
-        "SELECT s.state, s.node FROM agent_status s JOIN agents a ON a.id = s.agent_id"
-        " WHERE a.username = :name",
-        name=username,
-    )
-
-
 async def test_second_node_leaves_the_first_ones_call_alone(sandbox, pg_db, tmp_path):
-    a = node_serve(sandbox, tmp_path / "a", pg_db, "a")
-    a.cli("db", "upgrade")
+    a, b = two_nodes(sandbox, pg_db, tmp_path)
     a.cli("line", "add", LINE, "--name", "Support", "--offer-timeout", "10")
     a.cli(
         "agent", "add", "agent01", "--endpoint", "PJSIP/agent01",
@@ -104,7 +42,6 @@ async def test_second_node_leaves_the_first_ones_call_alone(sandbox, pg_db, tmp_
     )  # fmt: skip
     a.cli("dialplan", "install")
     a.start()
-    b = node_serve(sandbox, tmp_path / "b", pg_db, "b", **second_node_env(sandbox))
     agent = AgentClient(a.url)
     try:
         await agent.login("agent01", AGENT_PASSWORD)
@@ -171,7 +108,6 @@ async def test_an_agent_ready_when_serve_stopped_is_paused_after_the_restart(
     """Issue #14 item 4: after a restart the agent left ready gets no call until they
     press Ready (paused, reason "restart"); the caller waits meanwhile."""
     a = node_serve(sandbox, tmp_path / "a", pg_db, "a")
-    a.cli("db", "upgrade")
     a.cli("line", "add", LINE, "--name", "Support", "--offer-timeout", "10")
     a.cli(
         "agent", "add", "agent01", "--endpoint", "PJSIP/agent01",

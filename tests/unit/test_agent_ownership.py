@@ -90,3 +90,23 @@ async def test_an_agent_of_a_dead_node_can_log_in_elsewhere(world):
     await b.login(ann)
     assert owner(b, ann) == (m.AgentState.PAUSED, "b")
     await b.close()
+
+
+async def test_a_desk_on_another_node_is_refused_naming_the_owner(world):
+    """Issue #14 (nodes2 item 3): node b loaded ann while she was logged out, then she
+    logged in on a. b's desk (view, event stream, any desk call) is refused naming a,
+    not served from b's stale logged-out copy; once she logs out on a it is b's again."""
+    sessions, ann = world
+    b = node(sessions, "b")  # ann logged out: b keeps a logged-out copy of her
+    a = node(sessions, "a")
+    await b.check_owner(ann)  # nobody's yet: fine on b
+    await a.login(ann)
+    await a.check_owner(ann)  # working on a: fine there
+    with pytest.raises(OwnedByNode, match="node 'a'") as refused:
+        await b.check_owner(ann)
+    assert refused.value.node == "a" and refused.value.reason == "other_node"
+    await a.logout(ann)
+    a.journal.flush()  # once a's write-behind journal wrote the logout
+    await b.check_owner(ann)
+    await a.close()
+    await b.close()

@@ -78,3 +78,51 @@ def test_fresh_refuses_another_database_naming_it(demo_dir, monkeypatch):
         "Error: --fresh: the demo database postgresql+psycopg://cube:***@db/cube is not a "
         "SQLite file; empty it yourself or unset ASTERISK_CUBE_DATABASE_URL"
     ]
+
+
+def demo_database_held_by(demo_dir, pid: int, host: str | None = None):
+    """The demo database (migrated) with node 'demo' leased by ``pid`` on this host."""
+    import datetime as dt
+    import socket
+
+    from asterisk_cube.db import models as m
+    from asterisk_cube.db.session import make_engine, make_sessionmaker, transaction, upgrade
+
+    url = f"sqlite:///{demo_dir / 'cube.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    now = dt.datetime.now(dt.UTC)
+    with transaction(make_sessionmaker(engine)) as s:
+        s.add(
+            m.Node(
+                name="demo", host=host or socket.gethostname(), pid=pid, started_at=now,
+                heartbeat_at=now, lease_until=now + dt.timedelta(seconds=15),
+            )
+        )  # fmt: skip
+    engine.dispose()
+
+
+def test_fresh_refuses_while_a_demo_serve_runs_naming_its_pid(demo_dir):
+    """``./scripts/demo --fresh`` beside a running demo: moving its database away under
+    it would leave that serve writing a file nobody reads; one line naming the pid."""
+    import subprocess
+    import sys
+
+    serve = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        demo_database_held_by(demo_dir, serve.pid)
+        before = sorted(p.name for p in demo_dir.iterdir())
+        result = run_demo("--fresh")
+        assert result.exit_code == 1, result.output
+        assert STOP not in result.output  # refused before the sandbox starts
+        (line,) = result.output.strip().splitlines()
+        assert line.startswith(f"Error: --fresh: a demo serve is running on {demo_dir / 'cube.db'}")
+        assert f"(pid {serve.pid} on " in line and "stop it first" in line
+        assert sorted(p.name for p in demo_dir.iterdir()) == before  # nothing moved
+    finally:
+        serve.kill()
+        serve.wait()
+    # that serve gone (kill -9): its lease is stale, --fresh moves the database aside
+    result = run_demo("--fresh")
+    assert "moved the old demo database aside" in result.output, result.output
+    assert not (demo_dir / "cube.db").exists()

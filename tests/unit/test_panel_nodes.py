@@ -86,3 +86,52 @@ def test_a_single_node_panel_gets_its_node_only(world):
     with transaction(sessions) as s:
         rows = read_center(s, "a", T0)
     assert [n["name"] for n in rows.nodes] == ["a"] and rows.agents == [] == rows.calls
+
+
+async def test_node_bs_agent_shows_its_phone_on_a_from_the_row_b_writes(world):
+    """Issue #14: b writes its logged-in agents' phones (from its AMI) on their status
+    rows while another node is live, only what changed; a's panel shows them."""
+    from types import SimpleNamespace
+
+    from asterisk_cube.web.panel_nodes import own_devices, write_devices
+
+    sessions, ids, _line = world
+    b = Distributor(sessions, EventHub(), None, node="b")
+    b.load()
+    await b.login(ids["bob"])  # ann stays logged out: hers is not written
+    b.journal.flush()
+    ami = SimpleNamespace(
+        devices={
+            "PJSIP/bob": SimpleNamespace(state="inuse", since=T0.timestamp() + 5),
+            "PJSIP/ann": SimpleNamespace(state="not_inuse", since=T0.timestamp()),
+        }
+    )
+    on_b = CenterView(sessions, EventHub(), "b")
+    on_b.devices = lambda: own_devices(b, ami)
+    assert on_b.devices_changed() == {}  # alone (no other node live): nothing to write
+    on_b.others_live = True
+    changed = on_b.devices_changed()
+    assert changed == {ids["bob"]: ("inuse", T0.timestamp() + 5)}
+    with transaction(sessions) as s:
+        write_devices(s, "b", changed)
+    on_b.devices_written.update(changed)
+    assert on_b.devices_changed() == {}  # written: nothing new
+    on_a = CenterView(sessions, EventHub(), "a", clock=lambda: T0 + dt.timedelta(seconds=1))
+    (bob,) = on_a.read().agents
+    assert (bob["username"], bob["device"], bob["device_since"]) == (
+        "bob",
+        "inuse",
+        T0.timestamp() + 5,
+    )
+    a = Distributor(sessions, EventHub(), None, node="a")
+    a.load()
+    on_a.rows = on_a.read()
+    state = PanelFeed(EventHub(), a, None, center=on_a).build()
+    item = state["agents"][str(ids["bob"])]
+    assert (item["device"], item["device_since"], item["node"]) == (
+        "inuse",
+        T0.timestamp() + 5,
+        "b",
+    )
+    await a.close()
+    await b.close()
