@@ -48,7 +48,9 @@ def open_database(settings: Settings):
         require_database(settings.database_url)  # serve never creates an empty database
     except ConfigError as exc:
         raise SchemaOutOfDate(str(exc)) from None
-    engine = make_engine(settings.database_url)
+    engine = make_engine(
+        settings.database_url, application_name=f"asterisk-cube {settings.node_name}"
+    )
     current, head = schema_status(engine)
     if current != head:
         raise SchemaOutOfDate(

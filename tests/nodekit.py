@@ -113,6 +113,22 @@ def one_row(pg_url: str, sql: str, **params) -> tuple:
         engine.dispose()
 
 
+def node_sessions(pg_url: str, node_name: str) -> int:
+    """How many PostgreSQL sessions node ``node_name``'s serve has open (by the
+    ``application_name`` serve gives its connections)."""
+    sql = "SELECT count(*) FROM pg_stat_activity WHERE application_name = :name"
+    return one_row(pg_url, sql, name=f"asterisk-cube {node_name}")[0]
+
+
+async def sessions_gone(pg_url: str, node_name: str, timeout: float = 20.0) -> None:
+    """Wait until PostgreSQL has no session of a killed node left: a COMMIT it sent just
+    before ``kill -9`` is applied by then, so what a test samples next is what it left."""
+    deadline = time.monotonic() + timeout
+    while node_sessions(pg_url, node_name):
+        assert time.monotonic() < deadline, f"node {node_name}'s sessions still open"
+        await asyncio.sleep(0.05)
+
+
 def call_row(pg_url: str, call_id: int) -> tuple[str, str | None, str | None]:
     return one_row(pg_url, "SELECT state, end_reason, node FROM calls WHERE id = :id", id=call_id)
 

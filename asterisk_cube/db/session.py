@@ -137,9 +137,11 @@ def _hide_password(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-def make_engine(url: str, **kwargs) -> Engine:
+def make_engine(url: str, *, application_name: str | None = None, **kwargs) -> Engine:
     """An engine for ``url`` (checked with :func:`check_url`). A SQLite file and its folder
-    are created on first connect: commands that only read call :func:`require_database`."""
+    are created on first connect: commands that only read call :func:`require_database`.
+    On PostgreSQL ``application_name`` names the connections in ``pg_stat_activity`` (serve
+    passes its node's name: which node holds a lock or a slow query shows there)."""
     check_url(url)
     if url.startswith("sqlite"):
         path = sqlite_path(url)
@@ -156,6 +158,11 @@ def make_engine(url: str, **kwargs) -> Engine:
             cur.close()
 
         return engine
+    if application_name:
+        kwargs["connect_args"] = {
+            "application_name": application_name,
+            **kwargs.get("connect_args", {}),
+        }
     return create_engine(url, pool_pre_ping=True, **kwargs)
 
 

@@ -21,7 +21,9 @@ from nodekit import (
     db_rows,
     invites_by_number,
     lease_env,
+    node_sessions,
     overlaps,
+    sessions_gone,
     two_nodes,
     watch_agent_channels,
 )
@@ -191,13 +193,19 @@ async def test_a_killed_nodes_claims_are_released_after_its_lease_only(sandbox, 
                 await desks[n].ready()
             a.cli("campaign", "start", "Winter")
             await until(lambda: claims_of(pg_db, "b"), 60, "node b dialing")
+            assert node_sessions(pg_db, "b")  # (so that "gone" below means something)
             b.kill()
+            await sessions_gone(pg_db, "b")
             held = claims_of(pg_db, "b")
             lease_until, _ = node_row(pg_db, "b")
-            # until a takes over, b's claims stay exactly as b left them (sampled)
+            # until a takes over, b's claims stay exactly as b left them (sampled; the
+            # claims are read before the stamp: the takeover commits both at once)
             deadline = time.monotonic() + 30
-            while node_row(pg_db, "b")[1] is None:
-                assert claims_of(pg_db, "b") == held
+            while True:
+                claims = claims_of(pg_db, "b")
+                if node_row(pg_db, "b")[1] is not None:
+                    break
+                assert claims == held
                 assert a.proc.poll() is None, a.log()
                 assert time.monotonic() < deadline, f"no takeover of b: {a.log()}"
                 await asyncio.sleep(0.05)
