@@ -26,8 +26,9 @@ from pathlib import Path
 import httpx
 from agent_client import AgentClient
 from cubeproc import Serve
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, func, select, text
 
+from asterisk_cube.db import models as m
 from asterisk_cube.db.session import make_engine, make_sessionmaker, transaction
 from asterisk_cube.sandbox import PASSWORD as ARI_PASSWORD
 from asterisk_cube.sandbox import USERNAME as ARI_USER
@@ -152,6 +153,15 @@ def db_rows(pg_url: str, query):
 
 
 # --------------------------------------------------------------------------- outside
+
+
+#: a contact the dialer has not finished with
+OPEN = (m.ContactStatus.NEW, m.ContactStatus.DIALING, m.ContactStatus.NOT_ANSWERED)
+
+
+def open_contacts(pg_url: str, campaign_id: int) -> int:
+    q = select(func.count()).where(m.Contact.campaign_id == campaign_id, m.Contact.status.in_(OPEN))
+    return db_rows(pg_url, q)[0][0]
 
 
 async def ari_channels(sandbox) -> set[str]:

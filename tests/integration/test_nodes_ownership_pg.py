@@ -22,6 +22,7 @@ from nodekit import (
     invites_by_number,
     lease_env,
     node_sessions,
+    open_contacts,
     overlaps,
     sessions_gone,
     two_nodes,
@@ -39,7 +40,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.postgres]
 
 CONTACTS = 24
 AGENTS = {1: "a", 2: "a", 3: "b", 4: "b"}  # agent number -> the node its desk uses
-OPEN = (m.ContactStatus.NEW, m.ContactStatus.DIALING, m.ContactStatus.NOT_ANSWERED)
 
 
 def provision(pg_url: str, contacts: int = CONTACTS, max_attempts: int = 3) -> int:
@@ -114,13 +114,7 @@ async def test_each_node_dials_for_its_own_agents_only(sandbox, pg_db, tmp_path)
             watcher = asyncio.create_task(watch_agent_channels(sandbox, seen, stop))
             a.cli("campaign", "start", "Winter")
 
-            def open_contacts() -> int:
-                q = select(func.count()).where(
-                    m.Contact.campaign_id == campaign, m.Contact.status.in_(OPEN)
-                )
-                return db_rows(pg_db, q)[0][0]
-
-            await until(lambda: open_contacts() == 0, 180, "every contact dialed")
+            await until(lambda: open_contacts(pg_db, campaign) == 0, 180, "every contact dialed")
             stop.set()
             await watcher
         finally:
@@ -216,13 +210,7 @@ async def test_a_killed_nodes_claims_are_released_after_its_lease_only(sandbox, 
                 if node == "b":
                     assert agent_row(pg_db, f"agent{n:02d}") == ("logged_out", "b")
 
-            def open_contacts() -> int:
-                q = select(func.count()).where(
-                    m.Contact.campaign_id == campaign, m.Contact.status.in_(OPEN)
-                )
-                return db_rows(pg_db, q)[0][0]
-
-            await until(lambda: open_contacts() == 0, 180, "node a dialed the rest")
+            await until(lambda: open_contacts(pg_db, campaign) == 0, 180, "node a dialed the rest")
             after = db_rows(
                 pg_db,
                 select(func.count()).where(m.Call.node == "a", m.Call.started_at > taken_over_at),

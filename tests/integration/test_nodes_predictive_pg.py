@@ -20,6 +20,7 @@ from nodekit import (
     call_spans,
     db_rows,
     invites_by_number,
+    open_contacts,
     overlaps,
     two_nodes,
     watch_agent_channels,
@@ -36,7 +37,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.postgres]
 
 AGENTS = {1: "a", 2: "a", 3: "b", 4: "b"}  # agent number -> the node its desk uses
 CAP = 0.03
-OPEN = (m.ContactStatus.NEW, m.ContactStatus.DIALING, m.ContactStatus.NOT_ANSWERED)
 _BLOCK = re.compile(r"^-{20,} (\S+ \S+)$", re.M)
 
 
@@ -127,13 +127,7 @@ async def test_a_predictive_campaign_dialed_from_two_nodes(sandbox, pg_db, tmp_p
             watcher = asyncio.create_task(watch_agent_channels(sandbox, seen, stop))
             a.cli("campaign", "start", "Predictive")
 
-            def open_contacts() -> int:
-                q = select(func.count()).where(
-                    m.Contact.campaign_id == campaign, m.Contact.status.in_(OPEN)
-                )
-                return db_rows(pg_db, q)[0][0]
-
-            await until(lambda: open_contacts() == 0, 300, "every contact dialed")
+            await until(lambda: open_contacts(pg_db, campaign) == 0, 300, "every contact dialed")
             stop.set()
             await watcher
         finally:
