@@ -25,6 +25,11 @@ from pathlib import Path
 import children
 import hypothesis
 import pytest
+import workers
+
+# pytest-xdist (./scripts/test runs two workers): this worker's own sandbox, peer and
+# PostgreSQL ports, set before sandbox_fixtures and the test modules read them
+os.environ.update(workers.worker_env(os.environ))
 
 # The sandbox Asterisk fixtures, for integration and browser tests alike.
 pytest_plugins = ["sandbox_fixtures"]
