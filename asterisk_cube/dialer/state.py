@@ -95,6 +95,8 @@ class CampaignRun:
     empty_until: dict[str, float] = field(default_factory=dict)  # claim kind -> monotonic
     decision: pc.PacingDecision | None = None
     claiming: bool = False  # a pool claim is in flight (off the loop)
+    #: agents a callback or preview claim is in flight for (off the loop): not free
+    claiming_for: set[int] = field(default_factory=set)
     hopper_empty: bool = False  # nothing left to dial now (VICIdial users' top complaint)
     agents: int = 0  # working for the campaign at the last step (logged in, not paused)
     ready: int = 0  # of them free for a call

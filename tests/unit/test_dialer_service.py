@@ -11,8 +11,10 @@ from sqlalchemy import event, select
 from asterisk_cube.acd.distributor import Clock as DistributorClock
 from asterisk_cube.acd.distributor import DialerAgent, Distributor, EnquiryRegistered
 from asterisk_cube.ari.outbound import DialResult
+from asterisk_cube.core import contacts as core
 from asterisk_cube.core import pacing as pc
 from asterisk_cube.core.agents import AgentState
+from asterisk_cube.core.contacts import Outcome
 from asterisk_cube.db import models as m
 from asterisk_cube.db.session import make_engine, make_sessionmaker, transaction, upgrade
 from asterisk_cube.dialer import records
@@ -854,3 +856,45 @@ async def test_a_finished_attempt_is_committed_before_its_contact_is_offered_aga
     with transaction(sessions) as s:
         first = s.get(m.Call, line.call_id)
         assert first.state == m.CallState.FAILED and first.end_reason == "busy"
+
+
+async def test_preview_and_callback_claims_run_off_the_event_loop(world, monkeypatch):
+    """Issue #11 item 11: the preview and callback claims (one contact for one agent,
+    the second largest share of the dialer day's DB work on the loop) run in a worker
+    thread too; the agent is held while its claim is in flight (one contact at a time)."""
+    from asterisk_cube.dialer import rounds
+
+    sessions, agents = world
+    phones = [f"+47900000{i:02d}" for i in range(4)]
+    dialer, distributor, tel, cid = make(
+        world, "preview", phones, max_attempts=1, offload=asyncio.to_thread
+    )
+    for phone in phones:
+        tel.contacts[phone] = ("answer", 0.02, 0.05)
+    with transaction(sessions) as s:  # one contact has a callback due now, for agent 1
+        contact = s.scalars(select(m.Contact).where(m.Contact.phone == phones[3])).one()
+        rules = load_campaign(s, cid).rules
+        now = dt.datetime.now(dt.UTC)
+        records.apply_outcome(
+            s, contact.id, Outcome.CALLBACK, rules, now, core.Callback(now, agents[0], "")
+        )
+    on_loop: list[bool] = []
+    claim_contacts = rounds.claim_contacts
+
+    def watched(*args, **kwargs):
+        try:
+            asyncio.get_running_loop()
+            on_loop.append(True)
+        except RuntimeError:
+            on_loop.append(False)
+        return claim_contacts(*args, **kwargs)
+
+    monkeypatch.setattr(rounds, "claim_contacts", watched)
+    await ready(distributor, agents[:2])
+    await run_until(dialer, lambda: settled(sessions, cid, dialer))
+    assert statuses(sessions, cid) == ["done"] * 4 and len(tel.bridged) == 4
+    assert on_loop and not any(on_loop), on_loop
+    assert "claim" not in dialer.db_on_loop_by
+    with transaction(sessions) as s:  # the callback went to its agent
+        calls = s.scalars(select(m.Call).where(m.Call.contact_id == contact.id)).all()
+        assert [c.agent_id for c in calls] == [agents[0]]
