@@ -53,7 +53,14 @@ def pytest_configure(config: pytest.Config) -> None:
         threading.current_thread() is threading.main_thread()
         and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
     ):
-        signal.signal(signal.SIGTERM, children.sigterm_to_keyboard_interrupt)
+        is_worker = workers.worker_index(os.environ) is not None
+        controller = bool(config.getoption("numprocesses", None)) and not is_worker
+        signal.signal(
+            signal.SIGTERM,
+            children.sigterm_to_workers_too
+            if controller
+            else children.sigterm_to_keyboard_interrupt,
+        )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -63,6 +70,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.postgres)
         if integration_dir in item.path.parents:
             item.add_marker(pytest.mark.integration)
+    if workers.worker_index(os.environ) is not None:
+        # two workers, whole files each (scripts/test: --dist loadfile, collection order):
+        # the longest files first, so neither worker starts a 2-minute test at the end
+        here = Path(__file__).parent
+        rank = {here / name: n for n, name in enumerate(workers.LONGEST_FIRST)}
+        items.sort(key=lambda item: rank.get(item.path, len(rank)))  # stable
 
 
 def _pg_bin() -> Path | None:

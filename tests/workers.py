@@ -21,6 +21,22 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+#: The files that take longest (``--durations`` of a run: 1-3 minutes each), run first
+#: under xdist; the rest keep their order (browser, integration, ... unit last, the many
+#: short files filling in at the end).
+LONGEST_FIRST = (
+    "integration/test_dialer_e2e.py",
+    "browser/test_demo_lives.py",
+    "integration/test_nodes_ownership_pg.py",
+    "browser/test_desk_callbacks.py",
+    "integration/test_crossnode_trunk.py",
+    "integration/test_install_from_wheel.py",
+    "integration/test_audio_live.py",
+    "security/test_contact_search_scope.py",
+    "integration/test_nodes_pg.py",
+    "integration/test_answering_entry.py",
+)
+
 #: a sandbox instance spans base + 38 .. base + 4300 (SIPp media included)
 SPAN = 4400
 STEP = 10000

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import workers
 from workers import SPAN, WorkerPortsError, worker_env
 
 
@@ -56,3 +57,10 @@ def test_listed_ports_per_worker():
 def test_bad_settings_name_the_problem(env, says):
     with pytest.raises(WorkerPortsError, match=says):
         worker_env({**env, "PYTEST_XDIST_WORKER": "gw1"})
+
+
+def test_the_longest_files_named_exist():
+    from pathlib import Path
+
+    here = Path(__file__).parents[1]
+    assert [f for f in workers.LONGEST_FIRST if not (here / f).is_file()] == []
