@@ -17,6 +17,7 @@ import os
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 _live: dict[int, subprocess.Popen] = {}
 
@@ -58,6 +59,32 @@ def sigterm_to_keyboard_interrupt(signum: int, _frame: object) -> None:
     """SIGTERM ends a test run like Ctrl-C: finalizers run (pytest's default is to die
     at once and leave every child running)."""
     raise KeyboardInterrupt(f"stopped by signal {signal.Signals(signum).name}")
+
+
+def direct_children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # pid (comm) state ppid ...: comm may hold spaces and parentheses
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            found.append(int(entry.name))
+    return found
+
+
+def sigterm_to_workers_too(signum: int, frame: object) -> None:
+    """The pytest-xdist controller: its workers (its only direct children) get the
+    SIGTERM too, so each ends like Ctrl-C, its finalizers stopping what it started
+    (xdist would otherwise kill them without)."""
+    for pid in direct_children(os.getpid()):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGTERM)
+    sigterm_to_keyboard_interrupt(signum, frame)
 
 
 atexit.register(stop_all)

@@ -25,6 +25,11 @@ from pathlib import Path
 import children
 import hypothesis
 import pytest
+import workers
+
+# pytest-xdist (./scripts/test runs two workers): this worker's own sandbox, peer and
+# PostgreSQL ports, set before sandbox_fixtures and the test modules read them
+os.environ.update(workers.worker_env(os.environ))
 
 # The sandbox Asterisk fixtures, for integration and browser tests alike.
 pytest_plugins = ["sandbox_fixtures"]
@@ -48,7 +53,14 @@ def pytest_configure(config: pytest.Config) -> None:
         threading.current_thread() is threading.main_thread()
         and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
     ):
-        signal.signal(signal.SIGTERM, children.sigterm_to_keyboard_interrupt)
+        is_worker = workers.worker_index(os.environ) is not None
+        controller = bool(config.getoption("numprocesses", None)) and not is_worker
+        signal.signal(
+            signal.SIGTERM,
+            children.sigterm_to_workers_too
+            if controller
+            else children.sigterm_to_keyboard_interrupt,
+        )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -58,6 +70,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.postgres)
         if integration_dir in item.path.parents:
             item.add_marker(pytest.mark.integration)
+    if workers.worker_index(os.environ) is not None:
+        # two workers, whole files each (scripts/test: --dist loadfile, collection order):
+        # the longest files first, so neither worker starts a 2-minute test at the end
+        here = Path(__file__).parent
+        rank = {here / name: n for n, name in enumerate(workers.LONGEST_FIRST)}
+        items.sort(key=lambda item: rank.get(item.path, len(rank)))  # stable
 
 
 def _pg_bin() -> Path | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -46,10 +47,11 @@ async def pool_line(d: DialerState, line: Line) -> None:
             return
         channel = tel.new_channel_id()
         line.contact_channel = channel
-        with d.tx("dialed") as s:
-            records.contact_dialed(
-                s, line.call_id, channel, tel.endpoint_for(line.claim.phone), dialed
-            )
+        endpoint = tel.endpoint_for(line.claim.phone)
+        # committed before the originate: a restart finds the channel it dialed
+        await d.committed(
+            "dialed", lambda s: records.contact_dialed(s, line.call_id, channel, endpoint, dialed)
+        )
         run.count_dial()
         result = await tel.dial_contact(
             line.call_id,
@@ -61,12 +63,12 @@ async def pool_line(d: DialerState, line: Line) -> None:
         )
         if not result.answered:
             run.learning.observe_dial(result.ring_seconds, False)
-            finish_unanswered(d, line, result)
+            await finish_unanswered(d, line, result)
             return
         if result.amd_status == "MACHINE":
             run.learning.observe_dial(result.ring_seconds, False)
             await tel.hangup(channel)
-            finish(d, line, m.CallState.MACHINE, "machine", Outcome.MACHINE)
+            await finish(d, line, m.CallState.MACHINE, "machine", Outcome.MACHINE)
             return
         run.learning.observe_dial(result.ring_seconds, True)
         line.answered_at = d.monotonic()
@@ -82,7 +84,7 @@ async def pool_line(d: DialerState, line: Line) -> None:
             if line.agent_id is not None:
                 with contextlib.suppress(Exception):
                     d.distributor.outbound_ended(line.call_id)
-            finish(d, line, m.CallState.FAILED, "error", Outcome.FAILED)
+            await finish(d, line, m.CallState.FAILED, "error", Outcome.FAILED)
 
 
 async def connect_answered(d: DialerState, line: Line) -> None:
@@ -109,7 +111,9 @@ async def connect_answered(d: DialerState, line: Line) -> None:
     if not line.waiter.done():
         line.waiter.cancel()
         if gone.done():
-            finish(d, line, m.CallState.ABANDONED, "contact_hangup_waiting", Outcome.ABANDONED)
+            await finish(
+                d, line, m.CallState.ABANDONED, "contact_hangup_waiting", Outcome.ABANDONED
+            )
         else:
             await abandon(d, line, "no_agent")
         return
@@ -135,13 +139,13 @@ async def connect_answered(d: DialerState, line: Line) -> None:
         if not ring.done():
             ring.cancel()
         await tel.hangup(agent_channel)
-        agent_leg(d, line, agent, rung, ok)
+        await agent_leg(d, line, agent, rung, ok)
         d.distributor.outbound_ended(line.call_id)
-        finish(d, line, m.CallState.ABANDONED, "contact_hangup_waiting", Outcome.ABANDONED)
+        await finish(d, line, m.CallState.ABANDONED, "contact_hangup_waiting", Outcome.ABANDONED)
         return
     ok = ring.result()
     if not ok:
-        agent_leg(d, line, agent, rung, False)
+        await agent_leg(d, line, agent, rung, False)
         given = deadline - rung
         log.warning(
             "dialer_agent_no_auto_answer",
@@ -158,29 +162,34 @@ async def connect_answered(d: DialerState, line: Line) -> None:
     await bridge_and_talk(d, line, agent, rung)
 
 
-def agent_leg(
-    d: DialerState,
-    line: Line,
-    agent: DialerAgent,
-    rung: float,
-    ok: bool,
-    s: Session | None = None,
-) -> None:
-    """The agent's leg row: rung at ``rung`` (monotonic), answered now or rang until now."""
+def agent_leg_write(
+    d: DialerState, line: Line, agent: DialerAgent, rung: float, ok: bool
+) -> Callable[[Session], None]:
+    """The agent's leg row, its values taken now (on the loop): rung at ``rung``
+    (monotonic), answered now or rang until now. Returns the write, for one transaction."""
     now = d.now()
     started = now - dt.timedelta(seconds=d.monotonic() - rung)
-    with contextlib.nullcontext(s) if s is not None else d.tx("agent_leg") as tx:
+    call_id, channel, endpoint = line.call_id, line.agent_channel or "", agent.endpoint or ""
+
+    def write(s: Session) -> None:
         records.agent_leg(
-            tx,
-            line.call_id,
+            s,
+            call_id,
             agent.agent_id,
-            line.agent_channel or "",
-            agent.endpoint or "",
+            channel,
+            endpoint,
             started,
             now if ok else None,
             None if ok else "no_answer",
             ended=None if ok else now,  # it rang until now: the ring time is kept
         )
+
+    return write
+
+
+async def agent_leg(d: DialerState, line: Line, agent: DialerAgent, rung: float, ok: bool) -> None:
+    """The agent's leg row, written now (an unanswered or unbridged leg)."""
+    await d.committed("agent_leg", agent_leg_write(d, line, agent, rung, ok))
 
 
 async def bridge_and_talk(
@@ -196,11 +205,17 @@ async def bridge_and_talk(
         return
     if line.answered_at is not None:
         d.connect_delays.observe(d.monotonic() - line.answered_at)
-    with d.tx("bridged") as s:
-        if rung is not None:
-            records.contact_answered(s, line.call_id, line.answered_wall or d.now())
-            agent_leg(d, line, agent, rung, True, s)
-        records.call_connected(s, line.call_id, agent.agent_id, d.now())
+    now, call_id, answered = d.now(), line.call_id, line.answered_wall
+    leg = agent_leg_write(d, line, agent, rung, True) if rung is not None else None
+
+    def connected(s: Session) -> None:
+        if leg is not None:
+            records.contact_answered(s, call_id, answered or now)
+            leg(s)
+        records.call_connected(s, call_id, agent.agent_id, now)
+
+    # committed before the desk hears of it (and before the call's end is written)
+    await d.committed("bridged", connected)
     d.distributor.outbound_connected(line.call_id, line.contact_leg, line.agent_channel)
     line.phase = "talking"
     talk_started = d.monotonic()
@@ -213,7 +228,7 @@ async def bridge_and_talk(
     await tel.end_call(line.call_id)
     line.run.learning.observe_talk(d.monotonic() - talk_started)
     d.distributor.outbound_ended(line.call_id)
-    finish(d, line, m.CallState.ENDED, reason, Outcome.FINAL)
+    await finish(d, line, m.CallState.ENDED, reason, Outcome.FINAL)
 
 
 async def not_bridged(
@@ -225,12 +240,12 @@ async def not_bridged(
     contact_gone = gone.done()
     log.info("dialer_bridge_failed", call=line.call_id, contact_gone=contact_gone, error=exc)
     if rung is not None:
-        agent_leg(d, line, agent, rung, True)
+        await agent_leg(d, line, agent, rung, True)
     await tel.hangup(line.agent_channel)
     await tel.end_call(line.call_id)
     d.distributor.outbound_ended(line.call_id)
     if contact_gone or line.mode == m.DialMode.PREVIEW.value:
-        finish(d, line, m.CallState.ABANDONED, "contact_hangup_waiting", Outcome.ABANDONED)
+        await finish(d, line, m.CallState.ABANDONED, "contact_hangup_waiting", Outcome.ABANDONED)
     else:
         await abandon(d, line, "agent_gone")
 
@@ -257,4 +272,4 @@ async def abandon(d: DialerState, line: Line, why: str) -> None:
         reason = f"abandoned_{why}"
     else:
         reason = f"abandoned_{why}_contact_left" if left else f"abandoned_{why}_no_message"
-    finish(d, line, m.CallState.ABANDONED, reason, Outcome.ABANDONED)
+    await finish(d, line, m.CallState.ABANDONED, reason, Outcome.ABANDONED)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from asterisk_cube.core.contacts import Outcome
 from asterisk_cube.db import models as m
 from asterisk_cube.logs import get_logger
@@ -35,44 +37,59 @@ def unanswered(result: Any) -> tuple[m.CallState, str, Outcome]:
     return m.CallState.NO_ANSWER, "no_answer", Outcome.NO_ANSWER
 
 
-def finish_unanswered(d: DialerState, line: Line, result: Any) -> None:
-    finish(d, line, *unanswered(result))
+async def finish_unanswered(d: DialerState, line: Line, result: Any) -> None:
+    await finish(d, line, *unanswered(result))
 
 
-def finish(d: DialerState, line: Line, state: m.CallState, reason: str, outcome: Outcome) -> None:
-    """The attempt is over: call row, attempt result, the contact's next state."""
-    if line.call_id not in d.lines:
+async def finish(
+    d: DialerState, line: Line, state: m.CallState, reason: str, outcome: Outcome
+) -> None:
+    """The attempt is over: call row, attempt result, the contact's next state, written
+    off the event loop (``d.committed``). The line stays in flight (``d.lines``: counted
+    by the pacer, its contact still claimed in the database) until the write is
+    committed; only then is it forgotten, so the contact is never offered again before
+    its finished attempt is written."""
+    if line.call_id not in d.lines or line.finishing:
         return
+    line.finishing = True
     now = d.now()
     run = line.run
     callback = None
     created_by = None
     if line.feedback is not None and state == m.CallState.ENDED:
         outcome, callback, created_by = line.feedback
-    with d.tx("finish") as s:
-        if line.answered_wall is not None:
-            records.contact_answered(s, line.call_id, line.answered_wall)
-        records.call_finished(s, line.call_id, state, reason, now)
+    call_id, contact_id, answered = line.call_id, line.claim.contact_id, line.answered_wall
+    rules = run.config.rules
+
+    def write(s: Session) -> None:
+        if answered is not None:
+            records.contact_answered(s, call_id, answered)
+        records.call_finished(s, call_id, state, reason, now)
         if outcome is Outcome.MACHINE and state == m.CallState.ENDED:
-            records.correct_attempt(s, line.call_id, m.CallState.MACHINE)
-        records.apply_outcome(
-            s, line.claim.contact_id, outcome, run.config.rules, now, callback, created_by
-        )
-    if state == m.CallState.ABANDONED:
-        run.abandoned += 1
-        run.answered += 1
-    elif state == m.CallState.ENDED:
-        run.answered += 1
-    log.info(
-        "dialer_call_end",
-        call=line.call_id,
-        campaign=run.config.name,
-        state=state.value,
-        reason=reason,
-        outcome=outcome.value,
-    )
-    d.forget_line(line)
-    d.wake()
+            records.correct_attempt(s, call_id, m.CallState.MACHINE)
+        records.apply_outcome(s, contact_id, outcome, rules, now, callback, created_by)
+
+    written = False
+    try:
+        await d.committed("finish", write)
+        written = True
+    finally:
+        if written:
+            if state == m.CallState.ABANDONED:
+                run.abandoned += 1
+                run.answered += 1
+            elif state == m.CallState.ENDED:
+                run.answered += 1
+            log.info(
+                "dialer_call_end",
+                call=call_id,
+                campaign=run.config.name,
+                state=state.value,
+                reason=reason,
+                outcome=outcome.value,
+            )
+        d.forget_line(line)
+        d.wake()
 
 
 def release_pending_line(d: DialerState, line: Line) -> None:

@@ -9,6 +9,8 @@ import asyncio
 import contextlib
 import datetime as dt
 
+from sqlalchemy.orm import Session
+
 from asterisk_cube.acd.state import DialerAgent
 from asterisk_cube.core import contacts as core
 from asterisk_cube.core.contacts import Outcome
@@ -67,7 +69,7 @@ async def preview_line(d: DialerState, line: Line, agent: DialerAgent) -> None:
             timeout=d.agent_ring_timeout,
             caller_id=caller_id_of(line),
         )
-        agent_leg(d, line, agent, rung, ok)
+        await agent_leg(d, line, agent, rung, ok)
         if not ok:
             log.info("dialer_preview_no_answer", call=line.call_id, agent=agent.agent_id)
             d.distributor.outbound_ended(line.call_id, agent_no_answer=True)
@@ -93,17 +95,17 @@ async def preview_line(d: DialerState, line: Line, agent: DialerAgent) -> None:
         line.contact_channel = channel
         line.phase = "ringing"
         line.dialed_at = d.monotonic()
-        with d.tx("dialed") as s:
-            if line.claim.callback_id is not None:
-                records.callback_delivered(s, line.claim.callback_id, dialed)
+        endpoint, callback_id = tel.endpoint_for(line.claim.phone), line.claim.callback_id
+
+        def was_dialed(s: Session) -> None:
+            if callback_id is not None:
+                records.callback_delivered(s, callback_id, dialed)
             records.contact_dialed(
-                s,
-                line.call_id,
-                channel,
-                tel.endpoint_for(line.claim.phone),
-                dialed,
-                agent_id=agent.agent_id,
+                s, line.call_id, channel, endpoint, dialed, agent_id=agent.agent_id
             )
+
+        # committed before the originate: a restart finds the channel it dialed
+        await d.committed("dialed", was_dialed)
         line.run.count_dial()
         dial = asyncio.ensure_future(
             tel.dial_contact(
@@ -123,7 +125,7 @@ async def preview_line(d: DialerState, line: Line, agent: DialerAgent) -> None:
             if result.answered:
                 await tel.hangup(channel)
             d.distributor.outbound_ended(line.call_id)
-            finish(d, line, m.CallState.NO_ANSWER, "agent_hangup_ringing", Outcome.NO_ANSWER)
+            await finish(d, line, m.CallState.NO_ANSWER, "agent_hangup_ringing", Outcome.NO_ANSWER)
             return
         result = dial.result()
         await tel.stop_playback(tone)
@@ -133,11 +135,11 @@ async def preview_line(d: DialerState, line: Line, agent: DialerAgent) -> None:
             if result.answered:
                 await tel.hangup(channel)
             d.distributor.outbound_ended(line.call_id)
-            finish_unanswered(d, line, result)
+            await finish_unanswered(d, line, result)
             return
         line.answered_at = d.monotonic()
-        with d.tx("answered") as s:
-            records.contact_answered(s, line.call_id, d.now())
+        answered = d.now()
+        await d.committed("answered", lambda s: records.contact_answered(s, line.call_id, answered))
         line.phase = "connecting"
         await bridge_and_talk(d, line, agent)
     except asyncio.CancelledError:
@@ -149,4 +151,4 @@ async def preview_line(d: DialerState, line: Line, agent: DialerAgent) -> None:
             await tel.hangup(line.contact_channel)
             with contextlib.suppress(Exception):
                 d.distributor.outbound_ended(line.call_id)
-            finish(d, line, m.CallState.FAILED, "error", Outcome.FAILED)
+            await finish(d, line, m.CallState.FAILED, "error", Outcome.FAILED)

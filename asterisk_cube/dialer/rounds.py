@@ -8,10 +8,10 @@
 4. :func:`preview_round` (preview campaigns) or :func:`pool_round` (power/predictive:
    the pacer decides how many lines, that many contacts are claimed and dialed).
 
-Each round takes the agents it uses out of ``free``. The pool round's claims (many
-contacts, the dialer's biggest DB work) run off the event loop (:func:`claim_pool`); a
-callback or preview claim (one contact for one agent) runs on it: the agent must not be
-given two at once."""
+Each round takes the agents it uses out of ``free``. Every claim runs off the event loop
+(a worker thread): the pool round's (many contacts, :func:`claim_pool`) and a callback
+or preview claim (one contact for one agent, :func:`claim_for_agent`); an agent a claim
+is in flight for is not free until it lands, so it is never given two at once."""
 
 from __future__ import annotations
 
@@ -55,6 +55,7 @@ def step_campaign(
     run.agents = sum(1 for a in pool if a.state is not AgentState.PAUSED)
     run.ready = len(free)
     serve_waiting(d, run, free)
+    free = [a for a in free if a.agent_id not in run.claiming_for]
     if not run.config.running:
         return set()
     refresh_stats(d, run, now)
@@ -77,24 +78,12 @@ def callbacks_round(
     their agent."""
     if not free or empty(d, run, "callback"):
         return
-    delivered = 0
-    for agent in list(free) if callback_due(d, run, now) else ():
-        claims = claim(
-            d,
-            run,
-            now,
-            1,
-            mode=m.DialMode.PREVIEW.value,
-            for_agent=agent.agent_id,
-            logged_in=logged_in,
-            kinds={PickKind.CALLBACK},
-            key=None,
-        )
-        if claims and start_preview(d, run, *claims[0], agent, now):
-            free.remove(agent)
-            delivered += 1
-    if not delivered:  # none due, or reserved for agents who are not free
+    if not callback_due(d, run, now):  # none due: look again in a second
         run.empty_until["callback"] = d.monotonic() + 1.0
+        return
+    for agent in list(free):
+        claim_for_agent(d, run, agent, now, logged_in, key="callback", kinds={PickKind.CALLBACK})
+        free.remove(agent)
 
 
 def declined_round(
@@ -139,19 +128,70 @@ def preview_round(
     """Preview: each free agent is offered a contact of its own."""
     for agent in list(free):
         if empty(d, run, "preview"):
-            continue
-        claims = claim(
+            break
+        claim_for_agent(d, run, agent, now, logged_in, key="preview", kinds=frozenset(PickKind))
+        free.remove(agent)
+
+
+def claim_for_agent(
+    d: DialerState,
+    run: CampaignRun,
+    agent: DialerAgent,
+    now: dt.datetime,
+    logged_in: frozenset[int],
+    *,
+    key: str,
+    kinds: frozenset[PickKind] | set[PickKind],
+) -> None:
+    """One contact for this agent (a due callback, or preview), claimed off the loop;
+    the agent is held (``run.claiming_for``) until the claim lands."""
+    run.claiming_for.add(agent.agent_id)
+    d.spawn(
+        claim_one(d, run, agent, now, logged_in, key, frozenset(kinds)),
+        f"claim-{run.config.campaign_id}-{agent.agent_id}",
+    )
+
+
+async def claim_one(
+    d: DialerState,
+    run: CampaignRun,
+    agent: DialerAgent,
+    now: dt.datetime,
+    logged_in: frozenset[int],
+    key: str,
+    kinds: frozenset[PickKind],
+) -> None:
+    cfg = run.config
+    work = asyncio.ensure_future(
+        d.offload(
+            claim_rows,
             d,
-            run,
+            cfg,
             now,
             1,
             mode=m.DialMode.PREVIEW.value,
             for_agent=agent.agent_id,
             logged_in=logged_in,
-            key="preview",
+            kinds=kinds,
         )
-        if claims and start_preview(d, run, *claims[0], agent, now):
-            free.remove(agent)
+    )
+    try:
+        claims = await asyncio.shield(work)
+    except asyncio.CancelledError:  # closing: the claim still lands, give it back
+        with contextlib.suppress(Exception):
+            give_back(d, await work)
+        raise
+    finally:
+        run.claiming_for.discard(agent.agent_id)
+        d.wake()  # the agent is free again for the next step, or has its contact
+    noted(d, run, claims, 1, key)
+    connected = d.telephony is not None and getattr(d.telephony, "connected", True)
+    if not run.config.running or d.runs.get(cfg.campaign_id) is not run or not connected:
+        give_back(d, claims)  # stopped (or Asterisk lost) while claiming: not dialed
+        return
+    if claims:
+        claimed, call_id = claims[0]
+        start_preview(d, run, claimed, call_id, agent, now)  # given back if the agent is gone
 
 
 def pool_round(
@@ -267,32 +307,6 @@ def noted(
     if claims and key in ("pool", "preview"):
         run.hopper_empty = False
     return claims
-
-
-def claim(
-    d: DialerState,
-    run: CampaignRun,
-    now: dt.datetime,
-    limit: int,
-    *,
-    key: str | None,
-    mode: str,
-    for_agent: int | None = None,
-    logged_in: frozenset[int] = frozenset(),
-    kinds=frozenset(PickKind),
-) -> list[tuple[Claim, int]]:
-    """A claim on the event loop (one agent's callback or preview contact)."""
-    claims = claim_rows(
-        d,
-        run.config,
-        now,
-        limit,
-        mode=mode,
-        for_agent=for_agent,
-        logged_in=logged_in,
-        kinds=kinds,
-    )
-    return noted(d, run, claims, limit, key)
 
 
 async def claim_pool(

@@ -15,7 +15,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -36,6 +36,8 @@ from .ports import DialerTelephony
 from .probes import Probes
 
 log = get_logger(__name__)
+
+T = TypeVar("T")
 
 POOL_KINDS = frozenset({PickKind.FRESH, PickKind.RETRY})
 #: The panel's pace: dials per minute over this many seconds.
@@ -62,6 +64,7 @@ class Line:
     abandoned: bool = False
     feedback: tuple[Outcome, core.Callback | None, int | None] | None = None
     task: asyncio.Task | None = None
+    finishing: bool = False  # its end is being written (outcomes.finish): once only
 
     @property
     def contact_leg(self) -> str:
@@ -92,6 +95,8 @@ class CampaignRun:
     empty_until: dict[str, float] = field(default_factory=dict)  # claim kind -> monotonic
     decision: pc.PacingDecision | None = None
     claiming: bool = False  # a pool claim is in flight (off the loop)
+    #: agents a callback or preview claim is in flight for (off the loop): not free
+    claiming_for: set[int] = field(default_factory=set)
     hopper_empty: bool = False  # nothing left to dial now (VICIdial users' top complaint)
     agents: int = 0  # working for the campaign at the last step (logged in, not paused)
     ready: int = 0  # of them free for a call
@@ -225,6 +230,26 @@ class DialerState:
                 self.db_on_loop.observe(took)
                 # seconds, a float: typeshed types a Counter's counts as int
                 self.db_on_loop_by[kind] += took  # type: ignore[assignment]
+
+    async def committed(self, kind: str, work: Callable[[Session], T]) -> T:
+        """``work(session)`` in one transaction off the event loop (``offload``: a worker
+        thread), returning once it is committed: what follows (an originate, the
+        contact's next offer, the line's bookkeeping) sees it written. ``work`` gets every
+        value it writes bound on the loop; it reads no loop state. Cancelled meanwhile
+        (closing), the transaction still completes, then the cancellation goes on."""
+
+        job = asyncio.ensure_future(self.offload(self.in_tx, kind, work))
+        try:
+            return await asyncio.shield(job)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await job
+            raise
+
+    def in_tx(self, kind: str, work: Callable[[Session], T]) -> T:
+        """``work(session)`` in one transaction (``committed`` runs it in a worker)."""
+        with self.tx(kind) as s:
+            return work(s)
 
     @property
     def phone(self) -> DialerTelephony:

@@ -710,6 +710,12 @@ async def test_a_day_in_every_mode(cube, sandbox, customers, tmp_path, monkeypat
     # the cold predictive campaign learned first, then dialed ahead of its free agents
     assert pacing.reasons["learning"] and pacing.ahead > 0, (dict(pacing.reasons), pacing.ahead)
     assert delays.max < 2.0  # exact: the histogram keeps its greatest value
+    # issue #11 item 11: with a call's writes and the preview/callback claims on the loop
+    # (88 s of DB work in a day, most of it finish) this day failed under load with loop
+    # lag p99 743 ms; they run in a worker thread (p99 15 ms at load 12, stress-ng)
+    off_loop = {"finish", "claim", "dialed", "bridged", "agent_leg", "answered"}
+    assert not set(cube.dialer.db_on_loop_by) & off_loop, cube.dialer.db_on_loop_by
+    assert pct(lag.lags, 0.99) < 0.5, lag_text
 
 
 async def _on_call(desk, agent_id):

@@ -54,7 +54,8 @@ def test_sigterm_stops_every_process_the_run_started(tmp_path):
         pytest.fail("the sandbox Asterisk needs root: run as root")
     pids_file, basetemp = tmp_path / "pids.json", tmp_path / "victim"
     env = {
-        **os.environ,
+        # not an xdist worker: its conftest must not swap in this worker's ports
+        **{k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST")},
         "ASTERISK_CUBE_TEST_BASE_PORT": str(BASE),
         "CUBE_STOP_RUN_PIDS": str(pids_file),
     }

@@ -11,8 +11,10 @@ from sqlalchemy import event, select
 from asterisk_cube.acd.distributor import Clock as DistributorClock
 from asterisk_cube.acd.distributor import DialerAgent, Distributor, EnquiryRegistered
 from asterisk_cube.ari.outbound import DialResult
+from asterisk_cube.core import contacts as core
 from asterisk_cube.core import pacing as pc
 from asterisk_cube.core.agents import AgentState
+from asterisk_cube.core.contacts import Outcome
 from asterisk_cube.db import models as m
 from asterisk_cube.db.session import make_engine, make_sessionmaker, transaction, upgrade
 from asterisk_cube.dialer import records
@@ -769,9 +771,12 @@ async def test_pool_claims_run_off_the_event_loop(world, monkeypatch):
     assert statuses(sessions, cid) == ["done"] * 4 and len(tel.bridged) == 4
     assert on_loop and not any(on_loop), on_loop
     assert tel.max_live_contacts <= 2  # power: still one line per ready agent
-    # what stays on the loop is measured, the claims are not among it
-    assert "claim" not in dialer.db_on_loop_by and dialer.db_on_loop_by["finish"] > 0
-    assert dialer.db_on_loop.count >= 4  # at least one finish per call
+    # what stays on the loop is measured (reload, stats); the claims are not among it,
+    # nor a call's writes (dialed, bridged, finish: off the loop too since the dialer
+    # day's p99 loop lag of 743 ms under load)
+    kinds = set(dialer.db_on_loop_by)
+    assert kinds and not kinds & {"claim", "dialed", "bridged", "agent_leg", "finish"}
+    assert dialer.db_on_loop.count > 0
 
 
 @pytest.mark.parametrize("what", ["campaign paused", "Asterisk lost"])
@@ -804,3 +809,92 @@ async def test_a_claim_landing_after_its_campaign_stopped_dials_nothing(world, w
     with transaction(sessions) as s:
         call = s.scalar(select(m.Call))
         assert (call.state, call.end_reason) == (m.CallState.FAILED, "not_dialed")
+
+
+async def test_a_finished_attempt_is_committed_before_its_contact_is_offered_again(world):
+    """Issue #11 item 11: a call's end is written off the event loop (the dialer day's
+    loop lag p99 743 ms under load, finish the largest share). Until that write is
+    committed the line stays in flight and its contact stays claimed: not dialed again
+    even when its retry is due, and counted by the pacer; after the commit it is."""
+    sessions, agents = world
+    phone = "+4790000001"
+    release = asyncio.Event()
+    held: list[str] = []
+
+    async def finish_waits(fn, /, *args, **kwargs):
+        if args and args[0] == "finish" and not release.is_set():
+            held.append(args[0])
+            await release.wait()
+        return fn(*args, **kwargs)
+
+    clock = Clock()
+    dialer, distributor, tel, cid = make(
+        world, "power", [phone], clock=clock, offload=finish_waits, max_attempts=3
+    )
+    tel.contacts[phone] = ("busy",)
+    await ready(distributor, agents[:1])
+    task = asyncio.create_task(dialer.run())
+    try:
+        loop = asyncio.get_running_loop()
+        until = loop.time() + 5.0  # the loop's (fake) clock
+        while not held:
+            assert loop.time() < until, "the call's end was not written off the loop"
+            await asyncio.sleep(0.01)
+        (line,) = dialer.lines.values()
+        clock.offset += dt.timedelta(hours=2)  # the busy retry (60 min) is due
+        await asyncio.sleep(3.0)  # many steps and claims
+        assert tel.dialed == [phone] and dialer.lines == {line.call_id: line}
+        assert statuses(sessions, cid) == ["dialing"]  # still claimed in the database
+        release.set()
+        until = loop.time() + 5.0
+        while len(tel.dialed) < 2:
+            assert loop.time() < until, "not dialed again once its end was written"
+            await asyncio.sleep(0.01)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    with transaction(sessions) as s:
+        first = s.get(m.Call, line.call_id)
+        assert first.state == m.CallState.FAILED and first.end_reason == "busy"
+
+
+async def test_preview_and_callback_claims_run_off_the_event_loop(world, monkeypatch):
+    """Issue #11 item 11: the preview and callback claims (one contact for one agent,
+    the second largest share of the dialer day's DB work on the loop) run in a worker
+    thread too; the agent is held while its claim is in flight (one contact at a time)."""
+    from asterisk_cube.dialer import rounds
+
+    sessions, agents = world
+    phones = [f"+47900000{i:02d}" for i in range(4)]
+    dialer, distributor, tel, cid = make(
+        world, "preview", phones, max_attempts=1, offload=asyncio.to_thread
+    )
+    for phone in phones:
+        tel.contacts[phone] = ("answer", 0.02, 0.05)
+    with transaction(sessions) as s:  # one contact has a callback due now, for agent 1
+        contact = s.scalars(select(m.Contact).where(m.Contact.phone == phones[3])).one()
+        rules = load_campaign(s, cid).rules
+        now = dt.datetime.now(dt.UTC)
+        records.apply_outcome(
+            s, contact.id, Outcome.CALLBACK, rules, now, core.Callback(now, agents[0], "")
+        )
+    on_loop: list[bool] = []
+    claim_contacts = rounds.claim_contacts
+
+    def watched(*args, **kwargs):
+        try:
+            asyncio.get_running_loop()
+            on_loop.append(True)
+        except RuntimeError:
+            on_loop.append(False)
+        return claim_contacts(*args, **kwargs)
+
+    monkeypatch.setattr(rounds, "claim_contacts", watched)
+    await ready(distributor, agents[:2])
+    await run_until(dialer, lambda: settled(sessions, cid, dialer))
+    assert statuses(sessions, cid) == ["done"] * 4 and len(tel.bridged) == 4
+    assert on_loop and not any(on_loop), on_loop
+    assert "claim" not in dialer.db_on_loop_by
+    with transaction(sessions) as s:  # the callback went to its agent
+        calls = s.scalars(select(m.Call).where(m.Call.contact_id == contact.id)).all()
+        assert [c.agent_id for c in calls] == [agents[0]]

@@ -1,0 +1,102 @@
+"""Ports of one pytest-xdist worker (``./scripts/test`` runs the suite in two processes).
+
+Each worker owns its sandbox Asterisk, its crossnode peer, its PostgreSQL cluster and its
+``serve`` ports (the latter derive from the sandbox's base). ``conftest.py`` calls
+:func:`worker_env` before any test module reads the environment, and exports the result,
+so subprocesses (``serve``, SIPp, a nested pytest) see the worker's ports too.
+
+Per worker N (``PYTEST_XDIST_WORKER`` = ``gwN``), from the environment:
+
+- ``ASTERISK_CUBE_TEST_BASE_PORTS`` (comma list, one base per worker), else
+  ``ASTERISK_CUBE_TEST_BASE_PORT`` (default 25000) + N * 10000;
+- ``ASTERISK_CUBE_TEST_PEER_BASE_PORTS``, else the base + 5000 (the crossnode test's
+  default, so base + 5000 .. + 9300 stays clear of the next worker's base + 10000);
+- ``ASTERISK_CUBE_TEST_PG_PORTS``, else ``ASTERISK_CUBE_TEST_PG_PORT`` (default 25432)
+  + N * 10000.
+
+Without xdist (``PYTEST_XDIST_WORKER`` unset) nothing changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+#: The files that take longest (``--durations`` of a run: 1-3 minutes each), run first
+#: under xdist; the rest keep their order (browser, integration, ... unit last, the many
+#: short files filling in at the end).
+LONGEST_FIRST = (
+    "integration/test_dialer_e2e.py",
+    "browser/test_demo_lives.py",
+    "integration/test_nodes_ownership_pg.py",
+    "browser/test_desk_callbacks.py",
+    "integration/test_crossnode_trunk.py",
+    "integration/test_install_from_wheel.py",
+    "integration/test_audio_live.py",
+    "security/test_contact_search_scope.py",
+    "integration/test_nodes_pg.py",
+    "integration/test_answering_entry.py",
+)
+
+#: a sandbox instance spans base + 38 .. base + 4300 (SIPp media included)
+SPAN = 4400
+STEP = 10000
+
+
+class WorkerPortsError(ValueError):
+    pass
+
+
+def worker_index(env: Mapping[str, str]) -> int | None:
+    name = env.get("PYTEST_XDIST_WORKER", "")
+    if not name:
+        return None
+    if not name.startswith("gw") or not name[2:].isdigit():
+        raise WorkerPortsError(f"unexpected PYTEST_XDIST_WORKER {name!r} (want gw0, gw1, ...)")
+    return int(name[2:])
+
+
+def _pick(env: Mapping[str, str], key: str, n: int, derived: int) -> int:
+    listed = env.get(key + "S", "").strip()
+    if not listed:
+        return derived
+    ports = [p.strip() for p in listed.split(",")]
+    if n >= len(ports):
+        raise WorkerPortsError(
+            f"{key}S={listed!r} names {len(ports)} port(s), worker {n} needs one"
+        )
+    if not ports[n].isdigit():
+        raise WorkerPortsError(f"{key}S={listed!r}: {ports[n]!r} is not a port number")
+    return int(ports[n])
+
+
+def worker_env(env: Mapping[str, str]) -> dict[str, str]:
+    """The variables to set for this worker (empty outside xdist)."""
+    n = worker_index(env)
+    if n is None:
+        return {}
+    base = _pick(
+        env,
+        "ASTERISK_CUBE_TEST_BASE_PORT",
+        n,
+        int(env.get("ASTERISK_CUBE_TEST_BASE_PORT", "25000")) + n * STEP,
+    )
+    peer = _pick(env, "ASTERISK_CUBE_TEST_PEER_BASE_PORT", n, base + 5000)
+    pg = _pick(
+        env,
+        "ASTERISK_CUBE_TEST_PG_PORT",
+        n,
+        int(env.get("ASTERISK_CUBE_TEST_PG_PORT", "25432")) + n * STEP,
+    )
+    for what, port in (("base", base), ("peer base", peer)):
+        if not 1024 <= port <= 65535 - SPAN:
+            raise WorkerPortsError(
+                f"worker gw{n}: sandbox {what} port {port} leaves no room for its "
+                f"{SPAN} ports below 65535: set the ...PORTS lists"
+            )
+    if not 1024 <= pg <= 65535:
+        raise WorkerPortsError(f"worker gw{n}: PostgreSQL port {pg} is not a usable port")
+    return {
+        "ASTERISK_CUBE_TEST_BASE_PORT": str(base),
+        "ASTERISK_CUBE_TEST_PEER_BASE_PORT": str(peer),
+        "ASTERISK_CUBE_TEST_PG_PORT": str(pg),
+    }
