@@ -7,12 +7,18 @@ so subprocesses (``serve``, SIPp, a nested pytest) see the worker's ports too.
 
 Per worker N (``PYTEST_XDIST_WORKER`` = ``gwN``), from the environment:
 
-- ``ASTERISK_CUBE_TEST_BASE_PORTS`` (comma list, one base per worker), else
-  ``ASTERISK_CUBE_TEST_BASE_PORT`` (default 25000) + N * 10000;
-- ``ASTERISK_CUBE_TEST_PEER_BASE_PORTS``, else the base + 5000 (the crossnode test's
-  default, so base + 5000 .. + 9300 stays clear of the next worker's base + 10000);
-- ``ASTERISK_CUBE_TEST_PG_PORTS``, else ``ASTERISK_CUBE_TEST_PG_PORT`` (default 25432)
-  + N * 10000.
+- ``ASTERISK_CUBE_TEST_BASE_PORTS`` (comma list, one base per worker), else, when
+  ``ASTERISK_CUBE_TEST_BASE_PORT`` is set, that + N * 11000, else the defaults below;
+- ``ASTERISK_CUBE_TEST_PEER_BASE_PORTS``, else the base - 4500 (the crossnode test's
+  default: below the base, clear of the worker's own base .. base + 6400);
+- ``ASTERISK_CUBE_TEST_PG_PORTS``, else ``ASTERISK_CUBE_TEST_PG_PORT`` + N * 11000, else
+  the defaults below.
+
+The defaults (CI) keep every port below 32768, where Linux's ephemeral ports begin
+(``ip_local_port_range``): a serve or Asterisk port up there can be taken a moment before
+by an outgoing connection's source port, and the bind fails ("address in use", seen three
+times in one afternoon with the peer at 30000 + 4102). They also keep clear of the demo's
+15000 .. 19400.
 
 Without xdist (``PYTEST_XDIST_WORKER`` unset) nothing changes.
 """
@@ -39,7 +45,11 @@ LONGEST_FIRST = (
 
 #: a sandbox instance spans base + 38 .. base + 4300 (SIPp media included)
 SPAN = 4400
-STEP = 10000
+#: a worker's base .. base + 6400: its sandbox and the stop-run victim at base + 2000
+STEP = 11000
+PEER_BELOW = 4500
+#: (base, peer base, PostgreSQL) per worker when nothing is set: all below 32768
+DEFAULT_PORTS = ((25000, 20500, 25432), (8000, 3500, 8432))
 
 
 class WorkerPortsError(ValueError):
@@ -74,18 +84,26 @@ def worker_env(env: Mapping[str, str]) -> dict[str, str]:
     n = worker_index(env)
     if n is None:
         return {}
+    custom = "ASTERISK_CUBE_TEST_BASE_PORT" in env
+    if not custom and n >= len(DEFAULT_PORTS):
+        raise WorkerPortsError(
+            f"worker gw{n}: the default ports serve {len(DEFAULT_PORTS)} workers: "
+            "set ASTERISK_CUBE_TEST_BASE_PORT or the ...PORTS lists"
+        )
+    default_base, _, default_pg = DEFAULT_PORTS[0 if custom else n]
     base = _pick(
         env,
         "ASTERISK_CUBE_TEST_BASE_PORT",
         n,
-        int(env.get("ASTERISK_CUBE_TEST_BASE_PORT", "25000")) + n * STEP,
+        int(env["ASTERISK_CUBE_TEST_BASE_PORT"]) + n * STEP if custom else default_base,
     )
-    peer = _pick(env, "ASTERISK_CUBE_TEST_PEER_BASE_PORT", n, base + 5000)
+    peer = _pick(env, "ASTERISK_CUBE_TEST_PEER_BASE_PORT", n, base - PEER_BELOW)
+    pg_set = env.get("ASTERISK_CUBE_TEST_PG_PORT")
     pg = _pick(
         env,
         "ASTERISK_CUBE_TEST_PG_PORT",
         n,
-        int(env.get("ASTERISK_CUBE_TEST_PG_PORT", "25432")) + n * STEP,
+        int(pg_set) + n * STEP if pg_set else default_pg,
     )
     for what, port in (("base", base), ("peer base", peer)):
         if not 1024 <= port <= 65535 - SPAN:

@@ -30,7 +30,7 @@ from asterisk_cube.sandbox import SandboxInstance
 pytestmark = [pytest.mark.integration, pytest.mark.postgres]
 
 PEER_BASE_PORT = int(
-    os.environ.get("ASTERISK_CUBE_TEST_PEER_BASE_PORT", str(TEST_BASE_PORT + 5000))
+    os.environ.get("ASTERISK_CUBE_TEST_PEER_BASE_PORT", str(TEST_BASE_PORT - 4500))
 )
 AGENT_PASSWORD = "agent-password-1"
 LINE = "4721000021"
