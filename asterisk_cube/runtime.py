@@ -278,11 +278,17 @@ class Runtime:
 
         await asyncio.gather(stop_web(), stop_agi(), return_exceptions=True)
 
-        others = [t for name, t in state.components.items() if name != "web" and not t.done()]
-        for task in others:
-            task.cancel()
-        if others:
-            await asyncio.wait(others, timeout=3)
+        async def cancel(names: list[str]) -> None:
+            tasks = [t for n, t in state.components.items() if n in names and not t.done()]
+            for task in tasks:
+                task.cancel()
+            if tasks:
+                await asyncio.wait(tasks, timeout=3)
+
+        # ARI last: the others' cleanup (the dialer ending its unbridged lines) talks to
+        # Asterisk through it.
+        await cancel([n for n in state.components if n not in ("web", "ari")])
+        await cancel(["ari"])
         state.hub.close()
         log.info("serve_stopped", seconds=round(time.monotonic() - started, 2))
 

@@ -61,8 +61,26 @@ async def _follow(d: DialerState, sub) -> None:
         d.wake_event.set()
 
 
+#: a line in these phases has no agent bridged with its contact yet
+UNBRIDGED = frozenset({"agent", "ringing", "waiting", "connecting"})
+
+
 async def close(d: DialerState) -> None:
-    """Cancel the lines' tasks, give back contacts not dialed, clear "dialer dialing"."""
+    """End the lines nobody is talking on, cancel the lines' tasks, give back contacts not
+    dialed, clear "dialer dialing"."""
+    # Once this serve stops nobody connects them: a contact left ringing rings on until
+    # the originate timeout (and, answering, hears silence); an agent's phone rings for
+    # nothing. Talking calls go on in Asterisk; the next start recovers them.
+    unbridged = [line for line in d.lines.values() if line.phase in UNBRIDGED]
+    await asyncio.gather(
+        *(
+            d.phone.hangup(channel)
+            for line in unbridged
+            for channel in (line.contact_channel, line.agent_channel)
+            if channel
+        ),
+        return_exceptions=True,
+    )
     for task in list(d.tasks):
         task.cancel()
     for task in list(d.tasks):

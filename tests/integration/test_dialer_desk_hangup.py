@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from sippkit import phone
 from sqlalchemy import select
-from test_call_legs_end import assert_nothing_left, bye_reaches
+from test_call_legs_end import ari_get, assert_nothing_left, bye_reaches
 from test_dialer_e2e import (  # the dialer's runtime on the sandbox and its helpers
     add_agents,
     add_contacts,
@@ -54,3 +54,26 @@ async def test_desk_hangup_of_a_power_call_ends_contact_and_agent(dialer_cube, s
     with served.tx() as s:
         row = s.scalar(select(m.Call).where(m.Call.campaign_id == camp.id))
         assert row.state == m.CallState.ENDED and row.answered_at is not None
+
+
+@pytest.mark.parametrize("cube", [{"ring_timeout": "60"}], indirect=True)
+async def test_stopping_serve_ends_a_contact_still_ringing(dialer_cube, sandbox, tmp_path):
+    """serve stopped while a power call rings a customer who would ring for a minute: the
+    customer's leg is hung up at once, not left ringing until the originate timeout (seen
+    after the demo's Ctrl-C)."""
+    served = dialer_cube
+    with served.tx() as s:
+        camp = p.add_campaign(s, "Stop", mode="power", skill="stop", wrap_up=0)
+        (agent,) = add_agents(s, [1], "stop")
+        add_contacts(s, camp.id, [number(2, 0, 0, 1)])  # rings, never answers
+    await served.start()
+    with phone(sandbox, sandbox.agent_port(1), tmp_path / "agent01"):
+        await ready(served.desk, [agent])
+        served.running("Stop")
+
+        async def ringing():
+            return [c for c in await ari_get(sandbox, "channels") if c["state"] == "Ringing"]
+
+        await until(ringing, timeout=20, what="the customer ringing")
+        await served.stop()
+        await assert_nothing_left(sandbox, "after serve stopped during the ring")

@@ -898,3 +898,28 @@ async def test_preview_and_callback_claims_run_off_the_event_loop(world, monkeyp
     with transaction(sessions) as s:  # the callback went to its agent
         calls = s.scalars(select(m.Call).where(m.Call.contact_id == contact.id)).all()
         assert [c.agent_id for c in calls] == [agents[0]]
+
+
+async def test_stopping_ends_the_lines_nobody_talks_on_and_leaves_the_talking_ones(world):
+    """serve stopping (the dialer cancelled): a contact still ringing was left ringing in
+    Asterisk until the originate timeout (seen after the demo's Ctrl-C); a call with an
+    agent on it goes on (the next start recovers it)."""
+    _sessions, agents = world
+    phones = ["+4790000001", "+4790000002"]
+    dialer, distributor, tel, _cid = make(world, "power", phones, max_attempts=1)
+    tel.contacts[phones[0]] = ("answer", 0.01, 100.0)  # talks for long
+    tel.contacts[phones[1]] = ("never",)
+    await ready(distributor, agents[:2])
+    task = asyncio.create_task(dialer.run())
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 5
+    while not (tel.bridged and len(tel.dialed) == 2):
+        assert loop.time() < deadline, "timed out"
+        await asyncio.sleep(0.001)
+    talking = {ch for _call, chans in tel.bridged for ch in chans}
+    ringing = {ch for ch in tel.live if ch.startswith("c")} - talking
+    assert ringing, tel.live
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert not ringing & tel.live  # hung up
+    assert talking <= tel.live  # still talking
