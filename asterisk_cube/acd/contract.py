@@ -167,6 +167,25 @@ class AgentViewChanged(Event):
     agent_id: int
 
 
+@dataclass(frozen=True)
+class LineCount:
+    """One line's queue as a desk shows it (``LineView.waiting`` / ``longest_wait_s``)."""
+
+    line_id: int
+    waiting: int
+    longest_wait_s: float
+
+
+@dataclass(frozen=True)
+class DeskLineCount(Event):
+    """Only the queue of one of this agent's lines changed: push the count, not a fresh
+    view (issue #19: an arrival re-rendered every desk showing the line). Agents with the
+    same count share one ``count`` object, so the push serialises it once."""
+
+    agent_id: int
+    count: LineCount
+
+
 class AgentDesk(Protocol):
     """The agent-facing operations. ``agent_id`` is the logged-in user (the web layer
     authenticates); every call/contact/missed id is checked to belong to that agent."""

@@ -26,7 +26,9 @@ log = get_logger(__name__)
 async def run(d: DialerState) -> None:
     """The runtime component: step every ``tick`` or when an agent changes."""
     recover(d)
-    sub = d.hub.subscribe(c.AgentViewChanged, name="dialer") if d.hub else None
+    sub = (  # a desk change, or a line's queue (an inbound arrival) changed
+        d.hub.subscribe(c.AgentViewChanged, c.DeskLineCount, name="dialer") if d.hub else None
+    )
     waker = None
     if sub is not None:
         waker = asyncio.create_task(_follow(d, sub), name="dialer-wake")
