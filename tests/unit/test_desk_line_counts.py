@@ -113,3 +113,58 @@ def test_one_text_per_distinct_count():
     assert push.count_message(a) == (
         'event: count\ndata: {"line_id":7,"waiting":2,"longest_wait_s":12.5}\n\n'
     )
+
+
+def _asdict_way(view):
+    """The view's dict as ``to_dict`` built it before (``dataclasses.asdict`` + convert)."""
+    from dataclasses import asdict
+
+    def conv(value):
+        if isinstance(value, dt.datetime):
+            return value.isoformat()
+        if isinstance(value, dict):
+            return {k: conv(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [conv(v) for v in value]
+        return value
+
+    return conv(asdict(view))
+
+
+def test_a_pushed_view_is_the_same_dict_as_before_without_asdict():
+    contact = c.ContactView(7, "+4791000000", "Kari", None, None, "Hot", "new", {"a": [1, 2]})
+    card = c.CallView(
+        call_id=5,
+        state="connected",
+        line="Support",
+        did="100",
+        caller="91000000",
+        kind="service",
+        campaign="Hot",
+        client_id=None,
+        contacts=[contact],
+        contact_id=7,
+        categories=[c.CategoryView(1, "Mood", False, None, [c.TopicView(2, "Happy")])],
+        registration_required=True,
+        registered=False,
+        answered_at=T0,
+        forward=c.ForwardView("ringing", "+4722000000", 1, 2),
+    )
+    view = c.AgentView(
+        agent_id=1,
+        username="kari",
+        name="Kari",
+        role="agent",
+        state="busy",
+        since=T0,
+        pause_reason=None,
+        wrap_up_until=None,
+        blocked=False,
+        lines=[c.LineView(3, "100", "Support", 1, True, 2, 12.5)],
+        offer=c.OfferView(6, "Support", "100", "9100", "service", T0, T0, "hi"),
+        call=card,
+        missed=[c.MissedCallView(9, "Support", "9100", T0)],
+        pause_reasons=[("lunch", "Lunch")],
+    )
+    assert view.to_dict() == _asdict_way(view)
+    assert view.to_dict()["pause_reasons"] == [["lunch", "Lunch"]]
