@@ -168,3 +168,20 @@ def test_a_pushed_view_is_the_same_dict_as_before_without_asdict():
     )
     assert view.to_dict() == _asdict_way(view)
     assert view.to_dict()["pause_reasons"] == [["lunch", "Lunch"]]
+
+
+async def test_the_dialer_wakes_once_per_change_not_once_per_desk(world):  # noqa: F811
+    from asterisk_cube.dialer.loop import WAKE_ON
+
+    _, ids, lines = world
+    d = make(world, FakeTelephony())
+    for name in ("ann", "bob", "cid"):
+        await d.login(ids[name])
+        await d.choose_lines(ids[name], [lines["100"]])  # paused: the calls wait
+    dialer = d.hub.subscribe(*WAKE_ON)
+    desks = d.hub.subscribe(c.AgentViewChanged, c.DeskLineCount)
+    d.call_arrived("ch1", lines["100"], "91000001")
+    assert len(_drain(desks)) == 3  # each desk is told
+    assert len(_drain(dialer)) == 1  # the dialer once
+    await d.ready(ids["ann"])  # an agent change wakes it too (and the call is offered)
+    assert len(_drain(dialer)) >= 1
