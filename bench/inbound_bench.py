@@ -348,7 +348,8 @@ class BenchAgents:
     async def _run(self, agent_id: int) -> None:
         sub = self.hub.subscribe(  # as web/push.py: only this agent's changes
             c.AgentViewChanged,
-            *([c.DeskLineCount] if hasattr(c, "DeskLineCount") else []),  # a before-#19 tree
+            # an open desk gets its line counts; direct agents have none open
+            *([c.DeskLineCount] if self.mode == "desktop" and hasattr(c, "DeskLineCount") else []),
             maxsize=256,
             name=f"bench-agent-{agent_id}",
             agent_id=agent_id,

@@ -58,7 +58,12 @@ class Notifier:
             self.everyone()
             return
         self.agents(*also)
-        shown = [i for i in self._showing(line_id) if i not in also]
+        listening = self.hub.listening(c.DeskLineCount, "agent_id")  # open desks only
+        shown = [
+            i
+            for i in self._showing(line_id)
+            if i not in also and (listening is None or i in listening)
+        ]
         if not shown:
             return
         st = self.state

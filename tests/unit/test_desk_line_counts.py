@@ -185,3 +185,25 @@ async def test_the_dialer_wakes_once_per_change_not_once_per_desk(world):  # noq
     assert len(_drain(dialer)) == 1  # the dialer once
     await d.ready(ids["ann"])  # an agent change wakes it too (and the call is offered)
     assert len(_drain(dialer)) >= 1
+
+
+async def test_no_counts_are_computed_for_desks_that_are_not_open(world, monkeypatch):  # noqa: F811
+    _, ids, lines = world
+    d = make(world, FakeTelephony())
+    for name in ("ann", "bob", "cid"):
+        await d.login(ids[name])
+        await d.choose_lines(ids[name], [lines["100"]])
+    computed = []
+    real = rt.waiting_on_line
+
+    def counted(calls, agents, line_id, now):
+        computed.append(sorted(a.agent_id for a in agents))
+        return real(calls, agents, line_id, now)
+
+    monkeypatch.setattr(rt, "waiting_on_line", counted)
+    d.call_arrived("ch1", lines["100"], "91000001")  # no desk open: nothing to count
+    assert computed == []
+    sub = d.hub.subscribe(c.DeskLineCount, agent_id=ids["bob"])  # bob's desk opens
+    d.call_arrived("ch2", lines["100"], "91000002")
+    assert computed == [[ids["bob"]]]
+    assert [e.count.waiting for e in _drain(sub)] == [2]
