@@ -266,6 +266,15 @@ class EventHub:
             self._by_type[event_type] = route
         return route
 
+    def listening(self, event_type: type[Event], name: str) -> set[Any] | None:
+        """The values of ``name`` that subscriptions to ``event_type`` match; None if a
+        subscription takes every such event (then every value is listened to). Lets a
+        publisher skip building events nobody would get."""
+        plain, keyed = self._route(event_type)
+        if plain:
+            return None
+        return {value for value, subs in keyed.get(name, {}).items() if subs}
+
     def publish(self, event: Event) -> None:
         """Deliver ``event`` to every interested subscriber. Never blocks."""
         if not isinstance(event, Event):

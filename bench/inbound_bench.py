@@ -17,7 +17,9 @@ Bench agents, two modes:
 
 * ``desktop``: like the desktop's SSE stream (``web/push.py``): one hub subscription
   per agent, a burst of ``AgentViewChanged`` is coalesced, then ``desk.view(agent)``
-  is read (what the browser would be sent) and acted on: close an ended call card,
+  is read, rendered and serialised as the push does (what the browser would be sent)
+  and acted on; a burst of only ``DeskLineCount`` (a line's queue changed, issue #19)
+  is serialised as the push's ``count`` message instead. Acting: close an ended call card,
   accept an offer, make itself ready at once after a system pause (no_answer). This
   is the cost ``serve`` pays with 20 desktops open.
 * ``direct``: the same reactions, read from the distributor's in-memory state instead
@@ -98,6 +100,7 @@ from asterisk_cube.db.session import make_engine, make_sessionmaker, transaction
 from asterisk_cube.sandbox import SandboxInstance
 from asterisk_cube.sandbox_host import ensure_host_tools
 from asterisk_cube.services import provisioning as p
+from asterisk_cube.web import push
 from asterisk_cube.wiring import build_runtime
 
 REPO = Path(__file__).resolve().parent.parent
@@ -330,6 +333,7 @@ class BenchAgents:
         self.re_readied = 0
         self.views = 0
         self.view_seconds = 0.0
+        self.sent = 0  # characters the desks' pushes would send
 
     def start(self) -> None:
         for agent_id in self.agent_ids:
@@ -343,7 +347,12 @@ class BenchAgents:
 
     async def _run(self, agent_id: int) -> None:
         sub = self.hub.subscribe(  # as web/push.py: only this agent's changes
-            c.AgentViewChanged, maxsize=256, name=f"bench-agent-{agent_id}", agent_id=agent_id
+            c.AgentViewChanged,
+            # an open desk gets its line counts; direct agents have none open
+            *([c.DeskLineCount] if self.mode == "desktop" and hasattr(c, "DeskLineCount") else []),
+            maxsize=256,
+            name=f"bench-agent-{agent_id}",
+            agent_id=agent_id,
         )
         try:
             await self._act(agent_id)
@@ -352,13 +361,20 @@ class BenchAgents:
                     event = await sub.get()
                 except EOFError:
                     return
-                relevant = event.agent_id == agent_id
-                while (more := sub.get_nowait()) is not None:
-                    relevant = relevant or more.agent_id == agent_id
+                relevant = False
+                counts: dict[int, c.LineCount] = {}
+                while event is not None:
+                    if not isinstance(event, c.AgentViewChanged):
+                        counts[event.count.line_id] = event.count
+                    else:
+                        relevant = True
+                    event = sub.get_nowait()
                 if sub.take_stale():
                     relevant = True
                 if relevant:
                     await self._act(agent_id)
+                elif counts and self.mode == "desktop":  # what the push sends for a count
+                    self.sent += sum(len(push.count_message(n)) for n in counts.values())
         finally:
             sub.close()
 
@@ -382,6 +398,7 @@ class BenchAgents:
             if self.mode == "desktop":
                 started = time.perf_counter()
                 view = await self.desk.view(agent_id)
+                self.sent += len(push.sse_message("view", view.to_dict()))  # as the push
                 self.view_seconds += time.perf_counter() - started
                 self.views += 1
                 offer = view.offer.call_id if view.offer else None

@@ -71,7 +71,8 @@ class ViewStream:
         self.last: View | None = None
 
     async def next(self, timeout: float = 10.0) -> View:
-        """The next ``view`` message (heartbeats and other events are skipped)."""
+        """The next ``view`` message, or the last view with a ``count`` message's new
+        queue count applied (heartbeats and other events are skipped)."""
         return await asyncio.wait_for(self._next_view(), timeout)
 
     async def _next_view(self) -> View:
@@ -79,6 +80,18 @@ class ViewStream:
             event, data = await next_event(self._lines, "event stream")
             if event == "view":
                 self.last = json.loads(data)
+                return self.last
+            if event == "count" and self.last is not None:
+                # only one line's queue changed (issue #19): as the desk page, update the
+                # count in the last view and hand that on
+                count = json.loads(data)
+                lines = [
+                    {**ln, "waiting": count["waiting"], "longest_wait_s": count["longest_wait_s"]}
+                    if ln["line_id"] == count["line_id"]
+                    else ln
+                    for ln in self.last["lines"]
+                ]
+                self.last = {**self.last, "lines": lines}
                 return self.last
             if event == "refused":
                 raise ApiError(409, json.loads(data))

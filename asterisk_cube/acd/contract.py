@@ -13,7 +13,7 @@ sends the fresh ``AgentView``. Supervisors' views (panel) use their own events.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any, Protocol
 
 from asterisk_cube.events import Event
@@ -148,16 +148,30 @@ class AgentView:
     pause_requested: str | None = None  # a pause taken after the current call / wrap-up
 
     def to_dict(self) -> dict[str, Any]:
-        def conv(value: Any) -> Any:
-            if isinstance(value, dt.datetime):
-                return value.isoformat()
-            if isinstance(value, dict):
-                return {k: conv(v) for k, v in value.items()}
-            if isinstance(value, list | tuple):
-                return [conv(v) for v in value]
-            return value
+        """Plain JSON-ready values (datetimes as ISO text, tuples as lists). Walks the
+        fields itself: ``dataclasses.asdict`` deep-copies every value first, and this
+        runs for every pushed view (issue #19)."""
+        return _plain(self)
 
-        return conv(asdict(self))
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    names = _FIELDS.get(type(value))
+    if names is None and is_dataclass(value):
+        names = _FIELDS[type(value)] = tuple(f.name for f in fields(value))
+    if names is not None:
+        return {name: _plain(getattr(value, name)) for name in names}
+    return value
+
+
+_FIELDS: dict[type, tuple[str, ...]] = {}  # a view dataclass -> its field names
 
 
 @dataclass(frozen=True)
@@ -165,6 +179,25 @@ class AgentViewChanged(Event):
     """Something this agent sees changed: push a fresh view."""
 
     agent_id: int
+
+
+@dataclass(frozen=True)
+class LineCount:
+    """One line's queue as a desk shows it (``LineView.waiting`` / ``longest_wait_s``)."""
+
+    line_id: int
+    waiting: int
+    longest_wait_s: float
+
+
+@dataclass(frozen=True)
+class DeskLineCount(Event):
+    """Only the queue of one of this agent's lines changed: push the count, not a fresh
+    view (issue #19: an arrival re-rendered every desk showing the line). Agents with the
+    same count share one ``count`` object, so the push serialises it once."""
+
+    agent_id: int
+    count: LineCount
 
 
 class AgentDesk(Protocol):

@@ -119,7 +119,7 @@ class DeskCommands(DistributorCore):
         # Ring the phone first, then update screens: the connect task's first step
         # (the originate) is queued before the desktop pushes this notify wakes.
         self._spawn(self._connect(call, agent), f"connect-{call_id}")
-        self.notifier.agents(agent_id)
+        self.notifier.queue(call.line_id, agent_id)  # it left the line's queue
 
     async def decline(self, agent_id: int, call_id: int) -> None:
         agent = self._agent(agent_id)

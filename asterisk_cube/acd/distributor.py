@@ -131,7 +131,7 @@ class Distributor(
         self.node = node
         self.ring_timeout = ring_timeout
         self.state = AcdState()  # every live record; the query methods are there
-        self.notifier = Notifier(hub, self.state)
+        self.notifier = Notifier(hub, self.state, self.now)
         self.contacts = contacts.Contacts(sessions, self.journal)
         self._tx_depth = 0
         self._tasks: set[asyncio.Task] = set()
@@ -475,7 +475,7 @@ class Distributor(
         self.calls[call.call_id] = call
         self.by_channel[channel_id] = call.call_id
         log.debug("call_waiting", call=call.call_id, kind=kind.value, line=line_id, caller=caller)
-        self.notifier.line(call.line_id)
+        self.notifier.queue(call.line_id)  # the line's desks: a new count, not a view
         self.dispatch()
         self._xn_announce_waiting(call)  # no agent took it at once: the other nodes' too
         return call.call_id

@@ -38,7 +38,8 @@ class Lifecycle(DistributorCore):
             return
         now = self.now()
         self._write(rec.end_leg, channel_id, now, cause)
-        if call.phase in ("waiting", "offered", "connecting"):
+        missed = call.phase in ("waiting", "offered", "connecting")
+        if missed:
             if self._xn_foreign(call):
                 pass  # another node's agent: its node learns it from our 'ended' (crossnode)
             elif call.phase == "offered":
@@ -78,7 +79,11 @@ class Lifecycle(DistributorCore):
         if call.forward is not None and call.phase != "forwarded":
             call.forward = None
         self._xn_ended(call)
-        self.notifier.line(call.line_id, *([call.agent_id] if call.agent_id else []))
+        also = [call.agent_id] if call.agent_id else []
+        if missed:  # the line's queue and its missed calls changed on every desk showing it
+            self.notifier.line(call.line_id, *also)
+        else:  # the queue did not change (it left it when accepted): the agent's desk only
+            self.notifier.agents(*also)
         self.dispatch()
 
     def agent_leg_left(self, call_id: int, gone: str | None = None) -> None:

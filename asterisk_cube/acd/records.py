@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from asterisk_cube.core import agents as ag
 from asterisk_cube.db import models as m
 from asterisk_cube.db.base import table_of
-from asterisk_cube.db.journal import batched
+from asterisk_cube.db.journal import BatchedCall, batched
 
 _CALLS = table_of(m.Call)
 _LEGS = table_of(m.CallLeg)
@@ -81,13 +81,13 @@ def _run(s: Session, statement: Any, params: Any = None) -> Any:
     return s.connection().execute(statement, params)
 
 
-def persist_agents(s: Session, calls: list[tuple[tuple, dict]]) -> None:
+def persist_agents(s: Session, calls: list[BatchedCall]) -> None:
     """Every ``persist_agent`` of one journal batch: the last status of each agent (one
     executemany UPDATE; an INSERT for an agent without a row yet) and every state-log
     record in one executemany INSERT. Nothing else in a batch reads these rows."""
     last: dict[int, dict[str, object]] = {}
     log_rows = []
-    for args, kwargs in calls:
+    for _fn, args, kwargs in calls:
         agent_id, status, card_call_id, record, now, node = _agent_args(*args, **kwargs)
         last[agent_id] = _status_values(status, card_call_id, now, node)
         row = _log_row(agent_id, record)
@@ -129,17 +129,135 @@ def persist_agent(
     """The agent's current status row, and the state-time log record of the change
     (queued on the journal: written with the batch's others by :func:`persist_agents`).
     ``node``: the node that made the change, the one the agent works on (issue #14)."""
-    persist_agents(s, [((agent_id, status, card_call_id, record, now, node), {})])
+    persist_agents(s, [(persist_agent, (agent_id, status, card_call_id, record, now, node), {})])
 
 
+# --- a call's records: rows per operation, written one by one or a batch's together ---
+
+Rows = list[tuple[Any, dict[str, Any]]]  # (prebuilt statement, its parameters)
+#: the inserts in the order their foreign keys need (a leg, offer or missed call's call)
+_INSERTS = (_CALL_INSERT, _LEG_INSERT, _OFFER_INSERT, _MISSED_INSERT)
+#: an update's row key; ``_LEG_END`` only ends a leg not yet ended: the first one wins
+_UPDATE_KEYS = {_CALL_UPDATE: "b_call_id", _OFFER_END: "b_offer_id", _LEG_END: "b_channel_id"}
+
+
+def _write_rows(s: Session, rows: Rows) -> None:
+    for statement, params in rows:
+        _run(s, statement, params)
+
+
+def _same_columns(table: Any, rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """An insert's rows as runs that one executemany takes (the same columns each), in
+    order: a column a row leaves out gets what the insert would give it (its scalar
+    default, or NULL), unless that is computed (then the run splits there)."""
+    if not rows:
+        return []
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    fill: dict[str, Any] = {}
+    for name in columns:
+        column = table.c[name]
+        if column.server_default is not None:
+            continue
+        if column.default is None:
+            fill[name] = None
+        elif column.default.is_scalar:
+            fill[name] = column.default.arg
+    runs: list[list[dict[str, Any]]] = []
+    shape: frozenset[str] | None = None
+    for row in rows:
+        full = {**{k: v for k, v in fill.items() if k not in row}, **row}
+        if frozenset(full) != shape:
+            shape = frozenset(full)
+            runs.append([])
+        runs[-1].append(full)
+    return runs
+
+
+def write_records(s: Session, calls: list[BatchedCall]) -> None:
+    """Every call-record write of one journal batch (issue #19: about ten statements per
+    call, each executed on its own): the inserts of each table in one executemany, in
+    queue order and foreign-key order; then each row's updates merged in queue order into
+    one (the same final values: they set constants), one executemany per statement and
+    column set. Flushed by the journal before any other operation of the batch runs."""
+    inserts: dict[Any, list[dict[str, Any]]] = {statement: [] for statement in _INSERTS}
+    updates: dict[tuple[Any, Any], dict[str, Any]] = {}
+    for fn, args, kwargs in calls:
+        for statement, params in _ROWS[fn](*args, **kwargs):
+            if statement in inserts:
+                inserts[statement].append(params)
+                continue
+            key = (statement, params[_UPDATE_KEYS[statement]])
+            merged = updates.get(key)
+            if merged is None:
+                updates[key] = dict(params)
+            elif statement is not _LEG_END:
+                merged.update(params)
+    for statement, rows in inserts.items():
+        for run in _same_columns(statement.table, rows):
+            _run(s, statement, run)
+    grouped: dict[tuple[Any, tuple[str, ...]], list[dict[str, Any]]] = {}
+    for (statement, _key), params in updates.items():
+        grouped.setdefault((statement, tuple(sorted(params))), []).append(params)
+    for (statement, _columns), rows in grouped.items():
+        _run(s, statement, rows)
+
+
+def _arrival_rows(call: dict, channel_id: str, at: dt.datetime) -> Rows:
+    leg = dict(call_id=call["id"], role=m.LegRole.CALLER, channel_id=channel_id, started_at=at)
+    return [(_CALL_INSERT, call), (_LEG_INSERT, leg)]
+
+
+def _update_call_rows(call_id: int, **values: Any) -> Rows:
+    return [(_CALL_UPDATE, {"b_call_id": call_id, **values})]
+
+
+def _offer_rows(offer_id: int, call_id: int, agent_id: int, at: dt.datetime) -> Rows:
+    offer = dict(
+        id=offer_id,
+        call_id=call_id,
+        agent_id=agent_id,
+        offered_at=at,
+        result=m.OfferResult.PENDING,
+    )
+    return [(_OFFER_INSERT, offer), *_update_call_rows(call_id, state=m.CallState.OFFERED)]
+
+
+def _end_offer_rows(offer_id: int, result: m.OfferResult, at: dt.datetime) -> Rows:
+    return [(_OFFER_END, dict(b_offer_id=offer_id, result=result, decided_at=at))]
+
+
+def _end_leg_rows(channel_id: str, at: dt.datetime, cause: str) -> Rows:
+    return [(_LEG_END, dict(b_channel_id=channel_id, ended_at=at, cause=cause))]
+
+
+def _missed_rows(
+    missed_id: int, call_id: int, line_id: int | None, caller: str, at: dt.datetime
+) -> Rows:
+    missed = dict(
+        id=missed_id, call_id=call_id, line_id=line_id, caller_number=caller, missed_at=at
+    )
+    return [(_MISSED_INSERT, missed)]
+
+
+def _agent_leg_rows(
+    call_id: int, channel_id: str, endpoint: str, agent_id: int, at: dt.datetime
+) -> Rows:
+    leg = dict(
+        call_id=call_id,
+        role=m.LegRole.AGENT,
+        channel_id=channel_id,
+        endpoint=endpoint,
+        agent_id=agent_id,
+        started_at=at,
+        answered_at=at,
+    )
+    return [(_LEG_INSERT, leg)]
+
+
+@batched(write_records, ordered=True)
 def insert_arrival(s: Session, call: dict, channel_id: str, at: dt.datetime) -> None:
     """A caller entered the app: its call row (id allocated beforehand) and caller leg."""
-    _run(s, _CALL_INSERT, call)
-    _run(
-        s,
-        _LEG_INSERT,
-        dict(call_id=call["id"], role=m.LegRole.CALLER, channel_id=channel_id, started_at=at),
-    )
+    _write_rows(s, _arrival_rows(call, channel_id, at))
 
 
 def create_contact(s: Session, call_id: int, campaign_id: int, phone: str) -> int:
@@ -151,59 +269,50 @@ def create_contact(s: Session, call_id: int, campaign_id: int, phone: str) -> in
     return contact.id
 
 
+@batched(write_records, ordered=True)
 def update_call(s: Session, call_id: int, **values) -> None:
-    _run(s, _CALL_UPDATE, {"b_call_id": call_id, **values})
+    _write_rows(s, _update_call_rows(call_id, **values))
 
 
+@batched(write_records, ordered=True)
 def insert_offer(s: Session, offer_id: int, call_id: int, agent_id: int, at: dt.datetime) -> None:
-    _run(
-        s,
-        _OFFER_INSERT,
-        dict(
-            id=offer_id,
-            call_id=call_id,
-            agent_id=agent_id,
-            offered_at=at,
-            result=m.OfferResult.PENDING,
-        ),
-    )
-    update_call(s, call_id, state=m.CallState.OFFERED)
+    _write_rows(s, _offer_rows(offer_id, call_id, agent_id, at))
 
 
+@batched(write_records, ordered=True)
 def end_offer(s: Session, offer_id: int, result: m.OfferResult, at: dt.datetime) -> None:
-    _run(s, _OFFER_END, dict(b_offer_id=offer_id, result=result, decided_at=at))
+    _write_rows(s, _end_offer_rows(offer_id, result, at))
 
 
+@batched(write_records, ordered=True)
 def end_leg(s: Session, channel_id: str, at: dt.datetime, cause: str) -> None:
-    _run(s, _LEG_END, dict(b_channel_id=channel_id, ended_at=at, cause=cause))
+    _write_rows(s, _end_leg_rows(channel_id, at, cause))
 
 
+@batched(write_records, ordered=True)
 def insert_missed(
     s: Session, missed_id: int, call_id: int, line_id: int | None, caller: str, at: dt.datetime
 ) -> None:
-    _run(
-        s,
-        _MISSED_INSERT,
-        dict(id=missed_id, call_id=call_id, line_id=line_id, caller_number=caller, missed_at=at),
-    )
+    _write_rows(s, _missed_rows(missed_id, call_id, line_id, caller, at))
 
 
+@batched(write_records, ordered=True)
 def insert_agent_leg(
     s: Session, call_id: int, channel_id: str, endpoint: str, agent_id: int, at: dt.datetime
 ) -> None:
-    _run(
-        s,
-        _LEG_INSERT,
-        dict(
-            call_id=call_id,
-            role=m.LegRole.AGENT,
-            channel_id=channel_id,
-            endpoint=endpoint,
-            agent_id=agent_id,
-            started_at=at,
-            answered_at=at,
-        ),
-    )
+    _write_rows(s, _agent_leg_rows(call_id, channel_id, endpoint, agent_id, at))
+
+
+#: each batched record operation's rows (``write_records``)
+_ROWS: dict[Callable, Callable[..., Rows]] = {
+    insert_arrival: _arrival_rows,
+    update_call: _update_call_rows,
+    insert_offer: _offer_rows,
+    end_offer: _end_offer_rows,
+    end_leg: _end_leg_rows,
+    insert_missed: _missed_rows,
+    insert_agent_leg: _agent_leg_rows,
+}
 
 
 def insert_contact_leg(

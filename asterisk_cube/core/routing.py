@@ -363,3 +363,32 @@ def waiting_for_agent(
         elif serves(me, call):
             mine.append(call)
     return _by_line(mine)
+
+
+def waiting_on_line(
+    calls: Iterable[WaitingCall],
+    agents: Sequence[AgentView],
+    line_id: int,
+    now: datetime,
+) -> dict[int, LineWaiting | None]:
+    """``waiting_for_agent``'s entry for one line, for each of ``agents`` at once (None: no
+    call there for it): a change in one line's queue updates the count on every desk that
+    shows it without building each desk's view (issue #19). The agents a waiting call is
+    reserved for must be among ``agents``."""
+    on_line = [call for call in calls if call.line_id == line_id]
+    held = {
+        call.call_id: call.reserved_for for call in on_line if reservation_holds(call, agents, now)
+    }
+    out: dict[int, LineWaiting | None] = {}
+    for agent in agents:
+        mine = [
+            call
+            for call in on_line
+            if (
+                held[call.call_id] == agent.agent_id
+                if call.call_id in held
+                else serves(agent, call)
+            )
+        ]
+        out[agent.agent_id] = _by_line(mine)[0] if mine else None
+    return out

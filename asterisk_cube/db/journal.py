@@ -34,11 +34,16 @@ the id of an inserted row).
 **Batched operations** (issue #19): a function marked with :func:`batched` (queued as
 ``op(session, *args, **kwargs)`` through an object with ``.op``, ``.args`` and ``.kwargs``,
 like the distributor's ``Write``) is not run one call at a time: every call of it in a
-batch is handed, in queue order, to its ``write_many(session, calls)`` once the batch's
-other operations have run, in the same transaction. For writes that nothing else in the batch
-reads or depends on (an agent's status row, its state log), so one ``executemany`` (and
-the last status per agent) replaces a statement or two per transition. Their result is
-None; if the batch fails they are retried one by one like any operation.
+batch is handed, in queue order, to its ``write_many(session, [(op, args, kwargs), ...])``
+in the same transaction, so one ``executemany`` replaces a statement per call. When:
+
+* ``batched(write_many)``: once the batch's other operations have run. For writes that
+  nothing else in the batch reads or depends on (an agent's status row, its state log).
+* ``batched(write_many, ordered=True)``: before the next operation of the batch that is
+  not batched (so it sees their rows), and at the end before the others. For the call
+  records (a call's row, legs, offers, missed call), which later operations may update.
+
+Their result is None; if the batch fails they are retried one by one like any operation.
 """
 
 from __future__ import annotations
@@ -61,26 +66,38 @@ log = get_logger(__name__)
 
 Operation = Callable[[Session], Any]
 Then = Callable[[Any], None]
-WriteMany = Callable[[Session, list[tuple[tuple, dict]]], None]
+BatchedCall = tuple[Callable, tuple, dict]  # (the batched function, args, kwargs)
+WriteMany = Callable[[Session, list[BatchedCall]], None]
 
 
-def batched(write_many: WriteMany) -> Callable[[Callable], Callable]:
+def batched(write_many: WriteMany, *, ordered: bool = False) -> Callable[[Callable], Callable]:
     """Mark an operation function whose calls in one batch are written together by
-    ``write_many(session, [(args, kwargs), ...])`` (see the module doc)."""
+    ``write_many(session, [(fn, args, kwargs), ...])`` (see the module doc)."""
 
     def mark(fn: Callable) -> Callable:
         fn.write_many = write_many  # type: ignore[attr-defined]
+        write_many.ordered = ordered  # type: ignore[attr-defined]
         return fn
 
     return mark
 
 
-def _batched_call(op: Any) -> tuple[WriteMany, tuple, dict] | None:
-    """``(write_many, args, kwargs)`` if ``op`` is a queued call of a batched function."""
-    write_many = getattr(getattr(op, "op", None), "write_many", None)
-    if write_many is None:
+def _batched_call(op: Any) -> tuple[WriteMany, BatchedCall] | None:
+    """``(write_many, (fn, args, kwargs))`` if ``op`` is a queued call of a batched
+    function."""
+    fn = getattr(op, "op", None)
+    write_many = getattr(fn, "write_many", None)
+    if fn is None or write_many is None:
         return None
-    return write_many, tuple(op.args), dict(op.kwargs)
+    return write_many, (fn, tuple(op.args), dict(op.kwargs))
+
+
+def _write_groups(s: Session, grouped: dict[WriteMany, list[BatchedCall]], final: bool) -> None:
+    """Write the batched calls collected so far: the ordered ones (all of them if
+    ``final``, the ordered first)."""
+    for write_many in sorted(grouped, key=lambda w: not getattr(w, "ordered", False)):
+        if final or getattr(write_many, "ordered", False):
+            write_many(s, grouped.pop(write_many))
 
 
 class Journal:
@@ -178,16 +195,17 @@ class Journal:
         try:
             with transaction(self.sessions) as s:
                 results = []
-                grouped: dict[WriteMany, list[tuple[tuple, dict]]] = {}
+                grouped: dict[WriteMany, list[BatchedCall]] = {}
                 for op, _then in batch:
                     call = _batched_call(op)
                     if call is None:
+                        if grouped:  # it may read or update what they write
+                            _write_groups(s, grouped, final=False)
                         results.append(op(s))
                     else:
-                        grouped.setdefault(call[0], []).append(call[1:])
+                        grouped.setdefault(call[0], []).append(call[1])
                         results.append(None)
-                for write_many, calls in grouped.items():
-                    write_many(s, calls)
+                _write_groups(s, grouped, final=True)
                 if self.before_commit is not None:
                     self.before_commit(s)
                 return results

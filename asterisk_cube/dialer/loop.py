@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import datetime as dt
 
-from asterisk_cube.acd import contract as c
+from asterisk_cube.acd import supervision as sv
 from asterisk_cube.core import pacing as pc
 from asterisk_cube.logs import get_logger
 
@@ -23,10 +23,16 @@ from .state import CampaignRun, DialerState, stopped
 log = get_logger(__name__)
 
 
+#: what wakes the loop: the distributor's state changed (an agent, a line's queue). One
+#: PanelChanged per change, where each desk it touches gets its own AgentViewChanged or
+#: DeskLineCount (issue #19: 20 wake-ups per arrival with 20 agents on the line)
+WAKE_ON = (sv.PanelChanged,)
+
+
 async def run(d: DialerState) -> None:
     """The runtime component: step every ``tick`` or when an agent changes."""
     recover(d)
-    sub = d.hub.subscribe(c.AgentViewChanged, name="dialer") if d.hub else None
+    sub = d.hub.subscribe(*WAKE_ON, name="dialer") if d.hub else None
     waker = None
     if sub is not None:
         waker = asyncio.create_task(_follow(d, sub), name="dialer-wake")

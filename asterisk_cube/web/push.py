@@ -12,8 +12,16 @@
 The first message is always the full current view (so a browser that reconnects after a
 network drop or a restart is up to date at once); after that one ``view`` message per
 burst of ``AgentViewChanged`` events for this agent (bursts are coalesced: the view is
-read once after draining what is queued). A comment line every ``heartbeat`` seconds
-keeps proxies from closing an idle stream. Nothing polls: the stream waits on the hub.
+read once after draining what is queued). When only the queue of one of its lines
+changed (``DeskLineCount``: an arrival, an offer accepted elsewhere) the stream sends just
+that count instead of the whole view (issue #19)::
+
+    event: count
+    data: {"line_id": 3, "waiting": 2, "longest_wait_s": 12.5}
+
+the same text for every desk with the same count, serialised once. A comment line
+every ``heartbeat`` seconds keeps proxies from closing an idle stream. Nothing polls:
+the stream waits on the hub.
 A client that goes away is noticed by Starlette's disconnect listener, which cancels the
 stream (and so closes its hub subscription). A session that ends meanwhile (logout
 elsewhere, deactivation, new password: ``signed_in`` says so, checked every second and
@@ -23,6 +31,7 @@ before every view) ends the stream with ``event: refused`` ``login_required``.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -30,8 +39,15 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import StreamingResponse
 
-from ..acd.contract import AgentDesk, AgentView, AgentViewChanged, Refused
-from ..events import EventHub
+from ..acd.contract import (
+    AgentDesk,
+    AgentView,
+    AgentViewChanged,
+    DeskLineCount,
+    LineCount,
+    Refused,
+)
+from ..events import Event, EventHub
 from ..logs import get_logger
 
 log = get_logger(__name__)
@@ -45,6 +61,20 @@ def sse_message(event: str, data: Any) -> str:
     body = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
     lines = "".join(f"data: {line}\n" for line in body.splitlines() or [""])
     return f"event: {event}\n{lines}\n"
+
+
+@functools.lru_cache(maxsize=256)
+def count_message(count: LineCount) -> str:
+    """A line's queue count as an SSE message; the desks showing the same count share one
+    ``LineCount``, so it is serialised once per change, not once per desk."""
+    return sse_message(
+        "count",
+        {
+            "line_id": count.line_id,
+            "waiting": count.waiting,
+            "longest_wait_s": count.longest_wait_s,
+        },
+    )
 
 
 #: the last message of a stream whose session ended (the page goes to the login form)
@@ -71,7 +101,11 @@ async def view_stream(
     """The agent's view, then again on every change, until the client leaves, the server
     stops or ``superseded`` is set (a newer stream of the same agent took its place)."""
     sub = hub.subscribe(  # only this agent's changes wake the stream (issue #19)
-        AgentViewChanged, maxsize=64, name=f"desk-sse-{agent_id}", agent_id=agent_id
+        AgentViewChanged,
+        DeskLineCount,
+        maxsize=64,
+        name=f"desk-sse-{agent_id}",
+        agent_id=agent_id,
     )
 
     async def session_over() -> bool:
@@ -103,17 +137,26 @@ async def view_stream(
                 continue
             except EOFError:  # hub closed: the server is stopping
                 return
-            relevant = isinstance(event, AgentViewChanged) and event.agent_id == agent_id
-            # coalesce a burst: drain what is queued, then read the view once
-            while (more := sub.get_nowait()) is not None:
-                relevant = relevant or (
-                    isinstance(more, AgentViewChanged) and more.agent_id == agent_id
-                )
+            # coalesce a burst: drain what is queued, then read the view once (it holds
+            # every count) or, if only queues changed, send each line's last count
+            relevant = False
+            counts: dict[int, LineCount] = {}
+            item: Event | None = event
+            while item is not None:
+                if getattr(item, "agent_id", None) == agent_id:
+                    if isinstance(item, DeskLineCount):
+                        counts[item.count.line_id] = item.count
+                    elif isinstance(item, AgentViewChanged):
+                        relevant = True
+                item = sub.get_nowait()
             if sub.take_stale():
                 relevant = True  # we lost events: send the full view anyway
             if superseded is not None and superseded.is_set():
                 return
             if not relevant:
+                if counts:
+                    last_sent = loop.time()
+                    yield "".join(count_message(count) for count in counts.values())
                 continue
             if await session_over():
                 yield LOGIN_REQUIRED

@@ -11,6 +11,7 @@ from browserkit import SHOTS, text_in, visible, wait
 from cubeproc import Serve
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import Select
 from sippkit import caller, phone
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
@@ -65,3 +66,51 @@ def test_real_call_from_offer_to_registration(serve, sandbox, browser, tmp_path)
     browser.find_element(By.ID, "close-btn").click()
     wait(browser).until(EC.invisibility_of_element_located((By.ID, "call-card")))
     browser.save_screenshot(str(SHOTS / "desk-live-done.png"))
+
+
+# Counts the desk's pushed messages by type (set before the page's own script runs).
+SSE_COUNTER = """
+window.__sse = {};
+var add = EventSource.prototype.addEventListener;
+EventSource.prototype.addEventListener = function (type, fn, opts) {
+  return add.call(this, type, function (e) {
+    window.__sse[type] = (window.__sse[type] || 0) + 1;
+    return fn.call(this, e);
+  }, opts);
+};
+"""
+
+
+def _count_cell(browser, did):
+    for row in browser.find_elements(By.CSS_SELECTOR, "#lines-body tr[data-line]"):
+        if did in row.text:
+            return row.find_element(By.CSS_SELECTOR, ".count").text
+    return None
+
+
+def test_the_queue_count_updates_live_from_a_count_push(serve, sandbox, browser, tmp_path):
+    """Issue #19: a caller joining a line's queue updates the desk's count through a
+    count-only push (no full view); leaving it (a missed call) brings the count back."""
+    browser.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": SSE_COUNTER})
+    browserkit.log_in(browser, serve.url, "agent01", "demo-password", landing="/desk")
+    visible(browser, "lines-dialog")
+    for box in browser.find_elements(By.CSS_SELECTOR, "#lines-choices input"):
+        if not box.is_selected():
+            box.click()
+    browser.find_element(By.ID, "lines-ok").click()
+    text_in(browser, "state-badge", "Ready")
+    Select(browser.find_element(By.ID, "pause-reason")).select_by_index(0)
+    browser.find_element(By.ID, "pause-btn").click()  # paused: the caller waits
+    text_in(browser, "state-badge", "Paused")
+    wait(browser).until(lambda d: _count_cell(d, HOTLINE) == "0")
+    views = browser.execute_script("return window.__sse.view || 0")
+    assert views >= 1
+
+    call = caller(sandbox, HOTLINE, tmp_path / "caller", caller_id="91234567", hold_ms=4000)
+    call.start()
+    wait(browser, 20).until(lambda d: _count_cell(d, HOTLINE) == "1")
+    pushed = browser.execute_script("return window.__sse")
+    assert pushed.get("count", 0) >= 1 and pushed.get("view", 0) == views, pushed
+    browser.save_screenshot(str(SHOTS / "desk-live-count.png"))
+    assert call.wait(30).ok  # it hung up waiting: a missed call, the count goes back
+    wait(browser, 20).until(lambda d: _count_cell(d, HOTLINE) == "0")

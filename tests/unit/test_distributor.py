@@ -723,7 +723,7 @@ async def test_an_arrival_pushes_only_to_desktops_that_show_its_line(world):
     d.load()
     await d.login(ids["ann"])
     await d.login(dag)
-    sub = hub.subscribe(c.AgentViewChanged)
+    sub = hub.subscribe(c.AgentViewChanged, c.DeskLineCount)  # a view or a count (#19)
     d.call_arrived("ch1", lines["100"], "91000001")
     pushed = set()
     while (event := sub.get_nowait()) is not None:

@@ -13,7 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fakes.desk import demo_desk
 
-from asterisk_cube.acd.contract import AgentView, AgentViewChanged
+from asterisk_cube.acd.contract import AgentView, AgentViewChanged, DeskLineCount, LineCount
 from asterisk_cube.events import EventHub
 from asterisk_cube.web import push
 
@@ -107,3 +107,26 @@ async def test_unknown_agent_gets_a_refusal_event():
 
 def test_sse_message_splits_lines():
     assert push.sse_message("view", {"a": "x\ny"}) == 'event: view\ndata: {"a":"x\\ny"}\n\n'
+
+
+async def test_a_queue_change_sends_the_count_not_the_view():
+    hub = EventHub()
+    desk = demo_desk(hub, [(1, "kari", "Kari"), (2, "ola", "Ola")])
+    gen = push.view_stream(_request(), desk, hub, 1, render=AgentView.to_dict, heartbeat=60)
+    await _next(gen)  # retry
+    await _next(gen)  # the full view
+    views = []
+    real_view = desk.view
+
+    async def counted(agent_id):
+        views.append(agent_id)
+        return await real_view(agent_id)
+
+    desk.view = counted
+    hub.publish(DeskLineCount(agent_id=2, count=LineCount(1, 5, 3.0)))  # not ours
+    hub.publish(DeskLineCount(agent_id=1, count=LineCount(1, 1, 2.0)))
+    hub.publish(DeskLineCount(agent_id=1, count=LineCount(1, 2, 4.0)))  # the last one wins
+    event, data = _parse(await _next(gen))
+    assert event == "count" and data == {"line_id": 1, "waiting": 2, "longest_wait_s": 4.0}
+    assert views == []  # no view was built for a count
+    hub.close()

@@ -84,6 +84,18 @@
       show($("conn-lost"), false);
       render(JSON.parse(e.data));
     });
+    // only one line's queue changed: update its count, keep the rest of the view
+    source.addEventListener("count", function (e) {
+      var c = JSON.parse(e.data);
+      if (!view) return;
+      (view.lines || []).forEach(function (line) {
+        if (line.line_id === c.line_id) {
+          line.waiting = c.waiting;
+          line.longest_wait_s = c.longest_wait_s;
+        }
+      });
+      renderLines(view);
+    });
     source.addEventListener("refused", function (e) {
       var body = JSON.parse(e.data);
       if (body.error === "login_required") {
