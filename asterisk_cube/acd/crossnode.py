@@ -267,6 +267,8 @@ class CrossNode(DistributorCore):
             campaign_id=row.campaign_id,
             client_id=row.client_id,
             contact_id=row.contact_id,
+            skill=mirrored.skill,  # given back or requeued, it is announced with them
+            last_agent_id=mirrored.last_agent_id,
             declined=self._xn_declined.get(call_id, ()),
             remote_node=home,
         )
@@ -291,7 +293,17 @@ class CrossNode(DistributorCore):
 
     def _xn_waiting_event(self, call: LiveCall) -> QueueEvent:
         home = call.remote_node or self.node
-        return QueueEvent("waiting", call.call_id, home, call.line_id, call.kind, call.queued_at)
+        return QueueEvent(
+            "waiting",
+            call.call_id,
+            home,
+            call.line_id,
+            call.kind,
+            call.queued_at,
+            skill=call.skill,
+            campaign_id=call.campaign_id,
+            last_agent_id=call.last_agent_id,
+        )
 
     def _xn_back_to_queue(self, call: LiveCall, lapsed_by: int | None, now: dt.datetime) -> bool:
         """An offer not taken. Another node's call: given back (it waits again in its

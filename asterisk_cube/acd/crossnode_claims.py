@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select, text, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from asterisk_cube.core.queue_mirror import CHANNEL, QueueEvent, encode
 from asterisk_cube.core.routing import CallType
@@ -99,14 +99,27 @@ def requeue(s: Session, call_id: int, event: QueueEvent, *notices: QueueEvent) -
 
 
 def waiting_event(row: m.Call) -> QueueEvent:
-    """The ``waiting`` announcement of a call row."""
+    """The ``waiting`` announcement of a call row, with what routing matches on besides
+    its line (as ``acd/recovery`` restores a call: the campaign's skill, and the contact's
+    last agent for a customer calling back)."""
+    s = object_session(row)
+    campaign = s.get(m.Campaign, row.campaign_id) if s is not None and row.campaign_id else None
+    call_type = _TYPES.get(row.kind, CallType.SERVICE)
+    contact = (
+        s.get(m.Contact, row.contact_id)
+        if s is not None and row.contact_id and call_type == CallType.CUSTOMER_CALLBACK
+        else None
+    )
     return QueueEvent(
         "waiting",
         row.id,
         row.node or "",
         row.line_id,
-        _TYPES.get(row.kind, CallType.SERVICE),
+        call_type,
         row.queued_at,
+        skill=campaign.skill.name if campaign and campaign.skill else None,
+        campaign_id=row.campaign_id,
+        last_agent_id=contact.last_agent_id if contact else None,
     )
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
+from urllib.parse import quote, unquote
 
 from asterisk_cube.core.routing import CallType, WaitingCall
 
@@ -37,10 +38,11 @@ MAX_PAYLOAD = 7999  # PostgreSQL's NOTIFY payload limit is 8000 bytes
 
 @dataclass(frozen=True)
 class QueueEvent:
-    """One notification: ``<kind>|<call>|<line>|<type>|<queued_at>|<node>`` and, for an
-    offer or a request, ``|<agent>|<endpoint>``. ``node`` is the call's node for
-    ``waiting``, ``connected``, ``noanswer`` and ``ended``, and the claimer (the agent's
-    node) for ``offered``, ``accept`` and ``hangup``."""
+    """One notification: ``<kind>|<call>|<line>|<type>|<queued_at>|<node>``; for an offer
+    or a request ``|<agent>|<endpoint>``; for a waiting call that routing must match on
+    more than its line also ``|<skill>|<campaign>|<last agent>`` (the skill URL-quoted).
+    ``node`` is the call's node for ``waiting``, ``connected``, ``noanswer`` and ``ended``,
+    and the claimer (the agent's node) for ``offered``, ``accept`` and ``hangup``."""
 
     kind: str
     call_id: int
@@ -50,6 +52,11 @@ class QueueEvent:
     queued_at: dt.datetime | None = None
     agent_id: int | None = None
     endpoint: str = ""
+    # what routing matches besides the line: the campaign's skill (F-D2) and affinity
+    # (F-I3: a customer calling back goes to the agent who last talked to them first)
+    skill: str | None = None
+    campaign_id: int | None = None
+    last_agent_id: int | None = None
 
 
 def encode(event: QueueEvent) -> str:
@@ -57,11 +64,14 @@ def encode(event: QueueEvent) -> str:
     line = "" if event.line_id is None else str(event.line_id)
     # the ISO time has colons: it goes last but one, and the node name (a-z 0-9 - _) last
     payload = f"{event.kind}|{event.call_id}|{line}|{event.call_type.value}|{queued}|{event.node}"
-    if event.agent_id is not None or event.endpoint:
+    routing = (event.skill, event.campaign_id, event.last_agent_id)
+    if event.agent_id is not None or event.endpoint or routing != (None, None, None):
         if "|" in event.endpoint:
             raise ValueError("an endpoint with '|' cannot be sent")
-        agent = "" if event.agent_id is None else str(event.agent_id)
-        payload += f"|{agent}|{event.endpoint}"
+        payload += f"|{_num(event.agent_id)}|{event.endpoint}"
+    if routing != (None, None, None):
+        skill = "" if event.skill is None else quote(event.skill, safe="")
+        payload += f"|{skill}|{_num(event.campaign_id)}|{_num(event.last_agent_id)}"
     if len(payload.encode()) > MAX_PAYLOAD:
         raise ValueError("queue event too long for NOTIFY")
     return payload
@@ -71,13 +81,13 @@ def decode(payload: str) -> QueueEvent | None:
     """The event, or None for a payload that is not one (never raises: it comes from the
     network)."""
     parts = (payload or "").split("|")
-    if len(parts) not in (6, 8):
+    if len(parts) not in (6, 8, 11):
         return None
-    kind, call, line, ctype, queued, node = parts[:6]
-    agent, endpoint = parts[6:] if len(parts) == 8 else ("", "")
+    parts += [""] * (11 - len(parts))
+    kind, call, line, ctype, queued, node, agent, endpoint, skill, campaign, last = parts
     if kind not in (*KINDS, *REQUESTS, DOWN, UP) or not call.isdigit() or not node:
         return None
-    if (line and not line.isdigit()) or (agent and not agent.isdigit()):
+    if any(n and not n.isdigit() for n in (line, agent, campaign, last)):
         return None
     try:
         call_type = CallType(ctype)
@@ -95,7 +105,14 @@ def decode(payload: str) -> QueueEvent | None:
         queued_at,
         int(agent) if agent else None,
         endpoint,
+        unquote(skill) if skill else None,
+        int(campaign) if campaign else None,
+        int(last) if last else None,
     )
+
+
+def _num(value: int | None) -> str:
+    return "" if value is None else str(value)
 
 
 class WaitingMirror:
@@ -123,6 +140,9 @@ class WaitingMirror:
             call_type=event.call_type,
             queued_at=event.queued_at,
             line_id=event.line_id,
+            skill=event.skill,
+            campaign_id=event.campaign_id,
+            last_agent_id=event.last_agent_id,
         )
         self._calls[event.call_id] = (event.node, call)
         return True

@@ -316,3 +316,26 @@ async def test_after_a_lost_listen_connection_the_mirror_is_read_again(sessions)
         again = a.call_arrived("ch-2", lines["100"], "91000002")
         await ready(b, agents["ann"], lines)
         assert await offer_of(b, agents["ann"]) == again
+
+
+async def test_a_mirrored_call_needing_a_skill_goes_only_to_a_skilled_agent(sessions):
+    """The mirror carries what routing matches besides the line: a call on a's line of a
+    campaign with a skill is not offered to b's ready agent without it, and is to one
+    with it (before, the mirror dropped the skill and the first ready agent got it)."""
+    with transaction(sessions) as s:
+        p.add_campaign(s, "Norsk", direction="inbound", skill="norsk")
+        p.add_line(s, "300", "Norsk line", priority=5, campaign="Norsk")
+        p.add_agent(s, "dag", endpoint="PJSIP/dag@cube-node-b", lines=["300"], skills=["norsk"])
+        p.grant_lines(s, "ann", ["300"])  # ann may serve the line, but lacks the skill
+    agents, lines = ids(sessions)
+    async with two_nodes(sessions) as (a, b, clock):
+        call_id = a.call_arrived("ch-norsk", lines["300"], "91000009")
+        await until(lambda: len(b.xn_mirror) == 1, what="b mirrors a's caller")
+        assert b.xn_mirror.waiting()[0].skill == "norsk"
+        ann = agents["ann"]
+        await ready(b, ann, lines)
+        clock.tick()
+        await ready(b, agents["dag"], {"300": lines["300"]})
+        assert await offer_of(b, agents["dag"]) == call_id
+        assert (await b.view(ann)).offer is None
+        assert row(sessions, call_id) == (m.CallState.OFFERED, agents["dag"], "b")

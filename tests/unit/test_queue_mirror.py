@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from sqlalchemy import select
 
 from asterisk_cube.acd.crossnode_claims import claim, return_dead_claims, unclaim
 from asterisk_cube.core.queue_mirror import QueueEvent, WaitingMirror, decode, encode
@@ -75,6 +76,44 @@ def test_routing_takes_mirrored_calls_in_global_order():
     assert by_priority.call_id == 7  # line priority first
 
 
+def test_a_waiting_call_carries_its_skill_campaign_and_last_agent():
+    """Routing matches a mirrored call on more than its line: a campaign's skill (F-D2)
+    and, for a customer calling back, the agent who last talked to them (F-I3)."""
+    event = QueueEvent(
+        "waiting", 9, "b", 1, CallType.CUSTOMER_CALLBACK, T0,
+        skill="norsk|svensk 1", campaign_id=4, last_agent_id=2,
+    )  # fmt: skip
+    assert decode(encode(event)) == event  # a '|' in a skill name is quoted
+    offer = QueueEvent("offered", 9, "a", agent_id=3)
+    assert decode(encode(offer)) == offer
+    assert decode("waiting|9|1|service|2026-12-06T09:00:00+00:00|b||||x|") is None
+
+
+def test_routing_keeps_skill_and_affinity_for_mirrored_calls():
+    from asterisk_cube.core.agents import AgentState
+    from asterisk_cube.core.routing import AgentView
+
+    mirror = WaitingMirror("a")
+    mirror.load(
+        [
+            QueueEvent("waiting", 7, "b", 1, CallType.SERVICE, T0, skill="norsk"),
+            QueueEvent(
+                "waiting", 8, "b", 1, CallType.CUSTOMER_CALLBACK, T0 + dt.timedelta(0, 1),
+                campaign_id=4, last_agent_id=2,
+            ),
+        ]
+    )  # fmt: skip
+    now = T0 + dt.timedelta(0, 10)
+    unskilled = AgentView(1, AgentState.READY, lines=frozenset({1}), idle_since=T0)
+    assert 7 not in {a.call_id for a in assignments(mirror.waiting(), [unskilled], now)}
+    skilled = AgentView(
+        1, AgentState.READY, lines=frozenset({1}), skills=frozenset({"norsk"}), idle_since=T0
+    )
+    last = AgentView(2, AgentState.READY, lines=frozenset({1}), idle_since=T0 + dt.timedelta(0, 5))
+    got = {a.call_id: a.agent_id for a in assignments(mirror.waiting(), [skilled, last], now)}
+    assert got[8] == 2  # the callback goes to the agent who last talked to the customer
+
+
 @pytest.fixture
 def sessions(tmp_path):
     url = f"sqlite:///{tmp_path / 'cube.db'}"
@@ -123,3 +162,31 @@ def test_a_node_taken_over_leaves_the_mirror():
     assert down is not None and mirror.apply(down)
     assert [c.call_id for c in mirror.waiting()] == [2]
     assert not mirror.apply(QueueEvent("down", 0, "a"))  # never our own
+
+
+def test_a_rows_announcement_has_the_campaigns_skill_and_the_contacts_last_agent(sessions):
+    from asterisk_cube.acd.crossnode_claims import waiting_elsewhere
+    from asterisk_cube.services import provisioning as p
+
+    with transaction(sessions) as s:
+        p.add_agent(s, "ann", endpoint="PJSIP/ann")
+        camp = p.add_campaign(s, "Winter", mode="power", skill="norsk")
+        ann = s.scalar(select(m.Agent.id).where(m.Agent.username == "ann"))
+        contact = m.Contact(campaign_id=camp.id, phone="+4790000001", last_agent_id=ann)
+        s.add(contact)
+        s.flush()
+        s.add(
+            m.Call(
+                direction=m.Direction.INBOUND,
+                kind=m.CallKind.CUSTOMER_CALLBACK,
+                state=m.CallState.WAITING,
+                node="b",
+                queued_at=T0,
+                campaign_id=camp.id,
+                contact_id=contact.id,
+            )
+        )
+    with transaction(sessions) as s:
+        (event,) = waiting_elsewhere(s, "a", ["b"])
+    assert (event.skill, event.campaign_id, event.last_agent_id) == ("norsk", camp.id, ann)
+    assert event.call_type == CallType.CUSTOMER_CALLBACK
