@@ -127,6 +127,9 @@ def step(d: DialerState) -> None:
         d.loaded_at = mono
     if d.telephony is None or not getattr(d.telephony, "connected", True):
         return
+    if not d.runs:  # no campaign running: nothing to dial, nobody to mark dialing
+        set_flags(d, set())
+        return  # (an inbound-only center wakes us on every agent and queue change)
     now = d.now()
     everyone = d.distributor.dialer_pool()
     logged_in = frozenset(a.agent_id for a in everyone)

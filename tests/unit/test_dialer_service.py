@@ -923,3 +923,17 @@ async def test_stopping_ends_the_lines_nobody_talks_on_and_leaves_the_talking_on
     await asyncio.gather(task, return_exceptions=True)
     assert not ringing & tel.live  # hung up
     assert talking <= tel.live  # still talking
+
+
+async def test_a_step_with_no_campaign_running_reads_no_agents(world, monkeypatch):
+    """An inbound-only center wakes the dialer on every agent and queue change (issue
+    #19): with nothing running, a step does not build the agents' dialer pool."""
+    dialer, distributor, _tel, _cid = make(world, "power", [], max_attempts=1)
+    with transaction(world[0]) as s:
+        p.set_campaign_status(s, "Out", "stopped")
+    dialer._reload()
+    assert not dialer.runs
+    pools = []
+    monkeypatch.setattr(distributor, "dialer_pool", lambda *a: pools.append(a) or [])
+    dialer.step()
+    assert pools == []
