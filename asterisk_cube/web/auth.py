@@ -312,7 +312,7 @@ class LoginBusy(Exception):
 
 # Password-check threads run at this nice level, so argon2 (which spreads one check over
 # several threads) yields the CPU to the event loop that carries the calls.
-LOGIN_NICE = 19
+LOGIN_NICE = 5
 
 
 def _lower_priority() -> None:
