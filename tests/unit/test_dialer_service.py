@@ -201,6 +201,23 @@ def make(world, mode, contacts, clock=None, offload=inline, **campaign):
     return dialer, distributor, tel, cid
 
 
+def record_if_on_loop(monkeypatch, module, name) -> list[bool]:
+    """Wrap ``module.name``; each call appends whether it ran on an event loop's thread."""
+    original = getattr(module, name)
+    on_loop: list[bool] = []
+
+    def watched(*args, **kwargs):
+        try:
+            asyncio.get_running_loop()
+            on_loop.append(True)
+        except RuntimeError:
+            on_loop.append(False)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, watched)
+    return on_loop
+
+
 async def ready(distributor, agent_ids):
     for agent_id in agent_ids:
         await distributor.login(agent_id)
@@ -754,18 +771,7 @@ async def test_pool_claims_run_off_the_event_loop(world, monkeypatch):
     )
     for phone in phones:
         tel.contacts[phone] = ("answer", 0.02, 0.05)
-    on_loop: list[bool] = []
-    claim_contacts = rounds.claim_contacts
-
-    def watched(*args, **kwargs):
-        try:
-            asyncio.get_running_loop()
-            on_loop.append(True)
-        except RuntimeError:
-            on_loop.append(False)
-        return claim_contacts(*args, **kwargs)
-
-    monkeypatch.setattr(rounds, "claim_contacts", watched)
+    on_loop = record_if_on_loop(monkeypatch, rounds, "claim_contacts")
     await ready(distributor, agents[:2])
     await run_until(dialer, lambda: settled(sessions, cid, dialer))
     assert statuses(sessions, cid) == ["done"] * 4 and len(tel.bridged) == 4
@@ -878,18 +884,7 @@ async def test_preview_and_callback_claims_run_off_the_event_loop(world, monkeyp
         records.apply_outcome(
             s, contact.id, Outcome.CALLBACK, rules, now, core.Callback(now, agents[0], "")
         )
-    on_loop: list[bool] = []
-    claim_contacts = rounds.claim_contacts
-
-    def watched(*args, **kwargs):
-        try:
-            asyncio.get_running_loop()
-            on_loop.append(True)
-        except RuntimeError:
-            on_loop.append(False)
-        return claim_contacts(*args, **kwargs)
-
-    monkeypatch.setattr(rounds, "claim_contacts", watched)
+    on_loop = record_if_on_loop(monkeypatch, rounds, "claim_contacts")
     await ready(distributor, agents[:2])
     # every contact done, not just "settled": the due callback counts as settled while
     # its claim is still in flight in the worker thread (failed so under load)
