@@ -26,6 +26,7 @@ from pathlib import Path
 import httpx
 from agent_client import AgentClient
 from cubeproc import Serve
+from sippkit import SCENARIOS, Sipp
 from sqlalchemy import create_engine, func, select, text
 
 from asterisk_cube.db import models as m
@@ -97,6 +98,19 @@ async def wait_view(client: AgentClient, predicate, what: str, timeout: float = 
             return await events.wait_for(predicate, timeout=timeout)
         except TimeoutError:
             raise AssertionError(f"timed out waiting for {what}: {await client.view()}") from None
+
+
+def customers_sipp(sandbox, tmp_path: Path, **kwargs) -> Sipp:
+    """The campaign customers' SIPp (uas_customer.xml) on the sandbox's customer port."""
+    return Sipp(
+        SCENARIOS / "uas_customer.xml",
+        sandbox.customer_ports[0],
+        tmp_path / "customers",
+        remote=f"127.0.0.1:{sandbox.sip_port}",
+        control_port=sandbox.base_port + 300,
+        media_port=sandbox.base_port + 400,
+        **kwargs,
+    )
 
 
 # --------------------------------------------------------------------------- the rows

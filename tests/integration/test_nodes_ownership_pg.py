@@ -18,6 +18,7 @@ from nodekit import (
     AGENT_PASSWORD,
     agent_row,
     call_spans,
+    customers_sipp,
     db_rows,
     invites_by_number,
     lease_env,
@@ -28,7 +29,7 @@ from nodekit import (
     two_nodes,
     watch_agent_channels,
 )
-from sippkit import SCENARIOS, Sipp, phone
+from sippkit import phone
 from sqlalchemy import func, select
 from support.polling import until
 
@@ -75,17 +76,7 @@ async def test_each_node_dials_for_its_own_agents_only(sandbox, pg_db, tmp_path)
             )
             for n in AGENTS
         }
-        customers = stack.enter_context(
-            Sipp(
-                SCENARIOS / "uas_customer.xml",
-                sandbox.customer_ports[0],
-                tmp_path / "customers",
-                remote=f"127.0.0.1:{sandbox.sip_port}",
-                trace_messages=False,
-                control_port=sandbox.base_port + 300,
-                media_port=sandbox.base_port + 400,
-            )
-        )
+        customers = stack.enter_context(customers_sipp(sandbox, tmp_path, trace_messages=False))
         a.start()
         try:
             for n, node in AGENTS.items():
@@ -168,16 +159,7 @@ async def test_a_killed_nodes_claims_are_released_after_its_lease_only(sandbox, 
     with contextlib.ExitStack() as stack:
         for n in AGENTS:
             stack.enter_context(phone(sandbox, sandbox.agent_port(n), tmp_path / f"p{n}"))
-        customers = stack.enter_context(
-            Sipp(
-                SCENARIOS / "uas_customer.xml",
-                sandbox.customer_ports[0],
-                tmp_path / "customers",
-                remote=f"127.0.0.1:{sandbox.sip_port}",
-                control_port=sandbox.base_port + 300,
-                media_port=sandbox.base_port + 400,
-            )
-        )
+        customers = stack.enter_context(customers_sipp(sandbox, tmp_path))
         a.start()
         b.start()
         try:

@@ -18,6 +18,7 @@ from agent_client import AgentClient
 from nodekit import (
     AGENT_PASSWORD,
     call_spans,
+    customers_sipp,
     db_rows,
     invites_by_number,
     open_contacts,
@@ -25,7 +26,7 @@ from nodekit import (
     two_nodes,
     watch_agent_channels,
 )
-from sippkit import SCENARIOS, Sipp, phone
+from sippkit import phone
 from sqlalchemy import func, select
 from support.polling import until
 
@@ -107,16 +108,7 @@ async def test_a_predictive_campaign_dialed_from_two_nodes(sandbox, pg_db, tmp_p
             )
             for n in AGENTS
         }
-        customers = stack.enter_context(
-            Sipp(
-                SCENARIOS / "uas_customer.xml",
-                sandbox.customer_ports[0],
-                tmp_path / "customers",
-                remote=f"127.0.0.1:{sandbox.sip_port}",
-                control_port=sandbox.base_port + 300,
-                media_port=sandbox.base_port + 400,
-            )
-        )
+        customers = stack.enter_context(customers_sipp(sandbox, tmp_path))
         a.start()
         b.start()
         try:
