@@ -17,6 +17,15 @@ def test_acd_and_the_inbound_adapter_stay_small():
     assert {name: n for name, n in sizes.items() if n > LIMIT} == {}
 
 
+def test_no_module_of_the_package_grows_past_the_limit():
+    """The same bound for every module: one concept per module, readable in one sitting."""
+    sizes = {
+        str(p.relative_to(PACKAGE)): len(p.read_text().splitlines())
+        for p in sorted(PACKAGE.rglob("*.py"))
+    }
+    assert {name: n for name, n in sizes.items() if n > LIMIT} == {}
+
+
 def test_nothing_outside_acd_reads_the_distributors_raw_call_dicts():
     """Adapters ask ``AcdState``'s queries (``call``, ``knows_channel``, ``waiting``...)."""
     offenders = []
