@@ -20,7 +20,6 @@ The dialer's timings come from the settings (``ASTERISK_CUBE_DIALER_*``), as in 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import functools
 import itertools
@@ -34,7 +33,7 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 import pytest
-from sippkit import SCENARIOS, Sipp, caller, phone
+from sippkit import SCENARIOS, Sipp, caller, off_the_loop, phone
 from sqlalchemy import func, select
 from support import polling
 
@@ -207,23 +206,23 @@ def customers(sandbox, tmp_path):
         yield uas
 
 
-@contextlib.contextmanager
 def agent_phones(sandbox, tmp_path, numbers, **answer_ms):
-    """SIPp phones for agents ``numbers``; ``answer_ms={"13": 60000}`` slows one down."""
-    with contextlib.ExitStack() as stack:
-        for n in numbers:
-            stack.enter_context(
-                phone(
-                    sandbox,
-                    sandbox.agent_port(n),
-                    tmp_path / f"agent{n:02d}",
-                    answer_ms=answer_ms.get(str(n), 0),
-                    trace_messages=False,
-                    control_port=sandbox.base_port + agent_control(n),
-                    media_port=sandbox.base_port + agent_media(n),
-                )
+    """SIPp phones for agents ``numbers`` (``async with``: started and stopped off the
+    loop, which runs the product); ``answer_ms={"13": 60000}`` slows one down."""
+    return off_the_loop(
+        *(
+            phone(
+                sandbox,
+                sandbox.agent_port(n),
+                tmp_path / f"agent{n:02d}",
+                answer_ms=answer_ms.get(str(n), 0),
+                trace_messages=False,
+                control_port=sandbox.base_port + agent_control(n),
+                media_port=sandbox.base_port + agent_media(n),
             )
-        yield
+            for n in numbers
+        )
+    )
 
 
 def add_agents(s, numbers, skill):
@@ -500,10 +499,14 @@ async def test_a_day_in_every_mode(cube, sandbox, customers, tmp_path, monkeypat
     assert cube.dialer.abandon_media == "sound:beep"
     lag = LoopLag().start()
     request.addfinalizer(lambda: print(f"\nevent loop lag (whole day): {lag.stop()}"))
+    # serve's loop watchdog (loopwatch.py) runs in this runtime too: a stall of the loop
+    # (ours or the product's: they share it) is logged with its stack to cube.log
+    watch = cube.runtime.state.extras["loop_watch"]
+    request.addfinalizer(lambda: print(f"\nloop watchdog: {watch.summary()}"))
     desk = cube.desk
     cb_a, cb_b = ids["callbacks"]
     lazy = ids["preview"][0]  # agent20: its phone rings but nobody answers
-    with agent_phones(sandbox, tmp_path, range(1, 33), **{"20": 60000}):
+    async with agent_phones(sandbox, tmp_path, range(1, 33), **{"20": 60000}):
         for agent_ids in ids.values():
             await ready(desk, agent_ids)
         # two callbacks for agent31: one due now (it is free: it gets it), one due in
@@ -558,7 +561,7 @@ async def test_a_day_in_every_mode(cube, sandbox, customers, tmp_path, monkeypat
         await until(lambda: not cube.dialer.lines, timeout=20, what="all lines over")
         elapsed = time.monotonic() - started
         snapshot = cube.dialer.snapshot()
-        customers.stop()  # its log is complete once it has exited
+        await asyncio.to_thread(customers.stop)  # its log is complete once it has exited
         learned = {
             name: cube.dialer.runs[camp_ids[name]].learning.dials.dials
             for name in ("Power", "Predictive")
@@ -743,7 +746,7 @@ async def test_abandon_rule_message_log_and_retry(cube, sandbox, customers, tmp_
         cid = camp.id
     await cube.start()
     desk, dialer = cube.desk, cube.dialer
-    with agent_phones(sandbox, tmp_path, [1, 2], **{"2": 5000}):
+    async with agent_phones(sandbox, tmp_path, [1, 2], **{"2": 5000}):
         await ready(desk, [a1])
         cube.running("Drops")
         # the dialer dials one line for the one ready agent; that agent goes on a break
@@ -756,7 +759,7 @@ async def test_abandon_rule_message_log_and_retry(cube, sandbox, customers, tmp_
         assert await _paused(desk, a2)
         await until(lambda: not dialer.lines, timeout=10, what="lines over")
     # the customers' own log tells the same: both answered, both hung up by us
-    customers.stop()
+    await asyncio.to_thread(customers.stop)
     phones = {number(1, 30, 0, 1).lstrip("+"), number(1, 10, 0, 2).lstrip("+")}
     assert customer_drops(customers.trace_dir, phones) == (2, 2)
     with cube.tx() as s:
@@ -815,7 +818,7 @@ async def test_blending_and_feedback(cube, sandbox, customers, tmp_path):
         z, w, x, *_ = add_contacts(s, camp.id, phones)
     await cube.start()
     desk, dialer = cube.desk, cube.dialer
-    with agent_phones(sandbox, tmp_path, [1, 2]):
+    async with agent_phones(sandbox, tmp_path, [1, 2]):
         await ready(desk, agents)
         cube.running("Blend")
         views = [
@@ -899,7 +902,7 @@ async def test_answering_machine_detection(cube, sandbox, customers, tmp_path):
         (agent,) = add_agents(s, [1], "amd")
         (silent,) = add_contacts(s, camp.id, [number(5, 3, 0, 1)])
     await cube.start()
-    with agent_phones(sandbox, tmp_path, [1]):
+    async with agent_phones(sandbox, tmp_path, [1]):
         await ready(cube.desk, [agent])
         cube.running("Machines")
         await until(lambda: _ended(cube, silent), timeout=20, what="machine call over")
