@@ -599,6 +599,12 @@ async def test_a_day_in_every_mode(cube, sandbox, customers, tmp_path, monkeypat
         f"p95 ~{delays.quantile(0.95) * 1000:.0f} ms, max {delays.max * 1000:.0f} ms "
         f"(n={delays.count})"
     )
+    waits, bridging = cube.dialer.probes.agent_waits, cube.dialer.probes.bridge_seconds
+    print(
+        f"  of which: waiting for an agent p95 ~{waits.quantile(0.95) * 1000:.0f} ms, max "
+        f"{waits.max * 1000:.0f} ms; bridging p95 ~{bridging.quantile(0.95) * 1000:.0f} ms, "
+        f"max {bridging.max * 1000:.0f} ms"
+    )
     print(
         f"auto-answer agent leg: p50 ~{answer.quantile(0.5) * 1000:.0f} ms, "
         f"max {answer.max * 1000:.0f} ms; abandoned calls: {abandoned_calls}"
