@@ -72,6 +72,9 @@ class LoopWatch:
         self._gc_at_beat = 0.0
         self._gc_before = 0.0  # _gc_at_beat when the current stall began
         self._gc_started: float | None = None
+        #: collections on the loop thread: how many, and the longest (seconds, generation)
+        self.gc_count = 0
+        self.gc_longest: tuple[float, int] = (0.0, 0)
         self._loop_thread: int | None = None
         self._stop = threading.Event()
 
@@ -98,8 +101,12 @@ class LoopWatch:
         if phase == "start":
             self._gc_started = self.clock()
         elif self._gc_started is not None:
-            self._gc_total += self.clock() - self._gc_started
+            took = self.clock() - self._gc_started
+            self._gc_total += took
             self._gc_started = None
+            self.gc_count += 1
+            if took > self.gc_longest[0]:
+                self.gc_longest = (took, info.get("generation", -1))
 
     def _watch(self) -> None:
         current: Stall | None = None
@@ -136,13 +143,20 @@ class LoopWatch:
             return "(loop thread gone)"
         return "".join(traceback.format_stack(frame)[-STACK_FRAMES:])
 
+    def gc_summary(self) -> str:
+        took, generation = self.gc_longest
+        return (
+            f"{self.gc_count} collections on the loop, {self._gc_total * 1000:.0f} ms in all, "
+            f"longest {took * 1000:.1f} ms (generation {generation})"
+        )
+
     def summary(self) -> str:
         """One line for a test's or a benchmark's report."""
         if not self.count:
-            return f"no stall over {self.threshold * 1000:.0f} ms"
+            return f"no stall over {self.threshold * 1000:.0f} ms; {self.gc_summary()}"
         longest = max(self.stalls, key=lambda s: s.lasted or s.blocked)
         return (
             f"{self.count} stall(s) over {self.threshold * 1000:.0f} ms, longest "
             f"{(longest.lasted or longest.blocked) * 1000:.0f} ms "
-            f"(gc {longest.gc_seconds * 1000:.0f} ms) in:\n{longest.stack}"
+            f"(gc {longest.gc_seconds * 1000:.0f} ms); {self.gc_summary()}; in:\n{longest.stack}"
         )

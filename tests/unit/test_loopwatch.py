@@ -72,11 +72,16 @@ async def test_a_stall_in_the_garbage_collector_is_named():
     finally:
         gc.callbacks.remove(slow_collection)
     stall = await until(
-        lambda: next((s for s in watch.stalls if s.lasted is not None), None),
+        lambda: next(
+            (s for s in watch.stalls if "slow_collection" in s.stack and s.lasted is not None),
+            None,
+        ),
         what="the stall's end reported",
     )
     await _stop(task)
     assert stall.gc_seconds >= BLOCK - 0.05
+    assert watch.gc_count >= 1 and watch.gc_longest[0] >= BLOCK - 0.05
+    assert watch.gc_longest[1] == 2  # gc.collect(): a full collection
     assert "gc.collect()" in stall.stack
     assert gc.callbacks.count(watch._on_gc) == 0  # stopping the watch unhooks it
 
