@@ -268,6 +268,12 @@ def open_contacts(cube, campaign_id):
         ).all()
 
 
+async def all_done(cube, campaign_id):
+    """No contact of the campaign open, read in a worker thread (this loop runs the
+    product: a query polled on it holds every call's events meanwhile)."""
+    return not await asyncio.to_thread(open_contacts, cube, campaign_id)
+
+
 def attempts_by_contact(s, campaign_id):
     out = defaultdict(list)
     for a in s.scalars(
@@ -549,13 +555,13 @@ async def test_a_day_in_every_mode(cube, sandbox, customers, tmp_path, monkeypat
         # wait for every campaign to finish both passes (retries come a minute later)
         for name in ("Power", "Predictive", "Preview"):
             await until(
-                lambda n=name: not open_contacts(cube, camp_ids[n]),
+                lambda n=name: all_done(cube, camp_ids[n]),
                 timeout=240,
                 what=f"{name} finished",
                 every=1.0,
             )
         await until(
-            lambda: not open_contacts(cube, camp_ids["Callbacks"]),
+            lambda: all_done(cube, camp_ids["Callbacks"]),
             timeout=90,
             what="callbacks finished",
             every=1.0,
@@ -798,7 +804,11 @@ async def test_abandon_rule_message_log_and_retry(cube, sandbox, customers, tmp_
     assert (stats["abandoned_today"], stats["answered_today"]) == (2, 2)
 
 
-def _ended(cube, contact_id):
+async def _ended(cube, contact_id):
+    return await asyncio.to_thread(_ended_at, cube, contact_id)  # off the product's loop
+
+
+def _ended_at(cube, contact_id):
     with cube.tx() as s:
         return s.scalar(
             select(m.Call.ended_at).where(
@@ -852,7 +862,7 @@ async def test_blending_and_feedback(cube, sandbox, customers, tmp_path):
         await desk.hangup(agent_w, call_w)
         # while lines ring for them, inbound is blocked for the ready agents (F-I5)
         await until(
-            lambda: _contact_status(cube, x) == m.ContactStatus.NOT_ANSWERED,
+            lambda: _has_status(cube, x, m.ContactStatus.NOT_ANSWERED),
             timeout=20,
             what="X dialed, not answered",
         )
@@ -895,6 +905,10 @@ async def _all_blocked(desk, agent_ids):
     return all(v.blocked for v in views if v.state == "ready") and any(
         v.state == "ready" for v in views
     )
+
+
+async def _has_status(cube, contact_id, status):
+    return await asyncio.to_thread(_contact_status, cube, contact_id) == status
 
 
 def _contact_status(cube, contact_id):
