@@ -9,9 +9,10 @@ this says *why*:
 * a daemon thread looks at it as often; when the heartbeat is more than ``threshold`` late
   it logs the loop thread's Python stack (``sys._current_frames()``) once for that stall
   (``loop_stall``, WARNING), and when the loop runs again how long the stall lasted
-  (``loop_stall_over``), with the time the garbage collector ran on the loop thread
-  meanwhile (``gc.callbacks``: a collection holds the GIL, so the stack taken after it
-  shows where it was triggered, not the collector itself).
+  (``loop_stall_over``), with the CPU time the loop thread used meanwhile (far less than
+  the stall: it was not running, e.g. the machine's CPUs were busy elsewhere) and the
+  time the garbage collector ran on the loop thread (``gc.callbacks``: a collection holds
+  the GIL, so the stack taken after it shows where it was triggered, not the collector).
 
 ``[metrics] loop_stall_ms`` (env ``ASTERISK_CUBE_METRICS_LOOP_STALL_MS``; default 500, 0 is
 off) sets the threshold; docs/operations.md, "Event-loop stalls".
@@ -45,6 +46,9 @@ class Stall:
     stack: str
     lasted: float | None = None  # seconds, once the loop ran again
     gc_seconds: float = 0.0  # garbage collection on the loop thread during the stall
+    #: CPU the loop thread used during the stall: far below ``lasted`` when it was not
+    #: running at all (the machine's CPUs busy elsewhere, or another thread held the GIL)
+    cpu_seconds: float | None = None
 
 
 class LoopWatch:
@@ -71,6 +75,8 @@ class LoopWatch:
         self._gc_total = 0.0  # seconds of collection on the loop thread, ever
         self._gc_at_beat = 0.0
         self._gc_before = 0.0  # _gc_at_beat when the current stall began
+        self._cpu_at_beat = 0.0  # the loop thread's CPU time (time.thread_time) at a beat
+        self._cpu_before = 0.0
         self._gc_started: float | None = None
         #: collections on the loop thread: how many, and the longest (seconds, generation)
         self.gc_count = 0
@@ -88,6 +94,7 @@ class LoopWatch:
         try:
             while True:
                 self._gc_at_beat = self._gc_total
+                self._cpu_at_beat = time.thread_time()
                 self._due = self.clock() + self.every
                 await asyncio.sleep(self.every)
         finally:
@@ -117,16 +124,19 @@ class LoopWatch:
                 # the heartbeat ran again: the stall ended about when it was set
                 current.lasted = due - self.every - stalled_due
                 current.gc_seconds = self._gc_at_beat - self._gc_before
+                current.cpu_seconds = self._cpu_at_beat - self._cpu_before
                 log.warning(
                     "loop_stall_over",
                     stalled_ms=round(current.lasted * 1000),
                     gc_ms=round(current.gc_seconds * 1000),
+                    cpu_ms=round(current.cpu_seconds * 1000),
                 )
                 current = None
             late = now - due
             if current is None and late > self.threshold:
                 current = Stall(late, self._stack())
                 stalled_due, self._gc_before = due, self._gc_at_beat
+                self._cpu_before = self._cpu_at_beat
                 self.count += 1
                 self.stalls = [*self.stalls[-(self.keep - 1) :], current]
                 log.warning(

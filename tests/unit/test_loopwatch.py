@@ -23,6 +23,12 @@ def block_the_loop_on_purpose(seconds: float) -> None:
     time.sleep(seconds)  # what a synchronous query or subprocess does to the loop
 
 
+def busy_on_the_loop(seconds: float) -> None:
+    end = time.thread_time() + seconds
+    while time.thread_time() < end:  # CPU work on the loop (parsing, ORM loading...)
+        pass
+
+
 async def _watching(threshold: float = THRESHOLD):
     watch = LoopWatch(threshold)
     task = asyncio.create_task(watch.run())
@@ -52,11 +58,24 @@ async def test_a_blocked_loop_is_reported_once_with_its_stack(caplog):
     assert "test_a_blocked_loop_is_reported_once_with_its_stack" in stall.stack
     assert THRESHOLD < stall.blocked <= stall.lasted
     assert BLOCK - THRESHOLD < stall.lasted < BLOCK + 1.0
+    assert stall.cpu_seconds is not None and stall.cpu_seconds < BLOCK / 2  # asleep: no CPU
     events = [getattr(r, "cube_fields", {}) for r in caplog.records]
     reports = [f for f in events if "block_the_loop_on_purpose" in str(f.get("stack"))]
     assert len(reports) == 1 and reports[0]["threshold_ms"] == 200
     assert any("stalled_ms" in f for f in events)
     assert "block_the_loop_on_purpose" in watch.summary()
+
+
+async def test_a_stall_doing_cpu_work_on_the_loop_shows_the_cpu_it_used():
+    watch, task = await _watching()
+    busy_on_the_loop(0.6)
+    stall = await until(
+        lambda: next((s for s in watch.stalls if "busy_on_the_loop" in s.stack and s.lasted), None),
+        timeout=30,
+        what="the stall's end reported",
+    )
+    await _stop(task)
+    assert stall.cpu_seconds >= 0.6  # running, not starved: the stack is the cause
 
 
 async def test_a_stall_in_the_garbage_collector_is_named():
