@@ -49,6 +49,9 @@ class Stall:
     #: CPU the loop thread used during the stall: far below ``lasted`` when it was not
     #: running at all (the machine's CPUs busy elsewhere, or another thread held the GIL)
     cpu_seconds: float | None = None
+    #: CPU the whole process (every thread) used meanwhile: near ``cpu_seconds`` too when
+    #: the process was not scheduled; far above it when another thread ran (held the GIL)
+    process_cpu_seconds: float | None = None
 
 
 class LoopWatch:
@@ -77,6 +80,8 @@ class LoopWatch:
         self._gc_before = 0.0  # _gc_at_beat when the current stall began
         self._cpu_at_beat = 0.0  # the loop thread's CPU time (time.thread_time) at a beat
         self._cpu_before = 0.0
+        self._proc_at_beat = 0.0  # time.process_time at a beat
+        self._proc_before = 0.0
         self._gc_started: float | None = None
         #: collections on the loop thread: how many, and the longest (seconds, generation)
         self.gc_count = 0
@@ -95,6 +100,7 @@ class LoopWatch:
             while True:
                 self._gc_at_beat = self._gc_total
                 self._cpu_at_beat = time.thread_time()
+                self._proc_at_beat = time.process_time()
                 self._due = self.clock() + self.every
                 await asyncio.sleep(self.every)
         finally:
@@ -125,11 +131,13 @@ class LoopWatch:
                 current.lasted = due - self.every - stalled_due
                 current.gc_seconds = self._gc_at_beat - self._gc_before
                 current.cpu_seconds = self._cpu_at_beat - self._cpu_before
+                current.process_cpu_seconds = self._proc_at_beat - self._proc_before
                 log.warning(
                     "loop_stall_over",
                     stalled_ms=round(current.lasted * 1000),
                     gc_ms=round(current.gc_seconds * 1000),
                     cpu_ms=round(current.cpu_seconds * 1000),
+                    process_cpu_ms=round(current.process_cpu_seconds * 1000),
                 )
                 current = None
             late = now - due
@@ -137,6 +145,7 @@ class LoopWatch:
                 current = Stall(late, self._stack())
                 stalled_due, self._gc_before = due, self._gc_at_beat
                 self._cpu_before = self._cpu_at_beat
+                self._proc_before = self._proc_at_beat
                 self.count += 1
                 self.stalls = [*self.stalls[-(self.keep - 1) :], current]
                 log.warning(

@@ -76,6 +76,7 @@ async def test_a_stall_doing_cpu_work_on_the_loop_shows_the_cpu_it_used():
     )
     await _stop(task)
     assert stall.cpu_seconds >= 0.6  # running, not starved: the stack is the cause
+    assert stall.process_cpu_seconds >= stall.cpu_seconds
 
 
 async def test_a_stall_in_the_garbage_collector_is_named():
