@@ -183,6 +183,8 @@ class MetricsSettings:
     # 0: /metrics on the web port only; else also on this port of http_host.
     http_port: int = 0
     http_host: str = "127.0.0.1"
+    # the loop watchdog (loopwatch.py) logs the loop's stack when it stalls longer; 0: off
+    loop_stall_ms: int = 500
 
 
 @dataclass
@@ -415,6 +417,10 @@ def _check_metrics(metrics: MetricsSettings) -> None:
         )
     if not (metrics.http_port == 0 or 1 <= metrics.http_port <= 65535):
         raise ConfigError(f"metrics.http_port must be 0 (off) or 1-65535, got {metrics.http_port}")
+    if not (metrics.loop_stall_ms == 0 or 20 <= metrics.loop_stall_ms <= 60000):
+        raise ConfigError(
+            f"metrics.loop_stall_ms must be 0 (off) or 20-60000, got {metrics.loop_stall_ms}"
+        )
 
 
 def _check_webrtc(webrtc: WebrtcSettings) -> None:

@@ -25,6 +25,7 @@ from asterisk_cube.db.session import make_engine, make_sessionmaker, require_dat
 from asterisk_cube.dialer.service import Dialer, dialer_options
 from asterisk_cube.events import EventHub
 from asterisk_cube.logs import get_logger
+from asterisk_cube.loopwatch import LoopWatch
 from asterisk_cube.metrics import Metrics, loop_lag, metrics_server
 from asterisk_cube.runtime import Runtime, RuntimeState
 from asterisk_cube.services.nodes import NodeLease, NodeNameInUse
@@ -168,6 +169,10 @@ def build_runtime(settings: Settings, **runtime_kwargs: Any) -> Runtime:
     runtime.setup_hooks.append(metrics.attach)
     runtime.state.extras["metrics"] = metrics
     runtime.extra_components["loop-lag"] = lambda state: loop_lag(metrics)
+    if settings.metrics.loop_stall_ms:  # a stall logs the loop's stack (docs/operations.md)
+        watch = LoopWatch(settings.metrics.loop_stall_ms / 1000)
+        runtime.state.extras["loop_watch"] = watch
+        runtime.extra_components["loop-watch"] = lambda state: watch.run()
     if settings.metrics.http_port:
         runtime.extra_components["metrics-http"] = lambda state: metrics_server(
             metrics, settings.metrics.http_host, settings.metrics.http_port

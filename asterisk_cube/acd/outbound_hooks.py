@@ -12,6 +12,7 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Protocol
 
+from asterisk_cube.acd import records as rec
 from asterisk_cube.acd.base import DistributorCore
 from asterisk_cube.acd.state import (
     DialerAgent,
@@ -106,10 +107,16 @@ class OutboundHooks(DistributorCore):
         call ``outbound_connected`` when both legs are bridged. Raises Refused if
         the agent cannot take a call now."""
         agent = self._agent(agent_id)
-        with self._tx() as s:
-            self._apply(agent, ag.CallStarted(call_id=call_id), s)
+        # On the dialer's 2 s path (answered -> agent taken -> bridged): no write and no
+        # journal flush on the loop, which waited for SQLite's write lock while another
+        # thread committed (the loop watchdog's stack, issue #11 item 11). The journal
+        # writes the agent's state and the call's agent in order; the campaign is a read.
+        self._apply(agent, ag.CallStarted(call_id=call_id))  # raises Refused: nothing written
+        self._write(rec.update_call, call_id, agent_id=agent_id)
+        with self._read() as s:
             campaign = s.get(m.Campaign, campaign_id) if campaign_id else None
-            s.get_one(m.Call, call_id).agent_id = agent_id
+            forced = bool(campaign and campaign.forced_registration)
+            wrap_up = campaign.wrap_up_seconds if campaign else None
         now = self.now()
         call = LiveCall(
             call_id=call_id,
@@ -126,8 +133,8 @@ class OutboundHooks(DistributorCore):
             agent_id=agent_id,
             answered_at=now if connected else None,
             mode=mode,
-            forced_registration=bool(campaign and campaign.forced_registration),
-            wrap_up_seconds=campaign.wrap_up_seconds if campaign else None,
+            forced_registration=forced,
+            wrap_up_seconds=wrap_up,
         )
         self.calls[call_id] = call
         agent.on_outbound_call = True

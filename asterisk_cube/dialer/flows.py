@@ -118,6 +118,7 @@ async def connect_answered(d: DialerState, line: Line) -> None:
             await abandon(d, line, "no_agent")
         return
     agent: DialerAgent = line.waiter.result()
+    d.probes.agent_waits.observe(d.monotonic() - line.answered_at)
     line.phase = "connecting"
     agent_channel = tel.new_channel_id(agent=True)
     line.agent_channel = agent_channel
@@ -198,11 +199,13 @@ async def bridge_and_talk(
     """Bridge contact and agent, then wait for either to hang up. ``rung``: the agent
     leg still has to be written (power/predictive write it only now)."""
     tel = d.phone
+    bridging = d.monotonic()
     try:
         await tel.bridge(line.call_id, [line.contact_leg, line.agent_leg])
     except Exception as exc:  # a leg hung up just now
         await not_bridged(d, line, agent, rung, exc)
         return
+    d.probes.bridge_seconds.observe(d.monotonic() - bridging)
     if line.answered_at is not None:
         d.connect_delays.observe(d.monotonic() - line.answered_at)
     now, call_id, answered = d.now(), line.call_id, line.answered_wall

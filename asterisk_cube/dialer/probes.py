@@ -92,6 +92,14 @@ class Probes:
         self.agent_answer_delays = Histogram(
             "dialer_agent_answer_seconds", "Agent's phone rung -> answered (auto-answer)"
         )
+        # the parts of connect_delays: the wait for a free agent, and the bridging after
+        # the agent's phone answered (ARI round-trips)
+        self.agent_waits = Histogram(
+            "dialer_agent_wait_seconds", "Contact answered -> a free agent taken"
+        )
+        self.bridge_seconds = Histogram(
+            "dialer_bridge_seconds", "Agent answered -> both legs bridged"
+        )
         self.abandon_waits = Histogram(
             "dialer_abandon_wait_seconds", "Contact answered -> abandon decided"
         )
@@ -108,6 +116,8 @@ class Probes:
         return (
             self.connect_delays,
             self.agent_answer_delays,
+            self.agent_waits,
+            self.bridge_seconds,
             self.abandon_waits,
             self.step_seconds,
             self.db_on_loop,

@@ -45,7 +45,7 @@ import httpx
 import pytest
 from agent_client import AgentClient, ApiError
 from panel_client import SupervisorClient, listen, recordings_of, stop_listening
-from sippkit import Sipp, caller, phone
+from sippkit import Sipp, caller, off_the_loop, phone
 from sqlalchemy import select
 from test_panel_live import cp, free_agents, free_slots, until
 
@@ -190,7 +190,7 @@ async def connect_a_call(
 async def test_listen_whisper_barge_then_the_call_ends_and_nothing_is_left(cube, sandbox, tmp_path):
     boss, agent, ari = cube["boss"], cube["agent"], cube["ari"]
     distributor = cube["runtime"].state.extras["distributor"]
-    with (
+    async with off_the_loop(
         phone(sandbox, cube["agent_port"], tmp_path / "a", control_port=cp(cube["agent_port"])),
         phone(sandbox, cube["boss_port"], tmp_path / "b", control_port=cp(cube["boss_port"])),
     ):
@@ -297,7 +297,9 @@ async def test_a_recorded_call_plays_for_a_supervisor_not_an_agent_and_expires(
     cube, sandbox, tmp_path
 ):
     boss, agent, ari = cube["boss"], cube["agent"], cube["ari"]
-    with phone(sandbox, cube["agent_port"], tmp_path / "a", control_port=cp(cube["agent_port"])):
+    async with off_the_loop(
+        phone(sandbox, cube["agent_port"], tmp_path / "a", control_port=cp(cube["agent_port"]))
+    ):
         sipp, call_id = await connect_a_call(cube, sandbox, tmp_path, "91240002", 4000)
         result = await asyncio.to_thread(sipp.wait, 30)
         assert result.ok, result.summary()
@@ -364,8 +366,8 @@ async def test_a_recording_that_cannot_be_written_leaves_the_call_connected(
     os.chown(spool, 0, 0)
     spool.chmod(0o555)  # Asterisk runs as user asterisk: it cannot write there
     try:
-        with phone(
-            sandbox, cube["agent_port"], tmp_path / "a", control_port=cp(cube["agent_port"])
+        async with off_the_loop(
+            phone(sandbox, cube["agent_port"], tmp_path / "a", control_port=cp(cube["agent_port"]))
         ):
             sipp, call_id = await connect_a_call(cube, sandbox, tmp_path, "91240003", 5000)
             await until(
@@ -397,7 +399,9 @@ async def test_on_demand_recording_from_the_desk(cube, sandbox, tmp_path):
     boss, agent = cube["boss"], cube["agent"]
     with transaction(cube["sessions"]) as s:
         r.set_policy(s, line=SUPPORT, mode="on_demand", consent="none")
-    with phone(sandbox, cube["agent_port"], tmp_path / "a", control_port=cp(cube["agent_port"])):
+    async with off_the_loop(
+        phone(sandbox, cube["agent_port"], tmp_path / "a", control_port=cp(cube["agent_port"]))
+    ):
         sipp, call_id = await connect_a_call(cube, sandbox, tmp_path, "91240004", 4000)
         assert await recordings_of(boss, call_id) == []  # nothing until somebody asks
         resp = await agent.request("POST", "/api/desk/record", {})
@@ -419,7 +423,9 @@ async def test_on_demand_recording_from_the_desk(cube, sandbox, tmp_path):
     # with recording off the desk is refused
     with transaction(cube["sessions"]) as s:
         r.set_policy(s, line=SUPPORT, mode="off")
-    with phone(sandbox, cube["agent_port"], tmp_path / "a2", control_port=cp(cube["agent_port"])):
+    async with off_the_loop(
+        phone(sandbox, cube["agent_port"], tmp_path / "a2", control_port=cp(cube["agent_port"]))
+    ):
         sipp, call_id = await connect_a_call(cube, sandbox, tmp_path, "91240005", 3000)
         resp = await agent.request("POST", "/api/desk/record", {})
         assert resp.status_code == 403 and resp.json()["error"] == "not_permitted"
@@ -477,7 +483,7 @@ async def test_who_hears_the_supervisor_from_the_calls_recording(cube, sandbox, 
             sets={"answer_ms": 0, "talk_ms": 0},
             control_port=cp(cube["boss_port"]),
         )
-        with agent_phone, talker:
+        async with off_the_loop(agent_phone, talker):
             sipp, call_id = await connect_a_call(cube, sandbox, tmp_path, f"9124010{n}", 6000)
             await listen(boss, call_id, mode)
             result = await asyncio.to_thread(sipp.wait, 30)
@@ -504,7 +510,7 @@ async def test_who_hears_the_supervisor_from_the_calls_recording(cube, sandbox, 
     quiet_boss = phone(
         sandbox, cube["boss_port"], tmp_path / "b-quiet", control_port=cp(cube["boss_port"])
     )
-    with talking_agent, quiet_boss:
+    async with off_the_loop(talking_agent, quiet_boss):
         sipp, call_id = await connect_a_call(cube, sandbox, tmp_path, "91240199", 6000)
         session = await listen(boss, call_id, "listen")
         name = f"test-listen-{call_id}"
@@ -533,7 +539,7 @@ async def test_who_hears_the_supervisor_from_the_calls_recording(cube, sandbox, 
     quiet_boss = phone(
         sandbox, cube["boss_port"], tmp_path / "b-quiet2", control_port=cp(cube["boss_port"])
     )
-    with plain_agent, quiet_boss:
+    async with off_the_loop(plain_agent, quiet_boss):
         sipp, call_id = await connect_a_call(cube, sandbox, tmp_path, "91240198", 6000, talks=True)
         session = await listen(boss, call_id, "listen")
         name2 = f"test-listen-{call_id}"
@@ -563,7 +569,9 @@ async def test_the_consent_announcement_is_heard_in_the_call(cube, sandbox, tmp_
         r.set_policy(
             s, line=SUPPORT, mode="all", consent="announcement", announcement="sound:tt-monkeys"
         )
-    with phone(sandbox, cube["agent_port"], tmp_path / "a", control_port=cp(cube["agent_port"])):
+    async with off_the_loop(
+        phone(sandbox, cube["agent_port"], tmp_path / "a", control_port=cp(cube["agent_port"]))
+    ):
         sipp, call_id = await connect_a_call(cube, sandbox, tmp_path, "91240301", 4000)
         result = await asyncio.to_thread(sipp.wait, 30)
         assert result.ok, result.summary()

@@ -20,7 +20,6 @@ The dialer's timings come from the settings (``ASTERISK_CUBE_DIALER_*``), as in 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import functools
 import itertools
@@ -34,7 +33,7 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 import pytest
-from sippkit import SCENARIOS, Sipp, caller, phone
+from sippkit import SCENARIOS, Sipp, caller, off_the_loop, phone
 from sqlalchemy import func, select
 from support import polling
 
@@ -170,6 +169,8 @@ async def cube(sandbox, tmp_path, request):
     env = {
         **sandbox.env(),
         "ASTERISK_CUBE_DATA_DIR": str(tmp_path),
+        # the loop watchdog reports a stall a quarter of the connect window long
+        "ASTERISK_CUBE_METRICS_LOOP_STALL_MS": "250",
         **{f"ASTERISK_CUBE_DIALER_{key.upper()}": value for key, value in dialer.items()},
     }
     settings = load_settings(env=env)
@@ -207,23 +208,23 @@ def customers(sandbox, tmp_path):
         yield uas
 
 
-@contextlib.contextmanager
 def agent_phones(sandbox, tmp_path, numbers, **answer_ms):
-    """SIPp phones for agents ``numbers``; ``answer_ms={"13": 60000}`` slows one down."""
-    with contextlib.ExitStack() as stack:
-        for n in numbers:
-            stack.enter_context(
-                phone(
-                    sandbox,
-                    sandbox.agent_port(n),
-                    tmp_path / f"agent{n:02d}",
-                    answer_ms=answer_ms.get(str(n), 0),
-                    trace_messages=False,
-                    control_port=sandbox.base_port + agent_control(n),
-                    media_port=sandbox.base_port + agent_media(n),
-                )
+    """SIPp phones for agents ``numbers`` (``async with``: started and stopped off the
+    loop, which runs the product); ``answer_ms={"13": 60000}`` slows one down."""
+    return off_the_loop(
+        *(
+            phone(
+                sandbox,
+                sandbox.agent_port(n),
+                tmp_path / f"agent{n:02d}",
+                answer_ms=answer_ms.get(str(n), 0),
+                trace_messages=False,
+                control_port=sandbox.base_port + agent_control(n),
+                media_port=sandbox.base_port + agent_media(n),
             )
-        yield
+            for n in numbers
+        )
+    )
 
 
 def add_agents(s, numbers, skill):
@@ -265,6 +266,12 @@ def open_contacts(cube, campaign_id):
                 ),
             )
         ).all()
+
+
+async def all_done(cube, campaign_id):
+    """No contact of the campaign open, read in a worker thread (this loop runs the
+    product: a query polled on it holds every call's events meanwhile)."""
+    return not await asyncio.to_thread(open_contacts, cube, campaign_id)
 
 
 def attempts_by_contact(s, campaign_id):
@@ -500,10 +507,14 @@ async def test_a_day_in_every_mode(cube, sandbox, customers, tmp_path, monkeypat
     assert cube.dialer.abandon_media == "sound:beep"
     lag = LoopLag().start()
     request.addfinalizer(lambda: print(f"\nevent loop lag (whole day): {lag.stop()}"))
+    # serve's loop watchdog (loopwatch.py) runs in this runtime too: a stall of the loop
+    # (ours or the product's: they share it) is logged with its stack to cube.log
+    watch = cube.runtime.state.extras["loop_watch"]
+    request.addfinalizer(lambda: print(f"\nloop watchdog: {watch.summary()}"))
     desk = cube.desk
     cb_a, cb_b = ids["callbacks"]
     lazy = ids["preview"][0]  # agent20: its phone rings but nobody answers
-    with agent_phones(sandbox, tmp_path, range(1, 33), **{"20": 60000}):
+    async with agent_phones(sandbox, tmp_path, range(1, 33), **{"20": 60000}):
         for agent_ids in ids.values():
             await ready(desk, agent_ids)
         # two callbacks for agent31: one due now (it is free: it gets it), one due in
@@ -544,13 +555,13 @@ async def test_a_day_in_every_mode(cube, sandbox, customers, tmp_path, monkeypat
         # wait for every campaign to finish both passes (retries come a minute later)
         for name in ("Power", "Predictive", "Preview"):
             await until(
-                lambda n=name: not open_contacts(cube, camp_ids[n]),
+                lambda n=name: all_done(cube, camp_ids[n]),
                 timeout=240,
                 what=f"{name} finished",
                 every=1.0,
             )
         await until(
-            lambda: not open_contacts(cube, camp_ids["Callbacks"]),
+            lambda: all_done(cube, camp_ids["Callbacks"]),
             timeout=90,
             what="callbacks finished",
             every=1.0,
@@ -558,13 +569,16 @@ async def test_a_day_in_every_mode(cube, sandbox, customers, tmp_path, monkeypat
         await until(lambda: not cube.dialer.lines, timeout=20, what="all lines over")
         elapsed = time.monotonic() - started
         snapshot = cube.dialer.snapshot()
-        customers.stop()  # its log is complete once it has exited
+        await asyncio.to_thread(customers.stop)  # its log is complete once it has exited
         learned = {
             name: cube.dialer.runs[camp_ids[name]].learning.dials.dials
             for name in ("Power", "Predictive")
         }
 
     lag_text = lag.stop()
+    # the day is over: stop the product before this test's checks read the database on
+    # the loop the runtime shares (the watchdog saw them hold it 1 s, all calls over)
+    await cube.stop()
     with cube.tx() as s:
         counts = {
             name: records.abandon_counts(s, camp_ids[name], t0 - dt.timedelta(hours=1))
@@ -590,6 +604,12 @@ async def test_a_day_in_every_mode(cube, sandbox, customers, tmp_path, monkeypat
         f"answered -> agent bridged: p50 ~{delays.quantile(0.5) * 1000:.0f} ms, "
         f"p95 ~{delays.quantile(0.95) * 1000:.0f} ms, max {delays.max * 1000:.0f} ms "
         f"(n={delays.count})"
+    )
+    waits, bridging = cube.dialer.probes.agent_waits, cube.dialer.probes.bridge_seconds
+    print(
+        f"  of which: waiting for an agent p95 ~{waits.quantile(0.95) * 1000:.0f} ms, max "
+        f"{waits.max * 1000:.0f} ms; bridging p95 ~{bridging.quantile(0.95) * 1000:.0f} ms, "
+        f"max {bridging.max * 1000:.0f} ms"
     )
     print(
         f"auto-answer agent leg: p50 ~{answer.quantile(0.5) * 1000:.0f} ms, "
@@ -743,7 +763,7 @@ async def test_abandon_rule_message_log_and_retry(cube, sandbox, customers, tmp_
         cid = camp.id
     await cube.start()
     desk, dialer = cube.desk, cube.dialer
-    with agent_phones(sandbox, tmp_path, [1, 2], **{"2": 5000}):
+    async with agent_phones(sandbox, tmp_path, [1, 2], **{"2": 5000}):
         await ready(desk, [a1])
         cube.running("Drops")
         # the dialer dials one line for the one ready agent; that agent goes on a break
@@ -756,7 +776,7 @@ async def test_abandon_rule_message_log_and_retry(cube, sandbox, customers, tmp_
         assert await _paused(desk, a2)
         await until(lambda: not dialer.lines, timeout=10, what="lines over")
     # the customers' own log tells the same: both answered, both hung up by us
-    customers.stop()
+    await asyncio.to_thread(customers.stop)
     phones = {number(1, 30, 0, 1).lstrip("+"), number(1, 10, 0, 2).lstrip("+")}
     assert customer_drops(customers.trace_dir, phones) == (2, 2)
     with cube.tx() as s:
@@ -784,7 +804,11 @@ async def test_abandon_rule_message_log_and_retry(cube, sandbox, customers, tmp_
     assert (stats["abandoned_today"], stats["answered_today"]) == (2, 2)
 
 
-def _ended(cube, contact_id):
+async def _ended(cube, contact_id):
+    return await asyncio.to_thread(_ended_at, cube, contact_id)  # off the product's loop
+
+
+def _ended_at(cube, contact_id):
     with cube.tx() as s:
         return s.scalar(
             select(m.Call.ended_at).where(
@@ -815,7 +839,7 @@ async def test_blending_and_feedback(cube, sandbox, customers, tmp_path):
         z, w, x, *_ = add_contacts(s, camp.id, phones)
     await cube.start()
     desk, dialer = cube.desk, cube.dialer
-    with agent_phones(sandbox, tmp_path, [1, 2]):
+    async with agent_phones(sandbox, tmp_path, [1, 2]):
         await ready(desk, agents)
         cube.running("Blend")
         views = [
@@ -838,7 +862,7 @@ async def test_blending_and_feedback(cube, sandbox, customers, tmp_path):
         await desk.hangup(agent_w, call_w)
         # while lines ring for them, inbound is blocked for the ready agents (F-I5)
         await until(
-            lambda: _contact_status(cube, x) == m.ContactStatus.NOT_ANSWERED,
+            lambda: _has_status(cube, x, m.ContactStatus.NOT_ANSWERED),
             timeout=20,
             what="X dialed, not answered",
         )
@@ -883,6 +907,10 @@ async def _all_blocked(desk, agent_ids):
     )
 
 
+async def _has_status(cube, contact_id, status):
+    return await asyncio.to_thread(_contact_status, cube, contact_id) == status
+
+
 def _contact_status(cube, contact_id):
     with cube.tx() as s:
         return s.get(m.Contact, contact_id).status
@@ -899,7 +927,7 @@ async def test_answering_machine_detection(cube, sandbox, customers, tmp_path):
         (agent,) = add_agents(s, [1], "amd")
         (silent,) = add_contacts(s, camp.id, [number(5, 3, 0, 1)])
     await cube.start()
-    with agent_phones(sandbox, tmp_path, [1]):
+    async with agent_phones(sandbox, tmp_path, [1]):
         await ready(cube.desk, [agent])
         cube.running("Machines")
         await until(lambda: _ended(cube, silent), timeout=20, what="machine call over")

@@ -5,7 +5,7 @@ import asyncio
 
 import httpx
 import pytest
-from sippkit import caller, phone
+from sippkit import caller, off_the_loop, phone
 from sqlalchemy import select
 from support.polling import until
 
@@ -71,7 +71,9 @@ async def test_call_waits_is_offered_accepted_and_bridged(cube, sandbox, tmp_pat
     await desk.login(a1)
     await desk.choose_lines(a1, [lines["4721000001"]])
     await desk.ready(a1)
-    with phone(sandbox, sandbox.agent_port(1), tmp_path / "agent01", answer_ms=300) as agent_phone:
+    async with off_the_loop(
+        phone(sandbox, sandbox.agent_port(1), tmp_path / "agent01", answer_ms=300)
+    ) as (agent_phone,):
         call = caller(
             sandbox, "4721000001", tmp_path / "caller", caller_id="91234567", hold_ms=4000
         ).start()
@@ -157,7 +159,9 @@ async def test_restart_with_calls_waiting_loses_none_and_keeps_order(cube, sandb
     await desk.choose_lines(a1, [lines["4721000001"]])
     await desk.ready(a1)
     order = []
-    with phone(sandbox, sandbox.agent_port(1), tmp_path / "agent01", answer_ms=100):
+    async with off_the_loop(
+        phone(sandbox, sandbox.agent_port(1), tmp_path / "agent01", answer_ms=100)
+    ):
         for _ in range(3):
             view = await until(lambda: _offer(desk, a1), what="offer")
             order.append(view.offer.caller)
@@ -226,10 +230,10 @@ async def test_forward_falls_back_to_second_target_and_hands_over(cube, sandbox,
     await desk.login(a1)
     await desk.choose_lines(a1, [line_id])
     await desk.ready(a1)
-    with (
+    async with off_the_loop(
         phone(sandbox, sandbox.agent_port(1), tmp_path / "agent01", answer_ms=100),
-        phone(sandbox, sandbox.agent_port(6), tmp_path / "target2", answer_ms=300) as target2,
-    ):
+        phone(sandbox, sandbox.agent_port(6), tmp_path / "target2", answer_ms=300),
+    ) as (_, target2):
         call = caller(
             sandbox, "4721000003", tmp_path / "caller", caller_id="91234567", hold_ms=14000
         ).start()
@@ -261,7 +265,9 @@ async def test_forward_with_no_target_answering_returns_to_the_caller(cube, sand
     await desk.login(a1)
     await desk.choose_lines(a1, [line_id])
     await desk.ready(a1)
-    with phone(sandbox, sandbox.agent_port(1), tmp_path / "agent01", answer_ms=100):
+    async with off_the_loop(
+        phone(sandbox, sandbox.agent_port(1), tmp_path / "agent01", answer_ms=100)
+    ):
         call = caller(
             sandbox, "4721000003", tmp_path / "caller", caller_id="91234567", hold_ms=16000
         ).start()
@@ -290,12 +296,12 @@ async def test_missed_call_is_called_back_agent_first(cube, sandbox, tmp_path):
     await desk.choose_lines(a1, [lines["4721000001"]])
     view = await desk.view(a1)
     missed_id = view.missed[0].missed_id
-    with (
-        phone(sandbox, sandbox.agent_port(1), tmp_path / "agent01", answer_ms=100) as agent_phone,
+    async with off_the_loop(
+        phone(sandbox, sandbox.agent_port(1), tmp_path / "agent01", answer_ms=100),
         phone(
             sandbox, sandbox.customer_ports[0], tmp_path / "customer", answer_ms=500, talk_ms=3000
-        ) as customer_phone,
-    ):
+        ),
+    ) as (agent_phone, customer_phone):
         await desk.callback_missed(a1, missed_id)
         view = await desk.view(a1)
         assert view.state == "busy" and view.blocked  # on an outbound call: inbound blocked

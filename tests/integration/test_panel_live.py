@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 from agent_client import AgentClient
 from panel_client import ApiError, SupervisorClient
-from sippkit import caller, phone
+from sippkit import caller, off_the_loop, phone
 from sqlalchemy import select
 from support.polling import until
 
@@ -173,12 +173,14 @@ async def test_panel_follows_calls_arriving_and_being_answered(cube, sandbox, tm
                 and agent_row(s, agent_id)["lines"] == [support]
             )
         )
-        with phone(
-            sandbox,
-            cube["phone"](1),
-            tmp_path / "p1",
-            answer_ms=300,
-            control_port=cp(cube["phone"](1)),
+        async with off_the_loop(
+            phone(
+                sandbox,
+                cube["phone"](1),
+                tmp_path / "p1",
+                answer_ms=300,
+                control_port=cp(cube["phone"](1)),
+            )
         ):
             (slot,) = free_slots(sandbox, 1)
             c = caller(
@@ -370,12 +372,14 @@ async def test_the_panel_in_chromium_shows_a_call_wait_and_get_answered(cube, sa
         await a1.start()
         await a1.choose_lines([support])
         await asyncio.to_thread(wait_text, row + " .state", lambda t: t == "Paused")
-        with phone(
-            sandbox,
-            cube["phone"](1),
-            tmp_path / "p1",
-            answer_ms=300,
-            control_port=cp(cube["phone"](1)),
+        async with off_the_loop(
+            phone(
+                sandbox,
+                cube["phone"](1),
+                tmp_path / "p1",
+                answer_ms=300,
+                control_port=cp(cube["phone"](1)),
+            )
         ):
             (slot,) = free_slots(sandbox, 1)
             c = caller(

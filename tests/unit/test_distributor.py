@@ -1,7 +1,11 @@
 """The distributor against a real (SQLite) database and a fake telephony."""
 
+import asyncio
 import datetime as dt
 import functools
+import sqlite3
+import threading
+import time
 
 import pytest
 from dbkit import db
@@ -272,6 +276,58 @@ async def test_outbound_call_blocks_inbound_and_ends_in_wrap_up(world):
     assert view.state == "wrap_up" and view.call.state == "ended" and not view.blocked
     await d.finish_wrap_up(ids["ann"])
     assert (await d.view(ids["ann"])).offer is not None  # inbound flows again
+
+
+async def test_taking_an_agent_for_an_answered_outbound_call_waits_for_no_database_lock(
+    world, tmp_path
+):
+    """The dialer takes an agent inside its 2 s budget (answered -> bridged): with another
+    thread holding SQLite's write lock (the dialer's or the journal's commit), taking the
+    agent must not wait for it on the loop (issue #11 item 11: a 0.5 s stall under load,
+    from the synchronous transaction and journal flush it did). The rows follow."""
+    _sessions, ids, lines = world
+    d = make(world)
+    await start_work(d, ids["ann"], [lines["100"]])
+    with db(d) as s:
+        camp = p.add_campaign(s, "Quick", mode="power", wrap_up=7)
+        row = m.Call(
+            id=d.ids.next(m.Call),
+            direction=m.Direction.OUTBOUND,
+            kind=m.CallKind.POWER,
+            state=m.CallState.DIALING,
+            campaign_id=camp.id,
+            started_at=d.now(),
+        )
+        s.add(row)
+        call_id, camp_id = row.id, camp.id
+    writer = sqlite3.connect(tmp_path / "cube.db", timeout=0, check_same_thread=False)
+    writer.execute("BEGIN IMMEDIATE")  # another thread's commit in flight
+    release = threading.Timer(2.0, writer.rollback)
+    release.start()
+    try:
+        started = time.monotonic()
+        d.outbound_started(
+            call_id=call_id,
+            agent_id=ids["ann"],
+            campaign_id=camp_id,
+            contact_id=None,
+            number="+4791000003",
+            channel_id="ch-out",
+            mode="power",
+            connected=False,
+        )
+        took = time.monotonic() - started
+    finally:
+        release.join()
+        writer.close()
+    assert took < 0.5, f"outbound_started held the loop {took:.2f} s for a database lock"
+    view = await d.view(ids["ann"])
+    assert view.state == "busy" and view.call.call_id == call_id
+    assert d.calls[call_id].wrap_up_seconds == 7  # the campaign's, read without a lock
+    await asyncio.to_thread(d.journal.flush)
+    with db(d) as s:
+        assert s.get(m.Call, call_id).agent_id == ids["ann"]
+        assert s.get(m.AgentStatus, ids["ann"]).state == m.AgentState.BUSY
 
 
 async def test_pause_takes_only_listed_reasons(world):
