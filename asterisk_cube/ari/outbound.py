@@ -113,6 +113,7 @@ class OutboundApp:
         self.supervisor = supervisor
         self._answered: dict[str, asyncio.Future[tuple]] = {}  # channel -> (ok, cause, args)
         self._gone: dict[str, asyncio.Future[None]] = {}
+        self._destroyed: dict[str, asyncio.Future[None]] = {}  # ChannelDestroyed came
         self._amd: set[str] = set()  # channels away in the AMD dialplan
         self._playbacks: dict[str, asyncio.Future[bool]] = {}
         self._known: set[str] = set()
@@ -147,6 +148,7 @@ class OutboundApp:
             self._amd.discard(channel_id)
             self._resolve(self._answered.get(channel_id), (False, cause, []))
             self._resolve(self._gone.get(channel_id), None)
+            self._resolve(self._destroyed.get(channel_id), None)
             self._known.discard(channel_id)
         elif etype == "PlaybackFinished":
             playback = raw.get("playback") or {}
@@ -208,6 +210,7 @@ class OutboundApp:
         answered: asyncio.Future[tuple] = loop.create_future()
         self._answered[channel_id] = answered
         self._gone[channel_id] = loop.create_future()
+        self._destroyed[channel_id] = loop.create_future()
         self._known.add(channel_id)
         return answered
 
@@ -215,6 +218,7 @@ class OutboundApp:
         """The dialer is done with this channel (after it left)."""
         self._answered.pop(channel_id, None)
         self._gone.pop(channel_id, None)
+        self._destroyed.pop(channel_id, None)
         self._amd.discard(channel_id)
 
     async def _originate(self, channel_id: str, endpoint: str, args: str, **extra: Any) -> str:
@@ -323,6 +327,36 @@ class OutboundApp:
         if not ok:
             await self.hangup(channel_id)
         return ok
+
+    async def wait_destroyed(self, channel_id: str | None, timeout: float = 2.0) -> bool:
+        """Wait until Asterisk no longer has the channel (hung up just before): its
+        ``ChannelDestroyed``, or ``GET /channels/{id}`` answering 404 (a channel that left
+        Stasis may not send the event to the app). True once it is gone; False if it is
+        still there after ``timeout`` s.
+
+        ``DELETE /channels/{id}`` returns when the hang-up is requested: the channel is
+        still in Asterisk (``GET /channels`` lists it) while it hangs up. The dialer waits
+        for this before it gives the agent back, so that the agent's phone never has its
+        previous leg and the next call's at once."""
+        if not channel_id:
+            return True
+        destroyed = self._destroyed.get(channel_id)
+        deadline = time.monotonic() + timeout
+        while True:
+            if destroyed is not None and destroyed.done():
+                return True
+            try:
+                if not await _exists(self.client, channel_id):
+                    return True
+            except ConnectionError:  # cannot be asked now (a resync hangs up ours)
+                return True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            if destroyed is not None:
+                await asyncio.wait({destroyed}, timeout=min(0.05, left))
+            else:
+                await asyncio.sleep(min(0.05, left))
 
     async def bridge(self, call_id: int, channels: list[str]) -> None:
         bid = bridge_id(call_id)
