@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import time
 import uuid
 from dataclasses import dataclass
@@ -85,6 +86,8 @@ def http_status(exc: BaseException | None) -> int | None:
 
 
 DIAL_BRIDGE_PREFIX = "cube-dial-"
+#: an agent's phone as one endpoint (``PJSIP/agent01``), not a dial string
+_PLAIN_ENDPOINT = re.compile(r"([A-Za-z]+)/([^/@:;,&]+)")
 
 
 def bridge_id(call_id: int) -> str:
@@ -308,14 +311,19 @@ class OutboundApp:
         caller_id: str = "",
     ) -> bool:
         """Ring an agent's phone into the app; True once it answered within ``timeout``
-        seconds (else the leg is hung up)."""
+        seconds (else the leg is hung up). A phone that still has a channel in Asterisk
+        (its last call's leg hanging up) is rung once that is gone, within ``timeout``;
+        False, not rung, if it is not."""
+        deadline = time.monotonic() + timeout
+        if not await self._phone_free(endpoint, deadline):
+            log.warning("dialer_agent_phone_busy", call=call_id, endpoint=endpoint)
+            return False
         answered = self._watch(channel_id)
-        extra: dict[str, Any] = {"timeout": max(1, int(timeout + 0.999))}
+        extra: dict[str, Any] = {"timeout": max(1, int(deadline - time.monotonic() + 0.999))}
         if caller_id:
             extra["callerId"] = caller_id
         if auto_answer:
             extra["variables"] = dict(AUTO_ANSWER)
-        deadline = time.monotonic() + timeout
         error = await self._originate(channel_id, endpoint, f"dial-agent,{call_id}", **extra)
         if error:
             self._resolve(self._gone.get(channel_id), None)
@@ -327,6 +335,30 @@ class OutboundApp:
         if not ok:
             await self.hangup(channel_id)
         return ok
+
+    async def _phone_free(self, endpoint: str, deadline: float) -> bool:
+        """Has the agent's phone (a plain ``TECH/resource`` endpoint) no channel in
+        Asterisk (``GET /endpoints/{tech}/{resource}``: ``channel_ids``), or none left by
+        ``deadline``? One request when it is free. The last call's leg of an agent given
+        back at once (an inbound call ended with no wrap-up: the agent is ready before its
+        leg's hang-up is even sent) would otherwise be on the phone with the new one. An
+        endpoint it cannot ask about (a dial string, ARI not answering) counts as free."""
+        found = _PLAIN_ENDPOINT.fullmatch(endpoint)
+        if found is None:
+            return True
+        while True:
+            try:
+                snapshot = await self.client.endpoints.get(
+                    tech=found.group(1), resource=found.group(2)
+                )
+            except Exception:
+                return True
+            if not (isinstance(snapshot, dict) and snapshot.get("channel_ids")):
+                return True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            await asyncio.sleep(min(0.02, left))
 
     async def wait_destroyed(self, channel_id: str | None, timeout: float = 2.0) -> bool:
         """Wait until Asterisk no longer has the channel (hung up just before): its
