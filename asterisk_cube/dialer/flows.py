@@ -170,8 +170,10 @@ async def connect_answered(d: DialerState, line: Line) -> None:
             given=round(given, 3),
         )
         # a phone that had a fair chance and did not answer by itself is paused (it would
-        # abandon the next contact too); one we gave too little time stays ready
-        await hand_back(d, line, agent_no_answer=given >= d.fair_answer_time)
+        # abandon the next contact too); one we gave too little time stays ready. Given
+        # back beside the abandon message, which must not wait for the agent's leg.
+        paused = given >= d.fair_answer_time
+        d.spawn(hand_back(d, line, agent_no_answer=paused), f"hand-back-{line.call_id}")
         await abandon(d, line, "agent_no_answer")
         return
     d.agent_answer_delays.observe(d.monotonic() - rung)
