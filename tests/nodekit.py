@@ -185,18 +185,25 @@ async def ari_channels(sandbox) -> set[str]:
         return {ch["id"] for ch in resp.json()}
 
 
-async def watch_agent_channels(sandbox, seen: dict[str, int], stop: asyncio.Event) -> None:
-    """The most channels each agent endpoint had at once in Asterisk, from ARI."""
+async def watch_agent_channels(
+    sandbox, seen: dict[str, int], stop: asyncio.Event, doubles: list | None = None
+) -> None:
+    """The most channels each agent endpoint had at once in Asterisk, from ARI; and in
+    ``doubles`` each sample where one had more: (time, that endpoint's channels as
+    ``(id, state, creationtime)``), so that a failure names the legs (the dialer's
+    ``cube-da-…`` ids, stored with the calls' agent legs)."""
     async with httpx.AsyncClient(auth=(ARI_USER, ARI_PASSWORD)) as ari:
         while not stop.is_set():
             resp = await ari.get(f"{sandbox.ari_url}/ari/channels")
-            now: dict[str, int] = defaultdict(int)
+            now: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
             for ch in resp.json():
                 name = re.match(r"PJSIP/(agent\d\d)-", ch["name"])
                 if name:
-                    now[name.group(1)] += 1
-            for agent, n in now.items():
-                seen[agent] = max(seen.get(agent, 0), n)
+                    now[name.group(1)].append((ch["id"], ch["state"], ch["creationtime"]))
+            for agent, legs in now.items():
+                seen[agent] = max(seen.get(agent, 0), len(legs))
+                if len(legs) > 1 and doubles is not None:
+                    doubles.append((dt.datetime.now(dt.UTC).isoformat(), agent, legs))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 0.05)
 

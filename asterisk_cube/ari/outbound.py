@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import time
 import uuid
 from dataclasses import dataclass
@@ -85,6 +86,8 @@ def http_status(exc: BaseException | None) -> int | None:
 
 
 DIAL_BRIDGE_PREFIX = "cube-dial-"
+#: an agent's phone as one endpoint (``PJSIP/agent01``), not a dial string
+_PLAIN_ENDPOINT = re.compile(r"([A-Za-z]+)/([^/@:;,&]+)")
 
 
 def bridge_id(call_id: int) -> str:
@@ -113,6 +116,7 @@ class OutboundApp:
         self.supervisor = supervisor
         self._answered: dict[str, asyncio.Future[tuple]] = {}  # channel -> (ok, cause, args)
         self._gone: dict[str, asyncio.Future[None]] = {}
+        self._destroyed: dict[str, asyncio.Future[None]] = {}  # ChannelDestroyed came
         self._amd: set[str] = set()  # channels away in the AMD dialplan
         self._playbacks: dict[str, asyncio.Future[bool]] = {}
         self._known: set[str] = set()
@@ -147,6 +151,7 @@ class OutboundApp:
             self._amd.discard(channel_id)
             self._resolve(self._answered.get(channel_id), (False, cause, []))
             self._resolve(self._gone.get(channel_id), None)
+            self._resolve(self._destroyed.get(channel_id), None)
             self._known.discard(channel_id)
         elif etype == "PlaybackFinished":
             playback = raw.get("playback") or {}
@@ -208,6 +213,7 @@ class OutboundApp:
         answered: asyncio.Future[tuple] = loop.create_future()
         self._answered[channel_id] = answered
         self._gone[channel_id] = loop.create_future()
+        self._destroyed[channel_id] = loop.create_future()
         self._known.add(channel_id)
         return answered
 
@@ -215,6 +221,7 @@ class OutboundApp:
         """The dialer is done with this channel (after it left)."""
         self._answered.pop(channel_id, None)
         self._gone.pop(channel_id, None)
+        self._destroyed.pop(channel_id, None)
         self._amd.discard(channel_id)
 
     async def _originate(self, channel_id: str, endpoint: str, args: str, **extra: Any) -> str:
@@ -304,14 +311,19 @@ class OutboundApp:
         caller_id: str = "",
     ) -> bool:
         """Ring an agent's phone into the app; True once it answered within ``timeout``
-        seconds (else the leg is hung up)."""
+        seconds (else the leg is hung up). A phone that still has a channel in Asterisk
+        (its last call's leg hanging up) is rung once that is gone, within ``timeout``;
+        False, not rung, if it is not."""
+        deadline = time.monotonic() + timeout
+        if not await self._phone_free(endpoint, deadline):
+            log.warning("dialer_agent_phone_busy", call=call_id, endpoint=endpoint)
+            return False
         answered = self._watch(channel_id)
-        extra: dict[str, Any] = {"timeout": max(1, int(timeout + 0.999))}
+        extra: dict[str, Any] = {"timeout": max(1, int(deadline - time.monotonic() + 0.999))}
         if caller_id:
             extra["callerId"] = caller_id
         if auto_answer:
             extra["variables"] = dict(AUTO_ANSWER)
-        deadline = time.monotonic() + timeout
         error = await self._originate(channel_id, endpoint, f"dial-agent,{call_id}", **extra)
         if error:
             self._resolve(self._gone.get(channel_id), None)
@@ -323,6 +335,60 @@ class OutboundApp:
         if not ok:
             await self.hangup(channel_id)
         return ok
+
+    async def _phone_free(self, endpoint: str, deadline: float) -> bool:
+        """Has the agent's phone (a plain ``TECH/resource`` endpoint) no channel in
+        Asterisk (``GET /endpoints/{tech}/{resource}``: ``channel_ids``), or none left by
+        ``deadline``? One request when it is free. The last call's leg of an agent given
+        back at once (an inbound call ended with no wrap-up: the agent is ready before its
+        leg's hang-up is even sent) would otherwise be on the phone with the new one. An
+        endpoint it cannot ask about (a dial string, ARI not answering) counts as free."""
+        found = _PLAIN_ENDPOINT.fullmatch(endpoint)
+        if found is None:
+            return True
+        while True:
+            try:
+                snapshot = await self.client.endpoints.get(
+                    tech=found.group(1), resource=found.group(2)
+                )
+            except Exception:
+                return True
+            if not (isinstance(snapshot, dict) and snapshot.get("channel_ids")):
+                return True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            await asyncio.sleep(min(0.02, left))
+
+    async def wait_destroyed(self, channel_id: str | None, timeout: float = 2.0) -> bool:
+        """Wait until Asterisk no longer has the channel (hung up just before): its
+        ``ChannelDestroyed``, or ``GET /channels/{id}`` answering 404 (a channel that left
+        Stasis may not send the event to the app). True once it is gone; False if it is
+        still there after ``timeout`` s.
+
+        ``DELETE /channels/{id}`` returns when the hang-up is requested: the channel is
+        still in Asterisk (``GET /channels`` lists it) while it hangs up. The dialer waits
+        for this before it gives the agent back, so that the agent's phone never has its
+        previous leg and the next call's at once."""
+        if not channel_id:
+            return True
+        destroyed = self._destroyed.get(channel_id)
+        deadline = time.monotonic() + timeout
+        while True:
+            if destroyed is not None and destroyed.done():
+                return True
+            try:
+                if not await _exists(self.client, channel_id):
+                    return True
+            except ConnectionError:  # cannot be asked now (a resync hangs up ours)
+                return True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            if destroyed is not None:
+                await asyncio.wait({destroyed}, timeout=min(0.05, left))
+            else:
+                await asyncio.sleep(min(0.05, left))
 
     async def bridge(self, call_id: int, channels: list[str]) -> None:
         bid = bridge_id(call_id)

@@ -27,6 +27,22 @@ from .state import CampaignRun, DialerState, Line, caller_id_of, endpoint_of
 
 log = get_logger(__name__)
 
+#: How long the dialer waits for an agent's hung-up leg to leave Asterisk before it gives
+#: the agent back anyway (logged): it never strands an agent on a lost event.
+LEG_GONE_TIMEOUT = 2.0
+
+
+async def hand_back(d: DialerState, line: Line, *, agent_no_answer: bool = False) -> None:
+    """The agent's part of the call is over (``outbound_ended``), once its leg, hung up
+    just before, has left Asterisk: until then the agent's phone still has that leg (a
+    CANCEL or BYE on its way), and an agent given back at once (no wrap-up: a failed
+    ring, a contact gone while connecting, a campaign without wrap-up) had its next call
+    rung while the last one was still there: two channels on one phone."""
+    channel = line.agent_channel
+    if channel and not await d.phone.wait_destroyed(channel, LEG_GONE_TIMEOUT):
+        log.warning("dialer_agent_leg_lingers", call=line.call_id, channel=channel)
+    d.distributor.outbound_ended(line.call_id, agent_no_answer=agent_no_answer)
+
 
 def start_pool_line(d: DialerState, run: CampaignRun, claim: Claim, call_id: int) -> None:
     line = d.new_line(run, claim, call_id, run.config.mode)
@@ -83,7 +99,7 @@ async def pool_line(d: DialerState, line: Line) -> None:
             await tel.hangup(line.agent_channel)
             if line.agent_id is not None:
                 with contextlib.suppress(Exception):
-                    d.distributor.outbound_ended(line.call_id)
+                    await hand_back(d, line)
             await finish(d, line, m.CallState.FAILED, "error", Outcome.FAILED)
 
 
@@ -141,7 +157,7 @@ async def connect_answered(d: DialerState, line: Line) -> None:
             ring.cancel()
         await tel.hangup(agent_channel)
         await agent_leg(d, line, agent, rung, ok)
-        d.distributor.outbound_ended(line.call_id)
+        await hand_back(d, line)
         await finish(d, line, m.CallState.ABANDONED, "contact_hangup_waiting", Outcome.ABANDONED)
         return
     ok = ring.result()
@@ -155,8 +171,10 @@ async def connect_answered(d: DialerState, line: Line) -> None:
             given=round(given, 3),
         )
         # a phone that had a fair chance and did not answer by itself is paused (it would
-        # abandon the next contact too); one we gave too little time stays ready
-        d.distributor.outbound_ended(line.call_id, agent_no_answer=given >= d.fair_answer_time)
+        # abandon the next contact too); one we gave too little time stays ready. Given
+        # back beside the abandon message, which must not wait for the agent's leg.
+        paused = given >= d.fair_answer_time
+        d.spawn(hand_back(d, line, agent_no_answer=paused), f"hand-back-{line.call_id}")
         await abandon(d, line, "agent_no_answer")
         return
     d.agent_answer_delays.observe(d.monotonic() - rung)
@@ -230,7 +248,7 @@ async def bridge_and_talk(
     await tel.hangup(line.agent_channel if gone_contact.done() else line.contact_channel)
     await tel.end_call(line.call_id)
     line.run.learning.observe_talk(d.monotonic() - talk_started)
-    d.distributor.outbound_ended(line.call_id)
+    await hand_back(d, line)
     await finish(d, line, m.CallState.ENDED, reason, Outcome.FINAL)
 
 
@@ -246,7 +264,7 @@ async def not_bridged(
         await agent_leg(d, line, agent, rung, True)
     await tel.hangup(line.agent_channel)
     await tel.end_call(line.call_id)
-    d.distributor.outbound_ended(line.call_id)
+    await hand_back(d, line)
     if contact_gone or line.mode == m.DialMode.PREVIEW.value:
         await finish(d, line, m.CallState.ABANDONED, "contact_hangup_waiting", Outcome.ABANDONED)
     else:

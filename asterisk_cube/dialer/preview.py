@@ -20,7 +20,7 @@ from asterisk_cube.logs import get_logger
 from . import records
 from .assign import take_agent
 from .claims import Claim
-from .flows import agent_leg, bridge_and_talk
+from .flows import agent_leg, bridge_and_talk, hand_back
 from .outcomes import finish, finish_unanswered, release_pending_line
 from .state import CampaignRun, DialerState, Line, caller_id_of, endpoint_of
 
@@ -72,7 +72,7 @@ async def preview_line(d: DialerState, line: Line, agent: DialerAgent) -> None:
         await agent_leg(d, line, agent, rung, ok)
         if not ok:
             log.info("dialer_preview_no_answer", call=line.call_id, agent=agent.agent_id)
-            d.distributor.outbound_ended(line.call_id, agent_no_answer=True)
+            await hand_back(d, line, agent_no_answer=True)
             tel.forget(agent_channel)
             line.agent_channel = None
             line.agent_id = None
@@ -88,7 +88,7 @@ async def preview_line(d: DialerState, line: Line, agent: DialerAgent) -> None:
         dialed = d.now()
         if not core.in_window(cfg.rules, dialed):  # it closed meanwhile
             await tel.hangup(agent_channel)
-            d.distributor.outbound_ended(line.call_id)
+            await hand_back(d, line)
             release_pending_line(d, line)
             return
         channel = tel.new_channel_id()
@@ -124,7 +124,7 @@ async def preview_line(d: DialerState, line: Line, agent: DialerAgent) -> None:
             result = await dial
             if result.answered:
                 await tel.hangup(channel)
-            d.distributor.outbound_ended(line.call_id)
+            await hand_back(d, line)
             await finish(d, line, m.CallState.NO_ANSWER, "agent_hangup_ringing", Outcome.NO_ANSWER)
             return
         result = dial.result()
@@ -134,7 +134,7 @@ async def preview_line(d: DialerState, line: Line, agent: DialerAgent) -> None:
             await tel.hangup(agent_channel)
             if result.answered:
                 await tel.hangup(channel)
-            d.distributor.outbound_ended(line.call_id)
+            await hand_back(d, line)
             await finish_unanswered(d, line, result)
             return
         line.answered_at = d.monotonic()
@@ -150,5 +150,5 @@ async def preview_line(d: DialerState, line: Line, agent: DialerAgent) -> None:
             await tel.hangup(line.agent_channel)
             await tel.hangup(line.contact_channel)
             with contextlib.suppress(Exception):
-                d.distributor.outbound_ended(line.call_id)
+                await hand_back(d, line)
             await finish(d, line, m.CallState.FAILED, "error", Outcome.FAILED)

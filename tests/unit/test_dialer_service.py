@@ -33,7 +33,9 @@ from asterisk_cube.services import provisioning as p
 class FakeTelephony:
     """Contacts behave by number: ``answer`` (after ``ring`` s, hang up after ``talk`` s, or
     never with talk=None), ``never`` (rings out), ``busy``. Agents answer unless listed in
-    ``silent_agents``."""
+    ``silent_agents``. An agent leg hung up stays in "Asterisk" ``teardown`` s more (as
+    a real one does while its CANCEL or BYE goes out): ``max_legs_per_phone`` is the most
+    legs one agent's phone had at once."""
 
     connected = True
 
@@ -47,6 +49,9 @@ class FakeTelephony:
         self.dialed: list[str] = []
         self.live: set[str] = set()
         self.max_live_contacts = 0
+        self.teardown = 0.0
+        self.agent_legs: dict[str, str] = {}  # agent leg -> endpoint, until destroyed
+        self.max_legs_per_phone = 0
 
     def new_channel_id(self, agent=False):
         return f"{'a' if agent else 'c'}{next(self.ids)}"
@@ -72,6 +77,17 @@ class FakeTelephony:
         fut = self.gone_futures.get(channel)
         if fut is not None and not fut.done():
             fut.set_result(None)
+        if channel in self.agent_legs:
+            loop = asyncio.get_running_loop()
+            loop.call_later(self.teardown, self.agent_legs.pop, channel, None)
+
+    async def wait_destroyed(self, channel, timeout=2.0):
+        deadline = asyncio.get_running_loop().time() + timeout
+        while channel in self.agent_legs:
+            if asyncio.get_running_loop().time() >= deadline:
+                return False
+            await asyncio.sleep(0.005)
+        return True
 
     async def dial_contact(self, call_id, channel, number, *, caller_id, timeout, amd=False):
         self._watch(channel)
@@ -97,8 +113,12 @@ class FakeTelephony:
 
     async def ring_agent(self, call_id, channel, endpoint, *, auto_answer, timeout, caller_id=""):
         self._watch(channel)
+        self.agent_legs[channel] = endpoint
+        legs = sum(e == endpoint for e in self.agent_legs.values())
+        self.max_legs_per_phone = max(self.max_legs_per_phone, legs)
         if endpoint in self.silent_agents:
             await asyncio.sleep(timeout)
+            self._leave(channel)  # as OutboundApp.ring_agent hangs it up
             return False
         self.live.add(channel)
         return True
@@ -269,6 +289,23 @@ async def test_power_dials_one_line_per_ready_agent_and_closes_every_contact(wor
         calls = s.scalars(select(m.Call).where(m.Call.state == m.CallState.ENDED)).all()
         assert all(c.agent_id in agents[:2] and c.answered_at for c in calls)
     assert dialer.connect_delays.count == 4
+
+
+@pytest.mark.parametrize("mode", ["power", "predictive"])
+async def test_an_agent_is_rung_again_only_once_its_last_leg_left_asterisk(world, mode):
+    """No wrap-up: the agent is free the moment a call ends, and the next contact is
+    there at once; its phone must not be rung while the last call's leg still hangs up
+    (the two-node predictive test saw two PJSIP/agent01 channels in ARI at once)."""
+    sessions, agents = world
+    phones = [f"+47900000{i:02d}" for i in range(6)]
+    dialer, distributor, tel, cid = make(world, mode, phones, max_attempts=1)
+    for phone in phones:
+        tel.contacts[phone] = ("answer", 0.02, 0.05)
+    tel.teardown = 0.08
+    await ready(distributor, agents[:1])
+    await run_until(dialer, lambda: settled(sessions, cid, dialer))
+    assert len(tel.bridged) >= 3  # the agent took call after call
+    assert tel.max_legs_per_phone == 1
 
 
 async def test_no_free_agent_within_the_budget_abandons_with_the_message(world):
