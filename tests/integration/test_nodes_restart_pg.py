@@ -76,7 +76,11 @@ async def test_a_killed_nodes_waiting_callers_are_delivered_in_order_on_restart(
     """Both restarts: after node b took a over (a's lease expired: a's agent was logged
     out), and at once (a's lease still running, but its pid is gone on this host: stale
     at once; the agent stays as it was left: paused)."""
-    a, b = two_nodes(sandbox, pg_db, tmp_path, **lease_env(3))
+    # before the lease expired: a lease long enough for a's restart on a loaded machine
+    # (with 3 s, b took a over while a was still starting: a's start clears `taken_over_at`,
+    # so the check below did not see it, and the agent was logged out)
+    lease = 3 if restart == "after_the_takeover" else 60
+    a, b = two_nodes(sandbox, pg_db, tmp_path, **lease_env(lease))
     a.cli("line", "add", LOW, "--name", "Low", "--priority", "1", "--offer-timeout", "20")
     a.cli("line", "add", HIGH, "--name", "High", "--priority", "5", "--offer-timeout", "20")
     a.cli(
@@ -111,6 +115,8 @@ async def test_a_killed_nodes_waiting_callers_are_delivered_in_order_on_restart(
             assert agent_row(pg_db, "agent01") == ("logged_out", "a")
             assert waiting_rows(pg_db) in (4, 5)  # the takeover leaves a's callers waiting
         assert len(await ari_channels(sandbox)) == 5
+        if restart == "before_the_lease_expired":
+            assert not taken_over(pg_db)  # and a's start below must not give b the time to
 
         a.start()  # same name: a's recovery finds its callers in its Stasis app
         await until(lambda: "acd_recovered" in full_log(a), 10, "a's recovery")
