@@ -147,4 +147,5 @@ async def test_the_next_caller_rings_the_phone_only_once_its_last_leg_is_gone(
     # after the 2 s bound on a leg that never reports it is gone
     for ended, then in ((one, two), (two, three)):
         delay = offered[then.call_id] - left[ended.channel_id]
+        print(f"call {then.call_id} offered {delay * 1000:.1f} ms after call {ended.call_id} ended")
         assert 0 <= delay < 1.0, (ended.call_id, then.call_id, delay)
