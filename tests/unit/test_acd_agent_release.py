@@ -97,6 +97,41 @@ async def test_the_agent_hanging_up_its_phone_frees_it_at_once(world):
     assert offered is not None and offered.call_id == second
 
 
+class RingingTelephony(LingeringTelephony):
+    """The agent's phone rings (reported as the call's leg) and is never answered."""
+
+    def __init__(self, d=None) -> None:
+        super().__init__()
+        self.d = d
+
+    async def connect_agent(self, call_id, channel_id, endpoint, tone):
+        ring = f"ring-{call_id}"
+        self.d.leg_originated(call_id, ring)
+        self.up[ring] = asyncio.get_running_loop().create_future()
+        await asyncio.Event().wait()  # rings until the test ends
+
+
+async def test_caller_gone_while_the_phone_rings_frees_the_agent_once_the_ring_is_gone(world):
+    _, ids, lines = world
+    tel = RingingTelephony()
+    d = make(world, tel)
+    tel.d = d
+    ann = ids["ann"]
+    await start_work(d, ann, [lines["100"]])
+    first = d.call_arrived("ch1", lines["100"], "91000001")
+    await d.accept(ann, first)
+    await settle()
+    second = d.call_arrived("ch2", lines["100"], "91000002")
+    d.channel_left("ch1")  # the caller gives up while the agent's phone rings
+    await settle()
+    assert f"ring-{first}" in tel.hung_up
+    assert d.state.offer_of(ann) is None  # was: offered while the ringing leg was still up
+    tel.destroy(f"ring-{first}")
+    await settle()
+    offered = d.state.offer_of(ann)
+    assert offered is not None and offered.call_id == second
+
+
 # ------------------------------------------------------------ the ARI adapter
 
 
