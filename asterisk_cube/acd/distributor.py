@@ -172,10 +172,11 @@ class Distributor(
         """Queue a write (``acd.records``) with the values of this moment."""
         self.journal.write(Write(op, args, kwargs), then)
 
-    def _spawn(self, coro, name: str) -> None:
+    def _spawn(self, coro, name: str) -> asyncio.Task:
         task = asyncio.get_running_loop().create_task(coro, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
+        return task
 
     def _task_done(self, task: asyncio.Task) -> None:
         self._tasks.discard(task)

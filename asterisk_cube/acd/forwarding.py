@@ -5,6 +5,7 @@ note. A mixin of ``Distributor``: it works on the distributor's live records and
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 
 from asterisk_cube.acd import contract as c
@@ -140,10 +141,13 @@ class Forwarding(DistributorCore):
             row = s.get(m.Call, call_id)
             assert row is not None  # a call in memory has its row
             row.end_reason = f"forwarded to {fwd.targets[fwd.index]}"
-            self._apply(agent, ag.CallEnded(wrap_up=dt.timedelta(0)), s)
         self._set_card(agent, None)
         log.info("forward_connected", call=call_id, target=fwd.targets[fwd.index])
-        await self.phone.transfer(call_id, call.channel_id, _leg(agent_channel), fwd.channel)
+        try:  # returns once the agent's leg has left Asterisk: only then is the agent free
+            await self.phone.transfer(call_id, call.channel_id, _leg(agent_channel), fwd.channel)
+        finally:
+            with contextlib.suppress(c.Refused):  # e.g. logged out by a supervisor meanwhile
+                self._apply(agent, ag.CallEnded(wrap_up=dt.timedelta(0)))
         self.notifier.everyone()
         self.dispatch()
 

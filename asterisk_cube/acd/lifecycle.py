@@ -10,12 +10,16 @@ of ``Distributor``."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+from collections.abc import Callable
 
+from asterisk_cube.acd import contract as c
 from asterisk_cube.acd import records as rec
 from asterisk_cube.acd.base import DistributorCore
 from asterisk_cube.acd.state import (
     CALLBACK_MODE,
+    LiveAgent,
     LiveCall,
     Release,
 )
@@ -38,6 +42,9 @@ class Lifecycle(DistributorCore):
             return
         now = self.now()
         self._write(rec.end_leg, channel_id, now, cause)
+        # Whatever the phase: the agent's phone (ringing or talking) and a forward target
+        # go too; the agent is given back once its leg has left Asterisk (_once_released).
+        self._release(call, gone=channel_id)
         missed = call.phase in ("waiting", "offered", "connecting")
         if missed:
             if self._xn_foreign(call):
@@ -47,8 +54,8 @@ class Lifecycle(DistributorCore):
                 self._apply(self.agents[_agent_of(call)], ag.OfferWithdrawn())
             elif call.phase == "connecting":
                 agent = self.agents[_agent_of(call)]
-                self._apply(agent, ag.CallEnded(wrap_up=dt.timedelta(0)))
                 self._set_card(agent, None)
+                self._once_released(call, agent, dt.timedelta(0))
             call.phase = "missed"  # a connect still running for it must not act on it
             self._write(
                 rec.update_call,
@@ -73,9 +80,6 @@ class Lifecycle(DistributorCore):
                 end_reason="caller_hangup",
             )
             self._call_finished(call)
-        # Whatever the phase: the agent's phone (ringing or talking) and a forward target
-        # go too.
-        self._release(call, gone=channel_id)
         if call.forward is not None and call.phase != "forwarded":
             call.forward = None
         self._xn_ended(call)
@@ -103,9 +107,9 @@ class Lifecycle(DistributorCore):
             ended_at=self.now(),
             end_reason="agent_hangup",
         )
-        self._call_finished(call)
         self.by_channel.pop(call.channel_id, None)
         self._release(call, gone=gone)
+        self._call_finished(call)
         call.forward = None
         self._xn_ended(call)
         self.notifier.everyone()
@@ -115,17 +119,50 @@ class Lifecycle(DistributorCore):
         """Hang up every leg of ``call`` still there (all but ``gone``, which just left) and
         remove its bridges: the one place that decides what ending a call hangs up."""
         channels = tuple(ch for ch in call.legs() if ch != gone)
-        call.ringing = []
         if not channels and call.answered_at is None and call.forward is None:
             return None  # it never got further than the queue: nothing to hang up, no bridge
         action = Release(call.call_id, channels)
         if self._releases is not None:
             self._releases.append(action)
         if self.telephony is not None:
-            self._spawn(
+            task = self._spawn(
                 self.telephony.release(call.call_id, list(channels)), f"release-{call.call_id}"
             )
+            phone = [ch for ch in channels if ch == call.agent_channel or ch in call.ringing]
+            if not call.dialer_owned and self._legs_up(phone):
+                call.agent_release = task  # the agent's phone is being hung up
+        call.ringing = []
         return action
+
+    def _legs_up(self, channels: list[str]) -> bool:
+        """Whether Asterisk still has one of these legs we rang (``Telephony.leg_up``, from
+        its events: no request); a telephony that cannot tell (test doubles) says none."""
+        leg_up = getattr(self.telephony, "leg_up", None)
+        return leg_up is not None and any(leg_up(ch) for ch in channels)
+
+    def _once_released(self, call: LiveCall, agent: LiveAgent, wrap: dt.timedelta) -> None:
+        """The agent's part of ``call`` is over (``CallEnded`` with ``wrap``): at once if its
+        phone has no leg of the call left, else once the release hanging that leg up is
+        done, i.e. the leg has left Asterisk (``Telephony.release``: its
+        ``ChannelDestroyed``, bounded). ``DELETE /channels`` returns before the leg is
+        gone: an agent freed at once (no wrap-up) had its next call rung on a phone still
+        holding the last one. Meanwhile the desk still shows the call (milliseconds)."""
+        free = self._freer(agent, wrap)
+        pending = call.agent_release
+        call.agent_release = None
+        if pending is None or pending.done():
+            free(notify=False)  # the caller of this notifies and dispatches
+            return
+        pending.add_done_callback(lambda _task: free(notify=True))
+
+    def _freer(self, agent: LiveAgent, wrap: dt.timedelta) -> Callable[..., None]:
+        def free(notify: bool) -> None:
+            with contextlib.suppress(c.Refused):  # e.g. logged out by a supervisor meanwhile
+                self._apply(agent, ag.CallEnded(wrap_up=wrap))
+            if notify:
+                self._after_agent_change(agent)
+
+        return free
 
     def leg_originated(self, call_id: int, channel_id: str) -> bool:
         """The adapter is ringing ``channel_id`` for this call (an agent's phone, a forward
@@ -188,8 +225,8 @@ class Lifecycle(DistributorCore):
             self.calls.pop(call.call_id, None)
             return
         agent.on_outbound_call = False  # also when the desk hung up an outbound call
-        wrap = self._wrap_up_seconds(call)
-        self._apply(agent, ag.CallEnded(wrap_up=dt.timedelta(seconds=wrap)))
+        wrap = dt.timedelta(seconds=self._wrap_up_seconds(call))
+        self._once_released(call, agent, wrap)
         if call.contact_id:
             self._write(rec.set_last_agent, call.contact_id, agent.agent_id)
 

@@ -5,7 +5,6 @@ enquiry, wrap-up. A mixin of ``Distributor``."""
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 
 from sqlalchemy.orm import Session
@@ -139,10 +138,9 @@ class MissedCallbacks(DistributorCore):
             end_reason="callback_not_connected",
         )
         agent.on_outbound_call = False
-        with contextlib.suppress(c.Refused):  # e.g. logged out by a supervisor meanwhile
-            self._apply(agent, ag.CallEnded(wrap_up=dt.timedelta(0)))
         self._set_card(agent, None)
         self.calls.pop(call.call_id, None)
+        self._once_released(call, agent, dt.timedelta(0))  # once its phone's leg is gone
         self._after_agent_change(agent)
 
     async def mark_missed_processed(self, agent_id: int, missed_id: int) -> None:

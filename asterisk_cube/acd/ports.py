@@ -20,10 +20,16 @@ class Telephony(Protocol):
 
     async def hangup(self, channel_id: str) -> None: ...
 
+    def leg_up(self, channel_id: str) -> bool:
+        """Whether Asterisk still has this channel that we rang (its ``ChannelDestroyed``
+        has not come yet): the agent is given back only once its leg is gone."""
+        ...
+
     async def release(self, call_id: int, channels: list[str]) -> None:
         """The call is over (or one leg left): hang up ``channels`` (ringing or answered)
         and remove the call's bridges. ``Distributor`` says which channels
-        (``LiveCall.legs``)."""
+        (``LiveCall.legs``). Returns once the hung-up legs it rang (the agent's phone...)
+        have left Asterisk, or after a bounded wait: the agent is given back only then."""
 
     async def callback(
         self, call_id: int, endpoint: str, number: str, caller_id: str
@@ -45,4 +51,5 @@ class Telephony(Protocol):
     async def transfer(
         self, call_id: int, caller_channel: str, agent_channel: str, target_channel: str
     ) -> None:
-        """Connect the caller with the consulted target; the agent's leg ends."""
+        """Connect the caller with the consulted target; the agent's leg ends. Returns once
+        that leg has left Asterisk (bounded wait)."""

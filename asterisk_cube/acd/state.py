@@ -92,6 +92,9 @@ class LiveCall:
     # target, a callback's legs): legs of the call even before they answer.
     ringing: list[str] = field(default_factory=list)
     lost_leg: bool = False  # a callback leg left before both were bridged
+    # the Telephony.release hanging up the agent's leg (or its ringing phone), in flight:
+    # the agent is given back when it is done, i.e. once that leg has left Asterisk
+    agent_release: asyncio.Future | None = None
     # one queue across nodes (acd.crossnode): announced to the other nodes (committed);
     # offered to another node's agent (that node's name); a call of another node offered
     # to one of ours (its node's name: we hold no channel of it)

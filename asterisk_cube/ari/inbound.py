@@ -51,6 +51,10 @@ log = get_logger(__name__)
 
 CALLBACK_TONE = "sound:beep"  # distinct connection tone for customer callbacks (F-I3)
 
+#: How long a release waits for a hung-up agent leg to leave Asterisk before it returns
+#: anyway (logged): like the dialer's ``flows.LEG_GONE_TIMEOUT``.
+LEG_GONE_TIMEOUT = 2.0
+
 
 def http_status(exc: BaseException | None) -> int | None:
     """The HTTP status behind an asyncari error (it wraps httpx's), if any."""
@@ -131,6 +135,10 @@ class InboundApp:
         self._answered: dict[str, asyncio.Future[bool]] = {}
         self._playbacks: dict[str, asyncio.Future[None]] = {}
         self._settled: dict[str, asyncio.Future[None]] = {}
+        # channels we originated (agent phones, forward targets, callback legs) still in
+        # Asterisk -> resolved by their ChannelDestroyed: the app stays subscribed to a
+        # channel it originated, so that event comes even after its StasisEnd
+        self._alive: dict[str, asyncio.Future[None]] = {}
         self._bridges_ready: set[str] = set()
         # call/consult bridges that exist (created, or found on resync): only these are
         # destroyed, so a call without a consult sends no DELETE that gets a 404 (#19)
@@ -159,6 +167,7 @@ class InboundApp:
             self._stasis_end(channel_id)
         elif etype == "ChannelDestroyed":
             self._resolve(self._answered.pop(channel_id, None), False)
+            self._resolve(self._alive.pop(channel_id, None), None)
         elif etype == "PlaybackFinished":
             playback = raw.get("playback") or {}
             self._resolve(self._playbacks.pop(playback.get("id", ""), None), None)
@@ -216,6 +225,8 @@ class InboundApp:
         """After (re)connecting: rebuild from the DB and what Asterisk still holds."""
         self._bridges_ready = {b for b in snapshot.bridge_ids if b.startswith("cube-hold-")}
         self._bridges |= set(snapshot.bridge_ids) - self._bridges_ready
+        for channel_id in set(self._alive) - set(snapshot.channel_ids):  # gone meanwhile
+            self._resolve(self._alive.pop(channel_id), None)
         self.distributor.recover(set(snapshot.channel_ids))
         await self._adopt_unknown_callers(snapshot.channel_ids, client)
 
@@ -293,8 +304,10 @@ class InboundApp:
     ) -> str | None:
         """Originate to ``endpoint`` into our app; the channel id once answered, else None."""
         channel_id = channel_id or f"cube-{uuid.uuid4().hex[:16]}"
-        answered: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        answered: asyncio.Future[bool] = loop.create_future()
         self._answered[channel_id] = answered
+        self._alive[channel_id] = loop.create_future()
         try:
             params = {"endpoint": endpoint, "app": self.settings.ari.app, "appArgs": args}
             await self.supervisor.originate(
@@ -305,6 +318,7 @@ class InboundApp:
             )
         except Exception as exc:
             self._answered.pop(channel_id, None)
+            self._alive.pop(channel_id, None)
             log.warning("originate_failed", endpoint=endpoint, error=repr(exc))
             return None
         try:
@@ -314,7 +328,7 @@ class InboundApp:
         finally:
             self._answered.pop(channel_id, None)
         if not ok:
-            await self.hangup(channel_id)
+            await self.hang_up_gone([channel_id])
             return None
         return channel_id
 
@@ -377,7 +391,8 @@ class InboundApp:
             if self.on_bridged is not None:
                 self.on_bridged(call_id, bridge_id)
         except BaseException:
-            await self.hangup(agent_channel)  # never leave an answered agent leg behind
+            # never leave an answered agent leg behind; the agent is free once it is gone
+            await self.hang_up_gone([agent_channel])
             raise
         return agent_channel
 
@@ -385,11 +400,44 @@ class InboundApp:
         with contextlib.suppress(Exception):
             await self.client.channels.hangup(channelId=channel_id)
 
+    def leg_up(self, channel_id: str) -> bool:
+        """A channel we originated that Asterisk still has (no ``ChannelDestroyed`` yet)."""
+        alive = self._alive.get(channel_id)
+        return alive is not None and not alive.done()
+
     async def release(self, call_id: int, channels: list[str]) -> None:
-        """Hang up the call's remaining legs (ringing or answered) and remove its bridges."""
+        """Hang up the call's remaining legs (ringing or answered) and remove its bridges;
+        return once the legs we originated (the agent's phone...) have left Asterisk."""
+        gone = self._gone_futures(channels)
         await asyncio.gather(*(self.hangup(ch) for ch in channels))
         await self._destroy_bridge(call_bridge_id(call_id))
         await self._destroy_bridge(consult_bridge_id(call_id))
+        await self._wait_gone(gone, call_id)
+
+    async def hang_up_gone(self, channels: list[str]) -> None:
+        """Hang up ``channels`` and return once those we originated have left Asterisk."""
+        gone = self._gone_futures(channels)
+        await asyncio.gather(*(self.hangup(ch) for ch in channels))
+        await self._wait_gone(gone)
+
+    def _gone_futures(self, channels: list[str]) -> dict[str, asyncio.Future[None]]:
+        return {ch: self._alive[ch] for ch in channels if ch in self._alive}
+
+    async def _wait_gone(
+        self, gone: dict[str, asyncio.Future[None]], call_id: int | None = None
+    ) -> None:
+        """Wait for the ``ChannelDestroyed`` of these hung-up legs (no request: ``DELETE
+        /channels`` returns before the leg is gone, the event says when it is), at most
+        ``LEG_GONE_TIMEOUT`` s: a lost event never strands an agent."""
+        waiting = [f for f in gone.values() if not f.done()]
+        if not waiting:
+            return
+        await asyncio.wait(waiting, timeout=LEG_GONE_TIMEOUT)
+        lingering = [ch for ch, f in gone.items() if not f.done()]
+        if lingering:
+            log.warning("agent_leg_lingers", call=call_id, channels=lingering)
+            for ch in lingering:  # given up on: not waited for again
+                self._alive.pop(ch, None)
 
     def callback_caller_id(self, line_number: str) -> str:
         """What the customer sees when called back: ``[dialplan] callback_caller_id`` if
@@ -421,7 +469,7 @@ class InboundApp:
                 customer_id,
             )
         if customer is None:
-            await self.hangup(agent_channel)
+            await self.hang_up_gone([agent_channel])
             return None
         try:
             await self._ensure_bridge(call_bridge_id(call_id), "mixing")
@@ -494,4 +542,4 @@ class InboundApp:
             )
         await client.bridges.addChannel(bridgeId=consult_bridge_id(call_id), channel=caller_channel)
         await self._destroy_bridge(call_bridge_id(call_id))
-        await self.hangup(agent_channel)  # the agent's part is done
+        await self.hang_up_gone([agent_channel])  # the agent's part is done, once it is gone
