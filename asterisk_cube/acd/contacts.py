@@ -4,7 +4,9 @@ Search (an ``ILIKE`` over contacts), attach and create run in a worker thread
 (``asyncio.to_thread``) after the distributor's journal is drained (``Journal.drain``,
 also off the loop), so a contact the journal has just written is found and the call row
 it is attached to exists. The call card's static part (``card_static``) is one short read
-done once per call; it stays on the loop (``Distributor._card_static``)."""
+done once per call (the caller's contacts; the categories and the campaign's name are
+kept per campaign until the configuration changes: ``CardConfig``); it stays on the loop
+(``Distributor._card_static``)."""
 
 from __future__ import annotations
 
@@ -70,13 +72,9 @@ def categories(s: Session, campaign_id: int | None) -> list[m.EnquiryCategory]:
     return list(s.scalars(_GENERAL_CATEGORIES))
 
 
-def card_static(s: Session, caller: str, campaign_id: int | None) -> tuple:
-    """The parts of a call card that do not change during the call: the caller's contacts,
-    the enquiry categories and the campaign's name."""
-    number = normalize(caller, DEFAULT_REGION)
-    contacts = []
-    if number:
-        contacts = [contact_view(s, ct) for ct in s.scalars(_CONTACTS_OF_NUMBER, {"phone": number})]
+def card_config(s: Session, campaign_id: int | None) -> tuple[list[c.CategoryView], str | None]:
+    """The configured part of a call card: the enquiry categories offered on a call of
+    this campaign (with their topics) and the campaign's name."""
     campaign = s.get(m.Campaign, campaign_id) if campaign_id else None
     cats = [
         c.CategoryView(
@@ -88,7 +86,41 @@ def card_static(s: Session, caller: str, campaign_id: int | None) -> tuple:
         )
         for cat in categories(s, campaign_id)
     ]
-    return contacts, cats, campaign.name if campaign else None
+    return cats, campaign.name if campaign else None
+
+
+class CardConfig:
+    """:func:`card_config` per campaign, read once until the configuration changes
+    (issue #19: with desks open the categories and their topics were read for every call,
+    about 6 % of serve's CPU). Categories, topics and campaigns are configuration
+    (``db.config_version``): the distributor's reload empties this (``forget``), so a
+    change made with the CLI shows on the next call's card."""
+
+    def __init__(self) -> None:
+        self._by_campaign: dict[int | None, tuple[list[c.CategoryView], str | None]] = {}
+
+    def get(self, s: Session, campaign_id: int | None) -> tuple[list[c.CategoryView], str | None]:
+        cached = self._by_campaign.get(campaign_id)
+        if cached is None:
+            cached = self._by_campaign[campaign_id] = card_config(s, campaign_id)
+        return cached
+
+    def forget(self) -> None:
+        self._by_campaign.clear()
+
+
+def card_static(
+    s: Session, caller: str, campaign_id: int | None, config: CardConfig | None = None
+) -> tuple:
+    """The parts of a call card that do not change during the call: the caller's contacts
+    (read for each call: contacts are not configuration), the enquiry categories and the
+    campaign's name (from ``config`` when given)."""
+    number = normalize(caller, DEFAULT_REGION)
+    contacts = []
+    if number:
+        contacts = [contact_view(s, ct) for ct in s.scalars(_CONTACTS_OF_NUMBER, {"phone": number})]
+    cats, campaign = config.get(s, campaign_id) if config else card_config(s, campaign_id)
+    return contacts, list(cats), campaign
 
 
 class Contacts:
@@ -96,6 +128,7 @@ class Contacts:
     agent and the call on the loop first)."""
 
     def __init__(self, sessions: sessionmaker[Session], journal: Journal) -> None:
+        self.card_config = CardConfig()
         self.sessions = sessions
         self.journal = journal
 

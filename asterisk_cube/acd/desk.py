@@ -280,7 +280,9 @@ class DeskCommands(DistributorCore):
         if call.card_static is None:
             # A hotline's new contact shows up when it is written (_contact_created).
             with self._read() as s:
-                call.card_static = contacts.card_static(s, call.caller, call.campaign_id)
+                call.card_static = contacts.card_static(
+                    s, call.caller, call.campaign_id, self.contacts.card_config
+                )
         return call.card_static
 
     def _call_view(self, call: LiveCall) -> c.CallView:
