@@ -540,7 +540,12 @@ class Distributor(
                 )
                 self._xn_connected(call)
             log.debug("call_connected", call=call.call_id, agent=agent.username)
-        elif agents_fault:
+            # only this agent's desk changed: the call left the others' queue counts at
+            # the accept (issue #19: every logged-in desk re-rendered here)
+            self.notifier.agents(agent.agent_id)
+            self.dispatch()
+            return
+        if agents_fault:
             # The agent did not pick up its phone: the caller keeps its place.
             self._apply(agent, ag.CallEnded(wrap_up=dt.timedelta(0)))
             self._apply(agent, ag.Pause(reason=ag.PauseReason.NO_ANSWER))
