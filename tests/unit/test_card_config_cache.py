@@ -6,6 +6,7 @@ still shows on the next call's card (issue #19)."""
 from __future__ import annotations
 
 from sqlalchemy import event, select
+from sqlalchemy.orm import Session
 from support.fakes import FakeTelephony
 from test_cli import run  # noqa: F401 (fixture)
 from test_distributor import StepClock, make, settle, start_work, world  # noqa: F401 (fixture)
@@ -95,3 +96,40 @@ async def test_a_category_added_with_the_cli_shows_on_the_next_calls_card(run):
     by_name = {cat.name: cat for cat in card.categories}
     assert sorted(by_name) == ["Complaint", "Mood"]
     assert [t.name for t in by_name["Mood"].topics] == ["Happy", "Sad"]
+
+
+async def test_a_cards_contacts_are_one_core_read_without_an_orm_session(world):
+    """The caller's contacts (with each one's campaign) are read for every card, in one
+    statement on a plain connection: no ORM session per call (issue #19)."""
+    sessions, ids, lines = world
+    with transaction(sessions) as s:
+        hot = s.scalars(select(m.Campaign.id)).one()
+        s.add(m.Contact(phone="+4791000002", name="Kari", campaign_id=hot, extra={"vip": 1}))
+        s.add(m.Contact(phone="+4791000002", name="Ola"))
+    d = make(world)
+    ann = ids["ann"]
+    await start_work(d, ann, [lines["100"]])
+    first, _ = await answered_card(d, ann, lines["100"], "ch1", "+4791000001")
+    await hang_up_and_close(d, ann, first, "ch1")
+    orm: list[object] = []
+    selects: list[str] = []
+
+    def orm_execute(state) -> None:
+        orm.append(state.statement)
+
+    event.listen(Session, "do_orm_execute", orm_execute)
+    event.listen(
+        sessions.kw["bind"],
+        "before_cursor_execute",
+        lambda conn, cursor, statement, *a: selects.append(statement),
+    )
+    try:
+        _, card = await answered_card(d, ann, lines["100"], "ch2", "+4791000002")
+    finally:
+        event.remove(Session, "do_orm_execute", orm_execute)
+    assert [(ct.name, ct.campaign, ct.status, ct.extra) for ct in card.contacts] == [
+        ("Kari", "Hot", "new", {"vip": 1}),
+        ("Ola", None, "new", {}),
+    ]
+    assert orm == []
+    assert len([x for x in selects if "FROM contacts" in x]) == 1, selects
