@@ -270,6 +270,11 @@ class Distributor(
 
     def dispatch(self) -> None:
         """Offer every call that can be offered now (core.routing decides)."""
+        if not any(a.status.state is ag.AgentState.READY for a in self.agents.values()):
+            # nobody to offer to (core.routing offers only to ready agents): with every
+            # agent busy, each event of a call built every agent's and call's routing view
+            # here for nothing (issue #19)
+            return
         waiting = self.state.waiting() + self._xn_waiting()  # + other nodes' (crossnode)
         if all(w.offered_to is not None for w in waiting):
             return  # nothing new to offer (core.routing skips offered calls anyway)
