@@ -118,6 +118,7 @@ def build_runtime(settings: Settings, **runtime_kwargs: Any) -> Runtime:
     watcher.add("acd", distributor.reload_config)
     queue_mirror = distributor.xn_attach(watcher)  # one queue across nodes (PostgreSQL)
     watcher.add("dialer", dialer.refresh)
+    watcher.add("recording", audio.recorder.forget_policies)  # policies are kept per line
     # agents added or removed: their browser phones' endpoints (docs/webrtc.md)
     watcher.add("webrtc", EndpointSync(settings, sessions).reload)
 

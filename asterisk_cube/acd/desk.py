@@ -279,8 +279,9 @@ class DeskCommands(DistributorCore):
         """The parts of the call card that do not change during the call, read once."""
         if call.card_static is None:
             # A hotline's new contact shows up when it is written (_contact_created).
-            with self._read() as s:
-                call.card_static = contacts.card_static(s, call.caller, call.campaign_id)
+            call.card_static = contacts.card_static(
+                self.sessions, call.caller, call.campaign_id, self.contacts.card_config
+            )
         return call.card_static
 
     def _call_view(self, call: LiveCall) -> c.CallView:

@@ -271,6 +271,11 @@ class Distributor(
 
     def dispatch(self) -> None:
         """Offer every call that can be offered now (core.routing decides)."""
+        if not any(a.status.state is ag.AgentState.READY for a in self.agents.values()):
+            # nobody to offer to (core.routing offers only to ready agents): with every
+            # agent busy, each event of a call built every agent's and call's routing view
+            # here for nothing (issue #19)
+            return
         waiting = self.state.waiting() + self._xn_waiting()  # + other nodes' (crossnode)
         if all(w.offered_to is not None for w in waiting):
             return  # nothing new to offer (core.routing skips offered calls anyway)
@@ -541,7 +546,12 @@ class Distributor(
                 )
                 self._xn_connected(call)
             log.debug("call_connected", call=call.call_id, agent=agent.username)
-        elif agents_fault:
+            # only this agent's desk changed: the call left the others' queue counts at
+            # the accept (issue #19: every logged-in desk re-rendered here)
+            self.notifier.agents(agent.agent_id)
+            self.dispatch()
+            return
+        if agents_fault:
             # The agent did not pick up its phone: the caller keeps its place.
             self._apply(agent, ag.CallEnded(wrap_up=dt.timedelta(0)))
             self._apply(agent, ag.Pause(reason=ag.PauseReason.NO_ANSWER))

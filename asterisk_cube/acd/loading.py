@@ -169,6 +169,7 @@ class Loading(DistributorCore):
         """Take the configuration of ``snap`` and route by it from now on; ``foreign``:
         agents logged in on another live node, forgotten here while logged out here."""
         self._take_config(snap, foreign)
+        self.contacts.card_config.forget()  # categories, topics, campaign names: re-read
         self.notifier.everyone()
         self.dispatch()
 

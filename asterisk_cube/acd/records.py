@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from asterisk_cube.core import agents as ag
 from asterisk_cube.db import models as m
 from asterisk_cube.db.base import table_of
+from asterisk_cube.db.executemany import executemany
 from asterisk_cube.db.journal import BatchedCall, batched
 
 _CALLS = table_of(m.Call)
@@ -70,6 +71,8 @@ _LEG_END = _LEGS.update().where(
 _OFFER_INSERT = _OFFERS.insert()
 _OFFER_END = _OFFERS.update().where(_OFFERS.c.id == bindparam("b_offer_id"))
 _MISSED_INSERT = _MISSED.insert()
+_STATUS_INSERT = _STATUS.insert()
+_STATE_LOG_INSERT = _STATE_LOG.insert()
 
 
 def _run(s: Session, statement: Any, params: Any = None) -> Any:
@@ -78,6 +81,8 @@ def _run(s: Session, statement: Any, params: Any = None) -> Any:
     (issue #19: about ten of them per call, in the journal's worker). Objects the session
     holds unflushed are flushed first, as its autoflush would (a no-op when clean)."""
     s.flush()
+    if isinstance(params, list):  # many rows: SQL compiled once, the driver's executemany
+        return executemany(s.connection(), statement, params)
     return s.connection().execute(statement, params)
 
 
@@ -99,9 +104,9 @@ def persist_agents(s: Session, calls: list[BatchedCall]) -> None:
         have: set[int] = set(s.scalars(_STATUS.select().with_only_columns(_STATUS.c.agent_id)))
         missing = [{"agent_id": a, **v} for a, v in last.items() if a not in have]
         if missing:
-            _run(s, _STATUS.insert(), missing)
+            _run(s, _STATUS_INSERT, missing)
     if log_rows:
-        _run(s, _STATE_LOG.insert(), log_rows)
+        _run(s, _STATE_LOG_INSERT, log_rows)
 
 
 def _agent_args(

@@ -4,9 +4,11 @@ The telephony adapters tell :meth:`Recorder.bridged` when a call's customer and 
 are bridged (one line in ``ari/inbound.py`` and ``ari/outbound.py``). The recorder then,
 in a task of its own (the call never waits for it):
 
-1. reads the policy of the call's line or campaign in a worker thread, one SQL statement
-   on a plain connection (``services.recordings.policy_for``; a line without one takes
-   its campaign's);
+1. takes the policy of the call's line or campaign: read in a worker thread, one SQL
+   statement on a plain connection (``services.recordings.policy_for``; a line without
+   one takes its campaign's), then kept per line and campaign until the configuration
+   changes (recording policies are configuration, ``db.config_version``: serve's watcher
+   calls :meth:`Recorder.forget_policies`);
 2. if ``mode`` is ``all``: plays the consent beep or announcement to the bridge (both
    parties hear it), writes the recording's row (state ``recording``) and asks Asterisk
    to record the bridge (``POST /bridges/{id}/record``, ``wav``, name
@@ -80,6 +82,9 @@ class Recorder:
         self._tasks: set[asyncio.Task] = set()
         self.now = now or (lambda: dt.datetime.now(dt.UTC))
         self.calls: dict[int, BridgedCall] = {}
+        # (line id, campaign id) -> its policy, until the configuration changes
+        self.policies: dict[tuple[int | None, int | None], svc.Policy] = {}
+        self._policies_generation = 0
         self.by_name: dict[str, int] = {}  # live recording name -> call id
         self.started = 0
         self.finished = 0
@@ -112,7 +117,7 @@ class Recorder:
 
     async def _auto(self, call: BridgedCall) -> None:
         try:
-            call.policy = await asyncio.to_thread(self._policy, call.line_id, call.campaign_id)
+            call.policy = await self.policy(call.line_id, call.campaign_id)
         except Exception as exc:
             self._failed(call.call_id, None, "policy", repr(exc))
             return
@@ -120,6 +125,23 @@ class Recorder:
             call.ready.set()
         if call.policy.mode == "all":
             await self._start(call, trigger="all", by="policy")
+
+    async def policy(self, line_id: int | None, campaign_id: int | None) -> svc.Policy:
+        """The policy for a call on ``line_id`` / of ``campaign_id``, read once until the
+        configuration changes (issue #19: a worker thread and a read per bridged call)."""
+        key = (line_id, campaign_id)
+        policy = self.policies.get(key)
+        if policy is None:
+            generation = self._policies_generation
+            policy = await asyncio.to_thread(self._policy, line_id, campaign_id)
+            if generation == self._policies_generation:  # not read across a change
+                self.policies[key] = policy
+        return policy
+
+    def forget_policies(self) -> None:
+        """The configuration changed (``db.config_version``): read policies again."""
+        self.policies.clear()
+        self._policies_generation += 1
 
     def _policy(self, line_id: int | None, campaign_id: int | None) -> svc.Policy:
         # one Core read on a plain connection: no ORM session per bridged call (issue #19)

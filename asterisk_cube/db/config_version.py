@@ -65,6 +65,7 @@ CONFIG_MODELS: tuple[type[m.Base], ...] = (
     m.BlocklistEntry,
     m.EnquiryCategory,
     m.EnquiryTopic,
+    m.RecordingPolicy,  # the recorder keeps each line's and campaign's policy
 )
 
 _CONFIG_TABLES = frozenset(m.table_of(model) for model in CONFIG_MODELS)

@@ -187,6 +187,19 @@ async def connect_a_call(
     return sipp, call_id
 
 
+async def policy_taken(cube) -> None:
+    """serve keeps each line's recording policy until its configuration watcher sees a
+    change (issue #19): wait for that before the next call."""
+    watcher = cube["runtime"].state.extras["config_watcher"]
+    with cube["sessions"]() as s:
+        want = s.scalar(select(m.ConfigVersion.version))
+    await until(
+        lambda: watcher.version is not None and watcher.version >= want,
+        timeout=10,
+        what="serve saw the recording policy change",
+    )
+
+
 async def test_listen_whisper_barge_then_the_call_ends_and_nothing_is_left(cube, sandbox, tmp_path):
     boss, agent, ari = cube["boss"], cube["agent"], cube["ari"]
     distributor = cube["runtime"].state.extras["distributor"]
@@ -399,6 +412,7 @@ async def test_on_demand_recording_from_the_desk(cube, sandbox, tmp_path):
     boss, agent = cube["boss"], cube["agent"]
     with transaction(cube["sessions"]) as s:
         r.set_policy(s, line=SUPPORT, mode="on_demand", consent="none")
+    await policy_taken(cube)
     async with off_the_loop(
         phone(sandbox, cube["agent_port"], tmp_path / "a", control_port=cp(cube["agent_port"]))
     ):
@@ -423,6 +437,7 @@ async def test_on_demand_recording_from_the_desk(cube, sandbox, tmp_path):
     # with recording off the desk is refused
     with transaction(cube["sessions"]) as s:
         r.set_policy(s, line=SUPPORT, mode="off")
+    await policy_taken(cube)
     async with off_the_loop(
         phone(sandbox, cube["agent_port"], tmp_path / "a2", control_port=cp(cube["agent_port"]))
     ):
@@ -464,6 +479,7 @@ async def test_who_hears_the_supervisor_from_the_calls_recording(cube, sandbox, 
     boss = cube["boss"]
     with transaction(cube["sessions"]) as s:
         r.set_policy(s, line=SUPPORT, mode="all", consent="none")
+    await policy_taken(cube)
     levels = {}
     for n, (mode, echo) in enumerate(
         (("listen", True), ("whisper", False), ("whisper", True), ("barge", False))
@@ -569,6 +585,7 @@ async def test_the_consent_announcement_is_heard_in_the_call(cube, sandbox, tmp_
         r.set_policy(
             s, line=SUPPORT, mode="all", consent="announcement", announcement="sound:tt-monkeys"
         )
+    await policy_taken(cube)
     async with off_the_loop(
         phone(sandbox, cube["agent_port"], tmp_path / "a", control_port=cp(cube["agent_port"]))
     ):

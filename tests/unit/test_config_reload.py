@@ -295,6 +295,7 @@ def test_serve_watches_the_configuration_and_reloads_every_cache(tmp_path, monke
         "acd",
         "dialer",
         "entry",
+        "recording",
         "web-auth",
         "webrtc",
     ]

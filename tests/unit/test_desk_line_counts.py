@@ -70,6 +70,30 @@ async def test_a_connected_calls_hangup_wakes_only_its_agents_desk(world):  # no
     assert {e.agent_id for e in events} == {agent_id}, events  # the queue did not change
 
 
+async def test_a_connected_call_wakes_only_its_agents_desk(world):  # noqa: F811
+    """The connect (agent leg answered, bridged) changes only that agent's desk: the
+    others' views are the same before and after, so they are not re-rendered (issue #19:
+    every logged-in desk was, 20 views per call with 20 desks open)."""
+    _, ids, lines = world
+    d = make(world, FakeTelephony())
+    for name in ("ann", "bob", "cid"):
+        await start_work(d, ids[name], [lines["100"]])
+    d.call_arrived("ch0", lines["200"], "91000000")  # another line's caller waits
+    call_id = d.call_arrived("ch1", lines["100"], "91000001")
+    agent_id = d.calls[call_id].agent_id
+    others = set(ids.values()) - {agent_id}
+    sub = d.hub.subscribe(c.AgentViewChanged, c.DeskLineCount)
+    await d.accept(agent_id, call_id)  # the connect is spawned, not run yet
+    assert d.calls[call_id].phase == "connecting"
+    before = {i: (await d.view(i)).to_dict() for i in others}
+    _drain(sub)  # the accept's own: the others' counts (the test above)
+    await settle()
+    assert d.calls[call_id].phase == "connected"
+    events = _drain(sub)
+    assert {e.agent_id for e in events} == {agent_id}, events
+    assert {i: (await d.view(i)).to_dict() for i in others} == before
+
+
 def _agent(agent_id, lines, skills=(), state=AgentState.READY):
     return rt.AgentView(agent_id, state, frozenset(lines), frozenset(skills), since=T0)
 
