@@ -1,7 +1,7 @@
 """Power and predictive pacing: how many new lines to dial now (F-D4).
 
 Pure: state in, a number of new dials out. No I/O, no clock, no randomness.
-The live dialer (dialer/service) and the simulator (bench/dialer_sim.py) call the
+The live dialer (dialer/service) and the simulator (bench/dialer_sim/) call the
 same :func:`decide`.
 
 By concept:
