@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass
 
 from asterisk_cube.core import pacing
+from asterisk_cube.core.answer_odds import Stratum, stratum
 
 CAP = 0.03
 
@@ -26,6 +27,25 @@ REBUILD_EVENTS, REBUILD_SECONDS = 20, 5.0
 WINDOW_SECONDS = 1200.0
 
 
+#: a list partway through its days: (last attempt's result, attempt, share, relative
+#: odds). Half never dialed; retries of no-answers answer less the more often they rang
+#: out; a busy was there; callbacks asked for and contacts reached before (an agent's
+#: ``retry`` topic) answer most. Shares sum to 1.
+MIX = (
+    (None, 1, 0.50, 1.0),
+    ("no_answer", 2, 0.20, 0.6),
+    ("no_answer", 4, 0.10, 0.3),
+    ("busy", 2, 0.05, 1.5),
+    ("machine", 2, 0.05, 0.4),
+    ("callback", 2, 0.07, 3.5),
+    ("ended", 2, 0.03, 2.5),
+)
+#: a class's person answer rate at most (machines answer another MACHINE_RATE)
+MAX_PERSON = 0.85
+#: every contact of a homogeneous list: a first attempt
+FRESH = stratum(1)
+
+
 @dataclass(frozen=True)
 class Scenario:
     name: str
@@ -39,6 +59,27 @@ class Scenario:
     amd: str = "hold"
     #: agents take breaks and a quarter log off in the last two hours
     breaks: bool = False
+    #: a mixed list (``MIX``): contacts whose odds differ in a way the dialer sees (how
+    #: their last attempt ended, which attempt), at the same mean answer rate. None: every
+    #: contact alike (and the random draws exactly those of the homogeneous model).
+    mix: tuple[tuple[str, int, float, float], ...] | None = None
+
+    def person_odds(self, rate: float) -> tuple[tuple[float, float, Stratum], ...]:
+        """Per class of a mixed list: (cumulative share, person answer rate, stratum),
+        the rates scaled so that their share-weighted mean is ``rate`` (each at most
+        ``MAX_PERSON``)."""
+        assert self.mix is not None
+        lo, hi = 0.0, 10.0 / max(rate, 1e-6)
+        for _ in range(60):  # the scale whose capped mean is the rate
+            mid = (lo + hi) / 2
+            mean = sum(share * min(MAX_PERSON, mid * rel) for _, _, share, rel in self.mix)
+            lo, hi = (mid, hi) if mean < rate else (lo, mid)
+        out = []
+        acc = 0.0
+        for last, attempt, share, rel in self.mix:
+            acc += share
+            out.append((acc, min(MAX_PERSON, lo * rel), stratum(attempt, last)))
+        return tuple(out)
 
 
 SCENARIOS = {
@@ -55,6 +96,12 @@ SCENARIOS = {
         Scenario("drift", 20, 0.10, answer_rate_after=0.30),
         Scenario("breaks", 20, 0.15, breaks=True),
         Scenario("amd", 20, 0.15, amd="real"),
+        # the targets' scenarios, each with a mixed list of the same mean answer rate
+        Scenario("20x15mix", 20, 0.15, mix=MIX),
+        Scenario("5x35mix", 5, 0.35, mix=MIX),
+        Scenario("50x5mix", 50, 0.05, mix=MIX),
+        Scenario("100x15mix", 100, 0.15, mix=MIX),
+        Scenario("driftmix", 20, 0.10, answer_rate_after=0.30, mix=MIX),
     )
 }
 DEFAULT_SCENARIOS = tuple(SCENARIOS)

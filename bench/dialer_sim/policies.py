@@ -36,8 +36,12 @@ class CorePolicy(Policy):
         mode: pacing.PacingMode,
         config: pacing.PacingConfig | None = None,
         prior: pacing.Prior | None = None,
+        odds: bool = False,
     ):
         self.name = mode.value
+        #: pace each ringing line on its contact's own odds (core.answer_odds)
+        self.use_odds = odds
+        self.mult: dict = {}
         self.config = config or pacing.PacingConfig(
             mode=mode, abandon_cap=CAP, max_ratio=pacing.DEFAULT_MAX_DIAL_RATIO
         )
@@ -55,15 +59,24 @@ class CorePolicy(Policy):
             wrapping=tuple(sim.wrap_end[a] - now for a in sim.wrapping if a not in leaving),
             paused_agents=len(leaving),
             dialing=tuple(now - t for t in sim.lines.values()),
+            dialing_odds=self._odds(sim),
             waiting_calls=len(sim.waiting),
             abandon=pacing.AbandonStats(sim.result.abandoned, sim.result.answered),
         )
+
+    def _odds(self, sim: Sim) -> tuple[float, ...]:
+        if not self.use_odds:
+            return ()
+        mult, keys = self.mult, sim.line_key
+        return tuple(mult.get(keys[lid], 1.0) for lid in sim.lines)
 
     def decide(self, sim: Sim) -> int:
         return pacing.decide(self.state(sim)).dials
 
     def relearn(self, sim: Sim) -> None:
         now = sim.now
+        if self.use_odds:
+            self.mult = sim.odds.multipliers(sim.odds.counts)
         self.estimates = pacing.build_estimates(
             sim.dial_learner,
             sim.talk_learner,
@@ -122,6 +135,8 @@ class VicidialPolicy(Policy):
 def make_policy(spec: str) -> Policy:
     if spec == "predictive":
         return CorePolicy(pacing.PacingMode.PREDICTIVE)
+    if spec == "odds":
+        return CorePolicy(pacing.PacingMode.PREDICTIVE, odds=True)
     if spec == "power":
         return CorePolicy(pacing.PacingMode.POWER)
     if spec == "vicidial":

@@ -9,6 +9,7 @@ import time
 from collections import deque
 
 from asterisk_cube.core import pacing
+from asterisk_cube.core.answer_odds import AnswerOdds, Stratum, observe_odds
 
 from .model import (
     AMD_FALSE_MACHINE,
@@ -23,6 +24,7 @@ from .model import (
     EV_TALK_END,
     EV_TICK,
     EV_WRAP_END,
+    FRESH,
     GRACE,
     MACHINE_RATE,
     NOANSWER_MAX,
@@ -82,6 +84,15 @@ class Sim:
         #: ... and when the far end picked up (AMD listening from then on; inf: never)
         self.line_pickup: dict[int, float] = {}
         self.talk_end = [0.0] * n_agents
+        #: each ringing line's contact kind (what the dialer knows when it dials)
+        self.line_key: dict[int, Stratum] = {}
+        self.odds = AnswerOdds()
+        self._mix = scenario.person_odds(scenario.answer_rate) if scenario.mix else ()
+        self._mix_after = (
+            scenario.person_odds(scenario.answer_rate_after)
+            if scenario.mix and scenario.answer_rate_after is not None
+            else self._mix
+        )
         self.next_line = 0
         self.waiting: deque[int] = deque()  # call ids answered by a person, no agent yet
         self.waiting_set: set[int] = set()
@@ -126,7 +137,16 @@ class Sim:
         now = self.now
         p = self.sc.answer_rate_after if now >= self.drift_at else self.p
         real_amd = self.sc.amd == "real"
+        mix = self._mix_after if now >= self.drift_at else self._mix
+        key = FRESH
         for _ in range(n):
+            if mix:
+                # a mixed list: which kind of contact this dial is (the dialer sees it)
+                v = rng.random()
+                i = 0
+                while i < len(mix) - 1 and v >= mix[i][0]:
+                    i += 1
+                _, p, key = mix[i]
             u = rng.random()
             if u < p:
                 outcome = 2
@@ -149,6 +169,7 @@ class Sim:
             self.line_outcome[lid] = outcome
             self.line_end[lid] = now + ring
             self.line_pickup[lid] = now + picked
+            self.line_key[lid] = key
             self.push(now + ring, EV_LINE, lid)
         self.result.dials += n
 
@@ -211,10 +232,12 @@ class Sim:
                 dial_time = self.lines.pop(item)
                 outcome = self.line_outcome.pop(item)
                 del self.line_end[item], self.line_pickup[item]
+                key = self.line_key.pop(item)
                 if self.learn:
                     self.dial_learner = pacing.observe_dial(
                         self.dial_learner, t - dial_time, outcome == 2
                     )
+                    self.odds = observe_odds(self.odds, key, outcome == 2)
                     self._observed()
                 if outcome == 3:
                     res.amd_dropped += 1
