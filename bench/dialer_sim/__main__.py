@@ -49,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     hours = args.hours or (2.0 if args.quick else SHIFT_HOURS)
     if args.micro:
         _print_micro(microbenchmark())
+        _print_micro(microbenchmark(odds=True))
         return 0
 
     if args.one:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from asterisk_cube.core import pacing
 from bench.baselines import trivial_baseline
 
-from .model import CAP, LEVELS, READY_RATIOS, SCENARIOS, WRAPUP, RunResult, Scenario
+from .model import CAP, LEVELS, MIX, READY_RATIOS, SCENARIOS, WRAPUP, RunResult, Scenario
 from .policies import CorePolicy
 from .sim import Sim, run_one
 
@@ -110,11 +110,12 @@ def _percentile(xs: list[float], q: float) -> float:
     return ys[min(len(ys) - 1, int(q * len(ys)))]
 
 
-def microbenchmark(repeat: int = 3000, lines: int = 300) -> dict:
+def microbenchmark(repeat: int = 3000, lines: int = 300, odds: bool = False) -> dict:
     """Pacing decision time with 100 agents and ``lines`` lines in flight (a 100-agent
     campaign at 5 % answer, snapshot once that many lines ring), p50/p99 of single
-    decisions, beside a trivial baseline in the same run; and the estimate rebuild."""
-    sc = Scenario("micro", 100, 0.05)
+    decisions, beside a trivial baseline in the same run; and the estimate rebuild.
+    ``odds``: a mixed list paced on per-contact odds (each line with its own)."""
+    sc = Scenario("micro", 100, 0.05, mix=MIX if odds else None)
     snap = {}
 
     class Probe(CorePolicy):
@@ -124,7 +125,7 @@ def microbenchmark(repeat: int = 3000, lines: int = 300) -> dict:
                 snap["sim"] = s
             return super().decide(s)
 
-    sim = Sim(sc, 12345, Probe(pacing.PacingMode.PREDICTIVE), 1.0)
+    sim = Sim(sc, 12345, Probe(pacing.PacingMode.PREDICTIVE, odds=odds), 1.0)
     sim.run()
     state = snap["state"]
 
@@ -142,15 +143,21 @@ def microbenchmark(repeat: int = 3000, lines: int = 300) -> dict:
     t_cpu = clock(pacing.decide, time.thread_time)
     t_trivial = clock(trivial_baseline)
     in_call = state.talking
-    rebuild = []
-    for _ in range(200):
-        t0 = time.perf_counter()
-        pacing.build_estimates(
-            sim.dial_learner, sim.talk_learner, pacing.Prior(), WRAPUP, in_call=in_call
-        )
-        rebuild.append(time.perf_counter() - t0)
+    rebuild: list[float] = []
+    rebuild_cpu: list[float] = []
+    for times, timer in ((rebuild, time.perf_counter), (rebuild_cpu, time.thread_time)):
+        for _ in range(200):
+            t0 = timer()
+            pacing.build_estimates(
+                sim.dial_learner, sim.talk_learner, pacing.Prior(), WRAPUP, in_call=in_call
+            )
+            if odds:
+                sim.odds.multipliers(sim.odds.counts)
+            times.append(timer() - t0)
     return {
         "agents": 100,
+        "odds": odds,
+        "distinct_odds": len(set(state.dialing_odds)),
         "ringing_lines": len(state.dialing),
         "talking": len(state.talking),
         "wrapping": len(state.wrapping),
@@ -164,6 +171,7 @@ def microbenchmark(repeat: int = 3000, lines: int = 300) -> dict:
         "trivial_p50_us": _percentile(t_trivial, 0.5) * 1e6,
         "rebuild_p50_ms": _percentile(rebuild, 0.5) * 1e3,
         "rebuild_p99_ms": _percentile(rebuild, 0.99) * 1e3,
+        "rebuild_cpu_p99_ms": _percentile(rebuild_cpu, 0.99) * 1e3,
     }
 
 
@@ -329,11 +337,13 @@ def format_seeds(summaries: list[Summary]) -> str:
 
 def _print_micro(micro: dict) -> None:
     print(
-        f"pacing decision, 100 agents ({micro['ringing_lines']} lines ringing, "
+        f"pacing decision{' (per-contact odds)' if micro['odds'] else ''}, 100 agents "
+        f"({micro['ringing_lines']} lines ringing, "
         f"{micro['talking']} talking, {micro['wrapping']} in wrap-up, {micro['ready']} ready): "
         f"p50 {micro['decide_p50_us']:.0f} us, p99 {micro['decide_p99_us']:.0f} us, "
         f"max {micro['decide_max_us']:.0f} us (CPU time: p50 {micro['decide_cpu_p50_us']:.0f} us, "
         f"p99 {micro['decide_cpu_p99_us']:.0f} us); trivial baseline p50 "
         f"{micro['trivial_p50_us']:.2f} us; estimate rebuild p50 {micro['rebuild_p50_ms']:.2f} ms, "
-        f"p99 {micro['rebuild_p99_ms']:.2f} ms (load {micro['load']:.1f})"
+        f"p99 {micro['rebuild_p99_ms']:.2f} ms (CPU p99 {micro['rebuild_cpu_p99_ms']:.2f} ms) "
+        f"(load {micro['load']:.1f})"
     )
