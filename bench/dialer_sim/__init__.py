@@ -4,6 +4,7 @@
     python -m bench.dialer_sim --quick  # 2 seeds, 2-hour shifts: a smoke run
     python -m bench.dialer_sim --scenarios 20x15 drift --seeds 3
     python -m bench.dialer_sim --one predictive --scenarios 50x5   # per-seed lines
+    python -m bench.dialer_sim --one shared --scenarios 20x15mix   # one shared answer rate
     python -m bench.dialer_sim --one 'predictive:{"value_seconds": 20}' --scenarios 5x15
     python -m bench.dialer_sim --micro  # decision time only (p50/p99, estimate rebuild)
 
@@ -24,12 +25,16 @@ hour 4 (``drift``), 20 agents who pause (two 15-minute breaks and a 30-minute
 lunch each) and log off early (a quarter of them, in the last two hours)
 (``breaks``), and 20 agents behind a real AMD that listens 2-4 s to humans too
 and calls 10 % of them machines (those are hung up: counted apart as
-``amd_dropped``, the product cannot see them) (``amd``).
+``amd_dropped``, the product cannot see them) (``amd``); and mixed-list twins of
+20x15, 5x35, 50x5, 100x15 and drift (``20x15mix``...: the same mean answer rate,
+contacts of seven kinds the dialer can see, ``MIX``).
 
 Policies: the product's predictive mode and its power mode (1 line per ready
 agent) — both through ``asterisk_cube.core.pacing.decide``, the function the
 live dialer calls, with the settings a new campaign gets (``DEFAULT_MAX_DIAL_RATIO``,
-3 % cap) and estimates learned online from the simulated outcomes and rebuilt
+3 % cap, each ringing line paced on its contact's learned answer odds as shipped:
+``shared`` is the predictive pacer with one answer rate for every line, run 6's) and
+estimates learned online from the simulated outcomes and rebuilt
 every 20 observations or 5 s like the live dialer's ``Learning`` — the best
 fixed dial ratio that stays under 3 % in every seed (two families are searched:
 lines per ready agent, and VICIdial's RATIO dial level = lines per active agent
