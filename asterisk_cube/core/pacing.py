@@ -1,7 +1,7 @@
 """Power and predictive pacing: how many new lines to dial now (F-D4).
 
 Pure: state in, a number of new dials out. No I/O, no clock, no randomness.
-The live dialer (dialer/service) and the simulator (bench/dialer_sim.py) call the
+The live dialer (dialer/service) and the simulator (bench/dialer_sim/) call the
 same :func:`decide`.
 
 By concept:
@@ -192,6 +192,9 @@ class PacingState:
     paused_agents: int = 0
     #: seconds since each still-ringing line was dialed.
     dialing: tuple[float, ...] = ()
+    #: each ringing line's answer odds relative to the campaign's (aligned with
+    #: ``dialing``, see :mod:`.answer_odds`); empty: every line at the campaign's rate.
+    dialing_odds: tuple[float, ...] = ()
     #: calls answered by a person and not yet connected to an agent.
     waiting_calls: int = 0
     abandon: AbandonStats = AbandonStats()
@@ -288,6 +291,7 @@ def _risk_curve(state: PacingState, ready: int, waiting: int) -> Callable[[int],
         state.talking,
         state.wrapping,
         value_scale=state.config.value_seconds,
+        odds=state.dialing_odds,
     )
 
 

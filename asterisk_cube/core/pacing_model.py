@@ -131,12 +131,17 @@ def abandon_risk(
     talking: Sequence[float] = (),
     wrapping: Sequence[float] = (),
     value_scale: float | None = None,
+    odds: Sequence[float] = (),
 ) -> Callable[[int], float] | None:
     """``theta(n)``: P(one more dial is abandoned if a person answers it) with ``n`` new
     dials placed now besides it, given ``ready`` agents, ``waiting`` calls, the ages of
     the lines ``dialing``, the elapsed seconds of the calls agents are ``talking`` on and
     the seconds of wrap-up left ``wrapping``. Non-decreasing in ``n``. ``None`` when no
-    dial can be answered (nothing to risk)."""
+    dial can be answered (nothing to risk).
+
+    ``odds``: each ringing line's answer odds relative to the campaign's (aligned with
+    ``dialing``; :mod:`.answer_odds`); empty or all 1.0: every line at the campaign's rate,
+    exactly as without them."""
     if est.answer_prob <= 0.0:
         return None
     grace = est.grace_seconds
@@ -145,7 +150,9 @@ def abandon_risk(
     # calls needing an agent by mid k: waiting now + ringing lines answering by then
     mean_a = [float(waiting)] * nb
     var_a = [0.0] * nb
-    if dialing:
+    if dialing and odds and any(m != 1.0 for m in odds):
+        _add_lines_with_odds(est, dialing, odds, mean_a, var_a)
+    elif dialing:
         ages: dict[int, int] = {}
         last = len(est.line_q) - 1
         for age in dialing:
@@ -212,6 +219,63 @@ def abandon_risk(
         return total
 
     return theta
+
+
+def _add_lines_with_odds(
+    est: PacingEstimates,
+    dialing: Sequence[float],
+    odds: Sequence[float],
+    mean_a: list[float],
+    var_a: list[float],
+) -> None:
+    """Each ringing line with its own odds: a Poisson-binomial sum, not a binomial one.
+
+    A line whose contact answers ``m`` times as often as the campaign's dials, still
+    ringing at age ``a``, answers by ``a + t`` with ``line_q[a][k] x f``, where
+    ``f = m S(a) / S_m(a)``: ``S(a)`` the share of all dials still ringing at ``a`` and
+    ``S_m(a) = m P(a) + (1 - m p)(S(a) - P(a)) / (1 - p)`` that of this contact's kind
+    (``P(a)`` the persons yet to answer at ``a``, ``p`` the answer rate): the same
+    ring-time shape, its own share of persons among the lines left ringing (a low-odds
+    line that rang long is even less likely a person). ``m = 1`` gives ``f = 1``. Lines
+    are summed per age as ``sum f`` and ``sum f^2``: mean ``q sum f``, variance
+    ``q sum f - q^2 sum f^2``."""
+    cdf = est.answer_cdf
+    sf = est.ringing_sf
+    line_q = est.line_q
+    p = cdf[-1]
+    last = len(line_q) - 1
+    acc: dict[int, list[float]] = {}
+    for age, mult in zip(dialing, odds, strict=True):
+        a = int(age) if age > 0 else 0
+        if a > last:
+            continue
+        row = line_q[a]
+        top = row[-1]
+        if top <= 0.0:
+            continue
+        s_all = sf[a]
+        left = p - cdf[a]
+        m = max(0.0, mult)
+        if p < 1.0:
+            s_m = m * left + (1.0 - m * p) * (s_all - left) / (1.0 - p)
+            f = m * s_all / s_m if s_m > 1e-12 else 1.0 / top
+        else:
+            f = 1.0
+        if f * top > 1.0:
+            f = 1.0 / top
+        cell = acc.get(a)
+        if cell is None:
+            acc[a] = [f, f * f]
+        else:
+            cell[0] += f
+            cell[1] += f * f
+    for a, (s1, s2) in acc.items():
+        row = line_q[a]
+        for k in range(_NBINS):
+            q = row[k]
+            if q > 0.0:
+                mean_a[k] += q * s1
+                var_a[k] += max(0.0, q * s1 - q * q * s2)
 
 
 _WIDTHS_REVERSED = tuple(reversed([b - a for a, b in pairwise(BIN_EDGES)]))

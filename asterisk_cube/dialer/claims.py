@@ -67,6 +67,10 @@ class Claim:
     reserved_until: dt.datetime | None = None
     comment: str = ""  # the callback's comment, shown to the agent on delivery
     due_at: dt.datetime | None = None
+    #: how the contact's previous attempt ended (``None``: never dialed) and the list it
+    #: came from: its answer odds' stratum (core.answer_odds), read with the claim
+    last_result: str | None = None
+    list_id: int | None = None
 
 
 def claim_contacts(
@@ -221,8 +225,10 @@ def _describe(
             m.Contact.name,
             m.Contact.attempts,
             m.Contact.next_attempt_at,
+            m.Contact.list_id,
         ).where(m.Contact.id.in_(ids))
     ).all()
+    last_results = _last_results(s, ids)
     callbacks: dict[int, m.ScheduledCallback] = {}
     for cbrow in s.scalars(
         select(m.ScheduledCallback)
@@ -235,7 +241,8 @@ def _describe(
     ):
         callbacks.setdefault(cbrow.contact_id, cbrow)
     keyed = []
-    for contact_id, phone, name, attempts, next_at in rows:
+    for contact_id, phone, name, attempts, next_at, list_id in rows:
+        last = last_results.get(contact_id)
         due = callbacks.get(contact_id)
         if due is not None:
             holder, until = core.reservation(
@@ -257,17 +264,42 @@ def _describe(
                 reserved_until=until,
                 comment=due.comment or "",
                 due_at=due.due_at,
+                last_result="callback",
+                list_id=list_id,
             )
             mine = 0 if for_agent is not None and holder == for_agent else 1
             key = (0, mine, due.due_at.timestamp(), contact_id)
         else:
             kind = PickKind.FRESH if attempts == 1 else PickKind.RETRY
-            claim = Claim(contact_id, campaign.campaign_id, phone, name, kind, attempts)
+            claim = Claim(
+                contact_id,
+                campaign.campaign_id,
+                phone,
+                name,
+                kind,
+                attempts,
+                last_result=last,
+                list_id=list_id,
+            )
             when = next_at.timestamp() if kind is PickKind.RETRY and next_at else float("-inf")
             key = (_KIND_RANK[kind], 1, when, contact_id)
         keyed.append((key, claim))
     keyed.sort(key=lambda kc: kc[0])
     return [claim for _key, claim in keyed]
+
+
+def _last_results(s: Session, ids: list[int]) -> dict[int, str]:
+    """How each contact's latest finished attempt ended (one query for the claim)."""
+    a = m.ContactAttempt
+    out: dict[int, str] = {}
+    rows = s.execute(
+        select(a.contact_id, a.result)
+        .where(a.contact_id.in_(ids), a.result.is_not(None))
+        .order_by(a.contact_id, a.started_at.desc(), a.id.desc())
+    )
+    for contact_id, result in rows:
+        out.setdefault(contact_id, str(result))
+    return out
 
 
 # --------------------------------------------------------------- state <-> rows

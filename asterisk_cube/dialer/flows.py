@@ -78,15 +78,15 @@ async def pool_line(d: DialerState, line: Line) -> None:
             amd=cfg.amd,
         )
         if not result.answered:
-            run.learning.observe_dial(result.ring_seconds, False)
+            run.learning.observe_dial(result.ring_seconds, False, line.odds_key)
             await finish_unanswered(d, line, result)
             return
         if result.amd_status == "MACHINE":
-            run.learning.observe_dial(result.ring_seconds, False)
+            run.learning.observe_dial(result.ring_seconds, False, line.odds_key)
             await tel.hangup(channel)
             await finish(d, line, m.CallState.MACHINE, "machine", Outcome.MACHINE)
             return
-        run.learning.observe_dial(result.ring_seconds, True)
+        run.learning.observe_dial(result.ring_seconds, True, line.odds_key)
         line.answered_at = d.monotonic()
         line.answered_wall = d.now()  # written once bridged: keep the 2 s path short
         await connect_answered(d, line)

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from asterisk_cube.acd.state import DialerAgent
 from asterisk_cube.core import pacing as pc
 from asterisk_cube.core.agents import AgentState
+from asterisk_cube.core.answer_odds import AnswerOdds, Stratum, observe_odds
 from asterisk_cube.db import models as m
 
 from .campaigns import CampaignConfig
@@ -54,12 +55,14 @@ def pacing_state(
     estimates: pc.PacingEstimates,
     config: pc.PacingConfig,
     ringing: Sequence[float] = (),
+    ringing_odds: Sequence[float] = (),
     waiting: int = 0,
     abandon: pc.AbandonStats | None = None,
 ) -> pc.PacingState:
     """The pacer's view. ``ringing``: seconds since each of the campaign's ringing lines was
-    dialed; ``waiting``: answered contacts (and inbound customer callbacks of the campaign)
-    waiting for an agent."""
+    dialed, ``ringing_odds`` (same order, or empty) their contacts' answer odds relative to
+    the campaign's; ``waiting``: answered contacts (and inbound customer callbacks of the
+    campaign) waiting for an agent."""
     ready = 0
     talking: list[float] = []
     wrapping: list[float] = []
@@ -85,6 +88,7 @@ def pacing_state(
         wrapping=tuple(wrapping),
         paused_agents=paused,
         dialing=tuple(ringing),
+        dialing_odds=tuple(ringing_odds),
         waiting_calls=waiting,
         abandon=abandon or pc.AbandonStats(),
     )
@@ -92,6 +96,13 @@ def pacing_state(
 
 def _seconds(now: dt.datetime, since: dt.datetime | None) -> float:
     return max(0.0, (now - since).total_seconds()) if since else 0.0
+
+
+#: Pace each ringing line on its contact's own answer odds (how its last attempt ended,
+#: which attempt, its list: core.answer_odds) instead of one shared rate. On a list where
+#: every contact looks alike every multiplier is 1.0 and nothing changes; measured in
+#: docs/benchmarks.md, "Issue 18, run 7".
+PER_CONTACT_ODDS = True
 
 
 @dataclass
@@ -107,13 +118,27 @@ class Learning:
     rebuild_seconds: float = 5.0
     dials: pc.DialLearner = field(default_factory=pc.DialLearner)
     talk: pc.TalkLearner = field(default_factory=pc.TalkLearner)
+    #: pace each ringing line on its contact's own answer odds (core.answer_odds)
+    per_contact_odds: bool = PER_CONTACT_ODDS
+    odds: AnswerOdds = field(default_factory=AnswerOdds)
     _estimates: pc.PacingEstimates | None = None
     _built_at: float = 0.0
     _events: int = 0
+    #: odds multipliers per stratum, cleared with every rebuild (looked up per line)
+    _multipliers: dict[Stratum, float] = field(default_factory=dict)
 
-    def observe_dial(self, ring_seconds: float, person: bool) -> None:
+    def observe_dial(self, ring_seconds: float, person: bool, key: Stratum | None = None) -> None:
         self.dials = pc.observe_dial(self.dials, ring_seconds, person)
+        if key is not None:
+            self.odds = observe_odds(self.odds, key, person)
         self._events += 1
+
+    def odds_multiplier(self, key: Stratum) -> float:
+        """``key``'s answer odds relative to the campaign's, as of the last rebuild."""
+        mult = self._multipliers.get(key)
+        if mult is None:
+            mult = self._multipliers[key] = self.odds.multiplier(key)
+        return mult
 
     def observe_talk(self, seconds: float) -> None:
         self.talk = pc.observe_talk(self.talk, seconds)
@@ -139,6 +164,7 @@ class Learning:
             )
             self._built_at = now
             self._events = 0
+            self._multipliers = {}
         assert self._estimates is not None
         return self._estimates
 

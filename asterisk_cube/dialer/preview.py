@@ -129,7 +129,7 @@ async def preview_line(d: DialerState, line: Line, agent: DialerAgent) -> None:
             return
         result = dial.result()
         await tel.stop_playback(tone)
-        line.run.learning.observe_dial(result.ring_seconds, result.answered)
+        line.run.learning.observe_dial(result.ring_seconds, result.answered, line.odds_key)
         if not result.answered or gone_agent.done():
             await tel.hangup(agent_channel)
             if result.answered:

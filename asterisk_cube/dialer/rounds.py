@@ -220,6 +220,7 @@ def pool_round(
         estimates=run.learning.estimates(in_call, now=d.monotonic()),
         config=pacing_config(cfg),
         ringing=run.ringing_ages,
+        ringing_odds=run.ringing_odds,
         waiting=waiting,
         abandon=run.abandon_stats(),
     )

@@ -23,6 +23,7 @@ from asterisk_cube.acd.outbound_hooks import DialerPort
 from asterisk_cube.acd.state import DialerAgent
 from asterisk_cube.core import contacts as core
 from asterisk_cube.core import pacing as pc
+from asterisk_cube.core.answer_odds import Stratum, stratum
 from asterisk_cube.core.contacts import Outcome, PickKind
 from asterisk_cube.db import models as m
 from asterisk_cube.db.session import transaction
@@ -65,6 +66,12 @@ class Line:
     feedback: tuple[Outcome, core.Callback | None, int | None] | None = None
     task: asyncio.Task | None = None
     finishing: bool = False  # its end is being written (outcomes.finish): once only
+
+    @property
+    def odds_key(self) -> Stratum:
+        """The contact's answer-odds stratum (core.answer_odds), from its claim."""
+        c = self.claim
+        return stratum(c.attempt, c.last_result, str(c.list_id or ""))
 
     @property
     def contact_leg(self) -> str:
@@ -119,6 +126,19 @@ class CampaignRun:
         now = self.monotonic()
         return tuple(
             now - ln.dialed_at
+            for ln in self.lines.values()
+            if ln.phase == "ringing" and ln.dialed_at is not None and ln.mode != "preview"
+        )
+
+    @property
+    def ringing_odds(self) -> tuple[float, ...]:
+        """Each of :attr:`ringing_ages`' lines' answer odds relative to the campaign's (same
+        order); empty when the campaign paces every line alike."""
+        learning = self.learning
+        if not learning.per_contact_odds:
+            return ()
+        return tuple(
+            learning.odds_multiplier(ln.odds_key)
             for ln in self.lines.values()
             if ln.phase == "ringing" and ln.dialed_at is not None and ln.mode != "preview"
         )

@@ -11,6 +11,10 @@ import pytest
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 
 
-@pytest.mark.parametrize("name", sorted(p.stem for p in BENCH.glob("*.py")))
+@pytest.mark.parametrize(
+    "name",
+    sorted(p.stem for p in BENCH.glob("*.py"))
+    + sorted(p.parent.name for p in BENCH.glob("*/__init__.py")),
+)
 def test_the_bench_imports(name):
     importlib.import_module(f"bench.{name}")

@@ -4,7 +4,7 @@ A line's chance of a person answering comes from the learned ring-time distribut
 how long it has rung (a hazard, not a constant share of all dials), and a talking agent's
 chance of being free from the learned talk-time distribution given the time already
 talked (the residual, not the mean). Learned here from the simulator's model (bench/
-dialer_sim.py: ring lognormal 12 +- 6 s capped at 30, no-answers give up after 15-30 s,
+dialer_sim/: ring lognormal 12 +- 6 s capped at 30, no-answers give up after 15-30 s,
 talk lognormal 120 +- 90 s), so the tests speak of the distributions the benchmark uses.
 """
 
