@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import random
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
@@ -70,15 +71,7 @@ def test_decide_with_all_odds_one_is_decide_without_them(s):
         talking=tuple(s["talking"]),
         wrapping=tuple(s["wrapping"]),
     )
-    with_odds = PacingState(
-        estimates=EST,
-        ready_agents=s["ready"],
-        waiting_calls=s["waiting"],
-        dialing=tuple(s["dialing"]),
-        talking=tuple(s["talking"]),
-        wrapping=tuple(s["wrapping"]),
-        dialing_odds=(1.0,) * len(s["dialing"]),
-    )
+    with_odds = replace(base, dialing_odds=(1.0,) * len(s["dialing"]))
     assert decide(with_odds) == decide(base)
 
 
