@@ -9,8 +9,9 @@ Per worker N (``PYTEST_XDIST_WORKER`` = ``gwN``), from the environment:
 
 - ``ASTERISK_CUBE_TEST_BASE_PORTS`` (comma list, one base per worker), else, when
   ``ASTERISK_CUBE_TEST_BASE_PORT`` is set, that + N * 11000, else the defaults below;
-- ``ASTERISK_CUBE_TEST_PEER_BASE_PORTS``, else the base - 4500 (the crossnode test's
-  default: below the base, clear of the worker's own base .. base + 6400);
+- ``ASTERISK_CUBE_TEST_PEER_BASE_PORTS``, else the default's peer when the base is the
+  default too, else the base - 4500 (the crossnode test's default: below the base, clear
+  of the worker's own base .. base + 6400);
 - ``ASTERISK_CUBE_TEST_PG_PORTS``, else ``ASTERISK_CUBE_TEST_PG_PORT`` + N * 11000, else
   the defaults below.
 
@@ -48,8 +49,15 @@ SPAN = 4400
 #: a worker's base .. base + 6400: its sandbox and the stop-run victim at base + 2000
 STEP = 11000
 PEER_BELOW = 4500
-#: (base, peer base, PostgreSQL) per worker when nothing is set: all below 32768
-DEFAULT_PORTS = ((25000, 20500, 25432), (8000, 3500, 8432))
+#: the ports a sandbox instance binds, as offsets from its base: AMI .. AGI and the SMTP
+#: test server, RTP, SIPp media and the nodes' serve ports
+INSTANCE_OFFSETS = (range(38, 626), range(1000, 2000), range(3000, 4301))
+#: a real Asterisk's SIP, AMI and HTTP ports: no test instance binds them
+RESERVED = (5060, 5038, 8088)
+#: (base, peer base, PostgreSQL) per worker when nothing is set: all below 32768, none of
+#: ``RESERVED`` in any instance (worker 1 was at 8000, whose ARI is 8088, and its peer at
+#: 3500, whose RTP range held 5038 and 5060)
+DEFAULT_PORTS = ((25000, 20500, 25432), (8100, 2100, 8432))
 
 
 class WorkerPortsError(ValueError):
@@ -90,14 +98,17 @@ def worker_env(env: Mapping[str, str]) -> dict[str, str]:
             f"worker gw{n}: the default ports serve {len(DEFAULT_PORTS)} workers: "
             "set ASTERISK_CUBE_TEST_BASE_PORT or the ...PORTS lists"
         )
-    default_base, _, default_pg = DEFAULT_PORTS[0 if custom else n]
+    default_base, default_peer, default_pg = DEFAULT_PORTS[0 if custom else n]
     base = _pick(
         env,
         "ASTERISK_CUBE_TEST_BASE_PORT",
         n,
         int(env["ASTERISK_CUBE_TEST_BASE_PORT"]) + n * STEP if custom else default_base,
     )
-    peer = _pick(env, "ASTERISK_CUBE_TEST_PEER_BASE_PORT", n, base - PEER_BELOW)
+    defaults = not custom and not env.get("ASTERISK_CUBE_TEST_BASE_PORTS", "").strip()
+    peer = _pick(
+        env, "ASTERISK_CUBE_TEST_PEER_BASE_PORT", n, default_peer if defaults else base - PEER_BELOW
+    )
     pg_set = env.get("ASTERISK_CUBE_TEST_PG_PORT")
     pg = _pick(
         env,

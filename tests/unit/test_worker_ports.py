@@ -39,6 +39,19 @@ def test_ci_defaults_keep_every_workers_instances_apart():
     assert len(pgs) == 2
 
 
+def test_ci_defaults_keep_off_a_real_asterisks_ports():
+    """No instance of either worker (its sandbox, the stop-run victim at base + 2000, its
+    crossnode peer) binds 5060, 5038 or 8088, where the machine's own Asterisk may be."""
+    for n in (0, 1):
+        env = worker_env({"PYTEST_XDIST_WORKER": f"gw{n}"})
+        base = int(env["ASTERISK_CUBE_TEST_BASE_PORT"])
+        peer = int(env["ASTERISK_CUBE_TEST_PEER_BASE_PORT"])
+        for instance in (base, base + 2000, peer):
+            bound = {instance + o for r in workers.INSTANCE_OFFSETS for o in r}
+            assert bound.isdisjoint(workers.RESERVED), (n, instance)
+        assert int(env["ASTERISK_CUBE_TEST_PG_PORT"]) not in workers.RESERVED
+
+
 def test_listed_ports_per_worker():
     env = {
         "ASTERISK_CUBE_TEST_BASE_PORTS": "55800,10400",
