@@ -21,6 +21,7 @@ from asterisk_cube.ari.outbound import OutboundApp
 from asterisk_cube.ari.router import StasisRouter
 from asterisk_cube.config import ConfigError, Settings
 from asterisk_cube.db.config_version import ConfigWatcher
+from asterisk_cube.db.models import utcnow
 from asterisk_cube.db.session import make_engine, make_sessionmaker, require_database, schema_status
 from asterisk_cube.dialer.service import Dialer, dialer_options
 from asterisk_cube.events import EventHub
@@ -28,7 +29,7 @@ from asterisk_cube.logs import get_logger
 from asterisk_cube.loopwatch import LoopWatch
 from asterisk_cube.metrics import Metrics, loop_lag, metrics_server
 from asterisk_cube.runtime import Runtime, RuntimeState
-from asterisk_cube.services.nodes import NodeLease, NodeNameInUse
+from asterisk_cube.services.nodes import NodeLease, NodeNameInUse, second_node_on_sqlite
 from asterisk_cube.webrtc import EndpointSync
 
 log = get_logger(__name__)
@@ -78,6 +79,10 @@ def build_runtime(settings: Settings, **runtime_kwargs: Any) -> Runtime:
     # serve with the same [node] name stops here (issue #14); our agents left working
     # are paused in the same transaction.
     node = settings.node_name
+    with sessions() as s:
+        second = second_node_on_sqlite(s, node, utcnow())
+    if second:
+        raise NodeRefused(second)
     lease = NodeLease(sessions, node, lease_seconds=settings.node.lease_seconds)
     try:
         taken = lease.take()

@@ -204,6 +204,32 @@ def running_serves(
     return found
 
 
+def second_node_on_sqlite(
+    s: Session,
+    name: str,
+    now: dt.datetime,
+    host: str | None = None,
+    alive: Callable[[int], bool] = pid_alive,
+) -> str | None:
+    """Why a serve as node ``name`` must not start on this SQLite database, or None.
+
+    Several nodes need PostgreSQL (row locks, LISTEN/NOTIFY): on SQLite a second serve
+    under another name ran beside the first, both on one Stasis app, and their call ids
+    collided (a lost arrival row, a failed dialer claim). The same name is the lease's
+    refusal (:meth:`NodeLease.take`)."""
+    if s.get_bind().dialect.name != "sqlite":
+        return None
+    others = [r for r in running_serves(s, now, host, alive) if r[0] != name]
+    if not others:
+        return None
+    other, pid, where = others[0]
+    return (
+        f"another serve (node {other!r}, pid {pid} on {where}) runs on this SQLite "
+        "database: several nodes need PostgreSQL (docs/operations.md); stop that one, "
+        "or give both a PostgreSQL database_url"
+    )
+
+
 def nodes_view(s: Session, now: dt.datetime) -> list[dict]:
     """Every node the database knows, live or down (for the panel and the CLI)."""
     return [

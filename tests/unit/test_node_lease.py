@@ -10,7 +10,12 @@ from asterisk_cube import node_lease
 from asterisk_cube.db import models as m
 from asterisk_cube.db.session import make_engine, make_sessionmaker, transaction, upgrade
 from asterisk_cube.services import provisioning as p
-from asterisk_cube.services.nodes import LeaseLost, NodeLease, NodeNameInUse
+from asterisk_cube.services.nodes import (
+    LeaseLost,
+    NodeLease,
+    NodeNameInUse,
+    second_node_on_sqlite,
+)
 
 T0 = dt.datetime(2026, 12, 6, 6, 0, tzinfo=dt.UTC)
 
@@ -162,3 +167,15 @@ async def test_the_loop_ends_when_another_process_took_the_name(sessions):
     with pytest.raises(LeaseLost):
         await node_lease.keep_lease(mine, every=0.01)
     assert row(sessions).host == "h2"  # its lease is not released by us
+
+
+def test_a_second_node_on_sqlite_is_refused_naming_the_first(sessions):
+    """An admin starting a second serve under another name on the SQLite database: it ran
+    beside the first (both on one Stasis app, call ids colliding); it is refused now."""
+    lease(sessions, Clock(), "vm", host="h1", pid=100).take()
+    with sessions() as s:
+        said = second_node_on_sqlite(s, "b", T0, host="h1", alive=lambda pid: True)
+        assert said is not None and "node 'vm', pid 100 on h1" in said and "PostgreSQL" in said
+        assert second_node_on_sqlite(s, "vm", T0, host="h1", alive=lambda pid: True) is None
+        # the first one gone (its pid no longer runs): nothing to refuse
+        assert second_node_on_sqlite(s, "b", T0, host="h1", alive=lambda pid: False) is None
