@@ -6,6 +6,7 @@ binary. The flags keep Chromium from reaching for the network at start.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -16,7 +17,11 @@ from base64 import b64encode
 from pathlib import Path
 
 from selenium import webdriver
-from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
+from selenium.common.exceptions import (
+    StaleElementReferenceException,
+    TimeoutException,
+    WebDriverException,
+)
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
@@ -135,6 +140,24 @@ def rtp_both_ways(sandbox):
 
 def nothing_left(sandbox):
     return not ari(sandbox, "channels") and "0 active channels" in sandbox.rx("core show channels")
+
+
+@contextlib.contextmanager
+def explained(serve, sandbox, what: str, log_lines: int = 60):
+    """A wait inside that times out fails with what the page waited for and what the
+    product and Asterisk did meanwhile (serve's last log lines, the channels Asterisk
+    has, the browser phone's endpoint): a failure on a busy CI machine is explained by
+    its own report, not guessed at from a bare selenium TimeoutException."""
+    try:
+        yield
+    except (TimeoutException, AssertionError) as exc:
+        tail = "\n".join(serve.log().splitlines()[-log_lines:])
+        channels = sandbox.rx("core show channels concise")
+        endpoints = sandbox.rx("pjsip show contacts")
+        raise AssertionError(
+            f"{what}: {exc!r}\n--- serve log (last {log_lines} lines)\n{tail}"
+            f"\n--- core show channels concise\n{channels}\n--- pjsip show contacts\n{endpoints}"
+        ) from exc
 
 
 def submit_login(driver, url: str, username: str, password: str) -> None:

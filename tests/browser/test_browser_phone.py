@@ -16,6 +16,7 @@ import pytest
 from browserkit import (
     SHOTS,
     ari,
+    explained,
     nothing_left,
     ready_on_the_browser_phone,
     rtp_both_ways,
@@ -110,12 +111,13 @@ def test_browser_phone_takes_a_call_and_hangs_up(serve, sandbox, media_browser, 
     b = media_browser
     ready_on_the_browser_phone(b, serve, sandbox)
     call = talking_caller(sandbox, SUPPORT, tmp_path / "caller", caller_id="91234567").started()
-    visible(b, "offer-card", timeout=20)
-    b.find_element(By.ID, "accept-btn").click()
-    # the product rings the browser phone, as it would a desk phone
-    text_in(b, "phone-call-state", "Ringing", timeout=20)
-    b.find_element(By.ID, "phone-answer").click()
-    text_in(b, "phone-call-state", "In call with", timeout=20)
+    with explained(serve, sandbox, "the call never reached the browser phone"):
+        visible(b, "offer-card", timeout=20)
+        b.find_element(By.ID, "accept-btn").click()
+        # the product rings the browser phone, as it would a desk phone
+        text_in(b, "phone-call-state", "Ringing", timeout=20)
+        b.find_element(By.ID, "phone-answer").click()
+        text_in(b, "phone-call-state", "In call with", timeout=20)
     visible(b, "call-card")
     text_in(b, "call-caller", "91234567")
 
@@ -175,7 +177,8 @@ def test_a_power_call_rings_the_browser_phone_which_answers_by_itself(
     ready_on_the_browser_phone(b, power_serve, sandbox)
     power_serve.cli("campaign", "start", POWER)
     # the dialer connects the answered customer with Call-Info: answer-after=0: no click
-    text_in(b, "phone-call-state", "In call with", timeout=30)
+    with explained(power_serve, sandbox, "the browser phone never answered the power call"):
+        text_in(b, "phone-call-state", "In call with", timeout=30)
     visible(b, "call-card")
     text_in(b, "call-caller", CUSTOMER)
     channels = ari(sandbox, "channels")
