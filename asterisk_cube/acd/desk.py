@@ -135,7 +135,10 @@ class DeskCommands(DistributorCore):
         call = self._my_call(agent, call_id, ("connected", "connecting"))
         if call.phase == "connected":
             self.agent_leg_left(call.call_id)
-        elif call.mode == CALLBACK_MODE:  # still ringing: stop both legs
+        elif call.mode == CALLBACK_MODE or call.dialer_owned:
+            # still ringing, or answered and being bridged (the agent's phone already says
+            # "In call"): every leg rung for it goes, and nothing more is rung; the dialer's
+            # flow (or the callback's) sees its legs go and ends the call
             call.lost_leg = True
             self._release(call)
         else:

@@ -91,7 +91,7 @@ class LiveCall:
     # Channels originated for this call that may still ring (an agent's phone, a forward
     # target, a callback's legs): legs of the call even before they answer.
     ringing: list[str] = field(default_factory=list)
-    lost_leg: bool = False  # a callback leg left before both were bridged
+    lost_leg: bool = False  # a leg left (or the desk hung up) before the call was bridged
     # the Telephony.release hanging up the agent's leg (or its ringing phone), in flight:
     # the agent is given back when it is done, i.e. once that leg has left Asterisk
     agent_release: asyncio.Future | None = None

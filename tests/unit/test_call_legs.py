@@ -119,6 +119,46 @@ async def test_desk_hangup_of_a_dialer_call_releases_contact_and_agent(world):
     assert tel.released == [(call_id, ["ch-contact", "ch-agent"])]
 
 
+async def test_desk_hangup_while_the_dialer_connects_ends_every_leg_it_told_of(world):
+    """The agent's phone says "In call" as soon as it answers; the dialer then bridges and
+    writes the call before it reports it connected. A click on the desk's Hang up in that
+    gap was refused ("not connected yet") and the call went on: seen on a loaded CI run,
+    the browser phone's power call left in Asterisk. Every leg the dialer reported is hung
+    up (its flow sees them go and ends the call)."""
+    _sessions, ids, lines = world
+    tel = LegTelephony()
+    d = make(world, tel)
+    await start_work(d, ids["ann"], [lines["100"]])
+    with db(d) as s:
+        camp = p.add_campaign(s, "Out6", mode="power", wrap_up=0)
+        row = m.Call(
+            id=d.ids.next(m.Call),
+            direction=m.Direction.OUTBOUND,
+            kind=m.CallKind.POWER,
+            state=m.CallState.DIALING,
+            campaign_id=camp.id,
+            started_at=d.now(),
+        )
+        s.add(row)
+        call_id = row.id
+    d.outbound_started(
+        call_id=call_id,
+        agent_id=ids["ann"],
+        campaign_id=camp.id,
+        contact_id=None,
+        number="+4791000006",
+        channel_id="ch-contact",
+        mode="power",
+        connected=False,
+    )
+    assert d.leg_originated(call_id, "ch-agent")  # the dialer rings the agent's phone
+    assert (await d.view(ids["ann"])).call.state == "connecting"
+    await d.hangup(ids["ann"], call_id)
+    await settle()
+    assert tel.released == [(call_id, ["ch-contact", "ch-agent"])]
+    assert not d.leg_originated(call_id, "ch-late")  # nothing more is rung for it
+
+
 async def test_missed_call_callback_is_a_call_on_the_card(world):
     _, ids, lines = world
     clock = StepClock()
