@@ -150,6 +150,9 @@ class FakeTelephony:
         for channel in channels:
             await self.hangup(channel)
 
+    def leg_up(self, channel_id):  # as the distributor's telephony
+        return False  # a hung-up leg leaves at once here
+
 
 #: The loop tests run on looptime's fast-forwarding event loop: sleeps, timeouts and the
 #: dialer's budgets (0.1-0.3 s here) are measured on the loop's fake clock, which moves only
