@@ -1,4 +1,4 @@
-"""Reproductions of races found by bench/inbound_bench.py (load part: 5 calls/s, callers hang
+"""Reproductions of races found by bench/inbound_bench (load part: 5 calls/s, callers hang
 up 8-15 s after the answer, so some hang up while the accepting agent's phone rings).
 
 Each was first committed as a strict xfail reproduction, then fixed; now regression tests.
