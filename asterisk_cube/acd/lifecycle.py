@@ -136,9 +136,9 @@ class Lifecycle(DistributorCore):
 
     def _legs_up(self, channels: list[str]) -> bool:
         """Whether Asterisk still has one of these legs we rang (``Telephony.leg_up``, from
-        its events: no request); a telephony that cannot tell (test doubles) says none."""
-        leg_up = getattr(self.telephony, "leg_up", None)
-        return leg_up is not None and any(leg_up(ch) for ch in channels)
+        its events: no request)."""
+        telephony = self.telephony
+        return telephony is not None and any(telephony.leg_up(ch) for ch in channels)
 
     def _once_released(self, call: LiveCall, agent: LiveAgent, wrap: dt.timedelta) -> None:
         """The agent's part of ``call`` is over (``CallEnded`` with ``wrap``): at once if its

@@ -13,7 +13,6 @@ from collections.abc import Callable
 from asterisk_cube.acd import contract as c
 from asterisk_cube.acd import supervision as sv
 from asterisk_cube.acd.state import AcdState
-from asterisk_cube.core import agents as ag
 from asterisk_cube.core import routing as rt
 from asterisk_cube.events import EventHub
 
@@ -37,11 +36,9 @@ class Notifier:
         self.agents(*self.state.logged_in())
 
     def _showing(self, line_id: int) -> list[int]:
-        return [
-            a.agent_id
-            for a in self.state.agents.values()
-            if a.status.state != ag.AgentState.LOGGED_OUT and line_id in a.permitted
-        ]
+        """Every agent who may serve the line: its desk shows the line's queue, also while
+        logged out (choosing its lines, F-I2)."""
+        return [a.agent_id for a in self.state.agents.values() if line_id in a.permitted]
 
     def line(self, line_id: int | None, *also: int) -> None:
         """The agents whose desktop shows this line's queue and missed calls (a missed

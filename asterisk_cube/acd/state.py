@@ -53,6 +53,7 @@ class LiveAgent:
             idle_since=self.status.idle_since,
             on_outbound_call=self.on_outbound_call,
             dialer_dialing=self.dialer_dialing,
+            permitted=self.permitted,
         )
 
 

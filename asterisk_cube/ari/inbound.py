@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from asterisk_cube.acd.distributor import Distributor
+from asterisk_cube.ari.channel_watch import ChannelWatch
 from asterisk_cube.ari.supervisor import (
     AppSnapshot,
     AriSupervisor,
@@ -135,10 +136,9 @@ class InboundApp:
         self._answered: dict[str, asyncio.Future[bool]] = {}
         self._playbacks: dict[str, asyncio.Future[None]] = {}
         self._settled: dict[str, asyncio.Future[None]] = {}
-        # channels we originated (agent phones, forward targets, callback legs) still in
-        # Asterisk -> resolved by their ChannelDestroyed: the app stays subscribed to a
-        # channel it originated, so that event comes even after its StasisEnd
-        self._alive: dict[str, asyncio.Future[None]] = {}
+        # channels we originated (agent phones, forward targets, callback legs) until
+        # Asterisk destroys them
+        self._legs = ChannelWatch()
         self._bridges_ready: set[str] = set()
         # call/consult bridges that exist (created, or found on resync): only these are
         # destroyed, so a call without a consult sends no DELETE that gets a 404 (#19)
@@ -167,7 +167,8 @@ class InboundApp:
             self._stasis_end(channel_id)
         elif etype == "ChannelDestroyed":
             self._resolve(self._answered.pop(channel_id, None), False)
-            self._resolve(self._alive.pop(channel_id, None), None)
+            self._legs.destroyed(channel_id)
+            self._legs.forget(channel_id)  # nothing waits for it any more
         elif etype == "PlaybackFinished":
             playback = raw.get("playback") or {}
             self._resolve(self._playbacks.pop(playback.get("id", ""), None), None)
@@ -225,8 +226,7 @@ class InboundApp:
         """After (re)connecting: rebuild from the DB and what Asterisk still holds."""
         self._bridges_ready = {b for b in snapshot.bridge_ids if b.startswith("cube-hold-")}
         self._bridges |= set(snapshot.bridge_ids) - self._bridges_ready
-        for channel_id in set(self._alive) - set(snapshot.channel_ids):  # gone meanwhile
-            self._resolve(self._alive.pop(channel_id), None)
+        self._legs.missing(snapshot.channel_ids)  # gone meanwhile
         self.distributor.recover(set(snapshot.channel_ids))
         await self._adopt_unknown_callers(snapshot.channel_ids, client)
 
@@ -307,7 +307,7 @@ class InboundApp:
         loop = asyncio.get_running_loop()
         answered: asyncio.Future[bool] = loop.create_future()
         self._answered[channel_id] = answered
-        self._alive[channel_id] = loop.create_future()
+        self._legs.watch(channel_id)
         try:
             params = {"endpoint": endpoint, "app": self.settings.ari.app, "appArgs": args}
             await self.supervisor.originate(
@@ -318,7 +318,7 @@ class InboundApp:
             )
         except Exception as exc:
             self._answered.pop(channel_id, None)
-            self._alive.pop(channel_id, None)
+            self._legs.forget(channel_id)
             log.warning("originate_failed", endpoint=endpoint, error=repr(exc))
             return None
         try:
@@ -402,42 +402,28 @@ class InboundApp:
 
     def leg_up(self, channel_id: str) -> bool:
         """A channel we originated that Asterisk still has (no ``ChannelDestroyed`` yet)."""
-        alive = self._alive.get(channel_id)
-        return alive is not None and not alive.done()
+        return self._legs.up(channel_id)
 
     async def release(self, call_id: int, channels: list[str]) -> None:
         """Hang up the call's remaining legs (ringing or answered) and remove its bridges;
         return once the legs we originated (the agent's phone...) have left Asterisk."""
-        gone = self._gone_futures(channels)
         await asyncio.gather(*(self.hangup(ch) for ch in channels))
         await self._destroy_bridge(call_bridge_id(call_id))
         await self._destroy_bridge(consult_bridge_id(call_id))
-        await self._wait_gone(gone, call_id)
+        await self._wait_gone(channels, call_id)
 
     async def hang_up_gone(self, channels: list[str]) -> None:
         """Hang up ``channels`` and return once those we originated have left Asterisk."""
-        gone = self._gone_futures(channels)
         await asyncio.gather(*(self.hangup(ch) for ch in channels))
-        await self._wait_gone(gone)
+        await self._wait_gone(channels)
 
-    def _gone_futures(self, channels: list[str]) -> dict[str, asyncio.Future[None]]:
-        return {ch: self._alive[ch] for ch in channels if ch in self._alive}
-
-    async def _wait_gone(
-        self, gone: dict[str, asyncio.Future[None]], call_id: int | None = None
-    ) -> None:
+    async def _wait_gone(self, channels: list[str], call_id: int | None = None) -> None:
         """Wait for the ``ChannelDestroyed`` of these hung-up legs (no request: ``DELETE
         /channels`` returns before the leg is gone, the event says when it is), at most
         ``LEG_GONE_TIMEOUT`` s: a lost event never strands an agent."""
-        waiting = [f for f in gone.values() if not f.done()]
-        if not waiting:
-            return
-        await asyncio.wait(waiting, timeout=LEG_GONE_TIMEOUT)
-        lingering = [ch for ch, f in gone.items() if not f.done()]
+        lingering = await self._legs.wait(channels, LEG_GONE_TIMEOUT)
         if lingering:
             log.warning("agent_leg_lingers", call=call_id, channels=lingering)
-            for ch in lingering:  # given up on: not waited for again
-                self._alive.pop(ch, None)
 
     def callback_caller_id(self, line_number: str) -> str:
         """What the customer sees when called back: ``[dialplan] callback_caller_id`` if

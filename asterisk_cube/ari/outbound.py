@@ -32,6 +32,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from asterisk_cube.ari.channel_watch import ChannelWatch
 from asterisk_cube.ari.supervisor import (
     AppSnapshot,
     AriSupervisor,
@@ -116,7 +117,7 @@ class OutboundApp:
         self.supervisor = supervisor
         self._answered: dict[str, asyncio.Future[tuple]] = {}  # channel -> (ok, cause, args)
         self._gone: dict[str, asyncio.Future[None]] = {}
-        self._destroyed: dict[str, asyncio.Future[None]] = {}  # ChannelDestroyed came
+        self._legs = ChannelWatch()  # which of ours Asterisk destroyed
         self._amd: set[str] = set()  # channels away in the AMD dialplan
         self._playbacks: dict[str, asyncio.Future[bool]] = {}
         self._known: set[str] = set()
@@ -151,7 +152,7 @@ class OutboundApp:
             self._amd.discard(channel_id)
             self._resolve(self._answered.get(channel_id), (False, cause, []))
             self._resolve(self._gone.get(channel_id), None)
-            self._resolve(self._destroyed.get(channel_id), None)
+            self._legs.destroyed(channel_id)
             self._known.discard(channel_id)
         elif etype == "PlaybackFinished":
             playback = raw.get("playback") or {}
@@ -213,7 +214,7 @@ class OutboundApp:
         answered: asyncio.Future[tuple] = loop.create_future()
         self._answered[channel_id] = answered
         self._gone[channel_id] = loop.create_future()
-        self._destroyed[channel_id] = loop.create_future()
+        self._legs.watch(channel_id)
         self._known.add(channel_id)
         return answered
 
@@ -221,7 +222,7 @@ class OutboundApp:
         """The dialer is done with this channel (after it left)."""
         self._answered.pop(channel_id, None)
         self._gone.pop(channel_id, None)
-        self._destroyed.pop(channel_id, None)
+        self._legs.forget(channel_id)
         self._amd.discard(channel_id)
 
     async def _originate(self, channel_id: str, endpoint: str, args: str, **extra: Any) -> str:
@@ -372,23 +373,7 @@ class OutboundApp:
         previous leg and the next call's at once."""
         if not channel_id:
             return True
-        destroyed = self._destroyed.get(channel_id)
-        deadline = time.monotonic() + timeout
-        while True:
-            if destroyed is not None and destroyed.done():
-                return True
-            try:
-                if not await _exists(self.client, channel_id):
-                    return True
-            except ConnectionError:  # cannot be asked now (a resync hangs up ours)
-                return True
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return False
-            if destroyed is not None:
-                await asyncio.wait({destroyed}, timeout=min(0.05, left))
-            else:
-                await asyncio.sleep(min(0.05, left))
+        return await self._legs.wait_gone(channel_id, timeout, lambda ch: _exists(self.client, ch))
 
     async def bridge(self, call_id: int, channels: list[str]) -> None:
         bid = bridge_id(call_id)

@@ -103,6 +103,8 @@ class AgentView:
     idle_since: datetime | None = None  # for "idle longest"
     on_outbound_call: bool = False
     dialer_dialing: bool = False  # the predictive dialer is dialing for this agent
+    # lines it may serve (F-I1), chosen or not: the desk shows their queues
+    permitted: frozenset[int] = frozenset()
 
     @property
     def blocked(self) -> bool:
@@ -156,6 +158,16 @@ def serves(agent: AgentView, call: WaitingCall) -> bool:
     if call.line_id is None or call.line_id not in agent.lines:
         return False
     return call.skill is None or call.skill in agent.skills
+
+
+def shown_to(agent: AgentView, call: WaitingCall) -> bool:
+    """Does this agent's desk count this call as waiting for it: ``serves`` over every line
+    it may serve (``permitted``), chosen or not, logged in or not: an agent choosing its
+    lines sees where callers wait (F-I2), a blocked, busy or paused one still sees them
+    (F-I5). Routing itself (``eligible``) keeps to the chosen lines."""
+    if call.line_id is not None and call.line_id in agent.permitted:
+        return call.skill is None or call.skill in agent.skills
+    return serves(agent, call)
 
 
 def lapsed_offer(agent: AgentView, call: WaitingCall) -> bool:
@@ -350,8 +362,9 @@ def waiting_for_agent(
     agent_id: int,
     now: datetime,
 ) -> tuple[LineWaiting, ...]:
-    """Calls waiting that this agent could take, per line — shown even while the agent is
-    blocked, busy or paused (F-I5). Calls reserved for another agent are left out."""
+    """Calls waiting on the lines this agent may serve (``shown_to``), per line: shown
+    whether it chose them or not, and even while it is logged out, blocked, busy or paused
+    (F-I2, F-I5). Calls reserved for another agent are left out."""
     me = next((a for a in agents if a.agent_id == agent_id), None)
     if me is None:
         return ()
@@ -360,7 +373,7 @@ def waiting_for_agent(
         if reservation_holds(call, agents, now):
             if call.reserved_for == agent_id:
                 mine.append(call)
-        elif serves(me, call):
+        elif shown_to(me, call):
             mine.append(call)
     return _by_line(mine)
 
@@ -387,7 +400,7 @@ def waiting_on_line(
             if (
                 held[call.call_id] == agent.agent_id
                 if call.call_id in held
-                else serves(agent, call)
+                else shown_to(agent, call)
             )
         ]
         out[agent.agent_id] = _by_line(mine)[0] if mine else None

@@ -51,6 +51,9 @@ class QuietTelephony:
     async def hangup(self, channel_id):
         return None
 
+    def leg_up(self, channel_id):
+        return False  # a hung-up leg leaves at once here
+
     async def release(self, call_id, channels):
         return None
 

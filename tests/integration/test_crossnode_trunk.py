@@ -18,10 +18,10 @@ import nodekit
 import pytest
 from agent_client import AgentClient
 from cubeproc import Serve
+from dialerkit import customers, number  # noqa: F401 - the SIPp customers fixture
 from sandbox_fixtures import TEST_BASE_PORT
 from sippkit import caller, phone, talking_caller
 from support.polling import until
-from test_dialer_e2e import customers, number  # noqa: F401 - the SIPp customers fixture
 
 from asterisk_cube.sandbox import PASSWORD as ARI_PASSWORD
 from asterisk_cube.sandbox import USERNAME as ARI_USER

@@ -5,10 +5,7 @@ desk; asserted from the agent phone's SIP trace, ARI and the call row."""
 from __future__ import annotations
 
 import pytest
-from sippkit import phone
-from sqlalchemy import select
-from test_call_legs_end import ari_get, assert_nothing_left, bye_reaches
-from test_dialer_e2e import (  # the dialer's runtime on the sandbox and its helpers
+from dialerkit import (  # the dialer's runtime on the sandbox and its helpers
     add_agents,
     add_contacts,
     cube,  # noqa: F401 - fixture
@@ -17,6 +14,9 @@ from test_dialer_e2e import (  # the dialer's runtime on the sandbox and its hel
     ready,
     until,
 )
+from sippkit import phone
+from sqlalchemy import select
+from test_call_legs_end import ari_get, assert_nothing_left, bye_reaches
 
 from asterisk_cube.db import models as m
 from asterisk_cube.services import provisioning as p

@@ -21,343 +21,48 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import functools
-import itertools
-import logging
 import random
-import re
 import statistics
 import time
 from collections import defaultdict
-from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 import pytest
-from sippkit import SCENARIOS, Sipp, caller, off_the_loop, phone
+from dialerkit import (  # the dialer's runtime on the sandbox and its helpers
+    CAP,
+    CONTACTS,
+    HOT_START,
+    RING_TIMEOUT,
+    _on_call,
+    _paused,
+    abandoned_without_message,
+    add_agents,
+    add_contacts,
+    agent_phones,
+    all_done,
+    answering_customer,
+    attempts_by_contact,
+    check_campaign,
+    check_no_agent_on_two_calls,
+    cube,  # noqa: F401 - fixture
+    customer_drops,
+    customers,  # noqa: F401 - fixture
+    number,
+    random_customer,
+    ready,
+    until,
+)
 from sqlalchemy import func, select
-from support import polling
 
-from asterisk_cube import dialplan as dp
-from asterisk_cube.config import load_settings
 from asterisk_cube.core import contacts as core
 from asterisk_cube.core import pacing as pc
 from asterisk_cube.core.contacts import Outcome
 from asterisk_cube.db import models as m
-from asterisk_cube.db.session import make_engine, make_sessionmaker, transaction, upgrade
 from asterisk_cube.dialer import records
 from asterisk_cube.dialer.campaigns import load_campaign
-from asterisk_cube.logs import KeyValueFormatter
 from asterisk_cube.services import provisioning as p
-from asterisk_cube.wiring import build_runtime
 
 pytestmark = pytest.mark.integration
-
-CUSTOMERS = SCENARIOS / "uas_customer.xml"
-# Contacts ring at most this long (real campaigns: 20-30 s). Customers who answer do so
-# within 1.5 s: the 2.5 s left is margin for a busy machine (SIPp, Asterisk and the loop
-# late by a second or two), where 2 s made "answered after 1.5 s" a no-answer now and then.
-RING_TIMEOUT = 4.0
-# Preview and callbacks: an agent's phone rings at most this long. The SIPp phones answer
-# at once; 5 s leaves a busy machine room (2 s let the callback agent "not answer" under load).
-AGENT_RING_TIMEOUT = 5.0
-#: Tests about what happens after a customer answered: a ring timeout no load can reach.
-SLOW_RING = {"ring_timeout": "15"}
-CONTACTS = {"Power": 200, "Predictive": 200, "Preview": 200}  # issue 6: a few hundred each
-#: the predictive list opens with this many customers who all answer: the first burst a
-#: pacer trusting its generic prior (20 % answer, after ~10 s) would overshoot
-HOT_START = 40
-# SIPp control and media ports inside base..base+999, clear of the sandbox's own ports
-# (docs/sandbox.md): SIPp's defaults (+2600, +3400) and anything above +1999 reach into the
-# phones and RTP range of an instance 2000 ports up, so parallel runs would collide.
-CUSTOMERS_CONTROL, CUSTOMERS_MEDIA = 300, 400  # media binds +400 and +402
-
-
-def agent_control(n: int) -> int:
-    return 300 + n  # agents 1..40: +301..+340
-
-
-def agent_media(n: int) -> int:
-    return 420 + 4 * (n - 1)  # agents 1..32: +420..+546 (each binds mp and mp+2)
-
-
-RETRY = dt.timedelta(minutes=1)  # the smallest retry interval a campaign can have
-CAP = 0.03
-
-
-def number(behaviour: int, ring: int = 0, talk: int = 0, serial: int = 0) -> str:
-    return f"+479{behaviour}{ring:02d}{talk:02d}{serial % 100:02d}"
-
-
-def answering_customer(rng: random.Random, serial: int) -> tuple[str, str]:
-    # answers within 1.5 s, talks 3-4 s: longer than the abandon decision (2 s) plus the
-    # day test's message
-    return number(1, rng.randint(1, 15), rng.randint(30, 40), serial), "answers"
-
-
-def random_customer(rng: random.Random, serial: int) -> tuple[str, str]:
-    """(phone, kind); kind: answers | never | busy | unavailable."""
-    x = rng.random()
-    if x < 0.45:
-        return answering_customer(rng, serial)
-    if x < 0.75:
-        return number(2, 0, 0, serial), "never"
-    if x < 0.85:
-        return number(3, 0, 0, serial), "busy"
-    return number(4, rng.randint(5, 15), 0, serial), "unavailable"
-
-
-until = functools.partial(polling.until, timeout=30.0, every=0.1)
-
-
-@dataclass
-class Cube:
-    settings: object
-    sessions: object
-    ring_timeouts: tuple[float, float]
-    runtime: object = None
-    task: object = None
-
-    @property
-    def desk(self):
-        return self.runtime.state.extras["distributor"]
-
-    @property
-    def dialer(self):
-        return self.runtime.state.extras["dialer"]
-
-    def tx(self):
-        return transaction(self.sessions)
-
-    async def start(self, **dialer_settings):
-        with self.tx() as s:
-            text = dp.render(s, self.settings)
-        await asyncio.to_thread(dp.install, text, self.settings)
-        self.runtime = build_runtime(self.settings, install_signal_handlers=False)
-        self.task = asyncio.create_task(self.runtime.run())
-
-        def ready():
-            sup = self.runtime.state.supervisor
-            return sup is not None and sup.connected and "dialer" in self.runtime.state.extras
-
-        await until(ready, what="ARI connected")
-        # from the [dialer] settings (the fixture's environment), as in serve
-        timeouts = (self.dialer.ring_timeout, self.dialer.agent_ring_timeout)
-        assert timeouts == self.ring_timeouts
-        for key, value in dialer_settings.items():
-            setattr(self.dialer, key, value)
-
-    async def stop(self):
-        self.runtime.request_stop("test")
-        assert await asyncio.wait_for(self.task, 20) == 0
-
-    def running(self, *names, status="running"):
-        with self.tx() as s:
-            for name in names:
-                p.set_campaign_status(s, name, status)
-        self.dialer.refresh()
-
-
-@pytest.fixture
-async def cube(sandbox, tmp_path, request):
-    """The product's runtime on the sandbox; ``[dialer]`` settings from the environment
-    (more of them with ``@pytest.mark.parametrize("cube", [{key: value}], indirect=True)``)."""
-    dialer = {
-        "ring_timeout": str(RING_TIMEOUT),
-        "agent_ring_timeout": str(AGENT_RING_TIMEOUT),
-        **getattr(request, "param", {}),
-    }
-    env = {
-        **sandbox.env(),
-        "ASTERISK_CUBE_DATA_DIR": str(tmp_path),
-        # the loop watchdog reports a stall a quarter of the connect window long
-        "ASTERISK_CUBE_METRICS_LOOP_STALL_MS": "250",
-        **{f"ASTERISK_CUBE_DIALER_{key.upper()}": value for key, value in dialer.items()},
-    }
-    settings = load_settings(env=env)
-    upgrade(settings.database_url)
-    timeouts = (float(dialer["ring_timeout"]), float(dialer["agent_ring_timeout"]))
-    cube = Cube(settings, make_sessionmaker(make_engine(settings.database_url)), timeouts)
-    # the product's own log of the run, for when something fails: tmp_path/cube.log
-    handler = logging.FileHandler(tmp_path / "cube.log")
-    handler.setFormatter(KeyValueFormatter())
-    ours = logging.getLogger("asterisk_cube")
-    ours.addHandler(handler)
-    ours.setLevel(logging.DEBUG)
-    logging.getLogger("asyncari").setLevel(logging.ERROR)  # "Event not recognized: Dial..."
-    yield cube
-    try:
-        if cube.task is not None and not cube.task.done():
-            await cube.stop()
-    finally:
-        ours.removeHandler(handler)
-        handler.close()
-
-
-@pytest.fixture
-def customers(sandbox, tmp_path):
-    with Sipp(
-        CUSTOMERS,
-        sandbox.customer_ports[0],
-        tmp_path / "customers",
-        remote=f"127.0.0.1:{sandbox.sip_port}",
-        trace_messages=False,
-        trace_logs=True,  # each call's own account: customer_drops()
-        control_port=sandbox.base_port + CUSTOMERS_CONTROL,
-        media_port=sandbox.base_port + CUSTOMERS_MEDIA,
-    ) as uas:
-        yield uas
-
-
-def agent_phones(sandbox, tmp_path, numbers, **answer_ms):
-    """SIPp phones for agents ``numbers`` (``async with``: started and stopped off the
-    loop, which runs the product); ``answer_ms={"13": 60000}`` slows one down."""
-    return off_the_loop(
-        *(
-            phone(
-                sandbox,
-                sandbox.agent_port(n),
-                tmp_path / f"agent{n:02d}",
-                answer_ms=answer_ms.get(str(n), 0),
-                trace_messages=False,
-                control_port=sandbox.base_port + agent_control(n),
-                media_port=sandbox.base_port + agent_media(n),
-            )
-            for n in numbers
-        )
-    )
-
-
-def add_agents(s, numbers, skill):
-    return [
-        p.add_agent(s, f"agent{n:02d}", endpoint=f"PJSIP/agent{n:02d}", skills=[skill]).id
-        for n in numbers
-    ]
-
-
-def add_contacts(s, campaign_id, phones):
-    rows = [
-        m.Contact(campaign_id=campaign_id, phone=ph, name=f"contact {i}")
-        for i, ph in enumerate(phones)
-    ]
-    s.add_all(rows)
-    s.flush()
-    return [r.id for r in rows]
-
-
-async def ready(desk, agent_ids):
-    for agent_id in agent_ids:
-        await desk.login(agent_id)
-        await desk.ready(agent_id)
-
-
-def open_contacts(cube, campaign_id):
-    """Contacts of the campaign still to be dialed (now or later) or being dialed."""
-    with cube.tx() as s:
-        return s.scalars(
-            select(m.Contact.id).where(
-                m.Contact.campaign_id == campaign_id,
-                m.Contact.status.in_(
-                    (
-                        m.ContactStatus.NEW,
-                        m.ContactStatus.DIALING,
-                        m.ContactStatus.NOT_ANSWERED,
-                        m.ContactStatus.CALLBACK,
-                    )
-                ),
-            )
-        ).all()
-
-
-async def all_done(cube, campaign_id):
-    """No contact of the campaign open, read in a worker thread (this loop runs the
-    product: a query polled on it holds every call's events meanwhile)."""
-    return not await asyncio.to_thread(open_contacts, cube, campaign_id)
-
-
-def attempts_by_contact(s, campaign_id):
-    out = defaultdict(list)
-    for a in s.scalars(
-        select(m.ContactAttempt)
-        .where(m.ContactAttempt.campaign_id == campaign_id)
-        .order_by(m.ContactAttempt.id)
-    ):
-        out[a.contact_id].append(a)
-    return out
-
-
-def check_campaign(s, campaign_id, kinds, max_attempts=2):
-    """Every contact in a correct end state; attempts and the retry interval held.
-    Returns (answered by a person, abandoned)."""
-    by_contact = attempts_by_contact(s, campaign_id)
-    answered = abandoned = 0
-    for contact_id, kind in kinds.items():
-        row = s.get(m.Contact, contact_id)
-        tries = by_contact[contact_id]
-        results = [a.result for a in tries]
-        assert len(tries) == row.attempts <= max_attempts, (contact_id, kind, results)
-        for first, second in itertools.pairwise(tries):
-            assert second.started_at - first.ended_at >= RETRY, (contact_id, kind)
-        answered += sum(r in (m.CallState.ENDED, m.CallState.ABANDONED) for r in results)
-        abandoned += results.count(m.CallState.ABANDONED)
-        if kind == "answers":
-            if results[-1] == m.CallState.ENDED:
-                assert row.status == m.ContactStatus.DONE, (contact_id, results)
-                assert set(results[:-1]) <= {m.CallState.ABANDONED}
-            else:
-                assert results == [m.CallState.ABANDONED] * max_attempts
-                assert row.status == m.ContactStatus.EXHAUSTED
-        else:
-            expected = m.CallState.FAILED if kind == "busy" else m.CallState.NO_ANSWER
-            assert results == [expected] * max_attempts, (contact_id, kind, results)
-            assert row.status == m.ContactStatus.EXHAUSTED, (contact_id, kind)
-    return answered, abandoned
-
-
-def check_no_agent_on_two_calls(s):
-    legs = defaultdict(list)
-    for leg in s.scalars(
-        select(m.CallLeg).where(
-            m.CallLeg.role == m.LegRole.AGENT, m.CallLeg.answered_at.is_not(None)
-        )
-    ):
-        legs[leg.agent_id].append((leg.answered_at, leg.ended_at or dt.datetime.max))
-    for agent_id, spans in legs.items():
-        spans.sort()
-        for (_a0, a1), (b0, _b1) in itertools.pairwise(spans):
-            assert b0 >= a1, f"agent {agent_id} bridged to two calls at once"
-    return sum(len(v) for v in legs.values())
-
-
-def customer_drops(trace_dir, phones):
-    """Answered and dropped calls as the SIPp customers lived them, from their own log
-    (tests/sipp/uas_customer.xml, -trace_logs), for the customers in ``phones``:
-    (answered, dropped). Dropped = answered, then hung up by Asterisk before the customer
-    hung up (every customer here hangs up by itself 3-4 s after answering, and agent
-    phones never hang up: only a call no agent took is ended by us first)."""
-    events: dict[str, dict[str, str]] = defaultdict(dict)
-    path = trace_dir / "logs.log"
-    for line in path.read_text(errors="replace").splitlines():
-        parts = line.split()
-        if len(parts) >= 3 and parts[0] in ("answered", "hungup_by_them", "hungup_by_me"):
-            number = re.search(r"sip:(\+?[0-9]+)@", line)
-            if number and number.group(1).lstrip("+") in phones:
-                events[parts[1]].setdefault(parts[0], number.group(1))
-    answered = [e for e in events.values() if "answered" in e]
-    dropped = [e for e in answered if "hungup_by_them" in e and "hungup_by_me" not in e]
-    return len(answered), len(dropped)
-
-
-def abandoned_without_message(s):
-    """(abandoned calls, those that did not hear the message although they were there)."""
-    rows = s.scalars(select(m.Call).where(m.Call.state == m.CallState.ABANDONED)).all()
-    bad = [
-        (call.id, call.end_reason)
-        for call in rows
-        # "contact_hangup_waiting": hung up before 2 s, nothing could be played
-        if call.end_reason != "contact_hangup_waiting"
-        and (not call.end_reason.startswith("abandoned_") or call.end_reason.endswith("no_message"))
-    ]
-    return len(rows), bad
 
 
 class LoopLag:
@@ -393,7 +98,7 @@ def pct(values, q):
     return values[min(len(values) - 1, int(q * len(values)))]
 
 
-def set_window_closing(cube, campaign_id, seconds, zone="America/New_York"):
+def set_window_closing(cube, campaign_id, seconds, zone="America/New_York"):  # noqa: F811
     """Today's calling window (campaign zone) ends ``seconds`` from now; returns that in UTC."""
     local = dt.datetime.now(dt.UTC).astimezone(ZoneInfo(zone))
     closes = (local + dt.timedelta(seconds=seconds)).replace(microsecond=0)
@@ -463,7 +168,7 @@ class PacingSpy:
 # ~135 s on an idle machine, several minutes on a loaded one (the ini's 300 s is for the rest)
 @pytest.mark.timeout(900)
 @pytest.mark.parametrize("cube", [{"abandon_message": "sound:beep"}], indirect=True)
-async def test_a_day_in_every_mode(cube, sandbox, customers, tmp_path, monkeypatch, request):
+async def test_a_day_in_every_mode(cube, sandbox, customers, tmp_path, monkeypatch, request):  # noqa: F811 - fixtures
     """Every mode with CONTACTS customers. The predictive campaign starts cold, on a list
     whose first HOT_START customers all answer: it paces as power until it has answers of
     its own, then dials ahead, and stays under its cap. The power campaign is on its second
@@ -736,207 +441,3 @@ async def test_a_day_in_every_mode(cube, sandbox, customers, tmp_path, monkeypat
     off_loop = {"finish", "claim", "dialed", "bridged", "agent_leg", "answered"}
     assert not set(cube.dialer.db_on_loop_by) & off_loop, cube.dialer.db_on_loop_by
     assert pct(lag.lags, 0.99) < 0.5, lag_text
-
-
-async def _on_call(desk, agent_id):
-    view = await desk.view(agent_id)
-    return view if view.call and view.call.state == "connected" else None
-
-
-async def _paused(desk, agent_id):
-    view = await desk.view(agent_id)
-    return view.state == "paused" and view.pause_reason == "no_answer"
-
-
-@pytest.mark.parametrize("cube", [SLOW_RING], indirect=True)
-async def test_abandon_rule_message_log_and_retry(cube, sandbox, customers, tmp_path):
-    """An answered contact with no agent within 2 s hears the message, is hung up and
-    logged abandoned (and dialed again later); so is one whose agent phone does not
-    answer by itself in time, and that agent is paused."""
-    with cube.tx() as s:
-        camp = p.add_campaign(
-            s, "Drops", mode="power", skill="drops", max_attempts=2, retry_interval=1, wrap_up=1
-        )
-        a1, a2 = add_agents(s, [1, 2], "drops")
-        # the first rings 3 s: time for the agent's break to start first, however busy
-        first, second = add_contacts(s, camp.id, [number(1, 30, 0, 1), number(1, 10, 0, 2)])
-        cid = camp.id
-    await cube.start()
-    desk, dialer = cube.desk, cube.dialer
-    async with agent_phones(sandbox, tmp_path, [1, 2], **{"2": 5000}):
-        await ready(desk, [a1])
-        cube.running("Drops")
-        # the dialer dials one line for the one ready agent; that agent goes on a break
-        await until(lambda: dialer.lines, timeout=10, what="a line dialed")
-        await desk.pause(a1, "break")
-        await until(lambda: _ended(cube, first), timeout=20, what="first abandoned")
-        # now the only ready agent's phone takes 5 s to answer: also too late
-        await ready(desk, [a2])
-        await until(lambda: _ended(cube, second), timeout=20, what="second abandoned")
-        assert await _paused(desk, a2)
-        await until(lambda: not dialer.lines, timeout=10, what="lines over")
-    # the customers' own log tells the same: both answered, both hung up by us
-    await asyncio.to_thread(customers.stop)
-    phones = {number(1, 30, 0, 1).lstrip("+"), number(1, 10, 0, 2).lstrip("+")}
-    assert customer_drops(customers.trace_dir, phones) == (2, 2)
-    with cube.tx() as s:
-        calls = {
-            c.contact_id: c for c in s.scalars(select(m.Call).where(m.Call.campaign_id == cid))
-        }
-        assert calls[first].end_reason == "abandoned_no_agent"
-        assert calls[second].end_reason == "abandoned_agent_no_answer"
-        for contact_id in (first, second):
-            call = calls[contact_id]
-            (leg,) = [x for x in call.legs if x.role == m.LegRole.CONTACT]
-            assert call.state == m.CallState.ABANDONED and call.answered_at is None
-            # the decision after 2 s, then the whole message (several seconds) before hang-up
-            assert leg.answered_at is not None
-            assert (call.ended_at - leg.answered_at).total_seconds() > 2.0 + 2.0
-            contact = s.get(m.Contact, contact_id)
-            assert contact.status == m.ContactStatus.NOT_ANSWERED and contact.attempts == 1
-            assert contact.next_attempt_at - call.ended_at == dt.timedelta(minutes=1)
-        results = [a.result for a in s.scalars(select(m.ContactAttempt))]
-        assert results == [m.CallState.ABANDONED, m.CallState.ABANDONED]
-    waits = dialer.abandon_waits  # a bounded histogram: count, min and max are exact
-    print(f"\nanswered -> abandon decided: {waits!r}")
-    assert waits.count == 2 and 1.8 <= waits.min <= waits.max <= 2.3, waits
-    stats = {row["campaign"]: row for row in dialer.snapshot()}["Drops"]
-    assert (stats["abandoned_today"], stats["answered_today"]) == (2, 2)
-
-
-async def _ended(cube, contact_id):
-    return await asyncio.to_thread(_ended_at, cube, contact_id)  # off the product's loop
-
-
-def _ended_at(cube, contact_id):
-    with cube.tx() as s:
-        return s.scalar(
-            select(m.Call.ended_at).where(
-                m.Call.contact_id == contact_id, m.Call.ended_at.is_not(None)
-            )
-        )
-
-
-async def test_blending_and_feedback(cube, sandbox, customers, tmp_path):
-    """F-I5: agents are blocked for inbound while their predictive campaign dials;
-    F-I8: a contact calling back the campaign's number reaches a free agent of the campaign
-    meanwhile; F-E4..F-E6: topic outcomes and a scheduled callback act on contacts."""
-    did = "4721000077"
-    with cube.tx() as s:
-        camp = p.add_campaign(
-            s, "Blend", mode="predictive", skill="blend", caller_id=did, max_attempts=2, wrap_up=1
-        )
-        p.add_line(s, did, "Blend callbacks")
-        p.add_category(s, "Result", campaign="Blend")
-        (sale,) = p.add_topics(s, "Result", ["Sale"], outcome="final", campaign="Blend")
-        (machine,) = p.add_topics(s, "Result", ["Machine"], outcome="retry", campaign="Blend")
-        (later,) = p.add_topics(s, "Result", ["Call back"], outcome="callback", campaign="Blend")
-        topics = {"sale": sale.id, "machine": machine.id, "later": later.id}
-        agents = add_agents(s, [1, 2], "blend")
-        # two who answer and wait for the agent to hang up, one who will call back, fillers
-        phones = [number(1, 5, 0, 1), number(1, 5, 0, 2), number(2, 0, 0, 3)]
-        phones += [number(2, 0, 0, 10 + i) for i in range(30)]
-        z, w, x, *_ = add_contacts(s, camp.id, phones)
-    await cube.start()
-    desk, dialer = cube.desk, cube.dialer
-    async with agent_phones(sandbox, tmp_path, [1, 2]):
-        await ready(desk, agents)
-        cube.running("Blend")
-        views = [
-            await until(lambda a=a: _on_call(desk, a), timeout=15, what="both reached")
-            for a in agents
-        ]
-        by_contact = {
-            v.call.contact_id: (a, v.call.call_id) for a, v in zip(agents, views, strict=True)
-        }
-        assert set(by_contact) == {z, w}
-        # Z was an answering machine after all (F-E5): registered during the call
-        agent_z, call_z = by_contact[z]
-        await desk.register_enquiry(agent_z, call_z, [topics["machine"]], "machine")
-        await desk.hangup(agent_z, call_z)
-        # W wants a call tomorrow, from anyone (F-E6); then the callback topic
-        agent_w, call_w = by_contact[w]
-        tomorrow = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
-        dialer.schedule_callback(agent_w, call_w, tomorrow, for_me=False, comment="after 10")
-        await desk.register_enquiry(agent_w, call_w, [topics["later"]], "after 10")
-        await desk.hangup(agent_w, call_w)
-        # while lines ring for them, inbound is blocked for the ready agents (F-I5)
-        await until(
-            lambda: _has_status(cube, x, m.ContactStatus.NOT_ANSWERED),
-            timeout=20,
-            what="X dialed, not answered",
-        )
-        await until(lambda: _all_blocked(desk, agents), timeout=10, what="agents blocked")
-        # X calls the campaign's number back: a free agent of the campaign gets it (F-I8)
-        back = caller(sandbox, did, tmp_path / "x-calls", caller_id="4792000003", hold_ms=6000)
-        back.start()
-        offered = await until(lambda: _offered(desk, agents), timeout=10, what="callback offered")
-        agent_x, offer = offered
-        assert offer.kind == "customer_callback" and offer.caller.endswith("92000003")
-        assert dialer.runs[camp.id].lines, "the dialer kept dialing for the others"
-        await desk.accept(agent_x, offer.call_id)
-        view = await until(lambda: _on_call(desk, agent_x), timeout=10, what="callback connected")
-        assert view.call.contact_id == x
-        await desk.register_enquiry(agent_x, offer.call_id, [topics["sale"]], "sold")
-        assert (await asyncio.to_thread(back.wait, 20)).ok
-        cube.running("Blend", status="paused")
-        await until(lambda: not dialer.lines, timeout=15, what="lines over")
-    with cube.tx() as s:
-        cz, cw, cx = (s.get(m.Contact, i) for i in (z, w, x))
-        assert cz.status == m.ContactStatus.NOT_ANSWERED and cz.next_attempt_at is not None
-        attempt_z = s.scalar(select(m.ContactAttempt).where(m.ContactAttempt.contact_id == z))
-        assert attempt_z.result == m.CallState.MACHINE
-        assert cw.status == m.ContactStatus.CALLBACK and cw.attempts == 0
-        (cb,) = s.scalars(select(m.ScheduledCallback).where(m.ScheduledCallback.contact_id == w))
-        assert cb.agent_id is None and cb.comment == "after 10" and cb.due_at == tomorrow
-        assert cx.status == m.ContactStatus.DONE
-
-
-async def _offered(desk, agent_ids):
-    for agent_id in agent_ids:
-        view = await desk.view(agent_id)
-        if view.offer is not None:
-            return agent_id, view.offer
-    return None
-
-
-async def _all_blocked(desk, agent_ids):
-    views = [await desk.view(a) for a in agent_ids]
-    return all(v.blocked for v in views if v.state == "ready") and any(
-        v.state == "ready" for v in views
-    )
-
-
-async def _has_status(cube, contact_id, status):
-    return await asyncio.to_thread(_contact_status, cube, contact_id) == status
-
-
-def _contact_status(cube, contact_id):
-    with cube.tx() as s:
-        return s.get(m.Contact, contact_id).status
-
-
-@pytest.mark.parametrize("cube", [SLOW_RING], indirect=True)
-async def test_answering_machine_detection(cube, sandbox, customers, tmp_path):
-    """AMD on: an answered line that stays silent is judged by Asterisk's AMD() in the
-    generated cube-dialer context; a machine never reaches an agent and is retried."""
-    with cube.tx() as s:
-        camp = p.add_campaign(
-            s, "Machines", mode="power", skill="amd", max_attempts=2, retry_interval=1, amd=True
-        )
-        (agent,) = add_agents(s, [1], "amd")
-        (silent,) = add_contacts(s, camp.id, [number(5, 3, 0, 1)])
-    await cube.start()
-    async with agent_phones(sandbox, tmp_path, [1]):
-        await ready(cube.desk, [agent])
-        cube.running("Machines")
-        await until(lambda: _ended(cube, silent), timeout=20, what="machine call over")
-    with cube.tx() as s:
-        call = s.scalar(select(m.Call).where(m.Call.contact_id == silent))
-        attempt = s.scalar(select(m.ContactAttempt))
-        contact = s.get(m.Contact, silent)
-        print(f"\nAMD: {call.state.value} {call.end_reason}")
-        assert (call.state, call.end_reason) == (m.CallState.MACHINE, "machine")
-        assert attempt.result == m.CallState.MACHINE and attempt.agent_id is None
-        assert contact.status == m.ContactStatus.NOT_ANSWERED
-        assert not [leg for leg in call.legs if leg.role == m.LegRole.AGENT]

@@ -10,12 +10,12 @@ import datetime as dt
 import io
 import wave
 
+import dialerkit as e2e  # the dialer's runtime on the sandbox and its helpers
 import httpx
 import pytest
-import test_dialer_e2e as e2e  # the dialer's runtime on the sandbox and its helpers
+from dialerkit import cube, customers  # noqa: F401 - fixtures
 from sippkit import phone
 from sqlalchemy import select
-from test_dialer_e2e import cube, customers  # noqa: F401 - fixtures
 
 from asterisk_cube.db import models as m
 from asterisk_cube.reports.common import Period

@@ -23,6 +23,9 @@ class FakeTelephony:
     async def hangup(self, channel_id):
         self.hung_up.append(channel_id)
 
+    def leg_up(self, channel_id):
+        return False  # a hung-up leg leaves at once here
+
     async def release(self, call_id, channels):
         self.hung_up.extend(channels)
 

@@ -148,7 +148,7 @@ def app_with(client: RecordingClient) -> InboundApp:
 async def test_release_returns_when_the_agent_legs_channel_destroyed_comes():
     client = RecordingClient()
     app = app_with(client)
-    app._alive["agent-leg"] = asyncio.get_running_loop().create_future()  # rung by _ring
+    app._legs.watch("agent-leg")  # rung by _ring
     release = asyncio.ensure_future(app.release(7, ["caller", "agent-leg"]))
     await settle()
     assert ("channels.hangup", {"channelId": "agent-leg"}) in client.calls
@@ -164,6 +164,6 @@ async def test_release_gives_up_on_a_lost_channel_destroyed(monkeypatch):
     monkeypatch.setattr(inbound, "LEG_GONE_TIMEOUT", 0.05)
     client = RecordingClient()
     app = app_with(client)
-    app._alive["agent-leg"] = asyncio.get_running_loop().create_future()
+    app._legs.watch("agent-leg")
     await asyncio.wait_for(app.release(8, ["agent-leg"]), 1)  # bounded, logged
     assert not app.leg_up("agent-leg")

@@ -1,4 +1,4 @@
-"""Reproductions of races found by bench/inbound_bench.py (load part: 5 calls/s, callers hang
+"""Reproductions of races found by bench/inbound_bench (load part: 5 calls/s, callers hang
 up 8-15 s after the answer, so some hang up while the accepting agent's phone rings).
 
 Each was first committed as a strict xfail reproduction, then fixed; now regression tests.
@@ -35,6 +35,9 @@ class GatedTelephony:
 
     async def hangup(self, channel_id):
         self.hung_up.append(channel_id)
+
+    def leg_up(self, channel_id):
+        return False  # a hung-up leg leaves at once here
 
     async def release(self, call_id, channels):
         self.hung_up.extend(channels)

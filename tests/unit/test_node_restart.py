@@ -27,6 +27,9 @@ class Telephony:
     async def hangup(self, channel_id):
         pass
 
+    def leg_up(self, channel_id):
+        return False  # a hung-up leg leaves at once here
+
     async def release(self, call_id, channels):
         pass
 

@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from fakes.web import make_accounts, make_app, make_settings
 from support import polling
-from test_dialer_service import FakeTelephony
+from support.dialer import FakeTelephony
 
 from asterisk_cube.acd.distributor import Distributor
 from asterisk_cube.db import models as m
