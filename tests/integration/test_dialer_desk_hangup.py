@@ -4,6 +4,8 @@ desk; asserted from the agent phone's SIP trace, ARI and the call row."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from dialerkit import (  # the dialer's runtime on the sandbox and its helpers
     add_agents,
@@ -16,7 +18,7 @@ from dialerkit import (  # the dialer's runtime on the sandbox and its helpers
 )
 from sippkit import phone
 from sqlalchemy import select
-from test_call_legs_end import ari_get, assert_nothing_left, bye_reaches
+from test_call_legs_end import ari_get, assert_nothing_left, bye_reaches, byes_received
 
 from asterisk_cube.db import models as m
 from asterisk_cube.services import provisioning as p
@@ -54,6 +56,56 @@ async def test_desk_hangup_of_a_power_call_ends_contact_and_agent(dialer_cube, s
     with served.tx() as s:
         row = s.scalar(select(m.Call).where(m.Call.campaign_id == camp.id))
         assert row.state == m.CallState.ENDED and row.answered_at is not None
+
+
+def cancels_received(sipp) -> int:
+    text = (sipp.trace_dir / "messages.log").read_text(errors="replace")
+    return len(re.findall(r"message received[^\n]*\n\s*CANCEL sip:", text))
+
+
+async def test_desk_hangup_while_the_agents_phone_still_rings_ends_the_call(
+    dialer_cube, sandbox, tmp_path
+):
+    """The card shows the call from the moment the dialer takes the agent (phase
+    "connecting"): the agent's phone rings (here for a second), the contact waits. Hang up
+    then was refused ("not connected yet") and the call went on; it now ends every leg:
+    the agent's INVITE is cancelled, the contact hung up, nothing left in Asterisk, and the
+    agent, who hung up on purpose, is not paused."""
+    served = dialer_cube
+    with served.tx() as s:
+        camp = p.add_campaign(s, "Early", mode="power", skill="early", wrap_up=0)
+        (agent,) = add_agents(s, [1], "early")
+        add_contacts(s, camp.id, [number(1, 5, 0, 1)])  # answers, waits for our BYE
+    await served.start()
+    desk = served.desk
+    port = sandbox.agent_port(1)
+    with phone(sandbox, port, tmp_path / "agent01", answer_ms=1000) as agent_phone:
+        await ready(desk, [agent])
+        served.running("Early")
+
+        async def connecting():
+            view = await desk.view(agent)
+            return view if view.call and view.call.state == "connecting" else None
+
+        view = await until(connecting, timeout=20, what="the agent's phone ringing")
+        await desk.hangup(agent, view.call.call_id)
+
+        async def ended_on_the_phone():
+            return cancels_received(agent_phone) + byes_received(agent_phone) >= 1
+
+        await until(ended_on_the_phone, timeout=10, what="CANCEL or BYE to the agent's phone")
+        await assert_nothing_left(sandbox, "after the desk hung up a call still connecting")
+
+        async def free_again():
+            view = await desk.view(agent)
+            return view if view.call is None else None
+
+        view = await until(free_again, timeout=10, what="the card closed")
+        assert view.state == "ready", view
+    with served.tx() as s:
+        row = s.scalar(select(m.Call).where(m.Call.campaign_id == camp.id))
+        assert row.state not in (m.CallState.DIALING, m.CallState.CONNECTED), row.state
+        assert row.ended_at is not None
 
 
 @pytest.mark.parametrize("cube", [{"ring_timeout": "60"}], indirect=True)
