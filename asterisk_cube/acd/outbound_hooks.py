@@ -59,6 +59,8 @@ class DialerPort(Protocol):
 
     def outbound_ended(self, call_id: int, agent_no_answer: bool = False) -> None: ...
 
+    def leg_originated(self, call_id: int, channel_id: str) -> bool: ...
+
     def add_enquiry_listener(self, listener: Callable[[EnquiryRegistered], None]) -> None: ...
 
     def waiting_for_campaign(self, campaign_id: int) -> int: ...
@@ -166,7 +168,8 @@ class OutboundHooks(DistributorCore):
         agent = self.agents.get(call.agent_id) if call.agent_id else None
         if agent is not None:
             agent.on_outbound_call = False
-        if agent_no_answer and agent is not None:
+        # an agent whose ringing phone the desk's Hang up ended did not let it ring
+        if agent_no_answer and agent is not None and not call.lost_leg:
             self._apply(agent, ag.CallEnded(wrap_up=dt.timedelta(0)))
             self._apply(agent, ag.Pause(reason=ag.PauseReason.NO_ANSWER))
             self._set_card(agent, None)

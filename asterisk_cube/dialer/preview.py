@@ -61,7 +61,8 @@ async def preview_line(d: DialerState, line: Line, agent: DialerAgent) -> None:
         agent_channel = tel.new_channel_id(agent=True)
         line.agent_channel = agent_channel
         rung = d.monotonic()
-        ok = await tel.ring_agent(
+        # reported first: the desk's Hang up ends the legs it knows (False: it already did)
+        ok = d.distributor.leg_originated(line.call_id, agent_channel) and await tel.ring_agent(
             line.call_id,
             agent_channel,
             endpoint_of(agent),
@@ -93,6 +94,11 @@ async def preview_line(d: DialerState, line: Line, agent: DialerAgent) -> None:
             return
         channel = tel.new_channel_id()
         line.contact_channel = channel
+        if not d.distributor.leg_originated(line.call_id, channel):  # the desk hung up
+            await tel.hangup(agent_channel)
+            await hand_back(d, line)
+            release_pending_line(d, line)
+            return
         line.phase = "ringing"
         line.dialed_at = d.monotonic()
         endpoint, callback_id = tel.endpoint_for(line.claim.phone), line.claim.callback_id

@@ -184,6 +184,37 @@ async def test_preview_never_offered_again_to_the_agent_who_let_it_ring(world):
         assert leg.ended_at - leg.started_at >= dt.timedelta(seconds=0.1)
 
 
+async def test_preview_hung_up_from_the_desk_while_the_agents_phone_rings(world):
+    """The desk's Hang up while the agent's phone rings for a preview call: that ringing
+    leg is hung up at once, the contact is not dialed, and the agent, who ended it on
+    purpose, is not paused for letting it ring (it was: "not connected yet" refused the
+    click, and the phone rang out into a no-answer pause)."""
+    _sessions, agents = world
+    dialer, distributor, tel, _cid = make(world, "preview", ["+4790000001"], max_attempts=1)
+    tel.contacts["+4790000001"] = ("answer", 0.02, 0.05)
+    tel.silent_agents.add("PJSIP/agent1")  # its phone rings until we give up
+    distributor.telephony = tel  # what the desk's Hang up releases through (serve: ARI)
+    await ready(distributor, agents[:1])
+    task = asyncio.create_task(dialer.run())
+    try:
+        while not tel.agent_legs:
+            await asyncio.sleep(0.005)
+        (ringing,) = tel.agent_legs
+        view = await distributor.view(agents[0])
+        assert view.call.state == "connecting"
+        await distributor.hangup(agents[0], view.call.call_id)
+        await asyncio.sleep(0.005)  # the release task
+        assert tel.gone(ringing).done()  # hung up at once, not rung out
+        while (await distributor.view(agents[0])).call is not None:
+            await asyncio.sleep(0.01)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    view = await distributor.view(agents[0])
+    assert (view.state, view.pause_reason) == ("ready", None)
+    assert not tel.dialed
+
+
 async def test_callback_reserved_for_its_agent_then_to_another(world):
     sessions, agents = world
     clock = Clock()
