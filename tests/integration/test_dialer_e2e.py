@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 import pytest
+from sandbox_fixtures import leftovers
 from sippkit import SCENARIOS, Sipp, caller, off_the_loop, phone
 from sqlalchemy import func, select
 from support import polling
@@ -107,6 +108,30 @@ def random_customer(rng: random.Random, serial: int) -> tuple[str, str]:
 
 
 until = functools.partial(polling.until, timeout=30.0, every=0.1)
+
+
+def _asterisk_left(sandbox) -> tuple[list[str], list[str], str] | None:
+    """None once Asterisk has no channel (``GET /channels``, ``core show channels``) and
+    no call bridge (``GET /bridges``; the reused holding bridges aside); else what is left."""
+    channels, bridges = leftovers(sandbox)
+    count = sandbox.rx("core show channels count")
+    if not channels and not bridges and re.search(r"^0 active channels", count, re.M):
+        return None
+    return channels, bridges, count.strip()
+
+
+async def assert_nothing_left(sandbox, what: str) -> None:
+    """Every dialer call's bridge destroyed and every leg gone (issue #19 counted a
+    second ``DELETE /bridges``; an early-made bridge must not outlive its call)."""
+    try:
+        await until(
+            lambda: asyncio.to_thread(lambda: _asterisk_left(sandbox) is None),
+            timeout=15,
+            what=what,
+        )
+    except AssertionError:
+        left = await asyncio.to_thread(_asterisk_left, sandbox)
+        raise AssertionError(f"{what}: still in Asterisk: {left}") from None
 
 
 @dataclass
@@ -568,6 +593,7 @@ async def test_a_day_in_every_mode(cube, sandbox, customers, tmp_path, monkeypat
         )
         await until(lambda: not cube.dialer.lines, timeout=20, what="all lines over")
         elapsed = time.monotonic() - started
+        await assert_nothing_left(sandbox, "the day's calls over")
         snapshot = cube.dialer.snapshot()
         await asyncio.to_thread(customers.stop)  # its log is complete once it has exited
         learned = {
@@ -608,12 +634,14 @@ async def test_a_day_in_every_mode(cube, sandbox, customers, tmp_path, monkeypat
     waits, bridging = cube.dialer.probes.agent_waits, cube.dialer.probes.bridge_seconds
     print(
         f"  of which: waiting for an agent p95 ~{waits.quantile(0.95) * 1000:.0f} ms, max "
-        f"{waits.max * 1000:.0f} ms; bridging p95 ~{bridging.quantile(0.95) * 1000:.0f} ms, "
-        f"max {bridging.max * 1000:.0f} ms"
+        f"{waits.max * 1000:.0f} ms; bridging (agent answered -> bridged) p95 "
+        f"~{bridging.quantile(0.95) * 1000:.0f} ms, mean {bridging.sum / bridging.count * 1000:.1f}"
+        f" ms, max {bridging.max * 1000:.0f} ms"
     )
     print(
-        f"auto-answer agent leg: p50 ~{answer.quantile(0.5) * 1000:.0f} ms, "
-        f"max {answer.max * 1000:.0f} ms; abandoned calls: {abandoned_calls}"
+        f"auto-answer agent leg: p50 ~{answer.quantile(0.5) * 1000:.0f} ms, mean "
+        f"{answer.sum / answer.count * 1000:.1f} ms, max {answer.max * 1000:.0f} ms; "
+        f"abandoned calls: {abandoned_calls}"
     )
     steps = cube.dialer.step_seconds
     print(
@@ -775,6 +803,7 @@ async def test_abandon_rule_message_log_and_retry(cube, sandbox, customers, tmp_
         await until(lambda: _ended(cube, second), timeout=20, what="second abandoned")
         assert await _paused(desk, a2)
         await until(lambda: not dialer.lines, timeout=10, what="lines over")
+        await assert_nothing_left(sandbox, "both abandoned")
     # the customers' own log tells the same: both answered, both hung up by us
     await asyncio.to_thread(customers.stop)
     phones = {number(1, 30, 0, 1).lstrip("+"), number(1, 10, 0, 2).lstrip("+")}
@@ -881,6 +910,7 @@ async def test_blending_and_feedback(cube, sandbox, customers, tmp_path):
         assert (await asyncio.to_thread(back.wait, 20)).ok
         cube.running("Blend", status="paused")
         await until(lambda: not dialer.lines, timeout=15, what="lines over")
+        await assert_nothing_left(sandbox, "the blended calls over")
     with cube.tx() as s:
         cz, cw, cx = (s.get(m.Contact, i) for i in (z, w, x))
         assert cz.status == m.ContactStatus.NOT_ANSWERED and cz.next_attempt_at is not None
@@ -931,6 +961,7 @@ async def test_answering_machine_detection(cube, sandbox, customers, tmp_path):
         await ready(cube.desk, [agent])
         cube.running("Machines")
         await until(lambda: _ended(cube, silent), timeout=20, what="machine call over")
+        await assert_nothing_left(sandbox, "the machine's call over")
     with cube.tx() as s:
         call = s.scalar(select(m.Call).where(m.Call.contact_id == silent))
         attempt = s.scalar(select(m.ContactAttempt))
