@@ -7,8 +7,7 @@ import asyncio
 from collections import Counter
 
 import pytest
-from fakes.ari import FakeSupervisor
-from test_ari_outbound_resync import Bridges
+from fakes.ari import FakeSupervisor, RecordingClient
 from test_dialer_service import make, ready, run_until, settled, statuses
 from test_dialer_service import world as world  # the fixture
 
@@ -129,15 +128,22 @@ async def test_stopping_destroys_the_bridge_of_a_contact_waiting_and_keeps_a_tal
     assert list(tel.bridges) == [talking]  # the talking call goes on in its bridge
 
 
-async def test_ending_a_call_twice_sends_one_delete():
-    """Every path that ends a call may call ``end_call``; Asterisk gets one ``DELETE``
-    per bridge made, none for a call that never had one."""
-    client = type("Client", (), {})()
-    client.bridges = Bridges()
+async def test_the_outbound_app_joins_with_one_request_and_deletes_once():
+    """``open_bridge`` makes the bridge with the contact (two requests), ``join`` is the
+    one request after the agent's answer; every path that ends a call may call
+    ``end_call``: Asterisk gets one ``DELETE`` per bridge made, none for a call without."""
+    client = RecordingClient()
     app = OutboundApp(Settings(), FakeSupervisor(client))
+    await app.bridge(6, ["cube-d-p", "cube-da-p"])  # preview: both legs at once
+    await app.end_call(6)
+    await app.end_call(6)
+    assert client.destroyed() == ["cube-dial-6"]
     await app.open_bridge(7, ["cube-d-a"])
+    made = len(client.calls)
     await app.join(7, "cube-da-b")
+    assert [op for op, _ in client.calls[made:]] == ["bridges.addChannel"]
+    assert client.calls[-1][1] == {"bridgeId": "cube-dial-7", "channel": "cube-da-b"}
     await app.end_call(7)
     await app.end_call(7)
     await app.end_call(8)
-    assert client.bridges.destroyed == ["cube-dial-7"]
+    assert client.destroyed() == ["cube-dial-6", "cube-dial-7"]
