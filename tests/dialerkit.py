@@ -24,6 +24,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 import pytest
+from sandbox_fixtures import leftovers
 from sippkit import SCENARIOS, Sipp, off_the_loop, phone
 from sqlalchemy import select
 from support import polling
@@ -91,6 +92,30 @@ def random_customer(rng: random.Random, serial: int) -> tuple[str, str]:
 
 
 until = functools.partial(polling.until, timeout=30.0, every=0.1)
+
+
+def _asterisk_left(sandbox) -> tuple[list[str], list[str], str] | None:
+    """None once Asterisk has no channel (``GET /channels``, ``core show channels``) and
+    no call bridge (``GET /bridges``; the reused holding bridges aside); else what is left."""
+    channels, bridges = leftovers(sandbox)
+    count = sandbox.rx("core show channels count")
+    if not channels and not bridges and re.search(r"^0 active channels", count, re.M):
+        return None
+    return channels, bridges, count.strip()
+
+
+async def assert_no_call_left(sandbox, what: str) -> None:
+    """Every dialer call's bridge destroyed and every leg gone (issue #19 counted a
+    second ``DELETE /bridges``; an early-made bridge must not outlive its call)."""
+    try:
+        await until(
+            lambda: asyncio.to_thread(lambda: _asterisk_left(sandbox) is None),
+            timeout=15,
+            what=what,
+        )
+    except AssertionError:
+        left = await asyncio.to_thread(_asterisk_left, sandbox)
+        raise AssertionError(f"{what}: still in Asterisk: {left}") from None
 
 
 @dataclass

@@ -14,7 +14,9 @@ matched to a request, also ones that arrive before the originate returns:
   the generated ``cube-dialer,amd,1`` (``AMD()``), which brings it back with
   ``dial-amd,<call_id>,<AMDSTATUS>,<AMDCAUSE>``; the leg is subscribed explicitly so a
   hang-up during detection is still seen;
-- a connected call gets a mixing bridge ``cube-dial-<call_id>``.
+- a call gets a mixing bridge ``cube-dial-<call_id>``: power/predictive make it with the
+  contact in it as soon as the contact answered (``open_bridge``), so the agent's answer
+  is one request (``join``); preview makes it with both legs once the contact answered.
 
 A channel that never answers is destroyed without entering Stasis; its
 ``ChannelDestroyed`` carries the hang-up cause (17 busy, 19 no answer, ...), which ends
@@ -376,18 +378,39 @@ class OutboundApp:
         return await self._legs.wait_gone(channel_id, timeout, lambda ch: _exists(self.client, ch))
 
     async def bridge(self, call_id: int, channels: list[str]) -> None:
+        """The call's mixing bridge with both parties (preview: two requests once the
+        contact answered)."""
+        await self.open_bridge(call_id, channels)
+        self._bridged(call_id)
+
+    async def open_bridge(self, call_id: int, channels: list[str]) -> None:
+        """Make the call's mixing bridge with ``channels`` in it (power/predictive: the
+        answered contact, while its agent is found and rung), so that the agent's answer
+        costs one request (``join``). Ended by ``end_call``, once."""
         bid = bridge_id(call_id)
         client = self.client
         self._bridges.add(bid)
         await client.bridges.createWithId(bridgeId=bid, type="mixing", name=bid)
         await client.bridges.addChannel(bridgeId=bid, channel=",".join(channels))
+
+    async def join(self, call_id: int, channel_id: str) -> None:
+        """Add the agent's leg to the call's bridge made by ``open_bridge``: bridged."""
+        await self.client.bridges.addChannel(bridgeId=bridge_id(call_id), channel=channel_id)
+        self._bridged(call_id)
+
+    def _bridged(self, call_id: int) -> None:
         if self.on_bridged is not None:  # call recording (issue #17)
-            self.on_bridged(call_id, bid)
+            self.on_bridged(call_id, bridge_id(call_id))
 
     async def end_call(self, call_id: int) -> None:
-        self._bridges.discard(bridge_id(call_id))
+        """Destroy the call's bridge, if this process made one and has not destroyed it
+        yet: every path that ends a call may call it, Asterisk gets one ``DELETE``."""
+        bid = bridge_id(call_id)
+        if bid not in self._bridges:
+            return
+        self._bridges.discard(bid)
         with contextlib.suppress(Exception):
-            await self.client.bridges.destroy(bridgeId=bridge_id(call_id))
+            await self.client.bridges.destroy(bridgeId=bid)
 
     async def play(self, channel_id: str, media: str, timeout: float = 15.0) -> bool:
         """Play ``media`` to the channel; True if it played to the end."""

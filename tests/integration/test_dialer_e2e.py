@@ -41,6 +41,7 @@ from dialerkit import (  # the dialer's runtime on the sandbox and its helpers
     agent_phones,
     all_done,
     answering_customer,
+    assert_no_call_left,
     attempts_by_contact,
     check_campaign,
     check_no_agent_on_two_calls,
@@ -272,6 +273,7 @@ async def test_a_day_in_every_mode(cube, sandbox, customers, tmp_path, monkeypat
             every=1.0,
         )
         await until(lambda: not cube.dialer.lines, timeout=20, what="all lines over")
+        await assert_no_call_left(sandbox, "the day's calls over")
         elapsed = time.monotonic() - started
         snapshot = cube.dialer.snapshot()
         await asyncio.to_thread(customers.stop)  # its log is complete once it has exited
@@ -313,12 +315,14 @@ async def test_a_day_in_every_mode(cube, sandbox, customers, tmp_path, monkeypat
     waits, bridging = cube.dialer.probes.agent_waits, cube.dialer.probes.bridge_seconds
     print(
         f"  of which: waiting for an agent p95 ~{waits.quantile(0.95) * 1000:.0f} ms, max "
-        f"{waits.max * 1000:.0f} ms; bridging p95 ~{bridging.quantile(0.95) * 1000:.0f} ms, "
-        f"max {bridging.max * 1000:.0f} ms"
+        f"{waits.max * 1000:.0f} ms; bridging (agent answered -> bridged) p95 "
+        f"~{bridging.quantile(0.95) * 1000:.0f} ms, mean {bridging.sum / bridging.count * 1000:.1f}"
+        f" ms, max {bridging.max * 1000:.0f} ms"
     )
     print(
-        f"auto-answer agent leg: p50 ~{answer.quantile(0.5) * 1000:.0f} ms, "
-        f"max {answer.max * 1000:.0f} ms; abandoned calls: {abandoned_calls}"
+        f"auto-answer agent leg: p50 ~{answer.quantile(0.5) * 1000:.0f} ms, mean "
+        f"{answer.sum / answer.count * 1000:.1f} ms, max {answer.max * 1000:.0f} ms; "
+        f"abandoned calls: {abandoned_calls}"
     )
     steps = cube.dialer.step_seconds
     print(

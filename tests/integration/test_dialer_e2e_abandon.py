@@ -15,6 +15,7 @@ from dialerkit import (  # the dialer's runtime on the sandbox and its helpers
     add_agents,
     add_contacts,
     agent_phones,
+    assert_no_call_left,
     cube,  # noqa: F401 - fixture
     customer_drops,
     customers,  # noqa: F401 - fixture
@@ -57,6 +58,7 @@ async def test_abandon_rule_message_log_and_retry(cube, sandbox, customers, tmp_
         await until(lambda: _ended(cube, second), timeout=20, what="second abandoned")
         assert await _paused(desk, a2)
         await until(lambda: not dialer.lines, timeout=10, what="lines over")
+        await assert_no_call_left(sandbox, "both abandoned")
     # the customers' own log tells the same: both answered, both hung up by us
     await asyncio.to_thread(customers.stop)
     phones = {number(1, 30, 0, 1).lstrip("+"), number(1, 10, 0, 2).lstrip("+")}
@@ -101,6 +103,7 @@ async def test_answering_machine_detection(cube, sandbox, customers, tmp_path): 
         await ready(cube.desk, [agent])
         cube.running("Machines")
         await until(lambda: _ended(cube, silent), timeout=20, what="machine call over")
+        await assert_no_call_left(sandbox, "the machine's call over")
     with cube.tx() as s:
         call = s.scalar(select(m.Call).where(m.Call.contact_id == silent))
         attempt = s.scalar(select(m.ContactAttempt))

@@ -13,6 +13,7 @@ from dialerkit import (  # the dialer's runtime on the sandbox and its helpers
     add_agents,
     add_contacts,
     agent_phones,
+    assert_no_call_left,
     cube,  # noqa: F401 - fixture
     customers,  # noqa: F401 - fixture
     number,
@@ -92,6 +93,7 @@ async def test_blending_and_feedback(cube, sandbox, customers, tmp_path):  # noq
         assert (await asyncio.to_thread(back.wait, 20)).ok
         cube.running("Blend", status="paused")
         await until(lambda: not dialer.lines, timeout=15, what="lines over")
+        await assert_no_call_left(sandbox, "the blended calls over")
     with cube.tx() as s:
         cz, cw, cx = (s.get(m.Contact, i) for i in (z, w, x))
         assert cz.status == m.ContactStatus.NOT_ANSWERED and cz.next_attempt_at is not None

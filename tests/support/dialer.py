@@ -40,6 +40,11 @@ class FakeTelephony:
         self.teardown = 0.0
         self.agent_legs: dict[str, str] = {}  # agent leg -> endpoint, until destroyed
         self.max_legs_per_phone = 0
+        # the bridge requests Asterisk would get, in order (and each agent's answer):
+        # ("create", call), ("add", call, channels), ("answered", call), ("destroy", call)
+        self.requests: list[tuple] = []
+        self.bridges: dict[int, list[str]] = {}  # call's bridge in "Asterisk" -> members
+        self.made: set[int] = set()  # made and not destroyed yet (as OutboundApp keeps)
 
     def new_channel_id(self, agent=False):
         return f"{'a' if agent else 'c'}{next(self.ids)}"
@@ -109,20 +114,43 @@ class FakeTelephony:
             self._leave(channel)  # as OutboundApp.ring_agent hangs it up
             return False
         self.live.add(channel)
+        self.requests.append(("answered", call_id))
         return True
 
-    async def bridge(self, call_id, channels):
+    async def open_bridge(self, call_id, channels):
+        self.made.add(call_id)
+        self.requests.append(("create", call_id))
+        self.bridges[call_id] = []
+        await self._add(call_id, channels)
+
+    async def _add(self, call_id, channels):
+        self.requests.append(("add", call_id, tuple(channels)))
+        if call_id not in self.bridges:
+            raise RuntimeError("Bridge not found")
         if any(ch not in self.live for ch in channels):
             raise RuntimeError("Channel not found")
+        self.bridges[call_id] += channels
+
+    async def join(self, call_id, channel):
+        await self._add(call_id, [channel])
+        self.bridged.append((call_id, list(self.bridges[call_id])))
+
+    async def bridge(self, call_id, channels):
+        await self.open_bridge(call_id, channels)
         self.bridged.append((call_id, list(channels)))
 
     async def end_call(self, call_id):
-        pass
+        if call_id in self.made:  # as OutboundApp.end_call: one DELETE per bridge made
+            self.made.discard(call_id)
+            self.requests.append(("destroy", call_id))
+            self.bridges.pop(call_id, None)
 
     async def play(self, channel, media, timeout=15.0):
         self.played.append(channel)
         await asyncio.sleep(0.01)
-        return channel in self.live
+        played = channel in self.live
+        self.requests.append(("play", channel, played))
+        return played
 
     async def start_tone(self, channel, tone="tone:ring"):
         return None
