@@ -163,7 +163,14 @@ async def _connect(d: DialerState, line: Line, opened: asyncio.Future[None]) -> 
     d.probes.agent_waits.observe(d.monotonic() - line.answered_at)
     line.phase = "connecting"
     agent_channel = tel.new_channel_id(agent=True)
-    line.agent_channel = agent_channel
+    if not d.distributor.leg_originated(line.call_id, agent_channel):
+        # the desk's Hang up came first (the card shows the call once the agent is
+        # taken): its release hangs the contact up; no phone is rung
+        await tel.hangup(line.contact_channel)
+        await hand_back(d, line)
+        await finish(d, line, m.CallState.ABANDONED, "agent_hangup_connecting", Outcome.ABANDONED)
+        return
+    line.agent_channel = agent_channel  # reported: the desk's Hang up ends it too
     rung = d.monotonic()
     ring = asyncio.ensure_future(
         tel.ring_agent(

@@ -215,6 +215,36 @@ async def test_preview_hung_up_from_the_desk_while_the_agents_phone_rings(world)
     assert not tel.dialed
 
 
+async def test_power_call_hung_up_from_the_desk_while_the_agents_phone_rings(world):
+    """Power: the contact answered and waits, the agent's phone rings (auto-answer, slow
+    here). The desk's Hang up ends both legs at once: no abandon message is played into
+    the contact's hung-up line, and the agent is not paused."""
+    _sessions, agents = world
+    dialer, distributor, tel, _cid = make(world, "power", ["+4790000001"], max_attempts=1)
+    tel.contacts["+4790000001"] = ("answer", 0.02, None)  # stays on the line
+    tel.silent_agents.add("PJSIP/agent1")
+    distributor.telephony = tel
+    await ready(distributor, agents[:1])
+    task = asyncio.create_task(dialer.run())
+    try:
+        while not tel.agent_legs:
+            await asyncio.sleep(0.005)
+        (ringing,) = tel.agent_legs
+        view = await distributor.view(agents[0])
+        assert view.call.state == "connecting"
+        await distributor.hangup(agents[0], view.call.call_id)
+        await asyncio.sleep(0.005)  # the release task
+        assert tel.gone(ringing).done() and not tel.live  # both legs hung up at once
+        while dialer.lines or (await distributor.view(agents[0])).call is not None:
+            await asyncio.sleep(0.01)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    view = await distributor.view(agents[0])
+    assert (view.state, view.pause_reason) == ("ready", None)
+    assert not tel.played  # no abandon message into a line we hung up
+
+
 async def test_callback_reserved_for_its_agent_then_to_another(world):
     sessions, agents = world
     clock = Clock()
