@@ -84,18 +84,19 @@ async def test_the_caller_leaving_releases_the_agents_phone(world):
     assert tel.released == [(call_id, [f"agent-{call_id}"])]
 
 
-async def test_desk_hangup_of_a_dialer_call_releases_contact_and_agent(world):
+async def power_call_taken(world, tel, campaign, state):
+    """ann working; a power call of ``campaign`` (its row in ``state``) whose contact
+    ``ch-contact`` answered, the dialer having taken ann for it (phase "connecting")."""
     _sessions, ids, lines = world
-    tel = LegTelephony()
     d = make(world, tel)
     await start_work(d, ids["ann"], [lines["100"]])
     with db(d) as s:
-        camp = p.add_campaign(s, "Out5", mode="power", wrap_up=0)
+        camp = p.add_campaign(s, campaign, mode="power", wrap_up=0)
         row = m.Call(
             id=d.ids.next(m.Call),
             direction=m.Direction.OUTBOUND,
             kind=m.CallKind.POWER,
-            state=m.CallState.CONNECTED,
+            state=state,
             campaign_id=camp.id,
             started_at=d.now(),
         )
@@ -111,10 +112,16 @@ async def test_desk_hangup_of_a_dialer_call_releases_contact_and_agent(world):
         mode="power",
         connected=False,
     )
+    return d, ids["ann"], call_id
+
+
+async def test_desk_hangup_of_a_dialer_call_releases_contact_and_agent(world):
+    tel = LegTelephony()
+    d, ann, call_id = await power_call_taken(world, tel, "Out5", m.CallState.CONNECTED)
     d.outbound_connected(call_id, "ch-contact", "ch-agent")
     d.channel_left("ch-agent")  # the dialer watches its own legs: not ended from here
-    assert (await d.view(ids["ann"])).call.state == "connected"
-    await d.hangup(ids["ann"], call_id)
+    assert (await d.view(ann)).call.state == "connected"
+    await d.hangup(ann, call_id)
     await settle()
     assert tel.released == [(call_id, ["ch-contact", "ch-agent"])]
 
@@ -125,35 +132,11 @@ async def test_desk_hangup_while_the_dialer_connects_ends_every_leg_it_told_of(w
     gap was refused ("not connected yet") and the call went on: seen on a loaded CI run,
     the browser phone's power call left in Asterisk. Every leg the dialer reported is hung
     up (its flow sees them go and ends the call)."""
-    _sessions, ids, lines = world
     tel = LegTelephony()
-    d = make(world, tel)
-    await start_work(d, ids["ann"], [lines["100"]])
-    with db(d) as s:
-        camp = p.add_campaign(s, "Out6", mode="power", wrap_up=0)
-        row = m.Call(
-            id=d.ids.next(m.Call),
-            direction=m.Direction.OUTBOUND,
-            kind=m.CallKind.POWER,
-            state=m.CallState.DIALING,
-            campaign_id=camp.id,
-            started_at=d.now(),
-        )
-        s.add(row)
-        call_id = row.id
-    d.outbound_started(
-        call_id=call_id,
-        agent_id=ids["ann"],
-        campaign_id=camp.id,
-        contact_id=None,
-        number="+4791000006",
-        channel_id="ch-contact",
-        mode="power",
-        connected=False,
-    )
+    d, ann, call_id = await power_call_taken(world, tel, "Out6", m.CallState.DIALING)
     assert d.leg_originated(call_id, "ch-agent")  # the dialer rings the agent's phone
-    assert (await d.view(ids["ann"])).call.state == "connecting"
-    await d.hangup(ids["ann"], call_id)
+    assert (await d.view(ann)).call.state == "connecting"
+    await d.hangup(ann, call_id)
     await settle()
     assert tel.released == [(call_id, ["ch-contact", "ch-agent"])]
     assert not d.leg_originated(call_id, "ch-late")  # nothing more is rung for it

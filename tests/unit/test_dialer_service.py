@@ -184,6 +184,30 @@ async def test_preview_never_offered_again_to_the_agent_who_let_it_ring(world):
         assert leg.ended_at - leg.started_at >= dt.timedelta(seconds=0.1)
 
 
+async def hang_up_from_the_desk_while_it_rings(dialer, distributor, tel, agent_id):
+    """Run the dialer until the agent's phone rings, press the desk's Hang up, check that
+    the ringing leg went at once (not rung out), and run until the call is over."""
+    distributor.telephony = tel  # what the desk's Hang up releases through (serve: ARI)
+    task = asyncio.create_task(dialer.run())
+    try:
+        while not tel.agent_legs:
+            await asyncio.sleep(0.005)
+        (ringing,) = tel.agent_legs
+        view = await distributor.view(agent_id)
+        assert view.call.state == "connecting"
+        await distributor.hangup(agent_id, view.call.call_id)
+        await asyncio.sleep(0.005)  # the release task
+        # hung up at once, not rung out, and no other leg of it left (power: the contact)
+        assert tel.gone(ringing).done() and not tel.live
+        while dialer.lines or (await distributor.view(agent_id)).call is not None:
+            await asyncio.sleep(0.01)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    view = await distributor.view(agent_id)
+    assert (view.state, view.pause_reason) == ("ready", None)  # ended on purpose
+
+
 async def test_preview_hung_up_from_the_desk_while_the_agents_phone_rings(world):
     """The desk's Hang up while the agent's phone rings for a preview call: that ringing
     leg is hung up at once, the contact is not dialed, and the agent, who ended it on
@@ -193,25 +217,8 @@ async def test_preview_hung_up_from_the_desk_while_the_agents_phone_rings(world)
     dialer, distributor, tel, _cid = make(world, "preview", ["+4790000001"], max_attempts=1)
     tel.contacts["+4790000001"] = ("answer", 0.02, 0.05)
     tel.silent_agents.add("PJSIP/agent1")  # its phone rings until we give up
-    distributor.telephony = tel  # what the desk's Hang up releases through (serve: ARI)
     await ready(distributor, agents[:1])
-    task = asyncio.create_task(dialer.run())
-    try:
-        while not tel.agent_legs:
-            await asyncio.sleep(0.005)
-        (ringing,) = tel.agent_legs
-        view = await distributor.view(agents[0])
-        assert view.call.state == "connecting"
-        await distributor.hangup(agents[0], view.call.call_id)
-        await asyncio.sleep(0.005)  # the release task
-        assert tel.gone(ringing).done()  # hung up at once, not rung out
-        while (await distributor.view(agents[0])).call is not None:
-            await asyncio.sleep(0.01)
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-    view = await distributor.view(agents[0])
-    assert (view.state, view.pause_reason) == ("ready", None)
+    await hang_up_from_the_desk_while_it_rings(dialer, distributor, tel, agents[0])
     assert not tel.dialed
 
 
@@ -223,25 +230,8 @@ async def test_power_call_hung_up_from_the_desk_while_the_agents_phone_rings(wor
     dialer, distributor, tel, _cid = make(world, "power", ["+4790000001"], max_attempts=1)
     tel.contacts["+4790000001"] = ("answer", 0.02, None)  # stays on the line
     tel.silent_agents.add("PJSIP/agent1")
-    distributor.telephony = tel
     await ready(distributor, agents[:1])
-    task = asyncio.create_task(dialer.run())
-    try:
-        while not tel.agent_legs:
-            await asyncio.sleep(0.005)
-        (ringing,) = tel.agent_legs
-        view = await distributor.view(agents[0])
-        assert view.call.state == "connecting"
-        await distributor.hangup(agents[0], view.call.call_id)
-        await asyncio.sleep(0.005)  # the release task
-        assert tel.gone(ringing).done() and not tel.live  # both legs hung up at once
-        while dialer.lines or (await distributor.view(agents[0])).call is not None:
-            await asyncio.sleep(0.01)
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-    view = await distributor.view(agents[0])
-    assert (view.state, view.pause_reason) == ("ready", None)
+    await hang_up_from_the_desk_while_it_rings(dialer, distributor, tel, agents[0])
     assert not tel.played  # no abandon message into a line we hung up
 
 
