@@ -196,7 +196,10 @@ async def watch_agent_channels(
         while not stop.is_set():
             resp = await ari.get(f"{sandbox.ari_url}/ari/channels")
             now: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
-            for ch in resp.json():
+            # one entry per channel id: a listing once named the same channel three times
+            # (Asterisk's container mid-change), which is one channel, not three
+            listed = {ch["id"]: ch for ch in resp.json()}
+            for ch in listed.values():
                 name = re.match(r"PJSIP/(agent\d\d)-", ch["name"])
                 if name:
                     now[name.group(1)].append((ch["id"], ch["state"], ch["creationtime"]))
