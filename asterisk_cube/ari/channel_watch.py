@@ -14,6 +14,11 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Iterable
 
+#: How long a hung-up leg we rang may take to leave Asterisk before the agent is given
+#: back anyway (logged): a lost event never strands an agent. The ACD's releases
+#: (``ari.inbound``) and the dialer's hand-backs (``ari.outbound.wait_destroyed``).
+LEG_GONE_TIMEOUT = 2.0
+
 
 class ChannelWatch:
     """Channel id -> a future resolved by that channel's ``ChannelDestroyed``."""

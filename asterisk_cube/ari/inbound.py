@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from asterisk_cube.acd.distributor import Distributor
-from asterisk_cube.ari.channel_watch import ChannelWatch
+from asterisk_cube.ari.channel_watch import LEG_GONE_TIMEOUT, ChannelWatch
 from asterisk_cube.ari.supervisor import (
     AppSnapshot,
     AriSupervisor,
@@ -51,10 +51,6 @@ from asterisk_cube.logs import get_logger
 log = get_logger(__name__)
 
 CALLBACK_TONE = "sound:beep"  # distinct connection tone for customer callbacks (F-I3)
-
-#: How long a release waits for a hung-up agent leg to leave Asterisk before it returns
-#: anyway (logged): like the dialer's ``flows.LEG_GONE_TIMEOUT``.
-LEG_GONE_TIMEOUT = 2.0
 
 
 def http_status(exc: BaseException | None) -> int | None:

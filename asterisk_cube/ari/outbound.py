@@ -34,7 +34,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from asterisk_cube.ari.channel_watch import ChannelWatch
+from asterisk_cube.ari.channel_watch import LEG_GONE_TIMEOUT, ChannelWatch
 from asterisk_cube.ari.supervisor import (
     AppSnapshot,
     AriSupervisor,
@@ -363,7 +363,9 @@ class OutboundApp:
                 return False
             await asyncio.sleep(min(0.02, left))
 
-    async def wait_destroyed(self, channel_id: str | None, timeout: float = 2.0) -> bool:
+    async def wait_destroyed(
+        self, channel_id: str | None, timeout: float = LEG_GONE_TIMEOUT
+    ) -> bool:
         """Wait until Asterisk no longer has the channel (hung up just before): its
         ``ChannelDestroyed``, or ``GET /channels/{id}`` answering 404 (a channel that left
         Stasis may not send the event to the app). True once it is gone; False if it is

@@ -27,19 +27,16 @@ from .state import CampaignRun, DialerState, Line, caller_id_of, endpoint_of
 
 log = get_logger(__name__)
 
-#: How long the dialer waits for an agent's hung-up leg to leave Asterisk before it gives
-#: the agent back anyway (logged): it never strands an agent on a lost event.
-LEG_GONE_TIMEOUT = 2.0
-
 
 async def hand_back(d: DialerState, line: Line, *, agent_no_answer: bool = False) -> None:
     """The agent's part of the call is over (``outbound_ended``), once its leg, hung up
     just before, has left Asterisk: until then the agent's phone still has that leg (a
     CANCEL or BYE on its way), and an agent given back at once (no wrap-up: a failed
     ring, a contact gone while connecting, a campaign without wrap-up) had its next call
-    rung while the last one was still there: two channels on one phone."""
+    rung while the last one was still there: two channels on one phone. The wait is
+    bounded by the adapter (``channel_watch.LEG_GONE_TIMEOUT``): never stranded."""
     channel = line.agent_channel
-    if channel and not await d.phone.wait_destroyed(channel, LEG_GONE_TIMEOUT):
+    if channel and not await d.phone.wait_destroyed(channel):
         log.warning("dialer_agent_leg_lingers", call=line.call_id, channel=channel)
     d.distributor.outbound_ended(line.call_id, agent_no_answer=agent_no_answer)
 
