@@ -121,14 +121,18 @@ class CampaignRun:
         cutoff = self.monotonic() - PACE_WINDOW
         return sum(1 for t in self.dialed if t >= cutoff) * 60.0 / PACE_WINDOW
 
+    def _pool_ringing(self) -> list[Line]:
+        """The pool's lines still ringing (preview lines are paced per agent)."""
+        return [
+            ln
+            for ln in self.lines.values()
+            if ln.phase == "ringing" and ln.dialed_at is not None and ln.mode != "preview"
+        ]
+
     @property
     def ringing_ages(self) -> tuple[float, ...]:
         now = self.monotonic()
-        return tuple(
-            now - ln.dialed_at
-            for ln in self.lines.values()
-            if ln.phase == "ringing" and ln.dialed_at is not None and ln.mode != "preview"
-        )
+        return tuple(now - ln.dialed_at for ln in self._pool_ringing() if ln.dialed_at is not None)
 
     @property
     def ringing_odds(self) -> tuple[float, ...]:
@@ -137,11 +141,7 @@ class CampaignRun:
         learning = self.learning
         if not learning.per_contact_odds:
             return ()
-        return tuple(
-            learning.odds_multiplier(ln.odds_key)
-            for ln in self.lines.values()
-            if ln.phase == "ringing" and ln.dialed_at is not None and ln.mode != "preview"
-        )
+        return tuple(learning.odds_multiplier(ln.odds_key) for ln in self._pool_ringing())
 
     def abandon_stats(self) -> pc.AbandonStats:
         """Today's finished attempts plus the lines in flight (an abandon counts from the
