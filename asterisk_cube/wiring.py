@@ -22,7 +22,13 @@ from asterisk_cube.ari.router import StasisRouter
 from asterisk_cube.config import ConfigError, Settings
 from asterisk_cube.db.config_version import ConfigWatcher
 from asterisk_cube.db.models import utcnow
-from asterisk_cube.db.session import make_engine, make_sessionmaker, require_database, schema_status
+from asterisk_cube.db.session import (
+    engine_of,
+    make_engine,
+    make_sessionmaker,
+    require_database,
+    schema_status,
+)
 from asterisk_cube.dialer.service import Dialer, dialer_options
 from asterisk_cube.events import EventHub
 from asterisk_cube.logs import get_logger
@@ -72,7 +78,7 @@ def build_runtime(settings: Settings, **runtime_kwargs: Any) -> Runtime:
     # Configuration changed by the CLI (or another node) while we run: noticed within a
     # second, then every part that keeps configuration in memory reloads it. Primed
     # before loading, so a change made while we start is not missed.
-    watcher = ConfigWatcher(sessions.kw["bind"])
+    watcher = ConfigWatcher(engine_of(sessions))
     watcher.prime()
     hub = runtime_kwargs.pop("hub", None) or EventHub()
     # This node's lease on its name, before anything is loaded or recovered: a second

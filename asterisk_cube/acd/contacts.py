@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -23,20 +23,25 @@ from asterisk_cube.acd import contract as c
 from asterisk_cube.core.numbers import DEFAULT_REGION, normalize
 from asterisk_cube.db import models as m
 from asterisk_cube.db.journal import Journal
-from asterisk_cube.db.session import transaction
+from asterisk_cube.db.session import engine_of, transaction
 
 T = TypeVar("T")
 
 
 def contact_view(s: Session, contact: m.Contact) -> c.ContactView:
     campaign = s.get(m.Campaign, contact.campaign_id) if contact.campaign_id else None
+    return _view(contact, campaign.name if campaign else None)
+
+
+def _view(contact: Any, campaign: str | None) -> c.ContactView:
+    """A contact row (ORM object or Core row: the same column names) as the desk shows it."""
     return c.ContactView(
         contact_id=contact.id,
         phone=contact.phone,
         name=contact.name,
         company=contact.company,
         email=contact.email,
-        campaign=campaign.name if campaign else None,
+        campaign=campaign,
         status=contact.status.value,
         extra=dict(contact.extra or {}),
     )
@@ -150,20 +155,9 @@ def card_static(
     number = _normalized(caller)
     contacts = []
     if number:
-        with sessions.kw["bind"].connect() as conn:
-            contacts = [
-                c.ContactView(
-                    contact_id=row.id,
-                    phone=row.phone,
-                    name=row.name,
-                    company=row.company,
-                    email=row.email,
-                    campaign=row.campaign,
-                    status=row.status.value,
-                    extra=dict(row.extra or {}),
-                )
-                for row in conn.execute(_CARD_CONTACTS, {"phone": number})
-            ]
+        with engine_of(sessions).connect() as conn:
+            rows = conn.execute(_CARD_CONTACTS, {"phone": number})
+            contacts = [_view(row, row.campaign) for row in rows]
     cats, campaign = config.get(sessions, campaign_id)
     return contacts, list(cats), campaign
 

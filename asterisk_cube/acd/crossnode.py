@@ -52,7 +52,7 @@ from asterisk_cube.core.queue_mirror import (
     decode,
 )
 from asterisk_cube.db import models as m
-from asterisk_cube.db.session import transaction
+from asterisk_cube.db.session import engine_of, transaction
 from asterisk_cube.logs import get_logger
 
 if TYPE_CHECKING:
@@ -75,7 +75,7 @@ class CrossNode(DistributorCore):
 
     def xn_attach(self, watcher: ConfigWatcher) -> bool:
         """Join the global queue through ``watcher``'s LISTEN connection (PostgreSQL)."""
-        if self.sessions.kw["bind"].dialect.name != "postgresql":
+        if engine_of(self.sessions).dialect.name != "postgresql":
             return False
         self.xn_mirror = WaitingMirror(self.node)
         self._xn_pending, self._xn_declined, self._xn_peers = {}, {}, set()

@@ -75,7 +75,7 @@ from asterisk_cube.core.numbers import (
 from asterisk_cube.db import models as m
 from asterisk_cube.db.ids import IdAllocator
 from asterisk_cube.db.journal import Journal
-from asterisk_cube.db.session import transaction
+from asterisk_cube.db.session import engine_of, transaction
 from asterisk_cube.events import EventHub
 from asterisk_cube.logs import get_logger
 
@@ -123,8 +123,8 @@ class Distributor(
     ) -> None:
         self.sessions = sessions
         self.journal = journal or Journal(sessions, name="acd")
-        self.ids = ids or IdAllocator(sessions.kw["bind"])
-        self.caller_lookup = CallerLookup(sessions.kw["bind"])
+        self.ids = ids or IdAllocator(engine_of(sessions))
+        self.caller_lookup = CallerLookup(engine_of(sessions))
         self.hub = hub
         self.telephony = telephony
         self.clock = clock or Clock()

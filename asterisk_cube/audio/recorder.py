@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from asterisk_cube.db.session import transaction
+from asterisk_cube.db.session import engine_of, transaction
 from asterisk_cube.logs import get_logger
 from asterisk_cube.services import recordings as svc
 
@@ -145,7 +145,7 @@ class Recorder:
 
     def _policy(self, line_id: int | None, campaign_id: int | None) -> svc.Policy:
         # one Core read on a plain connection: no ORM session per bridged call (issue #19)
-        with self.sessions.kw["bind"].connect() as conn:
+        with engine_of(self.sessions).connect() as conn:
             return svc.policy_for(conn, line_id, campaign_id)
 
     # --------------------------------------------------------------- on demand

@@ -175,6 +175,12 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return track(sessionmaker(engine, expire_on_commit=False))
 
 
+def engine_of(factory: sessionmaker[Session]) -> Engine:
+    """The engine a session factory is bound to: for one Core statement on a plain
+    connection where an ORM session per call would cost more (issue #19)."""
+    return factory.kw["bind"]
+
+
 @contextlib.contextmanager
 def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """A session that commits on success and rolls back on any error."""
