@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import Callable
 
 from asterisk_cube.acd import contract as c
 from asterisk_cube.acd import records as rec
@@ -147,22 +146,19 @@ class Lifecycle(DistributorCore):
         ``ChannelDestroyed``, bounded). ``DELETE /channels`` returns before the leg is
         gone: an agent freed at once (no wrap-up) had its next call rung on a phone still
         holding the last one. Meanwhile the desk still shows the call (milliseconds)."""
-        free = self._freer(agent, wrap)
-        pending = call.agent_release
-        call.agent_release = None
-        if pending is None or pending.done():
-            free(notify=False)  # the caller of this notifies and dispatches
-            return
-        pending.add_done_callback(lambda _task: free(notify=True))
 
-    def _freer(self, agent: LiveAgent, wrap: dt.timedelta) -> Callable[..., None]:
         def free(notify: bool) -> None:
             with contextlib.suppress(c.Refused):  # e.g. logged out by a supervisor meanwhile
                 self._apply(agent, ag.CallEnded(wrap_up=wrap))
             if notify:
                 self._after_agent_change(agent)
 
-        return free
+        pending = call.agent_release
+        call.agent_release = None
+        if pending is None or pending.done():
+            free(notify=False)  # the caller of this notifies and dispatches
+            return
+        pending.add_done_callback(lambda _task: free(notify=True))
 
     def leg_originated(self, call_id: int, channel_id: str) -> bool:
         """The adapter is ringing ``channel_id`` for this call (an agent's phone, a forward
